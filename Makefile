@@ -25,6 +25,10 @@ demo: $(VENV)/.installed-demo
 	@# The zoo holds poisoned models on purpose, so exit 1 (findings) is the expected outcome.
 	$(BIN)/openward scan .demo; rc=$$?; if [ $$rc -ne 1 ]; then echo "demo: expected exit 1 (findings), got $$rc"; exit 1; fi
 	@echo "demo: the scan found the poisoned models above and exited 1, as it should."
+	@echo "demo: now what a model is, from its headers alone (fine-tuned on 2B tokens):"
+	$(BIN)/openward inspect .demo/model --tokens 2B
+	@echo "demo: and the registry: every upload scanned and inspected before anyone can download it."
+	$(BIN)/python -m openward._demo --registry .demo
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
@@ -40,6 +44,8 @@ test: lint typecheck unit
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/scan_peers.py
+	$(BIN)/python benchmarks/inspect_bench.py
+	$(BIN)/python benchmarks/sign_bench.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -82,6 +82,9 @@ from typing import Any
 import openward
 from openward._samples import Sample, build_benign, build_malicious, detected
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from big_models import build_gguf, build_repository, build_safetensors
+
 REPO = Path(__file__).resolve().parent.parent
 PEER_VENV = REPO / "benchmarks" / ".venv-peers"
 PEER_BIN = PEER_VENV / "bin"
@@ -629,6 +632,22 @@ def detection_pass(corpus: Corpus, tools: dict[str, Tool]) -> dict[str, dict[str
     return results
 
 
+OTHER_FORMAT_DIRS = ("safetensors", "gguf", "keras", "tensorflow", "onnx")
+OTHER_FORMAT_FILES = ("config.json", "README.md", "model.safetensors")
+
+
+def family(sample: Sample) -> str:
+    """``pickle`` (pickle-based formats and archives, issue 3) or ``other`` (issue 4:
+    safetensors, GGUF, templates, repository code, Keras, TensorFlow, ONNX)."""
+    top = sample.name.split("/")[0]
+    if top in OTHER_FORMAT_DIRS or top.startswith("repo") or sample.name in OTHER_FORMAT_FILES:
+        return "other"
+    return "pickle"
+
+
+FAMILY_TITLES = {"pickle": "pickle family", "other": "other formats"}
+
+
 def _cell(verdict: Verdict) -> str:
     return _SYMBOL[verdict.hit] + (f" ({verdict.note})" if verdict.note else "")
 
@@ -669,6 +688,7 @@ def summarize(
     mal = [corpus.rel(s) for s in corpus.malicious]
     ben = [corpus.rel(s) for s in corpus.benign]
     reachable = [corpus.rel(s) for s in corpus.malicious if s.loader]
+    fam = {corpus.rel(s): family(s) for s in corpus.malicious + corpus.benign}
     totals: dict[str, dict[str, Any]] = {}
     for col in cols:
         tool = _tool_of(col)
@@ -682,6 +702,15 @@ def summarize(
             "detected": sum(_column_hit(col, results[r][tool]) for r in mal),
             "detected_loader_reachable": sum(_column_hit(col, results[r][tool]) for r in reachable),
             "false_positives": sum(_column_hit(col, results[r][tool]) for r in ben),
+            "by_family": {
+                f: {
+                    "detected": sum(_column_hit(col, results[r][tool]) for r in mal if fam[r] == f),
+                    "false_positives": sum(
+                        _column_hit(col, results[r][tool]) for r in ben if fam[r] == f
+                    ),
+                }
+                for f in FAMILY_TITLES
+            },
             "no_verdict": notes,
             "median_seconds": round(statistics.median(seconds), 3),
             "total_seconds": round(sum(seconds), 1),
@@ -690,6 +719,13 @@ def summarize(
         "malicious": len(mal),
         "malicious_loader_reachable": len(reachable),
         "benign": len(ben),
+        "by_family": {
+            f: {
+                "malicious": sum(fam[r] == f for r in mal),
+                "benign": sum(fam[r] == f for r in ben),
+            }
+            for f in FAMILY_TITLES
+        },
         "by_tool": totals,
     }
 
@@ -698,15 +734,19 @@ def detection_markdown(
     corpus: Corpus, tools: list[str], results: dict[str, dict[str, Verdict]], totals: dict[str, Any]
 ) -> list[str]:
     cols = _columns(tools)
-    out = ["## Malicious samples (one per technique)", ""]
-    rows = []
-    for s in corpus.malicious:
-        verdicts = results[corpus.rel(s)]
-        cells = [_column_cell(c, verdicts[_tool_of(c)]) for c in cols]
-        rows.append([s.technique, f"`{s.name}`", s.loader or "—", *cells])
-    out += _table(["technique", "file", "loader", *cols], rows)
+    out: list[str] = []
+    for fam, title in FAMILY_TITLES.items():
+        out += [f"## Malicious samples, {title} (one per technique)", ""]
+        rows = []
+        for s in corpus.malicious:
+            if family(s) != fam:
+                continue
+            verdicts = results[corpus.rel(s)]
+            cells = [_column_cell(c, verdicts[_tool_of(c)]) for c in cols]
+            rows.append([s.technique, f"`{s.name}`", s.loader or "—", *cells])
+        out += [*_table(["technique", "file", "loader", *cols], rows), ""]
 
-    out += ["", "## Benign samples (✓ = false positive)", ""]
+    out += ["## Benign samples (✓ = false positive)", ""]
     kinds: dict[str, list[Sample]] = {}
     for s in corpus.benign:
         kinds.setdefault(s.technique, []).append(s)
@@ -723,6 +763,13 @@ def detection_markdown(
     out += ["", "## Totals", ""]
     rows = [
         [f"detected (of {totals['malicious']} malicious)", *[str(by[c]["detected"]) for c in cols]],
+        *[
+            [
+                f"… {title} (of {totals['by_family'][f]['malicious']})",
+                *[str(by[c]["by_family"][f]["detected"]) for c in cols],
+            ]
+            for f, title in FAMILY_TITLES.items()
+        ],
         [
             f"detected, payload runs in a common loader "
             f"(of {totals['malicious_loader_reachable']})",
@@ -731,6 +778,13 @@ def detection_markdown(
         [
             f"false positives (of {totals['benign']} benign)",
             *[str(by[c]["false_positives"]) for c in cols],
+        ],
+        *[
+            [
+                f"… {title} (of {totals['by_family'][f]['benign']})",
+                *[str(by[c]["by_family"][f]["false_positives"]) for c in cols],
+            ]
+            for f, title in FAMILY_TITLES.items()
         ],
         [
             "no verdict (timeout / crash / not scanned / error)",
@@ -810,6 +864,8 @@ def hyperfine(
         "min": result["min"],
         "max": result["max"],
         "runs": len(result["times"]),
+        "user": result.get("user", 0.0),
+        "system": result.get("system", 0.0),
         "exit_codes": sorted(set(result.get("exit_codes") or [])),
         "command": shlex.join(argv),
     }
@@ -939,6 +995,212 @@ def big_file_markdown(big: dict[str, Any]) -> list[str]:
     return out
 
 
+def headers_only_timing(
+    directory: Path,
+    layers: int,
+    corpus: Corpus,
+    results: dict[str, dict[str, Verdict]],
+    tools: dict[str, Tool],
+    out: Path,
+    scratch: Path,
+) -> dict[str, Any]:
+    """10 GiB safetensors and GGUF files: every tool, ``cat`` as the I/O floor.
+
+    A peer *covers* a format when it detected most of that format's malicious
+    samples in the detection pass; the speed target compares openward
+    with the fastest covering peer."""
+    files = {
+        "safetensors": build_safetensors(directory / f"llama_{layers}l.safetensors", layers),
+        "gguf": build_gguf(directory / f"llama_{layers}l.gguf", layers),
+    }
+    formats: dict[str, Any] = {}
+    for fmt, path in files.items():
+        members = [corpus.rel(s) for s in corpus.malicious if s.name.startswith(f"{fmt}/")]
+        rows: dict[str, Any] = {}
+        print(f"{fmt} {path.stat().st_size / GIB:.1f} GiB: cat ...", file=sys.stderr, flush=True)
+        rows["cat"] = {
+            "cli": hyperfine(
+                ["cat", str(path)],
+                runs=5,
+                warmup=1,
+                export=out / f"hyperfine_{fmt}_cat.json",
+                cwd=scratch,
+            )
+        }
+        sample = Sample(path.name, f"big-{fmt}", f"benign {fmt}", False)
+        for name, tool in tools.items():
+            print(f"{fmt}: {name} ...", file=sys.stderr, flush=True)
+            verdict = tool.scan(sample, path)
+            slow = name == "modelaudit"
+            timing = hyperfine(
+                tool.argv(path),
+                runs=2 if slow else 10,
+                warmup=0 if slow else 2,
+                export=out / f"hyperfine_{fmt}_{name}.json",
+                cwd=scratch,
+            )
+            hits = sum(results[rel][name].hit for rel in members)
+            covers = 2 * hits > len(members)
+            rows[name] = {
+                "verdict": asdict(verdict) | {"findings": []},
+                "cli": timing,
+                "covers": covers,
+                "detected": f"{hits}/{len(members)}",
+            }
+        if "openward" in tools:
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                report = openward.scan(path)
+                times.append(time.perf_counter() - start)
+            rows["openward"]["in_process"] = {
+                "best": min(times),
+                "first": times[0],
+                "findings": len(report.findings),
+            }
+        formats[fmt] = {"path": str(path), "bytes": path.stat().st_size, "tools": rows}
+    return {"layers": layers, "formats": formats}
+
+
+def headers_only_markdown(result: dict[str, Any]) -> list[str]:
+    out = [
+        "## Headers only: 10 GiB safetensors and GGUF files (benign)",
+        "",
+        f"Llama-3-8B shapes cut to {result['layers']} blocks, 16-bit weights; the GGUF carries "
+        "a full Llama-3 tokenizer (128256 tokens, 280147 merges, chat template). Real bytes on "
+        "disk, warm page cache. hyperfine `-N -w 2 -r 10` (`cat` `-w 1 -r 5`, modelaudit "
+        "`-w 0 -r 2`). *covers*: the tool detected most of this format's malicious samples "
+        "in the detection pass above.",
+        "",
+    ]
+    for fmt, data in result["formats"].items():
+        gib = data["bytes"] / GIB
+        out += [f"### `{Path(data['path']).name}` ({gib:.2f} GiB)", ""]
+        rows = []
+        openward_mean = None
+        fastest_peer: tuple[float, str] | None = None
+        for name, row in data["tools"].items():
+            cli = row["cli"]
+            if "error" in cli:
+                rows.append([name, "hyperfine failed", "", "", "", cli["error"]])
+                continue
+            if name == "openward":
+                openward_mean = cli["mean"]
+            elif (
+                name != "cat"
+                and row.get("covers")
+                and (fastest_peer is None or cli["mean"] < fastest_peer[0])
+            ):
+                fastest_peer = (cli["mean"], name)
+            covers = "—" if name == "cat" else ("yes" if row["covers"] else "no")
+            verdict = "" if name == "cat" else _verdict_text(row["verdict"])
+            detected = row.get("detected", "")
+            rows.append(
+                [
+                    name,
+                    f"{cli['mean']:.3f} ± {cli['stddev']:.3f}",
+                    f"{gib / cli['mean']:.1f}",
+                    covers,
+                    detected,
+                    verdict,
+                ]
+            )
+            inproc = row.get("in_process")
+            if inproc:
+                rows.append(
+                    [
+                        f"{name} in-process `openward.scan(path)`",
+                        f"{inproc['best']:.4f} (best of 5; first {inproc['first']:.4f})",
+                        f"{gib / inproc['best']:.0f}",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
+        out += _table(
+            ["tool", "mean ± σ (s)", "GiB/s", "covers", "format samples detected", "verdict"],
+            rows,
+        )
+        if openward_mean:
+            ratios = [
+                f"{name} {row['cli']['mean'] / openward_mean:.2g}× "
+                f"(detects {row['detected']} of the format's samples)"
+                for name, row in data["tools"].items()
+                if name not in ("cat", "openward")
+                and "mean" in row["cli"]
+                and not row["detected"].startswith("0/")
+            ]
+            if fastest_peer:
+                out += [
+                    "",
+                    f"openward is {fastest_peer[0] / openward_mean:.0f}× faster than the fastest "
+                    f"peer covering {fmt} ({fastest_peer[1]}).",
+                ]
+            if ratios:
+                out += [
+                    "",
+                    "openward's speed-up over peers that detect any sample: "
+                    + "; ".join(ratios)
+                    + ".",
+                ]
+        out.append("")
+    return out
+
+
+def parallel_timing(directory: Path, files: int, out: Path, scratch: Path) -> dict[str, Any]:
+    """openward on a ``files``-file repository with one worker and with two."""
+    root = build_repository(directory / f"repo_{files}", files)
+    rows = {}
+    for jobs in (1, 2):
+        argv = [str(OPENWARD_BIN), "scan", str(root), "--json", "-j", str(jobs)]
+        print(f"repository: openward -j {jobs} ...", file=sys.stderr, flush=True)
+        proc = run(argv, cwd=scratch)
+        report = json.loads(proc.stdout) if proc.rc in (0, 1) else {}
+        timing = hyperfine(
+            argv, runs=10, warmup=2, export=out / f"hyperfine_repo_j{jobs}.json", cwd=scratch
+        )
+        rows[jobs] = {
+            "cli": timing,
+            "rc": proc.rc,
+            "files_analysed": report.get("summary", {}).get("files_analysed"),
+            "findings": len(report.get("findings", [])),
+        }
+    return {"path": str(root), "files": files, "jobs": rows}
+
+
+def parallel_markdown(result: dict[str, Any]) -> list[str]:
+    out = [
+        f"## Parallel: a {result['files']}-file repository, one worker vs two",
+        "",
+        "Half PyTorch zip shards (160 tensor records each), a third safetensors shards, the rest "
+        "configs, tokenizer config with a chat template, and modelling code. hyperfine "
+        "`-N -w 2 -r 10`; CPU is hyperfine's user + system time of the whole process tree, "
+        "so CPU ÷ wall is the number of cores kept busy on average (start-up included).",
+        "",
+    ]
+    rows = []
+    for jobs, row in result["jobs"].items():
+        cli = row["cli"]
+        if "error" in cli:
+            rows.append([f"-j {jobs}", "failed", "", "", cli["error"]])
+            continue
+        cpu = cli.get("user", 0.0) + cli.get("system", 0.0)
+        rows.append(
+            [
+                f"`openward scan DIR -j {jobs}`",
+                f"{cli['mean']:.3f} ± {cli['stddev']:.3f}",
+                f"{cpu:.3f}",
+                f"{cpu / cli['mean']:.2f}",
+                f"{row['files_analysed']} files, {row['findings']} findings",
+            ]
+        )
+    out += _table(["command", "wall (s)", "CPU (s)", "cores busy", "report"], rows)
+    one, two = result["jobs"].get(1, {}).get("cli", {}), result["jobs"].get(2, {}).get("cli", {})
+    if "mean" in one and "mean" in two:
+        out += ["", f"Two workers: {one['mean'] / two['mean']:.2f}× faster than one."]
+    return out
+
+
 def directory_timing(
     corpus: Corpus, tools: dict[str, Tool], out: Path, scratch: Path
 ) -> dict[str, Any]:
@@ -1038,6 +1300,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--big-gib", type=float, default=2.0, help="size of the large file")
     parser.add_argument("--skip-big", action="store_true", help="skip the large-file timing")
     parser.add_argument("--skip-dir", action="store_true", help="skip the directory timing")
+    parser.add_argument(
+        "--headers-layers",
+        type=int,
+        default=20,
+        help="Llama blocks in the headers-only safetensors/GGUF files (20 = 10.1 GiB each)",
+    )
+    parser.add_argument(
+        "--skip-headers", action="store_true", help="skip the 10 GiB safetensors/GGUF timing"
+    )
+    parser.add_argument(
+        "--skip-parallel", action="store_true", help="skip the 100-file repository timing"
+    )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
     args = parser.parse_args(argv)
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -1073,6 +1347,14 @@ def main(argv: list[str] | None = None) -> int:
             path = ensure_big_file(corpus.root / "big", args.big_gib)
             big = big_file_timing(path, tools, out, scratch)
         directory = None if args.skip_dir else directory_timing(corpus, tools, out, scratch)
+        headers = None
+        if not args.skip_headers:
+            headers = headers_only_timing(
+                corpus.root / "big", args.headers_layers, corpus, results, tools, out, scratch
+            )
+        parallel = None
+        if not args.skip_parallel and "openward" in tools:
+            parallel = parallel_timing(corpus.root, 100, out, scratch)
 
     markers = check_markers(corpus.markers)
     elapsed = time.perf_counter() - started
@@ -1101,6 +1383,10 @@ def main(argv: list[str] | None = None) -> int:
         md += ["", *big_file_markdown(big)]
     if directory:
         md += ["", *directory_markdown(directory)]
+    if headers:
+        md += ["", *headers_only_markdown(headers)]
+    if parallel:
+        md += ["", *parallel_markdown(parallel)]
     text = "\n".join(md) + "\n"
 
     payload = {
@@ -1127,6 +1413,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "big_file": big,
         "directory": directory,
+        "headers_only": headers,
+        "parallel": parallel,
     }
     (out / "scan_peers.md").write_text(text)
     (out / "scan_peers.json").write_text(json.dumps(payload, indent=2) + "\n")

@@ -22,6 +22,7 @@ from openward.errors import OpenwardError
 from openward.scanning.interface import FileResult, Finding, ScanLimits, ScanReport, Severity
 
 if TYPE_CHECKING:
+    from openward.facts.model import ModelFacts
     from openward.scanning.engine import ProgressCallback
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ScanReport",
     "Severity",
     "__version__",
+    "inspect",
     "scan",
 ]
 
@@ -65,3 +67,22 @@ def scan(
     from openward.scanning.engine import scan_path
 
     return scan_path(path, limits=limits, allow=allow, jobs=jobs, progress=progress)
+
+
+def inspect(
+    path: str | Path, *, tokens: float | None = None, policy: str | Path | None = None
+) -> ModelFacts:
+    """What a model is, from its headers and configs alone (``openward inspect``).
+
+    Args:
+        path: a model directory, a weight file, a Hugging Face cache snapshot or
+            ``hf://ORG/NAME[@REV]`` from the local cache.
+        tokens: training tokens for the 6ND compute estimate (else the model card's).
+        policy: a compute-policy YAML file (default: the shipped policy).
+
+    Returns a :class:`openward.facts.model.ModelFacts`; its JSON form is
+    ``openward.report.facts_json.render_facts_json(facts)``.
+    """
+    from openward.facts.model import inspect_model
+
+    return inspect_model(path, tokens=tokens, policy=policy)

@@ -1,11 +1,14 @@
-"""``make demo``: build a zoo of clean and poisoned models to scan.
+"""``make demo``: build a zoo of clean and poisoned models to scan, and a small
+Llama-shaped model to inspect.
 
-python -m openward._demo .demo && openward scan .demo
+python -m openward._demo .demo && openward scan .demo && openward inspect .demo/model
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import struct
 import sys
 from pathlib import Path
 
@@ -17,6 +20,7 @@ def main(argv: list[str]) -> int:
     if root.exists():
         shutil.rmtree(root)
     benign, malicious, markers = build_zoo(root)
+    demo_model(root / "model")
     print(
         f"demo: wrote {len(benign)} clean and {len(malicious)} poisoned sample models under {root}/"
     )
@@ -24,5 +28,121 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def demo_model(out: Path, layers: int = 4, hidden: int = 256, vocab: int = 4096) -> None:
+    """A Llama-shaped model in two safetensors shards with its config and card.
+
+    Written by hand (the weights are zeros: inspect never reads them), so the demo
+    needs no ML library.
+    """
+    out.mkdir(parents=True)
+    mlp, kv = hidden * 4, hidden // 4
+    shapes: list[tuple[str, tuple[int, ...]]] = [("model.embed_tokens.weight", (vocab, hidden))]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        shapes += [
+            (p + "input_layernorm.weight", (hidden,)),
+            (p + "self_attn.q_proj.weight", (hidden, hidden)),
+            (p + "self_attn.k_proj.weight", (kv, hidden)),
+            (p + "self_attn.v_proj.weight", (kv, hidden)),
+            (p + "self_attn.o_proj.weight", (hidden, hidden)),
+            (p + "post_attention_layernorm.weight", (hidden,)),
+            (p + "mlp.gate_proj.weight", (mlp, hidden)),
+            (p + "mlp.up_proj.weight", (mlp, hidden)),
+            (p + "mlp.down_proj.weight", (hidden, mlp)),
+        ]
+    shapes += [("model.norm.weight", (hidden,)), ("lm_head.weight", (vocab, hidden))]
+    half = len(shapes) // 2
+    weight_map = {}
+    for n, part in enumerate((shapes[:half], shapes[half:]), 1):
+        name = f"model-{n:05}-of-00002.safetensors"
+        header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+        offset = 0
+        for tensor, shape in part:
+            size = 2
+            for d in shape:
+                size *= d
+            header[tensor] = {"dtype": "BF16", "shape": list(shape),
+                              "data_offsets": [offset, offset + size]}  # fmt: skip
+            offset += size
+            weight_map[tensor] = name
+        raw = json.dumps(header).encode()
+        raw += b" " * (-len(raw) % 8)
+        (out / name).write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
+    (out / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": hidden,
+        "intermediate_size": mlp, "num_hidden_layers": layers, "num_attention_heads": 8,
+        "num_key_value_heads": 2, "vocab_size": vocab, "max_position_embeddings": 4096,
+        "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+    }  # fmt: skip
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    (out / "README.md").write_text(
+        "---\nlicense: apache-2.0\nbase_model: meta-llama/Llama-3.1-8B\n"
+        "datasets: [HuggingFaceFW/fineweb-edu]\nlanguage: [en]\n---\n"
+        "# demo-llama\n\nA small model distilled from Llama 3.1 8B, for the openward demo.\n"
+    )
+
+
+def registry_demo(root: Path) -> int:
+    """Start the embedded registry on a free port, push clean and poisoned models, show
+    the verdicts, pull a clean one back and verify it, stop the server."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from openward.registry.app import create_app
+    from openward.registry.client import Client, ClientError
+    from openward.registry.service import Settings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    data = root / "registry-data"
+    shutil.rmtree(data, ignore_errors=True)
+    app = create_app(Settings(data=data))
+    token = app.state.registry.bootstrap_admin()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    print(f"\nregistry demo: embedded registry at {url} (data in {data})")
+    client = Client(url, token)
+    pushes = [
+        ("clean/torch", "demo/torch-checkpoints:1"),
+        ("clean/onnx", "demo/onnx-mlp:1"),
+        ("model", "demo/llama-distilled:1"),
+        ("poisoned/bypass", "demo/stdlib-bypasses:1"),
+        ("poisoned/repo_remote", "demo/remote-code:1"),
+    ]
+    try:
+        for folder, ref in pushes:
+            result = client.push(root / folder, ref)
+            print(f"  push {folder:24} -> {ref:32} {result['status']}")
+            for reason in result["reasons"][:2]:
+                print(f"      {reason[:110]}")
+            if len(result["reasons"]) > 2:
+                print(f"      … {len(result['reasons']) - 2} more")
+        out = root / "pulled"
+        shutil.rmtree(out, ignore_errors=True)
+        pulled = client.pull("demo/torch-checkpoints:1", out)
+        print(f"  pull demo/torch-checkpoints:1 -> {out}: {pulled['files']} files, every "
+              "SHA-256 verified")  # fmt: skip
+        try:
+            client.pull("demo/stdlib-bypasses:1", out / "refused")
+        except ClientError as exc:
+            print(f"  pull demo/stdlib-bypasses:1 refused: {str(exc)[:100]}…")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    print("registry demo: server stopped.")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--registry"]:
+        raise SystemExit(registry_demo(Path(sys.argv[2] if len(sys.argv) > 2 else ".demo")))
     raise SystemExit(main(sys.argv[1:]))

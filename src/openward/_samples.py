@@ -1714,6 +1714,29 @@ def _onnx_samples(add: Callable[..., None]) -> None:
         "onnx-custom-operator",
         "medium",
     )
+    # The custom op hides in a model-local function: the call itself is to a local
+    # function (inlined by the runtime), the unknown domain is only inside its body.
+    function = helper.make_function(
+        "local.fn", "Wrap", ["X"], ["Y"],
+        [helper.make_node("Exfiltrate", ["X"], ["Y"], domain="com.evil")],
+        [helper.make_opsetid("com.evil", 1)],
+    )  # fmt: skip
+    wrapped = helper.make_graph(
+        [helper.make_node("Wrap", ["X"], ["Y"], domain="local.fn")], "g", [x], [y]
+    )
+    model = helper.make_model(
+        wrapped,
+        functions=[function],
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local.fn", 1)],
+    )
+    add(
+        "onnx/function_custom_op.onnx",
+        model.SerializeToString(),
+        "onnx-function-custom-op",
+        "ONNX custom operator inside a model-local function",
+        "onnx-custom-operator",
+        "medium",
+    )
 
 
 def _joblib_wrapper(n: int) -> PickleAsm:

@@ -21,3 +21,12 @@ def test_every_rule_is_documented() -> None:
 
 def test_rules_table_is_the_generated_one() -> None:
     assert rules_markdown() in DOCS.read_text(), "regenerate: openward rules --markdown"
+
+
+def test_inspect_docs_name_the_shipped_thresholds() -> None:
+    from openward.facts.policy import load_policy
+
+    text = (Path(__file__).parents[2] / "docs" / "inspect.md").read_text()
+    for t in load_policy().thresholds:
+        if t.fallback_for is None:
+            assert f"`{t.id}`" in text, t.id

@@ -7,6 +7,7 @@ Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it;
 from __future__ import annotations
 
 import enum
+import json
 import os
 import re
 import sys
@@ -19,6 +20,8 @@ import typer
 from openward._version import __version__
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from openward.artifacts.discovery import DiscoveredFile
     from openward.scanning.interface import FileResult, ScanLimits, ScanReport, Severity
 
@@ -293,14 +296,862 @@ def rules(
     Console().print(table)
 
 
+class SchemaFor(enum.StrEnum):
+    scan = "scan"
+    inspect = "inspect"
+
+
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of `openward scan --json` output."""
+def schema(
+    report: Annotated[
+        SchemaFor, typer.Argument(help="Which command's --json output: scan or inspect.")
+    ] = SchemaFor.scan,
+) -> None:
+    """Print the JSON Schema of `openward scan --json` (default) or `openward inspect --json`."""
     import json
 
+    if report is SchemaFor.inspect:
+        from openward.report.facts_json import facts_schema
+
+        typer.echo(json.dumps(facts_schema(), indent=2))
+        return
     from openward.report.json import scan_report_schema
 
     typer.echo(json.dumps(scan_report_schema(), indent=2))
+
+
+@app.command()
+def inspect(
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="Model directory, weight file, Hugging Face cache snapshot, hf://ORG/NAME[@REV] "
+            "from the local cache, or ORG/NAME with --remote."
+        ),
+    ],
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="Print the facts as JSON (schema: `openward schema inspect`)."),
+    ] = False,
+    bom: Annotated[
+        str | None,
+        typer.Option(
+            "--bom",
+            metavar="FORMAT",
+            help="Write an AI bill of materials: 'cyclonedx' (1.6 ML-BOM).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    tokens: Annotated[
+        str | None,
+        typer.Option(
+            help="Training tokens behind the weights (e.g. 15T, 2e12); overrides the model card."
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Compute policy YAML (default: the shipped policy).")
+    ] = None,
+    accelerator: Annotated[
+        str | None,
+        typer.Option(help="Hardware method: accelerator type (h100, a100, tpu-v5p, ...)."),
+    ] = None,
+    accelerators: Annotated[
+        int | None, typer.Option(min=1, help="Hardware method: number of accelerators.")
+    ] = None,
+    hours: Annotated[
+        float | None, typer.Option(min=0.0, help="Hardware method: wall-clock training hours.")
+    ] = None,
+    utilization: Annotated[
+        float | None,
+        typer.Option(help="Hardware method: model FLOP utilization (default 0.3-0.5)."),
+    ] = None,
+    remote: Annotated[
+        bool,
+        typer.Option(
+            "--remote",
+            help="PATH is a Hub repository (ORG/NAME[@REV]): read only its configs and the headers "
+            "of its safetensors files over HTTP range requests (HF_ENDPOINT is honoured).",
+        ),
+    ] = False,
+    fail_on_tier: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-on-tier",
+            metavar="ID",
+            help="Exit 1 when this threshold is crossed ('any': any of them; repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """What a model is, from headers alone: parameters, architecture, training compute,
+    the regulatory thresholds it crosses, and an AI bill of materials.
+
+    Weights are never loaded: parameter counts come from safetensors/GGUF/ONNX/
+    NumPy headers and a symbolic read of PyTorch pickles. Training compute is
+    6 x active parameters x tokens (tokens from --tokens or the model card) and/or
+    accelerators x hours x peak x utilization, always with its range and sources.
+
+    Exit status: 0 done, 1 a --fail-on-tier threshold is crossed, 2 usage or I/O error.
+    """
+    from openward.errors import OpenwardError
+    from openward.facts.policy import PolicyError, load_policy
+
+    if json_out and bom:
+        raise _fail("--json and --bom cannot be combined")
+    if bom is not None and bom.lower() != "cyclonedx":
+        raise _fail(f"unknown BOM format {bom!r}; supported: cyclonedx")
+    try:
+        token_count = _parse_count(tokens) if tokens is not None else None
+    except typer.BadParameter as exc:
+        raise _fail(str(exc)) from None
+    try:
+        pol = load_policy(policy)
+    except PolicyError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        if remote:
+            from openward.facts.remote import inspect_remote
+
+            facts = inspect_remote(
+                path, tokens=token_count, policy=pol, accelerator=accelerator,
+                accelerators=accelerators, hours=hours, utilization=utilization,
+            )  # fmt: skip
+        else:
+            from openward.facts.model import inspect_model
+
+            facts = inspect_model(
+                path, tokens=token_count, policy=pol, accelerator=accelerator,
+                accelerators=accelerators, hours=hours, utilization=utilization,
+            )  # fmt: skip
+    except (OpenwardError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    try:
+        if bom is not None:
+            if remote:
+                raise _fail("--bom needs the files themselves (their hashes); not with --remote")
+            text = _bom_text(facts)
+            _write(text, output)
+        elif json_out:
+            from openward.report.facts_json import render_facts_json
+
+            _write(render_facts_json(facts), output)
+        else:
+            from rich.console import Console
+
+            from openward.report.facts_text import render_facts_text
+
+            if output is not None:
+                with output.open("w", encoding="utf-8") as fh:
+                    render_facts_text(facts, Console(file=fh, width=120, no_color=True))
+            else:
+                render_facts_text(facts, Console())
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror}") from None
+    wanted = set(fail_on_tier or ())
+    crossed = {t.id for t in facts.tiers if t.crossed}
+    unknown = wanted - {t.id for t in facts.tiers} - {"any"}
+    if unknown:
+        raise _fail(f"--fail-on-tier: no threshold {sorted(unknown)} in the policy")
+    if crossed and ("any" in wanted or crossed & wanted):
+        raise typer.Exit(1)
+
+
+_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmbt]?)\s*$", re.IGNORECASE)
+
+
+def _parse_count(text: str) -> float:
+    m = _COUNT.match(text)
+    if not m:
+        raise typer.BadParameter(f"--tokens: {text!r} is not a count (examples: 15T, 300B, 2e12)")
+    value = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}[m.group(2).lower()]
+    if value <= 0:
+        raise typer.BadParameter("--tokens must be positive")
+    return value
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is not None:
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(output)
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def _bom_text(facts: object) -> str:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from openward.artifacts.discovery import discover_artifacts
+    from openward.facts.model import ModelFacts
+    from openward.report.cyclonedx import cyclonedx_bom, hash_files
+
+    assert isinstance(facts, ModelFacts)
+    paths = {e.relpath: e.path for e in discover_artifacts(facts.target) if e.kind == "file"}
+    total = sum(p.stat().st_size for p in paths.values())
+    show = sys.stderr.isatty() and not os.environ.get("CI")
+    progress = Progress(
+        TextColumn("[bold]hashing"), BarColumn(), DownloadColumn(), console=Console(stderr=True),
+        transient=True, disable=not show,
+    )  # fmt: skip
+    task = progress.add_task("", total=total)
+    with progress:
+        digests = hash_files(paths, done=lambda rel, size: progress.update(task, advance=size))
+    return cyclonedx_bom(facts, digests)
+
+
+class KeyKind(enum.StrEnum):
+    ecdsa_p256 = "ecdsa-p256"
+    ecdsa_p384 = "ecdsa-p384"
+    ed25519 = "ed25519"
+
+
+def _passphrase(passphrase_file: Path | None) -> bytes | None:
+    if passphrase_file is not None:
+        try:
+            return passphrase_file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise _fail(f"cannot read {passphrase_file}: {exc.strerror}") from None
+    env = os.environ.get("OPENWARD_KEY_PASSPHRASE")
+    return env.encode() if env else None
+
+
+@app.command()
+def keygen(
+    private_key: Annotated[
+        Path, typer.Option("--out", "-o", help="Private key file to write (PEM, mode 0600).")
+    ] = Path("openward.key"),
+    public_key: Annotated[
+        Path | None, typer.Option("--pub", help="Public key file (default: OUT with .pub).")
+    ] = None,
+    kind: Annotated[
+        KeyKind,
+        typer.Option(
+            "--type",
+            help="ecdsa-p256 (default; every OMS verifier), "
+            "ecdsa-p384, or ed25519 (model-signing cannot verify it).",
+        ),
+    ] = KeyKind.ecdsa_p256,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Encrypt the private key with the passphrase in this file "
+            "(or set OPENWARD_KEY_PASSPHRASE)."
+        ),
+    ] = None,
+) -> None:
+    """Create a signing key pair (PEM; the private key is never world-readable)."""
+    from openward.errors import OpenwardError
+    from openward.signing.keys import generate_key, write_key_pair
+
+    pub = public_key or private_key.with_name(private_key.name + ".pub")
+    try:
+        write_key_pair(generate_key(kind.value), private_key, pub, _passphrase(passphrase_file))
+    except (OpenwardError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"wrote {private_key} (private, 0600) and {pub} (public)")
+
+
+def _hash_progress(total: int) -> tuple[object, object]:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    show = sys.stderr.isatty() and not os.environ.get("CI")
+    progress = Progress(
+        TextColumn("[bold]hashing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        console=Console(stderr=True), transient=True, disable=not show,
+    )  # fmt: skip
+    task = progress.add_task("", total=total or None)
+    return progress, lambda name, size: progress.update(task, advance=size)
+
+
+def _tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+@app.command()
+def sign(
+    model: Annotated[Path, typer.Argument(help="Model directory (or a single file) to sign.")],
+    key: Annotated[Path | None, typer.Option("--key", "-k", help="Private key (PEM).")] = None,
+    signature: Annotated[
+        Path, typer.Option("--output", "-o", "--signature", help="Signature bundle to write.")
+    ] = Path("model.sig"),
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore",
+            metavar="PATH",
+            help="Leave this path (relative to the model) "
+            "out of the signature; repeatable. .git and friends always are.",
+        ),
+    ] = None,
+    allow_symlinks: Annotated[
+        bool, typer.Option(help="Follow symbolic links that stay inside the model.")
+    ] = False,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(help="Passphrase of an encrypted key (or OPENWARD_KEY_PASSPHRASE)."),
+    ] = None,
+    certificate: Annotated[
+        Path | None,
+        typer.Option(help="Certificate method: the PEM certificate of --key's public key."),
+    ] = None,
+    certificate_chain: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Certificate method: intermediate (and root) certificates, PEM; repeatable."
+        ),
+    ] = None,
+    sigstore: Annotated[
+        bool,
+        typer.Option(
+            "--sigstore",
+            help="Sigstore keyless: a short-lived certificate for your "
+            "OIDC identity, logged in Rekor (needs a network and openward[sigstore]).",
+        ),
+    ] = False,
+    identity_token: Annotated[
+        str | None,
+        typer.Option(
+            help="--sigstore: an OIDC identity token (default: ambient CI "
+            "credentials, else a browser flow)."
+        ),
+    ] = None,
+) -> None:
+    """Sign every file of a model: an OpenSSF Model Signing bundle (Sigstore bundle,
+    DSSE envelope, in-toto statement listing each file's SHA-256).
+
+    The bundle verifies with `openward verify` and with model-signing's
+    `model_signing verify key`. Exit status: 0 signed, 2 error.
+    """
+    from openward.errors import OpenwardError
+    from openward.signing.keys import load_private_key
+    from openward.signing.oms import sign_model
+
+    if sigstore:
+        from openward.signing.oms import sign_model_keyless
+
+        try:
+            progress, advance = _hash_progress(_tree_size(model) if model.exists() else 0)
+            with progress:  # type: ignore[attr-defined]
+                bundle = sign_model_keyless(
+                    model, identity_token=identity_token, signature_path=signature,
+                    ignore_paths=ignore or (), allow_symlinks=allow_symlinks,
+                    progress=advance,  # type: ignore[arg-type]
+                )  # fmt: skip
+            _write(json.dumps(bundle, indent=2), signature)
+        except (OpenwardError, OSError) as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(f"signed {model} -> {signature} (Sigstore keyless)", err=True)
+        return
+    if key is None:
+        raise _fail("give a private key with --key, or sign keyless with --sigstore")
+    try:
+        private = load_private_key(key, _passphrase(passphrase_file))
+        leaf, chain = None, []
+        if certificate is not None:
+            from openward.signing.certificates import load_certificates
+
+            leaf = load_certificates([certificate])[0]
+            chain = load_certificates(certificate_chain or [])
+        elif certificate_chain:
+            raise _fail("--certificate-chain needs --certificate")
+        progress, advance = _hash_progress(_tree_size(model) if model.exists() else 0)
+        with progress:  # type: ignore[attr-defined]
+            bundle = sign_model(
+                model, private, signature_path=signature, ignore_paths=ignore or (),
+                allow_symlinks=allow_symlinks, progress=advance,  # type: ignore[arg-type]
+                certificate=leaf, chain=chain,
+            )  # fmt: skip
+        _write(json.dumps(bundle, indent=2), signature)
+    except (OpenwardError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"signed {model} -> {signature}", err=True)
+
+
+@app.command()
+def verify(
+    model: Annotated[Path, typer.Argument(help="Model directory (or file) to check.")],
+    signature: Annotated[Path, typer.Option("--signature", "-s", help="Signature bundle.")] = Path(
+        "model.sig"
+    ),
+    key: Annotated[
+        Path | None, typer.Option("--key", "-k", help="Public key (PEM) of the signer.")
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Verification policy (YAML): allowed signer keys and the "
+            "attestations required; see docs/signing.md."
+        ),
+    ] = None,
+    attestation: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--attestation",
+            "-a",
+            help="An attestation bundle to check against --policy; repeatable.",
+        ),
+    ] = None,
+    certificate_chain: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Certificate method: trusted root (and intermediate) certificates, "
+            "PEM; repeatable."
+        ),
+    ] = None,
+    identity: Annotated[
+        str | None,
+        typer.Option(help="Sigstore keyless: the signer's identity (e-mail or workload URI)."),
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option(help="Sigstore keyless: the OIDC issuer of that identity.")
+    ] = None,
+    sigstore_online: Annotated[
+        bool,
+        typer.Option(
+            help="Sigstore keyless: refresh the trust root over TUF (default: the "
+            "root embedded in sigstore-python, offline)."
+        ),
+    ] = False,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore", metavar="PATH", help="Also leave this path out; repeatable."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check a model against its signature: who signed it, and that every file is
+    exactly what was signed. Each difference is named: changed, missing, added,
+    a link out of the model, a signature by another key. With --policy, also the
+    attestations the policy requires (signers, age, findings, compute claim).
+
+    Exit status: 0 verified, 1 verification or policy failed, 2 usage or I/O error.
+    """
+    from openward.errors import OpenwardError
+    from openward.signing.keys import PublicKey, load_public_key
+    from openward.signing.oms import VerifyResult, verify_model
+
+    if key is None and policy is None and not certificate_chain and identity is None:
+        raise _fail(
+            "give the signer's public key with --key, trust roots with --certificate-chain, "
+            "or a --policy naming the keys"
+        )
+    try:
+        pol = None
+        if policy is not None:
+            from openward.signing.attest import load_verification_policy
+
+            pol = load_verification_policy(policy)
+        key_files = (
+            [key] if key is not None else [Path(p) for p in pol.signature_keys] if pol else []
+        )
+        publics: dict[str, PublicKey | None] = {
+            str(k): load_public_key(Path(k)) for k in key_files
+        } or {"certificate": None}
+        roots: list[x509.Certificate] = []
+        if certificate_chain:
+            from openward.signing.certificates import load_certificates
+
+            roots = load_certificates(certificate_chain)
+        progress, advance = _hash_progress(_tree_size(model) if model.exists() else 0)
+        result: VerifyResult | None = None
+        with progress:  # type: ignore[attr-defined]
+            for public in publics.values():
+                result = verify_model(
+                    model, signature, public, roots=roots, identity=identity, issuer=issuer,
+                    online=sigstore_online, ignore_paths=ignore or (),
+                    progress=advance,  # type: ignore[arg-type]
+                )  # fmt: skip
+                if result.ok or not any(p.kind == "wrong-key" for p in result.problems):
+                    break
+        assert result is not None
+        failures: list[str] = []
+        if pol is not None and result.ok:
+            from openward.signing.attest import check_policy
+
+            all_keys = {k: v for k, v in publics.items() if v is not None}
+            for req in pol.attestations:
+                for k in req.keys or []:
+                    all_keys.setdefault(k, load_public_key(Path(k)))
+            failures = check_policy(pol, result.digest, attestation or [], all_keys)
+    except (OpenwardError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    ok = result.ok and not failures
+    if json_out:
+        doc = {
+            "verified": ok,
+            "signature_verified": result.ok,
+            "subject": result.subject,
+            "digest": result.digest,
+            "files": result.files,
+            "problems": [
+                {"kind": p.kind, "path": p.path, "message": p.message} for p in result.problems
+            ],
+            "policy_failures": failures,
+        }
+        typer.echo(json.dumps(doc, indent=2))
+    elif ok:
+        signer = (
+            "a certificate chaining to the given roots" if result.signer == "certificate"
+            else f"{identity} (Sigstore, {issuer})" if result.signer.startswith("sigstore:")
+            else key if key is not None else "a key of the policy"
+        )  # fmt: skip
+        typer.echo(f"verified: {result.files} files of {model} are exactly what {signer} signed")
+        if pol is not None:
+            typer.echo(f"policy {policy}: every requirement met")
+    else:
+        typer.echo(f"verification FAILED for {model}:", err=True)
+        for line in result.lines():
+            typer.echo(f"  {line}", err=True)
+        for line in failures:
+            typer.echo(f"  policy: {line}", err=True)
+    raise typer.Exit(0 if ok else 1)
+
+
+class AttestKind(enum.StrEnum):
+    scan = "scan"
+    facts = "facts"
+
+
+@app.command()
+def attest(
+    kind: Annotated[
+        AttestKind,
+        typer.Argument(
+            help="scan (the scan report) or facts (inspect's facts and compute estimate)."
+        ),
+    ],
+    model: Annotated[Path, typer.Argument(help="Model directory (or file).")],
+    key: Annotated[Path, typer.Option("--key", "-k", help="Private key (PEM) of the attester.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Attestation file (default: MODEL_NAME.KIND.att.json here)."
+        ),
+    ] = None,
+    tokens: Annotated[
+        str | None, typer.Option(help="facts: training tokens behind the weights (e.g. 15T).")
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(help="Passphrase of an encrypted key (or OPENWARD_KEY_PASSPHRASE)."),
+    ] = None,
+) -> None:
+    """Sign a claim about exactly these bytes: the scan report or the facts (parameters,
+    compute, tiers) as an in-toto statement whose subject is the model digest.
+
+    Predicate types: https://openward.dev/attestation/scan/v1 and .../facts/v1.
+    Check them with `openward verify MODEL --policy POLICY --attestation FILE`.
+    Exit status: 0 written, 2 error.
+    """
+    from openward.errors import OpenwardError
+    from openward.signing.attest import attest as make_attestation
+    from openward.signing.keys import load_private_key
+    from openward.signing.manifest import build_manifest
+
+    target = output or Path(f"{model.resolve().name}.{kind.value}.att.json")
+    try:
+        private = load_private_key(key, _passphrase(passphrase_file))
+        ignore: list[str] = []
+        if target.resolve().is_relative_to(model.resolve()):
+            ignore = [target.resolve().relative_to(model.resolve()).as_posix()]
+        manifest = build_manifest(model, ignore_paths=ignore)
+        if kind is AttestKind.scan:
+            from openward.report.json import report_document
+            from openward.scanning.engine import scan_path
+
+            predicate = report_document(scan_path(model))
+        else:
+            from openward.facts.model import inspect_model
+            from openward.report.facts_json import facts_document
+
+            count = _parse_count(tokens) if tokens is not None else None
+            predicate = facts_document(inspect_model(model, tokens=count))
+        bundle = make_attestation(model, private, kind.value, predicate, manifest=manifest)
+        _write(json.dumps(bundle, indent=2), target)
+    except (OpenwardError, OSError, typer.BadParameter) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"attested {kind.value} of {model} (digest {manifest.digest[:16]}…) -> {target}",
+               err=True)  # fmt: skip
+
+
+@app.command()
+def serve(
+    data: Annotated[Path, typer.Option(help="Data directory: database and blobs.")] = Path(
+        "openward-data"
+    ),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port).")] = 8080,
+    fail_on: Annotated[
+        FailOn, typer.Option(help="Quarantine versions with a finding at or above this.")
+    ] = FailOn.high,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the first admin token as JSON.")
+    ] = False,
+) -> None:
+    """Run the model registry: every upload is scanned and inspected before anyone can
+    download it. Embedded by default (SQLite and blobs under --data);
+    OPENWARD_DATABASE_URL selects another database (PostgreSQL).
+
+    On first start it creates the first admin and prints its token once.
+    """
+    try:
+        import uvicorn
+
+        from openward.registry.app import create_app
+    except ImportError:
+        raise _fail("the registry needs its extra: pip install 'openward[registry]'") from None
+    from openward.registry.config import settings_from_env
+
+    settings = settings_from_env(
+        data=data.resolve(), fail_on=fail_on.value if fail_on is not FailOn.none else "critical"
+    )
+    application = create_app(settings)
+    token = application.state.registry.bootstrap_admin()
+    if token is not None:
+        if json_out:
+            typer.echo(json.dumps({"admin_token": token}))
+        else:
+            typer.echo(f"first admin token (shown once, keep it): {token}")
+    sys.stdout.flush()
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Checks run at once.")] = 2,
+    queue: Annotated[
+        str | None,
+        typer.Option(help="Queue to consume (default OPENWARD_QUEUE or openward-checks)."),
+    ] = None,
+) -> None:
+    """Run registry checks from the broker (OPENWARD_BROKER_URL), against the database
+    (OPENWARD_DATABASE_URL) and object store (OPENWARD_BLOB_URL) the API servers use.
+    Start as many as the upload rate needs, on any machines."""
+    if not os.environ.get("OPENWARD_BROKER_URL"):
+        raise _fail("set OPENWARD_BROKER_URL (e.g. redis://127.0.0.1:6379/0) for the worker")
+    try:
+        from openward.registry.tasks import celery_app
+    except ImportError:
+        raise _fail("the worker needs: pip install 'openward[registry,scale]'") from None
+    name = queue or os.environ.get("OPENWARD_QUEUE", "openward-checks")
+    celery_app.worker_main(
+        ["worker", "-Q", name, "-c", str(concurrency), "--loglevel", "WARNING", "-P", "prefork"]
+    )
+
+
+def _client(registry: str | None, token: str | None) -> object:
+    try:
+        from openward.registry.client import Client
+    except ImportError:
+        raise _fail("the registry client needs: pip install 'openward[registry]'") from None
+    from openward.errors import OpenwardError
+
+    try:
+        return Client(registry, token)
+    except OpenwardError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def push(
+    directory: Annotated[Path, typer.Argument(help="Model directory to upload.")],
+    ref: Annotated[
+        str, typer.Argument(help="ORG/NAME[:VERSION] (default version: digest prefix).")
+    ],
+    registry: Annotated[
+        str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN).")] = None,
+    signature: Annotated[Path | None, typer.Option(help="OMS signature to store with it.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Upload a model version: only the files the registry lacks are sent; the version
+    becomes visible once its checks pass. Exit 0 published, 1 quarantined or held,
+    2 error."""
+    from openward.errors import OpenwardError
+
+    client = _client(registry, token)
+    try:
+        progress, advance = _hash_progress(_tree_size(directory) if directory.exists() else 0)
+        progress.columns[0].text_format = "[bold]uploading"  # type: ignore[attr-defined]
+        with progress:  # type: ignore[attr-defined]
+            result = client.push(  # type: ignore[attr-defined]
+                directory, ref, signature=signature, progress=advance
+            )
+    except (OpenwardError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(
+            f"{result['name']}:{result['version']} {result['status']} "
+            f"({result['files']} files, {result['uploaded_bytes']} bytes uploaded)"
+        )
+        for reason in result["reasons"]:
+            typer.echo(f"  {reason}")
+    raise typer.Exit(0 if result["status"] == "published" else 1)
+
+
+@app.command()
+def pull(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME[:VERSION] (default: latest).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write.")] = Path("."),
+    registry: Annotated[
+        str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Download a published model version, verifying every file's SHA-256; interrupted
+    downloads resume. Exit 0 done, 1 refused (quarantined or held), 2 error."""
+    from openward.errors import OpenwardError
+    from openward.registry.client import ClientError
+
+    client = _client(registry, token)
+    try:
+        progress, advance = _hash_progress(0)
+        progress.columns[0].text_format = "[bold]downloading"  # type: ignore[attr-defined]
+        with progress:  # type: ignore[attr-defined]
+            result = client.pull(ref, output, progress=advance)  # type: ignore[attr-defined]
+    except ClientError as exc:
+        typer.echo(f"openward: {exc}", err=True)
+        raise typer.Exit(1 if exc.status == 403 else 2) from None
+    except (OpenwardError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(
+            f"pulled {result['name']}:{result['version']} ({result['files']} files, "
+            f"verified) into {result['path']}"
+        )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Text in ORG/NAME (empty: everything).")] = "",
+    architecture: Annotated[str | None, typer.Option(help="Family, e.g. llama.")] = None,
+    license_: Annotated[str | None, typer.Option("--license", help="Card license id.")] = None,
+    tier: Annotated[str | None, typer.Option(help="A crossed compute threshold id.")] = None,
+    min_parameters: Annotated[
+        int | None, typer.Option(help="At least this many parameters.")
+    ] = None,
+    max_parameters: Annotated[
+        int | None, typer.Option(help="At most this many parameters.")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="published, quarantined, …")] = None,
+    registry: Annotated[
+        str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Find model versions in a registry."""
+    from urllib.parse import urlencode
+
+    params = {k: v for k, v in {
+        "q": query, "architecture": architecture, "license": license_, "tier": tier,
+        "min_parameters": min_parameters, "max_parameters": max_parameters, "status": status,
+    }.items() if v not in (None, "")}  # fmt: skip
+    result = _admin_call("GET", "/api/v1/models?" + urlencode(params), registry, token)
+    rows = result["results"]
+    assert isinstance(rows, list)
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['name']}:{r['version']}  {r['status']:18} {r.get('architecture') or '-':10} "
+            f"{r.get('parameters') or '-'} params  {r.get('license') or ''}"
+        )
+    if not rows:
+        typer.echo("no matching versions")
+
+
+registry_app = typer.Typer(help="Administer a registry: tokens, rescans.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+registry_app.add_typer(token_app, name="token")
+
+
+def _admin_call(method: str, path: str, registry: str | None, token: str | None,
+                body: dict[str, object] | None = None) -> dict[str, object]:  # fmt: skip
+    import httpx
+
+    url = (registry or os.environ.get("OPENWARD_REGISTRY") or "").rstrip("/")
+    token = token or os.environ.get("OPENWARD_TOKEN")
+    if not url:
+        raise _fail("no registry: give --registry URL or set OPENWARD_REGISTRY")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        r = httpx.request(method, url + path, json=body, headers=headers, timeout=60)
+    except httpx.TransportError as exc:
+        raise _fail(f"cannot reach the registry at {url}: {exc}") from None
+    if r.status_code >= 400:
+        raise _fail(f"{r.status_code}: {r.json().get('detail', r.text)}")
+    result: dict[str, object] = r.json()
+    return result
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Argument(help="User name (created if new).")],
+    organisation: Annotated[
+        str | None, typer.Option("--org", help="Organisation the role applies to.")
+    ] = None,
+    role: Annotated[str, typer.Option(help="admin, publisher or reader.")] = "publisher",
+    registry: Annotated[
+        str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="An admin token (or OPENWARD_TOKEN).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create a user's API token (admin only). The token is shown once; the registry
+    stores only its hash."""
+    result = _admin_call("POST", "/api/v1/tokens", registry, token,
+                         {"name": user, "organisation": organisation, "role": role})  # fmt: skip
+    typer.echo(json.dumps(result) if json_out else f"token for {user}: {result['token']}")
+
+
+key_app = typer.Typer(help="Signing keys registered with the registry.", no_args_is_help=True)
+registry_app.add_typer(key_app, name="key")
+
+
+@key_app.command("add")
+def key_add(
+    public_key: Annotated[Path, typer.Argument(help="Your public key (PEM).")],
+    registry: Annotated[
+        str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="Your API token (or OPENWARD_TOKEN).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Register a public key: signatures you push (--signature) are checked against it,
+    and a version whose signature fails is quarantined."""
+    try:
+        pem = public_key.read_text()
+    except OSError as exc:
+        raise _fail(f"cannot read {public_key}: {exc.strerror}") from None
+    result = _admin_call("POST", "/api/v1/keys", registry, token, {"pem": pem})
+    typer.echo(json.dumps(result) if json_out else f"registered key {result['hint']}")
+
+
+@registry_app.command("rescan")
+def registry_rescan(
+    registry: Annotated[
+        str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="An admin token (or OPENWARD_TOKEN).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Re-run the checks on every stored version (after the rules changed); a version
+    that now fails is quarantined with the new reason."""
+    result = _admin_call("POST", "/api/v1/admin/rescan", registry, token)
+    typer.echo(json.dumps(result) if json_out else f"{result['queued']} versions queued")
 
 
 def run() -> None:

@@ -241,6 +241,8 @@ def run_pickle(
     keep: int | None = None,
     persistent: bool = True,
     joblib_arrays: bool = True,
+    on_call: Callable[[Call], None] | None = None,
+    on_setitem: Callable[[object, object, object], None] | None = None,
     _depth: int = 0,
 ) -> PickleStreamResult:
     """Run one pickle stream symbolically, from ``start`` to its STOP.
@@ -255,12 +257,19 @@ def run_pickle(
     set; limits raise :class:`ArtifactLimitError`. ``joblib_arrays=False``
     reads the stream as ``pickle.load`` does, without joblib's habit of
     skipping array bytes after a ``NumpyArrayWrapper``.
+
+    ``on_call(call)`` sees every call the stream makes (REDUCE, NEWOBJ, OBJ,
+    INST) and ``on_setitem(container, key, value)`` every SETITEM(S), whatever
+    the container: readers that want the structure of a stream (a state dict's
+    names and tensors) use them without changing the analysis.
     """
     res = PickleStreamResult(start=start)
     reader = PickleOpcodeReader(blob, start)
     machine = _Machine(res, reader, blob, max_opcodes, tick, interesting, keep or _KEEP, _depth)
     machine.persistent_ok = persistent
     machine.joblib_arrays = joblib_arrays
+    machine.on_call = on_call
+    machine.on_setitem = on_setitem
     machine.run()
     return res
 
@@ -280,6 +289,8 @@ class _Machine:
         self.depth = depth
         self.persistent_ok = True
         self.joblib_arrays = True
+        self.on_call: Callable[[Call], None] | None = None
+        self.on_setitem: Callable[[object, object, object], None] | None = None
         self.keep = keep
         self.res = res
         self.reader = reader
@@ -352,7 +363,10 @@ class _Machine:
                 pos,
                 f"{via} calls {render(func, self.blob)}, a value built at load time, not a global",
             )
-        return Call(func, args, pos, via)
+        made = Call(func, args, pos, via)
+        if self.on_call is not None:
+            self.on_call(made)
+        return made
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> None:
@@ -448,6 +462,9 @@ class _Machine:
                 elif code == OP.SETITEMS:
                     items = self.pop_mark(pos)
                     target = self.stack[-1]
+                    if self.on_setitem is not None:
+                        for i in range(0, len(items) - 1, 2):
+                            self.on_setitem(target, items[i], items[i + 1])
                     if isinstance(target, SymDict):
                         for i in range(0, len(items) - 1, 2):
                             target.set(items[i], items[i + 1])
@@ -455,6 +472,8 @@ class _Machine:
                     value = stack.pop()
                     key = stack.pop()
                     target = stack[-1]
+                    if self.on_setitem is not None:
+                        self.on_setitem(target, key, value)
                     if isinstance(target, SymDict):
                         target.set(key, value)
                 elif code == OP.APPENDS:

@@ -73,9 +73,25 @@ def scan_onnx(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | N
     if model.ir_version <= 0 or not model.HasField("graph"):
         return None
     ctx.tick()
+    # Model-local functions are inlined by the runtime: a call to one is not a custom op,
+    # but the operators inside its body are checked like the graph's own.
+    local = {(_text(f.domain), _text(f.name)) for f in model.functions}
+    graphs = [model.graph]
     nodes = [(_text(n.domain), _text(n.op_type)) for n in _nodes(model.graph)]
+    for f in model.functions:
+        for n in f.node:
+            nodes.append((_text(n.domain), _text(n.op_type)))
+            for attr in n.attribute:
+                if attr.HasField("g"):
+                    graphs.append(attr.g)
+                    nodes += [(_text(m.domain), _text(m.op_type)) for m in _nodes(attr.g)]
+    nodes = [(d, op) for d, op in nodes if (d, op) not in local]
+    local_domains = {d for d, _ in local}
     custom = sorted({d for d, _ in nodes if d not in STANDARD_DOMAINS})
-    custom += sorted({_text(o.domain) for o in model.opset_import} - STANDARD_DOMAINS - set(custom))
+    declared = {_text(o.domain) for o in model.opset_import}
+    for f in model.functions:
+        declared |= {_text(o.domain) for o in f.opset_import}
+    custom += sorted(declared - STANDARD_DOMAINS - set(custom) - local_domains)
     for domain in custom:
         ops = sorted({op for d, op in nodes if d == domain})
         ctx.add(
@@ -84,7 +100,7 @@ def scan_onnx(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | N
             None,
             f"domain {domain!r}" + (f" (operators: {', '.join(ops[:8])})" if ops else ""),
         )
-    for tensor in _tensors(model.graph):
+    for tensor in (t for g in graphs for t in _tensors(g)):
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         entries = {_text(e.key): _text(e.value) for e in tensor.external_data}

@@ -1,0 +1,2 @@
+"""Facts about a model, from headers and configs alone: parameters, architecture,
+training compute, regulatory tiers (``openward inspect``)."""

@@ -1,0 +1,147 @@
+"""Parameter counts from tensor inventories: total, active, embedding, by dtype.
+
+The count is the one ``sum(p.numel() for p in model.parameters())`` gives for
+the live model: every weight once (shards summed, tensors that share storage
+counted once, an output head tied to the embeddings counted once), buffers
+and quantization bookkeeping left out, and packed quantized weights counted
+by their logical elements (a GPTQ ``qweight`` of int32 holds 32/bits weights
+per element; a bitsandbytes 4-bit weight holds two per byte).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from openward.facts.tensors import TensorRecord, WeightFile
+
+__all__ = ["ParameterCount", "QuantInfo", "count_parameters"]
+
+# Token and position embeddings, and output heads (when untied).
+_EMBEDDING: Final = re.compile(
+    r"(^|\.)(embed_tokens|wte|wpe|word_embeddings|position_embeddings|token_type_embeddings|"
+    r"tok_embeddings|embed_positions|embed_in|shared|token_embd|position_embd|"
+    r"embeddings\.word_embeddings|emb)\.weight$"
+)
+HEAD_NAME: Final = re.compile(r"(^|\.)(lm_head|embed_out|output|head)\.weight$")
+# Routed experts: HF per-expert modules and fused expert tensors, GGUF *_exps.
+_EXPERT: Final = re.compile(r"(\.experts\.|_exps\.|\.experts$|\.w[123]_experts)")
+# Buffers that checkpoints carry but models do not count as parameters.
+_BUFFER: Final = re.compile(
+    r"(\.inv_freq|(^|\.)position_ids|\.masked_bias|\.attn\.bias|\.attention\.bias|"
+    r"num_batches_tracked|\._extra_state|\.rope\.freqs|rope_freqs\.weight)$"
+)
+# Quantization bookkeeping next to packed weights.
+_QUANT_AUX: Final = re.compile(
+    r"\.(qzeros|scales|g_idx|absmax|quant_map|nested_absmax|nested_quant_map|SCB|"
+    r"weight_format|weight_scale|weight_scale_inv|input_scale|weight_zero_point|"
+    r"quant_state\..*|output_scale|k_scale|v_scale)$"
+)
+
+
+@dataclass
+class QuantInfo:
+    """How the weights are quantized."""
+
+    method: str
+    """``gptq``, ``awq``, ``bitsandbytes``, ``fp8``, ``gguf``, ..."""
+    bits: int | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class ParameterCount:
+    total: int = 0
+    active: int = 0
+    embedding: int = 0
+    non_embedding: int = 0
+    by_dtype: dict[str, int] = field(default_factory=dict)
+    expert: int = 0
+    """Elements in routed-expert tensors (MoE)."""
+    tensors: int = 0
+    tied: list[str] = field(default_factory=list)
+    """Tensors counted once because they share storage or are tied by the config."""
+    excluded: dict[str, int] = field(default_factory=dict)
+    """Elements left out: ``buffer`` and ``quantization`` bookkeeping."""
+    bytes: int = 0
+    """Bytes of tensor data as stored."""
+
+
+def _logical_numel(t: TensorRecord, quant: QuantInfo | None) -> int:
+    n = t.numel
+    if quant is None:
+        return n
+    bits = quant.bits or 4
+    if quant.method in ("gptq", "awq", "compressed-tensors") and t.name.endswith(
+        (".qweight", ".weight_packed")
+    ):
+        return n * (32 // bits) if t.dtype in ("I32", "U32") else n * (8 // bits)
+    if (
+        quant.method == "bitsandbytes"
+        and bits == 4
+        and t.dtype == "U8"
+        and t.name.endswith(".weight")
+    ):
+        return n * 2
+    return n
+
+
+def count_parameters(
+    files: list[WeightFile],
+    *,
+    tie_word_embeddings: bool = False,
+    experts: int | None = None,
+    experts_per_token: int | None = None,
+    quant: QuantInfo | None = None,
+) -> ParameterCount:
+    """Count the parameters of one weight set (the shards of one model)."""
+    pc = ParameterCount()
+    seen_names: set[str] = set()
+    seen_storage: dict[tuple[object, ...], str] = {}
+    embedding_shapes: dict[tuple[int, ...], str] = {}
+    heads: list[tuple[TensorRecord, int]] = []
+    for wf in files:
+        for t in wf.tensors:
+            if t.name in seen_names:
+                continue
+            seen_names.add(t.name)
+            pc.bytes += t.nbytes
+            if t.identity is not None:
+                key = (wf.relpath, *t.identity)
+                if key in seen_storage:
+                    pc.tied.append(f"{t.name} = {seen_storage[key]}")
+                    continue
+                seen_storage[key] = t.name
+            if _BUFFER.search(t.name):
+                pc.excluded["buffer"] = pc.excluded.get("buffer", 0) + t.numel
+                continue
+            if quant is not None and _QUANT_AUX.search(t.name):
+                pc.excluded["quantization"] = pc.excluded.get("quantization", 0) + t.numel
+                continue
+            n = _logical_numel(t, quant)
+            pc.tensors += 1
+            pc.total += n
+            pc.by_dtype[t.dtype] = pc.by_dtype.get(t.dtype, 0) + n
+            if _EMBEDDING.search(t.name):
+                pc.embedding += n
+                embedding_shapes.setdefault(t.shape, t.name)
+            elif HEAD_NAME.search(t.name):
+                heads.append((t, n))
+            if _EXPERT.search(t.name):
+                pc.expert += n
+    for t, n in heads:
+        if tie_word_embeddings and t.shape in embedding_shapes:
+            # A head stored although the config ties it: the model holds one matrix.
+            pc.total -= n
+            pc.by_dtype[t.dtype] -= n
+            pc.tensors -= 1
+            pc.tied.append(f"{t.name} = {embedding_shapes[t.shape]} (tie_word_embeddings)")
+        elif t.shape in embedding_shapes or t.shape[::-1] in embedding_shapes:
+            pc.embedding += n
+    pc.non_embedding = pc.total - pc.embedding
+    pc.active = pc.total
+    if experts and experts_per_token and pc.expert:
+        pc.active = pc.total - pc.expert + pc.expert * experts_per_token // experts
+    pc.by_dtype = {k: v for k, v in sorted(pc.by_dtype.items()) if v}
+    return pc

@@ -1,0 +1,1 @@
+"""The model registry: storage, upload, download, and the checks deciding what is visible."""

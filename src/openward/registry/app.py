@@ -1,0 +1,388 @@
+"""The registry's HTTP API (``/api/v1``), a FastAPI application.
+
+Handlers never hash or write files on the event loop: blob uploads stream through
+``FileBlobStore.put`` (disk and SHA-256 in worker threads), downloads are served by
+``FileResponse`` (which honours Range and HEAD), and the check pipeline runs in a
+thread pool after the commit request has been answered.
+"""
+
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from openward._version import __version__
+from openward.registry.blobs import (
+    BlobMismatch,
+    BlobTooLarge,
+    FileBlobStore,
+    PartialUploads,
+    is_digest,
+    open_blob_store,
+)
+from openward.registry.db import make_engine, migrate, session_factory
+from openward.registry.models import Model, Organisation, StatusEvent, User, Version
+from openward.registry.service import FINAL, Registry, RegistryError, Settings, check_path
+
+__all__ = ["create_app"]
+
+
+class FileEntry(BaseModel):
+    path: str = Field(max_length=1000)
+    size: int
+    sha256: str = Field(max_length=64)
+
+
+class PushRequest(BaseModel):
+    version: str = Field(max_length=100)
+    files: list[FileEntry]
+    signature: str | None = Field(default=None, max_length=64 << 20)
+
+
+class UserRequest(BaseModel):
+    name: str = Field(max_length=100)
+    organisation: str | None = Field(default=None, max_length=100)
+    role: str = "publisher"
+
+
+def _version_doc(row: Version, *, full: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": f"{row.model.organisation.name}/{row.model.name}",
+        "version": row.version,
+        "digest": row.digest,
+        "status": row.status,
+        "reasons": row.reasons,
+        "size": row.size,
+        "created_at": row.created_at.isoformat(),
+        "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in row.files],
+    }
+    facts = row.facts or {}
+    params = facts.get("parameters") if isinstance(facts, dict) else None
+    doc["parameters"] = params.get("total") if isinstance(params, dict) else None
+    if full:
+        doc["facts"] = row.facts
+        doc["scan_report"] = row.scan_report
+        doc["signature"] = row.signature
+        doc["signature_status"] = row.signature_status
+    return doc
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.data.mkdir(parents=True, exist_ok=True)
+    url = settings.database_url or f"sqlite:///{settings.data / 'registry.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    blobs = open_blob_store(settings.blob_url, settings.data)
+    partials = PartialUploads(settings.data)
+    registry = Registry(settings, sessions, blobs)
+    registry.signing_key  # created here, before any worker needs it  # noqa: B018
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="checks")
+
+    def enqueue(version_id: int) -> None:
+        if settings.broker_url:
+            from openward.registry.tasks import check_version
+
+            queue = os.environ.get("OPENWARD_QUEUE", "openward-checks")
+            check_version.apply_async((version_id,), queue=queue)
+        else:
+            pool.submit(registry.run_checks, version_id)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Versions a killed server left in "checking" are checked again.
+        with sessions() as s:
+            pending = s.scalars(select(Version.id).where(Version.status == "checking")).all()
+        for vid in pending:
+            enqueue(vid)
+        yield
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="openward registry", version=__version__, lifespan=lifespan)
+    app.state.registry = registry
+    app.state.bytes_received = 0
+
+    @app.exception_handler(RegistryError)
+    async def _refusal(request: Request, exc: RegistryError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    def db() -> Iterator[Session]:
+        with sessions() as s:
+            yield s
+
+    DB = Annotated[Session, Depends(db)]
+
+    def actor(s: DB, authorization: Annotated[str | None, Header()] = None) -> User | None:
+        token = None
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not value:
+                raise RegistryError(401, "use 'Authorization: Bearer TOKEN'")
+            token = value.strip()
+        return registry.user_for(s, token)
+
+    Actor = Annotated[User | None, Depends(actor)]
+
+    @app.get("/api/v1/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/api/v1/users", status_code=201)
+    def create_user(
+        body: UserRequest,
+        s: DB,
+        user: Actor,
+    ) -> dict[str, str]:
+        token = registry.create_user(s, user, body.name, body.organisation, body.role)
+        s.commit()
+        return {"name": body.name, "token": token}
+
+    @app.post("/api/v1/models/{org}/{name}/versions", status_code=201)
+    def push(
+        org: str,
+        name: str,
+        body: PushRequest,
+        s: DB,
+        user: Actor,
+    ) -> dict[str, Any]:
+        files = [f.model_dump() for f in body.files]
+        for attempt in range(5):
+            try:
+                row, missing = registry.start_version(
+                    s, user, org, name, body.version, files, body.signature
+                )
+                s.commit()
+                break
+            except IntegrityError:
+                # A concurrent push created the same organisation, model or version
+                # first: start again and find it.
+                s.rollback()
+                if attempt == 4:
+                    raise RegistryError(409, "concurrent pushes collided; try again") from None
+        return {"name": f"{org}/{name}", "version": row.version, "digest": row.digest,
+                "status": row.status, "missing": missing}  # fmt: skip
+
+    @app.put("/api/v1/blobs/{digest}", status_code=201)
+    async def upload(
+        digest: str,
+        request: Request,
+        s: DB,
+        user: Actor,
+    ) -> dict[str, Any]:
+        if not is_digest(digest):
+            raise RegistryError(422, "a blob is named by its 64-hex-digit SHA-256")
+        size = registry.expected_size(s, user, digest)
+        s.close()
+        content_range = request.headers.get("content-range")
+        try:
+            if content_range:
+                m = re.match(r"^bytes (\d+)-(\d+)/(\d+)$", content_range.strip())
+                if not m or int(m[3]) != size or int(m[1]) > int(m[2]):
+                    raise RegistryError(422, f"Content-Range must be 'bytes START-END/{size}'")
+                if blobs.has(digest):
+                    return {"sha256": digest, "size": size, "received": size}
+                try:
+                    received, complete = await partials.append(
+                        digest, int(m[1]), size, request.stream()
+                    )
+                except ValueError as exc:
+                    raise RegistryError(409, str(exc)) from None
+                if complete is not None:
+                    await blobs.commit_file(digest, complete)
+                app.state.bytes_received += received - int(m[1])
+                return {"sha256": digest, "size": size, "received": received}
+            already = blobs.has(digest)
+            written = await blobs.put(digest, size, request.stream())
+            if not already:
+                app.state.bytes_received += written
+        except BlobTooLarge:
+            raise RegistryError(
+                413, f"blob {digest} is larger than the manifest says ({size})"
+            ) from None
+        except BlobMismatch as exc:
+            raise RegistryError(
+                422, f"the bytes sent hash to {exc.actual} ({exc.size} bytes), not {digest} "
+                f"({size} bytes): the file changed while uploading, or the manifest is wrong"
+            ) from None  # fmt: skip
+        return {"sha256": digest, "size": written}
+
+    class KeyRequest(BaseModel):
+        pem: str = Field(max_length=16384)
+
+    @app.post("/api/v1/keys", status_code=201)
+    def add_key(body: KeyRequest, s: DB, user: Actor) -> dict[str, str]:
+        """Register a public key; signatures uploaded with pushes are checked against it."""
+        hint = registry.add_key(s, user, body.pem)
+        s.commit()
+        return {"hint": hint}
+
+    @app.get("/api/v1/uploads/{digest}")
+    def upload_state(digest: str, s: DB, user: Actor) -> dict[str, Any]:
+        """How many bytes of a resumable upload the server holds."""
+        if not is_digest(digest):
+            raise RegistryError(422, "a blob is named by its 64-hex-digit SHA-256")
+        size = registry.expected_size(s, user, digest)
+        done = blobs.has(digest)
+        return {"sha256": digest, "size": size,
+                "received": size if done else partials.received(digest)}  # fmt: skip
+
+    @app.post("/api/v1/models/{org}/{name}/versions/{version}/commit", status_code=202)
+    async def commit(
+        org: str,
+        name: str,
+        version: str,
+        s: DB,
+        user: Actor,
+    ) -> dict[str, Any]:
+        row = registry.ready_to_check(s, user, org, name, version)
+        s.commit()
+        if row.status == "checking":
+            enqueue(row.id)
+        return _version_doc(row)
+
+    @app.get("/api/v1/models/{org}/{name}/versions/{version}")
+    def get_version(
+        org: str,
+        name: str,
+        version: str,
+        s: DB,
+        user: Actor,
+    ) -> dict[str, Any]:
+        row = registry.find_version(s, user, org, name, version)
+        doc = _version_doc(row, full=True)
+        doc["history"] = [
+            {"status": e.status, "reasons": e.reasons, "at": e.at.isoformat()}
+            for e in s.scalars(select(StatusEvent).where(StatusEvent.version_id == row.id)
+                               .order_by(StatusEvent.id))
+        ]  # fmt: skip
+        return doc
+
+    @app.head(
+        "/api/v1/models/{org}/{name}/versions/{version}/files/{path:path}",
+        operation_id="head_file",
+    )
+    @app.get(
+        "/api/v1/models/{org}/{name}/versions/{version}/files/{path:path}",
+        operation_id="download_file",
+    )
+    def download(
+        org: str,
+        name: str,
+        version: str,
+        path: str,
+        s: DB,
+        user: Actor,
+    ) -> Response:
+        check_path(path)
+        row = registry.find_version(s, user, org, name, version)
+        if row.status != "published":
+            why = "; ".join(row.reasons[:3]) or row.status
+            raise RegistryError(403, f"{org}/{name}:{row.version} is {row.status}, so its files "
+                                f"cannot be downloaded: {why}")  # fmt: skip
+        entry = next((f for f in row.files if f.path == path), None)
+        if entry is None:
+            raise RegistryError(404, f"{path} is not a file of {org}/{name}:{row.version}")
+        s.close()  # the bytes are streamed without holding a database connection
+        if not isinstance(blobs, FileBlobStore):
+            return RedirectResponse(blobs.url(entry.sha256), status_code=307)
+        return FileResponse(blobs.path(entry.sha256), headers={"X-Sha256": entry.sha256},
+                            media_type="application/octet-stream")  # fmt: skip
+
+    @app.get("/api/v1/models/{org}/{name}/versions/{version}/attestation")
+    def attestation(org: str, name: str, version: str, s: DB, user: Actor) -> Response:
+        row = registry.find_version(s, user, org, name, version)
+        if not row.attestation:
+            raise RegistryError(404, f"{org}/{name}:{row.version} has not been decided yet")
+        return Response(row.attestation, media_type="application/json")
+
+    @app.get("/api/v1/registry/key")
+    def registry_key() -> Response:
+        """The public key that signs the registry's decisions (PEM)."""
+        return Response(registry.public_key_pem(), media_type="application/x-pem-file")
+
+    @app.get("/api/v1/admin/stats")
+    def stats(user: Actor) -> dict[str, Any]:
+        """Counters of this server process (admin only)."""
+        if user is None or not user.is_admin:
+            raise RegistryError(403 if user else 401, "only an admin may read the counters")
+        return {"bytes_received": app.state.bytes_received}
+
+    @app.post("/api/v1/admin/rescan", status_code=202)
+    def rescan(s: DB, user: Actor) -> dict[str, Any]:
+        ids = registry.rescan(s, user)
+        s.commit()
+        for vid in ids:
+            enqueue(vid)
+        return {"queued": len(ids)}
+
+    @app.post("/api/v1/tokens", status_code=201)
+    def new_token(body: UserRequest, s: DB, user: Actor) -> dict[str, str]:
+        token = registry.create_user(s, user, body.name, body.organisation, body.role)
+        s.commit()
+        return {"name": body.name, "token": token}
+
+    @app.get("/api/v1/models")
+    def search(
+        s: DB,
+        user: Actor,
+        q: str = "",
+        status: str | None = None,
+        organisation: str | None = None,
+        architecture: str | None = None,
+        license: str | None = None,
+        tier: str | None = None,
+        min_parameters: int | None = None,
+        max_parameters: int | None = None,
+    ) -> dict[str, Any]:
+        """Versions visible to the caller, filtered by name, organisation, status,
+        architecture family, card license, crossed compute tier and parameter range."""
+        query = select(Version).join(Model).join(Organisation).order_by(Version.id)
+        if organisation:
+            query = query.where(Organisation.name == organisation)
+        if status:
+            query = query.where(Version.status == status)
+        out = []
+        for row in s.scalars(query):
+            full = f"{row.model.organisation.name}/{row.model.name}"
+            if q and q.lower() not in full.lower():
+                continue
+            if not registry.may_see(s, user, row):
+                continue
+            facts: dict[str, Any] = row.facts if isinstance(row.facts, dict) else {}
+            arch: dict[str, Any] = facts.get("architecture") or {}
+            card: dict[str, Any] = facts.get("card") or {}
+            params = (facts.get("parameters") or {}).get("total")
+            tiers = {t.get("id") for t in facts.get("tiers") or [] if t.get("crossed")}
+            if architecture and arch.get("family") != architecture:
+                continue
+            if license and card.get("license") != license:
+                continue
+            if tier and tier not in tiers:
+                continue
+            if min_parameters is not None and (params is None or params < min_parameters):
+                continue
+            if max_parameters is not None and (params is None or params > max_parameters):
+                continue
+            doc = _version_doc(row)
+            doc["architecture"] = arch.get("family")
+            doc["license"] = card.get("license")
+            doc["tiers"] = sorted(t for t in tiers if t)
+            out.append(doc)
+        return {"results": out}
+
+    app.state.final = FINAL
+    return app
+
+
+def data_path(text: str) -> Path:
+    return Path(text).expanduser().resolve()

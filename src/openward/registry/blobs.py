@@ -1,0 +1,278 @@
+"""Content-addressed blob storage under the data directory.
+
+A blob is written to a temporary file while its SHA-256 is computed, then renamed
+into ``blobs/ab/abcdef…`` only if the digest matches: a crash mid-upload leaves a
+temporary file (removed on start-up), never a wrong or partial blob. Disk and
+hashing work runs in worker threads so the server's event loop never waits on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Final
+
+import anyio
+
+__all__ = [
+    "BlobMismatch",
+    "BlobTooLarge",
+    "FileBlobStore",
+    "PartialUploads",
+    "S3BlobStore",
+    "is_digest",
+    "open_blob_store",
+]
+
+_DIGEST: Final = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_digest(text: str) -> bool:
+    return bool(_DIGEST.match(text))
+
+
+class BlobMismatch(Exception):
+    def __init__(self, expected: str, actual: str, size: int) -> None:
+        super().__init__(f"content hashes to {actual}, not {expected}")
+        self.actual = actual
+        self.size = size
+
+
+class BlobTooLarge(Exception):
+    """More bytes arrived than the manifest declared."""
+
+
+class FileBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        (root / "blobs").mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for stale in self.tmp.iterdir():
+            stale.unlink(missing_ok=True)
+
+    def path(self, digest: str) -> Path:
+        return self.root / "blobs" / digest[:2] / digest
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    async def put(self, digest: str, size: int, chunks: AsyncIterator[bytes]) -> int:
+        """Store the streamed bytes as ``digest``; returns the size written."""
+        if self.has(digest):
+            await _drain(chunks)
+            return self.path(digest).stat().st_size
+        tmp, written = await receive(self.tmp, digest, size, chunks)
+        try:
+            target = self.path(digest)
+            target.parent.mkdir(exist_ok=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return written
+
+    async def commit_file(self, digest: str, path: Path) -> None:
+        """Move a verified file into place as ``digest``."""
+        target = self.path(digest)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(path, target)
+
+    def link_into(self, digest: str, dest: Path) -> None:
+        """Make ``dest`` a hard link to the blob (a copy where links are impossible)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(self.path(digest), dest)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(self.path(digest), dest)
+
+
+async def receive(
+    directory: Path, digest: str, size: int, chunks: AsyncIterator[bytes]
+) -> tuple[Path, int]:
+    """Stream ``chunks`` into a new temporary file in ``directory`` while hashing them;
+    return it only if the bytes are exactly ``size`` long and hash to ``digest``."""
+    fd, name = await anyio.to_thread.run_sync(lambda: _mkstemp(directory, digest))
+    tmp = Path(name)
+    hasher = hashlib.sha256()
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            buffer: list[bytes] = []
+            pending = 0
+
+            def flush(parts: list[bytes]) -> None:
+                for part in parts:
+                    hasher.update(part)
+                    f.write(part)
+
+            async for chunk in chunks:
+                written += len(chunk)
+                if written > size:
+                    raise BlobTooLarge(f"more than the declared {size} bytes")
+                buffer.append(chunk)
+                pending += len(chunk)
+                if pending >= 4 << 20:
+                    parts, buffer, pending = buffer, [], 0
+                    await anyio.to_thread.run_sync(flush, parts)
+            await anyio.to_thread.run_sync(flush, buffer)
+
+            def sync() -> None:
+                f.flush()
+                os.fsync(f.fileno())
+
+            await anyio.to_thread.run_sync(sync)
+        actual = hasher.hexdigest()
+        if actual != digest or written != size:
+            raise BlobMismatch(digest, actual, written)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, written
+
+
+class PartialUploads:
+    """Resumable uploads: bytes of an unfinished blob kept in ``partial/<digest>``
+    (surviving restarts), appended range by range; the whole file is hashed once the
+    last byte arrives, and only a matching blob is committed."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "partial"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.locks: dict[str, anyio.Lock] = {}
+
+    def received(self, digest: str) -> int:
+        path = self.dir / digest
+        return path.stat().st_size if path.exists() else 0
+
+    async def append(
+        self, digest: str, start: int, total: int, chunks: AsyncIterator[bytes]
+    ) -> tuple[int, Path | None]:
+        """Append a range; returns (bytes now held, the complete verified file or None)."""
+        lock = self.locks.setdefault(digest, anyio.Lock())
+        async with lock:
+            path = self.dir / digest
+            have = self.received(digest)
+            if start != have:
+                await _drain(chunks)
+                raise ValueError(f"the upload of {digest} continues at byte {have}, not {start}")
+            with open(path, "ab") as f:
+                written = have
+                async for chunk in chunks:
+                    written += len(chunk)
+                    if written > total:
+                        raise BlobTooLarge(f"more than the declared {total} bytes")
+                    await anyio.to_thread.run_sync(f.write, chunk)
+
+                def sync() -> None:
+                    f.flush()
+                    os.fsync(f.fileno())
+
+                await anyio.to_thread.run_sync(sync)
+            if written < total:
+                return written, None
+
+            def digest_of() -> str:
+                with open(path, "rb") as fh:
+                    return hashlib.file_digest(fh, "sha256").hexdigest()
+
+            actual = await anyio.to_thread.run_sync(digest_of)
+            if actual != digest:
+                path.unlink(missing_ok=True)
+                raise BlobMismatch(digest, actual, written)
+            return written, path
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read and discard a request body we do not need (the blob is already stored)."""
+    async for _ in chunks:
+        continue
+
+
+def _mkstemp(directory: Path, digest: str) -> tuple[int, str]:
+    import tempfile
+
+    return tempfile.mkstemp(prefix=digest[:16] + ".", dir=directory)
+
+
+class S3BlobStore:
+    """Blobs in any S3-compatible object store (``s3://bucket/prefix``).
+
+    An upload is hashed into a local temporary file first; only bytes whose SHA-256
+    matches are sent to ``PREFIX/blobs/<digest>`` (boto3's managed multipart
+    transfer), so the bucket never holds a wrong or partial blob under a digest's
+    name. Downloads are presigned URLs the API redirects to (Range works there too).
+    """
+
+    def __init__(self, url: str, cache: Path) -> None:
+        from urllib.parse import parse_qs, urlparse
+
+        import boto3
+
+        parsed = urlparse(url)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ValueError(f"blob URL {url!r} is not s3://bucket[/prefix]")
+        query = parse_qs(parsed.query)
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        endpoint = query.get("endpoint_url", [None])[0]
+        region = query.get("region", ["us-east-1"])[0]
+        self.s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region)
+        self.local = FileBlobStore(cache)
+        self.tmp = self.local.tmp
+
+    def _key(self, digest: str) -> str:
+        return "/".join(p for p in (self.prefix, "blobs", digest[:2], digest) if p)
+
+    def has(self, digest: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=self._key(digest))
+        except ClientError:
+            return False
+        return True
+
+    async def put(self, digest: str, size: int, chunks: AsyncIterator[bytes]) -> int:
+        if self.has(digest):
+            await _drain(chunks)
+            return size
+        path, written = await receive(self.tmp, digest, size, chunks)  # verifies the digest
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: self.s3.upload_file(str(path), self.bucket, self._key(digest))
+            )
+        finally:
+            path.unlink(missing_ok=True)
+        return written
+
+    async def commit_file(self, digest: str, path: Path) -> None:
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: self.s3.upload_file(str(path), self.bucket, self._key(digest))
+            )
+        finally:
+            path.unlink(missing_ok=True)
+
+    def url(self, digest: str, expires: int = 3600) -> str:
+        return str(
+            self.s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self._key(digest)},
+                ExpiresIn=expires,
+            )
+        )  # fmt: skip
+
+    def link_into(self, digest: str, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.s3.download_file(self.bucket, self._key(digest), str(dest))
+
+
+def open_blob_store(url: str | None, data: Path) -> FileBlobStore | S3BlobStore:
+    """``OPENWARD_BLOB_URL``: unset for files under the data directory, or s3://…"""
+    if not url:
+        return FileBlobStore(data)
+    return S3BlobStore(url, data / "s3-staging")

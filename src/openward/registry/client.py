@@ -1,0 +1,243 @@
+"""``openward.registry.Client``: push and pull models.
+
+push: hash the directory (the OMS manifest), send the manifest, upload only the
+blobs the server lacks (in parallel), commit, and wait for the check pipeline's
+verdict. pull: fetch the manifest, download every file in parallel with Range
+resume of partial files, verify each SHA-256, and move it into place atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from openward.errors import OpenwardError
+
+__all__ = ["Client", "ClientError", "parse_ref"]
+
+_REF = re.compile(r"^(?P<org>[^/:]+)/(?P<name>[^/:]+)(?::(?P<version>[^/:]+))?$")
+CHUNK = 1 << 20
+DEFAULT_WAIT = 600.0
+"""Seconds push waits for the checks' verdict."""
+RANGE_UPLOAD = 64 << 20
+"""Blobs above this go in ranges of this size, resumable after an interruption."""
+
+
+class ClientError(OpenwardError):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_ref(ref: str) -> tuple[str, str, str | None]:
+    m = _REF.match(ref)
+    if not m:
+        raise ClientError(f"{ref!r} is not ORG/NAME[:VERSION]")
+    return m["org"], m["name"], m["version"]
+
+
+class Client:
+    def __init__(self, url: str | None = None, token: str | None = None, *, workers: int = 4):
+        url = url or os.environ.get("OPENWARD_REGISTRY")
+        if not url:
+            raise ClientError("no registry: give --registry URL or set OPENWARD_REGISTRY")
+        self.url = url.rstrip("/")
+        self.token = token or os.environ.get("OPENWARD_TOKEN")
+        self.workers = workers
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=httpx.Timeout(60.0), follow_redirects=True
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise ClientError(f"{response.status_code}: {detail}", response.status_code)
+        return response.json() if response.content else None
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            return self._check(self.http.request(method, path, **kw))
+        except httpx.TransportError as exc:
+            raise ClientError(f"cannot reach the registry at {self.url}: {exc}") from None
+
+    # -- push -----------------------------------------------------------------
+    def push(
+        self,
+        directory: Path,
+        ref: str,
+        *,
+        signature: Path | None = None,
+        wait: float | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> dict[str, Any]:
+        from openward.signing.manifest import build_manifest
+
+        org, name, version = parse_ref(ref)
+        manifest = build_manifest(directory, progress=None)
+        version = version or manifest.digest[:12]
+        body = {
+            "version": version,
+            "files": [{"path": f.name, "size": f.size, "sha256": f.digest} for f in manifest.files],
+            "signature": signature.read_text() if signature else None,
+        }
+        started = self._call("POST", f"/api/v1/models/{org}/{name}/versions", json=body)
+        missing = set(started["missing"])
+        todo = [f for f in manifest.files if f.digest in missing]
+        unique = {f.digest: f for f in todo}
+
+        def upload(entry: Any) -> int:
+            path = directory / entry.name if directory.is_dir() else directory
+            if entry.size > RANGE_UPLOAD:
+                return self._upload_ranges(path, entry.digest, entry.size, progress, entry.name)
+
+            def chunks() -> Any:
+                with open(path, "rb") as fh:
+                    while data := fh.read(CHUNK):
+                        yield data
+
+            self._call("PUT", f"/api/v1/blobs/{entry.digest}", content=chunks(),
+                       headers={"Content-Length": str(entry.size)})  # fmt: skip
+            if progress is not None:
+                progress(entry.name, entry.size)
+            return int(entry.size)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            sent = sum(pool.map(upload, unique.values()))
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/models/{org}/{name}/versions/{version}/commit"
+        )
+        deadline = time.monotonic() + (DEFAULT_WAIT if wait is None else wait)
+        while result["status"] in ("uploading", "checking") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            result = self._call("GET", f"/api/v1/models/{org}/{name}/versions/{version}")
+        return {
+            "name": f"{org}/{name}",
+            "version": version,
+            "digest": result["digest"],
+            "status": result["status"],
+            "reasons": result.get("reasons", []),
+            "uploaded_bytes": sent,
+            "files": len(manifest.files),
+        }
+
+    def _upload_ranges(
+        self,
+        path: Path,
+        digest: str,
+        size: int,
+        progress: Callable[[str, int], None] | None,
+        name: str,
+    ) -> int:
+        """Send a large blob in ranges, starting where the server's copy ends: an
+        interrupted push resumes instead of starting over."""
+        state = self._call("GET", f"/api/v1/uploads/{digest}")
+        offset = int(state["received"])
+        sent = 0
+        with open(path, "rb") as fh:
+            while offset < size:
+                end = min(size, offset + RANGE_UPLOAD) - 1
+                fh.seek(offset)
+
+                def chunks(remaining: int = end - offset + 1) -> Any:
+                    while remaining > 0:
+                        data = fh.read(min(CHUNK, remaining))
+                        if not data:
+                            return
+                        remaining -= len(data)
+                        yield data
+
+                headers = {"Content-Range": f"bytes {offset}-{end}/{size}",
+                           "Content-Length": str(end - offset + 1)}  # fmt: skip
+                self._call("PUT", f"/api/v1/blobs/{digest}", content=chunks(), headers=headers)
+                sent += end - offset + 1
+                if progress is not None:
+                    progress(name, end - offset + 1)
+                offset = end + 1
+        return sent
+
+    # -- pull -----------------------------------------------------------------
+    def info(self, ref: str) -> dict[str, Any]:
+        org, name, version = parse_ref(ref)
+        doc: dict[str, Any] = self._call(
+            "GET", f"/api/v1/models/{org}/{name}/versions/{version or 'latest'}"
+        )
+        return doc
+
+    def pull(
+        self, ref: str, out: Path, *, progress: Callable[[str, int], None] | None = None
+    ) -> dict[str, Any]:
+        import hashlib
+
+        from openward.registry.service import check_path
+
+        doc = self.info(ref)
+        org, name, _ = parse_ref(ref)
+        version = doc["version"]
+        if doc["status"] != "published":
+            raise ClientError(
+                f"{org}/{name}:{version} is {doc['status']}: "
+                + ("; ".join(doc.get("reasons") or []) or "not downloadable"),
+                403,
+            )
+        out.mkdir(parents=True, exist_ok=True)
+
+        def fetch(entry: dict[str, Any]) -> int:
+            rel = check_path(entry["path"])
+            target = out / rel
+            if target.is_file() and target.stat().st_size == entry["size"]:
+                with open(target, "rb") as fh:
+                    if hashlib.file_digest(fh, "sha256").hexdigest() == entry["sha256"]:
+                        return 0
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(target.name + ".part")
+            offset = part.stat().st_size if part.exists() else 0
+            if offset > entry["size"]:
+                part.unlink()
+                offset = 0
+            headers = {"Range": f"bytes={offset}-"} if 0 < offset < entry["size"] else {}
+            url = f"/api/v1/models/{org}/{name}/versions/{version}/files/{rel}"
+            received = 0
+            if offset < entry["size"] or entry["size"] == 0:
+                try:
+                    with self.http.stream("GET", url, headers=headers) as r:
+                        if r.status_code >= 400:
+                            r.read()
+                            self._check(r)
+                        mode = "ab" if r.status_code == 206 else "wb"
+                        with open(part, mode) as fh:
+                            for data in r.iter_bytes(CHUNK):
+                                fh.write(data)
+                                received += len(data)
+                except httpx.TransportError as exc:
+                    raise ClientError(f"download of {rel} interrupted ({exc}); run pull "
+                                      "again to resume") from None  # fmt: skip
+            with open(part, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            if digest != entry["sha256"]:
+                part.unlink()
+                raise ClientError(f"{rel}: downloaded bytes hash to {digest}, not "
+                                  f"{entry['sha256']}; nothing was written")  # fmt: skip
+            os.replace(part, target)
+            if progress is not None:
+                progress(rel, entry["size"])
+            return received
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            received = sum(pool.map(fetch, doc["files"]))
+        return {"name": f"{org}/{name}", "version": version, "digest": doc["digest"],
+                "status": doc["status"], "files": len(doc["files"]),
+                "downloaded_bytes": received, "path": str(out)}  # fmt: skip

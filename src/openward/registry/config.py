@@ -1,0 +1,43 @@
+"""Registry settings from the environment (pydantic-settings): unset means embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from openward.registry.service import Settings
+
+__all__ = ["RegistryEnvironment", "settings_from_env"]
+
+
+class RegistryEnvironment(BaseSettings):
+    """``OPENWARD_*`` variables shared by ``openward serve`` and ``openward worker``."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENWARD_", extra="ignore")
+
+    data: Path = Path("openward-data")
+    database_url: str | None = None
+    """Any SQLAlchemy URL; unset: SQLite under the data directory."""
+    blob_url: str | None = None
+    """``s3://bucket/prefix[?endpoint_url=…]``; unset: files under the data directory."""
+    broker_url: str | None = None
+    """A Celery broker such as ``redis://host:6379/0``; unset: checks run in-process."""
+    registry_key: Path | None = None
+    """The registry's signing key (shared by every replica and worker)."""
+    queue: str = "openward-checks"
+    fail_on: str = "high"
+
+
+def settings_from_env(**overrides: object) -> Settings:
+    env = RegistryEnvironment()
+    values: dict[str, object] = {
+        "data": env.data.resolve(),
+        "database_url": env.database_url,
+        "blob_url": env.blob_url,
+        "broker_url": env.broker_url,
+        "key_path": env.registry_key,
+        "fail_on": env.fail_on,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]

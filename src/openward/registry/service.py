@@ -1,0 +1,503 @@
+"""Registry logic independent of HTTP: accounts and tokens, manifests, the check
+pipeline that decides what becomes visible, and who may see what."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from openward.errors import OpenwardError
+from openward.registry.blobs import FileBlobStore, S3BlobStore, is_digest
+from openward.registry.models import (
+    Membership,
+    Model,
+    Organisation,
+    PublisherKey,
+    StatusEvent,
+    Tag,
+    Token,
+    User,
+    Version,
+    VersionFile,
+)
+
+__all__ = ["Registry", "RegistryError", "Settings"]
+
+_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_VERSION: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+VISIBLE: Final = "published"
+FINAL: Final = frozenset({"published", "quarantined", "needs-registration"})
+_SEVERITY: Final = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+class RegistryError(Exception):
+    """A refusal with an HTTP status and a message that says what to do."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Settings:
+    data: Path
+    database_url: str | None = None
+    blob_url: str | None = None
+    """``s3://bucket/prefix[?endpoint_url=…]``; None: files under ``data``."""
+    broker_url: str | None = None
+    """A Celery broker (``redis://…``); None: checks run in the server's own pool."""
+    fail_on: str = "high"
+    key_path: Path | None = None
+    """The registry's signing key (PEM); default ``data/registry-signing.pem``, created once."""
+    max_file_bytes: int = 1 << 40
+    max_files: int = 100_000
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_name(kind: str, value: str) -> str:
+    pattern = _VERSION if kind == "version" else _NAME
+    if not pattern.match(value) or value in (".", ".."):
+        raise RegistryError(422, f"{kind} {value!r} is not valid (letters, digits, . _ -)")
+    return value
+
+
+def check_path(path: str) -> str:
+    p = PurePosixPath(path)
+    if (
+        not path
+        or len(path) > 1000
+        or p.is_absolute()
+        or "\\" in path
+        or "\x00" in path
+        or any(part in ("", ".", "..") for part in path.split("/"))
+    ):
+        raise RegistryError(422, f"file path {path!r} is not a relative path inside the model")
+    return path
+
+
+DECISION_PREDICATE: Final = "https://openward.dev/attestation/registry-decision/v1"
+
+
+class Registry:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        blobs: FileBlobStore | S3BlobStore,
+    ):
+        self.settings = settings
+        self.sessions = sessions
+        self.blobs = blobs
+        self._key: Any = None
+
+    @property
+    def signing_key(self) -> Any:
+        """The registry's ECDSA P-256 key, created on first use (mode 0600)."""
+        if self._key is None:
+            from openward.signing.keys import generate_key, load_private_key, write_key_pair
+
+            path = self.settings.key_path or self.settings.data / "registry-signing.pem"
+            if not path.exists():
+                try:
+                    write_key_pair(generate_key(), path, path.with_suffix(".pub"))
+                except OpenwardError:  # another process created it first
+                    if not path.exists():
+                        raise
+            self._key = load_private_key(path)
+        return self._key
+
+    def public_key_pem(self) -> str:
+        from openward.signing.keys import public_pem
+
+        return public_pem(self.signing_key.public_key()).decode()
+
+    def sign_decision(
+        self, row: Version, scan_doc: dict[str, Any], facts_doc: dict[str, Any]
+    ) -> str:
+        """The registry's signed statement of a check outcome (DSSE bundle JSON)."""
+        from datetime import UTC, datetime
+
+        from openward.signing.bundle import INTOTO_PAYLOAD_TYPE, STATEMENT_TYPE, make_bundle, pae
+        from openward.signing.keys import key_hint, sign_bytes
+
+        summary = scan_doc.get("summary", {})
+        params = facts_doc.get("parameters") or {}
+        statement = {
+            "_type": STATEMENT_TYPE,
+            "subject": [{"name": f"{row.model.organisation.name}/{row.model.name}:{row.version}",
+                         "digest": {"sha256": row.digest}}],
+            "predicateType": DECISION_PREDICATE,
+            "predicate": {
+                "status": row.status,
+                "reasons": row.reasons,
+                "scan": {"max_severity": summary.get("max_severity"),
+                         "findings": summary.get("findings_total")},
+                "parameters": params.get("total") if isinstance(params, dict) else None,
+                "compute": facts_doc.get("compute"),
+                "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        }  # fmt: skip
+        payload = json.dumps(statement, separators=(",", ":")).encode()
+        key = self.signing_key
+        bundle = make_bundle(payload, sign_bytes(key, pae(INTOTO_PAYLOAD_TYPE, payload)),
+                             key_hint(key.public_key()))  # fmt: skip
+        return json.dumps(bundle)
+
+    # -- accounts -----------------------------------------------------------
+    def bootstrap_admin(self) -> str | None:
+        """Create the first admin and return its token, once (None when one exists)."""
+        with self.sessions.begin() as s:
+            if s.scalar(select(User).where(User.is_admin)) is not None:
+                return None
+            admin = User(name="admin", is_admin=True)
+            s.add(admin)
+            s.flush()
+            token = "ow_" + secrets.token_urlsafe(32)
+            s.add(Token(user_id=admin.id, digest=hash_token(token), label="first admin"))
+            return token
+
+    def user_for(self, s: Session, token: str | None) -> User | None:
+        if not token:
+            return None
+        row = s.scalar(select(Token).where(Token.digest == hash_token(token)))
+        if row is None or row.revoked_at is not None:
+            raise RegistryError(401, "the token is unknown or revoked: ask an admin for a new one")
+        return row.user
+
+    def create_user(
+        self, s: Session, actor: User | None, name: str, org: str | None, role: str
+    ) -> str:
+        self._admin(actor)
+        check_name("user", name)
+        if role not in ("admin", "publisher", "reader"):
+            raise RegistryError(422, "role must be admin, publisher or reader")
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
+            user = User(name=name, is_admin=role == "admin")
+            s.add(user)
+            s.flush()
+        if org is not None and role != "admin":
+            organisation = self._org(s, org, create=True)
+            membership = s.scalar(
+                select(Membership).where(
+                    Membership.user_id == user.id, Membership.organisation_id == organisation.id
+                )
+            )
+            if membership is None:
+                s.add(Membership(user_id=user.id, organisation_id=organisation.id, role=role))
+            else:
+                membership.role = role
+        token = "ow_" + secrets.token_urlsafe(32)
+        s.add(Token(user_id=user.id, digest=hash_token(token), label=f"{role} {name}"))
+        return token
+
+    def _admin(self, actor: User | None) -> None:
+        if actor is None:
+            raise RegistryError(401, "this needs a token (--token or OPENWARD_TOKEN)")
+        if not actor.is_admin:
+            raise RegistryError(403, "only an admin may do this")
+
+    def _org(self, s: Session, name: str, *, create: bool = False) -> Organisation:
+        org = s.scalar(select(Organisation).where(Organisation.name == name))
+        if org is None:
+            if not create:
+                raise RegistryError(404, f"organisation {name!r} does not exist")
+            org = Organisation(name=check_name("organisation", name))
+            s.add(org)
+            s.flush()
+        return org
+
+    def can_publish(self, s: Session, user: User | None, org: str) -> bool:
+        if user is None:
+            return False
+        if user.is_admin:
+            return True
+        return any(m.organisation.name == org and m.role == "publisher" for m in user.memberships)
+
+    # -- publisher keys ---------------------------------------------------------
+    def add_key(self, s: Session, user: User | None, pem: str) -> str:
+        """Register a public key for the caller; returns its OMS key hint."""
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        from openward.signing.keys import key_hint
+
+        if user is None:
+            raise RegistryError(401, "registering a key needs a token")
+        try:
+            key = load_pem_public_key(pem.encode())
+            hint = key_hint(key)  # type: ignore[arg-type]
+        except (ValueError, TypeError, AttributeError):
+            raise RegistryError(422, "not a PEM public key (ECDSA or Ed25519)") from None
+        if s.scalar(select(PublisherKey).where(PublisherKey.user_id == user.id,
+                                               PublisherKey.hint == hint)) is None:  # fmt: skip
+            s.add(PublisherKey(user_id=user.id, hint=hint, pem=pem))
+        return hint
+
+    def _check_signature(self, version_id: int, work: Path) -> tuple[str, bool]:
+        """(status text, ok) for the version's uploaded OMS signature, checked with the
+        keys the pusher registered."""
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        from openward.errors import OpenwardError
+        from openward.signing.oms import verify_model
+
+        with self.sessions() as s:
+            row = s.get(Version, version_id)
+            if row is None or not row.signature:
+                return "", True
+            keys = s.scalars(select(PublisherKey).where(
+                PublisherKey.user_id == row.pushed_by, PublisherKey.revoked_at.is_(None)
+            )).all()  # fmt: skip
+            signature, pems = row.signature, [(k.hint, k.pem) for k in keys]
+        if not pems:
+            return "signature uploaded but the publisher has registered no key", False
+        sig_path = work.parent / (work.name + ".sig")
+        sig_path.write_text(signature)
+        problems: list[str] = []
+        for hint, pem in pems:
+            try:
+                result = verify_model(work, sig_path, load_pem_public_key(pem.encode()))  # type: ignore[arg-type]
+            except OpenwardError as exc:
+                return f"signature unreadable: {exc}", False
+            if result.ok:
+                return f"verified by key {hint[:16]}", True
+            if not any(p.kind == "wrong-key" for p in result.problems):
+                problems = result.lines()
+                break
+        if not problems:
+            return "signature made with a key the publisher has not registered", False
+        return "signature does not verify: " + "; ".join(problems[:3]), False
+
+    # -- pushing ------------------------------------------------------------
+    def start_version(
+        self, s: Session, user: User | None, org: str, name: str, version: str,
+        files: list[dict[str, Any]], signature: str | None,
+    ) -> tuple[Version, list[str]]:  # fmt: skip
+        """Record the manifest; return the version and the digests the server lacks."""
+        check_name("organisation", org)
+        check_name("model", name)
+        check_name("version", version)
+        if user is None:
+            raise RegistryError(401, "pushing needs a token (--token or OPENWARD_TOKEN)")
+        if not self.can_publish(s, user, org):
+            raise RegistryError(
+                403, f"{user.name} may not push to {org!r}: ask an admin for the publisher role"
+            )
+        if not files:
+            raise RegistryError(422, "the manifest lists no files")
+        if len(files) > self.settings.max_files:
+            raise RegistryError(413, f"more than {self.settings.max_files} files")
+        seen: set[str] = set()
+        entries = []
+        for f in files:
+            path = check_path(str(f.get("path", "")))
+            digest = str(f.get("sha256", ""))
+            size = f.get("size")
+            if path in seen:
+                raise RegistryError(422, f"{path} appears twice in the manifest")
+            seen.add(path)
+            if not is_digest(digest):
+                raise RegistryError(422, f"{path}: sha256 must be 64 lower-case hex digits")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise RegistryError(422, f"{path}: size must be a non-negative integer")
+            if size > self.settings.max_file_bytes:
+                raise RegistryError(413, f"{path}: {size} bytes is over the server's limit")
+            entries.append((path, size, digest))
+        entries.sort()
+        from openward.signing.manifest import FileDigest, model_digest
+
+        digest = model_digest([FileDigest(p, d, n) for p, n, d in entries])
+        organisation = self._org(s, org, create=user.is_admin)
+        model = s.scalar(
+            select(Model).where(Model.organisation_id == organisation.id, Model.name == name)
+        )
+        if model is None:
+            model = Model(organisation_id=organisation.id, name=name)
+            s.add(model)
+            s.flush()
+        existing = s.scalar(
+            select(Version).where(Version.model_id == model.id, Version.version == version)
+        )
+        if existing is not None:
+            if existing.digest != digest:
+                raise RegistryError(
+                    409, f"{org}/{name}:{version} exists with other files; versions are "
+                    "immutable: push a new version"
+                )  # fmt: skip
+            row = existing
+        else:
+            row = Version(model_id=model.id, version=version, digest=digest, status="uploading",
+                          size=sum(n for _, n, _ in entries), signature=signature,
+                          pushed_by=user.id)  # fmt: skip
+            row.files = [VersionFile(path=p, size=n, sha256=d) for p, n, d in entries]
+            s.add(row)
+            s.flush()
+            s.add(StatusEvent(version_id=row.id, status="uploading", reasons=[]))
+        missing = sorted({d for _, _, d in entries if not self.blobs.has(d)})
+        return row, missing
+
+    def expected_size(self, s: Session, user: User | None, digest: str) -> int:
+        """The size an uploading version of ``user``'s declares for ``digest``."""
+        if user is None:
+            raise RegistryError(401, "uploading needs a token")
+        rows = s.scalars(
+            select(VersionFile).join(Version).where(
+                VersionFile.sha256 == digest, Version.status == "uploading"
+            )
+        ).all()  # fmt: skip
+        for row in rows:
+            if user.is_admin or row.version.pushed_by == user.id:
+                return row.size
+        raise RegistryError(
+            404, f"no version you are pushing lists {digest}: send its manifest first"
+        )
+
+    def ready_to_check(self, s: Session, user: User | None, org: str, name: str,
+                       version: str) -> Version:  # fmt: skip
+        row = self.find_version(s, user, org, name, version)
+        if not self.can_publish(s, user, org):
+            raise RegistryError(403, f"you may not push to {org!r}")
+        if row.status != "uploading":
+            return row
+        missing = sorted({f.sha256 for f in row.files if not self.blobs.has(f.sha256)})
+        if missing:
+            raise RegistryError(
+                409, f"{len(missing)} file(s) not uploaded yet (e.g. {missing[0]}): upload them, "
+                "then commit again"
+            )  # fmt: skip
+        self._set_status(s, row, "checking", [])
+        return row
+
+    def _set_status(self, s: Session, row: Version, status: str, reasons: list[str]) -> None:
+        row.status = status
+        row.reasons = reasons
+        s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
+        if status == VISIBLE:
+            tag = s.scalar(select(Tag).where(Tag.model_id == row.model_id, Tag.name == "latest"))
+            if tag is None:
+                s.add(Tag(model_id=row.model_id, name="latest", version_id=row.id))
+            else:
+                tag.version_id = row.id
+
+    # -- the check pipeline ---------------------------------------------------
+    def run_checks(self, version_id: int) -> None:
+        """Scan and inspect the stored files, then publish, quarantine or hold the version.
+
+        Fails closed: if the checks themselves break, the version is quarantined with
+        the error as its reason instead of staying in ``checking`` unseen."""
+        try:
+            self._run_checks(version_id)
+        except Exception as exc:
+            with self.sessions.begin() as s:
+                row = s.get(Version, version_id)
+                if row is not None and row.status == "checking":
+                    self._set_status(
+                        s, row, "quarantined",
+                        [f"the checks could not complete ({type(exc).__name__}: {exc}); "
+                         "an admin can re-run them with openward registry rescan"],
+                    )  # fmt: skip
+            raise
+
+    def _run_checks(self, version_id: int) -> None:
+        import openward
+        from openward.facts.model import inspect_model
+        from openward.report.facts_json import facts_document
+        from openward.report.json import report_document
+        from openward.scanning.interface import Severity
+
+        with self.sessions.begin() as s:
+            row = s.get(Version, version_id)
+            if row is None or row.status != "checking":
+                return
+            files = [(f.path, f.sha256) for f in row.files]
+        work = Path(tempfile.mkdtemp(prefix="check-", dir=self.blobs.tmp.parent))
+        try:
+            for path, digest in files:
+                self.blobs.link_into(digest, work / path)
+            report = openward.scan(work, jobs=1)
+            facts = inspect_model(work)
+            signature_status, signature_ok = self._check_signature(version_id, work)
+            scan_doc = report_document(report)
+            facts_doc = facts_document(facts)
+            threshold = Severity(self.settings.fail_on)
+            reasons = [
+                f"{f.severity.value} {f.rule_id} in {f.path}"
+                + (f"!{f.member}" if f.member else "")
+                + (f": {f.evidence}" if f.evidence else "")
+                for f in report.at_or_above(threshold)
+            ]
+            if not signature_ok:
+                reasons.insert(0, signature_status)
+            status = "quarantined" if reasons else VISIBLE
+            if status == VISIBLE:
+                held = [t for t in facts.tiers if t.crossed and t.requires_registration]
+                if held:
+                    status = "needs-registration"
+                    reasons = [
+                        f"training compute {facts.compute.flop:.3g} FLOP crosses {t.id} "  # type: ignore[union-attr]
+                        f"({t.threshold_flop:.3g} FLOP): registration required"
+                        for t in held
+                    ]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        with self.sessions.begin() as s:
+            row = s.get(Version, version_id)
+            if row is None:
+                return
+            row.signature_status = signature_status or None
+            row.scan_report = json.loads(json.dumps(scan_doc))
+            row.facts = json.loads(json.dumps(facts_doc))
+            self._set_status(s, row, status, reasons[:100])
+            row.attestation = self.sign_decision(row, scan_doc, facts_doc)
+
+    def rescan(self, s: Session, actor: User | None) -> list[int]:
+        """Put every checked version back through the pipeline (new rules may decide
+        differently); returns the version ids to check."""
+        self._admin(actor)
+        rows = s.scalars(
+            select(Version).where(Version.status.in_(sorted(FINAL)))
+        ).all()  # fmt: skip
+        for row in rows:
+            self._set_status(s, row, "checking", ["rescan"])
+        return [row.id for row in rows]
+
+    # -- reading ------------------------------------------------------------
+    def may_see(self, s: Session, user: User | None, row: Version) -> bool:
+        if row.status == VISIBLE:
+            return True
+        if user is None:
+            return False
+        return user.is_admin or self.can_publish(s, user, row.model.organisation.name)
+
+    def find_version(self, s: Session, user: User | None, org: str, name: str,
+                     version: str) -> Version:  # fmt: skip
+        model = s.scalar(
+            select(Model).join(Organisation).where(Organisation.name == org, Model.name == name)
+        )
+        if model is None:
+            raise RegistryError(404, f"model {org}/{name} does not exist")
+        row = None
+        tag = s.scalar(select(Tag).where(Tag.model_id == model.id, Tag.name == version))
+        if tag is not None:
+            row = s.get(Version, tag.version_id)
+        if row is None:
+            row = s.scalar(
+                select(Version).where(Version.model_id == model.id, Version.version == version)
+            )
+        if row is None or not self.may_see(s, user, row):
+            raise RegistryError(404, f"{org}/{name}:{version} does not exist or is not visible")
+        return row

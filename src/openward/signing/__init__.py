@@ -1,0 +1,1 @@
+"""Signatures and attestations: OpenSSF Model Signing bundles, keys, manifests."""

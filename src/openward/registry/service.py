@@ -387,6 +387,10 @@ class Registry:
         row.reasons = reasons
         s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
         if status == VISIBLE:
+            # Concurrent publications of versions of one model would both find no
+            # ``latest`` tag and both insert one; the model row's lock orders them
+            # (PostgreSQL; SQLite serialises writers anyway).
+            s.execute(select(Model.id).where(Model.id == row.model_id).with_for_update())
             tag = s.scalar(select(Tag).where(Tag.model_id == row.model_id, Tag.name == "latest"))
             if tag is None:
                 s.add(Tag(model_id=row.model_id, name="latest", version_id=row.id))

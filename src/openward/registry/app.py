@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from openward._version import __version__
+from openward.registry import governance as gov
+from openward.registry.api_governance import add_governance_routes
 from openward.registry.blobs import (
     BlobMismatch,
     BlobTooLarge,
@@ -63,6 +65,7 @@ def _version_doc(row: Version, *, full: bool = False) -> dict[str, Any]:
         "status": row.status,
         "reasons": row.reasons,
         "size": row.size,
+        "access_tier": row.model.access_tier,
         "created_at": row.created_at.isoformat(),
         "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in row.files],
     }
@@ -75,6 +78,11 @@ def _version_doc(row: Version, *, full: bool = False) -> dict[str, Any]:
         doc["signature"] = row.signature
         doc["signature_status"] = row.signature_status
     return doc
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -132,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
         return registry.user_for(s, token)
 
     Actor = Annotated[User | None, Depends(actor)]
+    add_governance_routes(app, registry, DB, Actor)
 
     @app.get("/api/v1/health")
     def health() -> dict[str, str]:
@@ -282,16 +291,20 @@ def create_app(settings: Settings) -> FastAPI:
         path: str,
         s: DB,
         user: Actor,
+        request: Request,
     ) -> Response:
         check_path(path)
         row = registry.find_version(s, user, org, name, version)
-        if row.status != "published":
-            why = "; ".join(row.reasons[:3]) or row.status
-            raise RegistryError(403, f"{org}/{name}:{row.version} is {row.status}, so its files "
-                                f"cannot be downloaded: {why}")  # fmt: skip
+        gov.may_download(registry, s, user, row)
         entry = next((f for f in row.files if f.path == path), None)
         if entry is None:
             raise RegistryError(404, f"{path} is not a file of {org}/{name}:{row.version}")
+        if request.method == "GET" and request.headers.get("range", "bytes=0-").startswith(
+            "bytes=0-"
+        ):
+            # One record per file fetched (a resumed range request is the same download).
+            gov.record_download(s, user, _bearer(request), row, path)
+            s.commit()
         s.close()  # the bytes are streamed without holding a database connection
         if not isinstance(blobs, FileBlobStore):
             return RedirectResponse(blobs.url(entry.sha256), status_code=307)

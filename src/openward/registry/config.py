@@ -27,6 +27,8 @@ class RegistryEnvironment(BaseSettings):
     """The registry's signing key (shared by every replica and worker)."""
     queue: str = "openward-checks"
     fail_on: str = "high"
+    log_origin: str = "openward-registry"
+    """The name signed into transparency-log tree heads (e.g. the public host name)."""
 
 
 def settings_from_env(**overrides: object) -> Settings:
@@ -38,6 +40,7 @@ def settings_from_env(**overrides: object) -> Settings:
         "broker_url": env.broker_url,
         "key_path": env.registry_key,
         "fail_on": env.fail_on,
+        "log_origin": env.log_origin,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -25,12 +26,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "AccessRequest",
+    "Advisory",
     "Base",
     "Blob",
+    "Download",
+    "Grant",
+    "LogEntry",
+    "LogNode",
+    "LogState",
     "Membership",
     "Model",
     "Organisation",
     "PublisherKey",
+    "Registration",
     "StatusEvent",
     "Tag",
     "Token",
@@ -60,6 +69,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     is_admin: Mapped[bool] = mapped_column(default=False)
+    is_reviewer: Mapped[bool] = mapped_column(default=False)
+    """Reviews registrations of models above the compute threshold (any organisation)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 
@@ -118,6 +129,10 @@ class Model(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     name: Mapped[str] = mapped_column(String(200))
+    access_tier: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
+    """``open`` (anyone), ``gated`` (approved requests) or ``restricted`` (named orgs)."""
+    access_fields: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """What a gated model's access request must answer (None: the default fields)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     organisation: Mapped[Organisation] = relationship()
     versions: Mapped[list[Version]] = relationship(back_populates="model")
@@ -178,3 +193,122 @@ class StatusEvent(Base):
     status: Mapped[str] = mapped_column(String(30))
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class AccessRequest(Base):
+    """A user's request for a gated or restricted model, with the fields its
+    publisher asks for, and the decision."""
+
+    __tablename__ = "access_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    fields: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    model: Mapped[Model] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class Grant(Base):
+    """Access to a model for a user or a whole organisation: scoped to versions (None:
+    all) and an expiry, revocable."""
+
+    __tablename__ = "grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True
+    )
+    versions: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("access_requests.id"), nullable=True)
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model: Mapped[Model] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    organisation: Mapped[Organisation | None] = relationship()
+
+
+class Download(Base):
+    """One file download: who, what, when, with which token."""
+
+    __tablename__ = "downloads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    path: Mapped[str] = mapped_column(String(1000))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    version: Mapped[Version] = relationship()
+    user: Mapped[User | None] = relationship()
+
+
+class Registration(Base):
+    """A registration record for a version above the compute threshold, and the
+    reviewer's decision; both signed by the registry (``attestation``)."""
+
+    __tablename__ = "registrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    submitted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    record: Mapped[dict[str, object]] = mapped_column(JSON)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """What the reviewer should look at (e.g. declared compute outside the estimate)."""
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    attestation: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[Version] = relationship()
+
+
+class Advisory(Base):
+    """A security advisory, served in the OSV schema."""
+
+    __tablename__ = "advisories"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    versions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    severity: Mapped[str] = mapped_column(String(20))
+    summary: Mapped[str] = mapped_column(String(300))
+    details: Mapped[str] = mapped_column(Text, default="")
+    references: Mapped[list[str]] = mapped_column(JSON, default=list)
+    published: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    model: Mapped[Model] = relationship()
+
+
+class LogEntry(Base):
+    """A leaf of the transparency log: one state change, as canonical JSON."""
+
+    __tablename__ = "log_entries"
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class LogNode(Base):
+    """A perfect subtree's hash (level 0: leaves), so proofs cost O(log n) lookups."""
+
+    __tablename__ = "log_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogState(Base):
+    """The log's size and right edge (one row, locked by every append)."""
+
+    __tablename__ = "log_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    frontier: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)

@@ -10,6 +10,7 @@ import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openward.errors import OpenwardError
+from openward.registry import tlog
 from openward.registry.blobs import FileBlobStore, S3BlobStore, is_digest
 from openward.registry.models import (
     Membership,
@@ -37,7 +39,15 @@ _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 VISIBLE: Final = "published"
 FINAL: Final = frozenset({"published", "quarantined", "needs-registration"})
+TAKEN_DOWN: Final = "taken-down"
+LOGGED: Final = frozenset({*FINAL, TAKEN_DOWN})
+"""Statuses whose every change is appended to the transparency log."""
 _SEVERITY: Final = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class RegistryError(Exception):
@@ -60,6 +70,8 @@ class Settings:
     fail_on: str = "high"
     key_path: Path | None = None
     """The registry's signing key (PEM); default ``data/registry-signing.pem``, created once."""
+    log_origin: str = "openward-registry"
+    """The name signed into transparency-log tree heads."""
     max_file_bytes: int = 1 << 40
     max_files: int = 100_000
 
@@ -90,6 +102,7 @@ def check_path(path: str) -> str:
 
 
 DECISION_PREDICATE: Final = "https://openward.dev/attestation/registry-decision/v1"
+REGISTRATION_PREDICATE: Final = "https://openward.dev/attestation/registration/v1"
 
 
 class Registry:
@@ -157,6 +170,39 @@ class Registry:
                              key_hint(key.public_key()))  # fmt: skip
         return json.dumps(bundle)
 
+    def sign_statement(self, name: str, digest: str, predicate_type: str,
+                       predicate: dict[str, Any]) -> str:  # fmt: skip
+        """An in-toto statement about ``name`` (sha256 ``digest``) signed by the
+        registry's key, as a DSSE bundle (JSON)."""
+        from openward.signing.bundle import INTOTO_PAYLOAD_TYPE, STATEMENT_TYPE, make_bundle, pae
+        from openward.signing.keys import key_hint, sign_bytes
+
+        statement = {"_type": STATEMENT_TYPE,
+                     "subject": [{"name": name, "digest": {"sha256": digest}}],
+                     "predicateType": predicate_type, "predicate": predicate}  # fmt: skip
+        payload = json.dumps(statement, separators=(",", ":")).encode()
+        key = self.signing_key
+        bundle = make_bundle(payload, sign_bytes(key, pae(INTOTO_PAYLOAD_TYPE, payload)),
+                             key_hint(key.public_key()))  # fmt: skip
+        return json.dumps(bundle)
+
+    def sign_registration(self, entry: Any, reviewer: str) -> str:
+        """The registration record and the reviewer's decision, signed together."""
+        row = entry.version
+        return self.sign_statement(
+            f"{row.model.organisation.name}/{row.model.name}:{row.version}", row.digest,
+            REGISTRATION_PREDICATE,
+            {"record": entry.record, "flags": entry.flags,
+             "decision": {"status": entry.status, "reason": entry.reason, "reviewer": reviewer,
+                          "decided_at": datetime.now(UTC).isoformat(timespec="seconds")}},
+        )  # fmt: skip
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        from openward.signing.keys import sign_bytes
+
+        signature: bytes = sign_bytes(self.signing_key, data)
+        return signature
+
     # -- accounts -----------------------------------------------------------
     def bootstrap_admin(self) -> str | None:
         """Create the first admin and return its token, once (None when one exists)."""
@@ -183,13 +229,17 @@ class Registry:
     ) -> str:
         self._admin(actor)
         check_name("user", name)
-        if role not in ("admin", "publisher", "reader"):
-            raise RegistryError(422, "role must be admin, publisher or reader")
+        if role not in ("admin", "publisher", "reader", "reviewer"):
+            raise RegistryError(422, "role must be admin, publisher, reader or reviewer")
         user = s.scalar(select(User).where(User.name == name))
         if user is None:
-            user = User(name=name, is_admin=role == "admin")
+            user = User(name=name, is_admin=role == "admin", is_reviewer=role == "reviewer")
             s.add(user)
             s.flush()
+        elif role == "reviewer":
+            user.is_reviewer = True
+        if role == "reviewer":
+            role = "reader"  # registry-wide; in an organisation a reviewer reads
         if org is not None and role != "admin":
             organisation = self._org(s, org, create=True)
             membership = s.scalar(
@@ -242,10 +292,32 @@ class Registry:
             hint = key_hint(key)  # type: ignore[arg-type]
         except (ValueError, TypeError, AttributeError):
             raise RegistryError(422, "not a PEM public key (ECDSA or Ed25519)") from None
-        if s.scalar(select(PublisherKey).where(PublisherKey.user_id == user.id,
-                                               PublisherKey.hint == hint)) is None:  # fmt: skip
+        existing = s.scalar(select(PublisherKey).where(PublisherKey.user_id == user.id,
+                                                       PublisherKey.hint == hint))  # fmt: skip
+        if existing is not None and existing.revoked_at is not None:
+            raise RegistryError(409, f"key {hint[:16]} was revoked; generate a new key")
+        if existing is None:
             s.add(PublisherKey(user_id=user.id, hint=hint, pem=pem))
+            tlog.append(s, "key-added", {"user": user.name, "key": hint})
         return hint
+
+    def revoke_key(self, s: Session, user: User | None, hint: str, reason: str) -> PublisherKey:
+        """Revoke a publisher key (its owner or an admin): signatures it makes on versions
+        pushed from now on stop verifying; versions pushed before keep theirs."""
+        if user is None:
+            raise RegistryError(401, "revoking a key needs a token")
+        rows = s.scalars(select(PublisherKey).where(PublisherKey.hint.startswith(hint))).all()
+        rows = [k for k in rows if user.is_admin or k.user_id == user.id]
+        if len(hint) < 8 or not rows:
+            raise RegistryError(404, f"no key of yours starts with {hint!r} (8+ hex digits)")
+        if len(rows) > 1:
+            raise RegistryError(409, f"{hint!r} matches {len(rows)} keys: give more digits")
+        key = rows[0]
+        if key.revoked_at is None:
+            key.revoked_at = datetime.now(UTC)
+            tlog.append(s, "key-revoked", {"user": key.user.name, "key": key.hint,
+                                           "reason": reason, "by": user.name})  # fmt: skip
+        return key
 
     def _check_signature(self, version_id: int, work: Path) -> tuple[str, bool]:
         """(status text, ok) for the version's uploaded OMS signature, checked with the
@@ -259,11 +331,21 @@ class Registry:
             row = s.get(Version, version_id)
             if row is None or not row.signature:
                 return "", True
-            keys = s.scalars(select(PublisherKey).where(
-                PublisherKey.user_id == row.pushed_by, PublisherKey.revoked_at.is_(None)
-            )).all()  # fmt: skip
-            signature, pems = row.signature, [(k.hint, k.pem) for k in keys]
+            keys = s.scalars(
+                select(PublisherKey).where(PublisherKey.user_id == row.pushed_by)
+            ).all()
+            # The registry saw the signature when the version was pushed: a key revoked
+            # after that still vouches for it, one revoked before does not.
+            pushed = _aware(row.created_at)
+            signature = row.signature
+            pems = [(k.hint, k.pem) for k in keys
+                    if k.revoked_at is None or _aware(k.revoked_at) > pushed]  # fmt: skip
+            revoked = [k.hint for k in keys
+                       if k.revoked_at is not None and _aware(k.revoked_at) <= pushed]  # fmt: skip
         if not pems:
+            if revoked:
+                return (f"signature uploaded but the publisher's key {revoked[0][:16]} was "
+                        "revoked before this push"), False  # fmt: skip
             return "signature uploaded but the publisher has registered no key", False
         sig_path = work.parent / (work.name + ".sig")
         sig_path.write_text(signature)
@@ -279,6 +361,9 @@ class Registry:
                 problems = result.lines()
                 break
         if not problems:
+            if revoked:
+                return ("signature made with a key the publisher has not registered, or one "
+                        f"revoked before this push ({revoked[0][:16]})"), False  # fmt: skip
             return "signature made with a key the publisher has not registered", False
         return "signature does not verify: " + "; ".join(problems[:3]), False
 
@@ -386,6 +471,11 @@ class Registry:
         row.status = status
         row.reasons = reasons
         s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
+        if status in LOGGED:
+            tlog.append(s, status, {
+                "model": f"{row.model.organisation.name}/{row.model.name}",
+                "version": row.version, "digest": row.digest, "reasons": reasons[:20],
+            })  # fmt: skip
         if status == VISIBLE:
             # Concurrent publications of versions of one model would both find no
             # ``latest`` tag and both insert one; the model row's lock orders them
@@ -481,10 +571,16 @@ class Registry:
 
     # -- reading ------------------------------------------------------------
     def may_see(self, s: Session, user: User | None, row: Version) -> bool:
-        if row.status == VISIBLE:
+        """Whether ``user`` may see the version's metadata (files: :meth:`may_download`).
+
+        Published and taken-down versions are listed to everyone (a takedown says why);
+        held ones to their publishers, admins, and reviewers (who decide registrations)."""
+        if row.status in (VISIBLE, TAKEN_DOWN):
             return True
         if user is None:
             return False
+        if user.is_reviewer and row.status == "needs-registration":
+            return True
         return user.is_admin or self.can_publish(s, user, row.model.organisation.name)
 
     def find_version(self, s: Session, user: User | None, org: str, name: str,

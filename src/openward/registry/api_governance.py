@@ -1,0 +1,243 @@
+"""Governance routes of the registry API: access tiers and grants, the download log,
+registrations, takedowns, advisories (OSV), content checks, key revocation and the
+transparency log. Mounted by :func:`openward.registry.app.create_app`."""
+
+# No `from __future__ import annotations`: FastAPI resolves the dependency types
+# (DB, Actor) passed in as arguments when the routes are declared.
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from openward.registry import governance as gov
+from openward.registry import merkle, tlog
+from openward.registry.models import Advisory, Registration
+from openward.registry.service import Registry, RegistryError
+
+__all__ = ["add_governance_routes", "signed_head"]
+
+MAX_ENTRIES = 1000
+
+
+class TierRequest(BaseModel):
+    tier: str = Field(max_length=20)
+    fields: list[str] | None = Field(default=None, max_length=20)
+
+
+class AccessRequestBody(BaseModel):
+    fields: dict[str, str | bool] = Field(default_factory=dict, max_length=30)
+
+
+class GrantBody(BaseModel):
+    request: int | None = None
+    user: str | None = Field(default=None, max_length=100)
+    organisation: str | None = Field(default=None, max_length=100)
+    versions: list[str] | None = Field(default=None, max_length=1000)
+    expires: str | None = Field(default=None, max_length=40)
+    reason: str = Field(default="", max_length=2000)
+
+
+class ReasonBody(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+
+
+class RegistrationBody(BaseModel):
+    record: dict[str, Any]
+
+
+class DecisionBody(BaseModel):
+    accept: bool
+    reason: str = Field(max_length=2000)
+
+
+class TakedownBody(BaseModel):
+    reason: str = Field(max_length=2000)
+    advisory: dict[str, Any] | None = None
+
+
+class CheckBody(BaseModel):
+    digest: str = Field(max_length=64)
+    files: dict[str, str] = Field(max_length=100_000)
+
+
+def signed_head(registry: Registry, s: Any) -> dict[str, Any]:
+    """The current tree head, signed by the registry's key."""
+    from openward.signing.keys import key_hint
+
+    size, root = tlog.root(s)
+    head = {"context": tlog.HEAD_CONTEXT, "origin": registry.settings.log_origin,
+            "size": size, "root": tlog.b64(root),
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    signature = registry.sign_bytes(tlog.canonical(head))
+    return {**head, "signature": tlog.b64(signature),
+            "key": key_hint(registry.signing_key.public_key())}  # fmt: skip
+
+
+def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any) -> None:
+    # -- access ---------------------------------------------------------------
+    @app.get("/api/v1/models/{org}/{name}/access")
+    def access(org: str, name: str, s: DB, user: Actor) -> dict[str, Any]:
+        """The model's access tier, the fields a request must give, and (for its
+        publishers) requests and grants; for others their own."""
+        return gov.access_overview(registry, s, user, org, name)
+
+    @app.put("/api/v1/models/{org}/{name}/access")
+    def set_access(org: str, name: str, body: TierRequest, s: DB, user: Actor) -> dict[str, Any]:
+        gov.set_tier(registry, s, user, org, name, body.tier, body.fields)
+        s.commit()
+        return gov.access_overview(registry, s, user, org, name)
+
+    @app.post("/api/v1/models/{org}/{name}/access/requests", status_code=201)
+    def request_access(
+        org: str, name: str, body: AccessRequestBody, s: DB, user: Actor
+    ) -> dict[str, Any]:
+        row = gov.request_access(registry, s, user, org, name, dict(body.fields))
+        s.commit()
+        return gov._request_doc(row)
+
+    @app.post("/api/v1/models/{org}/{name}/access/requests/{request_id}/deny")
+    def deny(org: str, name: str, request_id: int, body: ReasonBody, s: DB,
+             user: Actor) -> dict[str, Any]:  # fmt: skip
+        row = gov.deny_access(registry, s, user, org, name, request_id, body.reason)
+        s.commit()
+        return gov._request_doc(row)
+
+    @app.post("/api/v1/models/{org}/{name}/access/grants", status_code=201)
+    def grant(org: str, name: str, body: GrantBody, s: DB, user: Actor) -> dict[str, Any]:
+        row = gov.grant_access(
+            registry, s, user, org, name, request_id=body.request, grantee=body.user,
+            organisation=body.organisation, versions=body.versions, expires=body.expires,
+            reason=body.reason,
+        )  # fmt: skip
+        s.commit()
+        return gov._grant_doc(row)
+
+    @app.post("/api/v1/models/{org}/{name}/access/grants/{grant_id}/revoke")
+    def revoke(org: str, name: str, grant_id: int, body: ReasonBody, s: DB,
+               user: Actor) -> dict[str, Any]:  # fmt: skip
+        row = gov.revoke_access(registry, s, user, org, name, grant_id, body.reason)
+        s.commit()
+        return gov._grant_doc(row)
+
+    @app.get("/api/v1/models/{org}/{name}/downloads")
+    def downloads(org: str, name: str, s: DB, user: Actor, limit: int = 1000) -> dict[str, Any]:
+        """Who downloaded what, when, with which token (publishers and admins)."""
+        return {"downloads": gov.download_log(registry, s, user, org, name, min(limit, 10_000))}
+
+    # -- registration -----------------------------------------------------------
+    @app.post("/api/v1/models/{org}/{name}/versions/{version}/registration", status_code=201)
+    def register(org: str, name: str, version: str, body: RegistrationBody, s: DB,
+                 user: Actor) -> dict[str, Any]:  # fmt: skip
+        row = gov.submit_registration(registry, s, user, org, name, version, body.record)
+        s.commit()
+        return gov.registration_doc(row)
+
+    @app.get("/api/v1/registrations")
+    def registrations(s: DB, user: Actor, status: str | None = None) -> dict[str, Any]:
+        rows = gov.list_registrations(s, user, status)
+        return {"registrations": [gov.registration_doc(r) for r in rows]}
+
+    @app.get("/api/v1/registrations/{registration_id}")
+    def registration(registration_id: int, s: DB, user: Actor) -> dict[str, Any]:
+        gov.list_registrations(s, user, None)  # authorisation
+        row = s.get(Registration, registration_id)
+        if row is None:
+            raise RegistryError(404, f"no registration #{registration_id}")
+        doc = gov.registration_doc(row)
+        doc["attestation"] = row.attestation
+        return doc
+
+    @app.post("/api/v1/registrations/{registration_id}/decision")
+    def decide(registration_id: int, body: DecisionBody, s: DB, user: Actor) -> dict[str, Any]:
+        row = gov.decide_registration(registry, s, user, registration_id, body.accept,
+                                      body.reason)  # fmt: skip
+        s.commit()
+        doc = gov.registration_doc(row)
+        doc["attestation"] = row.attestation
+        return doc
+
+    # -- takedowns, advisories, checks ----------------------------------------------
+    @app.post("/api/v1/models/{org}/{name}/versions/{version}/takedown")
+    def takedown(org: str, name: str, version: str, body: TakedownBody, s: DB,
+                 user: Actor, request: Request) -> dict[str, Any]:  # fmt: skip
+        row, adv = gov.take_down(registry, s, user, org, name, version, body.reason,
+                                 body.advisory)  # fmt: skip
+        s.commit()
+        base = str(request.base_url).rstrip("/")
+        return {"name": f"{org}/{name}", "version": row.version, "digest": row.digest,
+                "status": row.status, "reasons": row.reasons,
+                "advisory": gov.osv_document(s, adv, base) if adv else None}  # fmt: skip
+
+    @app.get("/api/v1/advisories")
+    def advisories(s: DB, request: Request) -> dict[str, Any]:
+        """Every advisory in the OSV schema."""
+        base = str(request.base_url).rstrip("/")
+        rows = s.scalars(select(Advisory).order_by(Advisory.id))
+        return {"advisories": [gov.osv_document(s, a, base) for a in rows]}
+
+    @app.get("/api/v1/advisories/export")
+    def advisories_export(s: DB, request: Request) -> dict[str, Any]:
+        """Advisories plus the digests of every flagged version, for offline checks
+        (``openward check --advisories FILE``) and mirrors."""
+        return gov.export(s, str(request.base_url).rstrip("/"))
+
+    @app.get("/api/v1/advisories/{advisory_id}")
+    def advisory(advisory_id: str, s: DB, request: Request) -> dict[str, Any]:
+        row = s.get(Advisory, advisory_id)
+        if row is None:
+            raise RegistryError(404, f"no advisory {advisory_id}")
+        return gov.osv_document(s, row, str(request.base_url).rstrip("/"))
+
+    @app.post("/api/v1/check")
+    def check(body: CheckBody, s: DB) -> dict[str, Any]:
+        """Is this exact content (manifest digest, per-file digests) taken down,
+        quarantined or under an advisory?"""
+        doc = gov.export(s)
+        hits = gov.check_content(doc["flagged"], set(doc["clean_files"]), body.digest,
+                                 body.files)  # fmt: skip
+        return {"digest": body.digest, "flagged": hits}
+
+    # -- keys -----------------------------------------------------------------------
+    @app.post("/api/v1/keys/{hint}/revoke")
+    def revoke_key(hint: str, body: ReasonBody, s: DB, user: Actor) -> dict[str, Any]:
+        key = registry.revoke_key(s, user, hint, body.reason)
+        s.commit()
+        return {"hint": key.hint, "revoked_at": gov._iso(key.revoked_at)}
+
+    # -- transparency log ---------------------------------------------------------------
+    @app.get("/api/v1/log/head")
+    def log_head(s: DB) -> dict[str, Any]:
+        """The signed tree head: canonical JSON of {context, origin, size, root,
+        timestamp} signed with the registry key (``/api/v1/registry/key``)."""
+        return signed_head(registry, s)
+
+    @app.get("/api/v1/log/consistency")
+    def log_consistency(old: int, new: int, s: DB) -> dict[str, Any]:
+        current = tlog.size(s)
+        if not 0 <= old <= new <= current:
+            raise RegistryError(422, f"need 0 <= old <= new <= {current} (the log's size)")
+        proof = tlog.consistency(s, old, new)
+        return {"old": old, "new": new, "proof": [tlog.b64(h) for h in proof]}
+
+    @app.get("/api/v1/log/inclusion")
+    def log_inclusion(index: int, size: int, s: DB) -> dict[str, Any]:
+        current = tlog.size(s)
+        if not 0 <= index < size <= current:
+            raise RegistryError(422, f"need 0 <= index < size <= {current} (the log's size)")
+        proof = tlog.inclusion(s, index, size)
+        return {"index": index, "size": size, "proof": [tlog.b64(h) for h in proof]}
+
+    @app.get("/api/v1/log/entries")
+    def log_entries(start: int, end: int, s: DB) -> dict[str, Any]:
+        """Entries at positions [start, end), at most 1000 per call; each body is the
+        exact text its leaf hash covers."""
+        if start < 0 or end < start:
+            raise RegistryError(422, "need 0 <= start <= end")
+        end = min(end, start + MAX_ENTRIES)
+        rows = tlog.entries(s, start, end)
+        return {"start": start, "entries": [
+            {"body": e.body, "leaf": tlog.b64(merkle.leaf_hash(e.body.encode()))} for e in rows
+        ]}  # fmt: skip

@@ -1,0 +1,683 @@
+"""Registry governance: access tiers and grants, the download log, registration of
+models above the compute threshold, takedowns and advisories, and the check of a
+copy already on disk. Every decision is appended to the transparency log in the
+transaction that makes it.
+
+Who may do what (the authorization matrix; tests walk it):
+
+=====================  ======  ========  ======================  ========  ======
+action                 anon    reader    publisher (own org)     reviewer  admin
+=====================  ======  ========  ======================  ========  ======
+see published/taken    yes     yes       yes                     yes       yes
+download open          yes     yes       yes                     yes       yes
+download gated         no      grant     yes                     grant     yes
+download restricted    no      org grant yes                     org grant yes
+set access tier        no      no        yes (>= policy minimum) no        yes
+request access         no      yes       yes                     yes       yes
+approve/deny gated     no      no        yes                     no        yes
+grant restricted       no      no        no                      no        yes
+revoke a grant         no      no        yes (gated)             no        yes
+see download log       no      no        yes                     no        yes
+submit registration    no      no        yes                     no        yes
+decide registration    no      no        no                      yes       yes
+take down, advisories  no      no        no                      no        yes
+=====================  ======  ========  ======================  ========  ======
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from openward.registry import tlog
+from openward.registry.models import (
+    AccessRequest,
+    Advisory,
+    Download,
+    Grant,
+    Model,
+    Organisation,
+    Registration,
+    Token,
+    User,
+    Version,
+)
+from openward.registry.service import TAKEN_DOWN, VISIBLE, RegistryError, _aware, hash_token
+
+if TYPE_CHECKING:
+    from openward.registry.service import Registry
+
+__all__ = [
+    "ACCESS_TIERS",
+    "DEFAULT_FIELDS",
+    "REGISTRATION_FIELDS",
+    "check_content",
+    "decide_registration",
+    "grant_access",
+    "may_download",
+    "osv_document",
+    "request_access",
+    "set_tier",
+    "submit_registration",
+    "take_down",
+]
+
+ACCESS_TIERS: Final = ("open", "gated", "restricted")
+DEFAULT_FIELDS: Final = ("organisation", "intended_use", "accept_license")
+REGISTRATION_FIELDS: Final = {
+    "developer": "who trained the model (name and organisation, legal entity)",
+    "training_compute": "declared training compute: {flop: number, method: text}",
+    "training_data": "a summary of the training data",
+    "intended_use": "what the model is for",
+    "safety_evaluations": "the evaluations run (attestations, reports), a list",
+    "incident_contact": "where to report incidents (e-mail or URL)",
+}
+SEVERITIES: Final = ("low", "medium", "high", "critical")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ref(row: Version) -> str:
+    return f"{row.model.organisation.name}/{row.model.name}:{row.version}"
+
+
+def _model(s: Session, org: str, name: str) -> Model:
+    model = s.scalar(
+        select(Model).join(Organisation).where(Organisation.name == org, Model.name == name)
+    )
+    if model is None:
+        raise RegistryError(404, f"model {org}/{name} does not exist")
+    return model
+
+
+def _need(user: User | None, what: str) -> User:
+    if user is None:
+        raise RegistryError(401, f"{what} needs a token (--token or OPENWARD_TOKEN)")
+    return user
+
+
+def _owner(reg: Registry, s: Session, user: User | None, model: Model, what: str) -> User:
+    user = _need(user, what)
+    if not reg.can_publish(s, user, model.organisation.name):
+        raise RegistryError(
+            403, f"only a publisher of {model.organisation.name!r} or an admin may {what}"
+        )
+    return user
+
+
+def _model_name(model: Model) -> str:
+    return f"{model.organisation.name}/{model.name}"
+
+
+# -- access tiers --------------------------------------------------------------
+def minimum_tier(s: Session, model: Model) -> tuple[str, str]:
+    """The least open tier the policy allows for the model, and why: the strictest
+    ``minimum_access`` over its versions' crossed thresholds."""
+    level, why = 0, "no compute threshold crossed"
+    for row in s.scalars(select(Version).where(Version.model_id == model.id)):
+        facts: dict[str, Any] = row.facts if isinstance(row.facts, dict) else {}
+        tier = str(facts.get("minimum_access") or "open")
+        if tier in ACCESS_TIERS and ACCESS_TIERS.index(tier) > level:
+            crossed = [t.get("id") for t in facts.get("tiers") or [] if t.get("crossed")]
+            level = ACCESS_TIERS.index(tier)
+            why = f"version {row.version} crosses {', '.join(map(str, crossed)) or 'a threshold'}"
+    return ACCESS_TIERS[level], why
+
+
+def set_tier(
+    reg: Registry, s: Session, user: User | None, org: str, name: str, tier: str,
+    fields: list[str] | None,
+) -> Model:  # fmt: skip
+    model = _model(s, org, name)
+    actor = _owner(reg, s, user, model, "set the access tier")
+    if tier not in ACCESS_TIERS:
+        raise RegistryError(422, "tier must be open, gated or restricted")
+    least, why = minimum_tier(s, model)
+    if ACCESS_TIERS.index(tier) < ACCESS_TIERS.index(least):
+        raise RegistryError(
+            422, f"{org}/{name} must be at least {least!r} under the registry's policy ({why})"
+        )
+    if fields is not None:
+        bad = [f for f in fields if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", f)]
+        if bad or len(fields) > 20:
+            raise RegistryError(422, "fields are up to 20 snake_case names")
+    old = model.access_tier
+    model.access_tier = tier
+    if fields is not None:
+        model.access_fields = list(dict.fromkeys(fields))
+    tlog.append(s, "access-tier", {"model": _model_name(model), "tier": tier, "previous": old,
+                                   "by": actor.name})  # fmt: skip
+    return model
+
+
+def access_fields(model: Model) -> list[str]:
+    return list(model.access_fields) if model.access_fields is not None else list(DEFAULT_FIELDS)
+
+
+def _active_grants(s: Session, model: Model, user: User) -> list[Grant]:
+    orgs = [m.organisation_id for m in user.memberships]
+    query = select(Grant).where(Grant.model_id == model.id, Grant.revoked_at.is_(None))
+    rows = s.scalars(query).all()
+    return [g for g in rows if g.user_id == user.id or (g.organisation_id in orgs)]
+
+
+def how_to_request(model: Model) -> str:
+    fields = " ".join(f"--field {f}=…" for f in access_fields(model) if f != "accept_license")
+    accept = " --accept-license" if "accept_license" in access_fields(model) else ""
+    return f"request it with: openward access request {_model_name(model)} {fields}{accept}"
+
+
+def may_download(reg: Registry, s: Session, user: User | None, row: Version) -> None:
+    """Raise the refusal a download of ``row`` gets, or return if it is allowed."""
+    ref = _ref(row)
+    if row.status == TAKEN_DOWN:
+        why = "; ".join(row.reasons[:3]) or "taken down"
+        raise RegistryError(451, f"{ref} was taken down: {why}")
+    if row.status != VISIBLE:
+        why = "; ".join(row.reasons[:3]) or row.status
+        raise RegistryError(
+            403, f"{ref} is {row.status}, so its files cannot be downloaded: {why}"
+        )  # fmt: skip
+    model = row.model
+    if model.access_tier == "open":
+        return
+    if user is None:
+        raise RegistryError(
+            401, f"{_model_name(model)} is {model.access_tier}: sign in with a token, then "
+            + how_to_request(model)
+        )  # fmt: skip
+    if user.is_admin or reg.can_publish(s, user, model.organisation.name):
+        return
+    now = _now()
+    grants = _active_grants(s, model, user)
+    if model.access_tier == "restricted":
+        grants = [g for g in grants if g.organisation_id is not None]
+    live = [g for g in grants if g.expires_at is None or _aware(g.expires_at) > now]
+    if any(g.versions is None or row.version in g.versions for g in live):
+        return
+    if live:
+        raise RegistryError(
+            403, f"your access to {_model_name(model)} does not cover version {row.version}: "
+            + how_to_request(model)
+        )  # fmt: skip
+    if grants:
+        expired = max(_aware(g.expires_at) for g in grants if g.expires_at is not None)
+        raise RegistryError(
+            403, f"your access to {_model_name(model)} expired on "
+            f"{expired.isoformat(timespec='seconds')}: " + how_to_request(model)
+        )  # fmt: skip
+    pending = s.scalar(select(AccessRequest).where(
+        AccessRequest.model_id == model.id, AccessRequest.user_id == user.id
+    ).order_by(AccessRequest.id.desc()))  # fmt: skip
+    if pending is not None and pending.status == "pending":
+        raise RegistryError(
+            403, f"your request #{pending.id} for {_model_name(model)} awaits the publisher's "
+            "decision"
+        )  # fmt: skip
+    if pending is not None and pending.status == "denied":
+        raise RegistryError(
+            403, f"your request #{pending.id} for {_model_name(model)} was denied "
+            f"({pending.reason}); " + how_to_request(model)
+        )  # fmt: skip
+    if model.access_tier == "restricted":
+        raise RegistryError(
+            403, f"{_model_name(model)} is restricted to organisations an admin names: "
+            + how_to_request(model)
+        )  # fmt: skip
+    raise RegistryError(403, f"{_model_name(model)} is gated: " + how_to_request(model))
+
+
+def record_download(s: Session, user: User | None, token: str | None, row: Version,
+                    path: str) -> None:  # fmt: skip
+    token_id = None
+    if token:
+        token_id = s.scalar(select(Token.id).where(Token.digest == hash_token(token)))
+    s.add(Download(version_id=row.id, user_id=user.id if user else None, token_id=token_id,
+                   path=path))  # fmt: skip
+
+
+def download_log(reg: Registry, s: Session, user: User | None, org: str, name: str,
+                 limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
+    model = _model(s, org, name)
+    _owner(reg, s, user, model, "read the download log")
+    rows = s.scalars(
+        select(Download).join(Version).where(Version.model_id == model.id)
+        .order_by(Download.id.desc()).limit(limit)
+    ).all()  # fmt: skip
+    return [{"user": d.user.name if d.user else None, "token_id": d.token_id,
+             "version": d.version.version, "path": d.path,
+             "at": _aware(d.at).isoformat(timespec="seconds")} for d in rows]  # fmt: skip
+
+
+def request_access(
+    reg: Registry, s: Session, user: User | None, org: str, name: str, fields: dict[str, Any]
+) -> AccessRequest:
+    model = _model(s, org, name)
+    actor = _need(user, "requesting access")
+    if model.access_tier == "open":
+        raise RegistryError(409, f"{org}/{name} is open: no request is needed")
+    wanted = access_fields(model)
+    missing = [f for f in wanted if f not in fields or fields[f] in (None, "", False)]
+    if missing:
+        raise RegistryError(
+            422, f"{org}/{name} asks for: {', '.join(wanted)}; missing: {', '.join(missing)}"
+            + (" (accept the license with --accept-license)" if "accept_license" in missing
+               else "")
+        )  # fmt: skip
+    clean = {k: (v if isinstance(v, bool) else str(v)[:2000]) for k, v in fields.items()
+             if k in wanted}  # fmt: skip
+    row = AccessRequest(model_id=model.id, user_id=actor.id, fields=clean)
+    s.add(row)
+    s.flush()
+    tlog.append(s, "access-requested", {"model": _model_name(model), "request": row.id,
+                                        "user": actor.name})  # fmt: skip
+    return row
+
+
+def _expiry(expires: str | None) -> datetime | None:
+    if not expires:
+        return None
+    m = re.fullmatch(r"(\d{1,5})([dh])", expires.strip())
+    if m:
+        amount = int(m[1])
+        return _now() + (timedelta(days=amount) if m[2] == "d" else timedelta(hours=amount))
+    try:
+        moment = datetime.fromisoformat(expires)
+    except ValueError:
+        raise RegistryError(422, "expires is 30d, 12h or an ISO date") from None
+    return _aware(moment)
+
+
+def grant_access(
+    reg: Registry, s: Session, user: User | None, org: str, name: str, *,
+    request_id: int | None = None, grantee: str | None = None,
+    organisation: str | None = None, versions: list[str] | None = None,
+    expires: str | None = None, reason: str = "",
+) -> Grant:  # fmt: skip
+    """Approve a request or grant a user or organisation directly."""
+    model = _model(s, org, name)
+    actor = _need(user, "granting access")
+    restricted = model.access_tier == "restricted"
+    if restricted and not actor.is_admin:
+        raise RegistryError(403, f"{org}/{name} is restricted: only an admin grants access")
+    _owner(reg, s, actor, model, "grant access")
+    target_user: User | None = None
+    target_org: Organisation | None = None
+    request: AccessRequest | None = None
+    if request_id is not None:
+        request = s.get(AccessRequest, request_id)
+        if request is None or request.model_id != model.id:
+            raise RegistryError(404, f"no request #{request_id} for {org}/{name}")
+        if request.status != "pending":
+            raise RegistryError(409, f"request #{request_id} is already {request.status}")
+        target_user = request.user
+        request.status, request.reason = "approved", reason or None
+        request.decided_by, request.decided_at = actor.id, _now()
+    elif grantee:
+        target_user = s.scalar(select(User).where(User.name == grantee))
+        if target_user is None:
+            raise RegistryError(404, f"user {grantee!r} does not exist")
+    elif organisation:
+        target_org = s.scalar(select(Organisation).where(Organisation.name == organisation))
+        if target_org is None:
+            raise RegistryError(404, f"organisation {organisation!r} does not exist")
+    else:
+        raise RegistryError(422, "name a request, a user or an organisation")
+    if restricted and target_org is None:
+        if target_user is None or not target_user.memberships:
+            raise RegistryError(
+                422, f"{org}/{name} is restricted to organisations: grant --org ORG"
+            )  # fmt: skip
+        # A request on a restricted model grants the requester's organisation.
+        target_org = target_user.memberships[0].organisation
+        target_user = None
+    grant = Grant(model_id=model.id, user_id=target_user.id if target_user else None,
+                  organisation_id=target_org.id if target_org else None,
+                  versions=versions or None, expires_at=_expiry(expires),
+                  request_id=request.id if request else None, granted_by=actor.id)  # fmt: skip
+    s.add(grant)
+    s.flush()
+    tlog.append(s, "access-granted", {
+        "model": _model_name(model), "grant": grant.id,
+        "user": target_user.name if target_user else None,
+        "organisation": target_org.name if target_org else None,
+        "versions": grant.versions, "request": grant.request_id, "by": actor.name,
+        "expires": grant.expires_at.isoformat(timespec="seconds") if grant.expires_at else None,
+    })  # fmt: skip
+    return grant
+
+
+def deny_access(reg: Registry, s: Session, user: User | None, org: str, name: str,
+                request_id: int, reason: str) -> AccessRequest:  # fmt: skip
+    model = _model(s, org, name)
+    actor = _owner(reg, s, user, model, "deny access")
+    if not reason.strip():
+        raise RegistryError(422, "a denial needs a reason (--reason)")
+    request = s.get(AccessRequest, request_id)
+    if request is None or request.model_id != model.id:
+        raise RegistryError(404, f"no request #{request_id} for {org}/{name}")
+    if request.status != "pending":
+        raise RegistryError(409, f"request #{request_id} is already {request.status}")
+    request.status, request.reason = "denied", reason
+    request.decided_by, request.decided_at = actor.id, _now()
+    tlog.append(s, "access-denied", {"model": _model_name(model), "request": request.id,
+                                     "user": request.user.name, "reason": reason,
+                                     "by": actor.name})  # fmt: skip
+    return request
+
+
+def revoke_access(reg: Registry, s: Session, user: User | None, org: str, name: str,
+                  grant_id: int, reason: str) -> Grant:  # fmt: skip
+    model = _model(s, org, name)
+    actor = _owner(reg, s, user, model, "revoke access")
+    if model.access_tier == "restricted" and not actor.is_admin:
+        raise RegistryError(403, f"{org}/{name} is restricted: only an admin revokes access")
+    grant = s.get(Grant, grant_id)
+    if grant is None or grant.model_id != model.id:
+        raise RegistryError(404, f"no grant #{grant_id} on {org}/{name}")
+    if grant.revoked_at is None:
+        grant.revoked_at, grant.revoked_reason = _now(), reason or None
+        tlog.append(s, "access-revoked", {"model": _model_name(model), "grant": grant.id,
+                                          "reason": reason, "by": actor.name})  # fmt: skip
+    return grant
+
+
+def access_overview(reg: Registry, s: Session, user: User | None, org: str,
+                    name: str) -> dict[str, Any]:  # fmt: skip
+    """The model's tier, and (for its publishers and admins) requests and grants."""
+    model = _model(s, org, name)
+    least, why = minimum_tier(s, model)
+    doc: dict[str, Any] = {"name": _model_name(model), "tier": model.access_tier,
+                           "minimum_tier": least, "minimum_reason": why,
+                           "fields": access_fields(model)}  # fmt: skip
+    if user is not None and (user.is_admin or reg.can_publish(s, user, org)):
+        doc["requests"] = [_request_doc(r) for r in s.scalars(
+            select(AccessRequest).where(AccessRequest.model_id == model.id)
+            .order_by(AccessRequest.id))]  # fmt: skip
+        doc["grants"] = [_grant_doc(g) for g in s.scalars(
+            select(Grant).where(Grant.model_id == model.id).order_by(Grant.id))]  # fmt: skip
+    elif user is not None:
+        doc["requests"] = [_request_doc(r) for r in s.scalars(
+            select(AccessRequest).where(AccessRequest.model_id == model.id,
+                                        AccessRequest.user_id == user.id)
+            .order_by(AccessRequest.id))]  # fmt: skip
+        doc["grants"] = [_grant_doc(g) for g in _active_grants(s, model, user)]
+    return doc
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return _aware(moment).isoformat(timespec="seconds") if moment else None
+
+
+def _request_doc(r: AccessRequest) -> dict[str, Any]:
+    return {"id": r.id, "user": r.user.name, "fields": r.fields, "status": r.status,
+            "reason": r.reason, "created_at": _iso(r.created_at),
+            "decided_at": _iso(r.decided_at)}  # fmt: skip
+
+
+def _grant_doc(g: Grant) -> dict[str, Any]:
+    now = _now()
+    state = "revoked" if g.revoked_at else (
+        "expired" if g.expires_at and _aware(g.expires_at) <= now else "active")  # fmt: skip
+    return {"id": g.id, "user": g.user.name if g.user else None,
+            "organisation": g.organisation.name if g.organisation else None,
+            "versions": g.versions, "expires_at": _iso(g.expires_at), "state": state,
+            "created_at": _iso(g.created_at), "revoked_at": _iso(g.revoked_at),
+            "revoked_reason": g.revoked_reason}  # fmt: skip
+
+
+# -- registration --------------------------------------------------------------
+def _flop(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace("_", "").strip())
+        except ValueError:
+            return None
+    return None
+
+
+def submit_registration(reg: Registry, s: Session, user: User | None, org: str, name: str,
+                        version: str, record: dict[str, Any]) -> Registration:  # fmt: skip
+    row = reg.find_version(s, user, org, name, version)
+    actor = _owner(reg, s, user, row.model, "register a model version")
+    if row.status != "needs-registration":
+        raise RegistryError(409, f"{_ref(row)} is {row.status}; only a version held for "
+                            "registration is registered")  # fmt: skip
+    missing = [f"{k} ({v})" for k, v in REGISTRATION_FIELDS.items() if not record.get(k)]
+    if missing:
+        raise RegistryError(422, "the registration lacks: " + "; ".join(missing))
+    compute = record.get("training_compute")
+    declared = _flop(compute.get("flop")) if isinstance(compute, dict) else _flop(compute)
+    if declared is None or declared <= 0:
+        raise RegistryError(422, "training_compute.flop must be a positive number of FLOP")
+    method = compute.get("method") if isinstance(compute, dict) else None
+    if not method:
+        raise RegistryError(422, "training_compute.method must say how the figure was made")
+    if not isinstance(record.get("safety_evaluations"), list):
+        raise RegistryError(422, "safety_evaluations must be a list")
+    flags = []
+    estimate = (row.facts or {}).get("compute") if isinstance(row.facts, dict) else None
+    if isinstance(estimate, dict) and estimate.get("flop"):
+        low, high = float(estimate.get("low") or 0), float(estimate.get("high") or 0)
+        if not low <= declared <= high:
+            flags.append(
+                f"declared compute {declared:.3g} FLOP is outside the registry's estimate "
+                f"{float(estimate['flop']):.3g} FLOP (range {low:.3g}-{high:.3g}, "
+                f"{estimate.get('method')})"
+            )
+    else:
+        flags.append("the registry could not estimate this version's compute: check the "
+                     "declared figure against the evidence")  # fmt: skip
+    pending = s.scalar(select(Registration).where(Registration.version_id == row.id,
+                                                  Registration.status == "pending"))  # fmt: skip
+    if pending is not None:
+        raise RegistryError(409, f"registration #{pending.id} for {_ref(row)} awaits review")
+    entry = Registration(version_id=row.id, submitted_by=actor.id, record=record, flags=flags)
+    s.add(entry)
+    s.flush()
+    tlog.append(s, "registration-submitted", {"model": _ref(row), "digest": row.digest,
+                                              "registration": entry.id,
+                                              "by": actor.name})  # fmt: skip
+    return entry
+
+
+def registration_doc(r: Registration) -> dict[str, Any]:
+    v = r.version
+    estimate = (v.facts or {}).get("compute") if isinstance(v.facts, dict) else None
+    return {"id": r.id, "model": _ref(v), "digest": v.digest, "status": r.status,
+            "record": r.record, "flags": r.flags, "reason": r.reason,
+            "estimate": estimate, "created_at": _iso(r.created_at),
+            "decided_at": _iso(r.decided_at)}  # fmt: skip
+
+
+def list_registrations(s: Session, user: User | None, status: str | None) -> list[Registration]:
+    actor = _need(user, "reviewing")
+    if not (actor.is_admin or actor.is_reviewer):
+        raise RegistryError(403, "only a reviewer or an admin reviews registrations")
+    query = select(Registration).order_by(Registration.id)
+    if status:
+        query = query.where(Registration.status == status)
+    return list(s.scalars(query))
+
+
+def decide_registration(reg: Registry, s: Session, user: User | None, registration_id: int,
+                        accept: bool, reason: str) -> Registration:  # fmt: skip
+    actor = _need(user, "reviewing")
+    if not (actor.is_admin or actor.is_reviewer):
+        raise RegistryError(403, "only a reviewer or an admin decides registrations")
+    if not reason.strip():
+        raise RegistryError(422, "a decision needs a reason (--reason)")
+    entry = s.get(Registration, registration_id)
+    if entry is None:
+        raise RegistryError(404, f"no registration #{registration_id}")
+    if entry.status != "pending":
+        raise RegistryError(409, f"registration #{registration_id} is already {entry.status}")
+    entry.status = "accepted" if accept else "rejected"
+    entry.reason, entry.reviewer_id, entry.decided_at = reason, actor.id, _now()
+    row = entry.version
+    entry.attestation = reg.sign_registration(entry, actor.name)
+    tlog.append(s, "registration-" + entry.status, {
+        "model": _ref(row), "digest": row.digest, "registration": entry.id,
+        "reason": reason, "by": actor.name,
+    })  # fmt: skip
+    if accept and row.status == "needs-registration":
+        reg._set_status(s, row, VISIBLE, [])
+    elif not accept:
+        row.reasons = [f"registration #{entry.id} rejected: {reason}", *row.reasons][:100]
+    return entry
+
+
+# -- takedowns and advisories ----------------------------------------------------
+def _advisory_id(s: Session) -> str:
+    year = _now().year
+    count = s.scalar(select(func.count()).select_from(Advisory)) or 0
+    return f"OW-{year}-{count + 1:04d}"
+
+
+def take_down(
+    reg: Registry, s: Session, user: User | None, org: str, name: str, version: str,
+    reason: str, advisory: dict[str, Any] | None,
+) -> tuple[Version, Advisory | None]:  # fmt: skip
+    actor = _need(user, "a takedown")
+    if not actor.is_admin:
+        raise RegistryError(403, "only an admin takes a version down")
+    if not reason.strip():
+        raise RegistryError(422, "a takedown needs a reason (--reason)")
+    row = reg.find_version(s, actor, org, name, version)
+    made = None
+    if advisory is not None:
+        made = add_advisory(s, row.model, advisory, default_versions=[row.version],
+                            default_summary=reason)  # fmt: skip
+    if row.status != TAKEN_DOWN:
+        reasons = [reason] + ([f"advisory {made.id}"] if made else [])
+        reg._set_status(s, row, TAKEN_DOWN, reasons)
+        from sqlalchemy import delete
+
+        from openward.registry.models import Tag
+
+        s.execute(delete(Tag).where(Tag.version_id == row.id))
+    return row, made
+
+
+def add_advisory(s: Session, model: Model, doc: dict[str, Any], *,
+                 default_versions: list[str], default_summary: str) -> Advisory:  # fmt: skip
+    severity = str(doc.get("severity") or "high").lower()
+    if severity not in SEVERITIES:
+        raise RegistryError(422, f"advisory severity must be one of {', '.join(SEVERITIES)}")
+    versions = doc.get("versions", doc.get("affected_versions")) or default_versions
+    references = doc.get("references") or []
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        raise RegistryError(422, "advisory versions must be a list of version names")
+    if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
+        raise RegistryError(422, "advisory references must be a list of URLs")
+    known = set(s.scalars(select(Version.version).where(Version.model_id == model.id)))
+    unknown = [v for v in versions if v not in known]
+    if unknown:
+        raise RegistryError(422, f"{_model_name(model)} has no version {unknown[0]!r}")
+    row = Advisory(id=_advisory_id(s), model_id=model.id, versions=versions, severity=severity,
+                   summary=str(doc.get("summary") or default_summary)[:300],
+                   details=str(doc.get("details") or doc.get("description") or ""),
+                   references=references)  # fmt: skip
+    s.add(row)
+    s.flush()
+    tlog.append(s, "advisory", {"id": row.id, "model": _model_name(model), "versions": versions,
+                                "severity": severity, "summary": row.summary})  # fmt: skip
+    return row
+
+
+def osv_document(s: Session, adv: Advisory, base_url: str = "") -> dict[str, Any]:
+    """The advisory in the OSV schema (1.6); content digests of each affected version
+    in ``database_specific`` so a copy on disk can be matched offline."""
+    model = adv.model
+    rows = {v.version: v for v in s.scalars(select(Version).where(Version.model_id == model.id))}
+    digests = [{"version": v, "digest": rows[v].digest,
+                "files": {f.path: f.sha256 for f in rows[v].files}}
+               for v in adv.versions if v in rows]  # fmt: skip
+    refs = [{"type": "WEB", "url": u} for u in adv.references]
+    if base_url:
+        refs.append({"type": "ADVISORY", "url": f"{base_url}/api/v1/advisories/{adv.id}"})
+    return {
+        "schema_version": "1.6.0",
+        "id": adv.id,
+        "modified": _iso(adv.modified),
+        "published": _iso(adv.published),
+        "summary": adv.summary,
+        "details": adv.details,
+        "affected": [{
+            "package": {"ecosystem": "openward", "name": _model_name(model)},
+            "versions": adv.versions,
+            "database_specific": {"digests": digests},
+        }],
+        "references": refs,
+        "database_specific": {"severity": adv.severity.upper()},
+    }  # fmt: skip
+
+
+def flagged_versions(s: Session) -> list[Version]:
+    """Versions a copy on disk must not match: taken down, quarantined, or under an
+    advisory."""
+    advised: set[int] = set()
+    for adv in s.scalars(select(Advisory)):
+        for v in s.scalars(select(Version).where(Version.model_id == adv.model_id,
+                                                 Version.version.in_(adv.versions))):  # fmt: skip
+            advised.add(v.id)
+    query = select(Version).where(
+        Version.status.in_([TAKEN_DOWN, "quarantined"]) | Version.id.in_(sorted(advised))
+    )
+    return list(s.scalars(query))
+
+
+def export(s: Session, base_url: str = "") -> dict[str, Any]:
+    """Everything `openward check --advisories FILE` needs offline."""
+    advisories = [osv_document(s, a, base_url) for a in s.scalars(select(Advisory))]
+    by_version: dict[int, list[str]] = {}
+    for a in s.scalars(select(Advisory)):
+        for v in s.scalars(select(Version).where(Version.model_id == a.model_id,
+                                                 Version.version.in_(a.versions))):  # fmt: skip
+            by_version.setdefault(v.id, []).append(a.id)
+    flagged = []
+    for v in flagged_versions(s):
+        flagged.append({"name": _model_name(v.model), "version": v.version, "digest": v.digest,
+                        "status": v.status, "reasons": v.reasons[:5],
+                        "advisories": by_version.get(v.id, []),
+                        "files": {f.path: f.sha256 for f in v.files}})  # fmt: skip
+    clean: set[str] = set()
+    for v in s.scalars(select(Version).where(Version.status == VISIBLE)):
+        clean.update(f.sha256 for f in v.files)
+    return {"format": "openward-advisory-export/v1", "generated_at": _iso(_now()),
+            "advisories": advisories, "flagged": flagged,
+            "clean_files": sorted(clean)}  # fmt: skip
+
+
+def check_content(flagged: list[dict[str, Any]], clean_files: set[str], digest: str,
+                  files: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+    """Match a copy on disk (manifest digest, path -> sha256) against flagged versions:
+    the exact content, or files that belong to a flagged version and to no published
+    one (a shared tokenizer does not flag a clean model)."""
+    local = set(files.values())
+    out = []
+    for v in flagged:
+        theirs = v.get("files") or {}
+        if v.get("digest") == digest:
+            out.append({**_strip(v), "match": "exact", "files": sorted(files)})
+            continue
+        shared = sorted(p for p, d in files.items()
+                        if d in set(theirs.values()) and d not in clean_files)  # fmt: skip
+        if shared and local & set(theirs.values()):
+            out.append({**_strip(v), "match": "files", "files": shared})
+    return out
+
+
+def _strip(v: dict[str, Any]) -> dict[str, Any]:
+    return {k: v[k] for k in ("name", "version", "digest", "status", "reasons", "advisories")
+            if k in v}  # fmt: skip

@@ -1099,11 +1099,12 @@ def _admin_call(method: str, path: str, registry: str | None, token: str | None,
 
 @token_app.command("create")
 def token_create(
-    user: Annotated[str, typer.Argument(help="User name (created if new).")],
+    name: Annotated[str | None, typer.Argument(help="User name (created if new).")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="User name (or the argument).")] = None,
     organisation: Annotated[
         str | None, typer.Option("--org", help="Organisation the role applies to.")
     ] = None,
-    role: Annotated[str, typer.Option(help="admin, publisher or reader.")] = "publisher",
+    role: Annotated[str, typer.Option(help="admin, publisher, reader or reviewer.")] = "publisher",
     registry: Annotated[
         str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
     ] = None,
@@ -1112,6 +1113,9 @@ def token_create(
 ) -> None:
     """Create a user's API token (admin only). The token is shown once; the registry
     stores only its hash."""
+    user = user or name
+    if not user:
+        raise _fail("name the user: --user NAME")
     result = _admin_call("POST", "/api/v1/tokens", registry, token,
                          {"name": user, "organisation": organisation, "role": role})  # fmt: skip
     typer.echo(json.dumps(result) if json_out else f"token for {user}: {result['token']}")
@@ -1152,6 +1156,9 @@ def registry_rescan(
     that now fails is quarantined with the new reason."""
     result = _admin_call("POST", "/api/v1/admin/rescan", registry, token)
     typer.echo(json.dumps(result) if json_out else f"{result['queued']} versions queued")
+
+
+from openward.cli import governance as _governance  # noqa: E402, F401  (registers commands)
 
 
 def run() -> None:

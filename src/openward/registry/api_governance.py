@@ -6,9 +6,9 @@ transparency log. Mounted by :func:`openward.registry.app.create_app`."""
 # (DB, Actor) passed in as arguments when the routes are declared.
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -20,6 +20,9 @@ from openward.registry.service import Registry, RegistryError
 __all__ = ["add_governance_routes", "signed_head"]
 
 MAX_ENTRIES = 1000
+BIG = 1 << 62
+Id = Annotated[int, Path(ge=0, le=BIG)]
+Count = Annotated[int, Query(ge=0, le=BIG)]
 
 
 class TierRequest(BaseModel):
@@ -32,7 +35,7 @@ class AccessRequestBody(BaseModel):
 
 
 class GrantBody(BaseModel):
-    request: int | None = None
+    request: int | None = Field(default=None, ge=0, le=BIG)
     user: str | None = Field(default=None, max_length=100)
     organisation: str | None = Field(default=None, max_length=100)
     versions: list[str] | None = Field(default=None, max_length=1000)
@@ -99,7 +102,7 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return gov._request_doc(row)
 
     @app.post("/api/v1/models/{org}/{name}/access/requests/{request_id}/deny")
-    def deny(org: str, name: str, request_id: int, body: ReasonBody, s: DB,
+    def deny(org: str, name: str, request_id: Id, body: ReasonBody, s: DB,
              user: Actor) -> dict[str, Any]:  # fmt: skip
         row = gov.deny_access(registry, s, user, org, name, request_id, body.reason)
         s.commit()
@@ -116,14 +119,20 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return gov._grant_doc(row)
 
     @app.post("/api/v1/models/{org}/{name}/access/grants/{grant_id}/revoke")
-    def revoke(org: str, name: str, grant_id: int, body: ReasonBody, s: DB,
+    def revoke(org: str, name: str, grant_id: Id, body: ReasonBody, s: DB,
                user: Actor) -> dict[str, Any]:  # fmt: skip
         row = gov.revoke_access(registry, s, user, org, name, grant_id, body.reason)
         s.commit()
         return gov._grant_doc(row)
 
     @app.get("/api/v1/models/{org}/{name}/downloads")
-    def downloads(org: str, name: str, s: DB, user: Actor, limit: int = 1000) -> dict[str, Any]:
+    def downloads(
+        org: str,
+        name: str,
+        s: DB,
+        user: Actor,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> dict[str, Any]:
         """Who downloaded what, when, with which token (publishers and admins)."""
         return {"downloads": gov.download_log(registry, s, user, org, name, min(limit, 10_000))}
 
@@ -141,7 +150,7 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return {"registrations": [gov.registration_doc(r) for r in rows]}
 
     @app.get("/api/v1/registrations/{registration_id}")
-    def registration(registration_id: int, s: DB, user: Actor) -> dict[str, Any]:
+    def registration(registration_id: Id, s: DB, user: Actor) -> dict[str, Any]:
         gov.list_registrations(s, user, None)  # authorisation
         row = s.get(Registration, registration_id)
         if row is None:
@@ -151,7 +160,7 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return doc
 
     @app.post("/api/v1/registrations/{registration_id}/decision")
-    def decide(registration_id: int, body: DecisionBody, s: DB, user: Actor) -> dict[str, Any]:
+    def decide(registration_id: Id, body: DecisionBody, s: DB, user: Actor) -> dict[str, Any]:
         row = gov.decide_registration(registry, s, user, registration_id, body.accept,
                                       body.reason)  # fmt: skip
         s.commit()
@@ -215,7 +224,7 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return signed_head(registry, s)
 
     @app.get("/api/v1/log/consistency")
-    def log_consistency(old: int, new: int, s: DB) -> dict[str, Any]:
+    def log_consistency(old: Count, new: Count, s: DB) -> dict[str, Any]:
         current = tlog.size(s)
         if not 0 <= old <= new <= current:
             raise RegistryError(422, f"need 0 <= old <= new <= {current} (the log's size)")
@@ -223,7 +232,7 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return {"old": old, "new": new, "proof": [tlog.b64(h) for h in proof]}
 
     @app.get("/api/v1/log/inclusion")
-    def log_inclusion(index: int, size: int, s: DB) -> dict[str, Any]:
+    def log_inclusion(index: Count, size: Count, s: DB) -> dict[str, Any]:
         current = tlog.size(s)
         if not 0 <= index < size <= current:
             raise RegistryError(422, f"need 0 <= index < size <= {current} (the log's size)")
@@ -231,7 +240,7 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return {"index": index, "size": size, "proof": [tlog.b64(h) for h in proof]}
 
     @app.get("/api/v1/log/entries")
-    def log_entries(start: int, end: int, s: DB) -> dict[str, Any]:
+    def log_entries(start: Count, end: Count, s: DB) -> dict[str, Any]:
         """Entries at positions [start, end), at most 1000 per call; each body is the
         exact text its leaf hash covers."""
         if start < 0 or end < start:

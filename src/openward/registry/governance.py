@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openward.registry import tlog
+from openward.registry.check import check_content
 from openward.registry.models import (
     AccessRequest,
     Advisory,
@@ -657,27 +658,3 @@ def export(s: Session, base_url: str = "") -> dict[str, Any]:
     return {"format": "openward-advisory-export/v1", "generated_at": _iso(_now()),
             "advisories": advisories, "flagged": flagged,
             "clean_files": sorted(clean)}  # fmt: skip
-
-
-def check_content(flagged: list[dict[str, Any]], clean_files: set[str], digest: str,
-                  files: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
-    """Match a copy on disk (manifest digest, path -> sha256) against flagged versions:
-    the exact content, or files that belong to a flagged version and to no published
-    one (a shared tokenizer does not flag a clean model)."""
-    local = set(files.values())
-    out = []
-    for v in flagged:
-        theirs = v.get("files") or {}
-        if v.get("digest") == digest:
-            out.append({**_strip(v), "match": "exact", "files": sorted(files)})
-            continue
-        shared = sorted(p for p, d in files.items()
-                        if d in set(theirs.values()) and d not in clean_files)  # fmt: skip
-        if shared and local & set(theirs.values()):
-            out.append({**_strip(v), "match": "files", "files": shared})
-    return out
-
-
-def _strip(v: dict[str, Any]) -> dict[str, Any]:
-    return {k: v[k] for k in ("name", "version", "digest", "status", "reasons", "advisories")
-            if k in v}  # fmt: skip

@@ -1,0 +1,505 @@
+"""Governance commands: access tiers and requests, registration and review,
+takedowns and advisories, key revocation, the transparency log, and `openward check`
+for copies already on disk. Registered on the main Typer app by ``cli.main``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from openward.cli.main import _admin_call, _fail, app, key_app, registry_app
+
+RegistryOpt = Annotated[str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")]
+TokenOpt = Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+access_app = typer.Typer(help="Access tiers, requests and grants of models.",
+                         no_args_is_help=True)  # fmt: skip
+registry_app.add_typer(access_app, name="access")
+user_access_app = typer.Typer(help="Ask for access to a gated or restricted model.",
+                              no_args_is_help=True)  # fmt: skip
+app.add_typer(user_access_app, name="access")
+log_app = typer.Typer(help="The registry's transparency log.", no_args_is_help=True)
+registry_app.add_typer(log_app, name="log")
+
+
+def _model_ref(ref: str) -> tuple[str, str]:
+    org, _, name = ref.partition("/")
+    if not org or not name or ":" in name or "/" in name:
+        raise _fail(f"{ref!r}: expected ORG/NAME")
+    return org, name
+
+
+def _version_ref(ref: str) -> tuple[str, str, str]:
+    model, _, version = ref.partition(":")
+    org, name = _model_ref(model)
+    if not version:
+        raise _fail(f"{ref!r}: expected ORG/NAME:VERSION")
+    return org, name, version
+
+
+def _out(result: Any, json_out: bool, text: str) -> None:
+    typer.echo(json.dumps(result, indent=2) if json_out else text)
+
+
+# -- access ---------------------------------------------------------------------
+@access_app.command("set")
+def access_set(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME")],
+    tier: Annotated[str, typer.Option(help="open, gated or restricted.")],
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", help="A field access requests must give (repeat; gated)."),
+    ] = None,
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a model's access tier (its publishers or an admin), within what the policy
+    allows for its compute tier."""
+    org, name = _model_ref(ref)
+    body: dict[str, object] = {"tier": tier, "fields": field or None}
+    result = _admin_call("PUT", f"/api/v1/models/{org}/{name}/access", registry, token, body)
+    _out(result, json_out, f"{ref} is {result['tier']} (fields: {', '.join(result['fields'])})")  # type: ignore[arg-type]
+
+
+@access_app.command("show")
+def access_show(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME")],
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """A model's tier, its pending requests and its grants."""
+    org, name = _model_ref(ref)
+    result = _admin_call("GET", f"/api/v1/models/{org}/{name}/access", registry, token)
+    if json_out:
+        _out(result, True, "")
+        return
+    typer.echo(f"{ref}: {result['tier']} (policy minimum: {result['minimum_tier']}, "
+               f"{result['minimum_reason']})")  # fmt: skip
+    for r in result.get("requests") or []:  # type: ignore[attr-defined]
+        typer.echo(f"  request #{r['id']} by {r['user']}: {r['status']}  {r['fields']}")
+    for g in result.get("grants") or []:  # type: ignore[attr-defined]
+        who = g["user"] or f"org {g['organisation']}"
+        typer.echo(f"  grant #{g['id']} to {who}: {g['state']}, versions "
+                   f"{g['versions'] or 'all'}, expires {g['expires_at'] or 'never'}")  # fmt: skip
+
+
+@access_app.command("grant")
+def access_grant(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME")],
+    request: Annotated[int | None, typer.Option(help="Approve this request.")] = None,
+    user: Annotated[str | None, typer.Option(help="Grant a user directly.")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="Grant an organisation.")] = None,
+    versions: Annotated[
+        str | None, typer.Option(help="Comma-separated versions (default: all).")
+    ] = None,
+    expires: Annotated[str | None, typer.Option(help="30d, 12h or an ISO date.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the log).")] = "",
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Approve an access request, or grant a user or an organisation (restricted
+    models: admins, organisations only)."""
+    o, n = _model_ref(ref)
+    body: dict[str, object] = {
+        "request": request, "user": user, "organisation": org, "expires": expires,
+        "versions": [v.strip() for v in versions.split(",") if v.strip()] if versions else None,
+        "reason": reason,
+    }  # fmt: skip
+    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/access/grants", registry, token, body)
+    who = result["user"] or f"organisation {result['organisation']}"
+    _out(result, json_out, f"grant #{result['id']} on {ref} to {who} "
+         f"(expires {result['expires_at'] or 'never'})")  # fmt: skip
+
+
+@access_app.command("deny")
+def access_deny(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME")],
+    request: Annotated[int, typer.Option(help="The request to deny.")],
+    reason: Annotated[str, typer.Option(help="Why (shown to the requester).")],
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Deny an access request, with a reason."""
+    o, n = _model_ref(ref)
+    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/access/requests/{request}/deny",
+                         registry, token, {"reason": reason})  # fmt: skip
+    _out(result, json_out, f"request #{request} on {ref} denied")
+
+
+@access_app.command("revoke")
+def access_revoke(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME")],
+    grant: Annotated[int, typer.Option(help="The grant to revoke.")],
+    reason: Annotated[str, typer.Option(help="Why.")] = "",
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a grant: its holder's next download is refused."""
+    o, n = _model_ref(ref)
+    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/access/grants/{grant}/revoke",
+                         registry, token, {"reason": reason})  # fmt: skip
+    _out(result, json_out, f"grant #{grant} on {ref} revoked")
+
+
+@registry_app.command("downloads")
+def downloads(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME")],
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Who downloaded a model's files, when, with which token (its publishers)."""
+    o, n = _model_ref(ref)
+    result = _admin_call("GET", f"/api/v1/models/{o}/{n}/downloads", registry, token)
+    rows = result["downloads"]
+    if json_out:
+        _out(rows, True, "")
+        return
+    for d in rows:  # type: ignore[attr-defined]
+        typer.echo(f"{d['at']}  {d['user'] or 'anonymous':16} token #{d['token_id'] or '-'}  "
+                   f"{ref}:{d['version']}  {d['path']}")  # fmt: skip
+    if not rows:
+        typer.echo("no downloads yet")
+
+
+@user_access_app.command("request")
+def access_request(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME")],
+    organisation: Annotated[str | None, typer.Option(help="Your organisation.")] = None,
+    intended_use: Annotated[str | None, typer.Option(help="What you will use it for.")] = None,
+    accept_license: Annotated[
+        bool, typer.Option("--accept-license", help="Accept the model's license.")
+    ] = False,
+    field: Annotated[
+        list[str] | None, typer.Option("--field", help="Another field, KEY=VALUE (repeat).")
+    ] = None,
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ask for access to a gated or restricted model with the fields its publisher
+    asks for (`openward registry access show ORG/NAME` lists them)."""
+    o, n = _model_ref(ref)
+    fields: dict[str, object] = {}
+    if organisation:
+        fields["organisation"] = organisation
+    if intended_use:
+        fields["intended_use"] = intended_use
+    if accept_license:
+        fields["accept_license"] = True
+    for item in field or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise _fail(f"--field {item!r}: expected KEY=VALUE")
+        fields[key.strip()] = value
+    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/access/requests", registry, token,
+                         {"fields": fields})  # fmt: skip
+    _out(result, json_out, f"request #{result['id']} for {ref} sent; the publisher decides")
+
+
+# -- registration and review ----------------------------------------------------------
+@app.command("register")
+def register(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME:VERSION held for registration.")],
+    file: Annotated[Path, typer.Option("--file", help="registration.yaml (or .json).")],
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Submit the registration record of a version above the compute threshold:
+    developer, training_compute {flop, method}, training_data, intended_use,
+    safety_evaluations, incident_contact. A reviewer accepts or rejects it."""
+    import yaml
+
+    o, n, v = _version_ref(ref)
+    try:
+        record = yaml.safe_load(file.read_text())
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise _fail(f"{file} is not valid YAML: {exc}") from None
+    if not isinstance(record, dict):
+        raise _fail(f"{file} must hold a mapping of the registration's fields")
+    record = json.loads(json.dumps(record, default=str))
+    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/versions/{v}/registration",
+                         registry, token, {"record": record})  # fmt: skip
+    text = f"registration #{result['id']} for {ref} submitted; a reviewer decides"
+    for flag in result.get("flags") or []:  # type: ignore[attr-defined]
+        text += f"\n  flagged for the reviewer: {flag}"
+    _out(result, json_out, text)
+
+
+@registry_app.command("review")
+def review(
+    registration: Annotated[
+        int | None, typer.Argument(help="Registration id to decide (none: list).")
+    ] = None,
+    accept: Annotated[bool, typer.Option("--accept", help="Accept the registration.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the registration.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (required to decide).")] = None,
+    status: Annotated[str, typer.Option(help="List: pending, accepted, rejected, all.")] = (
+        "pending"
+    ),
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List registrations awaiting review, or decide one (reviewers and admins); the
+    record and the decision are signed by the registry and logged."""
+    if registration is None:
+        query = "" if status == "all" else f"?status={status}"
+        rows = _admin_call("GET", f"/api/v1/registrations{query}", registry, token)["registrations"]
+        if json_out:
+            _out(rows, True, "")
+            return
+        for r in rows:  # type: ignore[attr-defined]
+            rec = r["record"]
+            comp = rec.get("training_compute") or {}
+            typer.echo(f"#{r['id']} {r['model']} {r['status']}: developer {rec.get('developer')}, "
+                       f"declared {comp.get('flop')} FLOP ({comp.get('method')})")  # fmt: skip
+            for flag in r["flags"]:
+                typer.echo(f"    FLAG {flag}")
+        if not rows:
+            typer.echo(f"no {status} registrations")
+        return
+    if accept == reject:
+        raise _fail("decide with exactly one of --accept or --reject")
+    if not reason:
+        raise _fail("a decision needs --reason")
+    result = _admin_call("POST", f"/api/v1/registrations/{registration}/decision", registry,
+                         token, {"accept": accept, "reason": reason})  # fmt: skip
+    _out(result, json_out, f"registration #{registration} {result['status']}: {result['model']}")
+
+
+# -- takedowns and advisories ------------------------------------------------------------
+@registry_app.command("takedown")
+def takedown(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME:VERSION")],
+    reason: Annotated[str, typer.Option(help="Why (shown with every refused download).")],
+    advisory: Annotated[
+        Path | None,
+        typer.Option(help="YAML/JSON: severity, summary, details, versions, references."),
+    ] = None,
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Take a version down (admins): downloads get HTTP 451 with the reason, copies on
+    disk are flagged by `openward check`, and the event is logged."""
+    import yaml
+
+    o, n, v = _version_ref(ref)
+    body: dict[str, object] = {"reason": reason}
+    if advisory is not None:
+        try:
+            doc = yaml.safe_load(advisory.read_text())
+        except OSError as exc:
+            raise _fail(f"cannot read {advisory}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise _fail(f"{advisory} is not valid YAML: {exc}") from None
+        if not isinstance(doc, dict):
+            raise _fail(f"{advisory} must hold a mapping")
+        body["advisory"] = json.loads(json.dumps(doc, default=str))
+    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/versions/{v}/takedown", registry,
+                         token, body)  # fmt: skip
+    adv = result.get("advisory")
+    _out(result, json_out, f"{ref} taken down" + (f", advisory {adv['id']}" if adv else ""))  # type: ignore[index]
+
+
+@registry_app.command("advisories")
+def advisories(
+    export: Annotated[
+        Path | None, typer.Option(help="Write the offline export (for check --advisories).")
+    ] = None,
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List advisories (OSV), or write the export that `openward check --advisories`
+    reads offline and that mirrors serve."""
+    if export is not None:
+        doc = _admin_call("GET", "/api/v1/advisories/export", registry, token)
+        tmp = export.with_name(export.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=2))
+        os.replace(tmp, export)
+        _out({"path": str(export), "advisories": len(doc["advisories"]),  # type: ignore[arg-type]
+              "flagged": len(doc["flagged"])}, json_out,  # type: ignore[arg-type]
+             f"wrote {export}: {len(doc['advisories'])} advisories, "  # type: ignore[arg-type]
+             f"{len(doc['flagged'])} flagged versions")  # type: ignore[arg-type]  # fmt: skip
+        return
+    rows = _admin_call("GET", "/api/v1/advisories", registry, token)["advisories"]
+    if json_out:
+        _out(rows, True, "")
+        return
+    for a in rows:  # type: ignore[attr-defined]
+        aff = a["affected"][0]
+        typer.echo(f"{a['id']} {a['database_specific']['severity']:8} {aff['package']['name']} "
+                   f"{', '.join(aff['versions'])}: {a['summary']}")  # fmt: skip
+    if not rows:
+        typer.echo("no advisories")
+
+
+@key_app.command("revoke")
+def key_revoke(
+    hint: Annotated[str, typer.Argument(help="The key's hint (8+ hex digits).")],
+    reason: Annotated[str, typer.Option(help="Why (logged).")] = "",
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a publisher key: signatures by it on versions pushed from now on fail."""
+    result = _admin_call("POST", f"/api/v1/keys/{hint}/revoke", registry, token,
+                         {"reason": reason})  # fmt: skip
+    _out(result, json_out, f"key {result['hint'][:16]} revoked at {result['revoked_at']}")  # type: ignore[index]
+
+
+# -- transparency log --------------------------------------------------------------
+def _fetcher(registry: str | None, token: str | None) -> tuple[str, Any]:
+    import httpx
+
+    from openward.registry.logverify import FetchError
+
+    url = (registry or os.environ.get("OPENWARD_REGISTRY") or "").rstrip("/")
+    if not url:
+        raise _fail("no registry: give --registry URL or set OPENWARD_REGISTRY")
+    client = httpx.Client(base_url=url, timeout=60)
+
+    def fetch(path: str) -> Any:
+        try:
+            r = client.get(path)
+        except httpx.TransportError as exc:
+            raise FetchError(f"cannot reach the registry at {url}: {exc}") from None
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text[:200]
+            raise FetchError(f"{path}: HTTP {r.status_code}: {detail}")
+        return r.text if path.endswith("/registry/key") else r.json()
+
+    return url, fetch
+
+
+@log_app.command("verify")
+def log_verify(
+    state: Annotated[
+        Path | None, typer.Option(help="Where the last verified head is kept.")
+    ] = None,
+    audit: Annotated[
+        bool, typer.Option("--audit", help="Also recompute the whole tree from every entry.")
+    ] = False,
+    key: Annotated[
+        Path | None, typer.Option(help="The registry's public key (default: pinned on first use).")
+    ] = None,
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Prove the transparency log only grew since the last check: signed head,
+    consistency proof, and the new entries hashed here. Exit 0 consistent, 1 not."""
+    from openward.registry.logverify import default_state_path, verify_log
+
+    url, fetch = _fetcher(registry, token)
+    pem = None
+    if key is not None:
+        try:
+            pem = key.read_text()
+        except OSError as exc:
+            raise _fail(f"cannot read {key}: {exc.strerror}") from None
+    result = verify_log(fetch, url, state or default_state_path(), audit=audit, key_pem=pem)
+    if json_out:
+        _out(result.as_dict(), True, "")
+    elif result.ok:
+        since = "first check" if result.old_size is None else f"was {result.old_size}"
+        typer.echo(f"log consistent: {result.new_size} entries ({since}), "
+                   f"{result.new_entries} new entries verified"
+                   + (", full audit passed" if result.audited else ""))  # fmt: skip
+    else:
+        for p in result.problems:
+            typer.echo(f"INCONSISTENT: {p}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@log_app.command("show")
+def log_show(
+    start: Annotated[int, typer.Option(help="First position.")] = 0,
+    count: Annotated[int, typer.Option(help="How many entries (at most 1000).")] = 50,
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print log entries (the exact JSON each leaf commits to)."""
+    from openward.registry.logverify import FetchError
+
+    _, fetch = _fetcher(registry, token)
+    try:
+        rows = fetch(f"/api/v1/log/entries?start={start}&end={start + count}")["entries"]
+    except FetchError as exc:
+        raise _fail(str(exc)) from None
+    bodies = [json.loads(r["body"]) for r in rows]
+    if json_out:
+        _out(bodies, True, "")
+        return
+    for b in bodies:
+        rest = {k: v for k, v in b.items() if k not in ("index", "kind", "at")}
+        typer.echo(f"{b['index']:>6} {b['at']} {b['kind']:24} {json.dumps(rest)}")
+
+
+# -- check ----------------------------------------------------------------------------
+@app.command("check")
+def check(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Model folders, HF cache snapshots or hf://ORG/NAME[@REV]."),
+    ] = None,
+    advisories_file: Annotated[
+        Path | None,
+        typer.Option("--advisories", help="An offline export (registry advisories --export)."),
+    ] = None,
+    hf_cache: Annotated[
+        bool, typer.Option("--hf-cache", help="Check every snapshot in the Hugging Face cache.")
+    ] = False,
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Is this exact content taken down, quarantined or under an advisory? Hashes each
+    model on disk and asks the registry (or an offline export). Exit 0 clean, 1
+    flagged, 2 error."""
+    from openward.registry.check import CheckError, check_targets
+
+    if not targets and not hf_cache:
+        raise _fail("name a model folder, hf://ORG/NAME, or --hf-cache")
+    try:
+        results = check_targets(list(targets or []), hf_cache=hf_cache,
+                                advisories=advisories_file, registry=registry,
+                                token=token)  # fmt: skip
+    except CheckError as exc:
+        raise _fail(str(exc)) from None
+    flagged = [r for r in results if r["flagged"]]
+    if json_out:
+        _out({"results": results, "flagged": len(flagged)}, True, "")
+    else:
+        for r in results:
+            if not r["flagged"]:
+                typer.echo(f"clean    {r['target']}  ({r['files']} files, {r['digest'][:16]})")
+                continue
+            for hit in r["flagged"]:
+                typer.echo(f"FLAGGED  {r['target']}: {hit['name']}:{hit['version']} is "
+                           f"{hit['status']} ({hit['match']} match)")  # fmt: skip
+                for reason in hit.get("reasons") or []:
+                    typer.echo(f"           {reason}")
+                for adv in hit.get("advisories") or []:
+                    typer.echo(f"           advisory {adv}")
+        typer.echo(f"{len(results)} checked, {len(flagged)} flagged")
+    raise typer.Exit(1 if flagged else 0)

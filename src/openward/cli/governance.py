@@ -469,6 +469,9 @@ def check(
     hf_cache: Annotated[
         bool, typer.Option("--hf-cache", help="Check every snapshot in the Hugging Face cache.")
     ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="The cache for --hf-cache (default: HF_HUB_CACHE).")
+    ] = None,
     registry: RegistryOpt = None,
     token: TokenOpt = None,
     json_out: JsonOpt = False,
@@ -483,7 +486,7 @@ def check(
     try:
         results = check_targets(list(targets or []), hf_cache=hf_cache,
                                 advisories=advisories_file, registry=registry,
-                                token=token)  # fmt: skip
+                                token=token, cache_dir=cache_dir)  # fmt: skip
     except CheckError as exc:
         raise _fail(str(exc)) from None
     flagged = [r for r in results if r["flagged"]]

@@ -1019,7 +1019,7 @@ def pull(
             result = client.pull(ref, output, progress=advance)  # type: ignore[attr-defined]
     except ClientError as exc:
         typer.echo(f"openward: {exc}", err=True)
-        raise typer.Exit(1 if exc.status == 403 else 2) from None
+        raise typer.Exit(1 if exc.status in (401, 403, 451) else 2) from None
     except (OpenwardError, OSError) as exc:
         raise _fail(str(exc)) from None
     if json_out:

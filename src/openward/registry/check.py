@@ -67,12 +67,14 @@ def hash_target(root: Path) -> tuple[str, dict[str, str]]:
     return model_digest(files), {f.name: f.digest for f in files}
 
 
-def _snapshots_in_cache() -> list[Path]:
+def _snapshots_in_cache(cache_dir: Path | None = None) -> list[Path]:
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
+    # huggingface_hub reads HF_HUB_CACHE once, at import: read it again here.
+    where = cache_dir or os.environ.get("HF_HUB_CACHE") or None
     try:
-        info = scan_cache_dir()
+        info = scan_cache_dir(where)
     except CacheNotFound as exc:
         raise CheckError(f"no Hugging Face cache at {exc.cache_dir}") from None
     return sorted(Path(r.snapshot_path) for repo in info.repos if repo.repo_type == "model"
@@ -112,7 +114,7 @@ def load_export(advisories: Path | None, registry: str | None,
 
 def check_targets(
     targets: list[str], *, hf_cache: bool = False, advisories: Path | None = None,
-    registry: str | None = None, token: str | None = None,
+    registry: str | None = None, token: str | None = None, cache_dir: Path | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     from openward.artifacts.hf_cache import is_hf_target, resolve_hf_target
 
@@ -129,7 +131,7 @@ def check_targets(
                 raise CheckError(f"{t}: no such file or directory")
             paths.append((t, p))
     if hf_cache:
-        paths.extend((str(p), p) for p in _snapshots_in_cache())
+        paths.extend((str(p), p) for p in _snapshots_in_cache(cache_dir))
     doc = load_export(advisories, registry, token)
     flagged = list(doc.get("flagged") or [])
     clean = set(doc.get("clean_files") or [])

@@ -191,7 +191,7 @@ class Client:
             raise ClientError(
                 f"{org}/{name}:{version} is {doc['status']}: "
                 + ("; ".join(doc.get("reasons") or []) or "not downloadable"),
-                403,
+                451 if doc["status"] == "taken-down" else 403,
             )
         out.mkdir(parents=True, exist_ok=True)
 

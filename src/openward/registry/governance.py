@@ -131,6 +131,18 @@ def minimum_tier(s: Session, model: Model) -> tuple[str, str]:
     return ACCESS_TIERS[level], why
 
 
+def enforce_minimum_tier(s: Session, model: Model) -> None:
+    """Raise the model's tier to the policy's minimum when a version crosses a
+    threshold that demands it (the publisher may tighten it further, never loosen)."""
+    s.flush()
+    least, why = minimum_tier(s, model)
+    if ACCESS_TIERS.index(least) > ACCESS_TIERS.index(model.access_tier):
+        old = model.access_tier
+        model.access_tier = least
+        tlog.append(s, "access-tier", {"model": _model_name(model), "tier": least,
+                                       "previous": old, "by": "policy", "reason": why})  # fmt: skip
+
+
 def set_tier(
     reg: Registry, s: Session, user: User | None, org: str, name: str, tier: str,
     fields: list[str] | None,

@@ -471,6 +471,10 @@ class Registry:
         row.status = status
         row.reasons = reasons
         s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
+        if status in (VISIBLE, "needs-registration"):
+            from openward.registry.governance import enforce_minimum_tier
+
+            enforce_minimum_tier(s, row.model)
         if status in LOGGED:
             tlog.append(s, status, {
                 "model": f"{row.model.organisation.name}/{row.model.name}",

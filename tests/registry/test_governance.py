@@ -1,0 +1,474 @@
+"""Registry governance end to end over real HTTP, on both configurations: access tiers,
+requests and grants, the download log, registration above the compute threshold,
+takedowns and advisories reaching copies on disk, key revocation, and the
+transparency log (including a database tampered with behind the registry's back)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from openward.cli.main import app as cli
+from openward.registry.client import ClientError
+from tests.registry.conftest import Server
+from tests.registry.test_registry import _model
+
+runner = CliRunner()
+
+
+def _api(server: Server, method: str, path: str, token: str | None = None,
+         body: Any = None) -> httpx.Response:  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.request(method, server.url + path, json=body, headers=headers, timeout=60)
+
+
+def _ok(r: httpx.Response, status: int = 200) -> Any:
+    assert r.status_code == status, (r.status_code, r.text)
+    return r.json()
+
+
+def _ow(*args: str) -> Any:
+    result = runner.invoke(cli, list(args))
+    return result
+
+
+def _big_model(root: Path, seed: int = 7, tokens: str = "100000000000000000000") -> Path:
+    """A tiny model whose card declares enough training tokens for ~2e25 FLOP: above
+    the EU systemic-risk presumption, so the policy demands registration and gating."""
+    _model(root, seed=seed)
+    (root / "README.md").write_text(
+        f"---\nlicense: apache-2.0\ntraining_tokens: {tokens}\n---\n# Big model\n"
+    )
+    return root
+
+
+def test_gated_access_request_grant_scope_expiry_revocation_and_download_log(
+    server: Server, tmp_path: Path
+) -> None:
+    pub = server.user("pat", "acme", "publisher")
+    reader = server.user("rita", "labs", "reader")
+    other = server.user("otto", "labs2", "reader")
+    model = _model(tmp_path / "m", seed=11)
+    assert server.client(pub).push(model, "acme/gem:1")["status"] == "published"
+    # A reader may not change the tier; the publisher may.
+    assert _api(server, "PUT", "/api/v1/models/acme/gem/access", reader,
+                {"tier": "gated"}).status_code == 403  # fmt: skip
+    doc = _ok(_api(server, "PUT", "/api/v1/models/acme/gem/access", pub, {"tier": "gated"}))
+    assert doc["tier"] == "gated" and "intended_use" in doc["fields"]
+    # Anonymous and ungranted users are refused with how to ask.
+    with pytest.raises(ClientError, match="sign in") as info:
+        server.client().pull("acme/gem:1", tmp_path / "anon")
+    assert info.value.status == 401
+    with pytest.raises(ClientError, match="openward access request acme/gem"):
+        server.client(reader).pull("acme/gem:1", tmp_path / "r0")
+    # A request must answer the publisher's fields.
+    r = _api(server, "POST", "/api/v1/models/acme/gem/access/requests", reader,
+             {"fields": {"organisation": "labs"}})  # fmt: skip
+    assert r.status_code == 422 and "intended_use" in r.json()["detail"]
+    req = _ok(_api(server, "POST", "/api/v1/models/acme/gem/access/requests", reader, {
+        "fields": {"organisation": "labs", "intended_use": "evals", "accept_license": True}
+    }), 201)  # fmt: skip
+    with pytest.raises(ClientError, match="awaits"):
+        server.client(reader).pull("acme/gem:1", tmp_path / "r1")
+    # Only the publisher (or an admin) decides; the grant covers version 1 only.
+    assert _api(server, "POST", "/api/v1/models/acme/gem/access/grants", other,
+                {"request": req["id"]}).status_code == 403  # fmt: skip
+    grant = _ok(_api(server, "POST", "/api/v1/models/acme/gem/access/grants", pub,
+                     {"request": req["id"], "versions": ["1"], "expires": "30d"}), 201)  # fmt: skip
+    assert grant["state"] == "active" and grant["user"] == "rita"
+    pulled = server.client(reader).pull("acme/gem:1", tmp_path / "r2")
+    assert pulled["files"] == 4
+    assert server.client(pub).push(_model(tmp_path / "m2", seed=12), "acme/gem:2")["status"] == (
+        "published"
+    )
+    with pytest.raises(ClientError, match="does not cover version 2"):
+        server.client(reader).pull("acme/gem:2", tmp_path / "r3")
+    # The publisher sees who downloaded what with which token; others do not.
+    log = _ok(_api(server, "GET", "/api/v1/models/acme/gem/downloads", pub))["downloads"]
+    assert {d["user"] for d in log} == {"rita"} and len(log) == 4
+    assert all(d["token_id"] and d["version"] == "1" for d in log)
+    assert _api(server, "GET", "/api/v1/models/acme/gem/downloads", reader).status_code == 403
+    # Revocation takes effect on the next download.
+    _ok(_api(server, "POST", f"/api/v1/models/acme/gem/access/grants/{grant['id']}/revoke",
+             pub, {"reason": "contract ended"}))  # fmt: skip
+    with pytest.raises(ClientError, match="gated"):
+        server.client(reader).pull("acme/gem:1", tmp_path / "r4")
+    # Expired access says so.
+    _ok(_api(server, "POST", "/api/v1/models/acme/gem/access/grants", pub,
+             {"user": "otto", "expires": "2020-01-01T00:00:00+00:00"}), 201)  # fmt: skip
+    with pytest.raises(ClientError, match="expired on 2020-01-01"):
+        server.client(other).pull("acme/gem:1", tmp_path / "o1")
+    # A denial carries its reason to the requester.
+    req2 = _ok(_api(server, "POST", "/api/v1/models/acme/gem/access/requests", other, {
+        "fields": {"organisation": "labs2", "intended_use": "x", "accept_license": True}
+    }), 201)  # fmt: skip
+    assert _api(server, "POST", f"/api/v1/models/acme/gem/access/requests/{req2['id']}/deny",
+                pub, {"reason": ""}).status_code == 422  # fmt: skip
+    _ok(_api(server, "POST", f"/api/v1/models/acme/gem/access/requests/{req2['id']}/deny",
+             pub, {"reason": "no affiliation given"}))  # fmt: skip
+    overview = _ok(_api(server, "GET", "/api/v1/models/acme/gem/access", other))
+    assert [r["status"] for r in overview["requests"]] == ["denied"]
+    # The publisher always downloads its own model.
+    assert server.client(pub).pull("acme/gem:2", tmp_path / "p")["files"] == 4
+
+
+def test_restricted_models_are_granted_to_organisations_by_admins(
+    server: Server, tmp_path: Path
+) -> None:
+    pub = server.user("pia", "acme", "publisher")
+    member = server.user("mo", "partner", "reader")
+    outsider = server.user("out", "elsewhere", "reader")
+    assert server.client(pub).push(_model(tmp_path / "m", seed=21), "acme/res:1")["status"] == (
+        "published"
+    )
+    _ok(_api(server, "PUT", "/api/v1/models/acme/res/access", pub, {"tier": "restricted"}))
+    r = _api(server, "POST", "/api/v1/models/acme/res/access/grants", pub,
+             {"organisation": "partner"})  # fmt: skip
+    assert r.status_code == 403 and "only an admin" in r.json()["detail"]
+    _ok(_api(server, "POST", "/api/v1/models/acme/res/access/grants", server.admin,
+             {"organisation": "partner"}), 201)  # fmt: skip
+    assert server.client(member).pull("acme/res:1", tmp_path / "ok")["files"] == 4
+    with pytest.raises(ClientError, match="restricted"):
+        server.client(outsider).pull("acme/res:1", tmp_path / "no")
+
+
+def test_registration_review_signed_and_logged(server: Server, tmp_path: Path) -> None:
+    pub = server.user("dev", "frontier", "publisher")
+    reviewer = server.user("rev", None, "reviewer")
+    reader = server.user("joe", "labs", "reader")
+    pushed = server.client(pub).push(_big_model(tmp_path / "big"), "frontier/huge:1")
+    assert pushed["status"] == "needs-registration"
+    assert any("eu-systemic-risk" in r for r in pushed["reasons"])
+    # Held: the public cannot see it, its files cannot be downloaded.
+    assert _api(server, "GET", "/api/v1/models/frontier/huge/versions/1").status_code == 404
+    # The policy made the model gated; the publisher cannot loosen it.
+    access = _ok(_api(server, "GET", "/api/v1/models/frontier/huge/access", pub))
+    assert access["tier"] == "gated" and access["minimum_tier"] == "gated"
+    r = _api(server, "PUT", "/api/v1/models/frontier/huge/access", pub, {"tier": "open"})
+    assert r.status_code == 422 and "at least 'gated'" in r.json()["detail"]
+    # An incomplete record is refused with what is missing.
+    r = _api(server, "POST", "/api/v1/models/frontier/huge/versions/1/registration", pub,
+             {"record": {"developer": "Frontier Labs"}})  # fmt: skip
+    assert r.status_code == 422 and "incident_contact" in r.json()["detail"]
+    record = {
+        "developer": "Frontier Labs Ltd", "training_data": "web text, code",
+        "training_compute": {"flop": 3e24, "method": "6ND"},  # far below the estimate
+        "intended_use": "research", "incident_contact": "security@frontier.example",
+        "safety_evaluations": ["internal red-team report 2026-11"],
+    }  # fmt: skip
+    (tmp_path / "registration.yaml").write_text(json.dumps(record))
+    res = _ow("register", "frontier/huge:1", "--file", str(tmp_path / "registration.yaml"),
+              "--registry", server.url, "--token", pub, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    submitted = json.loads(res.output)
+    assert any("outside the registry's estimate" in f for f in submitted["flags"])
+    # Readers do not review; the reviewer sees the queue with the flag.
+    assert _api(server, "GET", "/api/v1/registrations", reader).status_code == 403
+    res = _ow("registry", "review", "--registry", server.url, "--token", reviewer)
+    assert res.exit_code == 0 and "FLAG declared compute" in res.output, res.output
+    res = _ow("registry", "review", str(submitted["id"]), "--reject", "--reason",
+              "declared compute disagrees with the weights", "--registry", server.url,
+              "--token", reviewer, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (
+        _ok(_api(server, "GET", "/api/v1/models/frontier/huge/versions/1", pub))["status"]
+        == "needs-registration"
+    )
+    # Resubmitted with a figure in range, accepted: published, decision signed.
+    record["training_compute"] = {"flop": 2.0e25, "method": "6ND, 1e20 tokens"}
+    again = _ok(_api(server, "POST", "/api/v1/models/frontier/huge/versions/1/registration",
+                     pub, {"record": record}), 201)  # fmt: skip
+    assert again["flags"] == []
+    decided = _ok(_api(server, "POST", f"/api/v1/registrations/{again['id']}/decision",
+                       reviewer, {"accept": True, "reason": "complete"}))  # fmt: skip
+    assert decided["status"] == "accepted"
+    version = _ok(_api(server, "GET", "/api/v1/models/frontier/huge/versions/1"))
+    assert version["status"] == "published" and version["access_tier"] == "gated"
+    _check_registry_signature(server, decided["attestation"], "accepted", record)
+    kinds = [json.loads(e["body"])["kind"] for e in _entries(server)]
+    for kind in ("needs-registration", "registration-submitted", "registration-rejected",
+                 "registration-accepted", "published", "access-tier"):  # fmt: skip
+        assert kind in kinds
+
+
+def _entries(server: Server) -> list[dict[str, Any]]:
+    head = _ok(_api(server, "GET", "/api/v1/log/head"))
+    out: list[dict[str, Any]] = []
+    while len(out) < head["size"]:
+        page = _ok(_api(server, "GET", f"/api/v1/log/entries?start={len(out)}&end={head['size']}"))
+        out.extend(page["entries"])
+    return out
+
+
+def _check_registry_signature(server: Server, bundle_json: str, status: str,
+                              record: dict[str, Any]) -> None:  # fmt: skip
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from openward.signing.bundle import INTOTO_PAYLOAD_TYPE, pae
+    from openward.signing.keys import verify_bytes
+
+    bundle = json.loads(bundle_json)
+    envelope = bundle["dsseEnvelope"]
+    payload = base64.b64decode(envelope["payload"])
+    signature = base64.b64decode(envelope["signatures"][0]["sig"])
+    key = load_pem_public_key(httpx.get(server.url + "/api/v1/registry/key").text.encode())
+    assert verify_bytes(key, signature, pae(INTOTO_PAYLOAD_TYPE, payload))  # type: ignore[arg-type]
+    statement = json.loads(payload)
+    assert statement["predicateType"].endswith("/registration/v1")
+    assert statement["predicate"]["decision"]["status"] == status
+    assert statement["predicate"]["record"] == record
+
+
+def test_takedown_451_advisory_and_check_of_a_copy_pulled_before(
+    server: Server, tmp_path: Path
+) -> None:
+    pub = server.user("pam", "acme", "publisher")
+    model = _model(tmp_path / "m", seed=31)
+    clean = _model(tmp_path / "clean", seed=32)
+    client = server.client(pub)
+    assert client.push(model, "acme/bad:1")["status"] == "published"
+    assert client.push(clean, "acme/good:1")["status"] == "published"
+    copy = tmp_path / "copy"
+    server.client().pull("acme/bad:1", copy)
+    good_copy = tmp_path / "good-copy"
+    server.client().pull("acme/good:1", good_copy)
+    common = ["--registry", server.url]
+    assert _ow("check", str(copy), *common).exit_code == 0
+    advisory = tmp_path / "advisory.yaml"
+    advisory.write_text("severity: critical\nsummary: backdoored weights\n"
+                        "details: a trigger phrase flips refusals\n"
+                        "references: [https://example.org/report]\n")  # fmt: skip
+    res = _ow("registry", "takedown", "acme/bad:1", "--reason", "backdoor found",
+              "--advisory", str(advisory), *common, "--token", pub)  # fmt: skip
+    assert res.exit_code == 2 and "only an admin" in res.output
+    res = _ow("registry", "takedown", "acme/bad:1", "--reason", "backdoor found",
+              "--advisory", str(advisory), *common, "--token", server.admin, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    osv = json.loads(res.output)["advisory"]
+    assert osv["id"].startswith("OW-") and osv["affected"][0]["package"]["name"] == "acme/bad"
+    # Downloads refused with 451 and the reason; metadata still says why.
+    r = _api(server, "GET", "/api/v1/models/acme/bad/versions/1/files/config.json")
+    assert r.status_code == 451 and "backdoor found" in r.json()["detail"]
+    info = _ok(_api(server, "GET", "/api/v1/models/acme/bad/versions/1"))
+    assert info["status"] == "taken-down"
+    # OSV listing validates against the fields OSV requires.
+    listed = _ok(_api(server, "GET", "/api/v1/advisories"))["advisories"]
+    assert [a["id"] for a in listed] == [osv["id"]]
+    assert {"id", "modified", "affected", "schema_version"} <= set(listed[0])
+    # The copy pulled before is flagged online, offline, and after a file was added.
+    res = _ow("check", str(copy), *common, "--json")
+    assert res.exit_code == 1, res.output
+    hit = json.loads(res.output)["results"][0]["flagged"][0]
+    assert hit["match"] == "exact" and hit["status"] == "taken-down"
+    assert osv["id"] in hit["advisories"]
+    export = tmp_path / "export.json"
+    assert _ow("registry", "advisories", "--export", str(export), *common).exit_code == 0
+    (copy / "notes.txt").write_text("mine")
+    res = _ow("check", str(copy), "--advisories", str(export))
+    assert res.exit_code == 1 and "FLAGGED" in res.output and "files match" in res.output
+    # A clean model sharing nothing flagged passes, offline and online.
+    assert _ow("check", str(good_copy), "--advisories", str(export)).exit_code == 0
+    assert _ow("check", str(good_copy), *common).exit_code == 0
+    kinds = [json.loads(e["body"])["kind"] for e in _entries(server)]
+    assert "taken-down" in kinds and "advisory" in kinds
+
+
+def test_check_reads_a_hugging_face_cache(server: Server, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    pub = server.user("hal", "acme", "publisher")
+    model = _model(tmp_path / "m", seed=41)
+    assert server.client(pub).push(model, "acme/cached:1")["status"] == "published"
+    # Lay the same files out as huggingface_hub does: blobs and snapshot links.
+    import hashlib
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--acme--cached"
+    snap = repo / "snapshots" / ("a" * 40)
+    for f in sorted(p for p in model.rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = snap / f.relative_to(model)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path("../" * (len(f.relative_to(model).parts) + 1)) / "blobs" / blob.name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    assert _ow("check", "--hf-cache", "--registry", server.url).exit_code == 0
+    _ok(_api(server, "POST", "/api/v1/models/acme/cached/versions/1/takedown", server.admin,
+             {"reason": "leaked credentials in the card"}))  # fmt: skip
+    res = _ow("check", str(snap), "--registry", server.url)
+    assert res.exit_code == 1 and "acme/cached:1 is taken-down (exact match)" in res.output
+    res = _ow("check", "--hf-cache", "--registry", server.url, "--json")
+    assert res.exit_code == 1 and json.loads(res.output)["flagged"] == 1
+
+
+def test_revoked_key_stops_verifying_later_pushes(server: Server, tmp_path: Path) -> None:
+    from openward.signing.keys import generate_key, write_key_pair
+
+    pub = server.user("kim", "acme", "publisher")
+    key_path, pub_path = tmp_path / "k.pem", tmp_path / "k.pub"
+    write_key_pair(generate_key(), key_path, pub_path)
+    res = _ow("registry", "key", "add", str(pub_path), "--registry", server.url,
+              "--token", pub, "--json")  # fmt: skip
+    hint = json.loads(res.output)["hint"]
+    first = _model(tmp_path / "a", seed=51)
+    sig1 = first.parent / "a.sig"
+    assert _ow("sign", str(first), "--key", str(key_path), "-o", str(sig1)).exit_code == 0
+    assert server.client(pub).push(first, "acme/signed:1", signature=sig1)["status"] == (
+        "published"
+    )
+    res = _ow("registry", "key", "revoke", hint[:16], "--reason", "laptop stolen",
+              "--registry", server.url, "--token", pub)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    second = _model(tmp_path / "b", seed=52)
+    sig2 = second.parent / "b.sig"
+    assert _ow("sign", str(second), "--key", str(key_path), "-o", str(sig2)).exit_code == 0
+    result = server.client(pub).push(second, "acme/signed:2", signature=sig2)
+    assert result["status"] == "quarantined"
+    assert any("revoked" in r for r in result["reasons"])
+    # The version signed before the revocation keeps its verified signature.
+    v1 = _ok(_api(server, "GET", "/api/v1/models/acme/signed/versions/1"))
+    assert v1["status"] == "published" and v1["signature_status"].startswith("verified")
+    kinds = [json.loads(e["body"])["kind"] for e in _entries(server)]
+    assert "key-added" in kinds and "key-revoked" in kinds
+
+
+def test_transparency_log_proofs_and_tampering_caught(server: Server, tmp_path: Path) -> None:
+    from openward.registry import merkle, tlog
+
+    pub = server.user("lou", "acme", "publisher")
+    client = server.client(pub)
+    assert client.push(_model(tmp_path / "m1", seed=61), "acme/log:1")["status"] == "published"
+    state = tmp_path / "heads.json"
+    args = ["registry", "log", "verify", "--registry", server.url, "--state", str(state)]
+    res = _ow(*args, "--json")
+    assert res.exit_code == 0, res.output
+    first = json.loads(res.output)
+    assert first["ok"] and first["old_size"] is None and first["new_size"] >= 1
+    # Growth: proofs verify; inclusion proof of every entry against the signed head.
+    assert client.push(_model(tmp_path / "m2", seed=62), "acme/log:2")["status"] == "published"
+    _ok(_api(server, "PUT", "/api/v1/models/acme/log/access", pub, {"tier": "gated"}))
+    res = _ow(*args, "--json")
+    assert res.exit_code == 0, res.output
+    second = json.loads(res.output)
+    assert second["old_size"] == first["new_size"] and second["new_entries"] >= 2
+    head = _ok(_api(server, "GET", "/api/v1/log/head"))
+    root = tlog.unb64(head["root"])
+    for i, entry in enumerate(_entries(server)):
+        proof = _ok(_api(server, "GET", f"/api/v1/log/inclusion?index={i}&size={head['size']}"))
+        leaf = merkle.leaf_hash(entry["body"].encode())
+        path = [tlog.unb64(h) for h in proof["proof"]]
+        assert merkle.verify_inclusion(leaf, i, head["size"], path, root)
+    # Tamper 1: an entry added since the last check is deleted from the database.
+    client.push(_model(tmp_path / "m3", seed=63), "acme/log:3")
+    saved = state.read_text()
+    _sql(server, "DELETE FROM log_entries WHERE idx = (SELECT MAX(idx) FROM log_entries)")
+    res = _ow(*args)
+    assert res.exit_code == 1 and "INCONSISTENT" in res.output, res.output
+    assert state.read_text() == saved  # a failed check never replaces the trusted head
+    # Tamper 2: an old entry (covered by the trusted head) rewritten and every derived
+    # hash recomputed to match: the history changed, so no consistency proof exists.
+    _sql(server, "UPDATE log_entries SET body = REPLACE(body, '\"published\"', "
+                 "'\"quarantined\"') WHERE idx = "
+                 "(SELECT MIN(idx) FROM log_entries WHERE kind = 'published')")  # fmt: skip
+    _rebuild(server)
+    res = _ow(*args)
+    assert res.exit_code == 1 and "not an extension" in res.output, res.output
+
+
+def test_log_audit_catches_a_rewrite_that_left_hashes_alone(server: Server,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    pub = server.user("ann", "acme", "publisher")
+    assert server.client(pub).push(_model(tmp_path / "m", seed=71), "acme/au:1")["status"] == (
+        "published"
+    )
+    state = tmp_path / "heads.json"
+    args = ["registry", "log", "verify", "--registry", server.url, "--state", str(state)]
+    assert _ow(*args).exit_code == 0
+    _sql(server, "UPDATE log_entries SET body = REPLACE(body, 'acme/au', 'acme/zz') WHERE "
+                 "idx = (SELECT MIN(idx) FROM log_entries WHERE kind = 'published')")  # fmt: skip
+    res = _ow(*args, "--audit")
+    assert res.exit_code == 1 and "rewritten" in res.output, res.output
+
+
+def _engine(server: Server) -> Any:
+    import os
+
+    from sqlalchemy import create_engine
+
+    url = os.environ.get("OPENWARD_DATABASE_URL") or f"sqlite:///{server.data / 'registry.db'}"
+    return create_engine(url)
+
+
+def _sql(server: Server, statement: str) -> None:
+    from sqlalchemy import text
+
+    engine = _engine(server)
+    with engine.begin() as conn:
+        conn.execute(text(statement))
+    engine.dispose()
+
+
+def _rebuild(server: Server) -> None:
+    from sqlalchemy.orm import Session
+
+    from openward.registry import tlog
+
+    engine = _engine(server)
+    with Session(engine) as s, s.begin():
+        tlog.rebuild(s)
+    engine.dispose()
+
+
+def test_cli_contract_forms(server: Server, tmp_path: Path) -> None:
+    common = ["--registry", server.url]
+    res = _ow("registry", "token", "create", "--user", "cara", "--role", "publisher",
+              "--org", "acme", *common, "--token", server.admin, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    pub = json.loads(res.output)["token"]
+    res = _ow("registry", "token", "create", "--user", "rex", "--role", "reviewer",
+              *common, "--token", server.admin, "--json")  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.output)["token"].startswith("ow_")
+    res = _ow("registry", "token", "create", "--user", "ula", "--role", "reader",
+              "--org", "uni", *common, "--token", server.admin, "--json")  # fmt: skip
+    reader = json.loads(res.output)["token"]
+    assert server.client(pub).push(_model(tmp_path / "m", seed=81), "acme/cli:1")["status"] == (
+        "published"
+    )
+    res = _ow("registry", "access", "set", "acme/cli", "--tier", "gated", *common,
+              "--token", pub, "--json")  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.output)["tier"] == "gated"
+    res = _ow("access", "request", "acme/cli", "--organisation", "uni", "--intended-use",
+              "evaluation", "--accept-license", *common, "--token", reader, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    request_id = json.loads(res.output)["id"]
+    res = _ow("registry", "access", "grant", "acme/cli", "--request", str(request_id),
+              "--expires", "7d", *common, "--token", pub, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    grant_id = json.loads(res.output)["id"]
+    res = _ow("pull", "acme/cli:1", "-o", str(tmp_path / "out"), *common, "--token", reader)
+    assert res.exit_code == 0, res.output
+    res = _ow("registry", "downloads", "acme/cli", *common, "--token", pub)
+    assert "ula" in res.output
+    res = _ow("registry", "access", "revoke", "acme/cli", "--grant", str(grant_id),
+              "--reason", "done", *common, "--token", pub, "--json")  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.output)["state"] == "revoked"
+    res = _ow("pull", "acme/cli:1", "-o", str(tmp_path / "out2"), *common, "--token", reader)
+    assert res.exit_code == 1 and "gated" in res.output
+    res = _ow("access", "request", "acme/cli", "--organisation", "uni", *common,
+              "--token", reader)  # fmt: skip
+    assert res.exit_code == 2 and "missing: intended_use" in res.output
+    res = _ow("registry", "access", "deny", "acme/cli", "--request", "999", "--reason", "x",
+              *common, "--token", pub)  # fmt: skip
+    assert res.exit_code == 2 and "no request #999" in res.output
+    shutil.rmtree(tmp_path / "out")

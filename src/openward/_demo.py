@@ -135,11 +135,95 @@ def registry_demo(root: Path) -> int:
             client.pull("demo/stdlib-bypasses:1", out / "refused")
         except ClientError as exc:
             print(f"  pull demo/stdlib-bypasses:1 refused: {str(exc)[:100]}…")
+        governance_demo(root, url, token)
     finally:
         server.should_exit = True
         thread.join(10)
     print("registry demo: server stopped.")
     return 0
+
+
+def governance_demo(root: Path, url: str, admin: str) -> None:
+    """Registration above the threshold, gated access, a takedown reaching a copy on
+    disk, and the transparency log proving it only grew."""
+    import json
+    import subprocess
+
+    from openward.registry.client import Client, ClientError
+
+    def call(token: str, method: str, path: str, body: object = None) -> dict[str, object]:
+        result: dict[str, object] = Client(url, token)._call(method, path, json=body)
+        return result
+
+    def user(name: str, org: str | None, role: str) -> str:
+        body = {"name": name, "organisation": org, "role": role}
+        return str(call(admin, "POST", "/api/v1/tokens", body)["token"])
+
+    print("\ngovernance demo: registration, gated access, takedown, transparency log")
+    publisher = user("frontier-dev", "frontier", "publisher")
+    reviewer = user("reviewer", None, "reviewer")
+    reader = user("researcher", "university", "reader")
+    big = root / "frontier-model"
+    shutil.rmtree(big, ignore_errors=True)
+    shutil.copytree(root / "model", big)
+    card = "---\nlicense: apache-2.0\ntraining_tokens: 1000000000000000000\n---\n# Frontier\n"
+    (big / "README.md").write_text(card)
+    pushed = Client(url, publisher).push(big, "frontier/big:1")
+    print(f"  push frontier/big:1 (card: 1e18 training tokens) -> {pushed['status']}")
+    print(f"      {pushed['reasons'][0][:110]}")
+    version = call(publisher, "GET", "/api/v1/models/frontier/big/versions/1")
+    estimate = version["facts"]["compute"]  # type: ignore[index]
+    record = {
+        "developer": "Frontier Labs Ltd", "training_data": "public web text and code",
+        "training_compute": {"flop": float(estimate["flop"]), "method": "6ND on the card's tokens"},
+        "intended_use": "research assistant", "incident_contact": "security@frontier.example",
+        "safety_evaluations": ["openward audit attestation (planned)", "internal red team"],
+    }  # fmt: skip
+    reg = call(publisher, "POST", "/api/v1/models/frontier/big/versions/1/registration",
+               {"record": record})  # fmt: skip
+    print(
+        f"  registration #{reg['id']} submitted; flags for the reviewer: {reg['flags'] or 'none'}"
+    )
+    verdict = {"accept": True, "reason": "record complete, compute matches the weights"}
+    decided = call(reviewer, "POST", f"/api/v1/registrations/{reg['id']}/decision", verdict)
+    after = call(admin, "GET", "/api/v1/models/frontier/big/versions/1")
+    print(f"  reviewer {decided['status']} it (signed by the registry): frontier/big:1 is "
+          f"{after['status']}, access tier {after['access_tier']} (policy minimum)")  # fmt: skip
+    shutil.rmtree(root / "pulled-big", ignore_errors=True)
+    try:
+        Client(url, reader).pull("frontier/big:1", root / "pulled-big")
+    except ClientError as exc:
+        print(f"  researcher pulls: refused: {str(exc)[5:90]}…")
+    req = call(reader, "POST", "/api/v1/models/frontier/big/access/requests", {"fields": {
+        "organisation": "university", "intended_use": "safety evaluation",
+        "accept_license": True}})  # fmt: skip
+    call(publisher, "POST", "/api/v1/models/frontier/big/access/grants",
+         {"request": req["id"], "expires": "30d"})  # fmt: skip
+    got = Client(url, reader).pull("frontier/big:1", root / "pulled-big")
+    print(f"  researcher requested access (#{req['id']}), the publisher granted it for 30 days: "
+          f"pulled {got['files']} files")  # fmt: skip
+    copy = root / "pulled"  # demo/torch-checkpoints:1, pulled above
+    call(admin, "POST", "/api/v1/models/demo/torch-checkpoints/versions/1/takedown", {
+        "reason": "checkpoint leaked private training data",
+        "advisory": {"severity": "high", "summary": "training-data leak: taken down"},
+    })  # fmt: skip
+    exe = Path(sys.executable).with_name("openward")
+    check = subprocess.run([str(exe), "check", str(copy), "--registry", url],
+                           capture_output=True, text=True)  # fmt: skip
+    print(f"  admin took demo/torch-checkpoints:1 down; `openward check {copy}` on the copy pulled "
+          f"before exits {check.returncode}:")  # fmt: skip
+    for line in check.stdout.splitlines()[:3]:
+        print(f"      {line}")
+    state = root / "log-heads.json"
+    state.unlink(missing_ok=True)
+    verify = subprocess.run([str(exe), "registry", "log", "verify", "--registry", url,
+                             "--state", str(state), "--json"],
+                            capture_output=True, text=True)  # fmt: skip
+    doc = json.loads(verify.stdout)
+    print(
+        f"  `openward registry log verify`: exit {verify.returncode}, {doc['new_size']} "
+        "signed log entries, every one hashed into the signed tree head"
+    )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/scan_peers.py
 	$(BIN)/python benchmarks/inspect_bench.py
 	$(BIN)/python benchmarks/sign_bench.py
+	$(BIN)/python benchmarks/registry_bench.py
+	$(BIN)/python benchmarks/registry_governance_bench.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -181,7 +181,9 @@ def _active_grants(s: Session, model: Model, user: User) -> list[Grant]:
 
 
 def how_to_request(model: Model) -> str:
-    fields = " ".join(f"--field {f}=…" for f in access_fields(model) if f != "accept_license")
+    named = {"organisation": "--organisation ORG", "intended_use": "--intended-use TEXT"}
+    fields = " ".join(named.get(f, f"--field {f}=…") for f in access_fields(model)
+                      if f != "accept_license")  # fmt: skip
     accept = " --accept-license" if "accept_license" in access_fields(model) else ""
     return f"request it with: openward access request {_model_name(model)} {fields}{accept}"
 

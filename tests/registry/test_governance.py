@@ -191,10 +191,26 @@ def test_registration_review_signed_and_logged(server: Server, tmp_path: Path) -
     version = _ok(_api(server, "GET", "/api/v1/models/frontier/huge/versions/1"))
     assert version["status"] == "published" and version["access_tier"] == "gated"
     _check_registry_signature(server, decided["attestation"], "accepted", record)
+    # A rescan (new rules) keeps the accepted registration.
+    _ok(_api(server, "POST", "/api/v1/admin/rescan", server.admin), 202)
+    _wait_status(server, "frontier/huge/versions/1", "published")
     kinds = [json.loads(e["body"])["kind"] for e in _entries(server)]
     for kind in ("needs-registration", "registration-submitted", "registration-rejected",
                  "registration-accepted", "published", "access-tier"):  # fmt: skip
         assert kind in kinds
+
+
+def _wait_status(server: Server, path: str, status: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        doc = _ok(_api(server, "GET", f"/api/v1/models/{path}", server.admin))
+        if doc["status"] not in ("checking", "uploading"):
+            assert doc["status"] == status, doc["reasons"]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{path} still checking")
 
 
 def _entries(server: Server) -> list[dict[str, Any]]:
@@ -279,6 +295,16 @@ def test_takedown_451_advisory_and_check_of_a_copy_pulled_before(
     assert _ow("check", str(good_copy), *common).exit_code == 0
     kinds = [json.loads(e["body"])["kind"] for e in _entries(server)]
     assert "taken-down" in kinds and "advisory" in kinds
+    # The same question through the API, as other clients ask it.
+    from openward.registry.check import hash_target
+
+    digest, files = hash_target(good_copy)
+    assert _ok(_api(server, "POST", "/api/v1/check", None,
+                    {"digest": digest, "files": files}))["flagged"] == []  # fmt: skip
+    digest, files = hash_target(tmp_path / "m")
+    hits = _ok(_api(server, "POST", "/api/v1/check", None,
+                    {"digest": digest, "files": files}))["flagged"]  # fmt: skip
+    assert [(h["name"], h["match"]) for h in hits] == [("acme/bad", "exact")]
 
 
 def test_check_reads_a_hugging_face_cache(server: Server, tmp_path: Path,

@@ -556,6 +556,14 @@ class Registry:
             row = s.get(Version, version_id)
             if row is None:
                 return
+            if status == "needs-registration":
+                from openward.registry.models import Registration
+
+                accepted = s.scalar(select(Registration.id).where(
+                    Registration.version_id == version_id, Registration.status == "accepted"
+                ))  # fmt: skip
+                if accepted is not None:  # a rescan keeps an accepted registration
+                    status, reasons = VISIBLE, []
             row.signature_status = signature_status or None
             row.scan_report = json.loads(json.dumps(scan_doc))
             row.facts = json.loads(json.dumps(facts_doc))

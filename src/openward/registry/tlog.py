@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from openward.registry import merkle
@@ -166,9 +166,8 @@ def consistency(s: Session, old: int, new: int) -> list[bytes]:
 
 
 def entries(s: Session, start: int, end: int) -> list[LogEntry]:
-    """Entries at tree positions ``[start, end)`` (positions, not stored ids: after a
-    deletion and a rebuild the two differ, and the tree is over positions)."""
-    query = select(LogEntry).order_by(LogEntry.idx).offset(start).limit(max(0, end - start))
+    """Entries at positions ``[start, end)`` (a range scan on the primary key)."""
+    query = select(LogEntry).where(LogEntry.idx >= start, LogEntry.idx < end).order_by(LogEntry.idx)
     return list(s.scalars(query))
 
 
@@ -180,7 +179,10 @@ def rebuild(s: Session) -> int:
     s.execute(delete(LogNode))
     frontier = merkle.Frontier()
     rows: list[dict[str, Any]] = []
-    for index, body in enumerate(s.scalars(select(LogEntry.body).order_by(LogEntry.idx))):
+    stored = s.execute(select(LogEntry.idx, LogEntry.body).order_by(LogEntry.idx)).all()
+    for index, (idx, body) in enumerate(stored):
+        if idx != index:  # close a gap: positions are the tree's indexes
+            s.execute(update(LogEntry).where(LogEntry.idx == idx).values(idx=index))
         leaf = merkle.leaf_hash(body.encode())
         rows.append({"level": 0, "idx": index, "hash": leaf})
         for level, idx, digest in merkle.completed_nodes(index, leaf, _edge(frontier, leaf)):

@@ -498,3 +498,27 @@ def test_cli_contract_forms(server: Server, tmp_path: Path) -> None:
               *common, "--token", pub)  # fmt: skip
     assert res.exit_code == 2 and "no request #999" in res.output
     shutil.rmtree(tmp_path / "out")
+
+
+def test_python_client_governance_methods(server: Server, tmp_path: Path) -> None:
+    pub = server.client(server.user("py", "acme", "publisher"))
+    reader = server.client(server.user("rd", "uni", "reader"))
+    model = _model(tmp_path / "m", seed=91)
+    assert pub.push(model, "acme/py:1")["status"] == "published"
+    assert pub.set_tier("acme/py", "gated", ["intended_use"])["fields"] == ["intended_use"]
+    req = reader.request_access("acme/py", intended_use="benchmarks")
+    assert pub.access("acme/py")["requests"][0]["id"] == req["id"]
+    grant = pub.grant("acme/py", request=req["id"], versions=["1"])
+    reader.pull("acme/py:1", tmp_path / "out")
+    assert {d["user"] for d in pub.downloads("acme/py")} == {"rd"}
+    assert pub.revoke("acme/py", grant["id"], "done")["state"] == "revoked"
+    admin = server.client(server.admin)
+    assert admin.check(tmp_path / "out") == []
+    done = admin.takedown("acme/py:1", "withdrawn by its publisher",
+                          {"severity": "medium", "summary": "withdrawn"})  # fmt: skip
+    assert done["status"] == "taken-down"
+    assert [a["id"] for a in admin.advisories()] == [done["advisory"]["id"]]
+    assert [h["match"] for h in reader.check(tmp_path / "out")] == ["exact"]
+    with pytest.raises(ClientError) as info:
+        reader.pull("acme/py:1", tmp_path / "again")
+    assert info.value.status == 451

@@ -241,3 +241,109 @@ class Client:
         return {"name": f"{org}/{name}", "version": version, "digest": doc["digest"],
                 "status": doc["status"], "files": len(doc["files"]),
                 "downloaded_bytes": received, "path": str(out)}  # fmt: skip
+
+    # -- governance -------------------------------------------------------------
+    def _model_path(self, ref: str) -> str:
+        org, name, _ = parse_ref(ref)
+        return f"/api/v1/models/{org}/{name}"
+
+    def _version_path(self, ref: str) -> str:
+        org, name, version = parse_ref(ref)
+        if not version:
+            raise ClientError(f"{ref!r}: name the version (ORG/NAME:VERSION)")
+        return f"/api/v1/models/{org}/{name}/versions/{version}"
+
+    def access(self, ref: str) -> dict[str, Any]:
+        """The model's tier and fields; requests and grants the caller may see."""
+        result: dict[str, Any] = self._call("GET", self._model_path(ref) + "/access")
+        return result
+
+    def set_tier(self, ref: str, tier: str, fields: list[str] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", self._model_path(ref) + "/access", json={"tier": tier, "fields": fields}
+        )
+        return result
+
+    def request_access(self, ref: str, **fields: str | bool) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", self._model_path(ref) + "/access/requests", json={"fields": fields}
+        )
+        return result
+
+    def grant(self, ref: str, *, request: int | None = None, user: str | None = None,
+              organisation: str | None = None, versions: list[str] | None = None,
+              expires: str | None = None, reason: str = "") -> dict[str, Any]:  # fmt: skip
+        body = {"request": request, "user": user, "organisation": organisation,
+                "versions": versions, "expires": expires, "reason": reason}  # fmt: skip
+        result: dict[str, Any] = self._call(
+            "POST", self._model_path(ref) + "/access/grants", json=body
+        )
+        return result
+
+    def deny(self, ref: str, request: int, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", self._model_path(ref) + f"/access/requests/{request}/deny",
+            json={"reason": reason},
+        )  # fmt: skip
+        return result
+
+    def revoke(self, ref: str, grant: int, reason: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", self._model_path(ref) + f"/access/grants/{grant}/revoke",
+            json={"reason": reason},
+        )  # fmt: skip
+        return result
+
+    def downloads(self, ref: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", self._model_path(ref) + "/downloads")[
+            "downloads"
+        ]
+        return result
+
+    def register(self, ref: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Submit the registration record of a version held for registration."""
+        result: dict[str, Any] = self._call(
+            "POST", self._version_path(ref) + "/registration", json={"record": record}
+        )
+        return result
+
+    def registrations(self, status: str | None = "pending") -> list[dict[str, Any]]:
+        query = f"?status={status}" if status else ""
+        result: list[dict[str, Any]] = self._call("GET", f"/api/v1/registrations{query}")[
+            "registrations"
+        ]
+        return result
+
+    def decide(self, registration: int, accept: bool, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/registrations/{registration}/decision",
+            json={"accept": accept, "reason": reason},
+        )  # fmt: skip
+        return result
+
+    def takedown(self, ref: str, reason: str,
+                 advisory: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        result: dict[str, Any] = self._call(
+            "POST", self._version_path(ref) + "/takedown",
+            json={"reason": reason, "advisory": advisory},
+        )  # fmt: skip
+        return result
+
+    def advisories(self) -> list[dict[str, Any]]:
+        """Every advisory, as OSV documents."""
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/advisories")["advisories"]
+        return result
+
+    def advisory_export(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/api/v1/advisories/export")
+        return result
+
+    def check(self, directory: Path) -> list[dict[str, Any]]:
+        """Whether a copy on disk is taken down, quarantined or under an advisory."""
+        from openward.registry.check import hash_target
+
+        digest, files = hash_target(directory)
+        result: list[dict[str, Any]] = self._call(
+            "POST", "/api/v1/check", json={"digest": digest, "files": files}
+        )["flagged"]
+        return result

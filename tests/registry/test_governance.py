@@ -522,3 +522,72 @@ def test_python_client_governance_methods(server: Server, tmp_path: Path) -> Non
     with pytest.raises(ClientError) as info:
         reader.pull("acme/py:1", tmp_path / "again")
     assert info.value.status == 451
+
+
+def test_authorization_matrix_of_governance_actions(server: Server, tmp_path: Path) -> None:
+    """Every role against every governance action, on a gated model and a version held
+    for registration: the status each gets (2xx allowed, 401/403 refused)."""
+    tokens: dict[str, str | None] = {
+        "anonymous": None,
+        "reader": server.user("m-reader", "uni", "reader"),
+        "publisher": server.user("m-pub", "acme", "publisher"),
+        "other-publisher": server.user("m-other", "rival", "publisher"),
+        "reviewer": server.user("m-rev", None, "reviewer"),
+        "admin": server.admin,
+    }
+    server.user("m-grantee", "uni", "reader")
+    pub = server.client(tokens["publisher"])
+    assert pub.push(_model(tmp_path / "m", seed=95), "acme/mx:1")["status"] == "published"
+    assert pub.push(_big_model(tmp_path / "big", seed=96), "acme/held:1")["status"] == (
+        "needs-registration"
+    )
+    pub.set_tier("acme/mx", "gated")
+    record = {"developer": "d", "training_compute": {"flop": 2e25, "method": "6ND"},
+              "training_data": "t", "intended_use": "u", "safety_evaluations": ["e"],
+              "incident_contact": "c@example.org"}  # fmt: skip
+    ok, no = "allowed", "refused"
+    matrix: dict[str, tuple[str, str, Any, dict[str, str]]] = {
+        # action: (method, path, body, expected outcome per role)
+        "set tier": ("PUT", "/api/v1/models/acme/mx/access", {"tier": "gated"},
+                     {"publisher": ok, "admin": ok}),
+        "grant (gated)": ("POST", "/api/v1/models/acme/mx/access/grants", {"user": "m-grantee"},
+                          {"publisher": ok, "admin": ok}),
+        "read download log": ("GET", "/api/v1/models/acme/mx/downloads", None,
+                              {"publisher": ok, "admin": ok}),
+        "download (gated, no grant)": (
+            "GET", "/api/v1/models/acme/mx/versions/1/files/config.json", None,
+            {"publisher": ok, "admin": ok}),
+        "list registrations": ("GET", "/api/v1/registrations", None,
+                               {"reviewer": ok, "admin": ok}),
+        "submit registration": ("POST", "/api/v1/models/acme/held/versions/1/registration",
+                                {"record": record}, {"publisher": ok, "admin": ok}),
+        "take down": ("POST", "/api/v1/models/acme/mx/versions/1/takedown",
+                      {"reason": "matrix"}, {"admin": ok}),
+    }  # fmt: skip
+    seen: dict[tuple[str, str], str] = {}
+    for action, (method, path, body, allowed) in matrix.items():
+        for role, token in tokens.items():
+            if action == "submit registration" and role == "admin":
+                continue  # one pending registration at a time: the publisher's stands
+            if action == "take down" and role == "admin":
+                continue  # done last, below: it changes what the others would see
+            r = _api(server, method, path, token, body)
+            outcome = ok if r.status_code < 400 else no  # 307: a presigned S3 URL
+            seen[(action, role)] = outcome
+            expected = allowed.get(role, no)
+            assert outcome == expected, (action, role, r.status_code, r.text[:200])
+            if outcome == no:
+                assert r.status_code in (401, 403, 404), (action, role, r.status_code)
+    # Deciding: only reviewers and admins.
+    reg_id = _ok(_api(server, "GET", "/api/v1/registrations", server.admin))["registrations"][0][
+        "id"
+    ]
+    for role in ("anonymous", "reader", "publisher", "other-publisher"):
+        r = _api(server, "POST", f"/api/v1/registrations/{reg_id}/decision", tokens[role],
+                 {"accept": True, "reason": "x"})  # fmt: skip
+        assert r.status_code in (401, 403), (role, r.status_code)
+    _ok(_api(server, "POST", f"/api/v1/registrations/{reg_id}/decision", tokens["reviewer"],
+             {"accept": True, "reason": "complete"}))  # fmt: skip
+    _ok(_api(server, "POST", "/api/v1/models/acme/mx/versions/1/takedown", server.admin,
+             {"reason": "matrix"}))  # fmt: skip
+    assert len(seen) == len(matrix) * len(tokens) - 2

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from openward.registry import merkle
@@ -126,13 +126,12 @@ def _with_nodes(s: Session, compute: Callable[[merkle.Perfect], Any]) -> Any:
     compute(record)
     found: dict[tuple[int, int], bytes] = {}
     keys = sorted(wanted)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        for node in s.execute(
-            select(LogNode.level, LogNode.idx, LogNode.hash).where(
-                tuple_(LogNode.level, LogNode.idx).in_(chunk)
-            )
-        ):
+    # (level = ? AND idx = ?) OR …: SQLite answers it with one primary-key search per
+    # pair; a row-value IN (…) makes it scan the whole table.
+    for start in range(0, len(keys), 200):
+        chunk = keys[start : start + 200]
+        condition = or_(*(and_(LogNode.level == lv, LogNode.idx == ix) for lv, ix in chunk))
+        for node in s.execute(select(LogNode.level, LogNode.idx, LogNode.hash).where(condition)):
             found[(node.level, node.idx)] = bytes(node.hash)
 
     def lookup(level: int, idx: int) -> bytes:

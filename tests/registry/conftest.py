@@ -150,6 +150,7 @@ def server(
     yield Server(f"http://127.0.0.1:{port}", admin, tmp_path / "data")
     srv.should_exit = True
     thread.join(10)
+    app.state.registry.sessions.kw["bind"].dispose()  # PostgreSQL allows 100 connections
     if worker is not None:
         import signal
 

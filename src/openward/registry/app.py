@@ -394,6 +394,9 @@ def create_app(settings: Settings) -> FastAPI:
         return {"results": out}
 
     app.state.final = FINAL
+    from openward.registry.web import add_web_routes
+
+    add_web_routes(app, registry, sessions)  # the web UI: pages, sessions, CSRF, CSP
     return app
 
 

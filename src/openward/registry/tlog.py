@@ -59,11 +59,7 @@ def _state(s: Session, *, lock: bool) -> LogState:
         query = query.with_for_update()
     row = s.scalar(query)
     if row is None:
-        row = LogState(id=1, size=0, frontier=merkle.Frontier().to_json())
-        s.add(row)
-        s.flush()
-        if lock:  # another transaction may have created it first: lock that one
-            row = s.scalars(query).one()
+        raise LogCorrupt("the log's state row is missing (created by the migrations)")
     return row
 
 

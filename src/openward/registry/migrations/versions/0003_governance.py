@@ -33,13 +33,16 @@ def upgrade() -> None:
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
         sa.PrimaryKeyConstraint("level", "idx"),
     )
-    op.create_table(
+    log_state = op.create_table(
         "log_state",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("frontier", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    # The one row every append locks: created here, so concurrent first appends never
+    # race to insert it.
+    op.bulk_insert(log_state, [{"id": 1, "size": 0, "frontier": {"size": 0, "hashes": []}}])
     op.create_table(
         "access_requests",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -269,7 +269,8 @@ def test_takedown_451_advisory_and_check_of_a_copy_pulled_before(
               "--advisory", str(advisory), *common, "--token", server.admin, "--json")  # fmt: skip
     assert res.exit_code == 0, res.output
     osv = json.loads(res.output)["advisory"]
-    assert osv["id"].startswith("OW-") and osv["affected"][0]["package"]["name"] == "acme/bad"
+    assert osv["id"].startswith("x_OW-")
+    assert osv["affected"][0]["ecosystem_specific"]["model"] == "acme/bad"
     # Downloads refused with 451 and the reason; metadata still says why.
     r = _api(server, "GET", "/api/v1/models/acme/bad/versions/1/files/config.json")
     assert r.status_code == 451 and "backdoor found" in r.json()["detail"]
@@ -278,7 +279,10 @@ def test_takedown_451_advisory_and_check_of_a_copy_pulled_before(
     # OSV listing validates against the fields OSV requires.
     listed = _ok(_api(server, "GET", "/api/v1/advisories"))["advisories"]
     assert [a["id"] for a in listed] == [osv["id"]]
-    assert {"id", "modified", "affected", "schema_version"} <= set(listed[0])
+    _valid_osv(listed[0])
+    res = _ow("registry", "advisories", *common)
+    assert res.exit_code == 0 and f"{osv['id']} CRITICAL acme/bad 1: backdoored" in res.output
+    _valid_osv(_ok(_api(server, "GET", f"/api/v1/advisories/{osv['id']}")))
     # The copy pulled before is flagged online, offline, and after a file was added.
     res = _ow("check", str(copy), *common, "--json")
     assert res.exit_code == 1, res.output
@@ -305,6 +309,18 @@ def test_takedown_451_advisory_and_check_of_a_copy_pulled_before(
     hits = _ok(_api(server, "POST", "/api/v1/check", None,
                     {"digest": digest, "files": files}))["flagged"]  # fmt: skip
     assert [(h["name"], h["match"]) for h in hits] == [("acme/bad", "exact")]
+
+
+def _valid_osv(doc: dict[str, Any]) -> None:
+    """Against the OSV project's own JSON schema (tests/registry/data/osv-schema.json)."""
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "data" / "osv-schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(doc)]
+    assert errors == []
 
 
 def test_check_reads_a_hugging_face_cache(server: Server, tmp_path: Path,

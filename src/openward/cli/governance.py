@@ -343,7 +343,8 @@ def advisories(
         return
     for a in rows:  # type: ignore[attr-defined]
         aff = a["affected"][0]
-        typer.echo(f"{a['id']} {a['database_specific']['severity']:8} {aff['package']['name']} "
+        model = aff["ecosystem_specific"]["model"]
+        typer.echo(f"{a['id']} {a['database_specific']['severity']:8} {model} "
                    f"{', '.join(aff['versions'])}: {a['summary']}")  # fmt: skip
     if not rows:
         typer.echo("no advisories")

@@ -556,7 +556,8 @@ def decide_registration(reg: Registry, s: Session, user: User | None, registrati
 def _advisory_id(s: Session) -> str:
     year = _now().year
     count = s.scalar(select(func.count()).select_from(Advisory)) or 0
-    return f"OW-{year}-{count + 1:04d}"
+    # OSV ids are <DB>-<ENTRYID>; "x_" marks a database OSV.dev does not aggregate.
+    return f"x_OW-{year}-{count + 1:04d}"
 
 
 def take_down(
@@ -610,9 +611,18 @@ def add_advisory(s: Session, model: Model, doc: dict[str, Any], *,
     return row
 
 
+def _osv_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, as the OSV schema's pattern demands."""
+    return _aware(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def osv_document(s: Session, adv: Advisory, base_url: str = "") -> dict[str, Any]:
-    """The advisory in the OSV schema (1.6); content digests of each affected version
-    in ``database_specific`` so a copy on disk can be matched offline."""
+    """The advisory in the OSV schema (validated against ossf/osv-schema in the tests).
+
+    Model registries are not among OSV's ecosystems, so ``affected[].package``
+    (which requires one) is left out: the model is named in ``ecosystem_specific``
+    and each affected version's manifest digest and per-file SHA-256 are in
+    ``database_specific``, so a copy on disk can be matched offline."""
     model = adv.model
     rows = {v.version: v for v in s.scalars(select(Version).where(Version.model_id == model.id))}
     digests = [{"version": v, "digest": rows[v].digest,
@@ -622,19 +632,19 @@ def osv_document(s: Session, adv: Advisory, base_url: str = "") -> dict[str, Any
     if base_url:
         refs.append({"type": "ADVISORY", "url": f"{base_url}/api/v1/advisories/{adv.id}"})
     return {
-        "schema_version": "1.6.0",
+        "schema_version": "1.7.5",
         "id": adv.id,
-        "modified": _iso(adv.modified),
-        "published": _iso(adv.published),
+        "modified": _osv_time(adv.modified),
+        "published": _osv_time(adv.published),
         "summary": adv.summary,
         "details": adv.details,
         "affected": [{
-            "package": {"ecosystem": "openward", "name": _model_name(model)},
             "versions": adv.versions,
+            "ecosystem_specific": {"registry": "openward", "model": _model_name(model)},
             "database_specific": {"digests": digests},
         }],
         "references": refs,
-        "database_specific": {"severity": adv.severity.upper()},
+        "database_specific": {"severity": adv.severity.upper(), "model": _model_name(model)},
     }  # fmt: skip
 
 

@@ -513,6 +513,22 @@ def test_cli_contract_forms(server: Server, tmp_path: Path) -> None:
     res = _ow("registry", "access", "deny", "acme/cli", "--request", "999", "--reason", "x",
               *common, "--token", pub)  # fmt: skip
     assert res.exit_code == 2 and "no request #999" in res.output
+    # By user instead of by id.
+    res = _ow("access", "request", "acme/cli", "--organisation", "uni", "--intended-use", "y",
+              "--accept-license", *common, "--token", reader)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = _ow("registry", "access", "deny", "acme/cli", "--user", "ula", "--reason", "dup",
+              *common, "--token", pub)  # fmt: skip
+    assert res.exit_code == 0 and "denied" in res.output, res.output
+    res = _ow("registry", "access", "grant", "acme/cli", "--user", "ula", *common,
+              "--token", pub)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = _ow("registry", "access", "revoke", "acme/cli", "--user", "ula", *common,
+              "--token", pub)  # fmt: skip
+    assert res.exit_code == 0 and "revoked" in res.output, res.output
+    res = _ow("registry", "access", "revoke", "acme/cli", "--user", "ula", *common,
+              "--token", pub)  # fmt: skip
+    assert res.exit_code == 2 and "no active grant of user ula" in res.output
     shutil.rmtree(tmp_path / "out")
 
 

@@ -119,36 +119,73 @@ def access_grant(
          f"(expires {result['expires_at'] or 'never'})")  # fmt: skip
 
 
+def _pick(ref: str, kind: str, registry: str | None, token: str | None, *,
+          user: str | None, org: str | None) -> list[int]:  # fmt: skip
+    """Ids of the pending requests (kind "requests") or active grants ("grants") of a
+    user or organisation on a model."""
+    o, n = _model_ref(ref)
+    overview = _admin_call("GET", f"/api/v1/models/{o}/{n}/access", registry, token)
+    rows = overview.get(kind) or []
+    live = "pending" if kind == "requests" else "active"
+
+    def mine(r: dict[str, Any]) -> bool:
+        return bool((user and r.get("user") == user) or (org and r.get("organisation") == org))
+
+    ids = [int(r["id"]) for r in rows  # type: ignore[attr-defined]
+           if r.get("status", r.get("state")) == live and mine(r)]  # fmt: skip
+    if not ids:
+        who = f"user {user}" if user else f"organisation {org}"
+        raise _fail(f"no {'pending request' if kind == 'requests' else 'active grant'} of "
+                    f"{who} on {ref}")  # fmt: skip
+    return ids
+
+
 @access_app.command("deny")
 def access_deny(
     ref: Annotated[str, typer.Argument(help="ORG/NAME")],
-    request: Annotated[int, typer.Option(help="The request to deny.")],
     reason: Annotated[str, typer.Option(help="Why (shown to the requester).")],
+    request: Annotated[int | None, typer.Option(help="The request to deny.")] = None,
+    user: Annotated[str | None, typer.Option(help="Deny this user's pending request.")] = None,
     registry: RegistryOpt = None,
     token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Deny an access request, with a reason."""
+    """Deny an access request (by id, or the user's pending one), with a reason."""
     o, n = _model_ref(ref)
-    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/access/requests/{request}/deny",
-                         registry, token, {"reason": reason})  # fmt: skip
-    _out(result, json_out, f"request #{request} on {ref} denied")
+    if (request is None) == (user is None):
+        raise _fail("name the request: --request ID or --user NAME")
+    ids = [request] if request is not None else _pick(ref, "requests", registry, token,
+                                                      user=user, org=None)  # fmt: skip
+    results = [_admin_call("POST", f"/api/v1/models/{o}/{n}/access/requests/{i}/deny",
+                           registry, token, {"reason": reason}) for i in ids]  # fmt: skip
+    _out(results[0] if len(results) == 1 else results, json_out,
+         "\n".join(f"request #{i} on {ref} denied" for i in ids))  # fmt: skip
 
 
 @access_app.command("revoke")
 def access_revoke(
     ref: Annotated[str, typer.Argument(help="ORG/NAME")],
-    grant: Annotated[int, typer.Option(help="The grant to revoke.")],
+    grant: Annotated[int | None, typer.Option(help="The grant to revoke.")] = None,
+    user: Annotated[str | None, typer.Option(help="Revoke this user's grants.")] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Revoke this organisation's grants.")
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why.")] = "",
     registry: RegistryOpt = None,
     token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Revoke a grant: its holder's next download is refused."""
+    """Revoke a grant (by id, or every active grant of a user or organisation): the
+    holder's next download is refused."""
     o, n = _model_ref(ref)
-    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/access/grants/{grant}/revoke",
-                         registry, token, {"reason": reason})  # fmt: skip
-    _out(result, json_out, f"grant #{grant} on {ref} revoked")
+    if sum(x is not None for x in (grant, user, org)) != 1:
+        raise _fail("name what to revoke: --grant ID, --user NAME or --org ORG")
+    ids = [grant] if grant is not None else _pick(ref, "grants", registry, token,
+                                                  user=user, org=org)  # fmt: skip
+    results = [_admin_call("POST", f"/api/v1/models/{o}/{n}/access/grants/{i}/revoke",
+                           registry, token, {"reason": reason}) for i in ids]  # fmt: skip
+    _out(results[0] if len(results) == 1 else results, json_out,
+         "\n".join(f"grant #{i} on {ref} revoked" for i in ids))  # fmt: skip
 
 
 @registry_app.command("downloads")

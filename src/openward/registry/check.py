@@ -136,12 +136,38 @@ def check_targets(
     flagged = list(doc.get("flagged") or [])
     clean = set(doc.get("clean_files") or [])
     results = []
-    for label, path in paths:
-        digest, files = hash_target(path)
+    for (label, _), (digest, files) in zip(paths, _hash_all([p for _, p in paths]), strict=True):
         hits = check_content(flagged, clean, digest, files)
         results.append({"target": label, "digest": digest, "files": len(files),
                         "flagged": hits})  # fmt: skip
     return results
+
+
+def _hash_all(roots: list[Path]) -> list[tuple[str, dict[str, str]]]:
+    """:func:`hash_target` of many models at once: one pool over every file of every
+    model, largest first, so small models do not leave a core idle."""
+    from openward.signing.manifest import FileDigest, hash_files, model_digest
+
+    listed = []
+    items: list[tuple[str, Path, int]] = []
+    for n, root in enumerate(roots):
+        try:
+            files = _files(root)
+        except OSError as exc:
+            raise CheckError(f"cannot read {root}: {exc.strerror or exc}") from None
+        if not files:
+            raise CheckError(f"{root}: no files to check")
+        listed.append(files)
+        items.extend((f"{n}\0{name}", path, size) for name, path, size in files)
+    try:
+        digests = hash_files(items)
+    except OpenwardError as exc:  # ManifestError: a file vanished or is unreadable
+        raise CheckError(str(exc).replace("\0", "/")) from None
+    out = []
+    for n, files in enumerate(listed):
+        entries = [FileDigest(name, digests[f"{n}\0{name}"], size) for name, _, size in files]
+        out.append((model_digest(entries), {e.name: e.digest for e in entries}))
+    return out
 
 
 def check_content(flagged: list[dict[str, Any]], clean_files: set[str], digest: str,

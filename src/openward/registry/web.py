@@ -21,6 +21,7 @@ front must pass one of them through unchanged).
 # No `from __future__ import annotations`: FastAPI reads the handlers' parameter
 # types (the DB, viewer and form dependencies declared in add_web_routes).
 
+import contextlib
 import json
 import os
 import secrets
@@ -31,6 +32,7 @@ from typing import Annotated, Any, Final
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -67,6 +69,8 @@ from openward.registry.service import (
 __all__ = ["CSP", "add_web_routes", "session_secret"]
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
+RowId = Annotated[int, PathParam(ge=0, le=1 << 62)]
+"""A database id in a URL: bounded, so a huge number is a 422, not an overflow."""
 SESSION_COOKIE: Final = "openward_session"
 SESSION_MAX_AGE: Final = 12 * 3600
 CSP: Final = (
@@ -108,9 +112,8 @@ def session_secret(data: Path) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(48))
         try:
-            os.link(tmp, path)  # atomic: the first process to link wins
-        except FileExistsError:
-            pass
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)  # atomic: the first process to link wins
         finally:
             tmp.unlink()
     secret = path.read_text().strip()
@@ -665,7 +668,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         return back(f"/models/{org}/{name}/manage")
 
     @router.post("/models/{org}/{name}/manage/requests/{request_id}/approve")
-    def approve(org: str, name: str, request_id: int, request: Request, form: Form, s: DB,
+    def approve(org: str, name: str, request_id: RowId, request: Request, form: Form, s: DB,
                 user: Viewer) -> Response:  # fmt: skip
         actor = need_user(user, "approve a request")
         versions = [v for v in form.get("versions", "").replace(",", " ").split() if v]
@@ -678,7 +681,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         return back(f"/models/{org}/{name}/manage")
 
     @router.post("/models/{org}/{name}/manage/requests/{request_id}/deny")
-    def deny(org: str, name: str, request_id: int, request: Request, form: Form, s: DB,
+    def deny(org: str, name: str, request_id: RowId, request: Request, form: Form, s: DB,
              user: Viewer) -> Response:  # fmt: skip
         actor = need_user(user, "deny a request")
         gov.deny_access(registry, s, actor, org, name, request_id, form.get("reason", ""))
@@ -687,7 +690,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         return back(f"/models/{org}/{name}/manage")
 
     @router.post("/models/{org}/{name}/manage/grants/{grant_id}/revoke")
-    def revoke(org: str, name: str, grant_id: int, request: Request, form: Form, s: DB,
+    def revoke(org: str, name: str, grant_id: RowId, request: Request, form: Form, s: DB,
                user: Viewer) -> Response:  # fmt: skip
         actor = need_user(user, "revoke access")
         gov.revoke_access(registry, s, actor, org, name, grant_id, form.get("reason", ""))
@@ -716,7 +719,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
                       fields=gov.REGISTRATION_FIELDS)  # fmt: skip
 
     @router.post("/review/{registration_id}")
-    def decide(registration_id: int, request: Request, form: Form, s: DB,
+    def decide(registration_id: RowId, request: Request, form: Form, s: DB,
                user: Viewer) -> Response:  # fmt: skip
         actor = need_user(user, "review registrations")
         decision = form.get("decision")

@@ -623,3 +623,57 @@ def test_authorization_matrix_of_governance_actions(server: Server, tmp_path: Pa
     _ok(_api(server, "POST", "/api/v1/models/acme/mx/versions/1/takedown", server.admin,
              {"reason": "matrix"}))  # fmt: skip
     assert len(seen) == len(matrix) * len(tokens) - 2
+
+
+def test_a_digest_is_not_a_key_to_someone_elses_blobs(server: Server, tmp_path: Path) -> None:
+    """Manifests are public; copying a restricted model into another organisation by
+    naming its digests must still require its bytes."""
+    owner = server.user("own", "acme", "publisher")
+    eve = server.user("eve", "evil", "publisher")
+    model = _model(tmp_path / "m", seed=101)
+    assert server.client(owner).push(model, "acme/secret:1")["status"] == "published"
+    _ok(_api(server, "PUT", "/api/v1/models/acme/secret/access", owner, {"tier": "restricted"}))
+    files = _ok(_api(server, "GET", "/api/v1/models/acme/secret/versions/1"))["files"]
+    started = _ok(_api(server, "POST", "/api/v1/models/evil/copy/versions", eve,
+                       {"version": "1", "files": files}), 201)  # fmt: skip
+    assert sorted(started["missing"]) == sorted({f["sha256"] for f in files})
+    r = _api(server, "POST", "/api/v1/models/evil/copy/versions/1/commit", eve)
+    assert r.status_code == 409 and "not uploaded yet" in r.json()["detail"]
+    big = max(files, key=lambda f: f["size"])
+    r = httpx.put(f"{server.url}/api/v1/blobs/{big['sha256']}", content=b"\0" * big["size"],
+                  headers={"Authorization": f"Bearer {eve}"})  # fmt: skip
+    assert r.status_code == 422
+    assert _api(server, "POST", "/api/v1/models/evil/copy/versions/1/commit", eve).status_code == (
+        409
+    )
+    # The owner re-pushing (a new version) still sends nothing: it uploaded those bytes.
+    assert server.client(owner).push(model, "acme/secret:2")["uploaded_bytes"] == 0
+    # Whoever holds the bytes may push them (and proves it by sending them).
+    copy = server.client(eve).push(model, "evil/copy:1")
+    assert copy["status"] == "published" and copy["uploaded_bytes"] > 0
+
+
+def test_taken_down_content_cannot_come_back_under_another_name(
+    server: Server, tmp_path: Path
+) -> None:
+    pub = server.user("tdp", "acme", "publisher")
+    model = _model(tmp_path / "m", seed=111)
+    client = server.client(pub)
+    assert client.push(model, "acme/gone:1")["status"] == "published"
+    _ok(_api(server, "POST", "/api/v1/models/acme/gone/versions/1/takedown", server.admin,
+             {"reason": "stolen weights"}))  # fmt: skip
+    again = client.push(model, "acme/gone:2")
+    assert again["status"] == "quarantined"
+    assert any("taken down" in r and "stolen weights" in r for r in again["reasons"])
+    # One shard of it inside an otherwise new model is caught too.
+    mixed = _model(tmp_path / "mixed", seed=112)
+    shutil.copy(model / "model-00001-of-00002.safetensors", mixed)
+    result = client.push(mixed, "acme/other:1")
+    assert result["status"] == "quarantined"
+    assert any("model-00001-of-00002.safetensors also in acme/gone:1" in r
+               for r in result["reasons"])  # fmt: skip
+    # Sharing only a config and a tokenizer with it flags nothing.
+    fresh = _model(tmp_path / "fresh", seed=113)
+    assert client.push(fresh, "acme/fresh:1")["status"] == "published"
+    # No tag serves any of them.
+    assert _api(server, "GET", "/api/v1/models/acme/gone/versions/latest").status_code == 404

@@ -31,6 +31,7 @@ from openward.registry.blobs import (
     PartialUploads,
     is_digest,
     open_blob_store,
+    receive,
 )
 from openward.registry.db import make_engine, migrate, session_factory
 from openward.registry.models import Model, Organisation, StatusEvent, User, Version
@@ -191,6 +192,9 @@ def create_app(settings: Settings) -> FastAPI:
         if not is_digest(digest):
             raise RegistryError(422, "a blob is named by its 64-hex-digit SHA-256")
         size = registry.expected_size(s, user, digest)
+        assert user is not None  # expected_size refused anonymous callers
+        uploader = user.id
+        held = registry.held_for(s, user, digest)
         s.close()
         content_range = request.headers.get("content-range")
         try:
@@ -198,7 +202,7 @@ def create_app(settings: Settings) -> FastAPI:
                 m = re.match(r"^bytes (\d+)-(\d+)/(\d+)$", content_range.strip())
                 if not m or int(m[3]) != size or int(m[1]) > int(m[2]):
                     raise RegistryError(422, f"Content-Range must be 'bytes START-END/{size}'")
-                if blobs.has(digest):
+                if held:
                     return {"sha256": digest, "size": size, "received": size}
                 try:
                     received, complete = await partials.append(
@@ -207,11 +211,22 @@ def create_app(settings: Settings) -> FastAPI:
                 except ValueError as exc:
                     raise RegistryError(409, str(exc)) from None
                 if complete is not None:
-                    await blobs.commit_file(digest, complete)
+                    if blobs.has(digest):  # stored already: the upload proved possession
+                        complete.unlink(missing_ok=True)
+                    else:
+                        await blobs.commit_file(digest, complete)
+                    registry.record_owner(uploader, digest)
                 app.state.bytes_received += received - int(m[1])
                 return {"sha256": digest, "size": size, "received": received}
             already = blobs.has(digest)
-            written = await blobs.put(digest, size, request.stream())
+            if already and not held:
+                # Stored, but this user must show they hold the bytes: hash what they
+                # send against the digest, keep nothing.
+                tmp, written = await receive(blobs.tmp, digest, size, request.stream())
+                tmp.unlink(missing_ok=True)
+            else:
+                written = await blobs.put(digest, size, request.stream())
+            registry.record_owner(uploader, digest)
             if not already:
                 app.state.bytes_received += written
         except BlobTooLarge:
@@ -241,7 +256,8 @@ def create_app(settings: Settings) -> FastAPI:
         if not is_digest(digest):
             raise RegistryError(422, "a blob is named by its 64-hex-digit SHA-256")
         size = registry.expected_size(s, user, digest)
-        done = blobs.has(digest)
+        assert user is not None  # expected_size refused anonymous callers
+        done = registry.held_for(s, user, digest)
         return {"sha256": digest, "size": size,
                 "received": size if done else partials.received(digest)}  # fmt: skip
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
 
 from openward.errors import OpenwardError
 
@@ -170,21 +170,33 @@ def _hash_all(roots: list[Path]) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
+WEIGHT_SUFFIXES: Final = frozenset({
+    ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".ggml", ".onnx", ".h5",
+    ".hdf5", ".keras", ".msgpack", ".npz", ".npy", ".pkl", ".pickle", ".joblib", ".tflite",
+    ".pb", ".mlmodel", ".pdparams", ".nemo", ".llamafile",
+})  # fmt: skip
+"""Files that carry weights: a shared one identifies the model. Configs, tokenizers
+and cards are shared by unrelated models of one family, so they never match alone."""
+
+
+def is_weight_file(path: str) -> bool:
+    return PurePosixPath(path.lower()).suffix in WEIGHT_SUFFIXES
+
+
 def check_content(flagged: list[dict[str, Any]], clean_files: set[str], digest: str,
                   files: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
     """Match a copy on disk (manifest digest, path -> sha256) against flagged versions:
-    the exact content, or files that belong to a flagged version and to no published
-    one (a shared tokenizer does not flag a clean model)."""
-    local = set(files.values())
+    the exact content, or weight files that belong to a flagged version and to no
+    published one (a shared tokenizer or config never flags a model)."""
     out = []
     for v in flagged:
-        theirs = v.get("files") or {}
+        theirs = set((v.get("files") or {}).values())
         if v.get("digest") == digest:
             out.append({**_strip(v), "match": "exact", "files": sorted(files)})
             continue
         shared = sorted(p for p, d in files.items()
-                        if d in set(theirs.values()) and d not in clean_files)  # fmt: skip
-        if shared and local & set(theirs.values()):
+                        if d in theirs and d not in clean_files and is_weight_file(p))  # fmt: skip
+        if shared:
             out.append({**_strip(v), "match": "files", "files": shared})
     return out
 

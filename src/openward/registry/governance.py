@@ -576,12 +576,7 @@ def take_down(
                             default_summary=reason)  # fmt: skip
     if row.status != TAKEN_DOWN:
         reasons = [reason] + ([f"advisory {made.id}"] if made else [])
-        reg._set_status(s, row, TAKEN_DOWN, reasons)
-        from sqlalchemy import delete
-
-        from openward.registry.models import Tag
-
-        s.execute(delete(Tag).where(Tag.version_id == row.id))
+        reg._set_status(s, row, TAKEN_DOWN, reasons)  # moves `latest` off it
     return row, made
 
 

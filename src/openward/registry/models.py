@@ -30,6 +30,7 @@ __all__ = [
     "Advisory",
     "Base",
     "Blob",
+    "BlobOwner",
     "Download",
     "Grant",
     "LogEntry",
@@ -121,6 +122,18 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class BlobOwner(Base):
+    """A user who proved they hold a blob's bytes by uploading them. Content is shared
+    between versions, but a push may reuse a stored blob only if its pusher uploaded it
+    once or may download a version that lists it: knowing a digest is not enough."""
+
+    __tablename__ = "blob_owners"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Model(Base):

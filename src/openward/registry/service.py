@@ -3,6 +3,7 @@ pipeline that decides what becomes visible, and who may see what."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -21,6 +22,7 @@ from openward.errors import OpenwardError
 from openward.registry import tlog
 from openward.registry.blobs import FileBlobStore, S3BlobStore, is_digest
 from openward.registry.models import (
+    BlobOwner,
     Membership,
     Model,
     Organisation,
@@ -292,10 +294,12 @@ class Registry:
             hint = key_hint(key)  # type: ignore[arg-type]
         except (ValueError, TypeError, AttributeError):
             raise RegistryError(422, "not a PEM public key (ECDSA or Ed25519)") from None
-        existing = s.scalar(select(PublisherKey).where(PublisherKey.user_id == user.id,
-                                                       PublisherKey.hint == hint))  # fmt: skip
-        if existing is not None and existing.revoked_at is not None:
+        same = s.scalars(select(PublisherKey).where(PublisherKey.hint == hint)).all()
+        if any(k.revoked_at is not None for k in same):
             raise RegistryError(409, f"key {hint[:16]} was revoked; generate a new key")
+        if any(k.user_id != user.id for k in same):
+            raise RegistryError(409, f"key {hint[:16]} is registered by another publisher")
+        existing = next((k for k in same if k.user_id == user.id), None)
         if existing is None:
             s.add(PublisherKey(user_id=user.id, hint=hint, pem=pem))
             tlog.append(s, "key-added", {"user": user.name, "key": hint})
@@ -306,9 +310,13 @@ class Registry:
         pushed from now on stop verifying; versions pushed before keep theirs."""
         if user is None:
             raise RegistryError(401, "revoking a key needs a token")
-        rows = s.scalars(select(PublisherKey).where(PublisherKey.hint.startswith(hint))).all()
+        if not re.fullmatch(r"[0-9a-f]{8,64}", hint):
+            raise RegistryError(422, "a key hint is 8 to 64 lower-case hex digits")
+        rows = s.scalars(
+            select(PublisherKey).where(PublisherKey.hint.startswith(hint, autoescape=True))
+        ).all()
         rows = [k for k in rows if user.is_admin or k.user_id == user.id]
-        if len(hint) < 8 or not rows:
+        if not rows:
             raise RegistryError(404, f"no key of yours starts with {hint!r} (8+ hex digits)")
         if len(rows) > 1:
             raise RegistryError(409, f"{hint!r} matches {len(rows)} keys: give more digits")
@@ -334,14 +342,18 @@ class Registry:
             keys = s.scalars(
                 select(PublisherKey).where(PublisherKey.user_id == row.pushed_by)
             ).all()
+            revoked_at = {k.hint: _aware(k.revoked_at) for k in s.scalars(
+                select(PublisherKey).where(PublisherKey.hint.in_([k.hint for k in keys]),
+                                           PublisherKey.revoked_at.is_not(None)))
+                if k.revoked_at is not None}  # fmt: skip
             # The registry saw the signature when the version was pushed: a key revoked
             # after that still vouches for it, one revoked before does not.
             pushed = _aware(row.created_at)
             signature = row.signature
             pems = [(k.hint, k.pem) for k in keys
-                    if k.revoked_at is None or _aware(k.revoked_at) > pushed]  # fmt: skip
+                    if k.hint not in revoked_at or revoked_at[k.hint] > pushed]  # fmt: skip
             revoked = [k.hint for k in keys
-                       if k.revoked_at is not None and _aware(k.revoked_at) <= pushed]  # fmt: skip
+                       if k.hint in revoked_at and revoked_at[k.hint] <= pushed]  # fmt: skip
         if not pems:
             if revoked:
                 return (f"signature uploaded but the publisher's key {revoked[0][:16]} was "
@@ -432,8 +444,44 @@ class Registry:
             s.add(row)
             s.flush()
             s.add(StatusEvent(version_id=row.id, status="uploading", reasons=[]))
-        missing = sorted({d for _, _, d in entries if not self.blobs.has(d)})
+        missing = sorted({d for _, _, d in entries if not self.held_for(s, user, d)})
         return row, missing
+
+    def held_for(self, s: Session, user: User, digest: str) -> bool:
+        """Whether a push by ``user`` may use the stored blob ``digest`` without sending
+        its bytes: it is stored, and ``user`` uploaded it once, may download a version
+        that lists it, or is an admin. Knowing a digest (manifests are public) must not
+        copy a gated model or a taken-down one into another organisation."""
+        if not self.blobs.has(digest):
+            return False
+        if user.is_admin:
+            return True
+        owned = s.scalar(select(BlobOwner.sha256).where(BlobOwner.sha256 == digest,
+                                                        BlobOwner.user_id == user.id))  # fmt: skip
+        if owned is not None:
+            return True
+        from openward.registry.governance import may_download
+
+        rows = s.scalars(
+            select(Version).join(VersionFile)
+            .where(VersionFile.sha256 == digest, Version.status == VISIBLE).limit(20)
+        ).all()  # fmt: skip
+        for row in rows:
+            try:
+                may_download(self, s, user, row)
+            except RegistryError:
+                continue
+            return True
+        return False
+
+    def record_owner(self, user_id: int, digest: str) -> None:
+        """``user_id`` uploaded the bytes of ``digest`` (verified against it)."""
+        from sqlalchemy.exc import IntegrityError
+
+        # IntegrityError: a concurrent upload of the same bytes recorded it first.
+        with contextlib.suppress(IntegrityError), self.sessions.begin() as s:
+            if s.get(BlobOwner, (digest, user_id)) is None:
+                s.add(BlobOwner(sha256=digest, user_id=user_id))
 
     def expected_size(self, s: Session, user: User | None, digest: str) -> int:
         """The size an uploading version of ``user``'s declares for ``digest``."""
@@ -458,7 +506,8 @@ class Registry:
             raise RegistryError(403, f"you may not push to {org!r}")
         if row.status != "uploading":
             return row
-        missing = sorted({f.sha256 for f in row.files if not self.blobs.has(f.sha256)})
+        assert user is not None  # can_publish refused anonymous callers
+        missing = sorted({f.sha256 for f in row.files if not self.held_for(s, user, f.sha256)})
         if missing:
             raise RegistryError(
                 409, f"{len(missing)} file(s) not uploaded yet (e.g. {missing[0]}): upload them, "
@@ -471,6 +520,8 @@ class Registry:
         row.status = status
         row.reasons = reasons
         s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
+        if status != VISIBLE:
+            self._retag(s, row)
         if status in (VISIBLE, "needs-registration"):
             from openward.registry.governance import enforce_minimum_tier
 
@@ -490,6 +541,21 @@ class Registry:
                 s.add(Tag(model_id=row.model_id, name="latest", version_id=row.id))
             else:
                 tag.version_id = row.id
+
+    def _retag(self, s: Session, row: Version) -> None:
+        """A version that stops being downloadable gives up its tags to the newest
+        published version of its model (or they are dropped)."""
+        s.flush()
+        for tag in s.scalars(select(Tag).where(Tag.version_id == row.id)):
+            newest = s.scalar(
+                select(Version.id).where(Version.model_id == row.model_id,
+                                         Version.status == VISIBLE, Version.id != row.id)
+                .order_by(Version.id.desc()).limit(1)
+            )  # fmt: skip
+            if newest is None:
+                s.delete(tag)
+            else:
+                tag.version_id = newest
 
     # -- the check pipeline ---------------------------------------------------
     def run_checks(self, version_id: int) -> None:
@@ -553,9 +619,13 @@ class Registry:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         with self.sessions.begin() as s:
-            row = s.get(Version, version_id)
-            if row is None:
-                return
+            row = s.get(Version, version_id, with_for_update=True)
+            if row is None or row.status != "checking":
+                return  # taken down (or re-queued) while the checks ran: theirs stands
+            flagged = self._flagged_content(s, row)
+            if flagged:
+                status = "quarantined"
+                reasons = [*flagged, *reasons]
             if status == "needs-registration":
                 from openward.registry.models import Registration
 
@@ -569,6 +639,36 @@ class Registry:
             row.facts = json.loads(json.dumps(facts_doc))
             self._set_status(s, row, status, reasons[:100])
             row.attestation = self.sign_decision(row, scan_doc, facts_doc)
+
+    def _flagged_content(self, s: Session, row: Version) -> list[str]:
+        """Reasons to hold a new version that re-publishes taken-down content: its exact
+        manifest, or weight files of a taken-down version that no published version
+        shares (the matching rule of ``openward check``)."""
+        from openward.registry.check import is_weight_file
+
+        files = {f.path: f.sha256 for f in row.files}
+        down = s.scalars(select(Version).where(Version.status == TAKEN_DOWN,
+                                               Version.id != row.id)).all()  # fmt: skip
+        out = []
+        for v in down:
+            theirs = {f.sha256 for f in v.files}
+            ref = f"{v.model.organisation.name}/{v.model.name}:{v.version}"
+            if v.digest == row.digest:
+                why = "; ".join(v.reasons[:1])
+                out.append(f"the same files as {ref}, which was taken down: {why}")
+                continue
+            shared = [p for p, d in files.items() if d in theirs and is_weight_file(p)]
+            if not shared:
+                continue
+            wanted = [files[p] for p in shared]
+            published = set(s.scalars(
+                select(VersionFile.sha256).join(Version)
+                .where(Version.status == VISIBLE, VersionFile.sha256.in_(wanted))
+            ))  # fmt: skip
+            only_down = [p for p in shared if files[p] not in published]
+            if only_down:
+                out.append(f"{', '.join(only_down[:3])} also in {ref}, which was taken down")
+        return out
 
     def rescan(self, s: Session, actor: User | None) -> list[int]:
         """Put every checked version back through the pipeline (new rules may decide

@@ -677,3 +677,56 @@ def test_taken_down_content_cannot_come_back_under_another_name(
     assert client.push(fresh, "acme/fresh:1")["status"] == "published"
     # No tag serves any of them.
     assert _api(server, "GET", "/api/v1/models/acme/gone/versions/latest").status_code == 404
+
+
+def test_review_findings_stay_fixed(server: Server, tmp_path: Path) -> None:
+    """Holes an adversarial review found: each one closed, each one tested."""
+    pub = server.user("rf-pub", "acme", "publisher")
+    member = server.user("rf-mem", "partner", "reader")
+    reader = server.user("rf-read", "uni", "reader")
+    client = server.client(pub)
+    assert client.push(_model(tmp_path / "m", seed=121), "acme/rf:1")["status"] == "published"
+    # Restricted: a publisher's organisation grant made while gated does not carry over.
+    client.set_tier("acme/rf", "gated")
+    client.grant("acme/rf", organisation="partner")
+    client.set_tier("acme/rf", "restricted")
+    with pytest.raises(ClientError, match="restricted"):
+        server.client(member).pull("acme/rf:1", tmp_path / "x1")
+    # A held model is not revealed through its access page or by requesting access.
+    assert client.push(_big_model(tmp_path / "big", seed=122), "acme/held:1")["status"] == (
+        "needs-registration"
+    )
+    assert _api(server, "GET", "/api/v1/models/acme/held/access").status_code == 404
+    answers = {"organisation": "u", "intended_use": "x", "accept_license": True}
+    r = _api(server, "POST", "/api/v1/models/acme/held/access/requests", reader,
+             {"fields": answers})  # fmt: skip
+    assert r.status_code == 404
+    # A publisher who is also a reviewer may not decide its own registration.
+    server.user("rf-pub", None, "reviewer")
+    record = {"developer": "d", "training_compute": {"flop": 2e25, "method": "6ND"},
+              "training_data": "t", "intended_use": "u", "safety_evaluations": ["e"],
+              "incident_contact": "c@example.org"}  # fmt: skip
+    reg = client.register("acme/held:1", record)
+    r = _api(server, "POST", f"/api/v1/registrations/{reg['id']}/decision", pub,
+             {"accept": True, "reason": "mine"})  # fmt: skip
+    assert r.status_code == 403 and "another reviewer" in r.json()["detail"]
+    # Range requests are logged like whole downloads (how a range starts is no escape).
+    client.set_tier("acme/rf", "gated")
+    client.grant("acme/rf", user="rf-read")
+    url = f"{server.url}/api/v1/models/acme/rf/versions/1/files/config.json"
+    auth = {"Authorization": f"Bearer {reader}"}
+    for rng in ("bytes=-99999999", "bytes= 0-", "Bytes=0-"):
+        got = httpx.get(url, headers={**auth, "Range": rng}, follow_redirects=True)
+        assert got.status_code in (200, 206)
+    log = client.downloads("acme/rf")
+    assert [(d["user"], d["path"]) for d in log] == [("rf-read", "config.json")]  # one an hour
+    # Revoked tokens are refused at once; an admin revokes a user's tokens.
+    res = _ow("registry", "token", "revoke", "--user", "rf-read", "--registry", server.url,
+              "--token", server.admin, "--json")  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.output)["revoked"] == 1, res.output
+    assert httpx.get(url, headers=auth).status_code == 401
+    own = _ow("registry", "token", "revoke", "--registry", server.url, "--token", member)
+    assert own.exit_code == 0, own.output
+    assert _api(server, "GET", "/api/v1/models/acme/rf/access", member).status_code == 401
+    kinds = [json.loads(e["body"])["kind"] for e in _entries(server)]
+    assert kinds.count("token-revoked") == 2

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from openward.cli.main import _admin_call, _fail, app, key_app, registry_app
+from openward.cli.main import _admin_call, _fail, app, key_app, registry_app, token_app
 
 RegistryOpt = Annotated[str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")]
 TokenOpt = Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN).")]
@@ -544,3 +544,18 @@ def check(
                     typer.echo(f"           advisory {adv}")
         typer.echo(f"{len(results)} checked, {len(flagged)} flagged")
     raise typer.Exit(1 if flagged else 0)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    user: Annotated[
+        str | None, typer.Option(help="Revoke every token of this user (admins).")
+    ] = None,
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke tokens: every token of --user (admins), or without it the token you use.
+    A revoked token is refused at once, in the API and in signed-in browser sessions."""
+    result = _admin_call("POST", "/api/v1/tokens/revoke", registry, token, {"user": user})
+    _out(result, json_out, f"revoked {result['revoked']} token(s) of {result['user']}")

@@ -204,10 +204,7 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
     def check(body: CheckBody, s: DB) -> dict[str, Any]:
         """Is this exact content (manifest digest, per-file digests) taken down,
         quarantined or under an advisory?"""
-        doc = gov.export(s)
-        hits = gov.check_content(doc["flagged"], set(doc["clean_files"]), body.digest,
-                                 body.files)  # fmt: skip
-        return {"digest": body.digest, "flagged": hits}
+        return {"digest": body.digest, "flagged": gov.check_submitted(s, body.digest, body.files)}
 
     # -- keys -----------------------------------------------------------------------
     @app.post("/api/v1/keys/{hint}/revoke")
@@ -215,6 +212,18 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         key = registry.revoke_key(s, user, hint, body.reason)
         s.commit()
         return {"hint": key.hint, "revoked_at": gov._iso(key.revoked_at)}
+
+    class RevokeTokensBody(BaseModel):
+        user: str | None = Field(default=None, max_length=100)
+
+    @app.post("/api/v1/tokens/revoke")
+    def revoke_tokens(body: RevokeTokensBody, s: DB, user: Actor,
+                      request: Request) -> dict[str, Any]:  # fmt: skip
+        """Revoke every token of a user (admins), or, without a user, the caller's own."""
+        _scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        name, count = registry.revoke_tokens(s, user, body.user, value.strip() or None)
+        s.commit()
+        return {"user": name, "revoked": count}
 
     # -- transparency log ---------------------------------------------------------------
     @app.get("/api/v1/log/head")

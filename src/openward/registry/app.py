@@ -315,10 +315,9 @@ def create_app(settings: Settings) -> FastAPI:
         entry = next((f for f in row.files if f.path == path), None)
         if entry is None:
             raise RegistryError(404, f"{path} is not a file of {org}/{name}:{row.version}")
-        if request.method == "GET" and request.headers.get("range", "bytes=0-").startswith(
-            "bytes=0-"
-        ):
-            # One record per file fetched (a resumed range request is the same download).
+        if request.method == "GET" and (user is not None or "range" not in request.headers):
+            # Every fetch by a known user (range requests included: how a range starts
+            # must not decide whether it is logged), one record per file and hour.
             gov.record_download(s, user, _bearer(request), row, path)
             s.commit()
         s.close()  # the bytes are streamed without holding a database connection

@@ -46,6 +46,7 @@ from openward.registry.models import (
     Token,
     User,
     Version,
+    VersionFile,
 )
 from openward.registry.service import TAKEN_DOWN, VISIBLE, RegistryError, _aware, hash_token
 
@@ -95,6 +96,16 @@ def _model(s: Session, org: str, name: str) -> Model:
     if model is None:
         raise RegistryError(404, f"model {org}/{name} does not exist")
     return model
+
+
+def _visible_model(reg: Registry, s: Session, user: User | None, org: str, name: str) -> Model:
+    """The model, if the caller may see at least one of its versions; the same 404 as
+    a model that does not exist otherwise (held models stay unlisted)."""
+    model = _model(s, org, name)
+    for row in s.scalars(select(Version).where(Version.model_id == model.id)):
+        if reg.may_see(s, user, row):
+            return model
+    raise RegistryError(404, f"model {org}/{name} does not exist")
 
 
 def _need(user: User | None, what: str) -> User:
@@ -161,9 +172,11 @@ def set_tier(
         if bad or len(fields) > 20:
             raise RegistryError(422, "fields are up to 20 snake_case names")
     old = model.access_tier
+    new_fields = list(dict.fromkeys(fields)) if fields is not None else model.access_fields
+    if old == tier and new_fields == model.access_fields:
+        return model  # nothing changed: nothing to log
     model.access_tier = tier
-    if fields is not None:
-        model.access_fields = list(dict.fromkeys(fields))
+    model.access_fields = new_fields
     tlog.append(s, "access-tier", {"model": _model_name(model), "tier": tier, "previous": old,
                                    "by": actor.name})  # fmt: skip
     return model
@@ -186,6 +199,11 @@ def how_to_request(model: Model) -> str:
                       if f != "accept_license")  # fmt: skip
     accept = " --accept-license" if "accept_license" in access_fields(model) else ""
     return f"request it with: openward access request {_model_name(model)} {fields}{accept}"
+
+
+def _by_admin(s: Session, grant: Grant) -> bool:
+    granter = s.get(User, grant.granted_by) if grant.granted_by is not None else None
+    return granter is not None and granter.is_admin
 
 
 def may_download(reg: Registry, s: Session, user: User | None, row: Version) -> None:
@@ -212,7 +230,9 @@ def may_download(reg: Registry, s: Session, user: User | None, row: Version) -> 
     now = _now()
     grants = _active_grants(s, model, user)
     if model.access_tier == "restricted":
-        grants = [g for g in grants if g.organisation_id is not None]
+        # Only organisation grants an admin made count: a publisher's grant made while
+        # the model was gated does not survive the move to restricted.
+        grants = [g for g in grants if g.organisation_id is not None and _by_admin(s, g)]
     live = [g for g in grants if g.expires_at is None or _aware(g.expires_at) > now]
     if any(g.versions is None or row.version in g.versions for g in live):
         return
@@ -253,6 +273,13 @@ def record_download(s: Session, user: User | None, token: str | None, row: Versi
     token_id = None
     if token:
         token_id = s.scalar(select(Token.id).where(Token.digest == hash_token(token)))
+    if user is not None:
+        recent = s.scalar(select(Download.id).where(
+            Download.version_id == row.id, Download.user_id == user.id, Download.path == path,
+            Download.at > _now() - timedelta(hours=1),
+        ).limit(1))  # fmt: skip
+        if recent is not None:  # the rest of a download already recorded
+            return
     s.add(Download(version_id=row.id, user_id=user.id if user else None, token_id=token_id,
                    path=path))  # fmt: skip
 
@@ -273,8 +300,8 @@ def download_log(reg: Registry, s: Session, user: User | None, org: str, name: s
 def request_access(
     reg: Registry, s: Session, user: User | None, org: str, name: str, fields: dict[str, Any]
 ) -> AccessRequest:
-    model = _model(s, org, name)
     actor = _need(user, "requesting access")
+    model = _visible_model(reg, s, actor, org, name)
     if model.access_tier == "open":
         raise RegistryError(409, f"{org}/{name} is open: no request is needed")
     wanted = access_fields(model)
@@ -372,6 +399,8 @@ def deny_access(reg: Registry, s: Session, user: User | None, org: str, name: st
                 request_id: int, reason: str) -> AccessRequest:  # fmt: skip
     model = _model(s, org, name)
     actor = _owner(reg, s, user, model, "deny access")
+    if model.access_tier == "restricted" and not actor.is_admin:
+        raise RegistryError(403, f"{org}/{name} is restricted: only an admin decides requests")
     if not reason.strip():
         raise RegistryError(422, "a denial needs a reason (--reason)")
     request = s.get(AccessRequest, request_id)
@@ -406,12 +435,13 @@ def revoke_access(reg: Registry, s: Session, user: User | None, org: str, name: 
 def access_overview(reg: Registry, s: Session, user: User | None, org: str,
                     name: str) -> dict[str, Any]:  # fmt: skip
     """The model's tier, and (for its publishers and admins) requests and grants."""
-    model = _model(s, org, name)
+    model = _visible_model(reg, s, user, org, name)
+    owner = user is not None and (user.is_admin or reg.can_publish(s, user, org))
     least, why = minimum_tier(s, model)
     doc: dict[str, Any] = {"name": _model_name(model), "tier": model.access_tier,
-                           "minimum_tier": least, "minimum_reason": why,
+                           "minimum_tier": least, "minimum_reason": why if owner else None,
                            "fields": access_fields(model)}  # fmt: skip
-    if user is not None and (user.is_admin or reg.can_publish(s, user, org)):
+    if owner:
         doc["requests"] = [_request_doc(r) for r in s.scalars(
             select(AccessRequest).where(AccessRequest.model_id == model.id)
             .order_by(AccessRequest.id))]  # fmt: skip
@@ -535,6 +565,12 @@ def decide_registration(reg: Registry, s: Session, user: User | None, registrati
     entry = s.get(Registration, registration_id)
     if entry is None:
         raise RegistryError(404, f"no registration #{registration_id}")
+    org = entry.version.model.organisation.name
+    if entry.submitted_by == actor.id or (not actor.is_admin and reg.can_publish(s, actor, org)):
+        raise RegistryError(
+            403, f"{actor.name} submitted this registration or publishes for {org!r}: another "
+            "reviewer must decide it"
+        )  # fmt: skip
     if entry.status != "pending":
         raise RegistryError(409, f"registration #{registration_id} is already {entry.status}")
     entry.status = "accepted" if accept else "rejected"
@@ -547,7 +583,7 @@ def decide_registration(reg: Registry, s: Session, user: User | None, registrati
     })  # fmt: skip
     if accept and row.status == "needs-registration":
         reg._set_status(s, row, VISIBLE, [])
-    elif not accept:
+    elif not accept and row.status == "needs-registration":
         row.reasons = [f"registration #{entry.id} rejected: {reason}", *row.reasons][:100]
     return entry
 
@@ -657,23 +693,43 @@ def flagged_versions(s: Session) -> list[Version]:
     return list(s.scalars(query))
 
 
-def export(s: Session, base_url: str = "") -> dict[str, Any]:
-    """Everything `openward check --advisories FILE` needs offline."""
-    advisories = [osv_document(s, a, base_url) for a in s.scalars(select(Advisory))]
+def _flagged_docs(s: Session) -> list[dict[str, Any]]:
+    """Each flagged version with its manifest digest, files and advisories."""
     by_version: dict[int, list[str]] = {}
     for a in s.scalars(select(Advisory)):
         for v in s.scalars(select(Version).where(Version.model_id == a.model_id,
                                                  Version.version.in_(a.versions))):  # fmt: skip
             by_version.setdefault(v.id, []).append(a.id)
-    flagged = []
-    for v in flagged_versions(s):
-        flagged.append({"name": _model_name(v.model), "version": v.version, "digest": v.digest,
-                        "status": v.status, "reasons": v.reasons[:5],
-                        "advisories": by_version.get(v.id, []),
-                        "files": {f.path: f.sha256 for f in v.files}})  # fmt: skip
-    clean: set[str] = set()
-    for v in s.scalars(select(Version).where(Version.status == VISIBLE)):
-        clean.update(f.sha256 for f in v.files)
+    return [{"name": _model_name(v.model), "version": v.version, "digest": v.digest,
+             "status": v.status, "reasons": v.reasons[:5],
+             "advisories": by_version.get(v.id, []),
+             "files": {f.path: f.sha256 for f in v.files}}
+            for v in flagged_versions(s)]  # fmt: skip
+
+
+def _published_digests(s: Session, among: set[str] | None = None) -> set[str]:
+    query = select(VersionFile.sha256).join(Version).where(Version.status == VISIBLE)
+    if among is None:
+        return set(s.scalars(query.distinct()))
+    found: set[str] = set()
+    wanted = sorted(among)
+    for i in range(0, len(wanted), 500):
+        found.update(s.scalars(query.where(VersionFile.sha256.in_(wanted[i : i + 500]))))
+    return found
+
+
+def export(s: Session, base_url: str = "") -> dict[str, Any]:
+    """Everything `openward check --advisories FILE` needs offline."""
+    advisories = [osv_document(s, a, base_url) for a in s.scalars(select(Advisory))]
     return {"format": "openward-advisory-export/v1", "generated_at": _iso(_now()),
-            "advisories": advisories, "flagged": flagged,
-            "clean_files": sorted(clean)}  # fmt: skip
+            "advisories": advisories, "flagged": _flagged_docs(s),
+            "clean_files": sorted(_published_digests(s))}  # fmt: skip
+
+
+def check_submitted(s: Session, digest: str, files: dict[str, str]) -> list[dict[str, Any]]:
+    """`POST /api/v1/check`: the export's matching, with only the submitted weight
+    files' digests looked up among published versions (not every published file)."""
+    from openward.registry.check import is_weight_file
+
+    wanted = {d for p, d in files.items() if is_weight_file(p)}
+    return check_content(_flagged_docs(s), _published_digests(s, wanted), digest, files)

@@ -257,6 +257,30 @@ class Registry:
         s.add(Token(user_id=user.id, digest=hash_token(token), label=f"{role} {name}"))
         return token
 
+    def revoke_tokens(self, s: Session, actor: User | None, user_name: str | None,
+                      current: str | None) -> tuple[str, int]:  # fmt: skip
+        """Revoke every token of ``user_name`` (admins), or the caller's own token."""
+        if actor is None:
+            raise RegistryError(401, "revoking tokens needs a token")
+        now = datetime.now(UTC)
+        if user_name is None or (user_name == actor.name and not actor.is_admin):
+            row = s.scalar(select(Token).where(Token.digest == hash_token(current or "")))
+            assert row is not None  # the caller authenticated with it
+            row.revoked_at = now
+            tlog.append(s, "token-revoked", {"user": actor.name, "tokens": 1, "by": actor.name})
+            return actor.name, 1
+        self._admin(actor)
+        target = s.scalar(select(User).where(User.name == user_name))
+        if target is None:
+            raise RegistryError(404, f"user {user_name!r} does not exist")
+        rows = s.scalars(select(Token).where(Token.user_id == target.id,
+                                             Token.revoked_at.is_(None))).all()  # fmt: skip
+        for row in rows:
+            row.revoked_at = now
+        tlog.append(s, "token-revoked", {"user": target.name, "tokens": len(rows),
+                                         "by": actor.name})  # fmt: skip
+        return target.name, len(rows)
+
     def _admin(self, actor: User | None) -> None:
         if actor is None:
             raise RegistryError(401, "this needs a token (--token or OPENWARD_TOKEN)")

@@ -56,6 +56,11 @@ def canonical(doc: dict[str, Any]) -> bytes:
 def _state(s: Session, *, lock: bool) -> LogState:
     query = select(LogState).where(LogState.id == 1)
     if lock:
+        # A no-op write takes the lock on every database: the row lock on PostgreSQL,
+        # the database's write lock on SQLite (where FOR UPDATE does nothing and a
+        # transaction that has not written yet would read a size another one is about
+        # to change).
+        s.execute(update(LogState).where(LogState.id == 1).values(size=LogState.size))
         query = query.with_for_update()
     row = s.scalar(query)
     if row is None:

@@ -30,13 +30,25 @@ def _files(root: Path) -> list[tuple[str, Path, int]]:
     fence = cache_repository_root(root) or root.resolve()
     out: list[tuple[str, Path, int]] = []
     ignore = [*DEFAULT_IGNORED, ".cache"]
-    for directory, dirs, names in os.walk(root, followlinks=False):
+    seen = {root.resolve()}
+    for directory, dirs, names in os.walk(root, followlinks=True):
         base = Path(directory)
         rel_dir = base.relative_to(root).as_posix()
         prefix = "" if rel_dir == "." else rel_dir + "/"
         for d in list(dirs):
             if _ignored(prefix + d, ignore):
                 dirs.remove(d)
+                continue
+            if (base / d).is_symlink():
+                # A linked folder is part of the model while it stays inside it (or the
+                # snapshot's cache): its files are hashed like the others, not skipped.
+                target = (base / d).resolve()
+                if not target.is_relative_to(fence):
+                    raise CheckError(f"{root}: {prefix + d} links out of the model ({target})")
+                if target in seen:  # a loop, or a folder reached twice
+                    dirs.remove(d)
+                    continue
+                seen.add(target)
         for name in names:
             rel = prefix + name
             if _ignored(rel, ignore):

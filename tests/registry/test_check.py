@@ -47,3 +47,12 @@ def test_configs_shared_with_a_flagged_model_do_not_flag() -> None:
     hit = check_content(flagged, set(), "f" * 64, {"w.safetensors": "e" * 64})
     assert [(h["match"], h["files"]) for h in hit] == [("files", ["w.safetensors"])]
     assert check_content(flagged, {"e" * 64}, "f" * 64, {"w.safetensors": "e" * 64}) == []
+
+
+def test_manifest_paths_with_control_characters_are_refused() -> None:
+    from openward.registry.service import RegistryError, check_path
+
+    assert check_path("sub/model.safetensors") == "sub/model.safetensors"
+    for bad in ("a\x1b[2Jb.bin", "x\ny", "nul\x00", "del\x7f"):
+        with pytest.raises(RegistryError, match="control characters|not a relative path"):
+            check_path(bad)

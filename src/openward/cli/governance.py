@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,15 @@ log_app = typer.Typer(help="The registry's transparency log.", no_args_is_help=T
 registry_app.add_typer(log_app, name="log")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _echo(text: str) -> None:
+    """Print text that may carry what others wrote (reasons, records, paths) without
+    letting control characters drive the terminal."""
+    typer.echo(_CONTROL.sub("\N{REPLACEMENT CHARACTER}", text))
+
+
 def _model_ref(ref: str) -> tuple[str, str]:
     org, _, name = ref.partition("/")
     if not org or not name or ":" in name or "/" in name:
@@ -43,7 +53,7 @@ def _version_ref(ref: str) -> tuple[str, str, str]:
 
 
 def _out(result: Any, json_out: bool, text: str) -> None:
-    typer.echo(json.dumps(result, indent=2) if json_out else text)
+    _echo(json.dumps(result, indent=2) if json_out else text)
 
 
 # -- access ---------------------------------------------------------------------
@@ -80,13 +90,13 @@ def access_show(
     if json_out:
         _out(result, True, "")
         return
-    typer.echo(f"{ref}: {result['tier']} (policy minimum: {result['minimum_tier']}, "
+    _echo(f"{ref}: {result['tier']} (policy minimum: {result['minimum_tier']}, "
                f"{result['minimum_reason']})")  # fmt: skip
     for r in result.get("requests") or []:  # type: ignore[attr-defined]
-        typer.echo(f"  request #{r['id']} by {r['user']}: {r['status']}  {r['fields']}")
+        _echo(f"  request #{r['id']} by {r['user']}: {r['status']}  {r['fields']}")
     for g in result.get("grants") or []:  # type: ignore[attr-defined]
         who = g["user"] or f"org {g['organisation']}"
-        typer.echo(f"  grant #{g['id']} to {who}: {g['state']}, versions "
+        _echo(f"  grant #{g['id']} to {who}: {g['state']}, versions "
                    f"{g['versions'] or 'all'}, expires {g['expires_at'] or 'never'}")  # fmt: skip
 
 
@@ -203,10 +213,10 @@ def downloads(
         _out(rows, True, "")
         return
     for d in rows:  # type: ignore[attr-defined]
-        typer.echo(f"{d['at']}  {d['user'] or 'anonymous':16} token #{d['token_id'] or '-'}  "
+        _echo(f"{d['at']}  {d['user'] or 'anonymous':16} token #{d['token_id'] or '-'}  "
                    f"{ref}:{d['version']}  {d['path']}")  # fmt: skip
     if not rows:
-        typer.echo("no downloads yet")
+        _echo("no downloads yet")
 
 
 @user_access_app.command("request")
@@ -302,12 +312,12 @@ def review(
         for r in rows:  # type: ignore[attr-defined]
             rec = r["record"]
             comp = rec.get("training_compute") or {}
-            typer.echo(f"#{r['id']} {r['model']} {r['status']}: developer {rec.get('developer')}, "
+            _echo(f"#{r['id']} {r['model']} {r['status']}: developer {rec.get('developer')}, "
                        f"declared {comp.get('flop')} FLOP ({comp.get('method')})")  # fmt: skip
             for flag in r["flags"]:
-                typer.echo(f"    FLAG {flag}")
+                _echo(f"    FLAG {flag}")
         if not rows:
-            typer.echo(f"no {status} registrations")
+            _echo(f"no {status} registrations")
         return
     if accept == reject:
         raise _fail("decide with exactly one of --accept or --reject")
@@ -381,10 +391,10 @@ def advisories(
     for a in rows:  # type: ignore[attr-defined]
         aff = a["affected"][0]
         model = aff["ecosystem_specific"]["model"]
-        typer.echo(f"{a['id']} {a['database_specific']['severity']:8} {model} "
+        _echo(f"{a['id']} {a['database_specific']['severity']:8} {model} "
                    f"{', '.join(aff['versions'])}: {a['summary']}")  # fmt: skip
     if not rows:
-        typer.echo("no advisories")
+        _echo("no advisories")
 
 
 @key_app.command("revoke")
@@ -459,12 +469,12 @@ def log_verify(
         _out(result.as_dict(), True, "")
     elif result.ok:
         since = "first check" if result.old_size is None else f"was {result.old_size}"
-        typer.echo(f"log consistent: {result.new_size} entries ({since}), "
+        _echo(f"log consistent: {result.new_size} entries ({since}), "
                    f"{result.new_entries} new entries verified"
                    + (", full audit passed" if result.audited else ""))  # fmt: skip
     else:
         for p in result.problems:
-            typer.echo(f"INCONSISTENT: {p}")
+            _echo(f"INCONSISTENT: {p}")
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -490,7 +500,7 @@ def log_show(
         return
     for b in bodies:
         rest = {k: v for k, v in b.items() if k not in ("index", "kind", "at")}
-        typer.echo(f"{b['index']:>6} {b['at']} {b['kind']:24} {json.dumps(rest)}")
+        _echo(f"{b['index']:>6} {b['at']} {b['kind']:24} {json.dumps(rest)}")
 
 
 # -- check ----------------------------------------------------------------------------
@@ -533,16 +543,16 @@ def check(
     else:
         for r in results:
             if not r["flagged"]:
-                typer.echo(f"clean    {r['target']}  ({r['files']} files, {r['digest'][:16]})")
+                _echo(f"clean    {r['target']}  ({r['files']} files, {r['digest'][:16]})")
                 continue
             for hit in r["flagged"]:
-                typer.echo(f"FLAGGED  {r['target']}: {hit['name']}:{hit['version']} is "
+                _echo(f"FLAGGED  {r['target']}: {hit['name']}:{hit['version']} is "
                            f"{hit['status']} ({hit['match']} match)")  # fmt: skip
                 for reason in hit.get("reasons") or []:
-                    typer.echo(f"           {reason}")
+                    _echo(f"           {reason}")
                 for adv in hit.get("advisories") or []:
-                    typer.echo(f"           advisory {adv}")
-        typer.echo(f"{len(results)} checked, {len(flagged)} flagged")
+                    _echo(f"           advisory {adv}")
+        _echo(f"{len(results)} checked, {len(flagged)} flagged")
     raise typer.Exit(1 if flagged else 0)
 
 

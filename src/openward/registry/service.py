@@ -96,10 +96,12 @@ def check_path(path: str) -> str:
         or len(path) > 1000
         or p.is_absolute()
         or "\\" in path
-        or "\x00" in path
         or any(part in ("", ".", "..") for part in path.split("/"))
     ):
         raise RegistryError(422, f"file path {path!r} is not a relative path inside the model")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        # Control characters would reach terminals through listings and reports.
+        raise RegistryError(422, f"file path {path!r} contains control characters")
     return path
 
 

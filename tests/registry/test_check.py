@@ -54,5 +54,5 @@ def test_manifest_paths_with_control_characters_are_refused() -> None:
 
     assert check_path("sub/model.safetensors") == "sub/model.safetensors"
     for bad in ("a\x1b[2Jb.bin", "x\ny", "nul\x00", "del\x7f"):
-        with pytest.raises(RegistryError, match="control characters|not a relative path"):
+        with pytest.raises(RegistryError, match=r"control characters|not a relative path"):
             check_path(bad)

@@ -265,6 +265,18 @@ def test_search_filters(server: Server, tmp_path: Path) -> None:
     assert names(q="findme", min_parameters=10**9) == []
     assert names(q="findme", tier="eu-systemic-risk") == []
     assert names(q="findme", status="quarantined") == []
+    assert names(q="FINDME") == ["acme/findme:1"]  # case-insensitive on both databases
+    # Pages: limit and offset, next_offset until the last page.
+    for i in range(2, 5):
+        server.client(server.admin).push(model, f"acme/findme:{i}")
+    pages, offset = [], 0
+    while offset is not None:
+        r = httpx.get(f"{server.url}/api/v1/models",
+                      params={"q": "findme", "limit": 3, "offset": offset}).json()  # fmt: skip
+        pages.append([d["version"] for d in r["results"]])
+        offset = r["next_offset"]
+    assert pages == [["1", "2", "3"], ["4"]]
+    assert httpx.get(f"{server.url}/api/v1/models", params={"limit": 0}).status_code == 422
 
 
 def test_head_and_range_requests(server: Server, tmp_path: Path) -> None:

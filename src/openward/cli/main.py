@@ -1044,6 +1044,8 @@ def search(
         int | None, typer.Option(help="At most this many parameters.")
     ] = None,
     status: Annotated[str | None, typer.Option(help="published, quarantined, …")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many results.")] = 100,
+    offset: Annotated[int, typer.Option(help="Skip this many (the next page).")] = 0,
     registry: Annotated[
         str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
     ] = None,
@@ -1056,6 +1058,7 @@ def search(
     params = {k: v for k, v in {
         "q": query, "architecture": architecture, "license": license_, "tier": tier,
         "min_parameters": min_parameters, "max_parameters": max_parameters, "status": status,
+        "limit": limit, "offset": offset,
     }.items() if v not in (None, "")}  # fmt: skip
     result = _admin_call("GET", "/api/v1/models?" + urlencode(params), registry, token)
     rows = result["results"]
@@ -1070,6 +1073,8 @@ def search(
         )
     if not rows:
         typer.echo("no matching versions")
+    if result.get("next_offset") is not None:
+        typer.echo(f"… more: --offset {result['next_offset']}")
 
 
 registry_app = typer.Typer(help="Administer a registry: tokens, rescans.", no_args_is_help=True)

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -371,16 +371,24 @@ def create_app(settings: Settings) -> FastAPI:
         tier: str | None = None,
         min_parameters: int | None = None,
         max_parameters: int | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=1 << 40)] = 0,
     ) -> dict[str, Any]:
         """Versions visible to the caller, filtered by name, organisation, status,
-        architecture family, card license, crossed compute tier and parameter range."""
+        architecture family, card license, crossed compute tier and parameter range;
+        ``limit`` results from ``offset`` (``next_offset`` is null on the last page)."""
         query = select(Version).join(Model).join(Organisation).order_by(Version.id)
         if organisation:
             query = query.where(Organisation.name == organisation)
         if status:
             query = query.where(Version.status == status)
-        out = []
-        for row in s.scalars(query):
+        out: list[dict[str, Any]] = []
+        matched = 0
+        if q:
+            query = query.where(
+                (Organisation.name + "/" + Model.name).icontains(q, autoescape=True)
+            )
+        for row in s.scalars(query.execution_options(yield_per=500)):
             full = f"{row.model.organisation.name}/{row.model.name}"
             if q and q.lower() not in full.lower():
                 continue
@@ -405,8 +413,13 @@ def create_app(settings: Settings) -> FastAPI:
             doc["architecture"] = arch.get("family")
             doc["license"] = card.get("license")
             doc["tiers"] = sorted(t for t in tiers if t)
+            matched += 1
+            if matched <= offset:
+                continue
+            if len(out) == limit:
+                return {"results": out, "next_offset": offset + limit}
             out.append(doc)
-        return {"results": out}
+        return {"results": out, "next_offset": None}
 
     app.state.final = FINAL
     from openward.registry.web import add_web_routes

@@ -305,6 +305,8 @@ class LogEntry(Base):
     __tablename__ = "log_entries"
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str | None] = mapped_column(String(250), nullable=True, index=True)
+    """``ORG/NAME`` the entry is about, if any (the model page lists its entries)."""
     body: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 

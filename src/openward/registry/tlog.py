@@ -85,7 +85,10 @@ def append_many(s: Session, items: Iterable[tuple[str, dict[str, Any]]]) -> list
         doc = {"index": index, "kind": kind, "at": now.isoformat(timespec="seconds"), **body}
         data = canonical(doc)
         leaf = merkle.leaf_hash(data)
-        entry_rows.append({"idx": index, "kind": kind, "body": data.decode(), "at": now})
+        about = body.get("model")
+        model = about.split(":", 1)[0] if isinstance(about, str) else None
+        entry_rows.append({"idx": index, "kind": kind, "model": model, "body": data.decode(),
+                           "at": now})  # fmt: skip
         node_rows.append({"level": 0, "idx": index, "hash": leaf})
         for level, idx, digest in merkle.completed_nodes(index, leaf, _edge(frontier, leaf)):
             node_rows.append({"level": level, "idx": idx, "hash": digest})

@@ -37,7 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
@@ -323,11 +323,8 @@ def _log_entries(s: Session, model: Model, limit: int = 100) -> list[dict[str, A
     """Transparency-log entries about the model or one of its versions, newest first."""
     full = f"{model.organisation.name}/{model.name}"
     rows = s.scalars(
-        select(LogEntry).where(or_(
-            LogEntry.body.contains(f'"model":"{full}"', autoescape=True),
-            LogEntry.body.contains(f'"model":"{full}:', autoescape=True),
-        )).order_by(LogEntry.idx.desc()).limit(limit)
-    ).all()  # fmt: skip
+        select(LogEntry).where(LogEntry.model == full).order_by(LogEntry.idx.desc()).limit(limit)
+    ).all()
     out = []
     for e in rows:
         try:

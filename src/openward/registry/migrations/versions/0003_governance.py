@@ -29,10 +29,12 @@ def upgrade() -> None:
         "log_entries",
         sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("model", sa.String(length=250), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("idx"),
     )
+    op.create_index("ix_log_entries_model", "log_entries", ["model"])
     op.create_table(
         "log_nodes",
         sa.Column("level", sa.Integer(), autoincrement=False, nullable=False),
@@ -239,5 +241,6 @@ def downgrade() -> None:
     op.drop_table("blob_owners")
     op.drop_table("log_state")
     op.drop_table("log_nodes")
+    op.drop_index("ix_log_entries_model", table_name="log_entries")
     op.drop_table("log_entries")
     # ### end Alembic commands ###

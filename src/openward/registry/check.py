@@ -145,8 +145,15 @@ def check_targets(
     if hf_cache:
         paths.extend((str(p), p) for p in _snapshots_in_cache(cache_dir))
     doc = load_export(advisories, registry, token)
-    flagged = list(doc.get("flagged") or [])
-    clean = set(doc.get("clean_files") or [])
+    flagged = doc.get("flagged") or []
+    clean = doc.get("clean_files") or []
+    if (
+        not isinstance(flagged, list)
+        or not all(isinstance(v, dict) and isinstance(v.get("files") or {}, dict) for v in flagged)
+        or not isinstance(clean, list)
+    ):
+        raise CheckError("the advisory export is malformed (flagged / clean_files)")
+    clean = set(map(str, clean))
     results = []
     for (label, _), (digest, files) in zip(paths, _hash_all([p for _, p in paths]), strict=True):
         hits = check_content(flagged, clean, digest, files)

@@ -115,6 +115,17 @@ def verify_log(fetch: Fetch, registry: str, state_path: Path, *, audit: bool = F
         if problem:
             check.problems.append(problem)
             return check
+        if state is not None and head["origin"] != state.get("origin", head["origin"]):
+            check.problems.append(
+                f"the tree head is for log {head['origin']!r}, not {state['origin']!r} seen before"
+            )
+            return check
+        if state is not None and str(head["timestamp"]) < str(state.get("timestamp", "")):
+            check.problems.append(
+                f"the tree head is older ({head['timestamp']}) than the one seen before "
+                f"({state['timestamp']}): a replayed head"
+            )
+            return check
         new_size, new_root = int(head["size"]), tlog.unb64(head["root"])
         check.new_size, check.root = new_size, head["root"]
         if state is None:
@@ -154,14 +165,15 @@ def verify_log(fetch: Fetch, registry: str, state_path: Path, *, audit: bool = F
                     "rewritten in the registry's database"
                 )
                 return check
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         check.problems.append(f"the registry's answer is malformed: {exc}")
         return check
     except _FetchError as exc:
         check.problems.append(str(exc))
         return check
     check.ok = True
-    states[registry] = {"key": pinned, "size": new_size, "root": head["root"],
+    states[registry] = {"key": pinned, "origin": head["origin"], "size": new_size,
+                        "root": head["root"],
                         "timestamp": head["timestamp"], "frontier": frontier.to_json()}  # fmt: skip
     state_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_path.with_suffix(".tmp")

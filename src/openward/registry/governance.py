@@ -30,7 +30,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openward.registry import tlog
@@ -590,10 +590,11 @@ def decide_registration(reg: Registry, s: Session, user: User | None, registrati
 
 # -- takedowns and advisories ----------------------------------------------------
 def _advisory_id(s: Session) -> str:
-    year = _now().year
-    count = s.scalar(select(func.count()).select_from(Advisory)) or 0
     # OSV ids are <DB>-<ENTRYID>; "x_" marks a database OSV.dev does not aggregate.
-    return f"x_OW-{year}-{count + 1:04d}"
+    prefix = f"x_OW-{_now().year}-"
+    taken = s.scalars(select(Advisory.id).where(Advisory.id.startswith(prefix))).all()
+    numbers = [int(i[len(prefix) :]) for i in taken if i[len(prefix) :].isdigit()]
+    return f"{prefix}{max(numbers, default=0) + 1:04d}"
 
 
 def take_down(
@@ -631,12 +632,21 @@ def add_advisory(s: Session, model: Model, doc: dict[str, Any], *,
     unknown = [v for v in versions if v not in known]
     if unknown:
         raise RegistryError(422, f"{_model_name(model)} has no version {unknown[0]!r}")
-    row = Advisory(id=_advisory_id(s), model_id=model.id, versions=versions, severity=severity,
-                   summary=str(doc.get("summary") or default_summary)[:300],
-                   details=str(doc.get("details") or doc.get("description") or ""),
-                   references=references)  # fmt: skip
-    s.add(row)
-    s.flush()
+    from sqlalchemy.exc import IntegrityError
+
+    for _attempt in range(5):  # two concurrent advisories may pick the same number
+        row = Advisory(id=_advisory_id(s), model_id=model.id, versions=versions,
+                       severity=severity, summary=str(doc.get("summary") or default_summary)[:300],
+                       details=str(doc.get("details") or doc.get("description") or ""),
+                       references=references)  # fmt: skip
+        try:
+            with s.begin_nested():
+                s.add(row)
+        except IntegrityError:
+            continue
+        break
+    else:
+        raise RegistryError(409, "advisory numbers collided; try again")
     tlog.append(s, "advisory", {"id": row.id, "model": _model_name(model), "versions": versions,
                                 "severity": severity, "summary": row.summary})  # fmt: skip
     return row

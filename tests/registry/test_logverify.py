@@ -90,3 +90,14 @@ def test_honest_growth_then_every_forgery_is_refused(tmp_path: Path) -> None:
     refused("do not hash to the signed head")
     reg.bodies[0] = json.dumps({"index": 0, "kind": "rewritten"})
     refused("not an extension")
+
+
+def test_an_unreachable_registry_is_no_verdict(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from openward.cli.main import app
+
+    result = CliRunner().invoke(app, ["registry", "log", "verify", "--registry",
+                                      "http://127.0.0.1:9", "--state", str(tmp_path / "s")])  # fmt: skip
+    assert result.exit_code == 2 and "cannot check the log" in result.output
+    assert not (tmp_path / "s").exists()

@@ -426,7 +426,7 @@ def _fetcher(registry: str | None, token: str | None) -> tuple[str, Any]:
         try:
             r = client.get(path)
         except httpx.TransportError as exc:
-            raise FetchError(f"cannot reach the registry at {url}: {exc}") from None
+            raise FetchError(f"cannot reach the registry at {url}: {exc}", transport=True) from None
         if r.status_code >= 400:
             try:
                 detail = r.json().get("detail", r.text)
@@ -454,7 +454,8 @@ def log_verify(
     json_out: JsonOpt = False,
 ) -> None:
     """Prove the transparency log only grew since the last check: signed head,
-    consistency proof, and the new entries hashed here. Exit 0 consistent, 1 not."""
+    consistency proof, and the new entries hashed here. Exit 0 consistent, 1 not,
+    2 when the registry cannot be asked."""
     from openward.registry.logverify import default_state_path, verify_log
 
     url, fetch = _fetcher(registry, token)
@@ -465,6 +466,8 @@ def log_verify(
         except OSError as exc:
             raise _fail(f"cannot read {key}: {exc.strerror}") from None
     result = verify_log(fetch, url, state or default_state_path(), audit=audit, key_pem=pem)
+    if result.unreachable and not json_out:
+        raise _fail(f"cannot check the log: {'; '.join(result.problems)}")
     if json_out:
         _out(result.as_dict(), True, "")
     elif result.ok:
@@ -475,7 +478,7 @@ def log_verify(
     else:
         for p in result.problems:
             _echo(f"INCONSISTENT: {p}")
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(0 if result.ok else 2 if result.unreachable else 1)
 
 
 @log_app.command("show")

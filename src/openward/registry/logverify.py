@@ -46,11 +46,14 @@ class LogCheck:
     new_entries: int = 0
     audited: bool = False
     problems: list[str] = field(default_factory=list)
+    unreachable: bool = False
+    """The check could not be made (the registry did not answer): not a verdict."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "registry": self.registry, "old_size": self.old_size,
                 "new_size": self.new_size, "root": self.root, "new_entries": self.new_entries,
-                "audited": self.audited, "problems": self.problems}  # fmt: skip
+                "audited": self.audited, "problems": self.problems,
+                "unreachable": self.unreachable}  # fmt: skip
 
 
 def default_state_path() -> Path:
@@ -170,6 +173,9 @@ def verify_log(fetch: Fetch, registry: str, state_path: Path, *, audit: bool = F
         return check
     except _FetchError as exc:
         check.problems.append(str(exc))
+        # No answer at all is no verdict; an answer that is an error is a log that
+        # cannot prove it grew.
+        check.unreachable = exc.transport
         return check
     check.ok = True
     states[registry] = {"key": pinned, "origin": head["origin"], "size": new_size,
@@ -183,7 +189,12 @@ def verify_log(fetch: Fetch, registry: str, state_path: Path, *, audit: bool = F
 
 
 class _FetchError(Exception):
-    """A request the check needs failed (the fetch callable raises it)."""
+    """A request the check needs failed (the fetch callable raises it); ``transport``:
+    the registry could not be reached at all."""
+
+    def __init__(self, message: str, *, transport: bool = False) -> None:
+        super().__init__(message)
+        self.transport = transport
 
 
 FetchError = _FetchError

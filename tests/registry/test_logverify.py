@@ -97,7 +97,7 @@ def test_an_unreachable_registry_is_no_verdict(tmp_path: Path) -> None:
 
     from openward.cli.main import app
 
-    result = CliRunner().invoke(app, ["registry", "log", "verify", "--registry",
-                                      "http://127.0.0.1:9", "--state", str(tmp_path / "s")])  # fmt: skip
+    args = ["registry", "log", "verify", "--registry", "http://127.0.0.1:9"]
+    result = CliRunner().invoke(app, [*args, "--state", str(tmp_path / "s")])
     assert result.exit_code == 2 and "cannot check the log" in result.output
     assert not (tmp_path / "s").exists()

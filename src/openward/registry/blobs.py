@@ -80,6 +80,11 @@ class FileBlobStore:
         target.parent.mkdir(exist_ok=True)
         os.replace(path, target)
 
+    def read(self, digest: str, limit: int) -> bytes:
+        """At most ``limit`` bytes from the start of the blob."""
+        with open(self.path(digest), "rb") as fh:
+            return fh.read(limit)
+
     def link_into(self, digest: str, dest: Path) -> None:
         """Make ``dest`` a hard link to the blob (a copy where links are impossible)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -258,13 +263,22 @@ class S3BlobStore:
         finally:
             path.unlink(missing_ok=True)
 
-    def url(self, digest: str, expires: int = 3600) -> str:
-        return str(
-            self.s3.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": self._key(digest)},
-                ExpiresIn=expires,
+    def url(self, digest: str, expires: int = 3600, filename: str | None = None) -> str:
+        """A presigned download URL; with ``filename``, browsers save it under that name."""
+        from urllib.parse import quote
+
+        params = {"Bucket": self.bucket, "Key": self._key(digest)}
+        if filename is not None:
+            params["ResponseContentDisposition"] = (
+                f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
             )
-        )  # fmt: skip
+            params["ResponseContentType"] = "application/octet-stream"
+        return str(self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires))
+
+    def read(self, digest: str, limit: int) -> bytes:
+        """At most ``limit`` bytes from the start of the blob."""
+        reply = self.s3.get_object(Bucket=self.bucket, Key=self._key(digest))
+        return bytes(reply["Body"].read(limit))
 
     def link_into(self, digest: str, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)

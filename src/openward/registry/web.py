@@ -343,25 +343,10 @@ def _card_text(blobs: FileBlobStore | S3BlobStore, row: Version) -> str | None:
     if entry is None or entry.size > MAX_CARD_BYTES:
         return None
     try:
-        if isinstance(blobs, FileBlobStore):
-            data = blobs.path(entry.sha256).read_bytes()
-        else:
-            reply = blobs.s3.get_object(Bucket=blobs.bucket, Key=blobs._key(entry.sha256))
-            data = reply["Body"].read(MAX_CARD_BYTES + 1)
+        data = blobs.read(entry.sha256, MAX_CARD_BYTES)
     except Exception:  # the page shows the facts without the card
         return None
-    return bytes(data[:MAX_CARD_BYTES]).decode("utf-8", errors="replace")
-
-
-def _download_url(blobs: S3BlobStore, digest: str, filename: str) -> str:
-    """A presigned URL that makes browsers save the blob under the file's name."""
-    disposition = f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
-    return str(blobs.s3.generate_presigned_url(
-        "get_object", ExpiresIn=3600,
-        Params={"Bucket": blobs.bucket, "Key": blobs._key(digest),
-                "ResponseContentDisposition": disposition,
-                "ResponseContentType": "application/octet-stream"},
-    ))  # fmt: skip
+    return data.decode("utf-8", errors="replace")
 
 
 # -- routes ----------------------------------------------------------------------------
@@ -597,7 +582,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
                 blobs.path(digest), filename=filename, media_type="application/octet-stream",
                 headers={"X-Sha256": digest, "content-security-policy": CSP + "; sandbox"},
             )  # fmt: skip
-        return RedirectResponse(_download_url(blobs, digest, filename), status_code=307)
+        return RedirectResponse(blobs.url(digest, filename=filename), status_code=307)
 
     # -- access requests ---------------------------------------------------------------
     def request_page(request: Request, s: Session, user: User, org: str, name: str,

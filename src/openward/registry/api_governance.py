@@ -220,8 +220,9 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
     def revoke_tokens(body: RevokeTokensBody, s: DB, user: Actor,
                       request: Request) -> dict[str, Any]:  # fmt: skip
         """Revoke every token of a user (admins), or, without a user, the caller's own."""
-        _scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        name, count = registry.revoke_tokens(s, user, body.user, value.strip() or None)
+        from openward.registry.app import bearer_token
+
+        name, count = registry.revoke_tokens(s, user, body.user, bearer_token(request))
         s.commit()
         return {"user": name, "revoked": count}
 

@@ -81,7 +81,8 @@ def _version_doc(row: Version, *, full: bool = False) -> dict[str, Any]:
     return doc
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if any."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
 
@@ -318,7 +319,7 @@ def create_app(settings: Settings) -> FastAPI:
         if request.method == "GET" and (user is not None or "range" not in request.headers):
             # Every fetch by a known user (range requests included: how a range starts
             # must not decide whether it is logged), one record per file and hour.
-            gov.record_download(s, user, _bearer(request), row, path)
+            gov.record_download(s, user, bearer_token(request), row, path)
             s.commit()
         s.close()  # the bytes are streamed without holding a database connection
         if not isinstance(blobs, FileBlobStore):

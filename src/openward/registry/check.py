@@ -66,17 +66,7 @@ def _files(root: Path) -> list[tuple[str, Path, int]]:
 
 def hash_target(root: Path) -> tuple[str, dict[str, str]]:
     """(OMS manifest digest, {path: sha256}) of a model on disk."""
-    from openward.signing.manifest import FileDigest, hash_files, model_digest
-
-    try:
-        items = _files(root)
-        digests = hash_files(items)
-    except OSError as exc:
-        raise CheckError(f"cannot read {root}: {exc.strerror or exc}") from None
-    if not items:
-        raise CheckError(f"{root}: no files to check")
-    files = [FileDigest(name, digests[name], size) for name, _, size in items]
-    return model_digest(files), {f.name: f.digest for f in files}
+    return _hash_all([root])[0]
 
 
 def _snapshots_in_cache(cache_dir: Path | None = None) -> list[Path]:

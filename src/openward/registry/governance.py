@@ -98,14 +98,29 @@ def _model(s: Session, org: str, name: str) -> Model:
     return model
 
 
+def visible_versions(reg: Registry, s: Session, user: User | None, model: Model) -> list[Version]:
+    """The model's versions the caller may see, newest first."""
+    rows = s.scalars(
+        select(Version).where(Version.model_id == model.id).order_by(Version.id.desc())
+    ).all()
+    return [v for v in rows if reg.may_see(s, user, v)]
+
+
+def visible_model(reg: Registry, s: Session, user: User | None, org: str,
+                  name: str) -> tuple[Model, list[Version]]:  # fmt: skip
+    """The model and the versions the caller may see; the same 404 as a model that
+    does not exist when there are none (held models stay unlisted)."""
+    model = s.scalar(
+        select(Model).join(Organisation).where(Organisation.name == org, Model.name == name)
+    )
+    versions = visible_versions(reg, s, user, model) if model is not None else []
+    if model is None or not versions:
+        raise RegistryError(404, f"model {org}/{name} does not exist or is not visible")
+    return model, versions
+
+
 def _visible_model(reg: Registry, s: Session, user: User | None, org: str, name: str) -> Model:
-    """The model, if the caller may see at least one of its versions; the same 404 as
-    a model that does not exist otherwise (held models stay unlisted)."""
-    model = _model(s, org, name)
-    for row in s.scalars(select(Version).where(Version.model_id == model.id)):
-        if reg.may_see(s, user, row):
-            return model
-    raise RegistryError(404, f"model {org}/{name} does not exist")
+    return visible_model(reg, s, user, org, name)[0]
 
 
 def _need(user: User | None, what: str) -> User:

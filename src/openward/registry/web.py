@@ -279,31 +279,6 @@ def _environment() -> Environment:
 
 
 # -- reading the database ----------------------------------------------------------------
-def _model_row(s: Session, org: str, name: str) -> Model | None:
-    return s.scalar(
-        select(Model).join(Organisation).where(Organisation.name == org, Model.name == name)
-    )
-
-
-def _visible_versions(registry: Registry, s: Session, user: User | None,
-                      model: Model) -> list[Version]:  # fmt: skip
-    rows = s.scalars(
-        select(Version).where(Version.model_id == model.id).order_by(Version.id.desc())
-    ).all()
-    return [v for v in rows if registry.may_see(s, user, v)]
-
-
-def _visible_model(registry: Registry, s: Session, user: User | None, org: str,
-                   name: str) -> tuple[Model, list[Version]]:  # fmt: skip
-    """The model and the versions the viewer may see; 404 when there are none (a held
-    model's existence is not revealed)."""
-    model = _model_row(s, org, name)
-    versions = _visible_versions(registry, s, user, model) if model is not None else []
-    if model is None or not versions:
-        raise RegistryError(404, f"model {org}/{name} does not exist or is not visible")
-    return model, versions
-
-
 def _facts(row: Version) -> dict[str, Any]:
     return row.facts if isinstance(row.facts, dict) else {}
 
@@ -541,7 +516,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
 
     @router.get("/models/{org}/{name}")
     def model_page(org: str, name: str, request: Request, s: DB, user: Viewer) -> HTMLResponse:
-        model, versions = _visible_model(registry, s, user, org, name)
+        model, versions = gov.visible_model(registry, s, user, org, name)
         row = versions[0]
         try:
             latest = registry.find_version(s, user, org, name, "latest")
@@ -553,7 +528,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
     @router.get("/models/{org}/{name}/v/{version}")
     def version_view(org: str, name: str, version: str, request: Request, s: DB,
                      user: Viewer) -> HTMLResponse:  # fmt: skip
-        model, versions = _visible_model(registry, s, user, org, name)
+        model, versions = gov.visible_model(registry, s, user, org, name)
         row = registry.find_version(s, user, org, name, version)
         return version_page(request, s, user, model, versions, row)
 
@@ -588,7 +563,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
     def request_page(request: Request, s: Session, user: User, org: str, name: str,
                      status: int = 200, error: str | None = None,
                      values: dict[str, str] | None = None) -> HTMLResponse:  # fmt: skip
-        model, versions = _visible_model(registry, s, user, org, name)
+        model, versions = gov.visible_model(registry, s, user, org, name)
         overview = gov.access_overview(registry, s, user, org, name)
         license_ = _summary(versions[0])["license"]
         return render(request, "request.html", user, status, model=model, name=overview["name"],
@@ -603,7 +578,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
     def request_submit(org: str, name: str, request: Request, form: Form, s: DB,
                        user: Viewer) -> Response:  # fmt: skip
         actor = need_user(user, "request access")
-        model, _ = _visible_model(registry, s, actor, org, name)
+        model, _ = gov.visible_model(registry, s, actor, org, name)
         fields: dict[str, Any] = {}
         for field in gov.access_fields(model):
             value = form.get(f"field_{field}", "").strip()
@@ -629,7 +604,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         actor = need_user(user, "manage a model")
         downloads = gov.download_log(registry, s, actor, org, name, limit=500)  # authorizes
         overview = gov.access_overview(registry, s, actor, org, name)
-        model = _model_row(s, org, name)
+        model, _ = gov.visible_model(registry, s, actor, org, name)
         requests = overview.get("requests") or []
         return render(
             request, "manage.html", actor, model=model, name=overview["name"], overview=overview,

@@ -1117,6 +1117,9 @@ def build_malicious(out: Path, marker_dir: Path) -> list[Sample]:
     _safetensors_samples(add, touch)
     _gguf_and_repository_samples(add, touch)
     _graph_format_samples(add)
+    from openward._zoo import extend_malicious
+
+    extend_malicious(add, touch)
     return samples
 
 
@@ -2192,6 +2195,9 @@ def build_benign(out: Path, *, use_libraries: bool = True) -> list[Sample]:
         _try_numpy(out, add)
         _try_joblib(out, add)
         _try_safetensors(out, add)
+    from openward._zoo import extend_benign
+
+    extend_benign(add)
     return samples
 
 

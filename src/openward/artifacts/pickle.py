@@ -346,7 +346,7 @@ def _strtol(line: bytes) -> int | None:
     digits = m.group(2)
     if digits[:2] in (b"0x", b"0X"):
         value = int(digits[2:], 16)
-    elif len(digits) > 1:
+    elif digits[:1] == b"0":
         value = int(digits, 8)
     else:
         value = int(digits)

@@ -114,6 +114,17 @@ _ALL: Final[tuple[Rule, ...]] = (
         _CONVERT,
     ),
     Rule(
+        "pickle-loader-divergence",
+        Severity.HIGH,
+        "Pickle stream reads differently in different loaders",
+        "An opcode straddles the end of a FRAME. pickle.loads reads on across the "
+        "boundary, while the C unpickler reading from a file object without peek() "
+        "(torch.load of a zip checkpoint) drops the rest of the frame and reads on "
+        "from after it. No pickler writes such a stream; it is built to show scanners "
+        "one program and loaders another. Both readings are analysed.",
+        _CONVERT,
+    ),
+    Rule(
         "pickle-malformed",
         Severity.MEDIUM,
         "Pickle stream is malformed or truncated",

@@ -54,23 +54,57 @@ LIBRARIES = {
     "IPython": "ipython",
 }
 
-PRIMITIVES = {
-    ("os", n)
-    for n in ["system", "popen", "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe", "posix_spawn", "posix_spawnp", "startfile"]
-} | {
-    ("subprocess", n)
-    for n in ["Popen", "run", "call", "check_call", "check_output", "getoutput", "getstatusoutput"]
-} | {
-    ("posix", "system"),
-    ("nt", "system"),
-    ("pty", "spawn"),
-    ("builtins", "exec"),
-    ("builtins", "eval"),
-    ("asyncio", "create_subprocess_shell"),
-    ("asyncio", "create_subprocess_exec"),
-    ("asyncio.subprocess", "create_subprocess_shell"),
-    ("asyncio.subprocess", "create_subprocess_exec"),
-}
+PRIMITIVES = (
+    {
+        ("os", n)
+        for n in [
+            "system",
+            "popen",
+            "execl",
+            "execle",
+            "execlp",
+            "execlpe",
+            "execv",
+            "execve",
+            "execvp",
+            "execvpe",
+            "spawnl",
+            "spawnle",
+            "spawnlp",
+            "spawnlpe",
+            "spawnv",
+            "spawnve",
+            "spawnvp",
+            "spawnvpe",
+            "posix_spawn",
+            "posix_spawnp",
+            "startfile",
+        ]
+    }
+    | {
+        ("subprocess", n)
+        for n in [
+            "Popen",
+            "run",
+            "call",
+            "check_call",
+            "check_output",
+            "getoutput",
+            "getstatusoutput",
+        ]
+    }
+    | {
+        ("posix", "system"),
+        ("nt", "system"),
+        ("pty", "spawn"),
+        ("builtins", "exec"),
+        ("builtins", "eval"),
+        ("asyncio", "create_subprocess_shell"),
+        ("asyncio", "create_subprocess_exec"),
+        ("asyncio.subprocess", "create_subprocess_shell"),
+        ("asyncio.subprocess", "create_subprocess_exec"),
+    }
+)
 _BUILTIN_CALLS = {"exec", "eval"}
 
 

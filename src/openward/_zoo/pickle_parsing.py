@@ -30,9 +30,7 @@ def split_frame_stream(module: str, name: str, argument: str) -> bytes:
     inner = b"X\xff\xff"
     data = b"\x80\x04\x95" + struct.pack("<Q", len(inner)) + inner
     data += struct.pack("<I", 2) + b"ok" + b"0"  # the string the file reader sees, then POP
-    call = (
-        PickleAsm().unicode(module).unicode(name).raw(b"\x93").unicode(argument).tuple1()
-    )
+    call = PickleAsm().unicode(module).unicode(name).raw(b"\x93").unicode(argument).tuple1()
     return data + call.reduce().stop().bytes()
 
 

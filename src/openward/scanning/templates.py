@@ -511,19 +511,26 @@ class _Analysis:
     # -- names -----------------------------------------------------------------------------
     def check_name(self, value: Value, how: str, node: nodes.Node, *, path: bool = False) -> None:
         """Flag ``value`` used as an attribute name unless it is provably safe."""
+        bad: list[str] = []
+        computed = False
         for atom in value:
             if isinstance(atom, Const):
-                if not isinstance(atom.value, str):
-                    continue
-                parts = _path_parts(atom.value) if path else [atom.value]
-                bad = [p for p in parts if unsafe_name(p)]
-                if bad:
-                    self.flag(f"{how} {atom.value[:80]!r}", node)
+                if isinstance(atom.value, str):
+                    parts = _path_parts(atom.value) if path else [atom.value]
+                    if any(unsafe_name(p) for p in parts):
+                        bad.append(atom.value)
             elif isinstance(atom, AnyStr):
                 if atom.tainted and (atom.chars is None or "_" in atom.chars):
-                    self.flag(f"{how} with a name computed at render time", node)
+                    computed = True
             elif isinstance(atom, Obj) and atom.kind == "opaque":
-                self.flag(f"{how} with a name computed at render time", node)
+                computed = True
+        if bad:
+            # One finding per place: the most telling name (a dunder if any), and how many more.
+            bad.sort(key=lambda b: (not _dunder_text(b), len(b), b))
+            more = f" (and {len(bad) - 1} other unsafe names)" if len(bad) > 1 else ""
+            self.flag(f"{how} {bad[0][:80]!r}{more}", node)
+        elif computed:
+            self.flag(f"{how} with a name computed at render time", node)
 
     # -- operations ------------------------------------------------------------------------
     def iterate(self, value: Value) -> Value:

@@ -39,7 +39,7 @@ def _escape(command: str, build: Callable[[str], str]) -> str:
     )
 
 
-def _gguf(metadata: dict[str, str]) -> bytes:
+def _gguf(metadata: dict[str, str | int]) -> bytes:
     from openward._samples import gguf_bytes
 
     return gguf_bytes(metadata)

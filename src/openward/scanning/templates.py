@@ -30,7 +30,7 @@ message) pass: the template's author cannot choose them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -209,13 +209,15 @@ class _Analysis:
         self.widen = False
         self.capture = False
         self.issues: dict[tuple[str, int | None], TemplateIssue] = {}
-        bound: set[str] = set()
-        for node in tree.find_all((nodes.Name,)):
-            if node.ctx in ("store", "param"):
-                bound.add(node.name)
+        # A name the template stores before it ever reads it (in document
+        # order, values before targets) is the template's own; one read first
+        # may come from the context (a loader's variables, the model's tokens).
+        first: dict[str, str] = {}
+        for name, ctx in _names_in_order(tree):
+            first.setdefault(name, ctx)
         for macro in tree.find_all((nodes.Macro,)):
-            bound.add(macro.name)
-        self.bound = frozenset(bound)
+            first.setdefault(macro.name, "store")
+        self.bound = frozenset(n for n, ctx in first.items() if ctx != "load")
 
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> list[TemplateIssue]:
@@ -1348,6 +1350,32 @@ class _Analysis:
             self.apply_filter(name, elem, positional[1:], keywords, dynamic, node) for name in names
         ]
         return frozenset({Seq(tv.join(*results))})
+
+
+def _names_in_order(node: nodes.Node) -> Iterator[tuple[str, str]]:
+    """(name, "load"/"store"/"param") in the order a render meets them."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name):
+        yield node.name, node.ctx
+        return
+    if isinstance(node, nodes.Assign):
+        order: list[object] = [node.node, node.target]
+    elif isinstance(node, nodes.AssignBlock):
+        order = [*node.body, node.filter, node.target]
+    elif isinstance(node, nodes.For):
+        order = [node.iter, node.target, node.test, *node.body, *node.else_]
+    elif isinstance(node, nodes.Macro | nodes.CallBlock):
+        order = [*node.defaults, *node.args, *node.body]
+        if isinstance(node, nodes.CallBlock):
+            order.insert(0, node.call)
+    elif isinstance(node, nodes.With):
+        order = [*node.values, *node.targets, *node.body]
+    else:
+        order = list(node.iter_child_nodes())
+    for child in order:
+        if isinstance(child, nodes.Node):
+            yield from _names_in_order(child)
 
 
 def _path_parts(text: str) -> list[str]:

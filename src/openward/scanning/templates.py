@@ -891,8 +891,6 @@ class _Analysis:
         if dynamic:
             for param in params:
                 self.assign(param, dynamic)
-        if "caller" in keywords:
-            pass
         return self.macro_out.get(key, EMPTY)
 
     def call_global(

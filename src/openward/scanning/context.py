@@ -47,6 +47,8 @@ PLAIN_FORMATS: Final = frozenset({Format.TEXT, Format.JSON, Format.UNKNOWN, Form
 """Labels that mean "no particular format": a pickle found there is just a pickle."""
 
 _NO_HANDLER: Final = object()
+_BY_NAME_LABELS: Final = frozenset({Format.JSON, Format.TEXT, Format.EMPTY, "jinja", "python"})
+"""Labels of files the repository handler already read by name."""
 
 _LIMIT_TO_BOMB: Final = frozenset({"max_ratio", "max_expanded_bytes"})
 RATIO_FLOOR: Final = 64 << 20
@@ -231,6 +233,13 @@ class ScanContext:
             and (not loc or label in NOTEWORTHY_MEMBER_FORMATS)
         ):
             self.add("format-not-analysed", loc, None, f"detected format: {label}")
+        if label not in _BY_NAME_LABELS and not self.timed_out:
+            # Loaders open configs, templates and Python files by their names,
+            # whatever their first bytes look like.
+            from openward.scanning.formats.repository import is_named_by_loaders, scan_by_name
+
+            if is_named_by_loaders(name):
+                scan_by_name(self, blob, loc, name)
         if label.split("+", 1)[0] not in CONTAINER_FORMATS and not self.timed_out:
             self._check_polyglot(blob, loc, name)
         return label, analysed or label == Format.EMPTY

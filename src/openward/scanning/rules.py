@@ -227,9 +227,10 @@ _ALL: Final[tuple[Rule, ...]] = (
         "remote-code",
         Severity.MEDIUM,
         "Loading needs trust_remote_code: it runs Python files from the repository",
-        "auto_map names modules that transformers imports when trust_remote_code=True; "
-        "they run with the loader's privileges. Their calls are analysed as "
-        "python-dangerous-call findings.",
+        "auto_map names modules that transformers imports when trust_remote_code=True "
+        "(so do custom_generate/generate.py, diffusers' custom pipelines and components, "
+        "and sentence-transformers' custom modules); they run with the loader's "
+        "privileges. Their calls are analysed as python-dangerous-call findings.",
         "Read the named files before loading, or use a model that does not need remote code.",
     ),
     Rule(
@@ -255,6 +256,25 @@ _ALL: Final[tuple[Rule, ...]] = (
         "Python code deletes, moves or changes permissions of files",
         "A loader that imports this file would run these file-system operations.",
         "Read the code before loading.",
+    ),
+    Rule(
+        "config-imports-module",
+        Severity.HIGH,
+        "A config makes the loader import a module it names",
+        "diffusers' model_index.json components, sentence-transformers' modules.json types "
+        "and activation functions, and PEFT's auto_mapping name modules that the loader "
+        "imports (older versions without asking for trust_remote_code) and then calls. "
+        "Critical when the name is a known code-execution primitive.",
+        "Do not load it unless you know the named module; prefer configs that name only "
+        "the loader's own classes.",
+    ),
+    Rule(
+        "config-malformed",
+        Severity.LOW,
+        "A config file that loaders read is not valid JSON",
+        "transformers and the other loaders refuse the file, so it cannot make them run "
+        "code; but nothing in it (auto_map, chat templates) could be analysed either.",
+        "Re-download the file from its publisher.",
     ),
     Rule(
         "python-unparsable",

@@ -152,13 +152,16 @@ def _scan_text(tmp_path: Path, name: str, text: str, **kwargs: object) -> ScanRe
 
 
 def _rules(report: ScanReport, minimum: Severity = Severity.LOW) -> set[tuple[str, str]]:
-    return {(f.rule_id, f.severity.value) for f in report.findings if f.severity.rank >= minimum.rank}
+    return {
+        (f.rule_id, f.severity.value) for f in report.findings if f.severity.rank >= minimum.rank
+    }
 
 
 def test_a_nemo_config_with_dozens_of_library_targets_is_only_listed(tmp_path: Path) -> None:
-    modules = [
-        f"nemo.collections.asr.modules.Block{i}" for i in range(30)
-    ] + ["torch.optim.AdamW", "lightning.pytorch.callbacks.ModelCheckpoint"]
+    modules = [f"nemo.collections.asr.modules.Block{i}" for i in range(30)] + [
+        "torch.optim.AdamW",
+        "lightning.pytorch.callbacks.ModelCheckpoint",
+    ]
     doc = {"target": "nemo.collections.asr.models.EncDecCTCModel"}
     doc.update({f"m{i}": {"_target_": m, "size": i} for i, m in enumerate(modules)})
     report = _scan_text(tmp_path, "model_config.yaml", json.dumps(doc))
@@ -284,3 +287,24 @@ def test_pickled_pytables_attributes_are_analysed_only_where_pytables_unpickles(
     members = {f.member for f in report.findings if f.rule_id == "pickle-dangerous-global"}
     assert members == {"<attribute g scalar>"}
     assert any(f.rule_id == "pytables-pickle" for f in report.findings)
+
+
+def test_escaped_keys_and_tag_spellings_are_read_as_the_loader_reads_them(
+    tmp_path: Path,
+) -> None:
+    json_escape = _scan_text(tmp_path / "j", "c.json", '{"\\u005ftarget_": "os.system"}')
+    assert ("config-target-dangerous", "critical") in _rules(json_escape)
+    percent = _scan_text(tmp_path / "p", "h.yaml", "x: !!python/object/apply:o%73.system [a]\n")
+    assert ("config-target-dangerous", "critical") in _rules(percent)
+    # a tag only a pattern sees (the safe parser refused the document) keeps %-escapes too
+    broken = "x: 1\n\ty: !!python/object/apply:subprocess%2Erun [a]\n"
+    assert ("config-target-dangerous", "critical") in _rules(
+        _scan_text(tmp_path / "b", "h.yaml", broken)
+    )
+
+
+def test_commented_out_tags_are_not_reported(tmp_path: Path) -> None:
+    text = "# model: !new:custom_models.Encoder\nmodel: !new:speechbrain.lobes.models.X\n"
+    report = _scan_text(tmp_path, "hyperparams.yaml", text)
+    assert _rules(report) == set()
+    assert _rules(report, Severity.INFO) == {("config-instantiation", "info")}

@@ -52,6 +52,9 @@ LOADERS: Final[dict[str, str]] = {
 
 LIVE: Final[dict[str, tuple[str, str]]] = {
     "configs/hydra/pathlib_touch.yaml": ("hydra", "hydra-pathlib"),
+    "configs/hydra/escaped_key.yaml": ("hydra", "hydra-escaped"),
+    "configs/hyperpyyaml/tag_directive/hyperparams.yaml": ("hyperpyyaml", "hyper-tagdir"),
+    "configs/pytables/vlen_attribute.h5": ("pytables", "pytables-vlen"),
     "configs/nemo/model.nemo": ("nemo-hydra", "nemo-pathlib"),
     "configs/safetensors/metadata_target.safetensors": ("safetensors-hydra", "st-pathlib"),
     "configs/hyperpyyaml/apply/hyperparams.yaml": ("hyperpyyaml", "hyper-apply"),
@@ -164,6 +167,15 @@ def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
         "Hydra config that creates a file through pathlib.Path.touch (nested _target_)",
         "config-target-dangerous",
     )
+    escaped = _pathlib_touch(_path(touch, "hydra-escaped"))
+    add(
+        "configs/hydra/escaped_key.yaml",
+        b'"_t\\x61rget_": ' + dump(escaped["_target_"]).split(b"\n")[0] + b"\n"
+        + dump({"_args_": escaped["_args_"]}),
+        "hydra-escaped-key",
+        'Hydra _target_ spelled with a YAML escape ("_t\\x61rget_"): no "target" in the bytes',
+        "config-target-dangerous",
+    )  # fmt: skip
     add(
         "configs/hydra/exec.json",
         json.dumps(
@@ -313,6 +325,16 @@ def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
         "config-target-dangerous",
     )
     add(
+        "configs/hyperpyyaml/tag_directive/hyperparams.yaml",
+        (
+            "%TAG !py! tag:yaml.org,2002:python/object/apply:\n---\n" + hyper
+            + f"x: !py!os.system [{_yaml_str(touch('hyper-tagdir'))}]\n"
+        ).encode(),
+        "hyperpyyaml-tag-directive",
+        "a %TAG directive that spells !!python/object/apply as !py!",
+        "config-target-dangerous",
+    )  # fmt: skip
+    add(
         "configs/hyperpyyaml/name_bound/hyperparams.yaml",
         (hyper + "compute_cost: !name:os.system\n").encode(),
         "hyperpyyaml-name",
@@ -384,6 +406,20 @@ def _pytables_samples(add: Callable[..., None], touch: Callable[[str], str]) -> 
             f.attrs["VERSION"] = np.bytes_(b"1.0")
             f.attrs["note"] = np.bytes_(_protocol0_system(touch("pytables-attr")))
             f.create_dataset("weights", data=np.zeros(4, dtype="f4"))
+        vlen = path.with_name("vlen_attribute.h5")
+        with h5py.File(vlen, "w") as f:
+            f.attrs.create(
+                "note",
+                _protocol0_system(touch("pytables-vlen")),
+                dtype=h5py.string_dtype("ascii"),
+            )
+        add(
+            "configs/pytables/vlen_attribute.h5",
+            vlen.read_bytes(),
+            "pytables-pickled-vlen-attribute",
+            "variable-length string attribute holding a pickle (h5py reads it as str)",
+            "pickle-dangerous-global",
+        )
         add(
             "configs/pytables/attribute.h5",
             path.read_bytes(),

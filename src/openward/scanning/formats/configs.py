@@ -63,9 +63,12 @@ _PICKLE_MODULE_INFO: Final = "pickle_module_info.txt"
 _NEMO_CONFIG: Final = "model_config.yaml"
 # Bytes without which a file cannot hold anything this module looks for.
 _MARKERS: Final = (
-    b"target", b"class_path", b"_component_", b"cls", b"!", b"flavors", b"python/", b"pipeline"
+    b"target", b"class_path", b"_component_", b"cls", b"!", b"flavors", b"python/", b"pipeline",
+    b"\\",  # escapes in quoted keys: "_t\x61rget_" is _target_
 )  # fmt: skip
-_JSON_MARKERS: Final = (b"_target_", b"class_path", b"_component_", b'"cls"', b'"target"')
+_JSON_MARKERS: Final = (
+    b"_target_", b"class_path", b"_component_", b'"cls"', b'"target"', b"\\u"
+)  # fmt: skip
 
 _PY_TAG: Final = "tag:yaml.org,2002:python/"
 # PyYAML python/ tags that build plain data, not objects.
@@ -406,29 +409,48 @@ def find_references(doc: Any, *, nemo: bool = False) -> ConfigAnalysis:
 
 _ASSIGN: Final = r"""["']?\s*[:=]\s*["']?"""
 _PY: Final = r"(?:!!|tag:yaml\.org,2002:)python/"
-_LEXICAL: Final[tuple[tuple[re.Pattern[str], str, bool], ...]] = (
+_NAME: Final = r"([\w.%]+)"  # tags may carry %-escapes (os%2Esystem), decoded below
+_KEY_PATTERNS: Final[tuple[tuple[re.Pattern[str], str, bool], ...]] = (
     (re.compile(r"""["']?_target_""" + _ASSIGN + r"([\w.${}:]+)"), "Hydra _target_", True),
-    (re.compile(r"""["']?class_path""" + _ASSIGN + r"([\w.]+)"), "jsonargparse class_path", True),
-    (re.compile(r"""["']?_component_""" + _ASSIGN + r"([\w.]+)"), "torchtune _component_", True),
-    (re.compile(r"!(new|apply|applyref):([\w.]+)"), "hyperpyyaml", True),
-    (re.compile(r"!(name|module):([\w.]+)"), "hyperpyyaml", False),
-    (re.compile(_PY + r"(object/apply|object/new|object):([\w.]+)"), "PyYAML !!python/", True),
-    (re.compile(_PY + r"(name|module):([\w.]+)"), "PyYAML !!python/", False),
+    (re.compile(r"""["']?class_path""" + _ASSIGN + _NAME), "jsonargparse class_path", True),
+    (re.compile(r"""["']?_component_""" + _ASSIGN + _NAME), "torchtune _component_", True),
 )
+_TAG_PATTERNS: Final[tuple[tuple[re.Pattern[str], str, bool], ...]] = (
+    (re.compile(r"!(new|apply|applyref):" + _NAME), "hyperpyyaml", True),
+    (re.compile(r"!(name|module):" + _NAME), "hyperpyyaml", False),
+    (re.compile(_PY + r"(object/apply|object/new|object):" + _NAME), "PyYAML !!python/", True),
+    (re.compile(_PY + r"(name|module):" + _NAME), "PyYAML !!python/", False),
+)
+_COMMENT: Final = re.compile(r"(?:^|(?<=\s))#[^\n]*")
+_TAG_DIRECTIVE: Final = re.compile(r"^%TAG[ \t]+(\S+)[ \t]+(\S+)", re.MULTILINE)
 
 
-def lexical_references(text: str) -> list[ConfigReference]:
-    """Names found by pattern, for configs that do not parse or are too large."""
+def _expand_tag_handles(text: str) -> str:
+    """Apply ``%TAG !h! prefix`` directives, so ``!h!os.system`` reads as the full tag."""
+    for handle, prefix in _TAG_DIRECTIVE.findall(text):
+        if handle != "!" and handle.startswith("!") and handle.endswith("!"):
+            text = re.sub(re.escape(handle) + r"(?=[\w%])", lambda _m, p=prefix: p, text)
+    return text
+
+
+def lexical_references(text: str, *, tags_only: bool = False) -> list[ConfigReference]:
+    """Names found by pattern: in configs that do not parse or are too large,
+    and (``tags_only``) tags that a different YAML parser might see where the
+    safe one did not."""
+    from urllib.parse import unquote
+
     refs: list[ConfigReference] = []
-    for pattern, how, called in _LEXICAL:
-        for match in pattern.finditer(text):
-            target = match.group(match.lastindex or 1)
+    patterns = _TAG_PATTERNS if tags_only else (*_KEY_PATTERNS, *_TAG_PATTERNS)
+    expanded = _expand_tag_handles(text) if "%TAG" in text else text
+    for pattern, how, called in patterns:
+        for match in pattern.finditer(expanded):
+            target = unquote(match.group(match.lastindex or 1))
             label = (
                 f"{how}{'' if how.endswith('/') else ' !'}{match.group(1)}:"
                 if (match.lastindex or 0) > 1
                 else how
             )
-            line = text.count("\n", 0, match.start()) + 1
+            line = expanded.count("\n", 0, match.start()) + 1
             refs.append(ConfigReference(target, f"line {line}", label, called, "", "${" in target))
     return refs
 
@@ -644,7 +666,17 @@ def _scan_yaml(
         return "yaml"
     if isinstance(doc, dict) and not nemo and "nemo_version" in doc:
         nemo = True
-    _finish(ctx, loc, name, find_references(doc, nemo=nemo))
+    analysis = find_references(doc, nemo=nemo)
+    _finish(ctx, loc, name, analysis)
+    # hyperpyyaml parses with ruamel, not PyYAML: a tag the two read differently
+    # (or one in text the safe parser took for a plain string) is still reported
+    seen = {r.target for r in analysis.references}
+    unseen = [
+        ConfigReference(r.target, f"{r.where} (found by pattern)", r.how, r.called)
+        for r in lexical_references(_COMMENT.sub("", text), tags_only=True)
+        if r.target not in seen
+    ]
+    report_references(ctx, unseen, loc)
     if mlmodel and isinstance(doc, dict) and isinstance(doc.get("flavors"), dict):
         from openward.scanning.formats.mlflow import scan_mlmodel
 

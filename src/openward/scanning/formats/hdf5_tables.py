@@ -30,6 +30,9 @@ def _pickled_attribute(value: Any) -> bytes | None:
     """The bytes PyTables would unpickle, or None (it unpickles strings ending in '.')."""
     import numpy as np
 
+    if isinstance(value, str):
+        # h5py decodes variable-length strings; PyTables unpickles them as bytes
+        value = value.encode("utf-8", "surrogateescape")
     if isinstance(value, np.bytes_ | bytes):
         data = bytes(value)
         if len(data) > 1 and data.endswith(b".") and data not in _NOT_PICKLED:

@@ -429,7 +429,7 @@ def _expand_tag_handles(text: str) -> str:
     """Apply ``%TAG !h! prefix`` directives, so ``!h!os.system`` reads as the full tag."""
     for handle, prefix in _TAG_DIRECTIVE.findall(text):
         if handle != "!" and handle.startswith("!") and handle.endswith("!"):
-            text = re.sub(re.escape(handle) + r"(?=[\w%])", lambda _m, p=prefix: p, text)
+            text = re.sub(re.escape(handle) + r"(?=[\w%])", prefix.replace("\\", "\\\\"), text)
     return text
 
 

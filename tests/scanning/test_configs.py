@@ -29,6 +29,7 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "hyperpyyaml": ("hyperpyyaml",),
     "pytables": ("tables",),
     "pandas-hdf": ("pandas", "tables"),
+    "mlflow-pyfunc": ("mlflow",),
 }
 
 

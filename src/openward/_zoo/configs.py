@@ -45,6 +45,11 @@ LOADERS: Final[dict[str, str]] = {
         "meta = safe_open(sys.argv[1], 'np').metadata()\n"
         "instantiate(OmegaConf.create(json.loads(meta['config'])))"
     ),
+    "mlflow-pyfunc": (
+        "import os, sys\nimport mlflow.pyfunc\n"
+        "mlflow.pyfunc.load_model(os.path.dirname(os.path.abspath(sys.argv[1])), "
+        "suppress_warnings=True)"
+    ),
     "pytables": "import sys, tables\ntables.open_file(sys.argv[1]).close()",
     "pandas-hdf": "import sys, pandas\npandas.read_hdf(sys.argv[1])",
 }
@@ -62,6 +67,7 @@ LIVE: Final[dict[str, tuple[str, str]]] = {
     "configs/hyperpyyaml/python_tag/hyperparams.yaml": ("hyperpyyaml", "hyper-pytag"),
     "configs/hyperpyyaml/tuple/hyperparams.yaml": ("hyperpyyaml", "hyper-tuple"),
     "configs/hyperpyyaml/ref_assembled/hyperparams.yaml": ("hyperpyyaml", "hyper-ref"),
+    "configs/mlflow/pyfunc/MLmodel": ("mlflow-pyfunc", "mlflow"),
     "configs/pytables/attribute.h5": ("pytables", "pytables-attr"),
     "configs/pytables/object_column.h5": ("pandas-hdf", "pandas-object"),
 }

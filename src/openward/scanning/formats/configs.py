@@ -47,7 +47,7 @@ __all__ = [
     "scan_embedded_config",
 ]
 
-MAX_CONFIG_BYTES: Final = 16 << 20
+MAX_CONFIG_BYTES: Final = 4 << 20
 """Configs up to this size are parsed; larger ones are searched lexically
 (names and tags found by pattern), so size never hides a target."""
 MAX_LEXICAL_BYTES: Final = 256 << 20
@@ -66,9 +66,12 @@ _MARKERS: Final = (
     b"target", b"class_path", b"_component_", b"cls", b"!", b"flavors", b"python/", b"pipeline",
     b"\\",  # escapes in quoted keys: "_t\x61rget_" is _target_
 )  # fmt: skip
-_JSON_MARKERS: Final = (
-    b"_target_", b"class_path", b"_component_", b'"cls"', b'"target"', b"\\u"
-)  # fmt: skip
+# A JSON file is parsed only when it names one of these keys, or spells an
+# ASCII character with an escape ("\u005ftarget_": encoders never escape
+# printable ASCII). Data files such as tokenizer.json hold "target" and "cls"
+# as vocabulary and non-ASCII escapes by the thousand: they are not parsed.
+_JSON_KEYS: Final = (b'"_target_"', b'"class_path"', b'"_component_"')
+_ASCII_ESCAPE: Final = re.compile(rb"\\u00[2-7][0-9a-fA-F]")
 
 _PY_TAG: Final = "tag:yaml.org,2002:python/"
 # PyYAML python/ tags that build plain data, not objects.
@@ -715,7 +718,7 @@ def _finish(ctx: ScanContext, loc: Location, name: str, analysis: ConfigAnalysis
 
 def _scan_json_targets(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> None:
     data = blob.read(0, blob.size)
-    if not any(m in data for m in _JSON_MARKERS):
+    if not any(key in data for key in _JSON_KEYS) and not _ASCII_ESCAPE.search(data):
         return
     text = data.decode("utf-8", "replace")
     doc: Any = _UNPARSED
@@ -733,7 +736,7 @@ def _scan_json_targets(ctx: ScanContext, blob: Blob, loc: Location, name: str) -
 def scan_embedded_config(ctx: ScanContext, text: str, loc: Location) -> None:
     """A config stored as a string inside another format (safetensors metadata)."""
     data = text.encode("utf-8", "replace")
-    if not any(m in data for m in (*_JSON_MARKERS, b"!", b"params")):
+    if not any(m in data for m in (b"target", b"class_path", b"_component_", b"\\", b"!")):
         return
     stripped = text.lstrip()
     doc: Any = _UNPARSED

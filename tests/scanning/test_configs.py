@@ -309,3 +309,16 @@ def test_commented_out_tags_are_not_reported(tmp_path: Path) -> None:
     report = _scan_text(tmp_path, "hyperparams.yaml", text)
     assert _rules(report) == set()
     assert _rules(report, Severity.INFO) == {("config-instantiation", "info")}
+
+
+def test_mlflow_model_class_outside_its_flavor_package(tmp_path: Path) -> None:
+    def mlmodel(model_class: str) -> str:
+        return (
+            "flavors:\n  python_function:\n    loader_module: mlflow.xgboost\n"
+            f"  xgboost:\n    data: model.xgb\n    model_class: {model_class}\n"
+        )
+
+    own = _scan_text(tmp_path / "a", "MLmodel", mlmodel("xgboost.sklearn.XGBClassifier"))
+    assert _rules(own) == set()
+    foreign = _scan_text(tmp_path / "b", "MLmodel", mlmodel("subprocess.Popen"))
+    assert ("mlflow-loader-module", "high") in _rules(foreign)

@@ -392,7 +392,8 @@ _ALL: Final[tuple[Rule, ...]] = (
         "MLflow model names a loader module outside MLflow",
         "mlflow.pyfunc.load_model imports the flavor's loader_module and calls its "
         "_load_pyfunc (the pytorch flavor imports pickle_module_info.txt's module, the "
-        "keras flavor keras_module): a module that is not MLflow's runs whatever it holds.",
+        "keras flavor keras_module, xgboost, lightgbm and spark call model_class): a module "
+        "that is not MLflow's (or the flavor's library) runs whatever it holds.",
         "Load only if you know the module; prefer a model saved with a built-in flavor.",
     ),
     Rule(

@@ -6,7 +6,8 @@
 script; ``python_model.pkl`` is a cloudpickle (analysed as the pickle it is,
 by content, like every file). The pytorch flavor imports the module named in
 ``pickle_module_info.txt`` and hands it to ``torch.load``; the keras flavor
-imports ``keras_module``. The file is read with a safe YAML loader; nothing
+imports ``keras_module``; the xgboost, lightgbm and spark flavors import and
+call ``model_class``. The file is read with a safe YAML loader; nothing
 is imported.
 """
 
@@ -30,6 +31,8 @@ _KERAS_MODULES: Final = frozenset({"keras", "tensorflow.keras", "tf_keras"})
 _PICKLE_MODULES: Final = frozenset(
     {"mlflow.pytorch.pickle_module", "pickle", "cloudpickle", "dill"}
 )
+# flavor -> the package its model_class must come from
+_FLAVOR_PACKAGES: Final = {"spark": "pyspark", "sklearn": "sklearn"}
 _MODULE_NAME: Final = re.compile(r"^[A-Za-z_][\w.]*$")
 
 
@@ -51,6 +54,13 @@ def scan_mlmodel(ctx: ScanContext, doc: dict[str, Any], loc: Location, name: str
         keras_module = conf.get("keras_module")
         if isinstance(keras_module, str) and keras_module not in _KERAS_MODULES:
             _loader_module(ctx, loc, f"{where}.keras_module", keras_module, "loads Keras with it")
+        model_class = conf.get("model_class")
+        if isinstance(model_class, str) and model_class.split(".", 1)[0] not in (
+            _FLAVOR_PACKAGES.get(flavor, flavor),
+            "mlflow",
+        ):
+            # xgboost, lightgbm, spark: the class is imported by name and called
+            _loader_module(ctx, loc, f"{where}.model_class", model_class, "instantiates it")
         code = conf.get("code")
         if isinstance(code, str) and code:
             ctx.add(

@@ -24,6 +24,7 @@ from openward.scanning.interface import ScanReport, Severity
 
 _NEEDS: dict[str, tuple[str, ...]] = {
     "hydra": ("omegaconf", "hydra"),
+    "hydra-eval": ("omegaconf",),
     "nemo-hydra": ("omegaconf", "hydra"),
     "safetensors-hydra": ("omegaconf", "hydra", "safetensors"),
     "hyperpyyaml": ("hyperpyyaml",),
@@ -322,3 +323,12 @@ def test_mlflow_model_class_outside_its_flavor_package(tmp_path: Path) -> None:
     assert _rules(own) == set()
     foreign = _scan_text(tmp_path / "b", "MLmodel", mlmodel("subprocess.Popen"))
     assert ("mlflow-loader-module", "high") in _rules(foreign)
+
+
+def test_eval_resolver_arithmetic_is_fine_and_code_is_not(tmp_path: Path) -> None:
+    arithmetic = "bs: 8\nsteps: ${eval:'2 * ${bs} + 1'}\n"
+    assert _rules(_scan_text(tmp_path / "a", "c.yaml", arithmetic)) == set()
+    code = "steps: ${eval:\"__import__('os').system('id')\"}\n"
+    assert _rules(_scan_text(tmp_path / "b", "c.yaml", code)) == {
+        ("config-target-dangerous", "high")
+    }

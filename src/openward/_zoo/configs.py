@@ -26,6 +26,13 @@ LOADERS: Final[dict[str, str]] = {
         "import sys\nfrom omegaconf import OmegaConf\nfrom hydra.utils import instantiate\n"
         "instantiate(OmegaConf.load(sys.argv[1]))"
     ),
+    # lightning-hydra-template and its many descendants register Python's eval
+    # as an OmegaConf resolver, for arithmetic in configs.
+    "hydra-eval": (
+        "import sys\nfrom omegaconf import OmegaConf\n"
+        "OmegaConf.register_new_resolver('eval', eval)\n"
+        "OmegaConf.to_container(OmegaConf.load(sys.argv[1]), resolve=True)"
+    ),
     "hyperpyyaml": (
         "import sys\nfrom hyperpyyaml import load_hyperpyyaml\n"
         "load_hyperpyyaml(open(sys.argv[1]).read())"
@@ -58,6 +65,7 @@ LOADERS: Final[dict[str, str]] = {
 LIVE: Final[dict[str, tuple[str, str]]] = {
     "configs/hydra/pathlib_touch.yaml": ("hydra", "hydra-pathlib"),
     "configs/hydra/escaped_key.yaml": ("hydra", "hydra-escaped"),
+    "configs/hydra/eval_resolver.yaml": ("hydra-eval", "hydra-eval"),
     "configs/hyperpyyaml/tag_directive/hyperparams.yaml": ("hyperpyyaml", "hyper-tagdir"),
     "configs/pytables/vlen_attribute.h5": ("pytables", "pytables-vlen"),
     "configs/nemo/model.nemo": ("nemo-hydra", "nemo-pathlib"),
@@ -182,6 +190,15 @@ def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
         'Hydra _target_ spelled with a YAML escape ("_t\\x61rget_"): no "target" in the bytes',
         "config-target-dangerous",
     )  # fmt: skip
+    code = f"__import__('pathlib').Path('{_path(touch, 'hydra-eval')}').touch()"
+    add(
+        "configs/hydra/eval_resolver.yaml",
+        f"batch_size: 8\nsteps: ${{eval:{_yaml_str(code)}}}\n".encode(),
+        "omegaconf-eval-resolver",
+        "an ${eval:...} interpolation that runs code where eval is a registered resolver",
+        "config-target-dangerous",
+        "high",
+    )
     add(
         "configs/hydra/exec.json",
         json.dumps(

@@ -21,10 +21,11 @@ skipped.
 
 from __future__ import annotations
 
+import ast
 import json
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,6 +66,7 @@ _NEMO_CONFIG: Final = "model_config.yaml"
 _MARKERS: Final = (
     b"target", b"class_path", b"_component_", b"cls", b"!", b"flavors", b"python/", b"pipeline",
     b"\\",  # escapes in quoted keys: "_t\x61rget_" is _target_
+    b"eval", b"exec",  # ${eval:...} resolvers
 )  # fmt: skip
 # A JSON file is parsed only when it names one of these keys, or spells an
 # ASCII character with an escape ("\u005ftarget_": encoders never escape
@@ -180,6 +182,8 @@ class _Walk:
         self.refs: list[ConfigReference] = []
         self.includes: list[tuple[str, str]] = []
         """(path in the config, file) of hyperpyyaml ``!include:`` tags."""
+        self.evals: list[tuple[str, str]] = []
+        """(path in the config, expression) of ``${eval:...}`` that do more than arithmetic."""
 
     def run(self) -> None:
         doc = self.doc
@@ -213,8 +217,11 @@ class _Walk:
             elif isinstance(node, TaggedValue):
                 self._tagged(node, where)
                 stack.append((node.value, where))
-            elif isinstance(node, str) and _TUPLE.match(node.strip()):
-                self._tuple_string(node, where)
+            elif isinstance(node, str):
+                if _TUPLE.match(node.strip()):
+                    self._tuple_string(node, where)
+                if "${" in node and _EVAL_RESOLVER.search(node):
+                    self.evals += [(where, e) for e in _unsafe_eval_arguments(node)]
 
     # -- Hydra, NeMo, jsonargparse ------------------------------------------
     def _mapping(self, node: dict[Any, Any], where: str) -> None:
@@ -368,6 +375,51 @@ class _Walk:
         )  # fmt: skip
 
 
+_EVAL_RESOLVER: Final = re.compile(r"\$\{\s*(?:eval|exec)\s*:")
+# What an arithmetic ${eval:...} needs; anything else (calls, attributes,
+# subscripts, lambdas, comprehensions) is code.
+_ARITHMETIC: Final = (
+    ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Constant,
+    ast.Name, ast.Load, ast.Tuple, ast.List, ast.operator, ast.unaryop, ast.boolop, ast.cmpop,
+)  # fmt: skip
+
+
+def _resolver_arguments(text: str) -> list[str]:
+    """The argument text of each ``${eval:...}`` in ``text`` (nested ``${..}`` kept)."""
+    out = []
+    for match in _EVAL_RESOLVER.finditer(text):
+        depth, i = 1, match.end()
+        while i < len(text) and depth:
+            if text.startswith("${", i):
+                depth, i = depth + 1, i + 2
+                continue
+            depth -= text[i] == "}"
+            i += 1
+        out.append(text[match.end() : i - 1 if depth == 0 else i].strip())
+    return out
+
+
+def _unsafe_eval_arguments(text: str) -> list[str]:
+    unsafe = []
+    for argument in _resolver_arguments(text):
+        expression = argument
+        if len(expression) >= 2 and expression[0] == expression[-1] and expression[0] in "'\"":
+            expression = expression[1:-1]
+        expression = re.sub(r"\$\{[^${}]*\}", "x", expression)  # interpolations are values
+        try:
+            tree = ast.parse(expression.strip(), mode="eval")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            if "${" not in expression:
+                unsafe.append(argument)
+            continue
+        if not all(
+            isinstance(n, _ARITHMETIC) and not (isinstance(n, ast.Name) and "__" in n.id)
+            for n in ast.walk(tree)
+        ):
+            unsafe.append(argument)
+    return unsafe
+
+
 def _lookup(doc: Any, keys: list[str]) -> Any:
     node = doc
     for key in keys:
@@ -397,6 +449,8 @@ class ConfigAnalysis:
     """(path in the config, file) of hyperpyyaml ``!include:`` tags."""
     exhausted: bool
     """The walk stopped at :data:`MAX_CONFIG_NODES`."""
+    evals: list[tuple[str, str]] = field(default_factory=list)
+    """(path in the config, expression) of ``${eval:...}`` that do more than arithmetic."""
 
 
 def find_references(doc: Any, *, nemo: bool = False) -> ConfigAnalysis:
@@ -407,7 +461,7 @@ def find_references(doc: Any, *, nemo: bool = False) -> ConfigAnalysis:
     """
     walk = _Walk(doc, nemo=nemo)
     walk.run()
-    return ConfigAnalysis(walk.refs, walk.includes, walk.exhausted)
+    return ConfigAnalysis(walk.refs, walk.includes, walk.exhausted, walk.evals)
 
 
 _ASSIGN: Final = r"""["']?\s*[:=]\s*["']?"""
@@ -707,6 +761,16 @@ def _parse_yaml(ctx: ScanContext, text: str, loc: Location, name: str) -> Any:
 def _finish(ctx: ScanContext, loc: Location, name: str, analysis: ConfigAnalysis) -> None:
     report_references(ctx, analysis.references, loc)
     _report_includes(ctx, analysis.includes, loc, name)
+    for where, expression in analysis.evals:
+        ctx.add(
+            "config-target-dangerous",
+            loc,
+            None,
+            f"{where}: ${{eval:{expression}}} (calls, attributes or names beyond arithmetic)",
+            message="Config interpolation runs Python through an eval resolver (applications "
+            "such as lightning-hydra-template register Python's eval under that name)",
+            severity=Severity.HIGH,
+        )
     if analysis.exhausted:
         ctx.add(
             "scan-limit-reached",

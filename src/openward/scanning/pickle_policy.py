@@ -203,6 +203,9 @@ SAFE_GLOBALS: Final[frozenset[tuple[str, str]]] = frozenset(
         for n in names.split()
     }
     | {("sklearn.utils._bunch", "Bunch"), ("sklearn.utils", "Bunch")}
+    # PyTables' compression settings, pickled into the FILTERS attribute of every
+    # node by PyTables 1.x (tables.Leaf before 2.0): a plain record of options
+    | {("tables.filters", "Filters"), ("tables.Leaf", "Filters")}
     # activation functions stored on whole modules (TransformerEncoderLayer's
     # default is F.relu): tensor maths, nothing else
     | _pairs("torch.nn.functional", _TORCH_ACTIVATIONS)
@@ -219,6 +222,11 @@ _SAFE_PATTERNS: Final[tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]] 
     ("scipy.sparse._", re.compile(r"^[a-z]{3}_(matrix|array)$"), ()),
     ("numpy.dtypes", re.compile(r"^[A-Za-z0-9]+DType$"), ()),
 )
+
+_PATH_WRITERS: Final = (
+    "write_text", "write_bytes", "touch", "mkdir", "unlink", "rmdir", "rename", "replace",
+    "symlink_to", "hardlink_to", "chmod", "open",
+)  # fmt: skip
 
 # Known-dangerous modules (any attribute) and names, with why.
 _DANGEROUS_MODULES: Final[dict[str, str]] = {
@@ -331,6 +339,42 @@ _DANGEROUS_MODULES: Final[dict[str, str]] = {
     "uuid": "uuid internals run external commands (_get_command_stdout)",
     "IPython": "runs Python source",
     "ipykernel": "runs Python source",
+    # Reached by name from config-driven loaders (Hydra _target_, hyperpyyaml tags)
+    # as well as from pickles: name resolvers, file writers and loaders that ML
+    # libraries export.
+    "hydra.utils": "resolves and calls names from strings (instantiate, call, get_method)",
+    "hydra._internal.utils": "resolves names from strings (_locate)",
+    "hydra._internal.instantiate": "calls names from strings (instantiate)",
+    "jsonargparse": "imports and instantiates names from strings",
+    "typing.get_type_hints": "evaluates strings as Python expressions",
+    "typing._eval_type": "evaluates strings as Python expressions",
+    "typing.ForwardRef": "evaluates strings as Python expressions",
+    "optparse.Values.read_file": "runs a Python file",
+    "optparse.Values.read_module": "imports a module",
+    "tracemalloc.Snapshot.load": "nested unpickling",
+    "torch.save": "writes files (a pickle at any path)",
+    "torch.from_file": "creates and maps files (shared=True)",
+    "torch.ops.load_library": "loads native code",
+    "torch.classes.load_library": "loads native code",
+    "torch.utils.model_zoo": "downloads and unpickles checkpoints",
+    "torch.distributed.rpc": "runs functions on remote workers",
+    "numpy.save": "writes files",
+    "numpy.savez": "writes files",
+    "numpy.savez_compressed": "writes files",
+    "numpy.savetxt": "writes files with chosen text (a .pth file runs at start-up)",
+    "numpy.memmap": "creates and maps files",
+    "numpy.lib.format.open_memmap": "creates and maps files",
+    "numpy.ndarray.tofile": "writes files",
+    "pandas.read_pickle": "nested unpickling",
+    "pandas.to_pickle": "writes pickles to files",
+    "pandas.io.pickle": "nested unpickling",
+    "omegaconf.OmegaConf.save": "writes files with chosen content",
+    "transformers.dynamic_module_utils": "downloads and imports repository code",
+    **{
+        f"pathlib.{cls}.{method}": "creates, writes, moves or removes files"
+        for cls in ("Path", "PosixPath", "WindowsPath")
+        for method in _PATH_WRITERS
+    },
 }
 
 _DANGEROUS_BUILTINS: Final[dict[str, str]] = {

@@ -361,6 +361,91 @@ _ALL: Final[tuple[Rule, ...]] = (
         "Obtain a clean copy.",
     ),
     Rule(
+        "config-target-dangerous",
+        Severity.CRITICAL,
+        "Config makes its loader import and call a code-execution, file, network or "
+        "import primitive",
+        "Config-driven loaders import the names a config gives them and call them: Hydra's "
+        "instantiate (_target_, also in NeMo archives), jsonargparse and LightningCLI "
+        "(class_path), SpeechBrain's hyperpyyaml (!new:, !apply:), PyYAML's unsafe loaders "
+        "(!!python/object/apply:). This name is a known primitive (the pickle denylist). A name "
+        "that is only bound (!name:, _partial_) is reported at high: it runs when the "
+        "application calls it.",
+        "Do not load the config; remove the entry or obtain the publisher's original.",
+    ),
+    Rule(
+        "config-target-unlisted",
+        Severity.HIGH,
+        "Config makes its loader import and call a name outside well-known ML libraries",
+        "The loader imports the module and calls the name while loading, like a pickle "
+        "global nobody vetted: high for functions and standard-library names, where gadgets "
+        "such as file writers live; medium when the name is only bound (called later, if at "
+        "all); low for a class of a third-party package (it exists only if the user installed "
+        "that package) and for a module shipped with the model (its code is analysed as Python).",
+        "Load only if you know the named code; vouch for it with --allow module.name.",
+    ),
+    Rule(
+        "config-target-dynamic",
+        Severity.HIGH,
+        "Config computes the name its loader imports at load time",
+        "An interpolation (${...}) that reads the environment or a value the config does "
+        "not hold, or a name that is not a string, hides which code the loader imports.",
+        "Do not load it unless you control every value the name is built from.",
+    ),
+    Rule(
+        "config-remote-code",
+        Severity.HIGH,
+        "Config loads another model with trust_remote_code",
+        "An instantiated from_pretrained (or a kin) with trust_remote_code=True downloads "
+        "and runs Python code from another repository, which was not scanned.",
+        "Scan the other repository first, or remove trust_remote_code.",
+    ),
+    Rule(
+        "config-include-escape",
+        Severity.HIGH,
+        "Config includes a file outside the model folder",
+        "hyperpyyaml's !include: reads and interprets another YAML file (tags and all); an "
+        "absolute path or one that climbs out with '..' reaches files that were not scanned.",
+        "Do not load it; included files must ship with the model.",
+    ),
+    Rule(
+        "config-instantiation",
+        Severity.INFO,
+        "Config makes its loader import names from well-known ML libraries",
+        "Listed for the record: the names belong to libraries such as NeMo, PyTorch, "
+        "Lightning, transformers or SpeechBrain, whose file writers and loaders are on the "
+        "denylist.",
+        "No action needed.",
+    ),
+    Rule(
+        "mlflow-loader-module",
+        Severity.HIGH,
+        "MLflow model names a loader module outside MLflow",
+        "mlflow.pyfunc.load_model imports the flavor's loader_module and calls its "
+        "_load_pyfunc (the pytorch flavor imports pickle_module_info.txt's module, the "
+        "keras flavor keras_module, xgboost, lightgbm and spark call model_class): a module "
+        "that is not MLflow's (or the flavor's library) runs whatever it holds.",
+        "Load only if you know the module; prefer a model saved with a built-in flavor.",
+    ),
+    Rule(
+        "mlflow-model-code",
+        Severity.MEDIUM,
+        "Loading this MLflow model runs code shipped with it",
+        "The flavor's code directory is put on sys.path and imported from, or its "
+        "model_code_path script is run (models from code). The shipped files are analysed "
+        "as Python (python-dangerous-call findings).",
+        "Read the shipped code before loading.",
+    ),
+    Rule(
+        "pytables-pickle",
+        Severity.INFO,
+        "HDF5 file holds pickles that PyTables unpickles when it reads them",
+        "PyTables (pandas.read_hdf, tables.open_file) unpickles string attributes that end "
+        "with '.' and object arrays (PSEUDOATOM object). Each pickle is analysed like any "
+        "other; this finding only says where they are.",
+        "No action needed unless the pickles are reported themselves.",
+    ),
+    Rule(
         "archive-path-traversal",
         Severity.HIGH,
         "Archive member name escapes the extraction directory",

@@ -114,4 +114,7 @@ def scan_hdf5(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
         scan_keras_config(ctx, config, (*loc, "<model_config>"))
     if training is not None:
         scan_keras_config(ctx, training, (*loc, "<training_config>"))
+    from openward.scanning.formats.hdf5_tables import scan_pytables_pickles
+
+    scan_pytables_pickles(ctx, blob, loc)  # pandas.read_hdf / PyTables unpickle attributes
     return "keras-h5" if is_keras else Format.HDF5

@@ -31,6 +31,7 @@ from typing import Final
 from openward.artifacts.blob import Blob
 from openward.artifacts.detection import Format
 from openward.scanning.context import Location, ScanContext
+from openward.scanning.formats.configs import is_config_name, scan_config_file
 from openward.scanning.formats.templates import report_template
 from openward.scanning.interface import Severity
 from openward.scanning.python_code import SEVERE, analyse_python
@@ -102,6 +103,9 @@ def scan_json(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
     base = _basename(name)
     if base.endswith((".jinja", ".j2", ".py")):
         return scan_text(ctx, blob, loc, name)  # "{% ..." and "{" both open like JSON
+    config_label = scan_config_file(ctx, blob, loc, name)  # _target_, YAML that opens with "{"
+    if config_label is not None:
+        return config_label
     if base not in CONFIG_FILES:
         return Format.JSON
     doc = _load_json(ctx, blob, loc)
@@ -335,6 +339,8 @@ def _peft_imports(ctx: ScanContext, doc: dict[str, object], loc: Location) -> No
 
 def scan_text(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
     base = _basename(name)
+    if is_config_name(base):
+        return scan_config_file(ctx, blob, loc, name) or Format.TEXT
     if base.endswith((".jinja", ".j2")):
         report_template(ctx, _read_source(ctx, blob, loc), loc)
         return "jinja"

@@ -570,3 +570,59 @@ def _write(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
+
+
+def test_attribute_placeholders_bound_by_the_caller(tmp_path: Path) -> None:
+    """A function's PrintV2 may take its output_stream from the calling node."""
+    inner = function(
+        "__inference_inner_5",
+        [node("P", "PrintV2", ("x",), output_stream=zoo._pb(9, "stream"))],
+    )
+    graph = saved_model(
+        [node("Call", "StatefulPartitionedCall", ("x",), f=attr_func("__inference_inner_5"))],
+        [inner],
+    )
+    assert "tf-file-write" in _rules(graph, "saved_model.pb", tmp_path)
+
+
+def test_a_path_handed_down_to_a_function_is_followed(tmp_path: Path) -> None:
+    opener = saved_model(
+        [
+            node("path", "Const", value=attr_string_tensor("/etc/shadow")),
+            node("Call", "PartitionedCall", ("table", "path"), f=attr_func("__inference_open_7")),
+        ],
+        [
+            zoo._pb(
+                1,
+                zoo._pb(1, "__inference_open_7")
+                + zoo._pb(2, zoo._pb(1, "t"))
+                + zoo._pb(2, zoo._pb(1, "f")),
+            )
+            + zoo._pb(3, node("Init", "InitializeTableFromTextFileV2", ("t", "f")))
+        ],
+    )
+    found = _rules(opener, "saved_model.pb", tmp_path)
+    assert any("/etc/shadow" in e for e in found["tf-dangerous-op"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "t = torch\n    return t.from_file(p, True, 4)",
+        "g = torch.from_file\n    return g(p, True, 4)",
+        "a = torch\n    b = a\n    return b.save(p, p)",
+        "a, b = torch, 1\n    return a.from_file(p, True)",
+    ],
+)
+def test_torchscript_aliases_of_torch_and_its_operators(body: str) -> None:
+    """TorchScript compiles ``t = torch; t.from_file(...)`` and ``g = torch.from_file``."""
+    report = analyse_torchscript_source(f"def f(p: str):\n    {body}\n", "__torch__", "code/x.py")
+    assert {i.rule_id for i in report.issues} == {"torchscript-file-write"}
+
+
+def test_a_method_called_from_file_is_not_torch_from_file() -> None:
+    source = (
+        "class M(Module):\n  def from_file(self, x: int) -> int:\n    return x\n"
+        "  def forward(self, x: int) -> int:\n    return self.from_file(x)\n"
+    )
+    assert analyse_torchscript_source(source, "__torch__", "code/x.py").issues == []

@@ -55,6 +55,8 @@ class TfAttr:
     :data:`MAX_ATTR_STRING` bytes)."""
     funcs: tuple[str, ...] = ()
     """Function names: ``func.name`` and ``list.func[].name``."""
+    placeholder: bool = False
+    """The value is a placeholder, bound to an attribute of the function's caller."""
 
 
 @dataclass(slots=True)
@@ -73,6 +75,8 @@ class TfFunction:
 
     name: str
     nodes: list[TfNode]
+    args: tuple[str, ...] = ()
+    """Names of the signature's input arguments, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +136,19 @@ def _tensor_strings(blob: Blob, span: tuple[int, int]) -> list[bytes]:
 def _attr_value(blob: Blob, span: tuple[int, int]) -> TfAttr:
     strings: list[bytes] = []
     funcs: list[str] = []
+    placeholder = False
     for n, w, v in fields(blob, *span):
         if w != LENGTH or not isinstance(v, tuple):
             continue
         if n == 2:  # s
             strings.append(_bytes(blob, v))
-        elif n == 10:  # func: NameAttrList
+        elif n == 9:  # placeholder
+            placeholder = True
+        elif n == 10:  # func: NameAttrList; its attr values bind the callee's placeholders
             funcs.append(_first_string(blob, v, 1))
+            for entry in _sub(blob, v, 2):
+                for value in _sub(blob, entry, 2):
+                    strings += _attr_value(blob, value).strings
         elif n == 8:  # tensor
             strings += _tensor_strings(blob, v)
         elif n == 1:  # list
@@ -151,7 +161,7 @@ def _attr_value(blob: Blob, span: tuple[int, int]) -> TfAttr:
                     funcs.append(_first_string(blob, v2, 1))
                 elif n2 == 8:
                     strings += _tensor_strings(blob, v2)
-    return TfAttr(tuple(strings), tuple(funcs))
+    return TfAttr(tuple(strings), tuple(funcs), placeholder)
 
 
 def _node(blob: Blob, span: tuple[int, int]) -> TfNode:
@@ -193,11 +203,15 @@ def _graph(blob: Blob, span: tuple[int, int], mg: TfMetaGraph, tick: Callable[[]
                 tick()
                 signature = _sub(blob, fdef, 1)
                 fname = _first_string(blob, signature[-1], 1) if signature else ""
+                args = tuple(
+                    _first_string(blob, arg, 1)
+                    for arg in (_sub(blob, signature[-1], 2) if signature else [])
+                )
                 body = [_node(blob, nd) for nd in _sub(blob, fdef, 3)]
                 if fname in mg.functions:
                     mg.functions[fname].nodes += body  # a duplicate name: keep both bodies
                 else:
-                    mg.functions[fname] = TfFunction(fname, body)
+                    mg.functions[fname] = TfFunction(fname, body, args)
 
 
 def _tensor_info_name(blob: Blob, span: tuple[int, int]) -> str:

@@ -162,17 +162,42 @@ def _node_name(ref: str) -> str:
     return ref.lstrip("^").split(":", 1)[0]
 
 
+def _placeholder(node: TfNode, name: str) -> bool:
+    attr = node.attrs.get(name)
+    return attr is not None and attr.placeholder
+
+
+Callers = Mapping[str, list[tuple["_Scope", TfNode]]]
+
+
 class _Scope:
     """The nodes of one graph or function body, for following inputs to constants."""
 
-    def __init__(self, nodes: list[TfNode], assets: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        nodes: list[TfNode],
+        assets: frozenset[str] = frozenset(),
+        *,
+        args: tuple[str, ...] = (),
+        callers: Callers | None = None,
+        name: str = "",
+    ) -> None:
         self.by_name = {n.name: n for n in nodes}
         self.assets = assets
+        self.args = args
+        self.callers = callers or {}
+        self.name = name
 
-    def constant(self, ref: str) -> tuple[bytes, ...] | None:
-        """The string values of the constant ``ref`` comes from, if it is one."""
+    def constant(self, ref: str, depth: int = 0) -> tuple[bytes, ...] | None:
+        """The string values of the constant ``ref`` comes from, if it is one.
+
+        Follows identities, and a function argument back to the constant its
+        callers pass (a path handed down to the function that opens it).
+        """
         name = _node_name(ref)
         for _ in range(16):
+            if name not in self.by_name and name in self.args and depth < 4:
+                return self._from_callers(self.args.index(name), depth)
             node = self.by_name.get(name)
             if node is None:
                 return None
@@ -183,6 +208,15 @@ class _Scope:
                 return None
             attr = node.attrs.get("value")
             return attr.strings if attr is not None else None
+        return None
+
+    def _from_callers(self, index: int, depth: int) -> tuple[bytes, ...] | None:
+        for scope, caller in self.callers.get(self.name, []):
+            inputs = [i for i in caller.inputs if not i.startswith("^")]
+            if index < len(inputs):
+                value = scope.constant(inputs[index], depth + 1)
+                if value:
+                    return value
         return None
 
     def shown_input(self, node: TfNode, index: int = 0) -> str:
@@ -221,12 +255,16 @@ def _judge_conditional(op: str, node: TfNode, scope: _Scope) -> OpIssue | None:
     if op == "PrintV2":
         streams = _attr_strings(node, "output_stream")
         target = next((s for s in streams if s.startswith(b"file://")), None)
+        if target is None and _placeholder(node, "output_stream"):
+            return OpIssue("tf-file-write", "PrintV2 prints to a stream its caller chooses")
         if target is None:
             return None  # stdout, stderr or the log
         return OpIssue("tf-file-write", f"PrintV2 appends to {_text(target)!r}")
     if op in _DEBUG_URL_OPS:
         urls = [u for u in _attr_strings(node, "debug_urls") if u]
         roots = [r for r in _attr_strings(node, "dump_root") if r]
+        if _placeholder(node, "debug_urls") or _placeholder(node, "dump_root"):
+            return OpIssue("tf-file-write", f"{op} dumps tensors where its caller chooses")
         if not urls and not roots:
             return None
         targets = ", ".join(repr(_text(t)) for t in (urls + roots)[:3])
@@ -235,11 +273,15 @@ def _judge_conditional(op: str, node: TfNode, scope: _Scope) -> OpIssue | None:
         return OpIssue("tf-dangerous-op", f"{op} sends tensors to {targets}")
     if op == "FixedUnigramCandidateSampler":
         vocab = [v for v in _attr_strings(node, "vocab_file") if v]
+        if not vocab and _placeholder(node, "vocab_file"):
+            vocab = [b"<set by the caller>"]
         if not vocab:
             return None
         return OpIssue("tf-dangerous-op", f"{op} reads the vocabulary file {_text(vocab[0])!r}")
     if op in _PROTO_OPS:
         source = [s for s in _attr_strings(node, "descriptor_source") if s]
+        if not source and _placeholder(node, "descriptor_source"):
+            source = [b"<set by the caller>"]
         if not source or source[0] == b"local://" or source[0].startswith(b"bytes://"):
             return None
         return OpIssue("tf-dangerous-op", f"{op} reads descriptors from {_text(source[0])!r}")
@@ -307,8 +349,21 @@ def _meta_graph_issues(mg: TfMetaGraph, tick: object) -> dict[tuple[str, str], i
     assets = frozenset(_node_name(a) for a in mg.asset_tensors)
     issues: dict[tuple[str, str], int] = {}
 
-    def judge(nodes: list[TfNode], where: str, saver: set[str] | bool) -> None:
-        scope = _Scope(nodes, assets)
+    graph_scope = _Scope(mg.nodes, assets)
+    scopes = {
+        name: _Scope(fn.nodes, assets, args=fn.args, name=name) for name, fn in mg.functions.items()
+    }
+    callers: dict[str, list[tuple[_Scope, TfNode]]] = {}
+    for scope, nodes in [(graph_scope, mg.nodes)] + [
+        (scopes[name], fn.nodes) for name, fn in mg.functions.items()
+    ]:
+        for node in nodes:
+            for ref in _function_refs(node, mg.functions):
+                callers.setdefault(ref, []).append((scope, node))
+    for scope in (graph_scope, *scopes.values()):
+        scope.callers = callers
+
+    def judge(scope: _Scope, nodes: list[TfNode], where: str, saver: set[str] | bool) -> None:
         for node in nodes:
             if callable(tick):
                 tick()
@@ -318,9 +373,9 @@ def _meta_graph_issues(mg: TfMetaGraph, tick: object) -> dict[tuple[str, str], i
                 key = (issue.rule_id, f"{issue.what} in {where}")
                 issues[key] = issues.get(key, 0) + 1
 
-    judge(mg.nodes, "the graph", saver_nodes)
+    judge(graph_scope, mg.nodes, "the graph", saver_nodes)
     for name, fn in mg.functions.items():
-        judge(fn.nodes, f"function {name}", name in saver_fns)
+        judge(scopes[name], fn.nodes, f"function {name}", name in saver_fns)
     return issues
 
 

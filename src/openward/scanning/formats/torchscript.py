@@ -173,6 +173,54 @@ def _dotted(node: ast.expr) -> list[str] | None:
             return None
 
 
+def _aliases(body: ast.AST) -> dict[str, list[list[str]]]:
+    """Local names bound to module or operator values (``t = torch``, ``g = torch.from_file``).
+
+    TorchScript compiles such aliases; each name maps to the dotted chains it
+    may stand for (several through ``if``/``else``), resolved to a fixpoint.
+    """
+    raw: dict[str, list[list[str]]] = {}
+    for sub in ast.walk(body):
+        value: ast.expr | None = None
+        targets: list[ast.expr] = []
+        if isinstance(sub, ast.Assign):
+            value, targets = sub.value, list(sub.targets)
+        elif isinstance(sub, (ast.AnnAssign, ast.NamedExpr)) and sub.value is not None:
+            value, targets = sub.value, [sub.target]
+        if value is None:
+            continue
+        chains = [c for c in (_dotted(v) for v in _alternatives(value)) if c is not None]
+        for target in targets:
+            if isinstance(target, ast.Name) and chains:
+                raw.setdefault(target.id, []).extend(chains)
+    resolved: dict[str, list[list[str]]] = {}
+    for name in raw:
+        resolved[name] = _expand_chains(raw[name], raw, depth=0)
+    return resolved
+
+
+def _alternatives(value: ast.expr) -> list[ast.expr]:
+    if isinstance(value, ast.IfExp):
+        return _alternatives(value.body) + _alternatives(value.orelse)
+    if isinstance(value, ast.BoolOp):
+        return [v for item in value.values for v in _alternatives(item)]
+    return [value]
+
+
+def _expand_chains(
+    chains: list[list[str]], aliases: dict[str, list[list[str]]], depth: int
+) -> list[list[str]]:
+    out: list[list[str]] = []
+    for chain in chains:
+        head = chain[0]
+        if head in aliases and depth < 8 and aliases[head] is not chains:
+            for base in _expand_chains(aliases[head], aliases, depth + 1):
+                out.append(base + chain[1:])
+        else:
+            out.append(chain)
+    return out[:64]
+
+
 class _Visitor(ast.NodeVisitor):
     def __init__(self, report: TorchScriptReport, module: str, source: str, file: str) -> None:
         self.report = report
@@ -180,6 +228,8 @@ class _Visitor(ast.NodeVisitor):
         self.source = source
         self.file = file
         self.context: list[str] = []
+        self.aliases: dict[str, list[list[str]]] = {}
+        self.reported_lines: set[tuple[str, int]] = set()
 
     def _where(self, line: int) -> str:
         where = ".".join([self.module, *self.context]) if self.context else self.module
@@ -190,6 +240,15 @@ class _Visitor(ast.NodeVisitor):
         )
         return f"in {where}{note}, {self.file} line {line}"
 
+    def _add(self, rule: str, what: str, node: ast.expr) -> None:
+        line = getattr(node, "lineno", 0)
+        if (rule, line) in self.reported_lines:
+            return
+        self.reported_lines.add((rule, line))
+        self.report.issues.append(
+            TorchScriptIssue(rule, f"{self._shown(node)} {what} {self._where(line)}")
+        )
+
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         if not self.context:
             self.report.classes.add(f"{self.module}.{node.name}")
@@ -198,67 +257,86 @@ class _Visitor(ast.NodeVisitor):
         self.context.pop()
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        saved = self.aliases
+        self.aliases = {**saved, **_aliases(node)}
         self.context.append(node.name)
         self.generic_visit(node)
         self.context.pop()
+        self.aliases = saved
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self.aliases = _aliases(node)
+        self.generic_visit(node)
 
     def _shown(self, node: ast.expr) -> str:
         text = ast.get_source_segment(self.source, node) or ast.dump(node)[:_MAX_SHOWN]
         text = " ".join(text.split())
         return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "…"
 
+    def _targets(self, expr: ast.expr) -> list[tuple[str, str, str]]:
+        """What a callee or attribute chain may refer to, through local aliases."""
+        parts = _dotted(expr)
+        if parts is None:
+            return []
+        chains = _expand_chains([parts], self.aliases, depth=0)
+        out = []
+        for chain in chains:
+            if chain == ["from_file"]:
+                chain = ["torch", "from_file"]
+            resolved = _resolve(chain)
+            if resolved is not None:
+                out.append(resolved)
+        return out
+
     def visit_Call(self, node: ast.Call) -> None:
-        parts = _dotted(node.func)
-        if parts is not None:
-            if parts == ["from_file"]:
-                parts = ["torch", "from_file"]
-            resolved = _resolve(parts)
-            if resolved is not None and resolved[0] == "op":
-                _, namespace, op = resolved
-                shared = _shared_flag(node) if op == "from_file" else None
-                verdict = _judge_op(namespace, op, shared)
-                if verdict is not None:
-                    rule, what = verdict
-                    self.report.issues.append(
-                        TorchScriptIssue(
-                            rule, f"{self._shown(node)} {what} {self._where(node.lineno)}"
-                        )
-                    )
-                # the callee chain is judged; do not judge its attributes again
-                for arg in [*node.args, *(kw.value for kw in node.keywords)]:
-                    self.visit(arg)
-                return
+        targets = [t for t in self._targets(node.func) if t[0] == "op"]
+        for _, namespace, op in targets:
+            shared = _shared_flag(node) if op == "from_file" else None
+            verdict = _judge_op(namespace, op, shared)
+            if verdict is not None:
+                self._add(verdict[0], verdict[1], node)
+        if targets:
+            # the callee chain is judged; its attributes are not judged again
+            for arg in [*node.args, *(kw.value for kw in node.keywords)]:
+                self.visit(arg)
+            return
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        parts = _dotted(node)
-        if parts is not None:
-            resolved = _resolve(parts)
-            if resolved is not None:
-                self._reference(resolved, node)
-                return
-        self.generic_visit(node)
+        targets = self._targets(node)
+        for target in targets:
+            self._reference(target, node)
+        if node.attr == "from_file" and not targets and _root(node) != "self":
+            # from_file means nothing else in TorchScript: a reference we could
+            # not resolve (an alias through a container, say) is still one
+            self._add("torchscript-file-write", "refers to torch.from_file", node)
+        if not targets:
+            self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id == "from_file":
+            self._add("torchscript-file-write", "refers to torch.from_file", node)
 
     def _reference(self, resolved: tuple[str, str, str], node: ast.expr) -> None:
         kind, namespace, name = resolved
-        line = getattr(node, "lineno", 0)
         if kind == "class":
             self.report.custom_classes.add(f"__torch__.torch.classes.{namespace}.{name}")
             if namespace not in KNOWN_CLASS_NAMESPACES:
-                self.report.issues.append(
-                    TorchScriptIssue(
-                        "torchscript-custom-op",
-                        f"uses the native class torch.classes.{namespace}.{name} "
-                        f"{self._where(line)}",
-                    )
+                self._add(
+                    "torchscript-custom-op",
+                    f"uses the native class torch.classes.{namespace}.{name}",
+                    node,
                 )
             return
-        verdict = _judge_op(namespace, name, None) if kind == "op" else None
-        if verdict is not None and not (namespace == "aten" and name not in ("from_file", "save")):
-            rule, what = verdict
-            self.report.issues.append(
-                TorchScriptIssue(rule, f"{self._shown(node)} {what} {self._where(line)}")
-            )
+        verdict = _judge_op(namespace, name, None)
+        if verdict is not None:
+            self._add(verdict[0], verdict[1], node)
+
+
+def _root(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def _token_chains(source: str) -> Iterator[tuple[list[str], int]]:

@@ -111,16 +111,20 @@ class KerasIssue:
 
 
 def _walk(node: Any, path: str = "config") -> Iterator[tuple[str, dict[str, Any]]]:
-    stack = [(node, path)]
+    """Every dict of a JSON document with its path; scalars are never pushed
+    (a tokenizer's vocabulary of 200k entries costs one look each)."""
+    stack = [(node, path)] if isinstance(node, (dict, list)) else []
     while stack:
         current, where = stack.pop()
         if isinstance(current, dict):
             yield where, current
             for key, value in current.items():
-                stack.append((value, f"{where}.{key}"))
-        elif isinstance(current, list):
+                if isinstance(value, (dict, list)):
+                    stack.append((value, f"{where}.{key}"))
+        else:
             for i, value in enumerate(current):
-                stack.append((value, f"{where}[{i}]"))
+                if isinstance(value, (dict, list)):
+                    stack.append((value, f"{where}[{i}]"))
 
 
 def _short(value: object, limit: int = 120) -> str:

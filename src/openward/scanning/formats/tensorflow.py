@@ -135,6 +135,9 @@ _CONDITIONAL_OPS: Final = (
     | {"PrintV2", "FixedUnigramCandidateSampler"}
 )  # fmt: skip
 _IDENTITY_OPS: Final = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient"})
+ATTRIBUTE_OPS: Final = _CONDITIONAL_OPS | {"ImmutableConst", "Const"}
+_JUDGED_OPS: Final = frozenset(DANGEROUS_OPS) | _CONDITIONAL_OPS
+"""Ops whose attribute values the rules read (the rest only need their function references)."""
 _MAX_SHOWN: Final = 120
 
 
@@ -300,11 +303,11 @@ def _judge_conditional(op: str, node: TfNode, scope: _Scope) -> OpIssue | None:
     return OpIssue("tf-dangerous-op", f"{op} reads {_text(path[0])!r} into a lookup table")
 
 
-def _function_refs(node: TfNode, functions: Mapping[str, object]) -> Iterable[str]:
+def _function_refs(node: TfNode, functions: Mapping[str, object]) -> list[str]:
+    refs = [f for f in node.calls if f in functions]
     if node.op in functions:
-        yield node.op
-    for attr in node.attrs.values():
-        yield from (f for f in attr.funcs if f in functions)
+        refs.append(node.op)
+    return refs
 
 
 def _closure(start: Iterable[str], edges: dict[str, list[str]]) -> set[str]:
@@ -345,7 +348,10 @@ def _saver_scope(mg: TfMetaGraph) -> tuple[set[str], set[str]]:
 
 
 def _meta_graph_issues(mg: TfMetaGraph, tick: object) -> dict[tuple[str, str], int]:
-    saver_nodes, saver_fns = _saver_scope(mg)
+    has_checkpoint_ops = any(n.op in CHECKPOINT_OPS for n in mg.nodes) or any(
+        n.op in CHECKPOINT_OPS for fn in mg.functions.values() for n in fn.nodes
+    )
+    saver_nodes, saver_fns = _saver_scope(mg) if has_checkpoint_ops else (set(), set())
     assets = frozenset(_node_name(a) for a in mg.asset_tensors)
     issues: dict[tuple[str, str], int] = {}
 
@@ -364,9 +370,11 @@ def _meta_graph_issues(mg: TfMetaGraph, tick: object) -> dict[tuple[str, str], i
         scope.callers = callers
 
     def judge(scope: _Scope, nodes: list[TfNode], where: str, saver: set[str] | bool) -> None:
+        if callable(tick):
+            tick()
         for node in nodes:
-            if callable(tick):
-                tick()
+            if node.op not in _JUDGED_OPS and not node.op.startswith("Flex"):
+                continue
             in_saver = saver if isinstance(saver, bool) else node.name in saver
             issue = judge_node(node, scope, saver=in_saver)
             if issue is not None:
@@ -382,7 +390,7 @@ def _meta_graph_issues(mg: TfMetaGraph, tick: object) -> dict[tuple[str, str], i
 def scan_saved_model(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | None:
     del name
     try:
-        graphs = read_saved_model(blob, ctx.tick)
+        graphs = read_saved_model(blob, ctx.tick, attr_ops=ATTRIBUTE_OPS)
     except ArtifactFormatError:
         return None  # not a SavedModel after all
     count = sum(len(mg.nodes) + sum(len(f.nodes) for f in mg.functions.values()) for mg in graphs)

@@ -9,7 +9,8 @@ depth, size and time limits.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
@@ -129,6 +130,27 @@ class ScanContext:
     def is_interesting(self, module: str, name: str) -> bool:
         return self._verdict(module, name).status != "allowed"
 
+    @contextmanager
+    def allowing(self, names: Iterable[str]) -> Iterator[None]:
+        """Vouch for ``module.name`` globals while analysing one container.
+
+        A TorchScript archive defines its own ``__torch__.*`` classes in its
+        ``code/``; inside that archive a pickle naming them refers to code that
+        is analysed on its own, so they are not "unknown" there.
+        """
+        extra = frozenset(names) - self.allow
+        if not extra:
+            yield
+            return
+        saved = self.allow
+        self.allow = saved | extra
+        self._verdict.cache_clear()
+        try:
+            yield
+        finally:
+            self.allow = saved
+            self._verdict.cache_clear()
+
     # -- budgets -------------------------------------------------------------
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
@@ -227,6 +249,9 @@ class ScanContext:
                     f"detected as {label}, and its first bytes are also a pickle "
                     "that pickle.load would run",
                 )
+        named = self._run_named(blob, loc, name)
+        if named is not None and label in PLAIN_FORMATS:
+            label, analysed = named, True
         if (
             not analysed
             and label != Format.EMPTY
@@ -260,6 +285,22 @@ class ScanContext:
             # Handlers report their own damage; this is the backstop.
             self.add("archive-malformed", loc, exc.offset, exc.message)
         return fmt
+
+    def _run_named(self, blob: Blob, loc: Location, name: str) -> str | None:
+        """Rules for files a loader finds by name, whatever their bytes look like;
+        the format label they establish, if any."""
+        from openward.scanning.formats import get_named_handler
+
+        handler = get_named_handler(name)
+        if handler is None or self.timed_out:
+            return None
+        try:
+            return handler(self, blob, loc, name)
+        except ArtifactLimitError as exc:
+            self.limit_reached(exc, loc)
+        except ArtifactFormatError as exc:
+            self.add("archive-malformed", loc, exc.offset, exc.message)
+        return None
 
     def _probe_pickle(self, blob: Blob, loc: Location, *, probe: bool) -> bool:
         """Analyse ``blob`` as a pickle candidate; True when that produced findings.

@@ -186,6 +186,16 @@ SAFE_GLOBALS: Final[frozenset[tuple[str, str]]] = frozenset(
     | _pairs("torch", "Size device Tensor")
     | _pairs("torch.storage", "UntypedStorage TypedStorage")
     | _pairs("torch.nn.parameter", "Parameter Buffer")
+    # TorchScript's pickle helpers (every torch.jit.save archive uses them). Audited
+    # in torch 2.13's torch/jit/_pickle.py, the whole module: each returns its first
+    # argument unchanged (build_intlist, build_tensorlist, build_doublelist,
+    # build_boollist, restore_type_tag) or an int/None (build_tensor_from_id); none
+    # calls, imports or looks up anything, so they are harmless in any pickle.
+    | _pairs(
+        "torch.jit._pickle",
+        "build_intlist build_tensorlist build_doublelist build_boollist "
+        "build_tensor_from_id restore_type_tag",
+    )
     # numpy arrays, dtypes and scalars, protocol 0-5 (numpy 1.x and 2.x module names)
     | {(core + ".multiarray", n) for core in _NUMPY_CORE for n in ("_reconstruct", "scalar")}
     | {(core + ".numeric", "_frombuffer") for core in _NUMPY_CORE}

@@ -323,6 +323,32 @@ _ALL: Final[tuple[Rule, ...]] = (
         "Load only if you trust the publisher and know the referenced code.",
     ),
     Rule(
+        "keras-external-model",
+        Severity.HIGH,
+        "Keras config loads another model from a path (TFSMLayer)",
+        "Rebuilding the layer runs tf.saved_model.load on the named path: that "
+        "SavedModel's graph runs inside the model, and it is not part of the scanned files.",
+        "Do not load it; ask for a model without TFSMLayer, or scan the referenced SavedModel.",
+    ),
+    Rule(
+        "keras-file-reference",
+        Severity.HIGH,
+        "Keras config makes the loader read a file outside the model",
+        "Lookup layers and tokenizers given a path as their vocabulary read that "
+        "file (or URL) when the model is rebuilt (the CVE-2025-12058 pattern); "
+        "its contents become part of the model.",
+        "Do not load it; vocabularies belong in the model's own assets.",
+    ),
+    Rule(
+        "keras-torch-module",
+        Severity.LOW,
+        "Keras config embeds a pickled PyTorch module (TorchModuleWrapper)",
+        "Rebuilding the layer runs torch.load(weights_only=False) on the embedded "
+        "bytes (Keras asks for safe_mode=False). The embedded pickle is analysed "
+        "as a member of its own.",
+        "Load it only if the embedded module's findings are clean and you trust the publisher.",
+    ),
+    Rule(
         "keras-malformed",
         Severity.MEDIUM,
         "Keras archive's config.json is not valid JSON",
@@ -339,11 +365,56 @@ _ALL: Final[tuple[Rule, ...]] = (
     Rule(
         "tf-dangerous-op",
         Severity.HIGH,
-        "TensorFlow graph reads or writes files, or calls Python",
-        "Operations such as ReadFile, WriteFile, MatchingFiles, ImmutableConst or "
-        "PyFunc run when the model runs (in TFLite, as Flex custom operators) and "
-        "reach the machine's files or the host's Python.",
-        "Do not serve the model; ask for one without file or Python operations.",
+        "TensorFlow graph reads files, reaches the network or calls Python",
+        "Operations such as ReadFile, MatchingFiles, ImmutableConst, dataset "
+        "readers, tf.data service or RPC operations and PyFunc run when the model "
+        "runs (in TFLite, as Flex custom operators) and reach the machine's files, "
+        "the network or the host's Python. (Writing files is tf-file-write.)",
+        "Do not serve the model; ask for one without file, network or Python operations.",
+    ),
+    Rule(
+        "tf-file-write",
+        Severity.CRITICAL,
+        "TensorFlow graph creates, writes or deletes files",
+        "Operations such as WriteFile, checkpoint and summary writers, "
+        "DatasetToTFRecord, snapshot or cache datasets, or PrintV2 with a "
+        "file:// output stream write to the machine when the model runs (in "
+        "TFLite, as Flex operators). Checkpoint operations that only the "
+        "SavedModel's own saver reaches are not reported.",
+        "Do not serve the model; ask for one without file-writing operations.",
+    ),
+    Rule(
+        "torchscript-file-write",
+        Severity.CRITICAL,
+        "TorchScript code creates or writes files",
+        "torch.from_file(..., shared=True) creates the file and maps it for "
+        "writing, torch.save writes a pickle to any path; in a __setstate__ "
+        "this runs while torch.jit.load reads the archive.",
+        "Do not load it; ask for a safetensors copy of the weights.",
+    ),
+    Rule(
+        "torchscript-file-read",
+        Severity.HIGH,
+        "TorchScript code reads files",
+        "torch.from_file maps any file on the machine into a tensor when the code runs.",
+        "Do not load it; ask for a safetensors copy of the weights.",
+    ),
+    Rule(
+        "torchscript-custom-op",
+        Severity.MEDIUM,
+        "TorchScript code calls operators or classes from a native library",
+        "torch.ops.<namespace> and torch.classes.<namespace> outside PyTorch's own "
+        "namespaces run native code that a separately loaded library registers; "
+        "the archive alone does not say what it does.",
+        "Find out which library provides the namespace, and review it before loading.",
+    ),
+    Rule(
+        "torchscript-unparsable",
+        Severity.MEDIUM,
+        "TorchScript source could not be parsed",
+        "Code under code/ that Python's parser refuses was only searched token by "
+        "token for dangerous calls; torch.jit.load may still compile it.",
+        "Obtain a clean copy, or inspect the code by hand.",
     ),
     Rule(
         "tflite-custom-operator",

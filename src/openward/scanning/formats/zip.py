@@ -161,17 +161,48 @@ def _scan_directory(
                 None,
                 f"{n} entries share this name; loaders disagree on which one they read",
             )
-    for entry in zd.entries:
-        if ctx.timed_out:
-            break
-        key = (entry.data_offset, entry.compressed_size)
-        if key in seen:
-            continue  # the same bytes, already analysed through another view
-        seen.add(key)
-        # Members sharing a name are told apart by their place in the directory.
-        shown = entry.name if counts[entry.name] == 1 else f"{entry.name} [entry {entry.index + 1}]"
-        _scan_entry(ctx, blob, loc, entry, torch_prefixes, shown, keras=label == "keras")
+    allowed = _torchscript(ctx, blob, loc, zd) if torch_prefixes else set()
+    with ctx.allowing(allowed):
+        for entry in zd.entries:
+            if ctx.timed_out:
+                break
+            key = (entry.data_offset, entry.compressed_size)
+            if key in seen:
+                continue  # the same bytes, already analysed through another view
+            seen.add(key)
+            # Members sharing a name are told apart by their place in the directory.
+            shown = (
+                entry.name if counts[entry.name] == 1 else f"{entry.name} [entry {entry.index + 1}]"
+            )
+            _scan_entry(ctx, blob, loc, entry, torch_prefixes, shown)
     return label
+
+
+def _torchscript(ctx: ScanContext, blob: Blob, loc: Location, zd: ZipDirectory) -> set[str]:
+    """Analyse a TorchScript archive's code first: it decides what its pickles may name."""
+    from openward.scanning.formats.torchscript import (
+        scan_torchscript_archive,
+        torchscript_prefixes,
+    )
+
+    prefixes = torchscript_prefixes(e.name for e in zd.entries if not e.is_dir)
+    if not prefixes:
+        return set()
+    members: list[tuple[str, Blob]] = []
+    for entry in zd.entries:
+        name = entry.name
+        if entry.is_dir or entry.data_offset is None or entry.is_symlink:
+            continue
+        if not (name.endswith(".py") or name.rsplit("/", 1)[-1] == "bytecode.pkl"):
+            continue
+        try:
+            data = _member_data(ctx, blob, (*loc, name), entry)
+        except ArtifactLimitError as exc:
+            ctx.limit_reached(exc, (*loc, name))
+            continue
+        if data is not None:
+            members.append((name, data))
+    return scan_torchscript_archive(ctx, loc, members, prefixes)
 
 
 def _scan_entry(
@@ -181,7 +212,6 @@ def _scan_entry(
     entry: ZipEntry,
     torch_prefixes: set[str],
     shown: str,
-    keras: bool = False,
 ) -> None:
     mloc = (*loc, shown)
     why = unsafe_member_name(entry.name)
@@ -228,21 +258,6 @@ def _scan_entry(
             )
         return
     ctx.scan(data, mloc, entry.name)
-    if keras and entry.name == "config.json":
-        _keras_config(ctx, data, mloc)
-
-
-def _keras_config(ctx: ScanContext, data: Blob, mloc: Location) -> None:
-    import json
-
-    from openward.scanning.formats.keras import scan_keras_config
-
-    try:
-        doc = json.loads(data.read(0, min(data.size, 64 << 20)).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        ctx.add("keras-malformed", mloc, None, "config.json is not JSON")
-        return
-    scan_keras_config(ctx, doc, mloc)
 
 
 def _member_data(ctx: ScanContext, blob: Blob, mloc: Location, entry: ZipEntry) -> Blob | None:

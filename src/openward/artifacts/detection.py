@@ -1,19 +1,41 @@
 """Format detection from content: magic bytes and structure, never the file name.
 
 A malicious pickle renamed ``model.safetensors`` is still a pickle. Detection
-looks at the first bytes only and is cheap; formats without magic (protocol
-0/1 pickles) are reported as candidates, confirmed or rejected by the reader.
+is cheap, and it accepts what the loaders accept, not only what their writers
+produce: a check stricter than the loader is a way around the scanner (a tar
+header with a signed checksum, an HDF5 superblock after a user block, an
+ONNX model whose fields come in another order). Formats without magic
+(protocol 0/1 pickles) are reported as candidates, confirmed or rejected by
+the reader.
+
+One file can be several formats at once; :func:`detect_format` names the one
+whose reader runs first, and the scanner analyses the other views (a zip at
+the end, a tar at the start, an HDF5 superblock after a user block, a
+protobuf model) separately.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import tarfile
 from typing import Final
 
 from openward.artifacts.blob import Blob
+from openward.artifacts.errors import ArtifactFormatError
+from openward.artifacts.protobuf_wire import LENGTH, fields
 
-__all__ = ["Format", "detect_format", "looks_like_tar", "looks_like_text"]
+__all__ = [
+    "HDF5_SIGNATURE",
+    "Format",
+    "detect_format",
+    "hdf5_superblock_offset",
+    "looks_like_onnx",
+    "looks_like_saved_model",
+    "looks_like_tar",
+    "looks_like_text",
+    "tar_header_valid",
+]
 
 
 class Format:
@@ -39,7 +61,7 @@ class Format:
     GGUF: Final = "gguf"
     HDF5: Final = "hdf5"
     TF_SAVED_MODEL: Final = "tf-saved-model?"  # SavedModel protobuf: confirmed by its reader
-    ONNX: Final = "onnx?"  # protobuf with ONNX's first fields: confirmed by the onnx reader
+    ONNX: Final = "onnx?"  # protobuf shaped like onnx.ModelProto: confirmed by the onnx reader
     TFLITE: Final = "tflite"
     JSON: Final = "json"
     TEXT: Final = "text"
@@ -49,9 +71,18 @@ class Format:
 
 # The legacy torch.save format opens with a pickle of this magic number.
 TORCH_LEGACY_MAGIC: Final = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e"
+# ... which torch.save(pickle_protocol=p) writes differently for each protocol:
+# LONG1 after PROTO (and a FRAME from protocol 4), or a decimal LONG for 0 and 1.
+_TORCH_LEGACY_MAGIC_ANY: Final = re.compile(
+    rb"\A(?:\x80[\x02-\x05](?:\x95[\x00-\xff]{8})?\x8a\x0a"
+    + re.escape(TORCH_LEGACY_MAGIC[4:14])
+    + rb"|L119547037146038801333356L\n)\.",
+)
 
 # Opcodes that can start a protocol 0/1 pickle (everything except PROTO-led streams).
 _PICKLE_FIRST_BYTES: Final = frozenset(b"(N)]}cidlIJKLMFGSTUVXBC")
+
+HDF5_SIGNATURE: Final = b"\x89HDF\r\n\x1a\n"
 
 _MAGIC: Final[tuple[tuple[int, bytes, str], ...]] = (
     (0, b"PK\x03\x04", Format.ZIP),
@@ -65,47 +96,214 @@ _MAGIC: Final[tuple[tuple[int, bytes, str], ...]] = (
     (0, b"\x28\xb5\x2f\xfd", Format.ZSTD),
     (0, b"\x93NUMPY", Format.NUMPY),
     (0, b"GGUF", Format.GGUF),
-    (0, b"\x89HDF\r\n\x1a\n", Format.HDF5),
-    (4, b"TFL3", Format.TFLITE),
+    (0, HDF5_SIGNATURE, Format.HDF5),
+    (4, b"TFL3", Format.TFLITE),  # TFLite refuses a model without this identifier
 )
 
-
-_ZFILE_LENGTH = re.compile(rb"^0x[0-9a-fA-F]+ *$")
 
 ZFILE_HEADER = 21
 """Bytes before the zlib stream of a joblib "ZF" file (one more if a space follows)."""
 
 
-def looks_like_tar(head: bytes) -> bool:
-    """Whether ``head`` (the first 512 bytes) is a tar header tarfile would accept."""
-    return _is_tar(head)
-
-
-def _is_tar(head: bytes) -> bool:
-    if len(head) < 512:
+def _is_joblib_zfile(head: bytes) -> bool:
+    # joblib's read_zfile parses the 19 bytes after "ZF" with int(..., 16): it
+    # takes spaces, a sign, a 0x prefix and underscores, so this does too.
+    if head[:2] != b"ZF":
         return False
-    if head[257:262] == b"ustar":
-        return True
-    # Version 7 tar has no magic: trust the header checksum.
     try:
-        stored = int(head[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+        return int(head[2:ZFILE_HEADER], 16) >= 0
     except ValueError:
         return False
-    if stored < 0 or not head[0]:
+
+
+# -- tar -----------------------------------------------------------------------
+
+_TAR_EXTENDED_TYPES: Final = frozenset(b"LKSxgX")
+"""GNU long names and links, GNU sparse, pax headers: tarfile reads on past the
+first header before it accepts the archive, so those are confirmed with tarfile."""
+_HIGH_BYTES: Final = bytes(range(0x80, 0x100))
+MAX_TAR_EXTENSION: Final = 16 << 20
+"""A first header announcing a bigger extension is taken as a tar without reading it;
+the tar reader reports what it finds."""
+
+
+def _tar_number(field: bytes) -> int | None:
+    """A tar number field as ``tarfile`` reads it: base-256 when the first byte
+    is 0x80 or 0xff, otherwise octal text up to the first NUL (``int(..., 8)``,
+    so spaces, a sign, ``0o`` and underscores are all accepted)."""
+    if field[0] in (0o200, 0o377):
+        n = int.from_bytes(field[1:], "big")
+        return n - 256 ** (len(field) - 1) if field[0] == 0o377 else n
+    nul = field.find(b"\0")
+    if nul != -1:
+        field = field[:nul]
+    try:
+        return int(field.decode("ascii").strip() or "0", 8)
+    except ValueError:
+        return None
+
+
+def _tar_checksum_ok(block: bytes) -> bool:
+    stored = _tar_number(block[148:156])
+    if stored is None:
         return False
-    unsigned = sum(head[:148]) + 8 * 32 + sum(head[156:512])
-    return stored == unsigned
+    # The checksum field counts as eight spaces; tarfile takes the unsigned
+    # sum or the signed one (old Sun and NeXT tars summed signed chars).
+    counted = block[:148] + block[156:512]
+    unsigned = 256 + sum(counted)
+    if stored == unsigned:
+        return True
+    high = len(counted) - len(counted.translate(None, _HIGH_BYTES))
+    return stored == unsigned - 256 * high
+
+
+def tar_header_valid(block: bytes) -> bool:
+    """Whether ``tarfile`` accepts the 512-byte ``block`` as a member header."""
+    if len(block) != 512 or not block.strip(b"\0") or not _tar_checksum_ok(block):
+        return False
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except (tarfile.HeaderError, ValueError):
+        return False
+    return True
+
+
+def looks_like_tar(blob: Blob) -> bool:
+    """Whether ``tarfile.open(mode="r:")`` opens ``blob`` with at least one member.
+
+    That is the test ``torch.load`` applies first. An all-zero first block is
+    an empty archive to tarfile: nothing in it to analyse, so not a tar here.
+    """
+    block = blob.head(512)
+    if not tar_header_valid(block):
+        return False
+    if block[156] not in _TAR_EXTENDED_TYPES:
+        return True
+    size = _tar_number(block[124:136])
+    if size is not None and size > MAX_TAR_EXTENSION:
+        return True
+    from openward.artifacts.tar import BlobReader
+
+    try:
+        with tarfile.open(fileobj=BlobReader(blob), mode="r:") as tf:
+            return tf.next() is not None
+    except Exception:  # noqa: BLE001 - whatever stops tarfile stops the loader too
+        return False
+
+
+# -- HDF5 ----------------------------------------------------------------------
+
+
+def hdf5_superblock_offset(blob: Blob) -> int | None:
+    """Where the HDF5 library finds the superblock, or None.
+
+    A file may start with a user block of 512, 1024, 2048, ... bytes; the
+    library looks for the signature at 0 and then at every power of two from
+    512 that leaves room for it in the file (``H5FD_locate_signature``), and
+    h5py and Keras open the file from there.
+    """
+    if blob.read(0, 8) == HDF5_SIGNATURE:
+        return 0
+    offset = 512
+    while offset + 8 <= blob.size:
+        if blob.read(offset, 8) == HDF5_SIGNATURE:
+            return offset
+        offset <<= 1
+    return None
+
+
+# -- protobuf models -----------------------------------------------------------
+
+MAX_PROTOBUF_WALK: Final = 4096
+"""Fields examined per message level; past this the reader decides."""
+
+
+def _walk(blob: Blob, span: tuple[int, int], wanted: int) -> list[tuple[int, int]] | None:
+    """Spans of the length-delimited fields numbered ``wanted`` in the message
+    at ``span``; None when the bytes are not a protobuf message there, and
+    ``[UNDECIDED]`` when it has more than MAX_PROTOBUF_WALK fields (the
+    reader decides those)."""
+    found: list[tuple[int, int]] = []
+    try:
+        for i, (number, wire, value) in enumerate(fields(blob, *span)):
+            if i >= MAX_PROTOBUF_WALK:
+                return [_UNDECIDED]
+            if number == wanted and wire == LENGTH and isinstance(value, tuple):
+                found.append(value)
+    except ArtifactFormatError:
+        return None
+    return found
+
+
+_UNDECIDED: Final = (-1, -1)
+_MAX_REPEATS: Final = 8
+
+
+def _nested(blob: Blob, span: tuple[int, int], path: tuple[int, ...]) -> bool:
+    """Whether the message at ``span`` parses, and so does some field along ``path``."""
+    inner = _walk(blob, span, path[0] if path else 0)
+    if inner is None:
+        return False
+    if not path or _UNDECIDED in inner:
+        return True
+    return any(_nested(blob, s, path[1:]) for s in inner[:_MAX_REPEATS])
+
+
+def looks_like_onnx(blob: Blob) -> bool:
+    """Whether ``blob`` is shaped like an ``onnx.ModelProto`` with a graph.
+
+    Structure, not a byte prefix: protobuf fields come in any order, varints
+    may be over-long and unknown fields (groups included) are kept, so the
+    whole file must parse as protobuf wire format and hold a ``graph`` (field
+    7) that parses too. The onnx reader confirms.
+    """
+    return blob.size > 2 and _nested(blob, (0, blob.size), (7,))
+
+
+def looks_like_saved_model(blob: Blob) -> bool:
+    """Whether ``blob`` parses as a TensorFlow SavedModel: ``meta_graphs``
+    (field 2) holding a ``graph_def`` (field 2) that parses too."""
+    return blob.size > 2 and _nested(blob, (0, blob.size), (2, 2))
+
+
+# -- the rest ------------------------------------------------------------------
+
+_JSON_SPACE: Final = b" \t\n\r"
+# A JSON object that opens with a key: what a safetensors header looks like.
+_SAFETENSORS_HEADER_START: Final = re.compile(
+    rb'[ \t\n\r]*\{[ \t\n\r]*"(?:[^"\\\x00-\x1f]|\\.){1,256}"[ \t\n\r]*:'
+)
 
 
 def _is_safetensors(blob: Blob, head: bytes) -> bool:
+    """A header the safetensors loader would parse, or one it refuses that is
+    still plainly a safetensors header (reported as malformed).
+
+    The loader accepts JSON whitespace before the opening brace. A length
+    longer than the file (or shorter than the JSON) is the loader's error, not
+    a reason to call the file unknown: a JSON object with a key right after
+    the 8 length bytes is a broken safetensors file, unless the whole head is
+    text (a JSON document indented by eight characters).
+    """
     if len(head) < 10:
         return False
     (n,) = struct.unpack("<Q", head[:8])
-    return 2 <= n <= blob.size - 8 and head[8:9] == b"{"
+    body = head[8:]
+    stripped = body.lstrip(_JSON_SPACE)
+    if 2 <= n <= blob.size - 8 and stripped[:1] == b"{" and len(body) - len(stripped) < n:
+        return True
+    return _SAFETENSORS_HEADER_START.match(body) is not None and not looks_like_text(head)
 
 
 def _is_bzip2(head: bytes) -> bool:
-    return head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] == b"1AY&SY"
+    # A stream opens with a block or, when it is empty, with the end-of-stream
+    # marker; decoders then read the next stream (joblib picks bz2 by "BZh" alone).
+    return (
+        head[:3] == b"BZh"
+        and len(head) >= 10
+        and head[3] in b"123456789"
+        and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90")
+    )
 
 
 def _is_zlib(head: bytes) -> bool:
@@ -116,26 +314,27 @@ def _is_zlib(head: bytes) -> bool:
 
 
 def _is_lzma_alone(head: bytes) -> bool:
-    # .lzma ("alone") header: properties byte, 4-byte dictionary size, 8-byte size.
-    if len(head) < 13 or head[0] != 0x5D:
+    """An .lzma ("alone") header as liblzma's auto decoder (Python's
+    ``lzma.open``, joblib) accepts it: a valid lc/lp/pb byte, a dictionary
+    size of 2^n, 2^n + 2^(n-1) or all ones, and an unknown size or one below
+    256 GiB."""
+    if len(head) < 13:
+        return False
+    props = head[0]
+    if props > 224:
+        return False
+    lp, lc = divmod(props % 45, 9)
+    if lc + lp > 4:
         return False
     (dict_size,) = struct.unpack("<I", head[1:5])
+    if dict_size != 0xFFFFFFFF:
+        d = (dict_size - 1) & 0xFFFFFFFF
+        for shift in (2, 3, 4, 8, 16):
+            d |= d >> shift
+        if (d + 1) & 0xFFFFFFFF != dict_size:
+            return False
     (usize,) = struct.unpack("<Q", head[5:13])
-    power_of_two = dict_size & (dict_size - 1) == 0
-    return bool(power_of_two or dict_size % (1 << 16) == 0) and (
-        usize == 2**64 - 1 or usize < 1 << 48
-    )
-
-
-def _looks_like_onnx(head: bytes) -> bool:
-    # ModelProto opens with ir_version (field 1, varint), then producer_name,
-    # producer_version, domain, model_version, doc_string, graph or opset_import.
-    return (
-        len(head) > 3
-        and head[0] == 0x08
-        and 3 <= head[1] <= 15
-        and head[2] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42)
-    )
+    return usize == 2**64 - 1 or usize < 1 << 38
 
 
 def looks_like_text(head: bytes) -> bool:
@@ -150,16 +349,24 @@ def looks_like_text(head: bytes) -> bool:
 
 
 def detect_format(blob: Blob) -> str:
-    """The format of ``blob``, from its first bytes (see :class:`Format`)."""
+    """The format whose reader runs first on ``blob`` (see :class:`Format`).
+
+    Order: fixed magic numbers, then headers with checksums or lengths to
+    check, then structure (protobuf, an HDF5 superblock after a user block),
+    then the weak two-byte headers, pickle candidates and text. Text beats a
+    tar header: a real tar header is padded with NULs, so a header that is
+    all text is a text file that tarfile would also open, and the tar view is
+    analysed as a polyglot.
+    """
     if blob.size == 0:
         return Format.EMPTY
     head = blob.head(1024)
-    if head.startswith(TORCH_LEGACY_MAGIC):
+    if _TORCH_LEGACY_MAGIC_ANY.match(head):
         return Format.TORCH_LEGACY
     for offset, magic, fmt in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return fmt
-    if head[:4] == b"ZF0x" and _ZFILE_LENGTH.match(head[2:21]):
+    if _is_joblib_zfile(head):
         return Format.JOBLIB_ZFILE
     if _is_safetensors(blob, head):
         return Format.SAFETENSORS
@@ -167,16 +374,18 @@ def detect_format(blob: Blob) -> str:
         return Format.PICKLE
     if _is_bzip2(head):
         return Format.BZIP2
-    if _is_tar(head):
+    if looks_like_tar(blob) and not looks_like_text(head):
         return Format.TAR
+    if looks_like_onnx(blob):
+        return Format.ONNX
+    if looks_like_saved_model(blob):
+        return Format.TF_SAVED_MODEL
+    if hdf5_superblock_offset(blob) is not None:
+        return Format.HDF5
     if _is_lzma_alone(head):
         return Format.LZMA
     if _is_zlib(head):
         return Format.ZLIB
-    if _looks_like_onnx(head):
-        return Format.ONNX
-    if head[:3] == b"\x08\x01\x12":  # saved_model_schema_version = 1, then meta_graphs
-        return Format.TF_SAVED_MODEL
     if head[0] in _PICKLE_FIRST_BYTES:
         return Format.PICKLE_CANDIDATE
     stripped = head.lstrip()

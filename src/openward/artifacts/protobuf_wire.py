@@ -2,20 +2,28 @@
 
 TensorFlow's SavedModel is a protobuf; reading the few fields that matter
 (operation names) does not need TensorFlow or its generated classes, only
-the wire format: tags, varints and length-delimited fields, every length
-checked against the bytes that remain.
+the wire format: tags, varints, length-delimited fields and groups, every
+length checked against the bytes that remain. The reader accepts what
+protobuf's own parsers accept (upb, which ``onnx`` and TensorFlow's Python
+use): varints of up to ten bytes, over-long encodings included, values
+wrapping at 64 bits; groups, whose end tag must match; field numbers up to
+2**29 - 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Final
 
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError
 
-__all__ = ["fields", "string_field"]
+__all__ = ["FIXED32", "FIXED64", "GROUP", "LENGTH", "VARINT", "fields", "string_field"]
 
-VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
+VARINT, FIXED64, LENGTH, GROUP, _END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
+_U64: Final = (1 << 64) - 1
+MAX_GROUP_DEPTH: Final = 100
+"""protobuf's default recursion limit; deeper groups are refused by its parsers too."""
 
 
 def _varint(blob: Blob, pos: int, end: int) -> tuple[int, int]:
@@ -27,38 +35,85 @@ def _varint(blob: Blob, pos: int, end: int) -> tuple[int, int]:
         pos += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
-            return value, pos
+            return value & _U64, pos
     raise ArtifactFormatError("varint longer than 10 bytes", pos)
+
+
+def _key(blob: Blob, pos: int, end: int) -> tuple[int, int, int]:
+    key, after = _varint(blob, pos, end)
+    number = key >> 3
+    if number == 0 or key > 0xFFFFFFFF:
+        raise ArtifactFormatError(f"invalid field number {number}", pos)
+    return number, key & 7, after
+
+
+def _skip_value(blob: Blob, wire: int, pos: int, end: int) -> int:
+    """Offset after the value of a field of ``wire`` type starting at ``pos``."""
+    if wire == VARINT:
+        return _varint(blob, pos, end)[1]
+    if wire == LENGTH:
+        length, pos = _varint(blob, pos, end)
+        if length > end - pos:
+            raise ArtifactFormatError(f"field of {length} bytes runs past its message", pos)
+        return pos + length
+    if wire in (FIXED64, FIXED32):
+        size = 8 if wire == FIXED64 else 4
+        if pos + size > end:
+            raise ArtifactFormatError("fixed-width field runs past the end", pos)
+        return pos + size
+    raise ArtifactFormatError(f"unsupported wire type {wire}", pos)
+
+
+def _group_end(blob: Blob, number: int, pos: int, end: int) -> tuple[int, int]:
+    """(end of the group's content, offset after its end tag) for a group opened
+    with field ``number``; nested groups are followed, up to MAX_GROUP_DEPTH."""
+    stack = [number]
+    while pos < end:
+        inner, wire, after = _key(blob, pos, end)
+        if wire == GROUP:
+            if len(stack) >= MAX_GROUP_DEPTH:
+                raise ArtifactFormatError("groups nested too deeply", pos)
+            stack.append(inner)
+            pos = after
+        elif wire == _END_GROUP:
+            if inner != stack.pop():
+                raise ArtifactFormatError("end-group tag does not match its group", pos)
+            if not stack:
+                return pos, after
+            pos = after
+        else:
+            pos = _skip_value(blob, wire, after, end)
+    raise ArtifactFormatError("group runs past the end of its message", pos)
 
 
 def fields(
     blob: Blob, start: int = 0, end: int | None = None
 ) -> Iterator[tuple[int, int, int | tuple[int, int]]]:
-    """``(field number, wire type, value)``; length-delimited values are ``(start, end)``."""
+    """``(field number, wire type, value)``; length-delimited values and groups
+    are ``(start, end)`` spans, fixed-width values their offset."""
     pos = start
     end = blob.size if end is None else end
     while pos < end:
-        key, pos = _varint(blob, pos, end)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise ArtifactFormatError("field number 0", pos)
+        number, wire, pos = _key(blob, pos, end)
         if wire == VARINT:
             value, pos = _varint(blob, pos, end)
             yield number, wire, value
         elif wire == LENGTH:
             length, pos = _varint(blob, pos, end)
-            if pos + length > end:
+            if length > end - pos:
                 raise ArtifactFormatError(f"field of {length} bytes runs past its message", pos)
             yield number, wire, (pos, pos + length)
             pos += length
         elif wire in (FIXED64, FIXED32):
-            size = 8 if wire == FIXED64 else 4
-            if pos + size > end:
-                raise ArtifactFormatError("fixed-width field runs past the end", pos)
+            after = _skip_value(blob, wire, pos, end)
             yield number, wire, pos
-            pos += size
+            pos = after
+        elif wire == GROUP:
+            content_end, after = _group_end(blob, number, pos, end)
+            yield number, wire, (pos, content_end)
+            pos = after
         else:
-            raise ArtifactFormatError(f"unsupported wire type {wire}", pos)
+            raise ArtifactFormatError("end-group tag outside a group", pos)
 
 
 def string_field(blob: Blob, span: tuple[int, int]) -> str:

@@ -187,7 +187,7 @@ def looks_like_tar(blob: Blob) -> bool:
     try:
         with tarfile.open(fileobj=BlobReader(blob), mode="r:") as tf:
             return tf.next() is not None
-    except Exception:  # noqa: BLE001 - whatever stops tarfile stops the loader too
+    except Exception:  # whatever stops tarfile stops the loader too
         return False
 
 
@@ -326,14 +326,14 @@ def _is_lzma_alone(head: bytes) -> bool:
     lp, lc = divmod(props % 45, 9)
     if lc + lp > 4:
         return False
-    (dict_size,) = struct.unpack("<I", head[1:5])
+    dict_size = int.from_bytes(head[1:5], "little")
     if dict_size != 0xFFFFFFFF:
         d = (dict_size - 1) & 0xFFFFFFFF
         for shift in (2, 3, 4, 8, 16):
             d |= d >> shift
         if (d + 1) & 0xFFFFFFFF != dict_size:
             return False
-    (usize,) = struct.unpack("<Q", head[5:13])
+    usize = int.from_bytes(head[5:13], "little")
     return usize == 2**64 - 1 or usize < 1 << 38
 
 

@@ -181,7 +181,8 @@ def looks_like_tar(blob: Blob) -> bool:
         return True
     size = _tar_number(block[124:136])
     if size is not None and size > MAX_TAR_EXTENSION:
-        return True
+        # Too big to read for a guess: tarfile needs it, and a header after it.
+        return 512 + size + 512 <= blob.size
     from openward.artifacts.tar import BlobReader
 
     try:

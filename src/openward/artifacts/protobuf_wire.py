@@ -6,8 +6,8 @@ the wire format: tags, varints, length-delimited fields and groups, every
 length checked against the bytes that remain. The reader accepts what
 protobuf's own parsers accept (upb, which ``onnx`` and TensorFlow's Python
 use): varints of up to ten bytes, over-long encodings included, values
-wrapping at 64 bits; groups, whose end tag must match; field numbers up to
-2**29 - 1.
+wrapping at 64 bits; tags and lengths of up to five bytes (tags below
+2**32, lengths below 2**31); groups, whose end tag must match.
 """
 
 from __future__ import annotations
@@ -40,11 +40,22 @@ def _varint(blob: Blob, pos: int, end: int) -> tuple[int, int]:
 
 
 def _key(blob: Blob, pos: int, end: int) -> tuple[int, int, int]:
+    # A tag is a varint of at most five bytes, below 2**32, with a field number.
     key, after = _varint(blob, pos, end)
     number = key >> 3
-    if number == 0 or key > 0xFFFFFFFF:
-        raise ArtifactFormatError(f"invalid field number {number}", pos)
+    if number == 0 or key > 0xFFFFFFFF or after - pos > 5:
+        raise ArtifactFormatError(f"invalid tag for field {number}", pos)
     return number, key & 7, after
+
+
+def _size(blob: Blob, pos: int, end: int) -> tuple[int, int]:
+    # A length is a varint of at most five bytes, below 2**31 - 1.
+    length, after = _varint(blob, pos, end)
+    if after - pos > 5 or length >= 2**31 - 1:
+        raise ArtifactFormatError("invalid length", pos)
+    if length > end - after:
+        raise ArtifactFormatError(f"field of {length} bytes runs past its message", after)
+    return length, after
 
 
 def _skip_value(blob: Blob, wire: int, pos: int, end: int) -> int:
@@ -52,9 +63,7 @@ def _skip_value(blob: Blob, wire: int, pos: int, end: int) -> int:
     if wire == VARINT:
         return _varint(blob, pos, end)[1]
     if wire == LENGTH:
-        length, pos = _varint(blob, pos, end)
-        if length > end - pos:
-            raise ArtifactFormatError(f"field of {length} bytes runs past its message", pos)
+        length, pos = _size(blob, pos, end)
         return pos + length
     if wire in (FIXED64, FIXED32):
         size = 8 if wire == FIXED64 else 4
@@ -99,9 +108,7 @@ def fields(
             value, pos = _varint(blob, pos, end)
             yield number, wire, value
         elif wire == LENGTH:
-            length, pos = _varint(blob, pos, end)
-            if length > end - pos:
-                raise ArtifactFormatError(f"field of {length} bytes runs past its message", pos)
+            length, pos = _size(blob, pos, end)
             yield number, wire, (pos, pos + length)
             pos += length
         elif wire in (FIXED64, FIXED32):

@@ -512,7 +512,7 @@ def _liblzma_accepts_header(header: bytes) -> bool:
 
 @_SETTINGS
 @given(
-    props=st.integers(0, 255),
+    props=st.one_of(st.just(0x5D), st.integers(0, 255)),
     dict_size=st.one_of(
         st.integers(0, 2**32 - 1),
         st.integers(0, 31).map(lambda n: 1 << n),
@@ -522,8 +522,13 @@ def _liblzma_accepts_header(header: bytes) -> bool:
     usize=st.one_of(st.integers(0, 2**64 - 1), st.integers(0, 1 << 39), st.just(2**64 - 1)),
 )
 def test_lzma_alone_header_as_liblzma_reads_it(props: int, dict_size: int, usize: int) -> None:
+    """Agreement for the properties byte joblib and every writer use (0x5D);
+    others, valid to liblzma, are not taken (runs of zeros would be)."""
     header = bytes([props]) + struct.pack("<IQ", dict_size, usize)
-    assert _is_lzma_alone(header) == _liblzma_accepts_header(header)
+    if props == 0x5D:
+        assert _is_lzma_alone(header) == _liblzma_accepts_header(header)
+    else:
+        assert not _is_lzma_alone(header)
 
 
 @_SETTINGS

@@ -34,6 +34,7 @@ __all__ = [
     "looks_like_saved_model",
     "looks_like_tar",
     "looks_like_text",
+    "protobuf_models",
     "tar_header_valid",
 ]
 
@@ -157,9 +158,21 @@ def _tar_checksum_ok(block: bytes) -> bool:
     return stored == unsigned - 256 * high
 
 
+# Every character int(..., 8) can take from a stripped ASCII field: a quick
+# rejection of checksum fields that cannot parse, before the real parse.
+_TAR_NUMBER_TEXT: Final = b"01234567+-_oO \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
 def tar_header_valid(block: bytes) -> bool:
     """Whether ``tarfile`` accepts the 512-byte ``block`` as a member header."""
-    if len(block) != 512 or not block.strip(b"\0") or not _tar_checksum_ok(block):
+    if len(block) != 512:
+        return False
+    checksum = block[148:156]
+    if checksum[0] not in (0o200, 0o377) and checksum.split(b"\0", 1)[0].translate(
+        None, _TAR_NUMBER_TEXT
+    ):
+        return False
+    if not block.strip(b"\0") or not _tar_checksum_ok(block):
         return False
     try:
         tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
@@ -203,11 +216,12 @@ def hdf5_superblock_offset(blob: Blob) -> int | None:
     512 that leaves room for it in the file (``H5FD_locate_signature``), and
     h5py and Keras open the file from there.
     """
-    if blob.read(0, 8) == HDF5_SIGNATURE:
+    buf, base = blob.buffer, blob.start
+    if buf[base : base + 8] == HDF5_SIGNATURE:
         return 0
     offset = 512
     while offset + 8 <= blob.size:
-        if blob.read(offset, 8) == HDF5_SIGNATURE:
+        if buf[base + offset : base + offset + 8] == HDF5_SIGNATURE:
             return offset
         offset <<= 1
     return None
@@ -219,18 +233,20 @@ MAX_PROTOBUF_WALK: Final = 4096
 """Fields examined per message level; past this the reader decides."""
 
 
-def _walk(blob: Blob, span: tuple[int, int], wanted: int) -> list[tuple[int, int]] | None:
+def _walk(
+    blob: Blob, span: tuple[int, int], wanted: tuple[int, ...]
+) -> dict[int, list[tuple[int, int]]] | None:
     """Spans of the length-delimited fields numbered ``wanted`` in the message
-    at ``span``; None when the bytes are not a protobuf message there, and
-    ``[UNDECIDED]`` when it has more than MAX_PROTOBUF_WALK fields (the
-    reader decides those)."""
-    found: list[tuple[int, int]] = []
+    at ``span``; None when the bytes are not a protobuf message there. A
+    message with more than MAX_PROTOBUF_WALK fields is undecided: every
+    wanted number maps to ``[UNDECIDED]`` and the reader decides."""
+    found: dict[int, list[tuple[int, int]]] = {n: [] for n in wanted}
     try:
         for i, (number, wire, value) in enumerate(fields(blob, *span)):
             if i >= MAX_PROTOBUF_WALK:
-                return [_UNDECIDED]
-            if number == wanted and wire == LENGTH and isinstance(value, tuple):
-                found.append(value)
+                return {n: [_UNDECIDED] for n in wanted}
+            if number in found and wire == LENGTH and isinstance(value, tuple):
+                found[number].append(value)
     except ArtifactFormatError:
         return None
     return found
@@ -240,31 +256,48 @@ _UNDECIDED: Final = (-1, -1)
 _MAX_REPEATS: Final = 8
 
 
-def _nested(blob: Blob, span: tuple[int, int], path: tuple[int, ...]) -> bool:
-    """Whether the message at ``span`` parses, and so does some field along ``path``."""
-    inner = _walk(blob, span, path[0] if path else 0)
-    if inner is None:
-        return False
-    if not path or _UNDECIDED in inner:
-        return True
-    return any(_nested(blob, s, path[1:]) for s in inner[:_MAX_REPEATS])
+def _nested(blob: Blob, spans: list[tuple[int, int]], path: tuple[int, ...]) -> bool:
+    """Whether one of ``spans`` parses as a message, with a field along ``path``."""
+    for span in spans[:_MAX_REPEATS]:
+        if span == _UNDECIDED:
+            return True
+        inner = _walk(blob, span, path[:1])
+        if inner is not None and (not path or _nested(blob, inner[path[0]], path[1:])):
+            return True
+    return False
 
 
-def looks_like_onnx(blob: Blob) -> bool:
-    """Whether ``blob`` is shaped like an ``onnx.ModelProto`` with a graph.
+def protobuf_models(blob: Blob) -> frozenset[str]:
+    """The protobuf model formats ``blob`` is shaped like: :attr:`Format.ONNX`
+    (an ``onnx.ModelProto`` with a ``graph``, field 7, that parses) and
+    :attr:`Format.TF_SAVED_MODEL` (``meta_graphs``, field 2, holding a
+    ``graph_def``, field 2, that parses).
 
     Structure, not a byte prefix: protobuf fields come in any order, varints
     may be over-long and unknown fields (groups included) are kept, so the
-    whole file must parse as protobuf wire format and hold a ``graph`` (field
-    7) that parses too. The onnx reader confirms.
+    whole file must parse as protobuf wire format. The readers confirm.
     """
-    return blob.size > 2 and _nested(blob, (0, blob.size), (7,))
+    if blob.size <= 2:
+        return frozenset()
+    top = _walk(blob, (0, blob.size), (2, 7))
+    if top is None:
+        return frozenset()
+    kinds = []
+    if _nested(blob, top[7], ()):
+        kinds.append(Format.ONNX)
+    if _nested(blob, top[2], (2,)):
+        kinds.append(Format.TF_SAVED_MODEL)
+    return frozenset(kinds)
+
+
+def looks_like_onnx(blob: Blob) -> bool:
+    """Whether ``blob`` is shaped like an ONNX model (see :func:`protobuf_models`)."""
+    return Format.ONNX in protobuf_models(blob)
 
 
 def looks_like_saved_model(blob: Blob) -> bool:
-    """Whether ``blob`` parses as a TensorFlow SavedModel: ``meta_graphs``
-    (field 2) holding a ``graph_def`` (field 2) that parses too."""
-    return blob.size > 2 and _nested(blob, (0, blob.size), (2, 2))
+    """Whether ``blob`` is shaped like a SavedModel (see :func:`protobuf_models`)."""
+    return Format.TF_SAVED_MODEL in protobuf_models(blob)
 
 
 # -- the rest ------------------------------------------------------------------
@@ -315,17 +348,17 @@ def _is_zlib(head: bytes) -> bool:
 
 
 def _is_lzma_alone(head: bytes) -> bool:
-    """An .lzma ("alone") header as liblzma's auto decoder (Python's
-    ``lzma.open``, joblib) accepts it: a valid lc/lp/pb byte, a dictionary
-    size of 2^n, 2^n + 2^(n-1) or all ones, and an unknown size or one below
-    256 GiB."""
-    if len(head) < 13:
-        return False
-    props = head[0]
-    if props > 224:
-        return False
-    lp, lc = divmod(props % 45, 9)
-    if lc + lp > 4:
+    """An .lzma ("alone") header as liblzma's auto decoder (``lzma.open``,
+    joblib) accepts it, with the properties byte every writer uses.
+
+    liblzma takes any lc/lp/pb byte with lc + lp <= 4, a dictionary size of
+    2^n, 2^n + 2^(n-1) or all ones, and an unknown size or one below 256 GiB.
+    The properties byte is held to 0x5D (lc=3, lp=0, pb=2): joblib, the one
+    model loader that opens .lzma, picks it by that byte, and accepting the
+    others would make every run of zero bytes (a valid header to liblzma) a
+    compressed stream.
+    """
+    if len(head) < 13 or head[0] != 0x5D:
         return False
     dict_size = int.from_bytes(head[1:5], "little")
     if dict_size != 0xFFFFFFFF:
@@ -377,10 +410,9 @@ def detect_format(blob: Blob) -> str:
         return Format.BZIP2
     if looks_like_tar(blob) and not looks_like_text(head):
         return Format.TAR
-    if looks_like_onnx(blob):
-        return Format.ONNX
-    if looks_like_saved_model(blob):
-        return Format.TF_SAVED_MODEL
+    models = protobuf_models(blob)
+    if models:
+        return Format.ONNX if Format.ONNX in models else Format.TF_SAVED_MODEL
     if hdf5_superblock_offset(blob) is not None:
         return Format.HDF5
     if _is_lzma_alone(head):

@@ -27,6 +27,10 @@ MAX_GROUP_DEPTH: Final = 100
 
 
 def _varint(blob: Blob, pos: int, end: int) -> tuple[int, int]:
+    if pos < end:
+        first = blob.buffer[blob.start + pos]
+        if first < 0x80:
+            return first, pos + 1
     value = 0
     for shift in range(0, 70, 7):
         if pos >= end:

@@ -20,9 +20,8 @@ from openward.artifacts.detection import (
     detect_format,
     fallback_format,
     hdf5_superblock_offset,
-    looks_like_onnx,
-    looks_like_saved_model,
     looks_like_tar,
+    protobuf_models,
 )
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
 from openward.artifacts.zip import find_end_of_central_directory
@@ -335,9 +334,10 @@ class ScanContext:
                 f"an HDF5 superblock at byte {superblock}: h5py and Keras open the file as HDF5",
             )
             self._run_handler(Format.HDF5, blob, (*loc, "<hdf5 view>"), name)
-        if not labels & ONNX_LABELS and looks_like_onnx(blob):
+        models = protobuf_models(blob)
+        if Format.ONNX in models and not labels & ONNX_LABELS:
             self._protobuf_view(Format.ONNX, blob, (*loc, "<onnx view>"), name, "an ONNX model")
-        if not labels & SAVED_MODEL_LABELS and looks_like_saved_model(blob):
+        if Format.TF_SAVED_MODEL in models and not labels & SAVED_MODEL_LABELS:
             self._protobuf_view(
                 Format.TF_SAVED_MODEL, blob, (*loc, "<saved-model view>"), name, "a SavedModel"
             )

@@ -15,6 +15,7 @@ import lzma
 import pickle
 import struct
 import tarfile
+import time
 import zipfile
 import zlib
 
@@ -35,6 +36,8 @@ from openward.artifacts.detection import (
 )
 from openward.artifacts.errors import ArtifactFormatError
 from openward.artifacts.protobuf_wire import fields
+from openward.scanning.context import ScanContext
+from openward.scanning.interface import ScanLimits
 
 
 def _tar() -> bytes:
@@ -387,6 +390,10 @@ def test_onnx_recognised_in_any_field_order(order: list[int], width: int, prefix
     reference = onnx.load_model_from_string(original)
     assert parsed.graph == reference.graph and parsed.ir_version == reference.ir_version
     assert looks_like_onnx(Blob.of(data))
+    # ... and analysed: the escaping external data is reported, in whichever view.
+    ctx = ScanContext("m.onnx", ScanLimits(), frozenset(), time.monotonic() + 60)
+    ctx.scan(Blob.of(data), (), "m.onnx")
+    assert "onnx-external-data-escape" in {f.rule_id for f in ctx.findings}
 
 
 def test_onnx_detected_structurally_not_by_prefix() -> None:

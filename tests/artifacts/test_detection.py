@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from openward.artifacts.blob import Blob
 from openward.artifacts.detection import (
+    MAX_TAR_EXTENSION,
     Format,
     _is_joblib_zfile,
     _is_lzma_alone,
@@ -141,7 +142,10 @@ def tar_headers(draw: st.DrawFn) -> bytes:
             value = draw(st.integers(0, 8 ** (width - 2)))
             h[start : start + width] = _octal(value, width, draw(st.integers(0, 6)))
         elif kind == 1:
-            value = draw(st.integers(-(256 ** (width - 2)), 256 ** (width - 2)))
+            value = draw(
+                st.integers(-(256 ** (width - 2)), 256 ** (width - 2))
+                | st.integers(MAX_TAR_EXTENSION - 2, MAX_TAR_EXTENSION + 2)
+            )
             h[start : start + width] = _base256(value, width)
     h[156:157] = draw(
         st.sampled_from([b"0", b"\0", b"5", b"2", b"L", b"K", b"x", b"g", b"S", b"X", b"Z"])
@@ -204,16 +208,25 @@ def test_tar_recognition_takes_what_tarfile_takes() -> None:
     # "ustar" with a wrong checksum is not a tar to tarfile.
     bad_magic_only = bytearray(good)
     bad_magic_only[148:156] = b"0000000\0"
+    # A GNU sparse header announcing more than MAX_TAR_EXTENSION: tarfile does
+    # not read sparse data at open, so it opens.
+    sparse = bytearray(good)
+    sparse[156:157] = b"S"
+    sparse[124:136] = _base256(MAX_TAR_EXTENSION + 1, 12)
+    sparse[148:156] = b" " * 8
+    sparse[148:156] = _octal(256 + sum(sparse[:148] + sparse[156:]), 8, 0)
     for block, expected in (
         (signed, True),
         (after_nul, True),
         (base256, True),
         (bad_magic_only, False),
         (bytes(512), False),
+        (sparse, True),
     ):
         data = bytes(block) + bytes(1024)
         assert _tarfile_opens(data) == expected
         assert looks_like_tar(Blob.of(data)) == expected
+        assert looks_like_tar(Blob.of(bytes(block))) == _tarfile_opens(bytes(block))
 
 
 def test_text_that_is_also_a_tar_is_labelled_text() -> None:

@@ -124,8 +124,9 @@ _TAR_EXTENDED_TYPES: Final = frozenset(b"LKSxgX")
 first header before it accepts the archive, so those are confirmed with tarfile."""
 _HIGH_BYTES: Final = bytes(range(0x80, 0x100))
 MAX_TAR_EXTENSION: Final = 16 << 20
-"""A first header announcing a bigger extension is taken as a tar without reading it;
-the tar reader reports what it finds."""
+"""A first GNU long-name or pax header announcing more data than this is not read
+here: the file is a tar if that much data and a header fit in it (the tar reader
+reports what it finds). Sparse headers read only their own extension blocks."""
 
 
 def _tar_number(field: bytes) -> int | None:
@@ -193,7 +194,7 @@ def looks_like_tar(blob: Blob) -> bool:
     if block[156] not in _TAR_EXTENDED_TYPES:
         return True
     size = _tar_number(block[124:136])
-    if size is not None and size > MAX_TAR_EXTENSION:
+    if block[156] != ord("S") and size is not None and size > MAX_TAR_EXTENSION:
         # Too big to read for a guess: tarfile needs it, and a header after it.
         return 512 + size + 512 <= blob.size
     from openward.artifacts.tar import BlobReader

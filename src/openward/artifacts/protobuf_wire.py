@@ -43,11 +43,12 @@ def _varint(blob: Blob, pos: int, end: int) -> tuple[int, int]:
     raise ArtifactFormatError("varint longer than 10 bytes", pos)
 
 
-def _key(blob: Blob, pos: int, end: int) -> tuple[int, int, int]:
-    # A tag is a varint of at most five bytes, below 2**32, with a field number.
+def _key(blob: Blob, pos: int, end: int, *, in_group: bool = False) -> tuple[int, int, int]:
+    # A tag is a varint of at most five bytes, below 2**32, with a field number
+    # (upb lets a field number 0 through inside an unknown group, so does this).
     key, after = _varint(blob, pos, end)
     number = key >> 3
-    if number == 0 or key > 0xFFFFFFFF or after - pos > 5:
+    if (number == 0 and not in_group) or key > 0xFFFFFFFF or after - pos > 5:
         raise ArtifactFormatError(f"invalid tag for field {number}", pos)
     return number, key & 7, after
 
@@ -82,7 +83,7 @@ def _group_end(blob: Blob, number: int, pos: int, end: int) -> tuple[int, int]:
     with field ``number``; nested groups are followed, up to MAX_GROUP_DEPTH."""
     stack = [number]
     while pos < end:
-        inner, wire, after = _key(blob, pos, end)
+        inner, wire, after = _key(blob, pos, end, in_group=True)
         if wire == GROUP:
             if len(stack) >= MAX_GROUP_DEPTH:
                 raise ArtifactFormatError("groups nested too deeply", pos)

@@ -155,7 +155,7 @@ def test_reordered_saved_model_is_analysed(tmp_path: Path) -> None:
     data = reencode_protobuf(saved_model_bytes(["Placeholder", "WriteFile"]))
     report = _scan(tmp_path, "saved_model.pb", data)
     assert report.files[0].format == "tf-saved-model"
-    assert ("tf-dangerous-op", "high", None) in _serious(report)
+    assert ("tf-file-write", "critical", None) in _serious(report)
 
 
 _FUZZ_LIMITS = ScanLimits(max_file_seconds=5.0, max_expanded_bytes=16 << 20)

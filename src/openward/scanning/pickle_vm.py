@@ -58,15 +58,18 @@ class Global:
 class Call:
     """The result of calling or instantiating ``func`` with ``args``."""
 
-    __slots__ = ("args", "func", "offset", "state", "via")
+    __slots__ = ("args", "func", "offset", "planted_setstate", "state", "via")
 
     def __init__(self, func: object, args: object, offset: int, via: str = "REDUCE") -> None:
         self.func = func
         self.args = args
         self.offset = offset
         self.via = via
-        """The opcode that made it: REDUCE, NEWOBJ, NEWOBJ_EX, OBJ or INST."""
+        """The opcode that made it: REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, INST (or BUILD,
+        for a ``__setstate__`` planted in the instance's ``__dict__``)."""
         self.state: object = None
+        self.planted_setstate: object = None
+        """A ``__setstate__`` a BUILD put into the instance's ``__dict__``."""
 
 
 class Persistent:
@@ -132,6 +135,7 @@ class GlobalUse:
         "call_evidence",
         "calls",
         "importable",
+        "instantiations",
         "module",
         "name",
         "offset",
@@ -150,8 +154,12 @@ class GlobalUse:
         """The opcode that named it first: GLOBAL, STACK_GLOBAL or INST."""
         self.references = 1
         self.calls = 0
+        """Calls with arguments (REDUCE, OBJ, INST): a function or a class's ``__init__`` runs."""
+        self.instantiations = 0
+        """Instances made without ``__init__`` (NEWOBJ, ``copyreg.__newobj__``,
+        ``copyreg._reconstructor``): only ``__new__``, then BUILD's ``__setstate__``."""
         self.call_evidence: str | None = None
-        """The first call, rendered like ``posix.system('touch x')``."""
+        """The first call or instantiation, rendered like ``posix.system('touch x')``."""
         self.importable = importable
         """False when the name is not a dotted identifier (no ordinary import resolves it)."""
 
@@ -163,7 +171,8 @@ class PickleEvent:
 
     def __init__(self, kind: str, offset: int, evidence: str) -> None:
         self.kind = kind
-        """``dynamic-global``, ``computed-call``, ``build-on-global`` or ``ext-code``."""
+        """``dynamic-global``, ``computed-call``, ``build-on-global``, ``build-dunder``,
+        ``ext-code``, ``side-file`` or ``frame-split``."""
         self.offset = offset
         self.evidence = evidence
 
@@ -347,6 +356,8 @@ class _Machine:
     def call(self, func: object, args: object, pos: int, via: str) -> Call:
         func = _resolve_persistent_class(func)
         if isinstance(func, Global):
+            if func.key in _CONSTRUCTORS and isinstance(args, tuple):
+                self.construct(func, args, pos)
             if func.key not in _JOBLIB_WRAPPERS and func.key not in _CONSTRUCTORS:
                 for value in _flatten(args):
                     if isinstance(value, Global) and value.key in _JOBLIB_WRAPPERS:
@@ -358,7 +369,10 @@ class _Machine:
                             severe=True,
                         )
             use = self.res.globals[func.key]
-            use.calls += 1
+            if via in ("NEWOBJ", "NEWOBJ_EX"):
+                use.instantiations += 1  # cls.__new__(cls, *args): no __init__
+            else:
+                use.calls += 1
             if use.call_evidence is None:
                 use.call_evidence = render_call(f"{func.module}.{func.name}", args, self.blob)
             if self.interesting is None or self.interesting(func.module, func.name):
@@ -614,16 +628,54 @@ class _Machine:
         if len(self.res.persistent_ids) < _MAX_PERSISTENT_IDS:
             self.res.persistent_ids.append(pid)
 
+    def construct(self, ctor: Global, args: tuple[object, ...], pos: int) -> None:
+        """``copyreg`` constructors: their first argument is the class instantiated.
+
+        ``_reconstructor(cls, base, state)`` also runs ``base.__new__`` and
+        ``base.__init__`` with ``state`` unless ``base`` is ``object``: that is a
+        call of ``base``.
+        """
+        cls = args[0] if args else None
+        if isinstance(cls, Global):
+            use = self.res.globals[cls.key]
+            use.instantiations += 1
+            if use.call_evidence is None:
+                use.call_evidence = f"{ctor.module}.{ctor.name}({render(args, self.blob)[1:-1]})"
+        if ctor.name == "_reconstructor" and len(args) > 1:
+            base = args[1]
+            if isinstance(base, Global) and base.key not in _PLAIN_BASES:
+                self.call(base, args[2:3], pos, "REDUCE")
+
     def build(self, obj: object, state: object, pos: int) -> None:
         obj = _resolve_persistent_class(obj)
-        for key in _state_keys(state):
-            if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
-                self.event(
-                    "build-dunder",
-                    pos,
-                    f"BUILD sets {key} on {render(obj, self.blob)}: "
-                    "it can change what the object is",
-                )
+        if isinstance(obj, Call) and obj.planted_setstate is not None:
+            # A first BUILD put __setstate__ into the instance's __dict__;
+            # load_build looks the name up on the instance, so this BUILD calls it.
+            planted, obj.planted_setstate = obj.planted_setstate, None
+            self.call(planted, (state,), pos, "BUILD")
+            return
+        dict_state, slot_state = _split_state(state)
+        if slot_state is not None:
+            for key in slot_state.items:
+                if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
+                    self.event(
+                        "build-dunder",
+                        pos,
+                        f"BUILD's slot state sets {key} on {render(obj, self.blob)} with setattr: "
+                        "it changes what the object is",
+                    )
+        if dict_state is not None and "__setstate__" in dict_state.items:
+            # A dict state goes into the instance __dict__ as data, except that a
+            # later BUILD of the same object finds __setstate__ there and calls it.
+            planted = dict_state.items["__setstate__"]
+            self.event(
+                "build-dunder",
+                pos,
+                f"BUILD puts __setstate__ = {render(planted, self.blob)} into the __dict__ of "
+                f"{render(obj, self.blob)}: a second BUILD of that object calls it",
+            )
+            if isinstance(obj, Call):
+                obj.planted_setstate = planted
         if isinstance(obj, Global):
             self.event(
                 "build-on-global",
@@ -635,8 +687,33 @@ class _Machine:
         if not isinstance(obj, Call):
             return
         obj.state = state
-        if self.joblib_arrays and _instance_class(obj) in _JOBLIB_WRAPPERS:
+        cls = _instance_class(obj)
+        if self.joblib_arrays and cls in _JOBLIB_WRAPPERS:
             self.skip_joblib_array(obj, pos)
+        elif cls in _JOBLIB_SIDE_FILE_WRAPPERS and dict_state is not None:
+            self.joblib_side_file(cls, dict_state, pos)
+
+    def joblib_side_file(self, cls: tuple[str, str], state: SymDict, pos: int) -> None:
+        """joblib < 0.10 wrote arrays to side files; ``joblib.load`` reads the file the
+        wrapper names (``NDArrayWrapper``: with ``np.load(allow_pickle=True)``)."""
+        filename = state.items.get("filename")
+        if not isinstance(filename, str):
+            self.event(
+                "side-file",
+                pos,
+                f"{cls[0]}.{cls[1]} names its side file with "
+                f"{render(filename, self.blob)}, not a string",
+            )
+            return
+        parts = filename.replace("\\", "/").split("/")
+        if filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            loads = "unpickles" if cls[1] == "NDArrayWrapper" else "reads"
+            self.event(
+                "side-file",
+                pos,
+                f"{cls[0]}.{cls[1]}: joblib.load {loads} {filename!r}, "
+                "a file outside the model's folder",
+            )
 
     def skip_joblib_array(self, wrapper: Call, pos: int) -> None:
         """joblib writes array bytes (or a whole pickle) right after the wrapper's BUILD.
@@ -720,6 +797,7 @@ def merge_results(res: PickleStreamResult, other: PickleStreamResult) -> None:
         else:
             mine.references += use.references
             mine.calls += use.calls
+            mine.instantiations += use.instantiations
             mine.call_evidence = mine.call_evidence or use.call_evidence
     res.calls += other.calls
     seen = {(e.kind, e.offset) for e in res.events}
@@ -747,9 +825,15 @@ def _resolve_persistent_class(value: object) -> object:
     return value
 
 
-def _state_keys(state: object) -> list[object]:
-    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
-    return [k for part in parts if isinstance(part, SymDict) for k in part.items]
+def _split_state(state: object) -> tuple[SymDict | None, SymDict | None]:
+    """(dict state, slot state) of a BUILD argument, as ``load_build`` splits it."""
+    if isinstance(state, tuple) and len(state) == 2:
+        first, second = state
+        return (
+            first if isinstance(first, SymDict) else None,
+            second if isinstance(second, SymDict) else None,
+        )
+    return (state if isinstance(state, SymDict) else None), None
 
 
 def _arg(args: tuple[object, ...], i: int) -> object:
@@ -773,8 +857,23 @@ _CALLS_THROUGH: Final[
 }
 
 _OBJECT: Final = -1
+_PLAIN_BASES: Final = frozenset(
+    {("builtins", "object"), ("__builtin__", "object"), ("copy_reg", "object")}
+)
+_JOBLIB_SIDE_FILE_WRAPPERS: Final = frozenset(
+    {
+        ("joblib.numpy_pickle", "NDArrayWrapper"),
+        ("joblib.numpy_pickle", "ZNDArrayWrapper"),
+        ("joblib.numpy_pickle_compat", "NDArrayWrapper"),
+        ("joblib.numpy_pickle_compat", "ZNDArrayWrapper"),
+        ("sklearn.externals.joblib.numpy_pickle", "NDArrayWrapper"),
+        ("sklearn.externals.joblib.numpy_pickle", "ZNDArrayWrapper"),
+    }
+)
 _CONSTRUCTORS: Final = frozenset(
-    {("copyreg", "_reconstructor"), ("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")}
+    (module, name)
+    for module in ("copyreg", "copy_reg")  # protocols 0-2 write Python 2's name
+    for name in ("_reconstructor", "__newobj__", "__newobj_ex__")
 )
 _WRAPPER_INIT: Final = ("subclass", "shape", "order", "dtype", "allow_mmap",
                         "numpy_array_alignment_bytes")  # fmt: skip

@@ -16,12 +16,14 @@ breaks right after its payload still reports the payload.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable
 from typing import Final, cast
 
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
 from openward.artifacts.pickle import (
+    MAX_INLINE_STR,
     OP,
     FileModePickleReader,
     PickleOpcodeReader,
@@ -91,6 +93,10 @@ class Unknown:
 
 
 _KEEP: Final = 32  # container items kept for evidence and joblib metadata
+_U16: Final = struct.Struct("<H").unpack_from
+_U32: Final = struct.Struct("<I").unpack_from
+_I32: Final = struct.Struct("<i").unpack_from
+_F64: Final = struct.Struct(">d").unpack_from
 
 
 class SymList:
@@ -413,15 +419,29 @@ class _Machine:
         pos = reader.pos
         frame_end = 0
         linear = not isinstance(reader, FileModePickleReader)
+        # The fast path below decodes the most frequent data opcodes in place; it
+        # reads exactly what PickleOpcodeReader.read_op would (tests compare them
+        # with CPython), and hands everything else, and any truncation, to it.
+        fast = linear
+        buf = reader.buffer
+        base = reader.base
+        end = reader.limit
+        u16, u32, i32, f64 = _U16, _U32, _I32, _F64
+        rpos = prev = reader.pos
+        op_end = -1
         try:
             while True:
-                code, arg, pos = read()
-                n += 1
                 if frame_end:
-                    if pos >= frame_end:
+                    if (
+                        prev < frame_end < (rpos if op_end < 0 else op_end)
+                        and res.frame_split is None
+                    ):
+                        res.frame_split = prev  # the previous opcode ran past the frame
+                    if rpos >= frame_end:
                         frame_end = 0
-                    elif reader.pos > frame_end and res.frame_split is None:
-                        res.frame_split = pos
+                op_end = -1  # the fast path's opcodes end at rpos
+                pos = prev = rpos
+                n += 1
                 if not n & 0xFFF:
                     if n > self.max_opcodes:
                         raise ArtifactLimitError(
@@ -432,6 +452,115 @@ class _Machine:
                     if self.tick is not None:
                         self.tick()
                 stack = self.stack
+                a = base + rpos
+                if fast and a + 9 <= end:
+                    code = buf[a]
+                    if code == 0x94:  # MEMOIZE
+                        memo[len(memo)] = stack[-1]
+                        rpos += 1
+                        continue
+                    if code == 0x71:  # BINPUT
+                        memo[buf[a + 1]] = stack[-1]
+                        rpos += 2
+                        continue
+                    if code == 0x72:  # LONG_BINPUT
+                        memo[u32(buf, a + 1)[0]] = stack[-1]
+                        rpos += 5
+                        continue
+                    if code == 0x68 or code == 0x6A:  # BINGET, LONG_BINGET
+                        key = buf[a + 1] if code == 0x68 else u32(buf, a + 1)[0]
+                        try:
+                            stack.append(memo[key])
+                        except KeyError:
+                            raise ArtifactFormatError(f"memo key {key!r} not found", pos) from None
+                        rpos += 2 if code == 0x68 else 5
+                        continue
+                    if code == 0x8C or code == 0x58:  # SHORT_BINUNICODE, BINUNICODE
+                        if code == 0x8C:
+                            size, at = buf[a + 1], a + 2
+                        else:
+                            size, at = u32(buf, a + 1)[0], a + 5
+                        if at + size <= end and size <= MAX_INLINE_STR:
+                            try:
+                                stack.append(str(buf[at : at + size], "utf-8", "surrogatepass"))
+                            except UnicodeDecodeError:
+                                stack.append(Span(at - base, size, "str"))
+                            rpos = at + size - base
+                            continue
+                    elif code == 0x4B:  # BININT1
+                        stack.append(buf[a + 1])
+                        rpos += 2
+                        continue
+                    elif code == 0x4D:  # BININT2
+                        stack.append(u16(buf, a + 1)[0])
+                        rpos += 3
+                        continue
+                    elif code == 0x4A:  # BININT
+                        stack.append(i32(buf, a + 1)[0])
+                        rpos += 5
+                        continue
+                    elif code == 0x47:  # BINFLOAT
+                        stack.append(f64(buf, a + 1)[0])
+                        rpos += 9
+                        continue
+                    elif code == 0x28:  # MARK
+                        self.metastack.append(stack)
+                        self.stack = []
+                        rpos += 1
+                        continue
+                    elif code == 0x85:  # TUPLE1
+                        stack[-1] = (stack[-1],)
+                        rpos += 1
+                        continue
+                    elif code == 0x86:  # TUPLE2
+                        second = stack.pop()
+                        stack[-1] = (stack[-1], second)
+                        rpos += 1
+                        continue
+                    elif code == 0x87:  # TUPLE3
+                        third = stack.pop()
+                        second = stack.pop()
+                        stack[-1] = (stack[-1], second, third)
+                        rpos += 1
+                        continue
+                    elif code == 0x4E:  # NONE
+                        stack.append(None)
+                        rpos += 1
+                        continue
+                    elif code == 0x88 or code == 0x89:  # NEWTRUE, NEWFALSE
+                        stack.append(code == 0x88)
+                        rpos += 1
+                        continue
+                    elif code == 0x29:  # EMPTY_TUPLE
+                        stack.append(())
+                        rpos += 1
+                        continue
+                    elif code == 0x61:  # APPEND
+                        value = stack.pop()
+                        target = stack[-1]
+                        if isinstance(target, SymList) and len(target.items) < target.cap:
+                            target.items.append(value)
+                        rpos += 1
+                        continue
+                    elif code == 0x70 or code == 0x67:  # PUT, GET: decimal memo index lines
+                        nl = buf.find(b"\n", a + 1, a + 21)
+                        digits = buf[a + 1 : nl] if nl > a + 1 else b""
+                        if digits.isdigit() and len(digits) < 19:
+                            key = int(digits)
+                            if code == 0x70:
+                                memo[key] = stack[-1]
+                            else:
+                                try:
+                                    stack.append(memo[key])
+                                except KeyError:
+                                    raise ArtifactFormatError(
+                                        f"memo key {key!r} not found", pos
+                                    ) from None
+                            rpos = nl + 1 - base
+                            continue
+                reader.pos = rpos
+                code, arg, pos = read()
+                rpos = op_end = reader.pos  # before BUILD skips joblib array bytes
                 if code == _MEMOIZE:  # the most frequent opcode of protocol 4+
                     memo[len(memo)] = stack[-1]
                 elif code in _PUSH_ARG:
@@ -570,7 +699,7 @@ class _Machine:
                         elif after + cast(int, arg) > frame_end and res.frame_split is None:
                             res.frame_split = pos  # a file loader drops the frame's rest
                 elif code == OP.READONLY_BUFFER:
-                    continue  # a buffer flag changes nothing symbolic
+                    pass  # a buffer flag changes nothing symbolic
                 elif code == OP.POP:
                     if stack:
                         stack.pop()
@@ -608,9 +737,12 @@ class _Machine:
                     stack.append(Unknown("out-of-band buffer"))
                 else:  # pragma: no cover - every opcode of the table is handled above
                     raise ArtifactFormatError(f"unhandled opcode 0x{code:02x}", pos)
+                rpos = reader.pos  # BUILD may have skipped joblib array bytes
         except IndexError:
+            reader.pos = max(reader.pos, rpos)
             res.error = ArtifactFormatError("stack underflow", pos)
         except ArtifactFormatError as exc:
+            reader.pos = max(reader.pos, rpos)
             res.error = exc
             if linear and frame_end > reader.pos and res.frame_split is None:
                 # The opcode that failed starts inside a frame: read from a

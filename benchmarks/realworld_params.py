@@ -1,0 +1,258 @@
+"""Ground-truth parameter count of ONE corpus weight file, as its loader reports it.
+
+Run by ``scan_realworld.py --ground-truth``, never imported: each file gets its
+own process (``python -I``, a fresh temporary working directory, a minimal
+environment, no network where ``unshare -n`` is available), because the files
+are loaded by their real loaders here. They are published benign packages, but
+loading is still loading, so the loader never runs in the benchmark process.
+
+Usage: ``python -I realworld_params.py FORMAT PATH`` prints one JSON object:
+
+- ``parameters``: the count, or null when no loader could give one;
+- ``method``: how it was obtained (which loader, which call, what was summed);
+- ``excluded``: elements left out as buffers (BatchNorm running statistics,
+  ``num_batches_tracked``, Keras ``moving_mean``/``moving_variance``);
+- ``tensors``: how many tensors were summed.
+
+What is counted
+---------------
+- PyTorch checkpoints: ``torch.load(weights_only=True)``; the state dict is the
+  mapping of tensors (found under ``state_dict``/``model``/``model_state``/...
+  when the file is a checkpoint dict); ``sum(t.numel())`` over its tensors,
+  less buffers. No model object exists, so this is the state-dict sum.
+- TorchScript: ``torch.jit.load`` then ``sum(p.numel() for p in m.parameters())``
+  (parameters only, buffers are not parameters).
+- ONNX: ``onnx.load``; floating-point initializers plus floating-point tensors
+  held in ``Constant`` nodes (subgraphs included), the weights a runtime holds;
+  integer tensors (shapes, indices) are reported apart and not counted.
+- safetensors: ``safetensors.safe_open``; every tensor, less buffers.
+- GGUF: ``gguf.GGUFReader``; ``n_elements`` of every tensor.
+- Keras HDF5: ``h5py``; every dataset under ``model_weights`` (or the root of a
+  weights-only file), less ``moving_mean``/``moving_variance``.
+- NumPy ``.npz``: ``numpy.load(allow_pickle=False)``; every array.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+KERAS_BUFFERS = ("moving_mean", "moving_variance")
+STATE_KEYS = ("state_dict", "model_state_dict", "model_state", "model", "net", "params", "weights")
+
+
+def _is_buffer(name: str) -> bool:
+    return name.split(".")[-1] in BUFFER_SUFFIXES
+
+
+def _tensor_map(obj: Any, torch: Any) -> tuple[dict[str, Any], str]:
+    """The state dict inside a loaded checkpoint, and where it was found."""
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj, "top-level mapping"
+    if isinstance(obj, dict):
+        for key in STATE_KEYS:
+            inner = obj.get(key)
+            if (
+                isinstance(inner, dict)
+                and inner
+                and all(isinstance(v, torch.Tensor) for v in inner.values())
+            ):
+                return inner, f"checkpoint[{key!r}]"
+        flat: dict[str, Any] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, torch.Tensor):
+                flat[prefix] = value
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else str(k), v)
+            elif isinstance(value, list | tuple):
+                for i, v in enumerate(value):
+                    walk(f"{prefix}.{i}" if prefix else str(i), v)
+
+        walk("", obj)
+        return flat, "every tensor in nested containers"
+    if isinstance(obj, list | tuple):
+        return {str(i): t for i, t in enumerate(obj) if isinstance(t, torch.Tensor)}, "list"
+    return {}, f"no tensors in a {type(obj).__name__}"
+
+
+def torch_file(path: str) -> dict[str, Any]:
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    tensors, where = _tensor_map(obj, torch)
+    kept = {k: v for k, v in tensors.items() if not _is_buffer(k)}
+    return {
+        "parameters": sum(int(v.numel()) for v in kept.values()),
+        "excluded": sum(int(v.numel()) for k, v in tensors.items() if _is_buffer(k)),
+        "tensors": len(kept),
+        "method": f"torch.load(weights_only=True); sum(numel) over {where}, buffers excluded",
+    }
+
+
+def torchscript(path: str) -> dict[str, Any]:
+    import torch
+
+    module = torch.jit.load(path, map_location="cpu")
+    params = list(module.parameters())
+    buffers = list(module.buffers())
+    return {
+        "parameters": sum(int(p.numel()) for p in params),
+        "excluded": sum(int(b.numel()) for b in buffers),
+        "tensors": len(params),
+        "method": "torch.jit.load; sum(p.numel() for p in module.parameters())",
+    }
+
+
+def onnx_file(path: str) -> dict[str, Any]:
+    import math
+
+    import onnx
+    from onnx import TensorProto
+
+    floating = {
+        TensorProto.FLOAT,
+        TensorProto.FLOAT16,
+        TensorProto.DOUBLE,
+        TensorProto.BFLOAT16,
+    }
+    model = onnx.load(path, load_external_data=False)
+    counted = {"initializer": 0, "constant": 0, "integer": 0, "tensors": 0}
+
+    def add(tensor: Any, kind: str) -> None:
+        n = math.prod(tensor.dims)
+        if tensor.data_type in floating:
+            counted[kind] += n
+            counted["tensors"] += 1
+        else:
+            counted["integer"] += n
+
+    def graph(g: Any) -> None:
+        for init in g.initializer:
+            add(init, "initializer")
+        for node in g.node:
+            if node.op_type == "Constant":
+                for attr in node.attribute:
+                    if attr.name == "value" and attr.HasField("t"):
+                        add(attr.t, "constant")
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    graph(attr.g)
+                for sub in attr.graphs:
+                    graph(sub)
+
+    graph(model.graph)
+    return {
+        "parameters": counted["initializer"] + counted["constant"],
+        "excluded": counted["integer"],
+        "tensors": counted["tensors"],
+        "initializer_elements": counted["initializer"],
+        "constant_node_elements": counted["constant"],
+        "method": "onnx.load; floating-point initializers + Constant-node tensors "
+        "(subgraphs included); integer tensors excluded",
+    }
+
+
+def safetensors_file(path: str) -> dict[str, Any]:
+    import math
+
+    from safetensors import safe_open
+
+    total = excluded = tensors = 0
+    with safe_open(path, "np") as handle:
+        for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+            n = math.prod(handle.get_slice(name).get_shape())
+            if _is_buffer(name):
+                excluded += n
+            else:
+                total += n
+                tensors += 1
+    return {
+        "parameters": total,
+        "excluded": excluded,
+        "tensors": tensors,
+        "method": "safetensors.safe_open; product of every tensor's shape, buffers excluded",
+    }
+
+
+def gguf_file(path: str) -> dict[str, Any]:
+    from gguf import GGUFReader
+
+    reader = GGUFReader(path)
+    return {
+        "parameters": sum(int(t.n_elements) for t in reader.tensors),
+        "excluded": 0,
+        "tensors": len(reader.tensors),
+        "method": "gguf.GGUFReader; sum(tensor.n_elements)",
+    }
+
+
+def keras_h5(path: str) -> dict[str, Any]:
+    import math
+
+    import h5py
+
+    total = excluded = tensors = 0
+    with h5py.File(path, "r") as handle:
+        root = handle.get("model_weights", handle)
+
+        def visit(name: str, obj: Any) -> None:
+            nonlocal total, excluded, tensors
+            if isinstance(obj, h5py.Dataset):
+                n = math.prod(obj.shape)
+                if any(b in name.rsplit("/", 1)[-1] for b in KERAS_BUFFERS):
+                    excluded += n
+                else:
+                    total += n
+                    tensors += 1
+
+        root.visititems(visit)
+    return {
+        "parameters": total,
+        "excluded": excluded,
+        "tensors": tensors,
+        "method": "h5py; every dataset under model_weights (or the root), "
+        "moving_mean/moving_variance excluded (non-trainable)",
+    }
+
+
+def npz_file(path: str) -> dict[str, Any]:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        sizes = [int(data[k].size) for k in data.files]
+    return {
+        "parameters": sum(sizes),
+        "excluded": 0,
+        "tensors": len(sizes),
+        "method": "numpy.load(allow_pickle=False); sum(array.size)",
+    }
+
+
+COUNTERS = {
+    "torch-zip": torch_file,
+    "torch-legacy": torch_file,
+    "torchscript": torchscript,
+    "onnx": onnx_file,
+    "safetensors": safetensors_file,
+    "gguf": gguf_file,
+    "hdf5": keras_h5,
+    "numpy-npz": npz_file,
+}
+
+
+def main() -> int:
+    fmt, path = sys.argv[1], sys.argv[2]
+    try:
+        result = COUNTERS[fmt](path)
+    except Exception as exc:
+        result = {"parameters": None, "method": f"failed: {type(exc).__name__}: {exc}"[:300]}
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,8 +23,11 @@ What is counted
 - TorchScript: ``torch.jit.load`` then ``sum(p.numel() for p in m.parameters())``
   (parameters only, buffers are not parameters).
 - ONNX: ``onnx.load``; floating-point initializers plus floating-point tensors
-  held in ``Constant`` nodes (subgraphs included), the weights a runtime holds;
-  integer tensors (shapes, indices) are reported apart and not counted.
+  held in ``Constant`` nodes (subgraphs included): the weights a runtime holds.
+  Integer tensors (shapes, indices) and one-element float constants that feed
+  no weight input of Conv/Gemm/MatMul/RNN/normalization operators (arithmetic
+  literals such as 0.5) are reported apart and not counted. (silero-vad ships the same network as safetensors and ONNX: the
+  two counts agree under this rule.)
 - safetensors: ``safetensors.safe_open``; every tensor, less buffers.
 - GGUF: ``gguf.GGUFReader``; ``n_elements`` of every tensor.
 - Keras HDF5: ``h5py``; every dataset under ``model_weights`` (or the root of a
@@ -79,17 +82,63 @@ def _tensor_map(obj: Any, torch: Any) -> tuple[dict[str, Any], str]:
     return {}, f"no tensors in a {type(obj).__name__}"
 
 
+class _Stub:
+    """Stands in for a class the checkpoint names but this process must not import."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+_REAL_MODULES = ("torch", "collections", "builtins", "__builtin__", "copyreg", "numpy", "_codecs")
+
+
+def _stub_pickle_module() -> Any:
+    """A ``pickle`` look-alike whose Unpickler imports only torch/numpy/builtins.
+
+    Every other global (omegaconf, pyannote, typing...) becomes an inert stub
+    class, so nothing of those libraries is imported or run; the tensors are
+    rebuilt by torch's own functions as in a normal load.
+    """
+    import pickle
+    import types
+
+    class StubUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if module.split(".")[0] in _REAL_MODULES:
+                return super().find_class(module, name)
+            return type(name, (_Stub,), {"__module__": "stub." + module})
+
+    fake = types.ModuleType("stub_pickle")
+    fake.__dict__.update({k: getattr(pickle, k) for k in dir(pickle) if not k.startswith("__")})
+    fake.Unpickler = StubUnpickler  # type: ignore[attr-defined]
+    return fake
+
+
 def torch_file(path: str) -> dict[str, Any]:
     import torch
 
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    how = "torch.load(weights_only=True)"
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - weights_only refuses non-tensor classes
+        refused = str(exc).split(".", 1)[0].replace("\x1b[1m", "").replace("\x1b[0m", "")
+        obj = torch.load(
+            path, map_location="cpu", weights_only=False, pickle_module=_stub_pickle_module()
+        )
+        how = (
+            "torch.load with an unpickler that replaces every non-torch/numpy/builtins "
+            f"class by an inert stub (weights_only refused: {refused})"
+        )
     tensors, where = _tensor_map(obj, torch)
     kept = {k: v for k, v in tensors.items() if not _is_buffer(k)}
     return {
         "parameters": sum(int(v.numel()) for v in kept.values()),
         "excluded": sum(int(v.numel()) for k, v in tensors.items() if _is_buffer(k)),
         "tensors": len(kept),
-        "method": f"torch.load(weights_only=True); sum(numel) over {where}, buffers excluded",
+        "method": f"{how}; sum(numel) over {where}, buffers excluded",
     }
 
 
@@ -107,6 +156,13 @@ def torchscript(path: str) -> dict[str, Any]:
     }
 
 
+WEIGHT_OPS = frozenset(
+    "Conv ConvTranspose Gemm MatMul LSTM GRU RNN BatchNormalization InstanceNormalization "
+    "LayerNormalization PRelu".split()
+)
+"""Operators whose inputs after the first are weights (a 1-element one is still a weight)."""
+
+
 def onnx_file(path: str) -> dict[str, Any]:
     import math
 
@@ -120,24 +176,30 @@ def onnx_file(path: str) -> dict[str, Any]:
         TensorProto.BFLOAT16,
     }
     model = onnx.load(path, load_external_data=False)
-    counted = {"initializer": 0, "constant": 0, "integer": 0, "tensors": 0}
+    counted = {"initializer": 0, "constant": 0, "integer": 0, "scalar": 0, "tensors": 0}
 
-    def add(tensor: Any, kind: str) -> None:
+    def add(tensor: Any, kind: str, weight_input: bool = True) -> None:
         n = math.prod(tensor.dims)
-        if tensor.data_type in floating:
+        if tensor.data_type not in floating:
+            counted["integer"] += n
+        elif kind == "constant" and n < 2 and not weight_input:
+            counted["scalar"] += n  # an arithmetic literal (0.5, 1e-5), not a weight
+        else:
             counted[kind] += n
             counted["tensors"] += 1
-        else:
-            counted["integer"] += n
 
     def graph(g: Any) -> None:
+        feeds_weight: set[str] = set()
+        for node in g.node:
+            if node.op_type in WEIGHT_OPS:
+                feeds_weight.update(node.input[1:])
         for init in g.initializer:
             add(init, "initializer")
         for node in g.node:
             if node.op_type == "Constant":
                 for attr in node.attribute:
                     if attr.name == "value" and attr.HasField("t"):
-                        add(attr.t, "constant")
+                        add(attr.t, "constant", node.output[0] in feeds_weight)
             for attr in node.attribute:
                 if attr.HasField("g"):
                     graph(attr.g)
@@ -147,12 +209,15 @@ def onnx_file(path: str) -> dict[str, Any]:
     graph(model.graph)
     return {
         "parameters": counted["initializer"] + counted["constant"],
-        "excluded": counted["integer"],
+        "excluded": counted["integer"] + counted["scalar"],
         "tensors": counted["tensors"],
         "initializer_elements": counted["initializer"],
         "constant_node_elements": counted["constant"],
-        "method": "onnx.load; floating-point initializers + Constant-node tensors "
-        "(subgraphs included); integer tensors excluded",
+        "constant_scalars": counted["scalar"],
+        "integer_elements": counted["integer"],
+        "method": "onnx.load; floating-point initializers + floating-point Constant-node "
+        "tensors (subgraphs included); integer tensors and one-element constants that "
+        "feed no weight input (arithmetic literals) excluded",
     }
 
 

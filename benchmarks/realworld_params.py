@@ -22,12 +22,13 @@ What is counted
   less buffers. No model object exists, so this is the state-dict sum.
 - TorchScript: ``torch.jit.load`` then ``sum(p.numel() for p in m.parameters())``
   (parameters only, buffers are not parameters).
-- ONNX: ``onnx.load``; floating-point initializers plus floating-point tensors
-  held in ``Constant`` nodes (subgraphs included): the weights a runtime holds.
-  Integer tensors (shapes, indices) and one-element float constants that feed
+- ONNX: ``onnx.load``; initializers plus tensors held in ``Constant`` nodes
+  (subgraphs included) of a floating-point or 8-bit/4-bit integer type (the
+  weights a runtime holds, quantized ones included). Wider integer tensors
+  (INT16-64: shapes, indices, axes) and one-element float constants that feed
   no weight input of Conv/Gemm/MatMul/RNN/normalization operators (arithmetic
-  literals such as 0.5) are reported apart and not counted. (silero-vad ships the same network as safetensors and ONNX: the
-  two counts agree under this rule.)
+  literals such as 0.5) are reported apart and not counted. (silero-vad ships
+  the same network as safetensors and ONNX: the two counts agree under this rule.)
 - safetensors: ``safetensors.safe_open``; every tensor, less buffers.
 - GGUF: ``gguf.GGUFReader``; ``n_elements`` of every tensor.
 - Keras HDF5: ``h5py``; every dataset under ``model_weights`` (or the root of a
@@ -123,7 +124,7 @@ def torch_file(path: str) -> dict[str, Any]:
     how = "torch.load(weights_only=True)"
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - weights_only refuses non-tensor classes
+    except Exception as exc:
         refused = str(exc).split(".", 1)[0].replace("\x1b[1m", "").replace("\x1b[0m", "")
         obj = torch.load(
             path, map_location="cpu", weights_only=False, pickle_module=_stub_pickle_module()
@@ -157,8 +158,19 @@ def torchscript(path: str) -> dict[str, Any]:
 
 
 WEIGHT_OPS = frozenset(
-    "Conv ConvTranspose Gemm MatMul LSTM GRU RNN BatchNormalization InstanceNormalization "
-    "LayerNormalization PRelu".split()
+    [
+        "Conv",
+        "ConvTranspose",
+        "Gemm",
+        "MatMul",
+        "LSTM",
+        "GRU",
+        "RNN",
+        "BatchNormalization",
+        "InstanceNormalization",
+        "LayerNormalization",
+        "PRelu",
+    ]
 )
 """Operators whose inputs after the first are weights (a 1-element one is still a weight)."""
 
@@ -174,6 +186,15 @@ def onnx_file(path: str) -> dict[str, Any]:
         TensorProto.FLOAT16,
         TensorProto.DOUBLE,
         TensorProto.BFLOAT16,
+        # quantized weights (dynamic/static quantization stores them as 8-bit integers)
+        TensorProto.INT8,
+        TensorProto.UINT8,
+        *(getattr(TensorProto, n) for n in ("INT4", "UINT4") if hasattr(TensorProto, n)),
+        *(
+            getattr(TensorProto, n)
+            for n in ("FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ")
+            if hasattr(TensorProto, n)
+        ),
     }
     model = onnx.load(path, load_external_data=False)
     counted = {"initializer": 0, "constant": 0, "integer": 0, "scalar": 0, "tensors": 0}
@@ -215,9 +236,9 @@ def onnx_file(path: str) -> dict[str, Any]:
         "constant_node_elements": counted["constant"],
         "constant_scalars": counted["scalar"],
         "integer_elements": counted["integer"],
-        "method": "onnx.load; floating-point initializers + floating-point Constant-node "
-        "tensors (subgraphs included); integer tensors and one-element constants that "
-        "feed no weight input (arithmetic literals) excluded",
+        "method": "onnx.load; initializers + Constant-node tensors of float or 8/4-bit "
+        "integer type (subgraphs included); wider integer tensors (shapes, indices) and "
+        "one-element constants that feed no weight input (arithmetic literals) excluded",
     }
 
 

@@ -779,6 +779,15 @@ def classify(name: str, data: bytes) -> str:
     return "other"
 
 
+def canonical_url(url: str) -> str:
+    """PyPI's file-host URL; a caching proxy in between may answer with a relative path
+    (``../../packages/packages/<hash path>/<file>``) that means the same file."""
+    if url.startswith("https://"):
+        return url
+    tail = url.rsplit("packages/", 1)[-1]
+    return "https://files.pythonhosted.org/packages/" + tail
+
+
 def refresh_manifest(root: Path, old: dict[str, Any] | None) -> dict[str, Any]:
     """Rebuild the manifest from ``SELECTION``: PyPI URLs and hashes, member hashes."""
     kept = {f["id"]: f.get("inspect") for f in (old or {}).get("files", [])}
@@ -795,7 +804,7 @@ def refresh_manifest(root: Path, old: dict[str, Any] | None) -> dict[str, Any]:
             "package": pick.package,
             "version": pick.version,
             "filename": pick.filename,
-            "url": entry["url"],
+            "url": canonical_url(entry["url"]),
             "sha256": entry["digests"]["sha256"],
             "size": entry["size"],
             "library": pick.library,
@@ -1052,6 +1061,8 @@ WEIGHT_FORMATS = {"torch-zip", "torch-legacy", "torchscript", "onnx", "safetenso
 def is_weight_file(entry: dict[str, Any]) -> bool:
     """Files a loader turns into a model (or a state dict): the ones inspect must count."""
     fmt, package = entry["format"], entry["package"]
+    if "/light/" in entry["path"]:
+        return False  # onnx's "light" test models: weights stripped, rebuilt by ConstantOfShape
     return (
         fmt in WEIGHT_FORMATS
         or (fmt == "hdf5" and package in KERAS_PACKAGES)

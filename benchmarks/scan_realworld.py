@@ -27,7 +27,9 @@ per-file cost once imports are paid, the first pass shows what the first file
 of each kind pays): the target is no file above 0.5 s.
 
 Setting up the peers: as ``scan_peers.py``'s docstring says (the peer venv at
-``benchmarks/.venv-peers``; a symlink to another checkout's venv works).
+``benchmarks/.venv-peers``; a symlink to another checkout's venv works). Check
+``pip index versions modelaudit`` first: it releases often, and a newer version
+than the pinned one should be measured too (0.2.54 was the latest on 2026-12-06).
 
 Usage::
 
@@ -53,6 +55,7 @@ import io
 import json
 import os
 import pickletools
+import shutil
 import statistics
 import subprocess
 import sys
@@ -1001,9 +1004,12 @@ def scan_all(
             )
         return entry["id"], verdicts
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for file_id, verdicts in pool.map(one, manifest["files"]):
-            results[file_id] = verdicts
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            for file_id, verdicts in pool.map(one, manifest["files"]):
+                results[file_id] = verdicts
+    finally:
+        shutil.rmtree(scratch_root, ignore_errors=True)
     return results
 
 

@@ -1673,8 +1673,7 @@ def _graph_format_samples(add: Callable[..., None]) -> None:
         tflite_bytes(["FlexWriteFile"]),
         "tflite-flex-op",
         "a TFLite model carrying a Flex WriteFile operator",
-        "tf-dangerous-op",
-        "high",
+        "tf-file-write",
     )
     _onnx_samples(add)
 
@@ -2248,7 +2247,9 @@ def _benign_repository(add: Callable[[str, bytes, str, str], None]) -> None:
     )
     add(
         "tensorflow/saved_model.pb",
-        saved_model_bytes(["Placeholder", "MatMul", "Relu", "SaveV2", "RestoreV2"]),
+        # Checkpoint ops are only legitimate in the functions a SaverDef names:
+        # see openward._zoo.keras_tf_torchscript for SavedModels with a saver.
+        saved_model_bytes(["Placeholder", "MatMul", "Relu", "Identity"]),
         "tf-saved-model",
         "a SavedModel of ordinary operations",
     )

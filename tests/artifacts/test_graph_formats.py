@@ -12,12 +12,23 @@ from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError
 from openward.artifacts.flatbuffer import root_table
 from openward.artifacts.protobuf_wire import fields
-from openward.scanning.formats.tensorflow import _saved_model_ops
+from openward.artifacts.tf_graph import read_keras_metadata, read_saved_model
 
 
 def test_saved_model_ops_include_functions() -> None:
     data = saved_model_bytes(["Placeholder", "ReadFile"], function_ops=["WriteFile"])
-    assert sorted(_saved_model_ops(Blob.of(data), None)) == ["Placeholder", "ReadFile", "WriteFile"]
+    (graph,) = read_saved_model(Blob.of(data))
+    ops = [n.op for n in graph.nodes] + [n.op for f in graph.functions.values() for n in f.nodes]
+    assert sorted(ops) == ["Placeholder", "ReadFile", "WriteFile"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=512))
+def test_tf_graph_readers_only_raise_format_errors(data: bytes) -> None:
+    with contextlib.suppress(ArtifactFormatError):
+        read_saved_model(Blob.of(data))
+    with contextlib.suppress(ArtifactFormatError):
+        read_keras_metadata(Blob.of(data))
 
 
 def test_tflite_custom_codes() -> None:

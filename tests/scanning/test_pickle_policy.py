@@ -94,6 +94,7 @@ def test_bypass_classes_are_caught_by_the_allowlist_alone(
     monkeypatch.setattr(pickle_policy, "_DANGEROUS_MODULES", {})
     monkeypatch.setattr(pickle_policy, "_DANGEROUS_BUILTINS", {})
     monkeypatch.setattr(pickle_policy, "_DUNDER_TRAVERSAL", pickle_policy.re.compile(r"(?!)"))
+    monkeypatch.setattr(pickle_policy, "_command_runners", dict)
     samples = [
         s
         for s in build_malicious(tmp_path / "s", tmp_path / "m")

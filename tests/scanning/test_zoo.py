@@ -142,6 +142,9 @@ LOADERS = {
         "while True:\n    try:\n        pickle.load(f)\n    except EOFError:\n        break"
     ),
     "torch": "import torch, sys; torch.load(sys.argv[1], weights_only=False)",
+    "pickle-bytesio": (
+        "import io, pickle, sys; pickle.load(io.BytesIO(open(sys.argv[1], 'rb').read()))"
+    ),
     "numpy": "import numpy, sys; numpy.load(sys.argv[1], allow_pickle=True)",
     "numpy-npz": (
         "import numpy, sys; z = numpy.load(sys.argv[1], allow_pickle=True); [z[k] for k in z.files]"

@@ -1,7 +1,8 @@
 """A minimal FlatBuffers table reader, for TensorFlow Lite models.
 
-Only what locating operator codes needs: the root table, vtables, vectors of
-tables and strings, each offset checked against the buffer.
+Only what locating operator codes, their options and metadata needs: the
+root table, vtables, tables, vectors of tables, strings and bytes, each
+offset checked against the buffer.
 """
 
 from __future__ import annotations
@@ -56,6 +57,30 @@ class Table:
         if at + 4 + length > self.blob.size:
             raise ArtifactFormatError("string runs past the end", at)
         return self.blob.read(at + 4, length).decode("utf-8", "replace")
+
+    def ubytes(self, index: int, limit: int = 1 << 20) -> bytes:
+        """A ``[ubyte]`` vector, cut to ``limit`` bytes."""
+        at = self._indirect(index)
+        if at is None:
+            return b""
+        length = _u32(self.blob, at)
+        if at + 4 + length > self.blob.size:
+            raise ArtifactFormatError("byte vector runs past the end", at)
+        return self.blob.read(at + 4, min(length, limit))
+
+    def table(self, index: int) -> Table | None:
+        at = self._indirect(index)
+        return None if at is None else Table(self.blob, at)
+
+    def vector_span(self, index: int) -> tuple[int, int] | None:
+        """``(offset, length)`` of a vector of bytes, checked against the buffer."""
+        at = self._indirect(index)
+        if at is None:
+            return None
+        length = _u32(self.blob, at)
+        if at + 4 + length > self.blob.size:
+            raise ArtifactFormatError("vector runs past the end", at)
+        return at + 4, length
 
     def tables(self, index: int, limit: int = 1_000_000) -> list[Table]:
         at = self._indirect(index)

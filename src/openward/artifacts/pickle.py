@@ -12,6 +12,7 @@ The opcode table follows ``Lib/pickletools.py`` (protocols 0-5).
 from __future__ import annotations
 
 import codecs
+import math
 import re
 import struct
 from typing import Final
@@ -19,7 +20,14 @@ from typing import Final
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError
 
-__all__ = ["OP", "OPCODE_NAMES", "PickleOpcodeReader", "Span", "is_identifier_path"]
+__all__ = [
+    "OP",
+    "OPCODE_NAMES",
+    "FileModePickleReader",
+    "PickleOpcodeReader",
+    "Span",
+    "is_identifier_path",
+]
 
 
 class Span:
@@ -301,6 +309,8 @@ class PickleOpcodeReader:
         elif kind == _TWO_LINES:
             first, at = self._line(at)
             second, at = self._line(at)
+            if not first or not second:
+                raise ArtifactFormatError("empty global name line", pos)
             try:
                 arg = (first.decode("utf-8"), second.decode("utf-8"))
             except UnicodeDecodeError:
@@ -317,16 +327,132 @@ class PickleOpcodeReader:
         return code, arg, pos
 
 
+class FileModePickleReader(PickleOpcodeReader):
+    """Reads as CPython's C unpickler reads from a file object without ``peek()``.
+
+    ``torch.load`` unpickles a zip checkpoint's ``data.pkl`` from an
+    ``io.BytesIO``, which has no ``peek()``. The C unpickler then reads each
+    ``FRAME`` into a buffer, and an opcode whose argument runs past the end
+    of that buffer is not read across it: the rest of the buffer is dropped
+    and the argument is read afresh from the file after the frame. A stream
+    built that way means one thing to ``pickle.loads`` (and to any reader that
+    goes byte by byte) and another to ``torch.load``. This reader reproduces
+    the file reading so that both meanings can be analysed.
+    """
+
+    __slots__ = ("buffer_end",)
+
+    def __init__(self, blob: Blob, pos: int = 0) -> None:
+        super().__init__(blob, pos)
+        self.buffer_end = pos
+        """End of the bytes the unpickler holds in its buffer (its file position)."""
+
+    def _take(self, n: int, op_pos: int) -> int:
+        """Offset of the next ``n`` bytes as the unpickler reads them."""
+        if self.pos + n <= self.buffer_end:
+            start = self.pos
+        else:
+            start = max(self.pos, self.buffer_end)  # the buffer's tail is dropped
+            if self._start + start + n > self._end:
+                raise ArtifactFormatError("pickle data was truncated", op_pos)
+            self.buffer_end = start + n
+        self.pos = start + n
+        return start
+
+    def _take_line(self, op_pos: int) -> tuple[int, int]:
+        """``(start, newline offset)`` of the next line as the unpickler reads it."""
+        if self.pos < self.buffer_end:
+            nl = self._buf.find(b"\n", self._start + self.pos, self._start + self.buffer_end)
+            if nl >= 0:
+                start = self.pos
+                self.pos = nl - self._start + 1
+                return start, nl - self._start
+        start = max(self.pos, self.buffer_end)
+        end = self._line_end(start, MAX_LINE)
+        self.pos = self.buffer_end = end + 1
+        return start, end
+
+    def _bytes(self, at: int, n: int) -> bytes:
+        return bytes(self._buf[self._start + at : self._start + at + n])
+
+    def read_op(self) -> tuple[int, object, int]:
+        op_pos = self.pos
+        code = self._bytes(self._take(1, op_pos), 1)[0]
+        kind = _ARG_KIND.get(code)
+        if kind is None:
+            raise ArtifactFormatError(f"invalid pickle opcode 0x{code:02x}", op_pos)
+        if kind == _NONE:
+            return code, None, op_pos
+        if kind == _U1:
+            return code, self._bytes(self._take(1, op_pos), 1)[0], op_pos
+        if kind == _COUNTED_U1:
+            n = self._bytes(self._take(1, op_pos), 1)[0]
+            at = self._take(n, op_pos)
+            return code, self._payload(code, self._start + at, at, n), op_pos
+        width = _WIDTH.get(kind)
+        if width is not None:
+            raw = self._bytes(self._take(width, op_pos), width)
+            if kind == _F8:
+                return code, struct.unpack(">d", raw)[0], op_pos
+            if kind in _COUNTED:
+                n = int.from_bytes(raw, "little", signed=kind == _COUNTED_I4)
+                if n < 0:
+                    raise ArtifactFormatError("negative byte count", op_pos)
+                at = self._take(n, op_pos)
+                return code, self._payload(code, self._start + at, at, n), op_pos
+            if code == OP.FRAME:
+                self._frame(int.from_bytes(raw, "little"), op_pos)
+            return code, int.from_bytes(raw, "little", signed=kind == _I4), op_pos
+        if kind in (_LONG1, _LONG4):
+            width = 1 if kind == _LONG1 else 4
+            n = int.from_bytes(self._bytes(self._take(width, op_pos), width), "little",
+                               signed=kind == _LONG4)  # fmt: skip
+            if n < 0:
+                raise ArtifactFormatError("negative LONG size", op_pos)
+            at = self._take(n, op_pos)
+            if n > 4096:
+                return code, Span(at, n, "long"), op_pos
+            return code, int.from_bytes(self._bytes(at, n), "little", signed=True), op_pos
+        if kind == _TWO_LINES:
+            lines = []
+            for _ in range(2):
+                start, nl = self._take_line(op_pos)
+                lines.append(self._bytes(start, nl - start))
+            if not lines[0] or not lines[1]:
+                raise ArtifactFormatError("empty global name line", op_pos)
+            try:
+                return code, (lines[0].decode("utf-8"), lines[1].decode("utf-8")), op_pos
+            except UnicodeDecodeError:
+                raise ArtifactFormatError("global name is not UTF-8", op_pos) from None
+        start, nl = self._take_line(op_pos)
+        if nl - start > MAX_INLINE_STR and kind in (_LINE_STRING, _LINE_UNICODE, _LINE_RAW):
+            return code, Span(start, nl - start, "line"), op_pos
+        return code, _decode_line(kind, self._bytes(start, nl - start), op_pos), op_pos
+
+    def _frame(self, length: int, op_pos: int) -> None:
+        """``load_frame``: the frame is read into the buffer unless it is there already."""
+        if self.pos + length <= self.buffer_end:
+            return
+        start = max(self.pos, self.buffer_end)
+        if self._start + start + length > self._end:
+            raise ArtifactFormatError("FRAME runs past the end of the data", op_pos)
+        self.pos = start
+        self.buffer_end = start + length
+
+
 # The line-argument parsers follow CPython's C unpickler (Modules/_pickle.c),
 # which is what pickle.load and torch.load run: C string functions stop at the
 # first NUL, INT goes through strtol(base 0), GET/PUT through base 10. Being as
 # lenient as CPython matters: where openward stopped parsing and CPython did
 # not, the rest of the stream would be invisible.
 
-_STRTOL = re.compile(rb"\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_STRTOL = re.compile(rb"[ \t\n\r\f\v]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+# PyOS_string_to_double: no leading whitespace, no underscores, no hex.
 _STRTOD = re.compile(
-    rb"\s*[+-]?(?:inf(?:inity)?|nan|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)", re.IGNORECASE
+    rb"[+-]?(?:inf(?:inity)?|nan|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)", re.IGNORECASE
 )
+_LONG_MIN: Final = -(1 << 63)
+_LONG_MAX: Final = (1 << 63) - 1
 
 
 def _c_string(line: bytes) -> bytes:
@@ -340,8 +466,15 @@ def _py_long(text: bytes, base: int) -> int:
 
 
 def _strtol(line: bytes) -> int | None:
+    """C's ``strtol(s, &end, 0)`` as ``load_int`` uses it: the value when the
+    conversion stops at the end of the line or a NUL, None when ``load_int``
+    falls back to ``PyLong_FromString`` (junk after the digits, or overflow)."""
     m = _STRTOL.match(line)
-    if m is None or line[m.end() : m.end() + 1] not in (b"", b"\0"):
+    if m is None:
+        # No digits: strtol returns 0 with end = start, which load_int accepts
+        # when the line starts with a NUL (an empty C string).
+        return 0 if line[:1] == b"\0" else None
+    if line[m.end() : m.end() + 1] not in (b"", b"\0"):
         return None
     digits = m.group(2)
     if digits[:2] in (b"0x", b"0X"):
@@ -350,7 +483,9 @@ def _strtol(line: bytes) -> int | None:
         value = int(digits, 8)
     else:
         value = int(digits)
-    return -value if m.group(1) == b"-" else value
+    if m.group(1) == b"-":
+        value = -value
+    return value if _LONG_MIN <= value <= _LONG_MAX else None  # ERANGE: fall back
 
 
 def _decode_line(kind: int, line: bytes, pos: int) -> object:
@@ -363,20 +498,26 @@ def _decode_line(kind: int, line: bytes, pos: int) -> object:
                 return bool(value)
             return value
         if kind == _LINE_MEMO:
-            return _py_long(line, 10)
+            index = _py_long(line, 10)
+            if not _LONG_MIN <= index <= _LONG_MAX:
+                raise ValueError(line)  # PyLong_AsSsize_t overflows
+            return index
         if kind == _LINE_LONG:
             return _py_long(line[:-1] if line.endswith(b"L") else line, 0)
         if kind == _LINE_FLOAT:
             m = _STRTOD.match(line)
             if m is None or line[m.end() : m.end() + 1] not in (b"", b"\0"):
                 raise ValueError(line)
-            return float(m.group(0))
+            number = float(m.group(0))
+            if math.isinf(number) and b"n" not in m.group(0).lower():
+                raise ValueError(line)  # OverflowError in PyOS_string_to_double
+            return number
         if kind == _LINE_STRING:
             if len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
                 return codecs.escape_decode(line[1:-1])[0].decode("latin-1")
             raise ArtifactFormatError("STRING argument is not quoted", pos)
         if kind == _LINE_UNICODE:
             return line.decode("raw-unicode-escape")
-        return line.decode("latin-1")
+        return line.decode("ascii")  # PERSID: PyUnicode_DecodeASCII, strict
     except (ValueError, UnicodeDecodeError):
         raise ArtifactFormatError("malformed line argument", pos) from None

@@ -141,6 +141,16 @@ def scan(
     max_read: Annotated[
         str, typer.Option("--max-read-bytes", help="Most bytes examined per file (e.g. 16G).")
     ] = "16G",
+    max_config: Annotated[
+        str,
+        typer.Option("--max-config-bytes", help="Largest JSON config parsed (e.g. 64M)."),
+    ] = "64M",
+    max_source: Annotated[
+        str,
+        typer.Option(
+            "--max-source-bytes", help="Largest chat template or Python file parsed (e.g. 4M)."
+        ),
+    ] = "4M",
 ) -> None:
     """Check model files for code-execution payloads [bold]before[/bold] anything loads them.
 
@@ -169,6 +179,8 @@ def scan(
             max_file_seconds=max_file_seconds,
             max_pickle_opcodes=max_pickle_opcodes,
             max_read_bytes=_parse_size(max_read),
+            max_config_bytes=_parse_size(max_config),
+            max_source_bytes=_parse_size(max_source),
         )
     except (OpenwardError, typer.BadParameter) as exc:
         raise _fail(str(exc)) from None

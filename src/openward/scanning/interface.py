@@ -110,6 +110,11 @@ class ScanLimits:
     """Most opcodes analysed in one pickle stream."""
     max_read_bytes: int = 16 << 30
     """Most bytes examined for one top-level file (pickle streams, headers, decompressed data)."""
+    max_config_bytes: int = 64 << 20
+    """Largest JSON config a loader reads by name (config.json, tokenizer_config.json, …)
+    that is parsed; a larger one is reported, not skipped."""
+    max_source_bytes: int = 4 << 20
+    """Largest chat template or Python file parsed into a syntax tree."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -119,6 +124,8 @@ class ScanLimits:
             "max_ratio",
             "max_pickle_opcodes",
             "max_read_bytes",
+            "max_config_bytes",
+            "max_source_bytes",
         ):
             if getattr(self, name) < 1:
                 raise InvalidSettingError(name, getattr(self, name), "must be at least 1")

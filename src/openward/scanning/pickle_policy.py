@@ -18,9 +18,12 @@ the whole process.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Final, Literal
 
 __all__ = ["GlobalVerdict", "classify_global", "normalize_global"]
@@ -183,6 +186,16 @@ SAFE_GLOBALS: Final[frozenset[tuple[str, str]]] = frozenset(
     | _pairs("torch", "Size device Tensor")
     | _pairs("torch.storage", "UntypedStorage TypedStorage")
     | _pairs("torch.nn.parameter", "Parameter Buffer")
+    # TorchScript's pickle helpers (every torch.jit.save archive uses them). Audited
+    # in torch 2.13's torch/jit/_pickle.py, the whole module: each returns its first
+    # argument unchanged (build_intlist, build_tensorlist, build_doublelist,
+    # build_boollist, restore_type_tag) or an int/None (build_tensor_from_id); none
+    # calls, imports or looks up anything, so they are harmless in any pickle.
+    | _pairs(
+        "torch.jit._pickle",
+        "build_intlist build_tensorlist build_doublelist build_boollist "
+        "build_tensor_from_id restore_type_tag",
+    )
     # numpy arrays, dtypes and scalars, protocol 0-5 (numpy 1.x and 2.x module names)
     | {(core + ".multiarray", n) for core in _NUMPY_CORE for n in ("_reconstruct", "scalar")}
     | {(core + ".numeric", "_frombuffer") for core in _NUMPY_CORE}
@@ -200,6 +213,9 @@ SAFE_GLOBALS: Final[frozenset[tuple[str, str]]] = frozenset(
         for n in names.split()
     }
     | {("sklearn.utils._bunch", "Bunch"), ("sklearn.utils", "Bunch")}
+    # PyTables' compression settings, pickled into the FILTERS attribute of every
+    # node by PyTables 1.x (tables.Leaf before 2.0): a plain record of options
+    | {("tables.filters", "Filters"), ("tables.Leaf", "Filters")}
     # activation functions stored on whole modules (TransformerEncoderLayer's
     # default is F.relu): tensor maths, nothing else
     | _pairs("torch.nn.functional", _TORCH_ACTIVATIONS)
@@ -216,6 +232,11 @@ _SAFE_PATTERNS: Final[tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]] 
     ("scipy.sparse._", re.compile(r"^[a-z]{3}_(matrix|array)$"), ()),
     ("numpy.dtypes", re.compile(r"^[A-Za-z0-9]+DType$"), ()),
 )
+
+_PATH_WRITERS: Final = (
+    "write_text", "write_bytes", "touch", "mkdir", "unlink", "rmdir", "rename", "replace",
+    "symlink_to", "hardlink_to", "chmod", "open",
+)  # fmt: skip
 
 # Known-dangerous modules (any attribute) and names, with why.
 _DANGEROUS_MODULES: Final[dict[str, str]] = {
@@ -328,6 +349,42 @@ _DANGEROUS_MODULES: Final[dict[str, str]] = {
     "uuid": "uuid internals run external commands (_get_command_stdout)",
     "IPython": "runs Python source",
     "ipykernel": "runs Python source",
+    # Reached by name from config-driven loaders (Hydra _target_, hyperpyyaml tags)
+    # as well as from pickles: name resolvers, file writers and loaders that ML
+    # libraries export.
+    "hydra.utils": "resolves and calls names from strings (instantiate, call, get_method)",
+    "hydra._internal.utils": "resolves names from strings (_locate)",
+    "hydra._internal.instantiate": "calls names from strings (instantiate)",
+    "jsonargparse": "imports and instantiates names from strings",
+    "typing.get_type_hints": "evaluates strings as Python expressions",
+    "typing._eval_type": "evaluates strings as Python expressions",
+    "typing.ForwardRef": "evaluates strings as Python expressions",
+    "optparse.Values.read_file": "runs a Python file",
+    "optparse.Values.read_module": "imports a module",
+    "tracemalloc.Snapshot.load": "nested unpickling",
+    "torch.save": "writes files (a pickle at any path)",
+    "torch.from_file": "creates and maps files (shared=True)",
+    "torch.ops.load_library": "loads native code",
+    "torch.classes.load_library": "loads native code",
+    "torch.utils.model_zoo": "downloads and unpickles checkpoints",
+    "torch.distributed.rpc": "runs functions on remote workers",
+    "numpy.save": "writes files",
+    "numpy.savez": "writes files",
+    "numpy.savez_compressed": "writes files",
+    "numpy.savetxt": "writes files with chosen text (a .pth file runs at start-up)",
+    "numpy.memmap": "creates and maps files",
+    "numpy.lib.format.open_memmap": "creates and maps files",
+    "numpy.ndarray.tofile": "writes files",
+    "pandas.read_pickle": "nested unpickling",
+    "pandas.to_pickle": "writes pickles to files",
+    "pandas.io.pickle": "nested unpickling",
+    "omegaconf.OmegaConf.save": "writes files with chosen content",
+    "transformers.dynamic_module_utils": "downloads and imports repository code",
+    **{
+        f"pathlib.{cls}.{method}": "creates, writes, moves or removes files"
+        for cls in ("Path", "PosixPath", "WindowsPath")
+        for method in _PATH_WRITERS
+    },
 }
 
 _DANGEROUS_BUILTINS: Final[dict[str, str]] = {
@@ -417,6 +474,43 @@ def _is_allowed(module: str, name: str, extra: Iterable[str]) -> bool:
     return False
 
 
+@lru_cache(maxsize=1)
+def _command_runners() -> dict[tuple[str, str], str]:
+    """Library functions that run a command or code their caller passes in
+    (generated by scripts/find_command_runners.py; see its docstring)."""
+    path = Path(__file__).with_name("data") / "command_runners.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {(e["module"], e["name"]): e["via"] for e in doc["entries"]}
+
+
+def _primitive_reason(module: str, name: str) -> str | None:
+    reason = _dangerous_reason(module, name)
+    if reason is not None:
+        return reason
+    via = _command_runners().get((module, name))
+    if via is not None:
+        return f"runs the command or code it is given (through {via})"
+    return None
+
+
+def _dotted_reason(module: str, name: str) -> str | None:
+    """Why a dotted name is dangerous: what it resolves to through module sources,
+    or a path segment that names a dangerous module (``x.os.system``)."""
+    from openward.scanning.pickle_names import resolve_dotted
+
+    target = resolve_dotted(module, name)
+    if target != (module, name):
+        reason = _primitive_reason(*target)
+        if reason is not None:
+            return f"resolves to {target[0]}.{target[1]}: {reason}"
+    parts = name.split(".")
+    for i in range(len(parts) - 1):
+        reason = _dangerous_reason(parts[i], ".".join(parts[i + 1 :]))
+        if reason is not None:
+            return f"reaches {'.'.join(parts[i:])} through {module}: {reason}"
+    return None
+
+
 def classify_global(module: str, name: str, extra_allowed: Iterable[str] = ()) -> GlobalVerdict:
     """Judge the global ``module.name`` that a pickle imports.
 
@@ -426,7 +520,9 @@ def classify_global(module: str, name: str, extra_allowed: Iterable[str] = ()) -
     module, name = normalize_global(module, name)
     if _is_allowed(module, name, extra_allowed):
         return GlobalVerdict("allowed", "on the allowlist")
-    reason = _dangerous_reason(module, name)
+    reason = _primitive_reason(module, name)
+    if reason is None and "." in name:
+        reason = _dotted_reason(module, name)
     if reason is not None:
         return GlobalVerdict("dangerous", reason)
     return GlobalVerdict(

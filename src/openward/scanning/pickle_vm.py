@@ -21,7 +21,13 @@ from typing import Final, cast
 
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
-from openward.artifacts.pickle import OP, PickleOpcodeReader, Span, is_identifier_path
+from openward.artifacts.pickle import (
+    OP,
+    FileModePickleReader,
+    PickleOpcodeReader,
+    Span,
+    is_identifier_path,
+)
 
 __all__ = [
     "EmbeddedBytes",
@@ -187,6 +193,8 @@ class PickleStreamResult:
         """True when the stream reached STOP."""
         self.protocol: int | None = None
         self.opcodes = 0
+        self.calls = 0
+        """Calls and instantiations the stream makes (REDUCE, NEWOBJ, OBJ, INST)."""
         self.globals: dict[tuple[str, str], GlobalUse] = {}
         self.events: list[PickleEvent] = []
         self.embedded: list[EmbeddedBytes] = []
@@ -196,14 +204,19 @@ class PickleStreamResult:
         """joblib arrays whose raw bytes were skipped."""
         self.result: object = None
         """The symbolic value the stream returns (top of the stack at STOP)."""
+        self.frame_split: int | None = None
+        """Offset of the first opcode that straddles the end of a FRAME: a file
+        loader without ``peek()`` (``torch.load`` of a zip) reads it differently."""
 
     @property
-    def is_pickle(self) -> bool:
-        """Whether the bytes behave like a pickle rather than data that happens to parse."""
+    def ran_code(self) -> bool:
+        """Whether CPython's unpickler, reading these bytes, would have done more
+        than build plain data before it stopped: reached STOP, called or
+        instantiated something, or met a construct the allowlist cannot vouch for."""
         return (
             self.complete
-            or any(use.importable for use in self.globals.values())
-            or bool(self.events)
+            or self.calls > 0
+            or any(event.kind != "ext-code" for event in self.events)
         )
 
 
@@ -243,6 +256,7 @@ def run_pickle(
     joblib_arrays: bool = True,
     on_call: Callable[[Call], None] | None = None,
     on_setitem: Callable[[object, object, object], None] | None = None,
+    file_mode: bool = False,
     _depth: int = 0,
 ) -> PickleStreamResult:
     """Run one pickle stream symbolically, from ``start`` to its STOP.
@@ -262,9 +276,15 @@ def run_pickle(
     INST) and ``on_setitem(container, key, value)`` every SETITEM(S), whatever
     the container: readers that want the structure of a stream (a state dict's
     names and tensors) use them without changing the analysis.
+
+    ``file_mode=True`` reads the stream as the C unpickler reads it from a
+    file object without ``peek()`` (see :class:`FileModePickleReader`); the
+    default reads it as ``pickle.loads`` and ``pickle.load`` of a real file do.
+    The two only differ when an opcode straddles a frame's end, which the
+    default reading reports in ``frame_split``.
     """
     res = PickleStreamResult(start=start)
-    reader = PickleOpcodeReader(blob, start)
+    reader = (FileModePickleReader if file_mode else PickleOpcodeReader)(blob, start)
     machine = _Machine(res, reader, blob, max_opcodes, tick, interesting, keep or _KEEP, _depth)
     machine.persistent_ok = persistent
     machine.joblib_arrays = joblib_arrays
@@ -363,6 +383,7 @@ class _Machine:
                 pos,
                 f"{via} calls {render(func, self.blob)}, a value built at load time, not a global",
             )
+        self.res.calls += 1
         made = Call(func, args, pos, via)
         if self.on_call is not None:
             self.on_call(made)
@@ -376,10 +397,17 @@ class _Machine:
         memo: dict[int, object] = {}
         n = 0
         pos = reader.pos
+        frame_end = 0
+        linear = not isinstance(reader, FileModePickleReader)
         try:
             while True:
                 code, arg, pos = read()
                 n += 1
+                if frame_end:
+                    if pos >= frame_end:
+                        frame_end = 0
+                    elif reader.pos > frame_end and res.frame_split is None:
+                        res.frame_split = pos
                 if not n & 0xFFF:
                     if n > self.max_opcodes:
                         raise ArtifactLimitError(
@@ -407,8 +435,10 @@ class _Machine:
                     self.metastack.append(stack)
                     self.stack = []
                 elif code == OP.STOP:
+                    if not stack:
+                        raise ArtifactFormatError("STOP on an empty stack", pos)
                     res.complete = True
-                    res.result = stack[-1] if stack else None
+                    res.result = stack[-1]
                     break
                 elif code == OP.REDUCE:
                     args = stack.pop()
@@ -419,12 +449,11 @@ class _Machine:
                     self.build(stack[-1], state, pos)
                 elif code == OP.GLOBAL or code == OP.INST:
                     module, name = cast(tuple[str, str], arg)
-                    via = "GLOBAL" if code == OP.GLOBAL else "INST"
-                    ref = self.global_ref(module, name, pos, via)
                     if code == OP.GLOBAL:
-                        stack.append(ref)
+                        stack.append(self.global_ref(module, name, pos, "GLOBAL"))
                     else:
-                        items = self.pop_mark(pos)
+                        items = self.pop_mark(pos)  # load_inst finds the MARK before importing
+                        ref = self.global_ref(module, name, pos, "INST")
                         self.stack.append(self.call(ref, tuple(items), pos, "INST"))
                 elif code == OP.STACK_GLOBAL:
                     name_v = stack.pop()
@@ -517,8 +546,17 @@ class _Machine:
                     if not isinstance(arg, int) or arg > 5:
                         raise ArtifactFormatError(f"unsupported pickle protocol {arg}", pos)
                     res.protocol = arg if res.protocol is None else max(res.protocol, arg)
-                elif code == OP.FRAME or code == OP.READONLY_BUFFER:
-                    continue  # framing and buffer flags change nothing symbolic
+                elif code == OP.FRAME:
+                    after = reader.pos
+                    if after + cast(int, arg) > self.blob.size:
+                        raise ArtifactFormatError("FRAME runs past the end of the data", pos)
+                    if linear:
+                        if not frame_end:
+                            frame_end = after + cast(int, arg)
+                        elif after + cast(int, arg) > frame_end and res.frame_split is None:
+                            res.frame_split = pos  # a file loader drops the frame's rest
+                elif code == OP.READONLY_BUFFER:
+                    continue  # a buffer flag changes nothing symbolic
                 elif code == OP.POP:
                     if stack:
                         stack.pop()
@@ -542,13 +580,16 @@ class _Machine:
                     if code == OP.FROZENSET:
                         self.stack.append(SymSet())
                 elif code in (OP.EXT1, OP.EXT2, OP.EXT4):
+                    # Nothing registers extension codes in a loader's process, and
+                    # CPython's unpickler stops at an unregistered one.
                     self.event(
                         "ext-code",
                         pos,
                         f"extension code {arg}: the global is whatever the loading process "
-                        "registered with copyreg.add_extension",
+                        "registered with copyreg.add_extension; an unregistered code stops "
+                        "the unpickler here",
                     )
-                    stack.append(Unknown(f"extension {arg}"))
+                    raise ArtifactFormatError(f"unregistered extension code {arg}", pos)
                 elif code == OP.NEXT_BUFFER:
                     stack.append(Unknown("out-of-band buffer"))
                 else:  # pragma: no cover - every opcode of the table is handled above
@@ -557,6 +598,10 @@ class _Machine:
             res.error = ArtifactFormatError("stack underflow", pos)
         except ArtifactFormatError as exc:
             res.error = exc
+            if linear and frame_end > reader.pos and res.frame_split is None:
+                # The opcode that failed starts inside a frame: read from a
+                # file, its argument may come from after the frame instead.
+                res.frame_split = reader.pos
         res.opcodes = n
         res.end = reader.pos
 
@@ -676,6 +721,7 @@ def merge_results(res: PickleStreamResult, other: PickleStreamResult) -> None:
             mine.references += use.references
             mine.calls += use.calls
             mine.call_evidence = mine.call_evidence or use.call_evidence
+    res.calls += other.calls
     seen = {(e.kind, e.offset) for e in res.events}
     for ev in other.events:
         if (ev.kind, ev.offset) not in seen and len(res.events) < _MAX_EVENTS:

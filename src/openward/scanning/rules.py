@@ -114,6 +114,17 @@ _ALL: Final[tuple[Rule, ...]] = (
         _CONVERT,
     ),
     Rule(
+        "pickle-loader-divergence",
+        Severity.HIGH,
+        "Pickle stream reads differently in different loaders",
+        "An opcode straddles the end of a FRAME. pickle.loads reads on across the "
+        "boundary, while the C unpickler reading from a file object without peek() "
+        "(torch.load of a zip checkpoint) drops the rest of the frame and reads on "
+        "from after it. No pickler writes such a stream; it is built to show scanners "
+        "one program and loaders another. Both readings are analysed.",
+        _CONVERT,
+    ),
+    Rule(
         "pickle-malformed",
         Severity.MEDIUM,
         "Pickle stream is malformed or truncated",
@@ -216,9 +227,10 @@ _ALL: Final[tuple[Rule, ...]] = (
         "remote-code",
         Severity.MEDIUM,
         "Loading needs trust_remote_code: it runs Python files from the repository",
-        "auto_map names modules that transformers imports when trust_remote_code=True; "
-        "they run with the loader's privileges. Their calls are analysed as "
-        "python-dangerous-call findings.",
+        "auto_map names modules that transformers imports when trust_remote_code=True "
+        "(so do custom_generate/generate.py, diffusers' custom pipelines and components, "
+        "and sentence-transformers' custom modules); they run with the loader's "
+        "privileges. Their calls are analysed as python-dangerous-call findings.",
         "Read the named files before loading, or use a model that does not need remote code.",
     ),
     Rule(
@@ -244,6 +256,25 @@ _ALL: Final[tuple[Rule, ...]] = (
         "Python code deletes, moves or changes permissions of files",
         "A loader that imports this file would run these file-system operations.",
         "Read the code before loading.",
+    ),
+    Rule(
+        "config-imports-module",
+        Severity.HIGH,
+        "A config makes the loader import a module it names",
+        "diffusers' model_index.json components, sentence-transformers' modules.json types "
+        "and activation functions, and PEFT's auto_mapping name modules that the loader "
+        "imports (older versions without asking for trust_remote_code) and then calls. "
+        "Critical when the name is a known code-execution primitive.",
+        "Do not load it unless you know the named module; prefer configs that name only "
+        "the loader's own classes.",
+    ),
+    Rule(
+        "config-malformed",
+        Severity.LOW,
+        "A config file that loaders read is not valid JSON",
+        "transformers and the other loaders refuse the file, so it cannot make them run "
+        "code; but nothing in it (auto_map, chat templates) could be analysed either.",
+        "Re-download the file from its publisher.",
     ),
     Rule(
         "python-unparsable",
@@ -292,6 +323,32 @@ _ALL: Final[tuple[Rule, ...]] = (
         "Load only if you trust the publisher and know the referenced code.",
     ),
     Rule(
+        "keras-external-model",
+        Severity.HIGH,
+        "Keras config loads another model from a path (TFSMLayer)",
+        "Rebuilding the layer runs tf.saved_model.load on the named path: that "
+        "SavedModel's graph runs inside the model, and it is not part of the scanned files.",
+        "Do not load it; ask for a model without TFSMLayer, or scan the referenced SavedModel.",
+    ),
+    Rule(
+        "keras-file-reference",
+        Severity.HIGH,
+        "Keras config makes the loader read a file outside the model",
+        "Lookup layers and tokenizers given a path as their vocabulary read that "
+        "file (or URL) when the model is rebuilt (the CVE-2025-12058 pattern); "
+        "its contents become part of the model.",
+        "Do not load it; vocabularies belong in the model's own assets.",
+    ),
+    Rule(
+        "keras-torch-module",
+        Severity.LOW,
+        "Keras config embeds a pickled PyTorch module (TorchModuleWrapper)",
+        "Rebuilding the layer runs torch.load(weights_only=False) on the embedded "
+        "bytes (Keras asks for safe_mode=False). The embedded pickle is analysed "
+        "as a member of its own.",
+        "Load it only if the embedded module's findings are clean and you trust the publisher.",
+    ),
+    Rule(
         "keras-malformed",
         Severity.MEDIUM,
         "Keras archive's config.json is not valid JSON",
@@ -308,11 +365,56 @@ _ALL: Final[tuple[Rule, ...]] = (
     Rule(
         "tf-dangerous-op",
         Severity.HIGH,
-        "TensorFlow graph reads or writes files, or calls Python",
-        "Operations such as ReadFile, WriteFile, MatchingFiles, ImmutableConst or "
-        "PyFunc run when the model runs (in TFLite, as Flex custom operators) and "
-        "reach the machine's files or the host's Python.",
-        "Do not serve the model; ask for one without file or Python operations.",
+        "TensorFlow graph reads files, reaches the network or calls Python",
+        "Operations such as ReadFile, MatchingFiles, ImmutableConst, dataset "
+        "readers, tf.data service or RPC operations and PyFunc run when the model "
+        "runs (in TFLite, as Flex custom operators) and reach the machine's files, "
+        "the network or the host's Python. (Writing files is tf-file-write.)",
+        "Do not serve the model; ask for one without file, network or Python operations.",
+    ),
+    Rule(
+        "tf-file-write",
+        Severity.CRITICAL,
+        "TensorFlow graph creates, writes or deletes files",
+        "Operations such as WriteFile, checkpoint and summary writers, "
+        "DatasetToTFRecord, snapshot or cache datasets, or PrintV2 with a "
+        "file:// output stream write to the machine when the model runs (in "
+        "TFLite, as Flex operators). Checkpoint operations that only the "
+        "SavedModel's own saver reaches are not reported.",
+        "Do not serve the model; ask for one without file-writing operations.",
+    ),
+    Rule(
+        "torchscript-file-write",
+        Severity.CRITICAL,
+        "TorchScript code creates or writes files",
+        "torch.from_file(..., shared=True) creates the file and maps it for "
+        "writing, torch.save writes a pickle to any path; in a __setstate__ "
+        "this runs while torch.jit.load reads the archive.",
+        "Do not load it; ask for a safetensors copy of the weights.",
+    ),
+    Rule(
+        "torchscript-file-read",
+        Severity.HIGH,
+        "TorchScript code reads files",
+        "torch.from_file maps any file on the machine into a tensor when the code runs.",
+        "Do not load it; ask for a safetensors copy of the weights.",
+    ),
+    Rule(
+        "torchscript-custom-op",
+        Severity.MEDIUM,
+        "TorchScript code calls operators or classes from a native library",
+        "torch.ops.<namespace> and torch.classes.<namespace> outside PyTorch's own "
+        "namespaces run native code that a separately loaded library registers; "
+        "the archive alone does not say what it does.",
+        "Find out which library provides the namespace, and review it before loading.",
+    ),
+    Rule(
+        "torchscript-unparsable",
+        Severity.MEDIUM,
+        "TorchScript source could not be parsed",
+        "Code under code/ that Python's parser refuses was only searched token by "
+        "token for dangerous calls; torch.jit.load may still compile it.",
+        "Obtain a clean copy, or inspect the code by hand.",
     ),
     Rule(
         "tflite-custom-operator",
@@ -328,6 +430,91 @@ _ALL: Final[tuple[Rule, ...]] = (
         "TensorFlow Lite flatbuffer is malformed",
         "Offsets in the model point outside the file; interpreters refuse it or read garbage.",
         "Obtain a clean copy.",
+    ),
+    Rule(
+        "config-target-dangerous",
+        Severity.CRITICAL,
+        "Config makes its loader import and call a code-execution, file, network or "
+        "import primitive",
+        "Config-driven loaders import the names a config gives them and call them: Hydra's "
+        "instantiate (_target_, also in NeMo archives), jsonargparse and LightningCLI "
+        "(class_path), SpeechBrain's hyperpyyaml (!new:, !apply:), PyYAML's unsafe loaders "
+        "(!!python/object/apply:). This name is a known primitive (the pickle denylist). A name "
+        "that is only bound (!name:, _partial_) is reported at high: it runs when the "
+        "application calls it.",
+        "Do not load the config; remove the entry or obtain the publisher's original.",
+    ),
+    Rule(
+        "config-target-unlisted",
+        Severity.HIGH,
+        "Config makes its loader import and call a name outside well-known ML libraries",
+        "The loader imports the module and calls the name while loading, like a pickle "
+        "global nobody vetted: high for functions and standard-library names, where gadgets "
+        "such as file writers live; medium when the name is only bound (called later, if at "
+        "all); low for a class of a third-party package (it exists only if the user installed "
+        "that package) and for a module shipped with the model (its code is analysed as Python).",
+        "Load only if you know the named code; vouch for it with --allow module.name.",
+    ),
+    Rule(
+        "config-target-dynamic",
+        Severity.HIGH,
+        "Config computes the name its loader imports at load time",
+        "An interpolation (${...}) that reads the environment or a value the config does "
+        "not hold, or a name that is not a string, hides which code the loader imports.",
+        "Do not load it unless you control every value the name is built from.",
+    ),
+    Rule(
+        "config-remote-code",
+        Severity.HIGH,
+        "Config loads another model with trust_remote_code",
+        "An instantiated from_pretrained (or a kin) with trust_remote_code=True downloads "
+        "and runs Python code from another repository, which was not scanned.",
+        "Scan the other repository first, or remove trust_remote_code.",
+    ),
+    Rule(
+        "config-include-escape",
+        Severity.HIGH,
+        "Config includes a file outside the model folder",
+        "hyperpyyaml's !include: reads and interprets another YAML file (tags and all); an "
+        "absolute path or one that climbs out with '..' reaches files that were not scanned.",
+        "Do not load it; included files must ship with the model.",
+    ),
+    Rule(
+        "config-instantiation",
+        Severity.INFO,
+        "Config makes its loader import names from well-known ML libraries",
+        "Listed for the record: the names belong to libraries such as NeMo, PyTorch, "
+        "Lightning, transformers or SpeechBrain, whose file writers and loaders are on the "
+        "denylist.",
+        "No action needed.",
+    ),
+    Rule(
+        "mlflow-loader-module",
+        Severity.HIGH,
+        "MLflow model names a loader module outside MLflow",
+        "mlflow.pyfunc.load_model imports the flavor's loader_module and calls its "
+        "_load_pyfunc (the pytorch flavor imports pickle_module_info.txt's module, the "
+        "keras flavor keras_module, xgboost, lightgbm and spark call model_class): a module "
+        "that is not MLflow's (or the flavor's library) runs whatever it holds.",
+        "Load only if you know the module; prefer a model saved with a built-in flavor.",
+    ),
+    Rule(
+        "mlflow-model-code",
+        Severity.MEDIUM,
+        "Loading this MLflow model runs code shipped with it",
+        "The flavor's code directory is put on sys.path and imported from, or its "
+        "model_code_path script is run (models from code). The shipped files are analysed "
+        "as Python (python-dangerous-call findings).",
+        "Read the shipped code before loading.",
+    ),
+    Rule(
+        "pytables-pickle",
+        Severity.INFO,
+        "HDF5 file holds pickles that PyTables unpickles when it reads them",
+        "PyTables (pandas.read_hdf, tables.open_file) unpickles string attributes that end "
+        "with '.' and object arrays (PSEUDOATOM object). Each pickle is analysed like any "
+        "other; this finding only says where they are.",
+        "No action needed unless the pickles are reported themselves.",
     ),
     Rule(
         "archive-path-traversal",

@@ -18,7 +18,7 @@ from openward.artifacts.blob import Blob
 from openward.artifacts.detection import Format
 from openward.scanning.context import Location, ScanContext
 
-__all__ = ["Handler", "get_handler"]
+__all__ = ["Handler", "get_handler", "get_named_handler"]
 
 Handler = Callable[[ScanContext, Blob, Location, str], str | None]
 
@@ -54,6 +54,35 @@ _REGISTRY: Final[dict[str, tuple[str, str, dict[str, object]]]] = {
     },
 }
 _loaded: dict[str, Handler] = {}
+
+# Files whose meaning for a loader comes from their name, read whatever their
+# first bytes look like (Keras reads ``config.json`` with ``json.loads`` of
+# bytes, which also accepts UTF-16; tf_keras parses ``keras_metadata.pb``
+# as a protobuf that may start with any field). basename -> (module, function).
+_NAMED: Final[dict[str, tuple[str, str]]] = {
+    name: ("keras", "scan_keras_named")
+    for name in (
+        "config.json", "keras_metadata.pb",
+        # keras_hub presets: each is a serialised Keras object
+        "task.json", "preprocessor.json", "tokenizer.json",
+        "image_converter.json", "audio_converter.json",
+    )
+}  # fmt: skip
+_named_loaded: dict[str, Handler] = {}
+
+
+def get_named_handler(name: str) -> Handler | None:
+    """The extra handler for a file or member called ``name``, if its name has one."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    entry = _NAMED.get(base)
+    if entry is None:
+        return None
+    handler = _named_loaded.get(base)
+    if handler is None:
+        module, function = entry
+        handler = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+        _named_loaded[base] = handler
+    return handler
 
 
 def get_handler(fmt: str) -> Handler | None:

@@ -15,6 +15,7 @@ from openward.artifacts.detection import Format, detect_format
 from openward.artifacts.errors import ArtifactFormatError
 from openward.artifacts.safetensors import read_safetensors_header
 from openward.scanning.context import Location, ScanContext
+from openward.scanning.formats.configs import scan_embedded_config
 from openward.scanning.formats.pickle import scan_pickle_streams
 
 __all__ = ["scan_safetensors"]
@@ -46,6 +47,9 @@ def scan_safetensors(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> 
             8,
             f"keys appear more than once: {', '.join(sorted(set(header.duplicate_keys))[:5])}",
         )
+    for key, value in header.metadata.items():
+        if isinstance(value, str):  # configs some loaders keep there (_target_, class_path)
+            scan_embedded_config(ctx, value, (*loc, f"<metadata {key}>"))
     for tensor in header.tensors:
         ctx.tick()
         start = header.data_start + tensor.start

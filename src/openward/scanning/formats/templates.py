@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from openward.scanning.context import Location, ScanContext
 from openward.scanning.templates import analyse_template
 
@@ -9,6 +11,20 @@ __all__ = ["report_template"]
 
 
 def report_template(ctx: ScanContext, source: str, loc: Location) -> None:
+    limit = ctx.limits.max_source_bytes
+    if len(source) > limit:
+        # Too large to parse: say so, and still report what a text search sees.
+        ctx.add(
+            "scan-limit-reached",
+            loc,
+            None,
+            f"{len(source)}-character chat template exceeds max_source_bytes={limit} and was "
+            "not parsed (setting max_source_bytes)",
+        )
+        match = re.search(r"__\w+__", source)
+        if match is not None:
+            ctx.add("chat-template-unsafe", loc, None, f"text {match.group()!r} (not parsed)")
+        return
     for issue in analyse_template(source):
         where = f" (line {issue.line})" if issue.line else ""
         rule = "chat-template-unsafe" if issue.severity == "critical" else "chat-template-malformed"

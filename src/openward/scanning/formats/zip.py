@@ -20,6 +20,7 @@ from openward.artifacts.blob import Blob, all_zero
 from openward.artifacts.compression import decompress
 from openward.artifacts.detection import Format, detect_format
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
+from openward.artifacts.tflite import read_tflite_metadata
 from openward.artifacts.zip import (
     METHOD_NAMES,
     TooManyEntries,
@@ -98,8 +99,11 @@ def scan_zip(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
     return label
 
 
-def scan_zip_view(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> None:
-    """Scan the zip found at the end of a file that starts as something else."""
+def scan_zip_view(
+    ctx: ScanContext, blob: Blob, loc: Location, name: str, *, host: frozenset[str] | set[str]
+) -> None:
+    """Scan the zip found at the end of a file that is something else first
+    (``host`` holds what it was detected and analysed as)."""
     del name
     try:
         zd = read_zip_directory(
@@ -109,13 +113,35 @@ def scan_zip_view(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> Non
         return  # an end-record signature by chance, not a zip
     if not zd.entries:
         return
-    ctx.add(
-        "polyglot-file",
-        loc,
-        zd.prefix,
-        f"a zip archive of {len(zd.entries)} member(s) starts at byte {zd.prefix}",
-    )
+    start = min(e.header_offset for e in zd.entries)
+    if not (Format.TFLITE in host and _is_tflite_metadata_zip(blob, zd, start)):
+        ctx.add(
+            "polyglot-file",
+            loc,
+            start,
+            f"a zip archive of {len(zd.entries)} member(s) starts at byte {start}",
+        )
     _scan_directory(ctx, blob, (*loc, "<zip view>"), zd, skip_prefix=True, seen=set())
+
+
+def _is_tflite_metadata_zip(blob: Blob, zd: ZipDirectory, start: int) -> bool:
+    """Whether the zip is the associated-files archive of TFLite metadata.
+
+    What tflite_support's and MediaPipe's populators write: after the model
+    (past its ``TFLITE_METADATA`` buffer), stored or deflated members that the
+    metadata records by name, and nothing after the end record. Any other zip
+    at the end of a model is a polyglot like any other.
+    """
+    meta = read_tflite_metadata(blob)
+    return (
+        meta is not None
+        and start >= meta.end
+        and zd.end == blob.size
+        and all(
+            e.name in meta.associated_files and e.method in (0, 8) and not e.problems
+            for e in zd.entries
+        )
+    )
 
 
 def _label(zd: ZipDirectory) -> tuple[str, set[str]]:
@@ -161,17 +187,48 @@ def _scan_directory(
                 None,
                 f"{n} entries share this name; loaders disagree on which one they read",
             )
-    for entry in zd.entries:
-        if ctx.timed_out:
-            break
-        key = (entry.data_offset, entry.compressed_size)
-        if key in seen:
-            continue  # the same bytes, already analysed through another view
-        seen.add(key)
-        # Members sharing a name are told apart by their place in the directory.
-        shown = entry.name if counts[entry.name] == 1 else f"{entry.name} [entry {entry.index + 1}]"
-        _scan_entry(ctx, blob, loc, entry, torch_prefixes, shown, keras=label == "keras")
+    allowed = _torchscript(ctx, blob, loc, zd) if torch_prefixes else set()
+    with ctx.allowing(allowed):
+        for entry in zd.entries:
+            if ctx.timed_out:
+                break
+            key = (entry.data_offset, entry.compressed_size)
+            if key in seen:
+                continue  # the same bytes, already analysed through another view
+            seen.add(key)
+            # Members sharing a name are told apart by their place in the directory.
+            shown = (
+                entry.name if counts[entry.name] == 1 else f"{entry.name} [entry {entry.index + 1}]"
+            )
+            _scan_entry(ctx, blob, loc, entry, torch_prefixes, shown)
     return label
+
+
+def _torchscript(ctx: ScanContext, blob: Blob, loc: Location, zd: ZipDirectory) -> set[str]:
+    """Analyse a TorchScript archive's code first: it decides what its pickles may name."""
+    from openward.scanning.formats.torchscript import (
+        scan_torchscript_archive,
+        torchscript_prefixes,
+    )
+
+    prefixes = torchscript_prefixes(e.name for e in zd.entries if not e.is_dir)
+    if not prefixes:
+        return set()
+    members: list[tuple[str, Blob]] = []
+    for entry in zd.entries:
+        name = entry.name
+        if entry.is_dir or entry.data_offset is None or entry.is_symlink:
+            continue
+        if not (name.endswith(".py") or name.rsplit("/", 1)[-1] == "bytecode.pkl"):
+            continue
+        try:
+            data = _member_data(ctx, blob, (*loc, name), entry)
+        except ArtifactLimitError as exc:
+            ctx.limit_reached(exc, (*loc, name))
+            continue
+        if data is not None:
+            members.append((name, data))
+    return scan_torchscript_archive(ctx, loc, members, prefixes)
 
 
 def _scan_entry(
@@ -181,7 +238,6 @@ def _scan_entry(
     entry: ZipEntry,
     torch_prefixes: set[str],
     shown: str,
-    keras: bool = False,
 ) -> None:
     mloc = (*loc, shown)
     why = unsafe_member_name(entry.name)
@@ -228,21 +284,6 @@ def _scan_entry(
             )
         return
     ctx.scan(data, mloc, entry.name)
-    if keras and entry.name == "config.json":
-        _keras_config(ctx, data, mloc)
-
-
-def _keras_config(ctx: ScanContext, data: Blob, mloc: Location) -> None:
-    import json
-
-    from openward.scanning.formats.keras import scan_keras_config
-
-    try:
-        doc = json.loads(data.read(0, min(data.size, 64 << 20)).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        ctx.add("keras-malformed", mloc, None, "config.json is not JSON")
-        return
-    scan_keras_config(ctx, doc, mloc)
 
 
 def _member_data(ctx: ScanContext, blob: Blob, mloc: Location, entry: ZipEntry) -> Blob | None:
@@ -342,7 +383,9 @@ def _check_layout(
         )
         return
     gaps: list[tuple[int, int]] = []
-    cursor = 0 if not skip_prefix else zd.prefix
+    # In a view (a zip at the end of another format), what precedes the first
+    # member is that other format, analysed as the file itself.
+    cursor = min((s[0] for s in spans), default=zd.prefix) if skip_prefix else 0
     for start, end, _ in spans:
         if start > cursor:
             gaps.append((cursor, start))

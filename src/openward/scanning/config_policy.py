@@ -1,0 +1,131 @@
+"""Which callables a config may make its loader import: the pickle policy, applied to names.
+
+Config-driven loaders import a dotted name written in the config and call it:
+Hydra's ``instantiate`` (``_target_``), NeMo (``target``, ``cls``), jsonargparse
+and LightningCLI (``class_path``), SpeechBrain's hyperpyyaml (``!new:``,
+``!apply:``, ``!name:``), PyYAML's unsafe loaders (``!!python/object/apply:``).
+A name is a global by another route, so it is judged like one:
+
+- a known code-execution, file, network or import primitive (the pickle
+  policy's denylist, :func:`openward.scanning.pickle_policy.classify_global`)
+  is ``dangerous``;
+- a name on the pickle allowlist (``collections.OrderedDict``, ``torch.float32``)
+  is ``allowed``;
+- a name inside a well-known ML library (:data:`TRUSTED_NAMESPACES`) is
+  ``trusted``: real NeMo and SpeechBrain configs name dozens of them
+  (``nemo.collections.asr.modules.ConformerEncoder``, ``torch.optim.AdamW``),
+  and the libraries' own file writers and loaders (``torch.save``,
+  ``numpy.savetxt``, ``torch.hub``) are on the denylist, which is checked first;
+- everything else is ``unlisted``: the loader imports a module nobody vetted.
+
+How a verdict becomes a severity (a call at load time weighs more than a
+reference the application may call later) is decided by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from openward.scanning.pickle_policy import classify_global
+
+__all__ = ["TRUSTED_NAMESPACES", "TargetVerdict", "judge_target", "split_target"]
+
+TRUSTED_NAMESPACES: Final[dict[str, str]] = {
+    # top-level package -> why its names are expected in model configs
+    "nemo": "NVIDIA NeMo models, modules, losses, schedulers",
+    "nemo_text_processing": "NeMo text normalisation",
+    "megatron": "Megatron-Core model and optimizer configs",
+    "apex": "NVIDIA Apex optimizers and fused layers",
+    "torch": "PyTorch layers, optimizers, schedulers, dtypes",
+    "torchaudio": "PyTorch audio transforms",
+    "torchvision": "PyTorch vision models and transforms",
+    "torchmetrics": "metrics",
+    "lightning": "Lightning trainers, callbacks, loggers",
+    "pytorch_lightning": "Lightning (old package name)",
+    "lightning_fabric": "Lightning Fabric",
+    "transformers": "Hugging Face models, tokenizers, configs",
+    "huggingface_hub": "Hugging Face Hub constants and helpers",
+    "tokenizers": "Hugging Face tokenizers",
+    "sentencepiece": "SentencePiece tokenizers",
+    "speechbrain": "SpeechBrain models, losses, data pipelines",
+    "timm": "image models",
+    "diffusers": "diffusion models and schedulers",
+    "peft": "adapters",
+    "omegaconf": "config containers",
+    "torchtune": "PyTorch fine-tuning recipes (model builders, datasets, losses)",
+    "bitsandbytes": "quantized optimizers",
+    "pyannote": "pyannote.audio pipelines and models",
+    "sam2": "Segment Anything 2 model modules",
+    "hydra": "Hydra launchers, sweepers and callbacks (hydra.utils is denylisted)",
+    # the standard library's pure data helpers that configs compute with
+    "operator": "arithmetic and comparison functions (attrgetter, methodcaller denylisted)",
+    "math": "arithmetic",
+    "collections": "containers",
+}
+
+_DOTTED: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_CLASS_NAME: Final = re.compile(r"^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$")
+_LOADS_ANOTHER_MODEL: Final = re.compile(
+    r"\.(from_pretrained|from_hparams|from_single_file|load_from_checkpoint|restore_from)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetVerdict:
+    """How the policy judges one dotted name a config makes its loader import."""
+
+    status: Literal["dangerous", "allowed", "trusted", "unlisted", "invalid"]
+    """``invalid``: not a dotted Python name, so no loader can import it."""
+    reason: str
+    loads_model: bool = False
+    """The name loads another model (``from_pretrained`` and kin): code and
+    weights that are not among the scanned files."""
+    third_party_class: bool = False
+    """An unlisted name that looks like a class of a package outside the
+    standard library: it only exists if the user installed that package, and
+    calling it constructs an object from config data (the loaders' purpose).
+    Functions and standard-library names are where the gadgets are."""
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """``(module, name)`` for the pickle policy; the policy checks every prefix."""
+    module, _, name = target.rpartition(".")
+    return module, name
+
+
+def judge_target(target: str, allow: Iterable[str] = ()) -> TargetVerdict:
+    """Judge the dotted name ``target``; ``allow`` holds names the user vouches for."""
+    target = target.strip()
+    if not _DOTTED.match(target):
+        return TargetVerdict("invalid", "not a dotted Python name")
+    module, name = split_target(target)
+    if not module:
+        # Hydra and hyperpyyaml import the first component as a module: a bare
+        # name is a module import.
+        module, name = target, ""
+    verdict = classify_global(module, name, allow) if name else None
+    if verdict is None:
+        verdict = classify_global(target, "", allow)
+    if verdict.status == "dangerous":
+        return TargetVerdict("dangerous", verdict.reason)
+    if verdict.status == "allowed":
+        return TargetVerdict("allowed", verdict.reason)
+    loads_model = bool(_LOADS_ANOTHER_MODEL.search(target))
+    top = target.split(".", 1)[0]
+    why = TRUSTED_NAMESPACES.get(top)
+    if why is not None:
+        return TargetVerdict("trusted", f"well-known ML library: {why}", loads_model)
+    stdlib = top in sys.stdlib_module_names or top == "builtins"
+    last = target.rsplit(".", 1)[-1]
+    is_class = bool(_CLASS_NAME.match(last)) and not any(
+        p.startswith("_") for p in target.split(".")
+    )
+    if stdlib:
+        reason = "a standard-library name outside the vetted ones: the loader imports and calls it"
+    else:
+        reason = "not in a well-known ML library: the loader imports a module nobody vetted"
+    return TargetVerdict("unlisted", reason, loads_model, is_class and not stdlib)

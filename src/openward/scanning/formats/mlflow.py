@@ -1,0 +1,109 @@
+"""MLflow models: the modules an ``MLmodel`` file makes ``mlflow.*.load_model`` import.
+
+``mlflow.pyfunc.load_model`` reads the ``MLmodel`` YAML, puts the flavor's
+``code`` directory on ``sys.path``, imports ``loader_module`` and calls its
+``_load_pyfunc``; a "model from code" (``model_code_path``) is run as a
+script; ``python_model.pkl`` is a cloudpickle (analysed as the pickle it is,
+by content, like every file). The pytorch flavor imports the module named in
+``pickle_module_info.txt`` and hands it to ``torch.load``; the keras flavor
+imports ``keras_module``; the xgboost, lightgbm and spark flavors import and
+call ``model_class``. The file is read with a safe YAML loader; nothing
+is imported.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Final
+
+from openward.artifacts.blob import Blob
+from openward.scanning.config_policy import judge_target
+from openward.scanning.context import Location, ScanContext
+
+__all__ = ["scan_mlmodel", "scan_pickle_module_info"]
+
+# Loader modules outside mlflow.* that MLflow itself writes.
+_KNOWN_LOADERS: Final = frozenset(
+    {"databricks.feature_store.mlflow_model", "databricks.feature_engineering.mlflow_model"}
+)
+_KERAS_MODULES: Final = frozenset({"keras", "tensorflow.keras", "tf_keras"})
+_PICKLE_MODULES: Final = frozenset(
+    {"mlflow.pytorch.pickle_module", "pickle", "cloudpickle", "dill"}
+)
+# flavor -> the package its model_class must come from
+_FLAVOR_PACKAGES: Final = {"spark": "pyspark", "sklearn": "sklearn"}
+_MODULE_NAME: Final = re.compile(r"^[A-Za-z_][\w.]*$")
+
+
+def _is_mlflow_module(name: str) -> bool:
+    return name == "mlflow" or name.startswith("mlflow.") or name in _KNOWN_LOADERS
+
+
+def scan_mlmodel(ctx: ScanContext, doc: dict[str, Any], loc: Location, name: str) -> None:
+    """Findings for an ``MLmodel`` document whose ``flavors`` is a mapping."""
+    flavors: dict[str, Any] = doc["flavors"]
+    folder = posixpath.dirname(name.replace("\\", "/")) if loc else ""
+    for flavor, conf in flavors.items():
+        if not isinstance(conf, dict):
+            continue
+        where = f"flavors.{flavor}"
+        loader = conf.get("loader_module")
+        if isinstance(loader, str) and not _is_mlflow_module(loader):
+            _loader_module(ctx, loc, f"{where}.loader_module", loader, "calls its _load_pyfunc")
+        keras_module = conf.get("keras_module")
+        if isinstance(keras_module, str) and keras_module not in _KERAS_MODULES:
+            _loader_module(ctx, loc, f"{where}.keras_module", keras_module, "loads Keras with it")
+        model_class = conf.get("model_class")
+        if isinstance(model_class, str) and model_class.split(".", 1)[0] not in (
+            _FLAVOR_PACKAGES.get(flavor, flavor),
+            "mlflow",
+        ):
+            # xgboost, lightgbm, spark: the class is imported by name and called
+            _loader_module(ctx, loc, f"{where}.model_class", model_class, "instantiates it")
+        code = conf.get("code")
+        if isinstance(code, str) and code:
+            ctx.add(
+                "mlflow-model-code",
+                loc,
+                None,
+                f"{where}.code: {posixpath.join(folder, code)}/ is put on sys.path and the "
+                f"loader imports from it (loader_module {loader or '?'})",
+            )
+        script = conf.get("model_code_path")
+        if isinstance(script, str) and script:
+            ctx.add(
+                "mlflow-model-code",
+                loc,
+                None,
+                f"{where}.model_code_path: loading runs "
+                f"{posixpath.join(folder, posixpath.basename(script))} as a script",
+            )
+
+
+def _loader_module(ctx: ScanContext, loc: Location, where: str, module: str, does: str) -> None:
+    verdict = judge_target(module, ctx.allow)
+    if verdict.status == "allowed":
+        return
+    ctx.add(
+        "mlflow-loader-module",
+        loc,
+        None,
+        f"{where}: MLflow imports {module} and {does}"
+        + (f" ({verdict.reason})" if verdict.status == "dangerous" else ""),
+    )
+
+
+def scan_pickle_module_info(ctx: ScanContext, blob: Blob, loc: Location) -> None:
+    """``pickle_module_info.txt`` of the pytorch flavor: the unpickler's module."""
+    text = blob.read(0, min(blob.size, 4096)).decode("utf-8", "replace").strip()
+    if not text or text in _PICKLE_MODULES:
+        return
+    shown = text if _MODULE_NAME.match(text) else repr(text[:100])
+    ctx.add(
+        "mlflow-loader-module",
+        loc,
+        None,
+        f"pickle_module_info.txt: mlflow.pytorch imports {shown} and torch.load unpickles "
+        "the model with it",
+    )

@@ -22,13 +22,20 @@ What is counted
   less buffers. No model object exists, so this is the state-dict sum.
 - TorchScript: ``torch.jit.load`` then ``sum(p.numel() for p in m.parameters())``
   (parameters only, buffers are not parameters).
-- ONNX: ``onnx.load``; initializers plus tensors held in ``Constant`` nodes
-  (subgraphs included) of a floating-point or 8-bit/4-bit integer type (the
-  weights a runtime holds, quantized ones included). Wider integer tensors
-  (INT16-64: shapes, indices, axes) and one-element float constants that feed
-  no weight input of Conv/Gemm/MatMul/RNN/normalization operators (arithmetic
-  literals such as 0.5) are reported apart and not counted. (silero-vad ships
-  the same network as safetensors and ONNX: the two counts agree under this rule.)
+- ONNX: ``onnx.load``; every initializer and ``Constant``-node tensor (subgraphs
+  included) is classified by the operator inputs it feeds: a weight input
+  (Conv/ConvTranspose/Gemm/MatMul operands, RNN weights, normalisation scale and
+  bias, PRelu slope, an embedding table, quantized weights) counts whatever its
+  size; BatchNormalization mean/variance are buffers; quantization scales and
+  zero points are bookkeeping; tensors feeding only shape, axis, index, scale
+  or literal inputs (Reshape, Resize, Slice, Clip, Pow exponent, ...) are
+  constants. Any other float or 8/4-bit tensor counts, except a one-element one
+  (a literal such as 0.5) unless it is named like a parameter (``weight``,
+  ``bias``, TF's ``ReadVariableOp:0``, Paddle's ``w_0``). silero-vad ships the same network as
+  safetensors and as ONNX (initializers in some variants, Constant nodes in
+  another; faster-whisper's copy too): all give 309,633; pythainlp's
+  ``deepcut.onnx`` and deepcut's Keras ``.h5`` give 534,863; ddddocr's float
+  ``common.onnx`` and its int8-quantized ``common_old.onnx`` give 13,520,258.
 - safetensors: ``safetensors.safe_open``; every tensor, less buffers.
 - GGUF: ``gguf.GGUFReader``; ``n_elements`` of every tensor.
 - Keras HDF5: ``h5py``; every dataset under ``model_weights`` (or the root of a
@@ -39,6 +46,7 @@ What is counted
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -157,22 +165,95 @@ def torchscript(path: str) -> dict[str, Any]:
     }
 
 
-WEIGHT_OPS = frozenset(
-    [
-        "Conv",
-        "ConvTranspose",
-        "Gemm",
-        "MatMul",
-        "LSTM",
-        "GRU",
-        "RNN",
-        "BatchNormalization",
-        "InstanceNormalization",
-        "LayerNormalization",
-        "PRelu",
-    ]
-)
-"""Operators whose inputs after the first are weights (a 1-element one is still a weight)."""
+# What a constant tensor is, from the operator input it feeds (index per op).
+_WEIGHT_INPUTS: dict[str, frozenset[int]] = {
+    "Conv": frozenset({1, 2}),
+    "ConvTranspose": frozenset({1, 2}),
+    "Gemm": frozenset({0, 1, 2}),
+    "MatMul": frozenset({0, 1}),
+    "LSTM": frozenset({1, 2, 3}),
+    "GRU": frozenset({1, 2, 3}),
+    "RNN": frozenset({1, 2, 3}),
+    "BatchNormalization": frozenset({1, 2}),
+    "InstanceNormalization": frozenset({1, 2}),
+    "LayerNormalization": frozenset({1, 2}),
+    "GroupNormalization": frozenset({1, 2}),
+    "PRelu": frozenset({1}),
+    "Gather": frozenset({0}),  # an embedding table
+    "QLinearConv": frozenset({3, 8}),
+    "QLinearMatMul": frozenset({0, 3}),
+    "MatMulInteger": frozenset({0, 1}),
+    "ConvInteger": frozenset({1}),
+    "DequantizeLinear": frozenset({0}),
+}
+_BUFFER_INPUTS: dict[str, frozenset[int]] = {"BatchNormalization": frozenset({3, 4})}
+_QUANT_INPUTS: dict[str, frozenset[int]] = {
+    "QLinearConv": frozenset({1, 2, 4, 5, 6, 7}),
+    "QLinearMatMul": frozenset({1, 2, 4, 5, 6, 7}),
+    "MatMulInteger": frozenset({2, 3}),
+    "ConvInteger": frozenset({2, 3}),
+    "DequantizeLinear": frozenset({1, 2}),
+    "QuantizeLinear": frozenset({1, 2}),
+}
+_ALL = frozenset(range(16))
+_CONSTANT_INPUTS: dict[str, frozenset[int]] = {
+    # shapes, axes, indices, scales and literal operands: never parameters
+    "Reshape": frozenset({1}),
+    "Resize": frozenset({1, 2, 3}),
+    "Upsample": frozenset({1}),
+    "Slice": frozenset({1, 2, 3, 4}),
+    "Gather": frozenset({1}),
+    "GatherElements": frozenset({1}),
+    "GatherND": frozenset({1}),
+    "Expand": frozenset({1}),
+    "Tile": frozenset({1}),
+    "Pad": frozenset({1, 2, 3}),
+    "Clip": frozenset({1, 2}),
+    "Pow": frozenset({1}),
+    "ConstantOfShape": frozenset({0}),
+    "Unsqueeze": frozenset({1}),
+    "Squeeze": frozenset({1}),
+    "TopK": frozenset({1}),
+    "Split": frozenset({1}),
+    "Range": _ALL,
+    "OneHot": frozenset({1, 2}),
+    "CumSum": frozenset({1}),
+    "ScatterND": frozenset({1}),
+    "ScatterElements": frozenset({1}),
+    "Trilu": frozenset({1}),
+    "NonMaxSuppression": frozenset({2, 3, 4}),
+    "ReduceSum": frozenset({1}),
+    "ReduceMean": frozenset({1}),
+    "ReduceMax": frozenset({1}),
+    "ReduceMin": frozenset({1}),
+    "ReduceProd": frozenset({1}),
+    "ReduceL2": frozenset({1}),
+    "Shape": _ALL,
+    "Size": _ALL,
+    "Cast": _ALL,  # a constant cast at run time is a literal or a shape
+    "Equal": _ALL,
+    "Less": _ALL,
+    "Greater": _ALL,
+    "Where": frozenset({0}),
+    "If": _ALL,
+    "Loop": _ALL,
+}
+_PARAM_NAME = re.compile(r"(^|[._/])(weight|bias|kernel|w_\d+|b_\d+|ReadVariableOp)(:\d+)?$")
+"""Parameter-like names: PyTorch/Keras/TF variables (tf2onnx keeps ``.../ReadVariableOp:0``
+for a Dense bias fed to Add), Paddle's ``w_0``/``b_0``."""
+_QUANT_NAME = re.compile(r"(_scale|_zero_point|_zp)(_\d+)?$")
+
+
+def _role(op: str, index: int) -> str:
+    if index in _WEIGHT_INPUTS.get(op, ()):
+        return "weight"
+    if index in _BUFFER_INPUTS.get(op, ()):
+        return "buffer"
+    if index in _QUANT_INPUTS.get(op, ()):
+        return "quantization"
+    if index in _CONSTANT_INPUTS.get(op, ()):
+        return "constant"
+    return "operand"
 
 
 def onnx_file(path: str) -> dict[str, Any]:
@@ -181,7 +262,7 @@ def onnx_file(path: str) -> dict[str, Any]:
     import onnx
     from onnx import TensorProto
 
-    floating = {
+    counted_types = {
         TensorProto.FLOAT,
         TensorProto.FLOAT16,
         TensorProto.DOUBLE,
@@ -197,30 +278,19 @@ def onnx_file(path: str) -> dict[str, Any]:
         ),
     }
     model = onnx.load(path, load_external_data=False)
-    counted = {"initializer": 0, "constant": 0, "integer": 0, "scalar": 0, "tensors": 0}
-
-    def add(tensor: Any, kind: str, weight_input: bool = True) -> None:
-        n = math.prod(tensor.dims)
-        if tensor.data_type not in floating:
-            counted["integer"] += n
-        elif kind == "constant" and n < 2 and not weight_input:
-            counted["scalar"] += n  # an arithmetic literal (0.5, 1e-5), not a weight
-        else:
-            counted[kind] += n
-            counted["tensors"] += 1
+    tensors: list[tuple[str, Any, str]] = []  # (name, TensorProto, where)
+    roles: dict[str, set[str]] = {}
 
     def graph(g: Any) -> None:
-        feeds_weight: set[str] = set()
+        tensors.extend((t.name, t, "initializer") for t in g.initializer)
         for node in g.node:
-            if node.op_type in WEIGHT_OPS:
-                feeds_weight.update(node.input[1:])
-        for init in g.initializer:
-            add(init, "initializer")
-        for node in g.node:
+            for index, name in enumerate(node.input):
+                if name:
+                    roles.setdefault(name, set()).add(_role(node.op_type, index))
             if node.op_type == "Constant":
                 for attr in node.attribute:
                     if attr.name == "value" and attr.HasField("t"):
-                        add(attr.t, "constant", node.output[0] in feeds_weight)
+                        tensors.append((node.output[0], attr.t, "constant"))
             for attr in node.attribute:
                 if attr.HasField("g"):
                     graph(attr.g)
@@ -228,17 +298,41 @@ def onnx_file(path: str) -> dict[str, Any]:
                     graph(sub)
 
     graph(model.graph)
+    kinds = {"weight": 0, "buffer": 0, "quantization": 0, "constant": 0, "literal": 0}
+    where = {"initializer": 0, "constant": 0}
+    counted_tensors = 0
+    for name, tensor, origin in tensors:
+        n = math.prod(tensor.dims)
+        used = roles.get(name, set())
+        if "weight" in used:
+            kind = "weight"
+        elif "buffer" in used:
+            kind = "buffer"
+        elif "quantization" in used or _QUANT_NAME.search(name):
+            kind = "quantization"
+        elif (used and used <= {"constant"}) or tensor.data_type not in counted_types:
+            kind = "constant"
+        elif n < 2 and not _PARAM_NAME.search(name):
+            kind = "literal"  # 0.5, 1e-5, a Pow exponent: wherever the exporter put it
+        else:
+            kind = "weight"  # a learned tensor used by any other operator (or unused)
+        if kind == "weight":
+            where[origin] += n
+            counted_tensors += 1
+        kinds[kind] += n
     return {
-        "parameters": counted["initializer"] + counted["constant"],
-        "excluded": counted["integer"] + counted["scalar"],
-        "tensors": counted["tensors"],
-        "initializer_elements": counted["initializer"],
-        "constant_node_elements": counted["constant"],
-        "constant_scalars": counted["scalar"],
-        "integer_elements": counted["integer"],
-        "method": "onnx.load; initializers + Constant-node tensors of float or 8/4-bit "
-        "integer type (subgraphs included); wider integer tensors (shapes, indices) and "
-        "one-element constants that feed no weight input (arithmetic literals) excluded",
+        "parameters": kinds["weight"],
+        "excluded": sum(v for k, v in kinds.items() if k != "weight"),
+        "tensors": counted_tensors,
+        "initializer_elements": where["initializer"],
+        "constant_node_elements": where["constant"],
+        "excluded_by_kind": {k: v for k, v in kinds.items() if k != "weight"},
+        "method": "onnx.load; every initializer and Constant-node tensor (subgraphs included) "
+        "classified by the operator inputs it feeds: weights (Conv/Gemm/MatMul/RNN/norm "
+        "scale+bias/PRelu/embedding/quantized weights), BatchNormalization mean+var "
+        "(buffers), quantization scales/zero points, shape/index/scale inputs (constants); "
+        "other float or 8/4-bit tensors count, except one-element ones (literals) unless "
+        "named like a parameter (weight, bias, ReadVariableOp, w_0)",
     }
 
 

@@ -89,7 +89,7 @@ def fields(
                 )
             yield number, wire, (pos - base, pos - base + length)
             pos += length
-        elif wire == FIXED64 or wire == FIXED32:
+        elif wire in (FIXED64, FIXED32):
             size = 8 if wire == FIXED64 else 4
             if pos + size > stop:
                 raise ArtifactFormatError("fixed-width field runs past the end", pos - base)
@@ -118,7 +118,7 @@ def _skip_group(buf: Buffer, pos: int, stop: int, number: int, base: int) -> int
             if length > stop - pos:
                 raise ArtifactFormatError("field runs past its group", pos - base)
             pos += length
-        elif wire == FIXED64 or wire == FIXED32:
+        elif wire in (FIXED64, FIXED32):
             pos += 8 if wire == FIXED64 else 4
             if pos > stop:
                 raise ArtifactFormatError("fixed-width field runs past the end", pos - base)

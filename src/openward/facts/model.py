@@ -493,34 +493,30 @@ def _group_models(
     """Each weight set's model, and whether it is the copy counted for it.
 
     Sets are copies of one model when they hold the same weights: the same
-    parameter count, the same tensor names, or file names that differ only by a
-    precision or quantization suffix. Sets in the primary format that are not
+    parameter count, or file names that differ only by a precision or
+    quantization suffix. Sets in the primary format that are not
     copies of each other are independent models (a detector and a recogniser, a
     pipeline's components); a set in another format is an export of the model
     whose count it matches, else of the first model (an ``onnx/`` folder, a
     GGUF beside safetensors).
     """
     primary_format = order[0][0] if order else ""
-    models: list[tuple[int, frozenset[str], set[str]]] = []  # (count, names, stems)
+    models: list[tuple[int, set[str]]] = []  # (count, file stems)
     out: dict[tuple[str, str], tuple[int, bool]] = {}
     for key in order:
         total = counts[key].total
-        names = frozenset(t.name for w in sets[key] for t in w.tensors)
         stem = _variant_stem(key)
         match = next(
-            (
-                i for i, (n, tensor_names, stems) in enumerate(models)
-                if (total and n == total) or (names and names == tensor_names) or stem in stems
-            ),
+            (i for i, (n, stems) in enumerate(models) if (total and n == total) or stem in stems),
             None,
-        )  # fmt: skip
+        )
         if match is None and key[0] != primary_format and models:
             match = 0
         if match is None:
-            models.append((total, names, {stem}))
+            models.append((total, {stem}))
             out[key] = (len(models) - 1, True)
         else:
-            models[match][2].add(stem)
+            models[match][1].add(stem)
             out[key] = (match, False)
     return out
 

@@ -36,7 +36,7 @@ _EXPERT: Final = re.compile(r"(\.experts\.|_exps\.|\.experts$|\.w[123]_experts)"
 # Buffers that checkpoints carry but models do not count as parameters: normalisation
 # statistics, rotary and position tables, attention masks, index tables.
 _BUFFER: Final = re.compile(
-    r"(\.inv_freq|(^|\.)position_ids|\.masked_bias|\.attn\.bias|\.attention\.bias|"
+    r"((^|\.)inv_freq|(^|\.)position_ids|\.masked_bias|\.attn\.bias|\.attention\.bias|"
     r"num_batches_tracked|(^|\.)running_mean|(^|\.)running_var|\._extra_state|"
     r"\.rope\.freqs|rope_freqs\.weight|(^|\.)relative_position_index|"
     r"(^|\.)relative_coords_table|(^|\.)token_type_ids|(^|\.)_float_tensor|"

@@ -518,6 +518,12 @@ _ONNX_GENERATED: Final = re.compile(
     r"^(onnx::|/|val_\d|_val_\d|const_fold_opt__|ConstantFolding/|const_|Constant_?\d)"
     r"|_output_\d+$|^\d+$"
 )
+# A one-element floating tensor is a weight only under a weight's name (PReLU's
+# ``act.weight``, CLIP's ``logit_scale``); exporters fold scalars under names of their
+# own (``sum_1``, ``val_4``, ``/Constant_output_0``).
+_ONNX_SCALAR_WEIGHT: Final = re.compile(
+    r"\.|(^|_)(weight|bias|scale|temperature|alpha|beta|gamma)$", re.IGNORECASE
+)
 
 
 def _read_onnx(blob: Blob, wf: WeightFile) -> None:
@@ -587,8 +593,8 @@ def _onnx_role(
     A tensor that feeds a weight slot of a quantized operator is a parameter (a
     ``MatMulNBits`` weight counts ``N × K`` elements, whatever its packing); one that
     only feeds statistic, quantization or shape slots is not; an integer tensor is a
-    constant unless a quantized operator uses it as weights; a floating scalar that an
-    exporter made (a generated name, or a Constant node) is a constant. Other floating
+    constant unless a quantized operator uses it as weights; a floating scalar is a
+    constant unless it has a weight's name (and is not a Constant node). Other floating
     tensors are weights, named as the exporter named them (the name rules of
     :mod:`openward.facts.parameters` still apply: ``inv_freq``, masks).
     """
@@ -612,7 +618,11 @@ def _onnx_role(
                 return role, shape
     if tensor.data_type not in _ONNX_FLOATS:
         return "constant", shape
-    if math.prod(shape) <= 1 and (constant or _ONNX_GENERATED.search(tensor.name)):
+    if math.prod(shape) <= 1 and (
+        constant
+        or _ONNX_GENERATED.search(tensor.name)
+        or not _ONNX_SCALAR_WEIGHT.search(tensor.name)
+    ):
         return "constant", shape
     return None, shape
 

@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
@@ -74,8 +73,7 @@ def _int32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-@dataclass(frozen=True, slots=True)
-class OnnxTensor:
+class OnnxTensor(NamedTuple):
     """A ``TensorProto``: what it is, where its bytes are; never the bytes."""
 
     name: str
@@ -109,15 +107,13 @@ class OnnxTensor:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class OnnxSparseTensor:
+class OnnxSparseTensor(NamedTuple):
     values: OnnxTensor | None
     indices: OnnxTensor | None
     dims: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class OnnxAttribute:
+class OnnxAttribute(NamedTuple):
     name: str
     type: int
     """``AttributeProto.AttributeType``: 1 float, 2 int, 3 string, 4 tensor, 5 graph, ..."""
@@ -150,8 +146,7 @@ class OnnxAttribute:
                 yield from (x for x in (sparse.values, sparse.indices) if x is not None)
 
 
-@dataclass(frozen=True, slots=True)
-class OnnxNode:
+class OnnxNode(NamedTuple):
     op_type: str
     domain: str
     name: str
@@ -164,8 +159,7 @@ class OnnxNode:
         return next((a for a in self.attributes if a.name == name), None)
 
 
-@dataclass(frozen=True, slots=True)
-class OnnxGraph:
+class OnnxGraph(NamedTuple):
     name: str
     nodes: tuple[OnnxNode, ...]
     initializers: tuple[OnnxTensor, ...]
@@ -182,8 +176,7 @@ class OnnxGraph:
                     stack.extend(reversed(list(attr.subgraphs())))
 
 
-@dataclass(frozen=True, slots=True)
-class OnnxFunction:
+class OnnxFunction(NamedTuple):
     """A model-local function (``FunctionProto``): runtimes inline its body."""
 
     name: str
@@ -207,8 +200,7 @@ class OnnxFunction:
                 yield from g.walk()
 
 
-@dataclass(frozen=True, slots=True)
-class OnnxModel:
+class OnnxModel(NamedTuple):
     ir_version: int
     producer_name: str
     producer_version: str

@@ -375,3 +375,41 @@ def test_a_copy_in_another_format_is_not_a_second_model(resnet: Any, tmp_path: P
     assert len(facts.models) == 1
     assert facts.models[0].copies == 2
     assert facts.parameters is not None and facts.parameters.total == _live(resnet)
+
+
+def test_keras_h5_model_and_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole model saved as legacy HDF5 and Keras 3's ``.weights.h5``: the
+    BatchNormalization moving statistics are not trainable parameters."""
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16), keras.layers.BatchNormalization(),
+         keras.layers.Dense(3)]
+    )  # fmt: skip
+    model.save(tmp_path / "model.h5")
+    model.save_weights(tmp_path / "model.weights.h5")
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    moving = sum(int(w.numpy().size) for w in model.non_trainable_weights)
+    for name in ("model.h5", "model.weights.h5"):
+        total, excluded = _count(tmp_path / name)
+        assert total == trainable, name
+        assert excluded == {"buffer": moving}, name
+
+
+def test_lightning_checkpoint_counts_its_state_dict_only(resnet: Any, tmp_path: Path) -> None:
+    """PyTorch Lightning's layout: optimizer states in a list (their keys lose the
+    ``optimizer`` prefix), callbacks holding tensors, an EMA copy of the weights."""
+    optimizer = torch.optim.Adam(resnet.parameters())
+    resnet.train()
+    resnet(torch.randn(2, 3, 16, 16)).sum().backward()
+    optimizer.step()
+    resnet.eval()
+    torch.save(
+        {"epoch": 1, "global_step": 10, "state_dict": resnet.state_dict(),
+         "optimizer_states": [optimizer.state_dict()],
+         "callbacks": {"ModelCheckpoint": {"best_model_score": torch.tensor(0.5)}},
+         "state_dict_ema": resnet.state_dict()},
+        tmp_path / "last.ckpt",
+    )  # fmt: skip
+    total, _ = _count(tmp_path / "last.ckpt")
+    assert total == _live(resnet)

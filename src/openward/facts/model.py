@@ -44,6 +44,7 @@ _WEIGHT_SUFFIXES: Final = (
     ".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".npz",
     # torch.save under other names: ImageNet-style checkpoints, TorchScript exports.
     ".pth.tar", ".pt.tar", ".ckpt.tar", ".jit", ".torchscript",
+    ".h5", ".hdf5",  # Keras
 )  # fmt: skip
 _TRAINING_STATE: Final = re.compile(
     r"(^|/)(optimizer|scheduler|rng_state[^/]*|training_args|trainer_state|scaler)\.(pt|pth|bin)$"
@@ -56,7 +57,7 @@ _VARIANT: Final = re.compile(
     r"iq\d\w*|qint8\w*|quint8\w*|o[1-4])$",
     re.IGNORECASE,
 )
-_FORMAT_RANK: Final = {"safetensors": 0, "torch": 1, "gguf": 2, "onnx": 3, "numpy": 4}
+_FORMAT_RANK: Final = {"safetensors": 0, "torch": 1, "gguf": 2, "onnx": 3, "numpy": 4, "hdf5": 5}
 _LAYER_INDEX: Final = re.compile(r"(?:^|\.)(?:layers|h|blk|block|blocks|layer)\.(\d+)\.")
 _MAX_JSON: Final = 64 << 20
 

@@ -36,12 +36,16 @@ _EXPERT: Final = re.compile(r"(\.experts\.|_exps\.|\.experts$|\.w[123]_experts)"
 # Buffers that checkpoints carry but models do not count as parameters: normalisation
 # statistics, rotary and position tables, attention masks, index tables.
 _BUFFER: Final = re.compile(
-    r"((^|\.)inv_freq|(^|\.)position_ids|\.masked_bias|\.attn\.bias|\.attention\.bias|"
+    r"((^|\.)inv_freq|(^|\.)position_ids|\.masked_bias|"
     r"num_batches_tracked|(^|\.)running_mean|(^|\.)running_var|\._extra_state|"
+    r"(^|/)moving_mean(:\d+)?|(^|/)moving_variance(:\d+)?|"
     r"\.rope\.freqs|rope_freqs\.weight|(^|\.)relative_position_index|"
     r"(^|\.)relative_coords_table|(^|\.)token_type_ids|(^|\.)_float_tensor|"
     r"(^|\.)freqs_cis|(^|\.)(cos|sin)_cached)$"
 )
+# GPT-2-style causal masks are named like a bias; a mask has two or more dimensions, a
+# Linear layer called ``attn`` has a one-dimensional bias.
+_MASK: Final = re.compile(r"\.(attn|attention)\.bias$")
 # Quantization bookkeeping next to packed weights.
 _QUANT_AUX: Final = re.compile(
     r"\.(qzeros|scales|g_idx|absmax|quant_map|nested_absmax|nested_quant_map|SCB|"
@@ -126,7 +130,9 @@ def count_parameters(
                     continue
                 seen_storage[key] = t.name
             role = t.role
-            if role is None and _BUFFER.search(t.name):
+            if role is None and (
+                _BUFFER.search(t.name) or (len(t.shape) >= 2 and _MASK.search(t.name))
+            ):
                 role = "buffer"
             if role is not None and role != "parameter":
                 pc.excluded[role] = pc.excluded.get(role, 0) + t.numel

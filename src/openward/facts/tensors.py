@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from openward.artifacts.blob import Blob, MappedFile
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
@@ -59,7 +59,7 @@ class WeightFile:
 
     relpath: str
     format: str
-    """``safetensors``, ``gguf``, ``torch``, ``onnx`` or ``numpy``."""
+    """``safetensors``, ``gguf``, ``torch``, ``onnx``, ``numpy`` or ``hdf5`` (Keras)."""
     size: int
     tensors: list[TensorRecord] = field(default_factory=list)
     metadata: dict[str, object] = field(default_factory=dict)
@@ -78,6 +78,8 @@ _SUFFIX_FORMATS: Final = {
     ".onnx": "onnx",
     ".npz": "numpy",
     ".npy": "numpy",
+    ".h5": "hdf5",
+    ".hdf5": "hdf5",
 }
 
 
@@ -98,6 +100,8 @@ def weight_format(path: Path, head: bytes) -> str | None:
         return "numpy" if suffix == ".npz" else "torch" if suffix != ".keras" else None
     if path.suffix.lower() == ".onnx":
         return "onnx"
+    if head[:8] == _HDF5_MAGIC or path.suffix.lower() in (".h5", ".hdf5"):
+        return "hdf5"
     return None
 
 
@@ -114,9 +118,12 @@ def read_weight_file(path: Path, relpath: str) -> WeightFile | None:
     size = path.stat().st_size
     wf = WeightFile(relpath, fmt, size)
     try:
-        with MappedFile(path) as mapped:
-            _READERS[fmt](mapped.blob, wf)
-    except (*ArtifactError, ValueError, KeyError, OverflowError, RecursionError) as exc:
+        if fmt == "hdf5":
+            _read_keras_hdf5(path, wf)
+        else:
+            with MappedFile(path) as mapped:
+                _READERS[fmt](mapped.blob, wf)
+    except (*ArtifactError, ValueError, KeyError, OSError, OverflowError, RecursionError) as exc:
         wf.problems.append(f"unreadable {fmt} header: {exc}")
     return wf
 
@@ -386,13 +393,45 @@ def _torch_tensors(
         name, role = path_of(obj_id)
         if name:  # an nn.Parameter object: a parameter wherever it is kept
             named[inner] = (name, role or "parameter")
+    top = {id(result.result)}
+    top |= {id(owner[i]) for i in top if i in owner}
+    top_keys = {key for container, key in parents.values() if container in top}
+    weights = _checkpoint_weights(top_keys)
     for obj_id, (dtype, size, nbytes, identity) in tensors.items():
         name, role = named[obj_id]
         if not name:
             name = f"<unnamed tensor {len(wf.tensors)}>"
         if _OPTIMIZER_KEYS.search(name):
             continue
+        if weights is not None and not name.startswith(weights + "."):
+            continue
         wf.tensors.append(TensorRecord(name, dtype, size, nbytes, identity, role))
+    if weights is not None:
+        wf.metadata["checkpoint_weights"] = weights
+
+
+# A training checkpoint keeps the model's state dict under one key, beside optimizer
+# state, EMA copies, callbacks and counters: only that key's tensors are the model.
+_STATE_KEYS: Final = ("state_dict", "model_state_dict", "model_state")
+_AMBIGUOUS_STATE_KEYS: Final = ("model", "net", "network", "params", "module", "weights")
+_TRAINING_KEYS: Final = frozenset(
+    {"epoch", "optimizer", "optimizer_state_dict", "optimizer_states", "optim", "global_step",
+     "iteration", "iter", "step", "lr_scheduler", "lr_schedulers", "scheduler", "args",
+     "hyper_parameters", "callbacks", "best_acc1", "best_prec1", "arch", "loops", "amp",
+     "scaler", "ema", "model_ema", "state_dict_ema"}
+)  # fmt: skip
+
+
+def _checkpoint_weights(top_keys: set[str]) -> str | None:
+    """The top-level key holding the model in a training checkpoint, or None."""
+    for key in _STATE_KEYS:
+        if key in top_keys:
+            return key
+    if top_keys & _TRAINING_KEYS:
+        for key in _AMBIGUOUS_STATE_KEYS:
+            if key in top_keys:
+                return key
+    return None
 
 
 def _class_role(
@@ -480,18 +519,29 @@ _ONNX_DTYPES: Final = {
     22: ("I4", 0), 23: ("F4_E2M1", 0), 24: ("F8_E8M0", 1), 25: ("U2", 0), 26: ("I2", 0),
 }  # fmt: skip
 _ONNX_FLOATS: Final = frozenset({1, 10, 11, 14, 15, 16, 17, 18, 19, 20, 23, 24})
-# (op_type, input index) -> what a tensor in that slot is. Weight slots of quantized
-# operators make integer tensors count; statistic, quantization and shape slots make
-# any tensor not count. Unlisted slots of floating tensors are weights.
+# (op_type, input index) -> what a tensor in that slot is. The weight slots of the
+# operators that hold weights (a one-element Conv bias is still a weight) and of
+# quantized operators (whose integer tensors then count); statistic, quantization and
+# shape slots make any tensor not count. Unlisted slots of floating tensors are weights.
+_ONNX_WEIGHT_SLOTS: Final = {
+    "Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (1, 2), "MatMul": (0, 1),
+    "LSTM": (1, 2, 3, 7), "GRU": (1, 2, 3), "RNN": (1, 2, 3), "PRelu": (1,),
+    "BatchNormalization": (1, 2), "InstanceNormalization": (1, 2),
+    "LayerNormalization": (1, 2), "GroupNormalization": (1, 2),
+    "SimplifiedLayerNormalization": (1,), "SkipLayerNormalization": (2, 3, 4),
+    "SkipSimplifiedLayerNormalization": (2, 3), "Attention": (1, 2),
+    "EmbedLayerNormalization": (2, 3, 4, 5, 6), "FusedConv": (1, 2), "FusedGemm": (1, 2),
+    "FusedMatMul": (0, 1),
+    # quantized operators: their integer weights count
+    "DequantizeLinear": (0,), "QLinearConv": (3, 8), "QLinearMatMul": (0, 3),
+    "MatMulInteger": (0, 1), "ConvInteger": (0, 1), "QGemm": (0, 3, 6),
+    "DynamicQuantizeMatMul": (1, 4), "MatMulIntegerToFloat": (0, 1, 6),
+    "MatMulNBits": (1, 5), "GatherBlockQuantized": (0,), "QAttention": (1, 5),
+    "DynamicQuantizeLSTM": (1, 2), "QLinearAdd": (0, 3), "QLinearMul": (0, 3),
+}  # fmt: skip
 _ONNX_SLOTS: Final[dict[tuple[str, int], str]] = {
     **{("BatchNormalization", i): "buffer" for i in (3, 4)},
-    **{(op, i): "parameter" for op, slots in {
-        "DequantizeLinear": (0,), "QLinearConv": (3, 8), "QLinearMatMul": (0, 3),
-        "MatMulInteger": (0, 1), "ConvInteger": (0, 1), "QGemm": (0, 3, 6),
-        "DynamicQuantizeMatMul": (1, 4), "MatMulIntegerToFloat": (0, 1, 6),
-        "MatMulNBits": (1, 5), "GatherBlockQuantized": (0,), "QAttention": (1, 5),
-        "DynamicQuantizeLSTM": (1, 2), "QLinearAdd": (0, 3), "QLinearMul": (0, 3),
-    }.items() for i in slots},
+    **{(op, i): "parameter" for op, slots in _ONNX_WEIGHT_SLOTS.items() for i in slots},
     **{(op, i): "quantization" for op, slots in {
         "DequantizeLinear": (1, 2), "QuantizeLinear": (1, 2),
         "QLinearConv": (1, 2, 4, 5, 6, 7), "QLinearMatMul": (1, 2, 4, 5, 6, 7),
@@ -513,16 +563,19 @@ _ONNX_SLOTS: Final[dict[tuple[str, int], str]] = {
     }.items() for i in slots},
 }  # fmt: skip
 # Exporters' names for constants they create (torch.onnx: onnx::Op_N, /path/Constant_output_0,
-# val_N; tf2onnx: const_fold_opt__N; paddle2onnx: ...tmp_N).
+# val_N; tf2onnx: const_fold_opt__N; paddle2onnx: p2o.helper.constant.N).
 _ONNX_GENERATED: Final = re.compile(
     r"^(onnx::|/|val_\d|_val_\d|const_fold_opt__|ConstantFolding/|const_|Constant_?\d)"
+    r"|(^|\.)helper\.constant\.\d+$"
     r"|_output_\d+$|^\d+$"
 )
-# A one-element floating tensor is a weight only under a weight's name (PReLU's
-# ``act.weight``, CLIP's ``logit_scale``); exporters fold scalars under names of their
-# own (``sum_1``, ``val_4``, ``/Constant_output_0``).
+_ONNX_QUANT_AUX: Final = re.compile(r"_(scale|zero_point)$")
+# A one-element floating tensor that feeds no weight slot is a weight only under a
+# weight's name: a module path (``block.w_0``, ``act.weight``), a weight's last word
+# (CLIP's ``logit_scale``), a TensorFlow variable (``.../ReadVariableOp:0``). Exporters
+# fold literals under names of their own (``sum_1``, ``val_4``, ``Const_8:0``).
 _ONNX_SCALAR_WEIGHT: Final = re.compile(
-    r"\.|(^|_)(weight|bias|scale|temperature|alpha|beta|gamma)$", re.IGNORECASE
+    r"\.|(^|_)(weight|bias|scale|temperature|alpha|beta|gamma)$|ReadVariableOp", re.IGNORECASE
 )
 
 
@@ -536,16 +589,15 @@ def _read_onnx(blob: Blob, wf: WeightFile) -> None:
     if model.producer_name:
         wf.metadata.setdefault("producer", f"{model.producer_name} {model.producer_version}")
     uses: dict[str, list[tuple[OnnxNode, int]]] = {}
-    found: list[tuple[OnnxTensor, bool]] = []  # (tensor, from a Constant node)
+    found: list[OnnxTensor] = []
     graphs = list(model.graphs())
     bodies = [g.nodes for g in graphs] + [f.nodes for f in model.functions]
     for graph in graphs:
-        found.extend((t, False) for t in graph.initializers)
+        found.extend(graph.initializers)
         for sparse in graph.sparse_initializers:
             if sparse.values is not None:  # counted as the dense tensor it stands for
                 values = sparse.values
-                found.append((OnnxTensor(values.name, sparse.dims, values.data_type, 0, (), None),
-                              False))  # fmt: skip
+                found.append(OnnxTensor(values.name, sparse.dims, values.data_type, 0, (), None))
     for nodes in bodies:
         for node in nodes:
             for i, name in enumerate(node.inputs):
@@ -554,10 +606,13 @@ def _read_onnx(blob: Blob, wf: WeightFile) -> None:
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.outputs:
                 tensor = _onnx_constant(node)
                 if tensor is not None:
-                    found.append((tensor, True))
-    for tensor, constant in found:
+                    found.append(tensor)
+    quantized = {t.name[: -len("_quantized")] for t in found if t.name.endswith("_quantized")}
+    for tensor in found:
         dtype, item = _ONNX_DTYPES.get(tensor.data_type, (f"ONNX_{tensor.data_type}", 0))
-        role, shape = _onnx_role(tensor, constant, uses.get(tensor.name, []))
+        role, shape = _onnx_role(tensor, uses.get(tensor.name, []))
+        if role is None and _ONNX_QUANT_AUX.sub("", tensor.name) in quantized:
+            role = "quantization"  # onnxruntime's quantizer: W_quantized, W_scale, W_zero_point
         numel = math.prod(tensor.dims)
         nbytes = item * numel if item else (numel + 1) // 2
         wf.tensors.append(TensorRecord(tensor.name, dtype, shape, nbytes, None, role))
@@ -586,16 +641,18 @@ def _onnx_constant(node: OnnxNode) -> OnnxTensor | None:
 
 
 def _onnx_role(
-    tensor: OnnxTensor, constant: bool, uses: list[tuple[OnnxNode, int]]
+    tensor: OnnxTensor, uses: list[tuple[OnnxNode, int]]
 ) -> tuple[str | None, tuple[int, ...]]:
     """What a tensor is, from the slots it feeds; and its logical shape.
 
-    A tensor that feeds a weight slot of a quantized operator is a parameter (a
-    ``MatMulNBits`` weight counts ``N × K`` elements, whatever its packing); one that
-    only feeds statistic, quantization or shape slots is not; an integer tensor is a
-    constant unless a quantized operator uses it as weights; a floating scalar is a
-    constant unless it has a weight's name (and is not a Constant node). Other floating
-    tensors are weights, named as the exporter named them (the name rules of
+    A tensor that feeds a weight slot (Conv's weight and bias, Gemm's B and C, a
+    normalisation's scale and bias, a quantized operator's integer weights: a
+    ``MatMulNBits`` weight counts ``N × K`` elements, whatever its packing) is a
+    parameter, whatever its size; one that only feeds statistic (BatchNormalization's
+    mean and variance), quantization or shape slots is not; an integer tensor is a
+    constant unless a quantized operator uses it as weights; a one-element floating
+    tensor is a constant unless it has a weight's name. Other floating tensors are
+    weights, named as the exporter named them (the name rules of
     :mod:`openward.facts.parameters` still apply: ``inv_freq``, masks).
     """
     shape = tensor.dims
@@ -619,12 +676,85 @@ def _onnx_role(
     if tensor.data_type not in _ONNX_FLOATS:
         return "constant", shape
     if math.prod(shape) <= 1 and (
-        constant
-        or _ONNX_GENERATED.search(tensor.name)
-        or not _ONNX_SCALAR_WEIGHT.search(tensor.name)
+        _ONNX_GENERATED.search(tensor.name) or not _ONNX_SCALAR_WEIGHT.search(tensor.name)
     ):
         return "constant", shape
     return None, shape
+
+
+# ---------------------------------------------------------------------------
+# Keras HDF5 (model.save / save_weights in the .h5 format): dataset shapes only
+
+_HDF5_MAGIC: Final = b"\x89HDF\r\n\x1a\n"
+_H5_DTYPES: Final = {
+    "f2": "F16", "f4": "F32", "f8": "F64", "i1": "I8", "i2": "I16", "i4": "I32", "i8": "I64",
+    "u1": "U8", "u2": "U16", "u4": "U32", "u8": "U64", "b1": "BOOL",
+}  # fmt: skip
+MAX_H5_WEIGHTS: Final = 1_000_000
+
+
+def _read_keras_hdf5(path: Path, wf: WeightFile) -> None:
+    """The weights Keras loads: ``layer_names`` of ``model_weights`` (a whole model) or
+    of the root (``save_weights``), each layer's ``weight_names``; or, in Keras 3's
+    ``.weights.h5``, the ``vars`` of each group under ``layers/``. Only shapes and
+    dtypes are read; optimizer weights are not the model's."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        root = f.get("model_weights", f)
+        if "layer_names" not in root.attrs:
+            if "layers" in f and hasattr(f["layers"], "visititems"):
+                _read_keras3_weights(f["layers"], wf)
+            else:
+                wf.problems.append("no Keras layer_names: not a Keras weights file")
+            return
+        wf.metadata["keras_version"] = _h5_text(f.attrs.get("keras_version", ""))
+        for layer in root.attrs["layer_names"]:
+            group = root.get(_h5_text(layer))
+            if group is None or not hasattr(group, "attrs"):
+                continue
+            for weight in group.attrs.get("weight_names", ()):
+                name = _h5_text(weight)
+                data = group.get(name)
+                if data is None or not hasattr(data, "shape") or len(wf.tensors) >= MAX_H5_WEIGHTS:
+                    continue
+                shape = tuple(int(d) for d in data.shape)
+                descr = data.dtype.str.lstrip("<>|=")
+                wf.tensors.append(
+                    TensorRecord(name, _H5_DTYPES.get(descr, descr.upper()), shape,
+                                 data.dtype.itemsize * math.prod(shape))
+                )  # fmt: skip
+
+
+def _read_keras3_weights(layers: Any, wf: WeightFile) -> None:
+    """Keras 3 stores variables by index (``layers/<layer>/vars/<i>``), without names:
+    a BatchNormalization layer (recognised by its default name) keeps its moving mean
+    and variance as variables 2 and 3."""
+
+    def visit(name: str, obj: Any) -> None:
+        if not hasattr(obj, "shape") or len(wf.tensors) >= MAX_H5_WEIGHTS:
+            return
+        parts = name.split("/")
+        shape = tuple(int(d) for d in obj.shape)
+        descr = obj.dtype.str.lstrip("<>|=")
+        role = None
+        if (
+            len(parts) >= 3
+            and parts[-2] == "vars"
+            and parts[-1] in ("2", "3")
+            and parts[-3].startswith("batch_normalization")
+        ):
+            role = "buffer"
+        wf.tensors.append(
+            TensorRecord("layers/" + name, _H5_DTYPES.get(descr, descr.upper()), shape,
+                         obj.dtype.itemsize * math.prod(shape), None, role)
+        )  # fmt: skip
+
+    layers.visititems(visit)
+
+
+def _h5_text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 _READERS: Final[dict[str, Callable[[Blob, WeightFile], None]]] = {

@@ -119,7 +119,8 @@ def read_weight_file(path: Path, relpath: str) -> WeightFile | None:
     wf = WeightFile(relpath, fmt, size)
     try:
         if fmt == "hdf5":
-            _read_keras_hdf5(path, wf)
+            if not _read_keras_hdf5(path, wf):
+                return None  # HDF5 data, not Keras weights
         else:
             with MappedFile(path) as mapped:
                 _READERS[fmt](mapped.blob, wf)
@@ -394,7 +395,8 @@ def _torch_tensors(
         if name:  # an nn.Parameter object: a parameter wherever it is kept
             named[inner] = (name, role or "parameter")
     top = {id(result.result)}
-    top |= {id(owner[i]) for i in top if i in owner}
+    if isinstance(result.result, Call) and result.result.state is not None:
+        top.add(id(result.result.state))
     top_keys = {key for container, key in parents.values() if container in top}
     weights = _checkpoint_weights(top_keys)
     for obj_id, (dtype, size, nbytes, identity) in tensors.items():
@@ -693,11 +695,12 @@ _H5_DTYPES: Final = {
 MAX_H5_WEIGHTS: Final = 1_000_000
 
 
-def _read_keras_hdf5(path: Path, wf: WeightFile) -> None:
+def _read_keras_hdf5(path: Path, wf: WeightFile) -> bool:
     """The weights Keras loads: ``layer_names`` of ``model_weights`` (a whole model) or
     of the root (``save_weights``), each layer's ``weight_names``; or, in Keras 3's
     ``.weights.h5``, the ``vars`` of each group under ``layers/``. Only shapes and
-    dtypes are read; optimizer weights are not the model's."""
+    dtypes are read; optimizer weights are not the model's. False when the file is
+    HDF5 but not Keras weights (a data file)."""
     import h5py
 
     with h5py.File(path, "r") as f:
@@ -705,9 +708,8 @@ def _read_keras_hdf5(path: Path, wf: WeightFile) -> None:
         if "layer_names" not in root.attrs:
             if "layers" in f and hasattr(f["layers"], "visititems"):
                 _read_keras3_weights(f["layers"], wf)
-            else:
-                wf.problems.append("no Keras layer_names: not a Keras weights file")
-            return
+                return True
+            return False
         wf.metadata["keras_version"] = _h5_text(f.attrs.get("keras_version", ""))
         for layer in root.attrs["layer_names"]:
             group = root.get(_h5_text(layer))
@@ -724,6 +726,7 @@ def _read_keras_hdf5(path: Path, wf: WeightFile) -> None:
                     TensorRecord(name, _H5_DTYPES.get(descr, descr.upper()), shape,
                                  data.dtype.itemsize * math.prod(shape))
                 )  # fmt: skip
+    return True
 
 
 def _read_keras3_weights(layers: Any, wf: WeightFile) -> None:

@@ -57,7 +57,10 @@ protobuf's default recursion limit, so every file a runtime parses is read."""
 _TICK_EVERY: Final = 1024  # nodes between deadline checks
 _MASK64: Final = (1 << 64) - 1
 _ATTRIBUTE_TYPES: Final = frozenset(range(15))  # AttributeProto.AttributeType (proto2, closed)
-_DATA_LOCATIONS: Final = frozenset({0, 1})  # TensorProto.DataLocation: DEFAULT, EXTERNAL
+_DATA_LOCATIONS: Final = frozenset({0, 1})
+_NESTED: Final = frozenset(
+    {5, 6, 10, 11, 22, 23}
+)  # AttributeProto's message fields  # TensorProto.DataLocation: DEFAULT, EXTERNAL
 EXTERNAL: Final = 1
 
 Span = tuple[int, int]
@@ -357,77 +360,66 @@ class _Reader:
     def attribute(self, span: Span, depth: int) -> OnnxAttribute:
         self.check_depth(depth, span[0])
         name = ref = ""
-        kind = 0
+        kind = i = 0
         f = 0.0
-        i = 0
         s = b""
-        t: list[Span] = []
-        g: list[Span] = []
-        sp: list[Span] = []
         floats: list[float] = []
         ints: list[int] = []
         strings: list[bytes] = []
-        tensors: list[Span] = []
-        graphs: list[Span] = []
-        sparses: list[Span] = []
+        nested: list[tuple[int, Span]] = []  # tensors, graphs, sparse tensors: built after
         for number, wire, v in fields(self.blob, *span):
             if wire == LENGTH:
                 if number == 1:
                     name = self.text(v)  # type: ignore[arg-type]
-                elif number == 4:
-                    s = self.raw(v)  # type: ignore[arg-type]
-                elif number == 5:
-                    t.append(v)  # type: ignore[arg-type]
-                elif number == 6:
-                    g.append(v)  # type: ignore[arg-type]
-                elif number == 7:
-                    self.floats(wire, v, floats)
                 elif number == 8:
                     self.ints(wire, v, ints)
+                elif number == 7:
+                    self.floats(wire, v, floats)
+                elif number == 4:
+                    s = self.raw(v)  # type: ignore[arg-type]
                 elif number == 9:
                     strings.append(self.raw(v))  # type: ignore[arg-type]
-                elif number == 10:
-                    tensors.append(v)  # type: ignore[arg-type]
-                elif number == 11:
-                    graphs.append(v)  # type: ignore[arg-type]
                 elif number == 21:
                     ref = self.text(v)  # type: ignore[arg-type]
-                elif number == 22:
-                    sp.append(v)  # type: ignore[arg-type]
-                elif number == 23:
-                    sparses.append(v)  # type: ignore[arg-type]
+                elif number in _NESTED:
+                    nested.append((number, v))  # type: ignore[arg-type]
             elif wire == VARINT:
                 if number == 3:
                     i = _int64(v)  # type: ignore[arg-type]
-                elif number == 8:
-                    ints.append(_int64(v))  # type: ignore[arg-type]
                 elif number == 20:
                     value = _int32(v)  # type: ignore[arg-type]
                     if value in _ATTRIBUTE_TYPES:
                         kind = value
+                elif number == 8:
+                    ints.append(_int64(v))  # type: ignore[arg-type]
             elif wire == FIXED32:
                 if number == 2:
                     a = self.base + v  # type: ignore[operator]
                     f = struct.unpack("<f", self.buf[a : a + 4])[0]
                 elif number == 7:
                     self.floats(wire, v, floats)
+        t = g = sparse = None
+        tensors: tuple[OnnxTensor, ...] = ()
+        graphs: tuple[OnnxGraph, ...] = ()
+        sparses: tuple[OnnxSparseTensor, ...] = ()
+        if nested:
+            # t, g and sparse_tensor are singular: all their occurrences merge into one.
+            by_number: dict[int, list[Span]] = {}
+            for number, v in nested:
+                by_number.setdefault(number, []).append(v)
+            if 5 in by_number:
+                t = self.tensor(by_number[5])
+            if 6 in by_number:
+                g = self.graph(by_number[6], depth + 1)
+            if 22 in by_number:
+                sparse = self.sparse(by_number[22])
+            tensors = tuple(self.tensor([x]) for x in by_number.get(10, ()))
+            graphs = tuple(self.graph([x], depth + 1) for x in by_number.get(11, ()))
+            sparses = tuple(self.sparse([x]) for x in by_number.get(23, ()))
         return OnnxAttribute(
-            name=name,
-            type=kind,
-            ref_attr_name=ref,
-            f=f,
-            i=i,
-            s=s,
-            t=self.tensor(t) if t else None,
-            g=self.graph(g, depth + 1) if g else None,
-            sparse_tensor=self.sparse(sp) if sp else None,
-            floats=tuple(floats),
-            ints=tuple(ints),
-            strings=tuple(strings),
-            tensors=tuple(self.tensor([x]) for x in tensors),
-            graphs=tuple(self.graph([x], depth + 1) for x in graphs),
-            sparse_tensors=tuple(self.sparse([x]) for x in sparses),
-        )
+            name, kind, ref, f, i, s, t, g, sparse, tuple(floats), tuple(ints), tuple(strings),
+            tensors, graphs, sparses,
+        )  # fmt: skip
 
     def node(self, span: Span, depth: int) -> OnnxNode:
         # The hot path of a large graph: strings are decoded inline.

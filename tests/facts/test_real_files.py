@@ -413,3 +413,23 @@ def test_lightning_checkpoint_counts_its_state_dict_only(resnet: Any, tmp_path: 
     )  # fmt: skip
     total, _ = _count(tmp_path / "last.ckpt")
     assert total == _live(resnet)
+
+
+def test_pipeline_components_in_folders_are_separate_models(tmp_path: Path) -> None:
+    """diffusers names every component's weights the same; each folder is a model."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    parts = {"unet": ResNetLike(), "text_encoder": TinyLM()}
+    for folder, model in parts.items():
+        (tmp_path / folder).mkdir()
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(state, tmp_path / folder / "diffusion_pytorch_model.safetensors")
+        half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        save_file(half, tmp_path / folder / "diffusion_pytorch_model.fp16.safetensors")
+    (tmp_path / "model_index.json").write_text("{}")
+    facts = inspect_model(tmp_path)
+    assert sorted(m.parameters for m in facts.models) == sorted(map(_live, parts.values()))
+    assert all(m.copies == 1 for m in facts.models)
+    assert facts.parameters is not None
+    assert facts.parameters.total == sum(map(_live, parts.values()))

@@ -476,13 +476,15 @@ def analyse(
 
 
 def _variant_stem(key: tuple[str, str]) -> str:
-    """A set's file name without shard numbers, extension and precision suffixes."""
-    stem = key[1].rsplit("/", 1)[-1].split(".index.json")[0]
+    """A set's path without shard numbers, extension and precision suffixes (the folder
+    stays: diffusers names every component ``diffusion_pytorch_model``)."""
+    folder, _, stem = key[1].rpartition("/")
+    stem = stem.split(".index.json")[0]
     stem = stem.rsplit(".", 1)[0] if "." in stem else stem
     while True:
         shorter = _VARIANT.sub("", stem)
         if shorter == stem:
-            return stem.lower()
+            return f"{folder}/{stem.lower()}"
         stem = shorter
 
 
@@ -494,8 +496,8 @@ def _group_models(
     """Each weight set's model, and whether it is the copy counted for it.
 
     Sets are copies of one model when they hold the same weights: the same
-    parameter count, or file names that differ only by a precision or
-    quantization suffix. Sets in the primary format that are not
+    parameter count, or file names in one folder that differ only by a precision
+    or quantization suffix. Sets in the primary format that are not
     copies of each other are independent models (a detector and a recogniser, a
     pipeline's components); a set in another format is an export of the model
     whose count it matches, else of the first model (an ``onnx/`` folder, a

@@ -165,6 +165,7 @@ def count_parameters(
     if experts and experts_per_token and pc.expert:
         pc.active = pc.total - pc.expert + pc.expert * experts_per_token // experts
     pc.by_dtype = {k: v for k, v in sorted(pc.by_dtype.items()) if v}
+    pc.excluded = {k: v for k, v in pc.excluded.items() if v}
     return pc
 
 

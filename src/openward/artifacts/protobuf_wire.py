@@ -1,9 +1,10 @@
 """The protobuf wire format, read without a schema.
 
-TensorFlow's SavedModel is a protobuf; reading the few fields that matter
-(operation names) does not need TensorFlow or its generated classes, only
-the wire format: tags, varints, length-delimited fields and groups, every
-length checked against the bytes that remain. The reader accepts what
+TensorFlow's SavedModel and ONNX are protobufs; reading the fields that
+matter (operation names, tensor shapes) needs neither TensorFlow nor the
+``onnx`` package and its generated classes, only the wire format: tags,
+varints, length-delimited fields and groups, every length checked against
+the bytes that remain. The reader accepts what
 protobuf's own parsers accept (upb, which ``onnx`` and TensorFlow's Python
 use): varints of up to ten bytes, over-long encodings included, values
 wrapping at 64 bits; tags and lengths of up to five bytes (tags below
@@ -18,7 +19,16 @@ from typing import Final
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError
 
-__all__ = ["FIXED32", "FIXED64", "GROUP", "LENGTH", "VARINT", "fields", "string_field"]
+__all__ = [
+    "FIXED32",
+    "FIXED64",
+    "GROUP",
+    "LENGTH",
+    "VARINT",
+    "fields",
+    "packed_varints",
+    "string_field",
+]
 
 VARINT, FIXED64, LENGTH, GROUP, _END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
 _U64: Final = (1 << 64) - 1
@@ -104,16 +114,38 @@ def fields(
     blob: Blob, start: int = 0, end: int | None = None
 ) -> Iterator[tuple[int, int, int | tuple[int, int]]]:
     """``(field number, wire type, value)``; length-delimited values and groups
-    are ``(start, end)`` spans, fixed-width values their offset."""
+    are ``(start, end)`` spans, fixed-width values their offset.
+
+    This is the inner loop of every protobuf reader here, so single-byte tags,
+    varints and lengths (nearly all of them) take a short path; everything
+    else goes through the checked readers above.
+    """
+    buf = blob.buffer
+    base = blob.start
     pos = start
-    end = blob.size if end is None else end
+    end = blob.size if end is None else min(end, blob.size)
     while pos < end:
-        number, wire, pos = _key(blob, pos, end)
+        key = buf[base + pos]
+        if 0x08 <= key < 0x80:  # a one-byte tag with a field number
+            number, wire = key >> 3, key & 7
+            pos += 1
+        else:
+            number, wire, pos = _key(blob, pos, end)
         if wire == VARINT:
-            value, pos = _varint(blob, pos, end)
+            if pos < end and buf[base + pos] < 0x80:
+                value = buf[base + pos]
+                pos += 1
+            else:
+                value, pos = _varint(blob, pos, end)
             yield number, wire, value
         elif wire == LENGTH:
-            length, pos = _size(blob, pos, end)
+            if pos < end and buf[base + pos] < 0x80:
+                length = buf[base + pos]
+                pos += 1
+                if length > end - pos:
+                    raise ArtifactFormatError(f"field of {length} bytes runs past its message", pos)
+            else:
+                length, pos = _size(blob, pos, end)
             yield number, wire, (pos, pos + length)
             pos += length
         elif wire in (FIXED64, FIXED32):
@@ -126,6 +158,23 @@ def fields(
             pos = after
         else:
             raise ArtifactFormatError("end-group tag outside a group", pos)
+
+
+def packed_varints(blob: Blob, span: tuple[int, int]) -> list[int]:
+    """The varints of a packed repeated field (raw unsigned values)."""
+    buf = blob.buffer
+    base = blob.start
+    pos, stop = span[0], min(blob.size, span[1])
+    out: list[int] = []
+    while pos < stop:
+        byte = buf[base + pos]
+        if byte < 0x80:
+            out.append(byte)
+            pos += 1
+        else:
+            value, pos = _varint(blob, pos, stop)
+            out.append(value)
+    return out
 
 
 def string_field(blob: Blob, span: tuple[int, int]) -> str:

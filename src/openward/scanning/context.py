@@ -261,7 +261,7 @@ class ScanContext:
                     f"detected as {label}, and its first bytes are also a pickle "
                     "that pickle.load would run",
                 )
-        named = self._run_named(blob, loc, name)
+        named = self._run_named(blob, loc, name, read_as_text=label in _BY_NAME_LABELS)
         if named is not None and label in PLAIN_FORMATS:
             label, analysed = named, True
         if (
@@ -270,13 +270,6 @@ class ScanContext:
             and (not loc or label in NOTEWORTHY_MEMBER_FORMATS)
         ):
             self.add("format-not-analysed", loc, None, f"detected format: {label}")
-        if label not in _BY_NAME_LABELS and not self.timed_out:
-            # Loaders open configs, templates and Python files by their names,
-            # whatever their first bytes look like.
-            from openward.scanning.formats.repository import is_named_by_loaders, scan_by_name
-
-            if is_named_by_loaders(name):
-                scan_by_name(self, blob, loc, name)
         self._record_view(blob, label.split("+", 1)[0])
         if not self.timed_out:
             self._check_polyglot(blob, loc, name, {fmt, label}, set(self._views[mark:]))
@@ -299,21 +292,23 @@ class ScanContext:
             self.add("archive-malformed", loc, exc.offset, exc.message)
         return fmt
 
-    def _run_named(self, blob: Blob, loc: Location, name: str) -> str | None:
-        """Rules for files a loader finds by name, whatever their bytes look like;
-        the format label they establish, if any."""
-        from openward.scanning.formats import get_named_handler
+    def _run_named(self, blob: Blob, loc: Location, name: str, *, read_as_text: bool) -> str | None:
+        """Rules for files a loader finds by name (Keras configs, ``keras_metadata.pb``,
+        tokenizer and model configs, templates, Python), whatever their bytes look
+        like; the format label they establish, if any."""
+        from openward.scanning.formats import get_named_handlers
 
-        handler = get_named_handler(name)
-        if handler is None or self.timed_out:
-            return None
-        try:
-            return handler(self, blob, loc, name)
-        except ArtifactLimitError as exc:
-            self.limit_reached(exc, loc)
-        except ArtifactFormatError as exc:
-            self.add("archive-malformed", loc, exc.offset, exc.message)
-        return None
+        label = None
+        for handler in get_named_handlers(name, read_as_text=read_as_text):
+            if self.timed_out:
+                break
+            try:
+                label = handler(self, blob, loc, name) or label
+            except ArtifactLimitError as exc:
+                self.limit_reached(exc, loc)
+            except ArtifactFormatError as exc:
+                self.add("archive-malformed", loc, exc.offset, exc.message)
+        return label
 
     def _probe_pickle(self, blob: Blob, loc: Location, *, probe: bool) -> bool:
         """Analyse ``blob`` as a pickle candidate; True when that produced findings.

@@ -104,7 +104,7 @@ class SymList:
 
     def __init__(self, cap: int, items: list[object] | None = None) -> None:
         self.cap = cap
-        self.items = (items or [])[:cap]
+        self.items = [] if items is None else items[:cap]
 
     def extend(self, items: list[object]) -> None:
         room = self.cap - len(self.items)
@@ -113,7 +113,17 @@ class SymList:
 
 
 _ALWAYS_KEPT: Final = frozenset(
-    {"shape", "dtype", "order", "allow_mmap", "numpy_array_alignment_bytes", "subclass"}
+    {
+        # joblib's array wrapper attributes, a planted __setstate__, a side file's name
+        "shape",
+        "dtype",
+        "order",
+        "allow_mmap",
+        "numpy_array_alignment_bytes",
+        "subclass",
+        "__setstate__",
+        "filename",
+    }
 )
 
 
@@ -427,6 +437,7 @@ class _Machine:
         base = reader.base
         end = reader.limit
         u16, u32, i32, f64 = _U16, _U32, _I32, _F64
+        keep = self.keep
         rpos = prev = reader.pos
         op_end = -1
         try:
@@ -535,6 +546,14 @@ class _Machine:
                         stack.append(())
                         rpos += 1
                         continue
+                    elif code == 0x5D:  # EMPTY_LIST
+                        stack.append(SymList(keep))
+                        rpos += 1
+                        continue
+                    elif code == 0x7D:  # EMPTY_DICT
+                        stack.append(SymDict())
+                        rpos += 1
+                        continue
                     elif code == 0x61:  # APPEND
                         value = stack.pop()
                         target = stack[-1]
@@ -638,8 +657,13 @@ class _Machine:
                         for i in range(0, len(items) - 1, 2):
                             self.on_setitem(target, items[i], items[i + 1])
                     if isinstance(target, SymDict):
-                        for i in range(0, len(items) - 1, 2):
-                            target.set(items[i], items[i + 1])
+                        if len(target.items) < _KEEP:
+                            for i in range(0, len(items) - 1, 2):
+                                target.set(items[i], items[i + 1])
+                        elif not _ALWAYS_KEPT.isdisjoint(items[0::2]):
+                            for i in range(0, len(items) - 1, 2):
+                                if items[i] in _ALWAYS_KEPT:
+                                    target.items[items[i]] = items[i + 1]
                 elif code == OP.SETITEM:
                     value = stack.pop()
                     key = stack.pop()

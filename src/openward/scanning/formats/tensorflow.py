@@ -36,6 +36,7 @@ from openward.artifacts.errors import ArtifactFormatError
 from openward.artifacts.flatbuffer import root_table
 from openward.artifacts.tf_graph import TfMetaGraph, TfNode, read_saved_model
 from openward.scanning.context import Location, ScanContext
+from openward.scanning.interface import Severity
 
 __all__ = [
     "CHECKPOINT_OPS",
@@ -458,9 +459,32 @@ def scan_tflite(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
     for (rule_id, what), n in sorted(found.items()):
         ctx.add(rule_id, loc, None, f"{what} (TFLite Flex operator), {n} time(s)")
     plain = sorted({c for c in custom if c and not c.startswith("Flex")})
-    if plain:
-        ctx.add("tflite-custom-operator", loc, None, f"custom operators: {', '.join(plain[:10])}")
+    unknown = [c for c in plain if c not in _RUNTIME_CUSTOM_OPS]
+    if unknown:
+        ctx.add("tflite-custom-operator", loc, None, f"custom operators: {', '.join(unknown[:10])}")
+    elif plain:
+        ctx.add(
+            "tflite-custom-operator",
+            loc,
+            None,
+            f"custom operators {', '.join(plain[:10])}: kernels MediaPipe and TensorFlow Lite "
+            "ship and register themselves",
+            severity=Severity.INFO,
+        )
     return "tflite"
+
+
+# Custom operators whose kernels ship with the runtimes that load such models
+# (mediapipe/util/tflite/cpu_op_resolver.cc and the task op resolvers,
+# TensorFlow Lite's own TFLite_Detection_PostProcess): a model naming them
+# needs no native library from anyone else.
+_RUNTIME_CUSTOM_OPS: Final = frozenset(
+    {
+        "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Convolution2DTransposeBias",
+        "TransformTensorBilinear", "TransformLandmarks", "Landmarks2TransformMatrix",
+        "Resampler", "TFLite_Detection_PostProcess",
+    }
+)  # fmt: skip
 
 
 def _judge_flex(code: str, options: list[bytes]) -> OpIssue | None:

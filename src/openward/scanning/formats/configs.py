@@ -642,6 +642,64 @@ def _report_unlisted(
     return True
 
 
+def _scan_includes(
+    ctx: ScanContext,
+    includes: list[tuple[str, str]],
+    loc: Location,
+    folder: Path | None,
+    depth: int,
+) -> None:
+    """Analyse the files hyperpyyaml's ``!include:`` would read, whatever their names.
+
+    hyperpyyaml opens an included file relative to the including one and
+    constructs its tags like its own, so ``!include:labels.txt`` is a config
+    even though no loader would find ``labels.txt`` by its name. YAML-named
+    files are analysed on their own; escapes are reported by
+    :func:`_report_includes` and never read. Only files on disk under the
+    scanned root are read (not members of archives, where hyperpyyaml does
+    not look either).
+    """
+    root = _scan_root(ctx)
+    if root is None or ctx.fs_path is None or (loc and folder is None):
+        return
+    base = folder or ctx.fs_path.parent
+    for where, target in includes:
+        target = target.strip()
+        if not target or _basename(target).endswith(_YAML_SUFFIXES):
+            continue
+        if depth >= _MAX_REF_DEPTH:
+            ctx.add(
+                "scan-limit-reached",
+                loc,
+                None,
+                f"{where}: !include:{target} nested more than {_MAX_REF_DEPTH} deep (not followed)",
+            )
+            continue
+        try:
+            path = (base / target).resolve()
+            inside = path.is_relative_to(root.resolve()) and path.is_file()
+        except (OSError, ValueError, RuntimeError):
+            continue
+        if not inside:
+            continue  # escapes are config-include-escape; missing files stop the loader
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(MAX_LEXICAL_BYTES + 1)
+        except OSError:
+            continue
+        label = f"<!include:{target}>"
+        _scan_yaml(
+            ctx,
+            Blob.of(data),
+            (*loc, label),
+            label,
+            mlmodel=False,
+            nemo=False,
+            folder=path.parent,
+            depth=depth + 1,
+        )
+
+
 def _report_includes(
     ctx: ScanContext, includes: list[tuple[str, str]], loc: Location, name: str
 ) -> None:
@@ -713,8 +771,17 @@ def _read_text(ctx: ScanContext, blob: Blob, loc: Location) -> str | None:
 
 
 def _scan_yaml(
-    ctx: ScanContext, blob: Blob, loc: Location, name: str, *, mlmodel: bool, nemo: bool
+    ctx: ScanContext,
+    blob: Blob,
+    loc: Location,
+    name: str,
+    *,
+    mlmodel: bool,
+    nemo: bool,
+    folder: Path | None = None,
+    depth: int = 0,
 ) -> str:
+    """``folder``: where an included file lives (its own includes are relative to it)."""
     text = _read_text(ctx, blob, loc)
     if text is None:
         return "yaml"
@@ -725,6 +792,7 @@ def _scan_yaml(
         nemo = True
     analysis = find_references(doc, nemo=nemo)
     _finish(ctx, loc, name, analysis)
+    _scan_includes(ctx, analysis.includes, loc, folder, depth)
     # hyperpyyaml parses with ruamel, not PyYAML: a tag the two read differently
     # (or one in text the safe parser took for a plain string) is still reported
     seen = {r.target for r in analysis.references}

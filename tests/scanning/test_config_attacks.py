@@ -1,0 +1,299 @@
+"""Regressions for the bypasses a second engineer found in the config, HDF5,
+repository-code and chat-template readers (``openward._zoo.config_attacks``).
+
+Each sample was missed (or reported below high) before its fix; the payloads
+are proven live in the real loader where it is installed, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import openward
+from openward._samples import Sample, detected
+from openward._zoo import config_attacks as zoo
+from openward.scanning.config_policy import GADGETS_IN_TRUSTED, judge_target
+from openward.scanning.interface import ScanLimits, ScanReport, Severity
+from openward.scanning.python_code import SEVERE, analyse_python
+from openward.scanning.templates import analyse_template
+
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "hydra": ("omegaconf", "hydra", "torch"),
+    "pytables": ("tables",),
+    "pandas-hdf": ("pandas", "tables"),
+    "python-import": (),
+}
+
+
+class Built:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.markers = root / "markers"
+        self.markers.mkdir(parents=True)
+        self.samples: list[Sample] = []
+
+    def touch(self, tag: str) -> str:
+        return f"touch {self.markers / tag}"
+
+    def add(
+        self,
+        name: str,
+        data: bytes,
+        technique: str,
+        description: str,
+        rule: str,
+        severity: str = "critical",
+    ) -> None:
+        path = self.root / "poisoned" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.samples.append(Sample(name, technique, description, True, rule, severity))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    b = Built(tmp_path_factory.mktemp("attacks"))
+    zoo.malicious(b.add, b.touch)
+    return b
+
+
+@pytest.fixture(scope="module")
+def report(built: Built) -> ScanReport:
+    return openward.scan(built.root)
+
+
+def _findings(report: ScanReport, path: str) -> list[tuple[str, str]]:
+    return [(f.rule_id, f.severity.value) for f in report.findings if f.path == path]
+
+
+def test_every_bypass_is_flagged_and_nothing_runs(built: Built, report: ScanReport) -> None:
+    missed = [
+        (s.name, s.expected_rule, _findings(report, f"poisoned/{s.name}"))
+        for s in built.samples
+        if not detected(s, _findings(report, f"poisoned/{s.name}"))
+    ]
+    assert missed == []
+    assert list(built.markers.iterdir()) == []
+    assert len(built.samples) >= 15
+
+
+@pytest.mark.parametrize("name", sorted(zoo.LIVE))
+def test_bypass_payloads_are_live(built: Built, name: str) -> None:
+    loader, tag = zoo.LIVE[name]
+    for module in _NEEDS[loader]:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    path = built.root / "poisoned" / name
+    if not path.exists():
+        pytest.skip("sample needs tables and pandas to be built")
+    marker = built.markers / tag
+    try:
+        subprocess.run(
+            [sys.executable, "-c", zoo.LOADERS[loader], str(path)],
+            cwd=path.parent,
+            capture_output=True,
+            timeout=180,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            check=False,
+        )
+        assert marker.exists(), f"{loader} did not run the payload of {name}"
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+# -- hyperpyyaml !include: of a file that is not named like YAML ---------------------------
+
+
+def _include_repo(root: Path, marker: Path) -> Path:
+    repo = root / "repo"
+    repo.mkdir()
+    (repo / "hyperparams.yaml").write_text("sample_rate: 16000\nlabels: !include:labels.txt\n")
+    (repo / "labels.txt").write_text(f'x: !apply:os.system ["touch {marker}"]\n')
+    return repo
+
+
+def test_an_included_file_is_analysed_whatever_its_name(tmp_path: Path) -> None:
+    repo = _include_repo(tmp_path, tmp_path / "never")
+    report = openward.scan(repo)
+    found = {
+        (f.path, f.member, f.rule_id, f.severity)
+        for f in report.findings
+        if f.severity.rank >= Severity.HIGH.rank
+    }
+    assert (
+        "hyperparams.yaml",
+        "<!include:labels.txt>",
+        "config-target-dangerous",
+        Severity.CRITICAL,
+    ) in found
+    assert not (tmp_path / "never").exists()
+
+
+def test_an_included_file_outside_the_model_is_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text('x: !apply:os.system ["id"]\n')
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "hyperparams.yaml").write_text("a: !include:../outside.txt\n")
+    report = openward.scan(repo)
+    rules = {(f.rule_id, f.member) for f in report.findings}
+    assert ("config-include-escape", None) in rules
+    assert not any(member and "outside" in member for _, member in rules)
+
+
+def test_the_included_payload_is_live_in_hyperpyyaml(tmp_path: Path) -> None:
+    pytest.importorskip("hyperpyyaml")
+    marker = tmp_path / "included.marker"
+    repo = _include_repo(tmp_path, marker)
+    code = (
+        "import sys\nfrom hyperpyyaml import load_hyperpyyaml\nload_hyperpyyaml(open(sys.argv[1]))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(repo / "hyperparams.yaml")],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert marker.exists()
+
+
+# -- gadgets inside trusted libraries ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "speechbrain.utils.superpowers.run_shell",
+        "speechbrain.utils.superpowers.import_from_path",
+        "torch.utils.benchmark.Timer",
+        "torch.utils.benchmark.Timer.timeit",
+        "torch.distributed.run.main",
+        "torch.multiprocessing.spawn",
+        "torch.UntypedStorage.from_file",
+        "huggingface_hub.HfApi.upload_folder",
+        "operator.call",
+        "lightning.pytorch.cli.LightningCLI",
+    ],
+)
+def test_gadgets_of_trusted_libraries_are_dangerous(target: str) -> None:
+    assert judge_target(target).status == "dangerous"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "torch.optim.AdamW",
+        "torch.nn.Linear",
+        "speechbrain.utils.checkpoints.Checkpointer",
+        "speechbrain.utils.parameter_transfer.Pretrainer",
+        "nemo.collections.asr.modules.ConformerEncoder",
+        "operator.add",
+        "huggingface_hub.constants.HF_HUB_CACHE",
+    ],
+)
+def test_the_components_of_trusted_libraries_stay_trusted(target: str) -> None:
+    assert judge_target(target).status in ("trusted", "allowed")
+
+
+def test_every_gadget_entry_is_inside_a_trusted_namespace() -> None:
+    from openward.scanning.config_policy import TRUSTED_NAMESPACES
+
+    assert all(prefix.split(".")[0] in TRUSTED_NAMESPACES for prefix in GADGETS_IN_TRUSTED)
+
+
+# -- Python that trust_remote_code imports --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(zoo._PYTHON))
+def test_each_python_bypass_is_a_dangerous_call(name: str) -> None:
+    source = zoo._PYTHON[name][0].format(cmd="touch /tmp/x", marker="/tmp/x")
+    report = analyse_python(source)
+    assert any(category in SEVERE for category, _, _ in report.calls), report.calls
+
+
+BENIGN_PYTHON = {
+    # diffusers pipelines (and the community pipelines repositories ship) read
+    # their step-callback tensors by name
+    "locals-by-name": textwrap.dedent(
+        """
+        def step(self, callback_on_step_end, names, latents):
+            callback_kwargs = {}
+            for k in names:
+                callback_kwargs[k] = locals()[k]
+            return callback_on_step_end(self, 0, 0, callback_kwargs)
+        """
+    ),
+    "vocabulary-written-in-a-method": textwrap.dedent(
+        """
+        import json, os
+
+
+        class Tokenizer:
+            def save_vocabulary(self, save_directory):
+                path = os.path.join(save_directory, "vocab.json")
+                with open(path, "w") as f:
+                    json.dump(self.vocab, f)
+                return (path,)
+        """
+    ),
+    "registry-of-activations": textwrap.dedent(
+        """
+        import torch
+
+        ACT2FN = {"gelu": torch.nn.functional.gelu, "relu": torch.relu}
+
+
+        class Block:
+            act = ACT2FN["gelu"]
+
+            def forward(self, x, act=torch.tanh):
+                return act(self.act(x))
+        """
+    ),
+    "read-a-file-at-import": 'import json\nCONFIG = json.load(open("config.json"))\n',
+    "subclasses-of-own-base": "class A:\n    pass\n\n\nKINDS = A.__subclasses__()\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BENIGN_PYTHON))
+def test_benign_patterns_stay_clean(name: str) -> None:
+    report = analyse_python(BENIGN_PYTHON[name])
+    assert [c for c in report.calls if c[0] in SEVERE] == []
+
+
+def test_a_computed_globals_lookup_that_is_called_is_still_code() -> None:
+    report = analyse_python("import os\nname = input()\nglobals()[name]('id')\n")
+    assert any("globals()" in call for _, call, _ in report.calls)
+
+
+# -- chat templates: the analysis is bounded in time -----------------------------------------
+
+
+def _heavy_template(statements: int) -> str:
+    body = "".join(f"{{% do l.append(l|last|default('') ~ '{i}') %}}" for i in range(statements))
+    return "{% set l = [] %}{% for m in messages %}" + body + "{% endfor %}{{ l|join }}"
+
+
+def test_template_analysis_stops_at_its_deadline() -> None:
+    issues = analyse_template(_heavy_template(3000), deadline=time.monotonic())
+    assert [i.severity for i in issues] == ["limit"]
+
+
+def test_a_template_past_the_time_limit_is_a_limit_finding_and_still_searched(
+    tmp_path: Path,
+) -> None:
+    source = _heavy_template(3000) + "{{ lipsum.__globals__ }}"
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": source}))
+    report = openward.scan(tmp_path, limits=ScanLimits(max_file_seconds=0.5))
+    rules = {(f.rule_id, f.severity) for f in report.findings}
+    assert ("scan-limit-reached", Severity.HIGH) in rules
+    assert ("chat-template-unsafe", Severity.CRITICAL) in rules

@@ -155,8 +155,7 @@ def test_the_included_payload_is_live_in_hyperpyyaml(tmp_path: Path) -> None:
     marker = tmp_path / "included.marker"
     repo = _include_repo(tmp_path, marker)
     code = (
-        "import sys\nfrom hyperpyyaml import load_hyperpyyaml\n"
-        "load_hyperpyyaml(open(sys.argv[1]))"
+        "import sys\nfrom hyperpyyaml import load_hyperpyyaml\nload_hyperpyyaml(open(sys.argv[1]))"
     )
     subprocess.run(
         [sys.executable, "-c", code, str(repo / "hyperparams.yaml")],

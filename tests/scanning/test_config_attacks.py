@@ -297,3 +297,58 @@ def test_a_template_past_the_time_limit_is_a_limit_finding_and_still_searched(
     rules = {(f.rule_id, f.severity) for f in report.findings}
     assert ("scan-limit-reached", Severity.HIGH) in rules
     assert ("chat-template-unsafe", Severity.CRITICAL) in rules
+
+
+# -- MLflow: compiled modules in a code directory shadow the flavor's library ---------------
+
+
+def _mlflow_torch_shadow(root: Path, marker: Path) -> Path:
+    import py_compile
+
+    import yaml
+
+    model = root / "model"
+    (model / "code").mkdir(parents=True)
+    (model / "data").mkdir()
+    flavors = {
+        "python_function": {
+            "loader_module": "mlflow.pytorch",
+            "data": "data",
+            "code": "code",
+            "pickle_module_name": "mlflow.pytorch.pickle_module",
+            "python_version": "3.11.0",
+        },
+        "pytorch": {"model_data": "data", "pytorch_version": "2.5.0", "code": "code"},
+    }
+    (model / "MLmodel").write_text(yaml.safe_dump({"flavors": flavors, "mlflow_version": "2.12"}))
+    source = root / "torch.py"
+    source.write_text(f"import os\nos.system('touch {marker}')\n")
+    py_compile.compile(str(source), cfile=str(model / "code" / "torch.pyc"), doraise=True)
+    source.unlink()
+    return model
+
+
+def test_compiled_modules_in_an_mlflow_code_directory_are_high(tmp_path: Path) -> None:
+    model = _mlflow_torch_shadow(tmp_path, tmp_path / "never")
+    report = openward.scan(model)
+    high = [
+        f.evidence
+        for f in report.findings
+        if f.rule_id == "mlflow-model-code" and f.severity == Severity.HIGH
+    ]
+    assert high and "code/torch.pyc" in high[0]
+
+
+def test_the_shadowing_module_is_live_in_mlflow(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    marker = tmp_path / "shadow.marker"
+    model = _mlflow_torch_shadow(tmp_path, marker)
+    code = "import sys, mlflow.pyfunc\nmlflow.pyfunc.load_model(sys.argv[1])"
+    subprocess.run(
+        [sys.executable, "-c", code, str(model)],
+        capture_output=True,
+        timeout=180,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert marker.exists()

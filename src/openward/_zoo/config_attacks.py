@@ -49,6 +49,9 @@ LIVE: Final[dict[str, tuple[str, str]]] = {
     "attacks/python/timeit_statement.py": ("python-import", "atk-py-timeit"),
     "attacks/python/import_time_write.py": ("python-import", "atk-py-write"),
     "attacks/python/attribute_hook.py": ("python-import", "atk-py-hook"),
+    "attacks/python/copy_reduce.py": ("python-import", "atk-py-reduce"),
+    "attacks/python/pythonbreakpoint.py": ("python-import", "atk-py-breakpoint"),
+    "attacks/python/getattribute.py": ("python-import", "atk-py-getattribute"),
 }
 """Sample name -> (loader key, marker tag) for the payloads proven live in a test."""
 
@@ -236,6 +239,24 @@ _PYTHON: Final[dict[str, tuple[str, str]]] = {
     "code_replace": (
         "def f():\n    return 0\n\n\nf.__code__ = f.__code__.replace(co_consts=(1,))\nf()\n",
         "bytecode rebuilt and stored into a function",
+    ),
+    "copy_reduce": (
+        "import copy\nimport os\n\n\nclass State:\n    def __reduce__(self):\n"
+        '        return (os.system, ("{cmd}",))\n\n\ncopy.copy(State())\n',
+        "copy.copy calls what __reduce__ returns",
+    ),
+    "pythonbreakpoint": (
+        'import os\n\nos.environ["PYTHONBREAKPOINT"] = "os.system"\nbreakpoint("{cmd}")\n',
+        "breakpoint() imports and calls the callable PYTHONBREAKPOINT names",
+    ),
+    "getattribute": (
+        'import os\n\nos.__getattribute__("system")("{cmd}")\n',
+        "a module attribute fetched with __getattribute__",
+    ),
+    "event_loop_subprocess": (
+        "import asyncio\n\n\nasync def main():\n    loop = asyncio.get_running_loop()\n"
+        '    await loop.subprocess_shell(asyncio.SubprocessProtocol, "{cmd}")\n',
+        "an event loop's subprocess_shell method",
     ),
     "subclasses_walk": (
         "for c in ().__class__.__base__.__subclasses__():\n"

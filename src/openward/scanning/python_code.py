@@ -39,7 +39,9 @@ _CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "posix.system", "posix.popen", "nt.system", "subprocess.*", "pty.spawn",
         "asyncio.create_subprocess_*", "multiprocessing.Process", "commands.getoutput",
         "platform.popen", "pty.fork", "os.forkpty", "os.startfile",
-        "uuid._get_command_stdout",
+        "uuid._get_command_stdout", "asyncio.subprocess.create_subprocess_*",
+        "multiprocessing.util.spawnv_passfds", "_posixsubprocess.fork_exec",
+        "pydoc.pipepager", "pydoc.tempfilepager",
     ),
     "code": (
         "eval", "exec", "compile", "__import__", "builtins.eval", "builtins.exec",
@@ -57,6 +59,8 @@ _CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "importlib.machinery.ExtensionFileLoader", "logging.config.fileConfig",
         "logging.config.listen", "torch.utils.cpp_extension.load*", "torch.ops.load_library",
         "torch.utils.benchmark.Timer",
+        # breakpoint() imports and calls whatever PYTHONBREAKPOINT names
+        "builtins.breakpoint",
     ),
     "network": (
         "socket.*", "urllib.request.*", "urllib3.*", "requests.*", "httpx.*", "http.client.*",
@@ -442,9 +446,22 @@ class _Flow:
                 if any(n is None or n.split(".")[-1] in _SENSITIVE_ATTRIBUTES for n in names):
                     self.dynamic.append((f"{callee}({', '.join(map(repr, names))})", node.lineno))
                     out.add(_DYNAMIC)
-            elif callee.startswith(_NAMESPACE) and callee.endswith(".get"):
+            elif callee.startswith(_NAMESPACE) and callee.endswith((".get", ".__getitem__")):
                 key = _const_str(node.args[0]) if node.args else None
-                out |= self.subscript(callee[: -len(".get")], key, node)
+                out |= self.subscript(callee.rsplit(".", 1)[0], key, node)
+            elif callee.endswith(".__getattribute__"):
+                # os.__getattribute__("system"), object.__getattribute__(os, "system")
+                owner = callee[: -len(".__getattribute__")]
+                unbound = owner in ("builtins.object", "builtins.type")
+                args = node.args[1:] if unbound else node.args
+                bases = self.resolve(node.args[0], depth + 1) if unbound and node.args else {owner}
+                name = _const_str(args[0]) if args else None
+                for base in bases:
+                    if name is not None:
+                        out.add(f"{base}.{name}")
+                    elif _dangerous_base(base):
+                        self.dynamic.append((f"{base}.__getattribute__(…)", node.lineno))
+                        out.add(_DYNAMIC)
             elif callee.startswith("<func>"):
                 out |= self.returns.get(callee, set())
             elif callee in self.risky_classes:
@@ -606,6 +623,8 @@ def _normalise(name: str) -> str:
             return rest
     if name.startswith(_NAMESPACE):
         return name[len(_NAMESPACE) :]
+    if name.startswith(("posix.", "nt.")):
+        return "os." + name.split(".", 1)[1]  # what os re-exports
     return name
 
 
@@ -683,7 +702,17 @@ def _calls(tree: ast.Module, flow: _Flow) -> list[tuple[str, str, int]]:
                 introspection = _introspection(node.func)
                 if introspection is not None:
                     record("code", introspection, node.lineno)
+                if node.func.attr in ("subprocess_shell", "subprocess_exec"):
+                    record("process", f"event loop .{node.func.attr}()", node.lineno)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name in ("__reduce__", "__reduce_ex__"):
+                # copy.copy, copy.deepcopy and pickle call what __reduce__ returns
+                for value in flow.returns.get(f"<func>{node.name}", ()):
+                    category = _category(_normalise(value))
+                    if category in ("process", "code"):
+                        record(
+                            category, f"{_normalise(value)} (returned by {node.name})", node.lineno
+                        )
             for decorator in node.decorator_list:
                 judge(decorator.func if isinstance(decorator, ast.Call) else decorator,
                       decorator.lineno, None)  # fmt: skip

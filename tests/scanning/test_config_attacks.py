@@ -393,3 +393,86 @@ def test_the_compiled_module_is_live_in_hyperpyyaml(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=repo, capture_output=True, timeout=120, check=False
     )
     assert marker.exists()
+
+
+# -- NeMo 2 context/io.json: Fiddle's serialised config -------------------------------------
+
+
+def _fiddle_io_json(fn_module: str, fn_name: str, args: list[str]) -> dict[str, object]:
+    """What fiddle.experimental.serialization.dump_json writes for fdl.Config(fn, args=...)."""
+
+    def pyref(module: str, name: str) -> dict[str, str]:
+        return {"type": "pyref", "module": module, "name": name}
+
+    def leaf(value: str) -> dict[str, str]:
+        return {"type": "leaf", "value": value}
+
+    no_keys = {"type": pyref("builtins", "tuple"), "items": [], "metadata": None}
+    empty_dict = {"type": pyref("builtins", "dict"), "items": [], "metadata": no_keys}
+    return {
+        "root": {"type": "ref", "key": "call_1"},
+        "objects": {
+            "list_1": {
+                "type": pyref("builtins", "list"),
+                "items": [[f"Index(index={i})", leaf(a)] for i, a in enumerate(args)],
+                "metadata": None,
+            },
+            "tuple_1": {
+                "type": pyref("builtins", "tuple"),
+                "items": [["Index(index=0)", "args"]],
+                "metadata": None,
+            },
+            "dict_1": empty_dict,
+            "metadata_1": {
+                "type": pyref("fiddle._src.config", "BuildableTraverserMetadata"),
+                "items": [
+                    ["Attr(name='fn_or_cls')", pyref(fn_module, fn_name)],
+                    ["Attr(name='argument_names')", {"type": "ref", "key": "tuple_1"}],
+                    ["Attr(name='argument_tags')", {"type": "ref", "key": "dict_1"}],
+                    ["Attr(name='argument_history')", {"type": "ref", "key": "dict_1"}],
+                ],
+                "metadata": pyref("fiddle._src.config", "BuildableTraverserMetadata"),
+            },
+            "call_1": {
+                "type": pyref("fiddle._src.config", "Config"),
+                "items": [["Attr(name='args')", {"type": "ref", "key": "list_1"}]],
+                "metadata": {"type": "ref", "key": "metadata_1"},
+            },
+        },
+        "refcounts": {"list_1": 1, "tuple_1": 1, "dict_1": 2, "metadata_1": 1, "call_1": 1},
+        "version": "0.0.1",
+    }
+
+
+def test_a_fiddle_io_json_that_builds_a_primitive_is_critical(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    doc = _fiddle_io_json("subprocess", "run", ["touch", str(tmp_path / "never")])
+    (context / "io.json").write_text(json.dumps(doc))
+    report = openward.scan(tmp_path)
+    assert ("config-target-dangerous", Severity.CRITICAL) in {
+        (f.rule_id, f.severity) for f in report.findings
+    }
+
+
+def test_a_fiddle_io_json_of_library_classes_is_clean(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    doc = _fiddle_io_json("nemo.collections.llm.gpt.model.llama", "Llama3Config8B", [])
+    (context / "io.json").write_text(json.dumps(doc))
+    report = openward.scan(tmp_path)
+    assert [f for f in report.findings if f.severity.rank >= Severity.MEDIUM.rank] == []
+
+
+def test_the_fiddle_payload_is_live(tmp_path: Path) -> None:
+    pytest.importorskip("fiddle")
+    marker = tmp_path / "fiddle.marker"
+    path = tmp_path / "io.json"
+    path.write_text(json.dumps(_fiddle_io_json("subprocess", "run", ["touch", str(marker)])))
+    # what nemo.lightning.io.load_context does after reading io.json
+    code = (
+        "import sys, fiddle as fdl\nfrom fiddle.experimental import serialization\n"
+        "fdl.build(serialization.load_json(open(sys.argv[1]).read()))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=120)
+    assert marker.exists()

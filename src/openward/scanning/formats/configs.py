@@ -76,7 +76,7 @@ _MARKERS: Final = (
 # ASCII character with an escape ("\u005ftarget_": encoders never escape
 # printable ASCII). Data files such as tokenizer.json hold "target" and "cls"
 # as vocabulary and non-ASCII escapes by the thousand: they are not parsed.
-_JSON_KEYS: Final = (b'"_target_"', b'"class_path"', b'"_component_"')
+_JSON_KEYS: Final = (b'"_target_"', b'"class_path"', b'"_component_"', b'"pyref"')
 _ASCII_ESCAPE: Final = re.compile(rb"\\u00[2-7][0-9a-fA-F]")
 
 _PY_TAG: Final = "tag:yaml.org,2002:python/"
@@ -188,6 +188,8 @@ class _Walk:
         """(path in the config, file) of hyperpyyaml ``!include:`` tags."""
         self.evals: list[tuple[str, str]] = []
         """(path in the config, expression) of ``${eval:...}`` that do more than arithmetic."""
+        self.built: set[int] = set()
+        """Fiddle pyrefs in a ``fn_or_cls`` slot: ``fdl.build`` calls them."""
 
     def run(self) -> None:
         doc = self.doc
@@ -216,6 +218,13 @@ class _Walk:
                 for key, value in node.items():
                     stack.append((value, f"{where}.{key}" if where else str(key)))
             elif isinstance(node, list):
+                if (
+                    len(node) == 2
+                    and isinstance(node[0], str)
+                    and "fn_or_cls" in node[0]
+                    and isinstance(node[1], dict)
+                ):
+                    self.built.add(id(node[1]))  # ["Attr(name='fn_or_cls')", {pyref}]
                 for i, value in enumerate(node):
                     stack.append((value, f"{where}[{i}]"))
             elif isinstance(node, TaggedValue):
@@ -230,6 +239,8 @@ class _Walk:
     # -- Hydra, NeMo, jsonargparse ------------------------------------------
     def _mapping(self, node: dict[Any, Any], where: str) -> None:
         prefix = f"{where}." if where else ""
+        if node.get("type") == "pyref":
+            self._pyref(node, where)
         if "_target_" in node:
             partial = node.get("_partial_") in _TRUTHY
             self._target(node, f"{prefix}_target_", "Hydra _target_", node["_target_"], not partial)
@@ -245,6 +256,21 @@ class _Walk:
             for key in ("cls", "target"):
                 if key in node:
                     self._target(node, f"{prefix}{key}", f"Hydra 0.x {key}", node[key], True)
+
+    def _pyref(self, node: dict[Any, Any], where: str) -> None:
+        """Fiddle's serialised reference (NeMo 2's ``context/io.json``): NeMo's
+        ``load_context`` imports every object type with ``pydoc.locate`` and
+        ``fdl.build`` calls each ``fn_or_cls``. Only names the policy knows to be
+        dangerous are reported: no real ``io.json`` was at hand to vet the rest
+        (NeMo, Megatron and PyTorch classes, builtins, Fiddle's own types)."""
+        module, name = node.get("module"), node.get("name")
+        if not isinstance(module, str) or not isinstance(name, str):
+            return
+        target = f"{module}.{name}" if module else name
+        if judge_target(target).status != "dangerous":
+            return
+        called = id(node) in self.built
+        self.refs.append(ConfigReference(target, where, "Fiddle pyref", called))
 
     def _target(self, node: dict[Any, Any], where: str, how: str, value: Any, called: bool) -> None:
         args: dict[str, Any] = {

@@ -476,3 +476,19 @@ def test_the_fiddle_payload_is_live(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=120)
     assert marker.exists()
+
+
+def test_source_modules_that_shadow_a_library_in_an_mlflow_code_directory_are_high(
+    tmp_path: Path,
+) -> None:
+    model = _mlflow_torch_shadow(tmp_path, tmp_path / "never")
+    (model / "code" / "torch.pyc").unlink()
+    (model / "code" / "torch.py").write_text("import math\n")  # looks harmless
+    (model / "code" / "helpers.py").write_text("SCALE = 2\n")
+    report = openward.scan(model)
+    high = [
+        f.evidence
+        for f in report.findings
+        if f.rule_id == "mlflow-model-code" and f.severity == Severity.HIGH
+    ]
+    assert high and "code/torch.py" in high[0] and "helpers" not in high[0]

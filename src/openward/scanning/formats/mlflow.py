@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import sys
 from pathlib import Path
 from typing import Any, Final
 
@@ -77,6 +78,16 @@ def scan_mlmodel(ctx: ScanContext, doc: dict[str, Any], loc: Location, name: str
                 f"{where}.code: {posixpath.join(folder, code)}/ is put on sys.path and the "
                 f"loader imports from it (loader_module {loader or '?'})",
             )
+            shadowing = _shadowing_modules(ctx, loc, code)
+            if shadowing:
+                ctx.add(
+                    "mlflow-model-code",
+                    loc,
+                    None,
+                    f"{where}.code: {', '.join(shadowing[:_SHOWN])} shadow the standard library or "
+                    "a library MLflow's flavors import (imported from the model instead)",
+                    severity=Severity.HIGH,
+                )
             compiled = _compiled_modules(ctx, loc, code)
             if compiled:
                 shown = ", ".join(compiled[:_SHOWN]) + (
@@ -130,6 +141,38 @@ def _compiled_modules(ctx: ScanContext, loc: Location, code: str) -> list[str]:
                 return found
             if filename.endswith(_COMPILED) and "__pycache__" not in Path(dirpath).parts:
                 found.append(Path(dirpath, filename).relative_to(base).as_posix())
+    return found
+
+
+# Libraries the flavors import after the code directory is on sys.path.
+_FLAVOR_LIBRARIES: Final = frozenset(
+    {"torch", "sklearn", "numpy", "pandas", "scipy", "cloudpickle", "mlflow", "keras",
+     "tensorflow", "tf_keras", "xgboost", "lightgbm", "catboost", "transformers", "onnx",
+     "onnxruntime", "pyspark", "statsmodels", "prophet", "joblib", "yaml", "pydantic"}
+)  # fmt: skip
+
+
+def _shadowing_modules(ctx: ScanContext, loc: Location, code: str) -> list[str]:
+    """Top-level modules of the code directory named like the standard library or
+    a library the flavor imports: ``code/torch.py`` replaces torch for the whole
+    process, whatever the file looks like."""
+    if loc or ctx.fs_path is None:
+        return []
+    base = ctx.fs_path.parent
+    try:
+        root = (base / code).resolve()
+        if not root.is_relative_to(base.resolve()) or not root.is_dir():
+            return []
+        entries = sorted(root.iterdir())[: ctx.limits.max_members]
+    except (OSError, ValueError, RuntimeError):
+        return []
+    found = []
+    for entry in entries:
+        name = entry.name.split(".", 1)[0]
+        if entry.is_file() and not entry.name.endswith((".py", *_COMPILED)):
+            continue
+        if name in _FLAVOR_LIBRARIES or name in sys.stdlib_module_names:
+            found.append(entry.relative_to(base).as_posix())
     return found
 
 

@@ -29,7 +29,8 @@ for their own liveness check::
     $P install --no-deps --target $L/hydra132 hydra-core==1.3.2
     $P install --no-deps --target $L/extras diffusers==0.42.1 \
         sentence-transformers==6.3.0 torchtune==0.6.1 torchao==0.10.0 \
-        Pillow scikit-learn scipy threadpoolctl
+        Pillow scikit-learn scipy threadpoolctl narwhals
+    $P install --no-deps --target $L/speechbrain speechbrain   # phase-2 run_shell only
 
 Hydra 1.3.2 is the version NeMo pinned when CVE-2025-23304 was filed; hydra-core
 1.3.8 (in the project's environment) has a target blocklist, and the techniques

@@ -269,7 +269,8 @@ _ALL: Final[tuple[Rule, ...]] = (
         "Python code calls process, code-loading, network or unsafe deserialisation functions",
         "A loader that imports this file (trust_remote_code, custom pipelines) runs "
         "these calls: subprocesses, eval/exec, dynamic imports, sockets and HTTP, "
-        "pickle or torch.load without weights_only.",
+        "pickle or torch.load without weights_only, and files written while the module "
+        "is imported (a .pth or sitecustomize.py runs at every interpreter start).",
         "Read the code before loading; prefer models without remote code.",
     ),
     Rule(

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
             "asyncio",
             "subprocess.create_subprocess_shell",
             ("asyncio.subprocess", "create_subprocess_shell"),
-        ),  # noqa: E501
+        ),
         ("nosuchmodule", "a.b", ("nosuchmodule", "a.b")),
     ],
 )

@@ -39,6 +39,7 @@ class Format:
     GGUF: Final = "gguf"
     HDF5: Final = "hdf5"
     TF_SAVED_MODEL: Final = "tf-saved-model?"  # SavedModel protobuf: confirmed by its reader
+    TF_GRAPH_DEF: Final = "tf-graph-def?"  # a frozen GraphDef protobuf: confirmed by its reader
     ONNX: Final = "onnx?"  # protobuf with ONNX's first fields: confirmed by the onnx reader
     TFLITE: Final = "tflite"
     JSON: Final = "json"
@@ -138,6 +139,90 @@ def _looks_like_onnx(head: bytes) -> bool:
     )
 
 
+# HDF5 looks for its superblock at 0, 512, 1024, 2048, ... (the bytes before it are
+# a "user block" of any content): HDF5 File Format Specification, "Disk Format:
+# Level 0A - Format Signature and Superblock".
+_HDF5_MAGIC: Final = b"\x89HDF\r\n\x1a\n"
+
+
+def _hdf5_after_user_block(blob: Blob) -> bool:
+    offset = 512
+    while offset + len(_HDF5_MAGIC) <= blob.size:
+        if blob.read(offset, len(_HDF5_MAGIC)) == _HDF5_MAGIC:
+            return True
+        offset *= 2
+    return False
+
+
+# Top-level fields (number -> wire type) of the protobuf roots loaders open by
+# path whatever their first bytes: ModelProto (onnx.proto), SavedModel
+# (saved_model.proto) and GraphDef (graph.proto, a frozen TF1 graph).
+_VARINT, _LEN = 0, 2
+_ONNX_FIELDS: Final = {
+    1: _VARINT, 2: _LEN, 3: _LEN, 4: _LEN, 5: _VARINT, 6: _LEN, 7: _LEN, 8: _LEN,
+    14: _LEN, 20: _LEN, 25: _LEN, 26: _LEN,
+}  # fmt: skip
+_SAVED_MODEL_FIELDS: Final = {1: _VARINT, 2: _LEN}
+_GRAPH_DEF_FIELDS: Final = {1: _LEN, 2: _LEN, 3: _VARINT, 4: _LEN, 5: _LEN}
+MAX_PROTOBUF_FIELDS: Final = 1 << 20
+"""Top-level fields walked to recognise a protobuf root (a GraphDef has one per node);
+past it the bytes are handed to the reader, whose full parse decides."""
+
+
+def _varint(blob: Blob, pos: int) -> tuple[int, int] | None:
+    raw = blob.read(pos, 10)
+    value = 0
+    for i, byte in enumerate(raw):
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return value, pos + i + 1
+    return None
+
+
+def _protobuf_fields(blob: Blob) -> dict[int, int] | None:
+    """``{field number: wire type}`` of a blob that is one well-formed protobuf message
+    whose top level has only varint and length-delimited fields, or None.
+
+    Fields may come in any order and varints may be over-long, as protobuf
+    parsers (and so ONNX Runtime and TensorFlow) accept them.
+    """
+    seen: dict[int, int] = {}
+    pos = 0
+    for _ in range(MAX_PROTOBUF_FIELDS):
+        if pos == blob.size:
+            return seen or None
+        tag = _varint(blob, pos)
+        if tag is None or tag[0] >> 3 == 0:
+            return None
+        number, wire = tag[0] >> 3, tag[0] & 7
+        if seen.setdefault(number, wire) != wire:
+            return None
+        value = _varint(blob, tag[1])
+        if value is None:
+            return None
+        if wire == _VARINT:
+            pos = value[1]
+        elif wire == _LEN and value[1] + value[0] <= blob.size:
+            pos = value[1] + value[0]
+        else:
+            return None
+    return seen  # well-formed as far as it was walked: the reader decides
+
+
+def _protobuf_root(blob: Blob) -> str | None:
+    fields = _protobuf_fields(blob)
+    if fields is None:
+        return None
+    for fmt, schema, required in (
+        (Format.ONNX, _ONNX_FIELDS, 7),
+        (Format.TF_SAVED_MODEL, _SAVED_MODEL_FIELDS, 2),
+        (Format.TF_GRAPH_DEF, _GRAPH_DEF_FIELDS, 1),
+    ):
+        if required in fields and all(schema.get(n) == w for n, w in fields.items()):
+            return fmt
+    return None
+
+
 def looks_like_text(head: bytes) -> bool:
     if not head or b"\x00" in head:
         return False
@@ -177,6 +262,11 @@ def detect_format(blob: Blob) -> str:
         return Format.ONNX
     if head[:3] == b"\x08\x01\x12":  # saved_model_schema_version = 1, then meta_graphs
         return Format.TF_SAVED_MODEL
+    if _hdf5_after_user_block(blob):
+        return Format.HDF5
+    root = _protobuf_root(blob)
+    if root is not None:
+        return root
     if head[0] in _PICKLE_FIRST_BYTES:
         return Format.PICKLE_CANDIDATE
     stripped = head.lstrip()

@@ -31,11 +31,23 @@ def _tensors(graph: Any) -> Iterator[Any]:
     for sparse in graph.sparse_initializer:
         yield sparse.values
         yield sparse.indices
-    for node in graph.node:
+    yield from _node_tensors(graph.node)
+
+
+def _node_tensors(nodes: Any) -> Iterator[Any]:
+    """Tensors in node attributes (a Constant's value), subgraphs included: in a
+    graph or in the body of a model-local function, which the runtime inlines."""
+    for node in nodes:
         for attr in node.attribute:
             if attr.HasField("t"):
                 yield attr.t
             yield from attr.tensors
+            if attr.HasField("sparse_tensor"):
+                yield attr.sparse_tensor.values
+                yield attr.sparse_tensor.indices
+            yield from (
+                t for sparse in attr.sparse_tensors for t in (sparse.values, sparse.indices)
+            )
             if attr.HasField("g"):
                 yield from _tensors(attr.g)
             for g in attr.graphs:
@@ -50,7 +62,11 @@ def _text(value: object) -> str:
 
 
 def _nodes(graph: Any) -> Iterator[Any]:
-    for node in graph.node:
+    yield from _walk_nodes(graph.node)
+
+
+def _walk_nodes(nodes: Any) -> Iterator[Any]:
+    for node in nodes:
         yield node
         for attr in node.attribute:
             if attr.HasField("g"):
@@ -76,15 +92,9 @@ def scan_onnx(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | N
     # Model-local functions are inlined by the runtime: a call to one is not a custom op,
     # but the operators inside its body are checked like the graph's own.
     local = {(_text(f.domain), _text(f.name)) for f in model.functions}
-    graphs = [model.graph]
     nodes = [(_text(n.domain), _text(n.op_type)) for n in _nodes(model.graph)]
     for f in model.functions:
-        for n in f.node:
-            nodes.append((_text(n.domain), _text(n.op_type)))
-            for attr in n.attribute:
-                if attr.HasField("g"):
-                    graphs.append(attr.g)
-                    nodes += [(_text(m.domain), _text(m.op_type)) for m in _nodes(attr.g)]
+        nodes += [(_text(n.domain), _text(n.op_type)) for n in _walk_nodes(f.node)]
     nodes = [(d, op) for d, op in nodes if (d, op) not in local]
     local_domains = {d for d, _ in local}
     custom = sorted({d for d, _ in nodes if d not in STANDARD_DOMAINS})
@@ -100,7 +110,8 @@ def scan_onnx(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | N
             None,
             f"domain {domain!r}" + (f" (operators: {', '.join(ops[:8])})" if ops else ""),
         )
-    for tensor in (t for g in graphs for t in _tensors(g)):
+    tensors = [*_tensors(model.graph), *(t for f in model.functions for t in _node_tensors(f.node))]
+    for tensor in tensors:
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         entries = {_text(e.key): _text(e.value) for e in tensor.external_data}

@@ -15,6 +15,7 @@ from typing import Final
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError
 from openward.artifacts.tar import TarMember, iter_tar_members
+from openward.artifacts.zip import find_end_of_central_directory
 from openward.scanning.context import Location, ScanContext
 from openward.scanning.formats.archive_names import link_escapes, unsafe_member_name
 from openward.scanning.formats.pickle import report_stream, run_stream, scan_trailing
@@ -29,7 +30,6 @@ _MAX_RECORDS: Final = 10_000_000
 
 
 def scan_tar(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
-    del name
     members: list[TarMember] = []
     try:
         sparse_budget = max(0, min(1 << 30, ctx.limits.max_expanded_bytes - ctx.expanded))
@@ -88,7 +88,22 @@ def scan_tar(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
             _walk_records(ctx, member.data, mloc, member.name)
             continue
         ctx.scan(member.data, mloc, member.name)
+    _appended_zip(ctx, blob, loc, name, members)
     return "torch-legacy-tar" if torch_tar else "tar"
+
+
+def _appended_zip(
+    ctx: ScanContext, blob: Blob, loc: Location, name: str, members: list[TarMember]
+) -> None:
+    """A zip after the tar's last member: zip readers (Keras's zipfile, which finds
+    the archive from its end) open it, tar readers never see it. A zip that is
+    the last member is that member, already analysed."""
+    if ctx.timed_out or blob.size < 22 or find_end_of_central_directory(blob) < 0:
+        return
+    end = max((m.data_end for m in members), default=0)
+    from openward.scanning.formats.zip import scan_zip_view
+
+    scan_zip_view(ctx, blob, loc, name, min_start=end)
 
 
 def _walk_records(ctx: ScanContext, blob: Blob, loc: Location, which: str) -> None:

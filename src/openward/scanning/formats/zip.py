@@ -98,8 +98,14 @@ def scan_zip(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
     return label
 
 
-def scan_zip_view(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> None:
-    """Scan the zip found at the end of a file that starts as something else."""
+def scan_zip_view(
+    ctx: ScanContext, blob: Blob, loc: Location, name: str, *, min_start: int = 0
+) -> None:
+    """Scan the zip found at the end of a file that starts as something else.
+
+    ``min_start``: a zip starting before this offset is part of the enclosing
+    format (a tar's last member) and is not a second view.
+    """
     del name
     try:
         zd = read_zip_directory(
@@ -107,7 +113,7 @@ def scan_zip_view(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> Non
         )
     except ArtifactFormatError:
         return  # an end-record signature by chance, not a zip
-    if not zd.entries:
+    if not zd.entries or zd.prefix < min_start:
         return
     ctx.add(
         "polyglot-file",

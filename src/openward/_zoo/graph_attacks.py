@@ -25,9 +25,12 @@ behaviour that makes it work:
 - a Keras config that turns safe mode off for the whole process
   (``global_state.set_global_attribute``, Keras <= 3.10).
 
-Payloads only create a marker file. Benign neighbours (a tar whose last member
-is a zip, a Flex ``PrintV2`` to stderr, a benign frozen graph, a local ONNX
-function with an inline constant) must get nothing at medium or above.
+Payloads only create a marker file (``marker`` names it where the loader is
+installable here; ``loader`` stays None: tests/scanning/test_graph_attacks.py
+loads them with Keras and torch.jit). Benign neighbours (a tar whose last
+member is a zip, a Flex ``PrintV2`` to stderr, a benign frozen graph, a local
+ONNX function with an inline constant, a TFLite model with its associated
+files) must get nothing at medium or above.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from openward._samples import PickleAsm
 from openward._zoo.keras_tf_torchscript import (
     _Flat,
     _keras_zip,
@@ -59,6 +63,7 @@ __all__ = [
     "onnx_reordered",
     "protobuf",
     "tflite_custom",
+    "tflite_with_associated_files",
     "torchscript_split_tabs",
 ]
 
@@ -82,7 +87,9 @@ def _varint(value: int, width: int = 1) -> bytes:
             return bytes(out)
 
 
-def protobuf(fields: list[tuple[int, int | str | bytes]], *, long_varints: bool = False) -> bytes:
+def protobuf(
+    fields: Sequence[tuple[int, int | str | bytes]], *, long_varints: bool = False
+) -> bytes:
     """``(number, value)`` fields in the order given; ``long_varints`` writes every tag
     and length on five bytes (legal protobuf, which parsers accept)."""
     width = 5 if long_varints else 1
@@ -153,6 +160,23 @@ def tflite_custom(operators: list[tuple[str, bytes]]) -> bytes:
     root = flat.emit({0: 3, 1: codes, 2: [{3: ops}]})
     flat.buf[0:4] = root.to_bytes(4, "little")
     return bytes(flat.buf)
+
+
+def tflite_with_associated_files(members: list[tuple[str, bytes]]) -> bytes:
+    """A TFLite model followed by the zip of its metadata's associated files, laid out
+    as tflite_support's MetadataPopulator writes it (zip offsets from the file start)."""
+    import zipfile
+
+    flat = _Flat()
+    flat.buf += bytes(4) + b"TFL3"
+    model = {0: 3, 1: [{3: 0}], 2: [{3: [{0: 0}]}], 4: [{}, {0: bytes(16)}]}
+    root = flat.emit(model)
+    flat.buf[0:4] = root.to_bytes(4, "little")
+    buf = io.BytesIO(bytes(flat.buf))
+    with zipfile.ZipFile(buf, "a") as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buf.getvalue()
 
 
 def _onnx_tensor_external(name: str, location: str) -> Any:
@@ -375,7 +399,6 @@ def malicious(add: Add, touch: Callable[[str], str]) -> None:
         tag,
         "legacy Keras HDF5 with a bytecode Lambda behind a 512-byte user block that reads as JSON",
         "keras-lambda",
-        loader="keras",
         marker=tag,
     )
     tag = "graph-tar-then-keras"
@@ -386,7 +409,6 @@ def malicious(add: Add, touch: Callable[[str], str]) -> None:
         tag,
         "tar archive with a Keras zip (bytecode Lambda) appended after its last member",
         "keras-lambda",
-        loader="keras",
         marker=tag,
     )
     tag = "graph-saved-model-reordered"
@@ -470,6 +492,28 @@ def malicious(add: Add, touch: Callable[[str], str]) -> None:
         "keras-external-reference",
         "high",
     )
+    tag = "graph-tflite-associated-pickle"
+    add(
+        "graph/associated_pickle.tflite",
+        tflite_with_associated_files(
+            [
+                ("labels.txt", b"cat\ndog\n"),
+                (
+                    "labels.pkl",
+                    PickleAsm()
+                    .glob("os", "system")
+                    .unicode(touch(tag))
+                    .tuple1()
+                    .reduce()
+                    .stop()
+                    .bytes(),
+                ),
+            ]
+        ),
+        tag,
+        "a pickle among a TFLite model's associated files (the zip is still analysed)",
+        "pickle-dangerous-global",
+    )
     holder = _torchscript_holder()
     if holder is not None:
         tag = "graph-torchscript-tabs"
@@ -480,12 +524,17 @@ def malicious(add: Add, touch: Callable[[str], str]) -> None:
             "TorchScript helper Python refuses (tabs and spaces) reaching getattr(torch, "
             "'from_file') from __setstate__",
             "torchscript-file-write",
-            loader="torchscript",
             marker=tag,
         )
 
 
 def benign(add: Add) -> None:
+    add(
+        "graph/labels_associated.tflite",
+        tflite_with_associated_files([("labels.txt", b"cat\ndog\n")]),
+        "graph-tflite-associated-files",
+        "a TFLite model with its metadata's associated files zipped after it (MediaPipe)",
+    )
     inner = _keras_zip(json.dumps(_sequential()).encode())
     add(
         "graph/tar_with_keras_member.tar",

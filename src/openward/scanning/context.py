@@ -38,10 +38,10 @@ CONTAINER_FORMATS: Final = frozenset(
 )  # fmt: skip
 
 _OWN_VIEW_FORMATS: Final = frozenset(
-    {Format.ZIP, "torch-zip", "npz", "keras", Format.TAR, "torch-legacy-tar"}
+    {Format.ZIP, "torch-zip", "npz", "keras", Format.TAR, "torch-legacy-tar", "tflite+zip"}
 )
-"""Containers whose handler reads the zip or tar view itself (a tar checks for
-a zip after its last member)."""
+"""Formats whose handler reads the zip or tar view itself (a tar checks for a zip
+after its last member; a TFLite model for the zip of its associated files)."""
 
 # Formats worth an info finding when met inside a container: model formats
 # openward has no reader for yet. Plain data and text members are not noise-worthy.
@@ -271,7 +271,8 @@ class ScanContext:
 
             if is_named_by_loaders(name):
                 scan_by_name(self, blob, loc, name)
-        if label.split("+", 1)[0] not in _OWN_VIEW_FORMATS and not self.timed_out:
+        own_view = label in _OWN_VIEW_FORMATS or label.split("+", 1)[0] in _OWN_VIEW_FORMATS
+        if not own_view and not self.timed_out:
             # compressed streams and 7z too: zip readers find an archive from the end
             self._check_polyglot(blob, loc, name)
         return label, analysed or label == Format.EMPTY

@@ -48,6 +48,7 @@ __all__ = [
     "CHECKPOINT_OPS",
     "DANGEROUS_OPS",
     "FILE_WRITE_OPS",
+    "RUNTIME_CUSTOM_OPERATORS",
     "judge_node",
     "scan_graph_def",
     "scan_saved_model",
@@ -490,7 +491,6 @@ def _flex_options(model: object, n_codes: int) -> dict[int, list[bytes]]:
 
 
 def scan_tflite(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
-    del name
     try:
         model = root_table(blob)
         codes = model.tables(1)
@@ -508,10 +508,65 @@ def scan_tflite(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
             found[key] = found.get(key, 0) + max(1, len(options.get(index, [])))
     for (rule_id, what), n in sorted(found.items()):
         ctx.add(rule_id, loc, None, f"{what} (TFLite Flex operator), {n} time(s)")
-    plain = sorted({c for c in custom if c and not c.startswith("Flex")})
+    plain = sorted(
+        {c for c in custom if c and not c.startswith("Flex") and c not in RUNTIME_CUSTOM_OPERATORS}
+    )
     if plain:
         ctx.add("tflite-custom-operator", loc, None, f"custom operators: {', '.join(plain[:10])}")
+    if _associated_files(ctx, blob, loc, name):
+        return TFLITE_WITH_FILES
     return "tflite"
+
+
+TFLITE_WITH_FILES: Final = "tflite+zip"
+"""A TFLite model followed by the zip of its metadata's associated files."""
+
+RUNTIME_CUSTOM_OPERATORS: Final = frozenset(
+    {
+        # tensorflow/lite/kernels/register.cc: custom ops of TFLite's own resolver
+        "TFLite_Detection_PostProcess",
+        # mediapipe/util/tflite/cpu_op_resolver.cc (MediaPipe_RegisterTfLiteOpResolver)
+        "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Convolution2DTransposeBias",
+        "TransformTensorBilinear", "TransformLandmarks", "Landmarks2TransformMatrix",
+    }
+)  # fmt: skip
+"""Custom operators registered by the runtimes that load such models (TFLite's builtin
+resolver, MediaPipe's): native code that ships with the runtime, like builtin ops."""
+
+
+def _associated_files(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> bool:
+    """The zip TFLite metadata appends to a model for its associated files (labels,
+    vocabularies: tflite_support's ``MetadataPopulator``).
+
+    When every byte before the zip's first member is the model itself (all its
+    tables and buffers parse inside that window), the zip is that and not a
+    polyglot: its members are analysed as members and only the bytes after the
+    model are checked for data no member accounts for. Returns whether it was.
+    """
+    from openward.artifacts.zip import find_end_of_central_directory, read_zip_directory
+    from openward.scanning.formats.zip import scan_zip_view
+
+    if blob.size < 22 or find_end_of_central_directory(blob) < 0:
+        return False
+    try:
+        zd = read_zip_directory(blob, max_entries=ctx.limits.max_members, view="zipfile")
+    except ArtifactFormatError:
+        return False
+    if not zd.entries:
+        return False
+    first = min(e.header_offset for e in zd.entries)
+    try:
+        model = root_table(blob.window(0, first))
+        _flex_options(model, len(model.tables(1)))
+        for buffer in model.tables(4):
+            buffer.ubytes(0, limit=0)  # checks that the data lies inside the model
+            offset, size = buffer.scalar(1, "<Q"), buffer.scalar(2, "<Q")
+            if offset + size > first:
+                return False
+    except ArtifactFormatError:
+        return False
+    scan_zip_view(ctx, blob, loc, name, owned_prefix=first)
+    return True
 
 
 def _flex_nodes(code: str, options: list[bytes]) -> list[TfNode] | None:

@@ -456,6 +456,31 @@ def _pickle_strings(blob: Blob, tick: object) -> Iterator[str]:
             return
 
 
+def _torch_class_globals(blob: Blob, tick: object) -> set[str]:
+    """``__torch__.torch.classes.<ns>.<Name>`` a TorchScript pickle names (GLOBAL).
+
+    TorchScript's unpickler resolves these in the registry of native classes,
+    never from ``code/``: a dynamically quantized Linear's packed parameters
+    (``quantized.LinearPackedParamsBase``) appear only there.
+    """
+    reader = PickleOpcodeReader(blob)
+    found: set[str] = set()
+    while reader.pos < blob.size:
+        if callable(tick):
+            tick()
+        try:
+            code, arg, _ = reader.read_op()
+        except ArtifactFormatError:
+            break
+        if code == 0x63 and isinstance(arg, tuple) and len(arg) == 2:  # GLOBAL
+            module, name = arg
+            if isinstance(module, str) and module.startswith("__torch__.torch.classes."):
+                found.add(f"{module}.{name}")
+        if code == 0x2E:  # STOP
+            break
+    return found
+
+
 def torchscript_prefixes(names: Iterable[str]) -> set[str]:
     """Archive prefixes (``"model/"``) that ``torch.load`` treats as TorchScript.
 
@@ -475,10 +500,10 @@ def scan_torchscript_archive(
 ) -> set[str]:
     """Analyse the ``code/`` sources and ``bytecode.pkl`` of an archive's TorchScript.
 
-    ``members`` are ``(name, data)`` of the archive's ``.py`` and ``bytecode.pkl``
-    members. Returns the ``module.name`` globals its pickles may name without
-    being unknown: the classes its code defines, and PyTorch's own custom
-    classes it refers to.
+    ``members`` are ``(name, data)`` of the archive's ``.py``, ``bytecode.pkl``,
+    ``data.pkl`` and ``constants.pkl`` members. Returns the ``module.name``
+    globals its pickles may name without being unknown: the classes its code
+    defines, and PyTorch's own custom classes it or its pickles refer to.
     """
     defined: set[str] = set()
     custom: set[str] = set()
@@ -495,6 +520,8 @@ def scan_torchscript_archive(
                 ctx.add(issue.rule_id, mloc, None, issue.evidence)
             defined |= report.classes
             custom |= report.custom_classes
+        elif name.rsplit("/", 1)[-1] in ("data.pkl", "constants.pkl"):
+            custom |= _torch_class_globals(data, ctx.tick)
         elif name.rsplit("/", 1)[-1] == "bytecode.pkl":
             operators = [s for s in _pickle_strings(data, ctx.tick) if _OPERATOR_NAME.match(s)]
             for issue in analyse_bytecode_operators(operators, name):

@@ -99,12 +99,21 @@ def scan_zip(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
 
 
 def scan_zip_view(
-    ctx: ScanContext, blob: Blob, loc: Location, name: str, *, min_start: int = 0
+    ctx: ScanContext,
+    blob: Blob,
+    loc: Location,
+    name: str,
+    *,
+    min_start: int = 0,
+    owned_prefix: int = 0,
 ) -> None:
     """Scan the zip found at the end of a file that starts as something else.
 
     ``min_start``: a zip starting before this offset is part of the enclosing
-    format (a tar's last member) and is not a second view.
+    format (a tar's last member) and is not a second view. ``owned_prefix``:
+    the first bytes belong to the enclosing format by design (a TFLite model
+    before its associated files), analysed already; the zip is then no
+    polyglot and only what follows them is checked for hidden data.
     """
     del name
     try:
@@ -115,13 +124,22 @@ def scan_zip_view(
         return  # an end-record signature by chance, not a zip
     if not zd.entries or zd.prefix < min_start:
         return
-    ctx.add(
-        "polyglot-file",
-        loc,
-        zd.prefix,
-        f"a zip archive of {len(zd.entries)} member(s) starts at byte {zd.prefix}",
+    if not owned_prefix:
+        ctx.add(
+            "polyglot-file",
+            loc,
+            zd.prefix,
+            f"a zip archive of {len(zd.entries)} member(s) starts at byte {zd.prefix}",
+        )
+    _scan_directory(
+        ctx,
+        blob,
+        (*loc, "<zip view>"),
+        zd,
+        skip_prefix=True,
+        seen=set(),
+        layout_from=owned_prefix,
     )
-    _scan_directory(ctx, blob, (*loc, "<zip view>"), zd, skip_prefix=True, seen=set())
 
 
 def _label(zd: ZipDirectory) -> tuple[str, set[str]]:
@@ -151,11 +169,12 @@ def _scan_directory(
     *,
     skip_prefix: bool,
     seen: set[tuple[int | None, int]],
+    layout_from: int = 0,
 ) -> str:
     label, torch_prefixes = _label(zd)
     for problem in zd.problems:
         ctx.add("archive-malformed", loc, zd.central_offset, problem)
-    _check_layout(ctx, blob, loc, zd, skip_prefix=skip_prefix)
+    _check_layout(ctx, blob, loc, zd, skip_prefix=skip_prefix, start=layout_from)
     counts: dict[str, int] = {}
     for entry in zd.entries:
         counts[entry.name] = counts.get(entry.name, 0) + 1
@@ -199,7 +218,8 @@ def _torchscript(ctx: ScanContext, blob: Blob, loc: Location, zd: ZipDirectory) 
         name = entry.name
         if entry.is_dir or entry.data_offset is None or entry.is_symlink:
             continue
-        if not (name.endswith(".py") or name.rsplit("/", 1)[-1] == "bytecode.pkl"):
+        base = name.rsplit("/", 1)[-1]
+        if not (name.endswith(".py") or base in ("bytecode.pkl", "data.pkl", "constants.pkl")):
             continue
         try:
             data = _member_data(ctx, blob, (*loc, name), entry)
@@ -344,7 +364,13 @@ def _check_crc(ctx: ScanContext, mloc: Location, entry: ZipEntry, data: Blob) ->
 
 
 def _check_layout(
-    ctx: ScanContext, blob: Blob, loc: Location, zd: ZipDirectory, *, skip_prefix: bool
+    ctx: ScanContext,
+    blob: Blob,
+    loc: Location,
+    zd: ZipDirectory,
+    *,
+    skip_prefix: bool,
+    start: int = 0,
 ) -> None:
     """Overlapping members, and bytes between them that nothing accounts for."""
     spans = sorted(
@@ -363,7 +389,7 @@ def _check_layout(
         )
         return
     gaps: list[tuple[int, int]] = []
-    cursor = 0 if not skip_prefix else zd.prefix
+    cursor = max(start, 0 if not skip_prefix else zd.prefix)
     for start, end, _ in spans:
         if start > cursor:
             gaps.append((cursor, start))

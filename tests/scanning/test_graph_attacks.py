@@ -116,8 +116,9 @@ def test_keras_opens_the_user_block_and_the_appended_zip(
 ) -> None:
     """Keras 3 loads the HDF5 behind a user block and the zip after a tar: both run."""
     files, bad, _, markers = built
-    live = {s.marker: s for s in bad if s.marker in ("graph-h5-userblock", "graph-tar-then-keras")}
-    assert len(live) == 2
+    kinds = ("graph-h5-userblock", "graph-tar-then-keras", "graph-tar-then-keras-absolute")
+    live = {s.marker: s for s in bad if s.marker in kinds}
+    assert len(live) == 3
     env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONWARNINGS": "ignore"}
     for tag, sample in live.items():
         subprocess.run(

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -165,8 +166,6 @@ def tflite_custom(operators: list[tuple[str, bytes]]) -> bytes:
 def tflite_with_associated_files(members: list[tuple[str, bytes]]) -> bytes:
     """A TFLite model followed by the zip of its metadata's associated files, laid out
     as tflite_support's MetadataPopulator writes it (zip offsets from the file start)."""
-    import zipfile
-
     flat = _Flat()
     flat.buf += bytes(4) + b"TFL3"
     model = {0: 3, 1: [{3: 0}], 2: [{3: [{0: 0}]}], 4: [{}, {0: bytes(16)}]}
@@ -357,8 +356,6 @@ def _torchscript_holder() -> bytes | None:
 def torchscript_split_tabs(archive: bytes, marker: str) -> bytes:
     """``__setstate__`` calls ``__torch__.helpers.run``; helpers.py mixes tabs and spaces
     and reaches ``torch.from_file(marker, shared=True)`` through ``getattr``."""
-    import zipfile
-
     helper = (
         "def run(p: str) -> Tensor:\n"
         "    n = 4\n"
@@ -408,6 +405,18 @@ def malicious(add: Add, touch: Callable[[str], str]) -> None:
         + _keras_zip(json.dumps(_sequential(_lambda_layer(touch(tag)))).encode()),
         tag,
         "tar archive with a Keras zip (bytecode Lambda) appended after its last member",
+        "keras-lambda",
+        marker=tag,
+    )
+    tag = "graph-tar-then-keras-absolute"
+    bundle = io.BytesIO(_tar([("README.md", b"# weights\n")]))
+    with zipfile.ZipFile(bundle, "a") as archive:  # offsets counted from the file's start
+        archive.writestr("config.json", json.dumps(_sequential(_lambda_layer(touch(tag)))))
+    add(
+        "graph/bundle_absolute.keras",
+        bundle.getvalue(),
+        tag,
+        "tar with a Keras zip appended whose offsets count from the start of the file",
         "keras-lambda",
         marker=tag,
     )

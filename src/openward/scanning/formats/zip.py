@@ -109,8 +109,8 @@ def scan_zip_view(
 ) -> None:
     """Scan the zip found at the end of a file that starts as something else.
 
-    ``min_start``: a zip starting before this offset is part of the enclosing
-    format (a tar's last member) and is not a second view. ``owned_prefix``:
+    ``min_start``: a zip with a member before this offset is part of the
+    enclosing format (a tar's last member) and is not a second view. ``owned_prefix``:
     the first bytes belong to the enclosing format by design (a TFLite model
     before its associated files), analysed already; the zip is then no
     polyglot and only what follows them is checked for hidden data.
@@ -122,8 +122,8 @@ def scan_zip_view(
         )
     except ArtifactFormatError:
         return  # an end-record signature by chance, not a zip
-    if not zd.entries or zd.prefix < min_start:
-        return
+    if not zd.entries or min(e.header_offset for e in zd.entries) < min_start:
+        return  # a member of the enclosing format (offsets may be relative or absolute)
     if not owned_prefix:
         ctx.add(
             "polyglot-file",

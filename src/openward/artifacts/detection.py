@@ -62,6 +62,7 @@ class Format:
     GGUF: Final = "gguf"
     HDF5: Final = "hdf5"
     TF_SAVED_MODEL: Final = "tf-saved-model?"  # SavedModel protobuf: confirmed by its reader
+    TF_GRAPH_DEF: Final = "tf-graph-def?"  # a frozen GraphDef protobuf: confirmed by its reader
     ONNX: Final = "onnx?"  # protobuf shaped like onnx.ModelProto: confirmed by the onnx reader
     TFLITE: Final = "tflite"
     JSON: Final = "json"
@@ -280,7 +281,7 @@ def protobuf_models(blob: Blob) -> frozenset[str]:
     """
     if blob.size <= 2:
         return frozenset()
-    top = _walk(blob, (0, blob.size), (2, 7))
+    top = _walk(blob, (0, blob.size), (1, 2, 7))
     if top is None:
         return frozenset()
     kinds = []
@@ -288,7 +289,25 @@ def protobuf_models(blob: Blob) -> frozenset[str]:
         kinds.append(Format.ONNX)
     if _nested(blob, top[2], (2,)):
         kinds.append(Format.TF_SAVED_MODEL)
+    if _graph_nodes(blob, top[1]):
+        kinds.append(Format.TF_GRAPH_DEF)
     return frozenset(kinds)
+
+
+def _graph_nodes(blob: Blob, spans: list[tuple[int, int]]) -> bool:
+    """Whether ``spans`` (a message's field 1) hold GraphDef nodes: NodeDef
+    messages whose ``op`` (field 2) is an operation name."""
+    for span in spans[:_MAX_REPEATS]:
+        if span == _UNDECIDED:
+            return True
+        node = _walk(blob, span, (2,))
+        if node is None or not node[2]:
+            continue
+        start, end = node[2][0]
+        op = blob.read(start, end - start) if 0 < end - start <= 256 else b""
+        if op.isascii() and op.decode("ascii").isidentifier():
+            return True
+    return False
 
 
 def looks_like_onnx(blob: Blob) -> bool:
@@ -416,8 +435,9 @@ def detect_format(blob: Blob) -> str:
     if looks_like_tar(blob) and not looks_like_text(head):
         return Format.TAR
     models = protobuf_models(blob)
-    if models:
-        return Format.ONNX if Format.ONNX in models else Format.TF_SAVED_MODEL
+    for fmt in (Format.ONNX, Format.TF_SAVED_MODEL, Format.TF_GRAPH_DEF):
+        if fmt in models:
+            return fmt
     if hdf5_superblock_offset(blob) is not None:
         return Format.HDF5
     if _is_lzma_alone(head):

@@ -36,6 +36,7 @@ _REGISTRY: Final[dict[str, tuple[str, str, dict[str, object]]]] = {
     Format.ONNX: ("onnx", "scan_onnx", {}),
     Format.HDF5: ("keras", "scan_hdf5", {}),
     Format.TF_SAVED_MODEL: ("tensorflow", "scan_saved_model", {}),
+    Format.TF_GRAPH_DEF: ("tensorflow", "scan_graph_def", {}),
     Format.TFLITE: ("tensorflow", "scan_tflite", {}),
     Format.JSON: ("repository", "scan_json", {}),
     Format.TEXT: ("repository", "scan_text", {}),
@@ -68,6 +69,8 @@ _NAMED: Final[dict[str, tuple[str, str]]] = {
         "image_converter.json", "audio_converter.json",
     )
 }  # fmt: skip
+# TensorFlow's loader reads the text form when no saved_model.pb is there.
+_NAMED["saved_model.pbtxt"] = ("tensorflow", "scan_saved_model_text")
 _named_loaded: dict[str, Handler] = {}
 
 

@@ -40,7 +40,7 @@ def _pickled_attribute(value: Any) -> bytes | None:
     return None
 
 
-def _attribute_value(node: Any, attrs: Any, key: str) -> Any:
+def _attribute_value(node: Any, attrs: Any, key: str | bytes) -> Any:
     """The attribute as PyTables reads it.
 
     h5py's ``attrs[key]`` stops a fixed-length string at its first NUL byte;
@@ -53,7 +53,8 @@ def _attribute_value(node: Any, attrs: Any, key: str) -> Any:
     import numpy as np
 
     try:
-        aid = h5py.h5a.open(node.id, key.encode("utf-8", "surrogateescape"))
+        raw_name = key if isinstance(key, bytes) else key.encode("utf-8", "surrogateescape")
+        aid = h5py.h5a.open(node.id, raw_name)
         kind = aid.get_type()
         if (
             isinstance(kind, h5py.h5t.TypeStringID)
@@ -114,10 +115,11 @@ def scan_pytables_pickles(ctx: ScanContext, blob: Blob, loc: Location) -> None:
                     continue
                 if data is None:
                     continue
-                label = f"<attribute {path} {key}>"
+                shown = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+                label = f"<attribute {path} {shown}>"
                 fmt, _ = ctx.scan(Blob.of(data), (*loc, label), label)
                 if fmt == "pickle":
-                    attributes.append(f"{path} {key}")
+                    attributes.append(f"{path} {shown}")
             if isinstance(node, h5py.Dataset) and _is_object_atom(attrs, node, np):
                 rows += _scan_object_rows(ctx, node, path, loc)
     if attributes or rows:

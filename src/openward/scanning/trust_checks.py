@@ -135,6 +135,7 @@ _HARMLESS: Final = frozenset(
         ("urllib.request", "url2pathname"),
         ("urllib.request", "pathname2url"),
         ("sys", "getsizeof"),
+        ("sys", "getrefcount"),
         ("sys", "intern"),
         ("sys", "getrecursionlimit"),
         ("sys", "exc_info"),
@@ -559,6 +560,29 @@ class _Frame:
     depth: int = 0
 
 
+_Key = tuple[object, "type | None", frozenset[str]]
+
+
+@dataclass
+class _Record:
+    """What the analysis found in one function (called with some parameters tainted)."""
+
+    returns: _Returns = True
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+    """``(where, what, kind)`` found in this function's own body."""
+    accepted: set[str] = field(default_factory=set)
+    callees: dict[_Key, None] = field(default_factory=dict)
+    depth: int = 0
+    cut: bool = False
+    """Something below it was not examined (the depth limit)."""
+    done: bool = False
+
+
+_STORES: dict[tuple[frozenset[str], tuple[tuple[str, str], ...]], dict[_Key, _Record]] = {}
+"""Analysed functions, shared by every check with the same followed libraries and
+reviews: a library's classes reach the same helpers over and over."""
+
+
 class _Analysis:
     """Taint analysis of the Python functions one hook reaches."""
 
@@ -568,21 +592,49 @@ class _Analysis:
         self.hook = hook
         self.library_tops = library_tops
         self.reviewed = reviewed or {}
-        self.accepted: set[str] = set()
-        self.problems: list[Problem] = []
-        self.seen: dict[tuple[object, type | None, frozenset[str]], _Returns] = {}
-        """Functions analysed, with whether they may return a value the pickle supplied."""
-        self.depth_limited = False
+        self.store = _STORES.setdefault(
+            (library_tops, tuple(sorted(self.reviewed.items()))), {}
+        )
+        self.stack: list[_Key] = []
+        self.roots: dict[_Key, None] = {}
+
+    def _reachable(self) -> Iterator[_Record]:
+        seen: set[_Key] = set()
+        todo = list(self.roots)
+        while todo:
+            key = todo.pop()
+            if key in seen or key not in self.store:
+                continue
+            seen.add(key)
+            record = self.store[key]
+            yield record
+            todo.extend(record.callees)
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Everything found in the functions the hook reaches."""
+        found = {
+            Problem(self.hook, where, what, kind): None
+            for record in self._reachable()
+            for where, what, kind in record.problems
+        }
+        return list(found)
+
+    @property
+    def accepted(self) -> set[str]:
+        """Reviewed functions whose findings were accepted."""
+        return set().union(*(r.accepted for r in self._reachable()))
 
     def problem(self, frame: _Frame, what: str, kind: str = "sink") -> None:
         where = f"{frame.func.__module__}.{frame.func.__qualname__}"
+        record = self.store[self.stack[-1]]
         if where in self.reviewed:
             digest = source_digest(frame.func)
             if digest == self.reviewed[where]:
-                self.accepted.add(where)
+                record.accepted.add(where)
                 return
             what = f"{what} (a review of {where} lapsed: its source changed, digest {digest})"
-        self.problems.append(Problem(self.hook, where, what, kind))
+        record.problems.append((where, what, kind))
 
     def follows(self, func: object) -> bool:
         return _top(getattr(func, "__module__", None)) in self.library_tops
@@ -600,29 +652,47 @@ class _Analysis:
         func = _unwrap(func)
         if not isinstance(func, types.FunctionType):
             return True
-        key = (func.__code__, owner, tainted_params or frozenset({"*"}))
-        if key in self.seen:
-            return self.seen[key]
-        self.seen[key] = True  # while in progress: assume the worst
+        key: _Key = (func.__code__, owner, tainted_params or frozenset({"*"}))
+        if self.stack:
+            self.store[self.stack[-1]].callees[key] = None
+        else:
+            self.roots[key] = None
+        record = self.store.get(key)
+        if record is not None and (not record.done or not record.cut or record.depth <= depth):
+            return record.returns  # done, or in progress (a cycle: assume the worst)
+        record = self.store[key] = _Record(depth=depth)
         if depth > MAX_DEPTH:
             # not examined: neither its calls nor its result count against the hook
-            self.depth_limited = True
-            self.seen[key] = False
+            record.returns, record.cut, record.done = False, True, True
             return False
         if _is_generated(func):
-            self.seen[key] = False
+            record.returns, record.done = False, True
             return False
         node = _parse(func)
         if node is None:
-            self.problems.append(
-                Problem(
-                    self.hook,
-                    f"{func.__module__}.{func.__qualname__}",
-                    "source not found",
-                    "no-source",
-                )
+            record.problems.append(
+                (f"{func.__module__}.{func.__qualname__}", "source not found", "no-source")
             )
+            record.done = True
             return True
+        self.stack.append(key)
+        try:
+            record.returns = self._analyse(func, node, owner, defined_in, tainted_params, depth)
+        finally:
+            self.stack.pop()
+        record.done = True
+        record.cut = any(self.store[c].cut for c in record.callees if c in self.store)
+        return record.returns
+
+    def _analyse(
+        self,
+        func: types.FunctionType,
+        node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+        owner: type | None,
+        defined_in: type | None,
+        tainted_params: frozenset[str] | None,
+        depth: int,
+    ) -> _Returns:
         params = _params(node)
         frame = _Frame(func, node, owner, defined_in, depth=depth)
         frame.tainted = set(params) if tainted_params is None else set(tainted_params)
@@ -641,7 +711,6 @@ class _Analysis:
         results = [
             r.value for r in _own_nodes(node) if isinstance(r, ast.Return) and r.value is not None
         ]
-        returns: _Returns = False
         lengths = {len(r.elts) if isinstance(r, ast.Tuple) else -1 for r in results}
         if len(lengths) == 1 and -1 not in lengths:
             mask = [False] * lengths.pop()
@@ -649,11 +718,8 @@ class _Analysis:
                 assert isinstance(r, ast.Tuple)
                 for i, elt in enumerate(r.elts):
                     mask[i] = mask[i] or _any(self._value(frame, elt))
-            returns = tuple(mask)
-        else:
-            returns = any(_any(self._value(frame, r)) for r in results)
-        self.seen[key] = returns
-        return returns
+            return tuple(mask)
+        return any(_any(self._value(frame, r)) for r in results)
 
     def _propagate(self, frame: _Frame) -> None:
         bindings = [n for n in _own_nodes(frame.node) if _source_of_binding(n) is not None]

@@ -86,6 +86,8 @@ def _tolerant(op, *a, **k):
 torch.library.register_fake = _tolerant
 try:
     import torchvision
+except ImportError:
+    pass
 finally:
     torch.library.register_fake = _register_fake
 try:
@@ -143,6 +145,103 @@ class Library:
     shims: tuple[str, ...] = ()
 
 
+# scikit-learn 0.22 renamed these modules (old -> new, under ``sklearn.``); pickles
+# written by 0.21 and earlier name the old paths (profanity-check's model.pkl carries
+# sklearn.svm.classes.LinearSVC). From scikit-learn's deprecated_modules.py (0.22).
+_SKLEARN_021_MODULES = {
+    **{
+        f"ensemble.{o}": f"ensemble.{n}"
+        for o, n in [
+            ("bagging", "_bagging"), ("base", "_base"), ("forest", "_forest"),
+            ("gradient_boosting", "_gb"), ("iforest", "_iforest"), ("voting", "_voting"),
+            ("weight_boosting", "_weight_boosting"),
+        ]
+    },
+    "tree.tree": "tree._classes",
+    "neural_network.rbm": "neural_network._rbm",
+    "neural_network.multilayer_perceptron": "neural_network._multilayer_perceptron",
+    "utils.weight_vector": "utils._weight_vector",
+    "utils.seq_dataset": "utils._seq_dataset",
+    "utils.fast_dict": "utils._fast_dict",
+    **{
+        f"cluster.{o}": f"cluster.{n}"
+        for o, n in [
+            ("affinity_propagation_", "_affinity_propagation"), ("bicluster", "_bicluster"),
+            ("birch", "_birch"), ("dbscan_", "_dbscan"), ("hierarchical", "_agglomerative"),
+            ("k_means_", "_kmeans"), ("mean_shift_", "_mean_shift"), ("optics_", "_optics"),
+            ("spectral", "_spectral"),
+        ]
+    },
+    "mixture.base": "mixture._base",
+    "mixture.gaussian_mixture": "mixture._gaussian_mixture",
+    "mixture.bayesian_mixture": "mixture._bayesian_mixture",
+    **{
+        f"covariance.{o}": f"covariance.{n}"
+        for o, n in [
+            ("empirical_covariance_", "_empirical_covariance"),
+            ("shrunk_covariance_", "_shrunk_covariance"),
+            ("robust_covariance", "_robust_covariance"), ("graph_lasso_", "_graph_lasso"),
+            ("elliptic_envelope", "_elliptic_envelope"),
+        ]
+    },
+    "cross_decomposition.cca_": "cross_decomposition._cca",
+    "cross_decomposition.pls_": "cross_decomposition._pls",
+    "svm.base": "svm._base",
+    "svm.classes": "svm._classes",
+    **{
+        f"decomposition.{o}": f"decomposition.{n}"
+        for o, n in [
+            ("base", "_base"), ("dict_learning", "_dict_learning"),
+            ("factor_analysis", "_factor_analysis"), ("fastica_", "_fastica"),
+            ("incremental_pca", "_incremental_pca"), ("kernel_pca", "_kernel_pca"),
+            ("nmf", "_nmf"), ("online_lda", "_lda"), ("pca", "_pca"),
+            ("sparse_pca", "_sparse_pca"), ("truncated_svd", "_truncated_svd"),
+        ]
+    },
+    "gaussian_process.gpr": "gaussian_process._gpr",
+    "gaussian_process.gpc": "gaussian_process._gpc",
+    "feature_extraction.dict_vectorizer": "feature_extraction._dict_vectorizer",
+    "feature_extraction.hashing": "feature_extraction._hash",
+    **{
+        f"linear_model.{o}": f"linear_model.{n}"
+        for o, n in [
+            ("base", "_base"), ("bayes", "_bayes"), ("coordinate_descent", "_coordinate_descent"),
+            ("huber", "_huber"), ("least_angle", "_least_angle"), ("logistic", "_logistic"),
+            ("omp", "_omp"), ("passive_aggressive", "_passive_aggressive"),
+            ("perceptron", "_perceptron"), ("ransac", "_ransac"), ("ridge", "_ridge"),
+            ("sag_fast", "_sag_fast"), ("sgd_fast", "_sgd_fast"),
+            ("stochastic_gradient", "_stochastic_gradient"), ("theil_sen", "_theil_sen"),
+        ]
+    },
+    "metrics.scorer": "metrics._scorer",
+    **{
+        f"neighbors.{o}": f"neighbors.{n}"
+        for o, n in [
+            ("ball_tree", "_ball_tree"), ("base", "_base"), ("classification", "_classification"),
+            ("dist_metrics", "_dist_metrics"), ("graph", "_graph"), ("kd_tree", "_kd_tree"),
+            ("kde", "_kde"), ("lof", "_lof"), ("nca", "_nca"),
+            ("nearest_centroid", "_nearest_centroid"), ("quad_tree", "_quad_tree"),
+            ("regression", "_regression"), ("unsupervised", "_unsupervised"),
+        ]
+    },
+    "manifold.isomap": "manifold._isomap",
+    "manifold.locally_linear": "manifold._locally_linear",
+    "manifold.mds": "manifold._mds",
+    "manifold.spectral_embedding_": "manifold._spectral_embedding",
+    "manifold.t_sne": "manifold._t_sne",
+    "semi_supervised.label_propagation": "semi_supervised._label_propagation",
+    "preprocessing.data": "preprocessing._data",
+    "preprocessing.label": "preprocessing._label",
+    **{
+        f"feature_selection.{o}": f"feature_selection.{n}"
+        for o, n in [
+            ("base", "_base"), ("from_model", "_from_model"), ("rfe", "_rfe"),
+            ("univariate_selection", "_univariate_selection"),
+            ("variance_threshold", "_variance_threshold"),
+        ]
+    },
+}  # fmt: skip
+
 _TESTS = ("*.tests", "*.tests.*", "*.test", "*.test.*", "*.testing", "*.testing.*", "*._testing*")
 
 LIBRARIES: tuple[Library, ...] = (
@@ -157,10 +256,26 @@ LIBRARIES: tuple[Library, ...] = (
         },
         constants={
             f"typing:{n}": "a typing special form: a constant (calling one raises TypeError)"
-            for n in (
-                "Optional Union List Dict Tuple Set FrozenSet Callable Type Sequence "
-                "Mapping Iterable Iterator ClassVar Final Literal NoReturn Generic"
-            ).split()
+            for n in [
+                "Optional",
+                "Union",
+                "List",
+                "Dict",
+                "Tuple",
+                "Set",
+                "FrozenSet",
+                "Callable",
+                "Type",
+                "Sequence",
+                "Mapping",
+                "Iterable",
+                "Iterator",
+                "ClassVar",
+                "Final",
+                "Literal",
+                "NoReturn",
+                "Generic",
+            ]
         },
     ),
     Library(
@@ -232,14 +347,21 @@ objects = [np.arange(3), np.float64(1), np.dtype('f8'), np.dtype([('a', 'f4')]),
             **{
                 f"scipy.interpolate._interpolate:interp1d.{m}": "interp1d stores the "
                 "evaluation method it chose as an attribute (a protocol-4 dotted name)"
-                for m in ("_call_linear_np", "_call_linear", "_call_nearest",
-                          "_call_previousnext", "_call_spline", "_call_nan_spline")
+                for m in (
+                    "_call_linear_np",
+                    "_call_linear",
+                    "_call_nearest",
+                    "_call_previousnext",
+                    "_call_spline",
+                    "_call_nan_spline",
+                )
             },
             "scipy._lib.array_api_compat.numpy._aliases:asarray": "the array-API namespace "
             "function scipy objects store to convert inputs",
         },
         samples="""
-import numpy as np, scipy.sparse as sp, scipy.stats as st, scipy.interpolate as si, scipy.spatial as ss
+import numpy as np, scipy.sparse as sp, scipy.stats as st
+import scipy.interpolate as si, scipy.spatial as ss
 x = np.linspace(0, 1, 10)
 objects = [sp.csr_matrix(np.eye(2)), sp.csr_array(np.eye(2)), sp.csc_matrix(np.eye(2)),
     sp.coo_matrix(np.eye(2)), sp.lil_matrix(np.eye(2)), sp.dok_matrix(np.eye(2)),
@@ -253,7 +375,8 @@ objects = [sp.csr_matrix(np.eye(2)), sp.csr_array(np.eye(2)), sp.csc_matrix(np.e
         "scikit-learn",
         ("sklearn",),
         "estimators, pipelines and their Cython trees and losses (every class sklearn "
-        "defines, private ones included: real files carry sklearn.calibration._CalibratedClassifier)",
+        "defines, private ones included: real files carry "
+        "sklearn.calibration._CalibratedClassifier)",
         walk=("sklearn", "sklearn.*"),
         exclude=(
             *_TESTS,
@@ -262,13 +385,21 @@ objects = [sp.csr_matrix(np.eye(2)), sp.csr_array(np.eye(2)), sp.csc_matrix(np.e
             "sklearn.conftest",
         ),
         alias_modules={
+            **{
+                f"sklearn.{old}": (
+                    f"sklearn.{new}",
+                    "scikit-learn <= 0.21 module path; 0.22 made the module private "
+                    "(deprecated alias until 0.24: sklearn/_build_utils/deprecated_modules.py)",
+                )
+                for old, new in _SKLEARN_021_MODULES.items()
+            },
             "_loss": (
                 "sklearn._loss._loss",
                 "scikit-learn 1.5-1.8 wheels (meson builds) set __module__ = '_loss' on "
                 "the Cython Cy* loss types, so pickles name _loss.CyHalfBinomialLoss "
                 "(quantulum3's clf.joblib, sklearn 1.8.0); fixed in 1.9 "
                 "(scikit-learn PR #33770)",
-            )
+            ),
         },
         constructors={
             f"sklearn.{m}:newObj": "BinaryTree/DistanceMetric __reduce__ (Cython): "
@@ -288,7 +419,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import LinearSVC
-from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier, GradientBoostingClassifier
+from sklearn.ensemble import RandomForestClassifier, HistGradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.cluster import KMeans
@@ -298,7 +430,8 @@ X = np.random.RandomState(0).rand(40, 3); y = (X[:, 0] > .5).astype(int)
 docs = ['red apple', 'green pear', 'blue plum', 'ripe fig'] * 10
 objects = [make_pipeline(TfidfVectorizer(), CalibratedClassifierCV(LinearSVC(), cv=2)).fit(docs, y),
     make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
-    RandomForestClassifier(n_estimators=2).fit(X, y), HistGradientBoostingClassifier(max_iter=2).fit(X, y),
+    RandomForestClassifier(n_estimators=2).fit(X, y),
+    HistGradientBoostingClassifier(max_iter=2).fit(X, y),
     GradientBoostingClassifier(n_estimators=2).fit(X, y), SGDClassifier(loss='log_loss').fit(X, y),
     KNeighborsClassifier().fit(X, y), KMeans(2, n_init=1).fit(X), PCA(2).fit(X),
     GaussianProcessRegressor().fit(X, y)]
@@ -354,12 +487,50 @@ objects = [df, df['a'], df.index, pd.MultiIndex.from_tuples([(1, 2)]), pd.Timest
 """,
     ),
     Library(
+        "pyarrow",
+        ("pyarrow",),
+        "Arrow-backed pandas columns (pandas 3's default string dtype when pyarrow is "
+        "installed) and Arrow tables: their reducers only",
+        functions={
+            f"pyarrow.lib:{name}": f"{why} (Cython; read in the .pxi source the wheel ships)"
+            for name, why in [
+                ("_restore_array", "Array.__reduce__: rebuilds an array from its buffers"),
+                ("py_buffer", "wraps bytes in an Arrow buffer"),
+                ("type_for_alias", "DataType.__reduce__: a type from its alias (a dict lookup)"),
+                ("chunked_array", "ChunkedArray.__reduce__"),
+                ("_reconstruct_table", "Table.__reduce__"),
+                ("schema", "Schema.__reduce__"),
+                ("field", "Field.__reduce__"),
+                ("timestamp", "TimestampType.__reduce__"),
+                ("list_", "ListType.__reduce__"),
+                ("dictionary", "DictionaryType.__reduce__"),
+            ]
+        },
+        samples="""
+import pyarrow as pa, pandas as pd
+objects = [pa.table({'a': [1], 's': ['x'], 't': pa.array([1], pa.timestamp('ms')), 'l': [[1]],
+                     'd': pa.array(['a']).dictionary_encode()}),
+           pd.DataFrame({'s': pd.array(['a'], dtype='string[pyarrow]'),
+                         'i': pd.array([1], dtype='int64[pyarrow]')}), pd.Series(['a', 'b'])]
+""",
+    ),
+    Library(
         "gensim",
         ("gensim",),
         "Word2Vec/Doc2Vec/FastText/LDA models and dictionaries saved with SaveLoad",
-        walk=("gensim.models", "gensim.models.*", "gensim.corpora", "gensim.corpora.*",
-              "gensim.similarities", "gensim.similarities.*", "gensim.utils", "gensim.matutils",
-              "gensim.interfaces", "gensim.topic_coherence.*", "gensim.parsing.*"),
+        walk=(
+            "gensim.models",
+            "gensim.models.*",
+            "gensim.corpora",
+            "gensim.corpora.*",
+            "gensim.similarities",
+            "gensim.similarities.*",
+            "gensim.utils",
+            "gensim.matutils",
+            "gensim.interfaces",
+            "gensim.topic_coherence.*",
+            "gensim.parsing.*",
+        ),
         exclude=(*_TESTS, "gensim.test*", "gensim.downloader", "gensim.scripts*"),
         functions={
             "gensim.utils:call_on_class_only": "stored as the instance attribute `load` "
@@ -405,22 +576,38 @@ texts = [['a', 'b', 'c'], ['b', 'c', 'd'], ['c', 'd', 'a']] * 5
 d = Dictionary(texts); bow = [d.doc2bow(t) for t in texts]
 objects = [Word2Vec(texts, vector_size=4, min_count=1, workers=1, epochs=1),
     FastText(texts, vector_size=4, min_count=1, workers=1, epochs=1),
-    Doc2Vec([TaggedDocument(t, [i]) for i, t in enumerate(texts)], vector_size=4, min_count=1, workers=1, epochs=1),
-    LdaModel(bow, num_topics=2, id2word=d, passes=1), TfidfModel(bow), d, Phrases(texts, min_count=1)]
+    Doc2Vec([TaggedDocument(t, [i]) for i, t in enumerate(texts)], vector_size=4, min_count=1,
+            workers=1, epochs=1),
+    LdaModel(bow, num_topics=2, id2word=d, passes=1), TfidfModel(bow), d,
+    Phrases(texts, min_count=1)]
 """,
     ),
     Library(
         "nltk",
         ("nltk",),
         "taggers, tokenizer parameters, classifiers and frequency distributions",
-        walk=("nltk.tag.*", "nltk.tokenize.*", "nltk.stem.*", "nltk.classify.*",
-              "nltk.probability", "nltk.chunk.*", "nltk.tree.*", "nltk.lm.*"),
+        walk=(
+            "nltk.tag.*",
+            "nltk.tokenize.*",
+            "nltk.stem.*",
+            "nltk.classify.*",
+            "nltk.probability",
+            "nltk.chunk.*",
+            "nltk.tree.*",
+            "nltk.lm.*",
+        ),
         exclude=(
             *_TESTS,
             # wrappers that run external programs (Stanford, SENNA, hunpos, MEGAM, TADM, Weka)
-            "nltk.tag.stanford", "nltk.tag.senna", "nltk.tag.hunpos", "nltk.classify.megam",
-            "nltk.classify.tadm", "nltk.classify.weka", "nltk.tokenize.stanford*",
-            "nltk.tokenize.repp", "nltk.classify.scikitlearn",
+            "nltk.tag.stanford",
+            "nltk.tag.senna",
+            "nltk.tag.hunpos",
+            "nltk.classify.megam",
+            "nltk.classify.tadm",
+            "nltk.classify.weka",
+            "nltk.tokenize.stanford*",
+            "nltk.tokenize.repp",
+            "nltk.classify.scikitlearn",
         ),
     ),
     Library(
@@ -466,8 +653,16 @@ objects = [lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(X, y),
         ("xgboost",),
         "gradient-boosted trees (the CPU wheel; same code as xgboost)",
         walk=("xgboost", "xgboost.*"),
-        exclude=(*_TESTS, "xgboost.dask*", "xgboost.spark*", "xgboost.collective",
-                 "xgboost.tracker", "xgboost.federated", "xgboost.plotting", "xgboost.callback"),
+        exclude=(
+            *_TESTS,
+            "xgboost.dask*",
+            "xgboost.spark*",
+            "xgboost.collective",
+            "xgboost.tracker",
+            "xgboost.federated",
+            "xgboost.plotting",
+            "xgboost.callback",
+        ),
         reviewed={
             "xgboost.core:Booster.__setstate__": (
                 "029b987a08ddebe6",
@@ -494,40 +689,93 @@ objects = [xgb.XGBClassifier(n_estimators=2).fit(X, y)]
         samples="""
 import numpy as np, catboost
 X = np.random.RandomState(0).rand(50, 3); y = (X[:, 0] > .5).astype(int)
-objects = [catboost.CatBoostClassifier(iterations=2, verbose=False, allow_writing_files=False).fit(X, y)]
+objects = [catboost.CatBoostClassifier(iterations=2, verbose=False,
+                                      allow_writing_files=False).fit(X, y)]
 """,
     ),
-    Library("statsmodels", ("statsmodels",), "fitted statistical models and their results",
-            walk=("statsmodels.regression.*", "statsmodels.discrete.*", "statsmodels.genmod.*",
-                  "statsmodels.tsa.*", "statsmodels.base.*", "statsmodels.robust.*",
-                  "statsmodels.nonparametric.*", "statsmodels.duration.*", "statsmodels.imputation.*",
-                  "statsmodels.multivariate.*"),
-            exclude=(*_TESTS, "statsmodels.sandbox*", "statsmodels.datasets*", "statsmodels.tools.testing",
-                     "statsmodels.tools.print_version", "statsmodels.graphics*",
-                     "statsmodels.tsa.x13", "statsmodels.iolib*")),
-    Library("hmmlearn", ("hmmlearn",), "hidden Markov models", walk=("hmmlearn", "hmmlearn.*"),
-            exclude=_TESTS),
-    Library("umap-learn", ("umap", "pynndescent"), "UMAP embeddings (their numba functions "
-            "pickle through numba's own reducers, which stay off the list)",
-            walk=("umap.umap_", "umap.parametric_umap", "umap.aligned_umap")),
-    Library("pynndescent", ("pynndescent",), "nearest-neighbour index inside UMAP models",
-            walk=("pynndescent.pynndescent_", "pynndescent.rp_trees")),
-    Library("imbalanced-learn", ("imblearn",), "resampling pipelines", walk=("imblearn", "imblearn.*"),
-            exclude=(*_TESTS, "imblearn.datasets*", "imblearn.keras*", "imblearn.tensorflow*")),
-    Library("category_encoders", ("category_encoders",), "categorical encoders in sklearn pipelines",
-            walk=("category_encoders", "category_encoders.*"), exclude=_TESTS),
+    Library(
+        "statsmodels",
+        ("statsmodels",),
+        "fitted statistical models and their results",
+        walk=(
+            "statsmodels.regression.*",
+            "statsmodels.discrete.*",
+            "statsmodels.genmod.*",
+            "statsmodels.tsa.*",
+            "statsmodels.base.*",
+            "statsmodels.robust.*",
+            "statsmodels.nonparametric.*",
+            "statsmodels.duration.*",
+            "statsmodels.imputation.*",
+            "statsmodels.multivariate.*",
+        ),
+        exclude=(
+            *_TESTS,
+            "statsmodels.sandbox*",
+            "statsmodels.datasets*",
+            "statsmodels.tools.testing",
+            "statsmodels.tools.print_version",
+            "statsmodels.graphics*",
+            "statsmodels.tsa.x13",
+            "statsmodels.iolib*",
+        ),
+    ),
+    Library(
+        "hmmlearn",
+        ("hmmlearn",),
+        "hidden Markov models",
+        walk=("hmmlearn", "hmmlearn.*"),
+        exclude=_TESTS,
+    ),
+    Library(
+        "umap-learn",
+        ("umap", "pynndescent"),
+        "UMAP embeddings (their numba functions "
+        "pickle through numba's own reducers, which stay off the list)",
+        walk=("umap.umap_", "umap.parametric_umap", "umap.aligned_umap"),
+    ),
+    Library(
+        "pynndescent",
+        ("pynndescent",),
+        "nearest-neighbour index inside UMAP models",
+        walk=("pynndescent.pynndescent_", "pynndescent.rp_trees"),
+    ),
+    Library(
+        "imbalanced-learn",
+        ("imblearn",),
+        "resampling pipelines",
+        walk=("imblearn", "imblearn.*"),
+        exclude=(*_TESTS, "imblearn.datasets*", "imblearn.keras*", "imblearn.tensorflow*"),
+    ),
+    Library(
+        "category_encoders",
+        ("category_encoders",),
+        "categorical encoders in sklearn pipelines",
+        walk=("category_encoders", "category_encoders.*"),
+        exclude=_TESTS,
+    ),
     Library(
         "torch",
         ("torch",),
         "whole-module pickles (torch.save(model)), optimizers, schedulers, distributions",
         walk=(
-            "torch.nn", "torch.nn.modules.*", "torch.nn.utils", "torch.nn.utils.*",
-            "torch.nn.parameter", "torch.nn.init",
-            "torch.nn.quantized*", "torch.nn.qat*", "torch.nn.intrinsic*",
+            "torch.nn",
+            "torch.nn.modules.*",
+            "torch.nn.utils",
+            "torch.nn.utils.*",
+            "torch.nn.parameter",
+            "torch.nn.init",
+            "torch.nn.quantized*",
+            "torch.nn.qat*",
+            "torch.nn.intrinsic*",
             "torch.ao.nn.*",
-            "torch.optim", "torch.optim.*",
-            "torch.distributions", "torch.distributions.*",
-            "torch.torch_version", "torch.utils.hooks", "torch.amp.grad_scaler",
+            "torch.optim",
+            "torch.optim.*",
+            "torch.distributions",
+            "torch.distributions.*",
+            "torch.torch_version",
+            "torch.utils.hooks",
+            "torch.amp.grad_scaler",
             "torch.cuda.amp.grad_scaler",
         ),
         exclude=(*_TESTS, "torch.nn.parallel*", "torch.nn.attention*", "torch.utils.data*"),
@@ -535,7 +783,8 @@ objects = [catboost.CatBoostClassifier(iterations=2, verbose=False, allow_writin
         samples="""
 import torch, torch.nn as nn
 m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2),
-    nn.LSTM(2, 2), nn.TransformerEncoderLayer(4, 2), nn.Embedding(3, 2), nn.MultiheadAttention(4, 2))
+    nn.LSTM(2, 2), nn.TransformerEncoderLayer(4, 2), nn.Embedding(3, 2),
+    nn.MultiheadAttention(4, 2))
 opt = torch.optim.AdamW(m.parameters())
 import io, zipfile
 def saved(obj):
@@ -554,8 +803,14 @@ pickles = [p for obj in (m, opt.state_dict(), torch.optim.lr_scheduler.StepLR(op
         "torchvision",
         ("torchvision",),
         "vision models and transforms pickled whole",
-        walk=("torchvision.models", "torchvision.models.*", "torchvision.ops", "torchvision.ops.*",
-              "torchvision.transforms", "torchvision.transforms.*"),
+        walk=(
+            "torchvision.models",
+            "torchvision.models.*",
+            "torchvision.ops",
+            "torchvision.ops.*",
+            "torchvision.transforms",
+            "torchvision.transforms.*",
+        ),
         exclude=(*_TESTS, "torchvision.models._api", "torchvision.io*", "torchvision.datasets*"),
         shims=(SHIM_TORCH_EXTENSIONS,),
     ),
@@ -578,17 +833,35 @@ pickles = [p for obj in (m, opt.state_dict(), torch.optim.lr_scheduler.StepLR(op
             "transformers.feature_extraction_utils",
         ),
         exclude=(*_TESTS,),
+        shims=(SHIM_TORCH_EXTENSIONS,),
     ),
-    Library("tokenizers", ("tokenizers",), "fast tokenizers (Rust; their pickles are JSON)",
-            walk=("tokenizers", "tokenizers.*"), exclude=(*_TESTS, "tokenizers.tools*")),
-    Library("sentencepiece", ("sentencepiece",), "SentencePiece processors (serialized proto)",
-            walk=("sentencepiece",)),
+    Library(
+        "tokenizers",
+        ("tokenizers",),
+        "fast tokenizers (Rust; their pickles are JSON)",
+        walk=("tokenizers", "tokenizers.*"),
+        exclude=(*_TESTS, "tokenizers.tools*"),
+    ),
+    Library(
+        "sentencepiece",
+        ("sentencepiece",),
+        "SentencePiece processors (serialized proto)",
+        walk=("sentencepiece",),
+    ),
     Library(
         "omegaconf",
         ("omegaconf",),
         "config containers in Lightning/Hydra checkpoints (hyper_parameters)",
-        walk=("omegaconf", "omegaconf.base", "omegaconf.basecontainer", "omegaconf.dictconfig",
-              "omegaconf.listconfig", "omegaconf.nodes", "omegaconf.errors", "omegaconf.omegaconf"),
+        walk=(
+            "omegaconf",
+            "omegaconf.base",
+            "omegaconf.basecontainer",
+            "omegaconf.dictconfig",
+            "omegaconf.listconfig",
+            "omegaconf.nodes",
+            "omegaconf.errors",
+            "omegaconf.omegaconf",
+        ),
         samples="""
 from omegaconf import OmegaConf
 objects = [OmegaConf.create({'a': 1, 'b': [1, 'x', None], 'c': {'d': 1.5, 'e': True}})]
@@ -598,16 +871,23 @@ objects = [OmegaConf.create({'a': 1, 'b': [1, 'x', None], 'c': {'d': 1.5, 'e': T
         "lightning",
         ("lightning", "pytorch_lightning", "lightning_fabric"),
         "Lightning checkpoints' hyper-parameter containers",
-        walk=("lightning.fabric.utilities.data", "lightning.pytorch.utilities.parsing",
-              "lightning.pytorch.callbacks.*", "lightning.pytorch.trainer.states"),
+        walk=(
+            "lightning.fabric.utilities.data",
+            "lightning.pytorch.utilities.parsing",
+            "lightning.pytorch.callbacks.*",
+            "lightning.pytorch.trainer.states",
+        ),
         shims=(SHIM_TORCH_EXTENSIONS,),
     ),
     Library(
         "pytorch-lightning",
         ("pytorch_lightning", "lightning_fabric", "lightning"),
         "Lightning checkpoints (old package name)",
-        walk=("pytorch_lightning.utilities.parsing", "pytorch_lightning.callbacks.*",
-              "pytorch_lightning.trainer.states"),
+        walk=(
+            "pytorch_lightning.utilities.parsing",
+            "pytorch_lightning.callbacks.*",
+            "pytorch_lightning.trainer.states",
+        ),
         shims=(SHIM_TORCH_EXTENSIONS,),
     ),
     Library(
@@ -628,8 +908,13 @@ objects = [OmegaConf.create({'a': 1, 'b': [1, 'x', None], 'c': {'d': 1.5, 'e': T
         },
         shims=(SHIM_OLD_PYTHON,),
     ),
-    Library("ctparse", ("ctparse",), "ctparse's shipped model (its own vectorizer and classifier)",
-            walk=("ctparse", "ctparse.*"), exclude=_TESTS),
+    Library(
+        "ctparse",
+        ("ctparse",),
+        "ctparse's shipped model (its own vectorizer and classifier)",
+        walk=("ctparse", "ctparse.*"),
+        exclude=_TESTS,
+    ),
 )
 
 
@@ -666,7 +951,7 @@ def _modules(lib: Library) -> Iterator[types.ModuleType]:
             seen.add(name)
             try:
                 module = importlib.import_module(name)
-            except BaseException as exc:  # noqa: BLE001 - a library's import failure is data
+            except BaseException as exc:
                 if wanted(name) or name == top:
                     print(f"  cannot import {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
                 continue
@@ -679,18 +964,24 @@ def _modules(lib: Library) -> Iterator[types.ModuleType]:
 
 
 def _assigned_names(module: types.ModuleType) -> set[str]:
-    """Names a module's source binds at top level by plain assignment (``Vocab = CompatVocab``)."""
+    """Names a module's source binds at top level by assignment (``Vocab = CompatVocab``)
+    or import (``from .keyedvectors import Vocab``): names a library means to export,
+    as opposed to a loop variable left in its namespace."""
     try:
         tree = ast.parse(inspect.getsource(module))
     except (OSError, TypeError, SyntaxError):
         return set()
-    return {
+    names = {
         t.id
         for node in tree.body
         if isinstance(node, ast.Assign)
         for t in node.targets
         if isinstance(t, ast.Name)
     }
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            names |= {a.asname or a.name for a in node.names}
+    return names
 
 
 def _resolve(spec: str) -> object:
@@ -709,7 +1000,7 @@ def _canonical(cls: type) -> tuple[str, str] | None:
     try:
         if _resolve(f"{module}:{qualname}") is cls:
             return module, qualname
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return None
 
@@ -751,22 +1042,31 @@ def _observed_globals(
         for protocol in (0, 2, 4, 5):
             try:
                 data = pickle.dumps(obj, protocol=protocol)
-            except Exception:  # noqa: BLE001, S112 - protocols 0-1 cannot pickle every object
+            except Exception:  # noqa: S112 - protocols 0-1 cannot pickle every object
                 continue
             seen |= _globals_in(data)
     return seen, errors
 
 
 def run_worker(name: str) -> dict[str, Any]:
-    from openward.scanning.pickle_policy import classify_global
+    # the denylist and the command runners, not classify_global: that would consult
+    # the trust list this run is writing
+    from openward.scanning.pickle_policy import _primitive_reason
     from openward.scanning.trust_checks import check_class, check_function, source_digest
 
     lib = next(lib for lib in LIBRARIES if lib.dist == name)
     warnings.simplefilter("ignore")
     for shim in lib.shims:
         exec(shim, {})  # noqa: S102 - the spec's own import workarounds
-    out: dict[str, Any] = {"dist": lib.dist, "classes": [], "functions": [], "constants": [],
-                           "excluded": [], "observed": [], "errors": []}
+    out: dict[str, Any] = {
+        "dist": lib.dist,
+        "classes": [],
+        "functions": [],
+        "constants": [],
+        "excluded": [],
+        "observed": [],
+        "errors": [],
+    }
     if lib.dist != "python":
         try:
             out["version"] = importlib.metadata.version(lib.dist)
@@ -785,7 +1085,10 @@ def run_worker(name: str) -> dict[str, Any]:
                 continue
             if attr != value.__name__ and attr not in exported:
                 continue  # a leftover loop variable, not a name anyone pickles
-            if value.__module__.split(".")[0] not in tops and value.__module__ not in lib.alias_modules:
+            if (
+                value.__module__.split(".")[0] not in tops
+                and value.__module__ not in lib.alias_modules
+            ):
                 continue
             found.setdefault(id(value), (value, []))[1].append((module.__name__, attr))
     for spec in lib.classes:
@@ -799,19 +1102,37 @@ def run_worker(name: str) -> dict[str, Any]:
         canonical = _canonical(cls) or places[0]
         module, name = canonical
         aliases = sorted({f"{m}:{n}" for m, n in places if (m, n) != canonical})
-        verdict = classify_global(module, name)
-        if verdict.status == "dangerous":
-            out["excluded"].append({"module": module, "name": name, "library": lib.dist,
-                                    "reason": f"on the denylist: {verdict.reason}"})
+        denied = _primitive_reason(module, name)
+        if denied is not None:
+            out["excluded"].append(
+                {
+                    "module": module,
+                    "name": name,
+                    "library": lib.dist,
+                    "reason": f"on the denylist: {denied}",
+                }
+            )
             continue
         result = check_class(cls, library_tops=tops, reviewed=reviewed)
         if not result.trusted:
-            out["excluded"].append({"module": module, "name": name, "library": lib.dist,
-                                    "reason": "; ".join(result.problems[:3])})
+            out["excluded"].append(
+                {
+                    "module": module,
+                    "name": name,
+                    "library": lib.dist,
+                    "reason": "; ".join(result.problems[:3]),
+                }
+            )
             continue
-        entry: dict[str, Any] = {"module": module, "name": name, "library": lib.dist,
-                                 "construct": list(result.construct), "new": result.new,
-                                 "setstate": result.setstate, "init_checked": result.init_checked}
+        entry: dict[str, Any] = {
+            "module": module,
+            "name": name,
+            "library": lib.dist,
+            "construct": list(result.construct),
+            "new": result.new,
+            "setstate": result.setstate,
+            "init_checked": result.init_checked,
+        }
         if result.unsafe_hooks:
             entry["unsafe_hooks"] = sorted(h for h, _ in result.unsafe_hooks)
         if result.reviewed:
@@ -820,20 +1141,28 @@ def run_worker(name: str) -> dict[str, Any]:
             entry["aliases"] = aliases
         entries[canonical] = entry
 
-    # historical module names (every class of the current module)
-    for old, (current, why) in lib.alias_modules.items():
-        for (module, name), entry in entries.items():
-            if module == current:
-                entry.setdefault("aliases", []).append(f"{old}:{name}")
-                entry.setdefault("notes", []).append(f"{old}: {why}")
     out["classes"] = sorted(entries.values(), key=lambda e: (e["module"], e["name"]))
+
+    # historical module names: every class of the current module, under the old name
+    for old, (current, why) in lib.alias_modules.items():
+        for module, name in entries:
+            if module == current and "." not in name:
+                out.setdefault("historical", []).append(
+                    {
+                        "module": old,
+                        "name": name,
+                        "library": lib.dist,
+                        "stands_for": f"{current}:{name}",
+                        "note": why,
+                    }
+                )
 
     # curated functions and constants
     for spec, why in lib.functions.items():
         module, _, name = spec.partition(":")
         try:
             func = _resolve(spec)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out["errors"].append(f"function {spec}: {type(exc).__name__}: {exc}")
             continue
         if not why:
@@ -841,11 +1170,22 @@ def run_worker(name: str) -> dict[str, Any]:
             continue
         result = check_function(func, library_tops=tops | {"numpy"})
         if not result.trusted:
-            out["excluded"].append({"module": module, "name": name, "library": lib.dist,
-                                    "reason": "; ".join(result.problems[:3]) or "not a function"})
+            out["excluded"].append(
+                {
+                    "module": module,
+                    "name": name,
+                    "library": lib.dist,
+                    "reason": "; ".join(result.problems[:3]) or "not a function",
+                }
+            )
             continue
-        entry = {"module": module, "name": name, "library": lib.dist, "reason": why,
-                 "native": result.native}
+        entry = {
+            "module": module,
+            "name": name,
+            "library": lib.dist,
+            "reason": why,
+            "native": result.native,
+        }
         if result.calls_arguments:
             entry["calls_arguments"] = True
         canonical = (getattr(func, "__module__", None), getattr(func, "__qualname__", None))
@@ -858,24 +1198,33 @@ def run_worker(name: str) -> dict[str, Any]:
         module, _, name = spec.partition(":")
         try:
             func = _resolve(spec)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out["errors"].append(f"constructor {spec}: {type(exc).__name__}: {exc}")
             continue
         result = check_function(func, library_tops=tops)
         if not result.is_function:
             out["errors"].append(f"constructor {spec}: not a function")
             continue
-        out["functions"].append({"module": module, "name": name, "library": lib.dist,
-                                 "reason": why, "native": result.native,
-                                 "calls_arguments": True})
+        out["functions"].append(
+            {
+                "module": module,
+                "name": name,
+                "library": lib.dist,
+                "reason": why,
+                "native": result.native,
+                "calls_arguments": True,
+            }
+        )
     for spec, why in lib.constants.items():
         module, _, name = spec.partition(":")
         try:
             _resolve(spec)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out["errors"].append(f"constant {spec}: {exc}")
             continue
-        out["constants"].append({"module": module, "name": name, "library": lib.dist, "reason": why})
+        out["constants"].append(
+            {"module": module, "name": name, "library": lib.dist, "reason": why}
+        )
 
     # historical names: the current class's checks stand for them
     for old, (current, why) in lib.historical.items():
@@ -885,8 +1234,13 @@ def run_worker(name: str) -> dict[str, Any]:
             _resolve(old)
             out["errors"].append(f"historical {old} resolves in this release: walk it instead")
         out.setdefault("historical", []).append(
-            {"module": module, "name": name, "library": lib.dist, "stands_for": current,
-             "note": why}
+            {
+                "module": module,
+                "name": name,
+                "library": lib.dist,
+                "stands_for": current,
+                "note": why,
+            }
         )
         if (cur_module, cur_name) not in entries and not cur_module.startswith("joblib"):
             out["errors"].append(f"historical {old}: {current} is not a trusted class")
@@ -896,7 +1250,7 @@ def run_worker(name: str) -> dict[str, Any]:
         module, _, attr = qualname.partition(":")
         try:
             now = source_digest(_resolve(f"{module}:{attr}"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             now = f"unresolvable ({exc})"
         if now != digest:
             out["errors"].append(f"review of {qualname} is stale: source digest {now}")
@@ -911,7 +1265,7 @@ def run_worker(name: str) -> dict[str, Any]:
             )
             out["observed"] = sorted(f"{m}:{n}" for m, n in observed)
             out["errors"] += errors
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out["errors"].append(f"samples: {type(exc).__name__}: {exc}")
     return out
 
@@ -942,6 +1296,7 @@ def main() -> None:
 
     previous = json.loads(args.out.read_text()) if args.out.exists() else None
     results: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
     for lib in LIBRARIES:
         if args.only and lib.dist not in args.only:
             continue
@@ -950,11 +1305,14 @@ def main() -> None:
             result_path = Path(tmp) / "result.json"
             proc = subprocess.run(
                 [sys.executable, __file__, "--worker", lib.dist, "--result", str(result_path)],
-                capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
                 check=False,
             )
             if proc.returncode != 0 or not result_path.exists():
                 print(proc.stderr[-3000:], file=sys.stderr)
+                failed.append(lib.dist)
                 continue
             result = json.loads(result_path.read_text())
         sys.stderr.write(
@@ -971,6 +1329,9 @@ def main() -> None:
         )
         for error in result["errors"]:
             print(f"  ! {error}", file=sys.stderr)
+
+    if failed:
+        sys.exit(f"generation failed for {', '.join(failed)}; {args.out} left unchanged")
 
     # keep what could not be regenerated here
     kept: dict[str, str] = {}
@@ -995,8 +1356,14 @@ def main() -> None:
         "name, each checked against the installed library's source by "
         "openward.scanning.trust_checks (see docs/scan.md, 'The pickle policy').",
         "python": sys.version.split()[0],
-        "libraries": dict(sorted({**{d: r.get("version", sys.version.split()[0])
-                                     for d, r in results.items()}, **kept}.items())),
+        "libraries": dict(
+            sorted(
+                {
+                    **{d: r.get("version", sys.version.split()[0]) for d, r in results.items()},
+                    **kept,
+                }.items()
+            )
+        ),
         "classes": merged("classes"),
         "functions": merged("functions"),
         "constants": merged("constants"),
@@ -1007,8 +1374,11 @@ def main() -> None:
     # every global a sample pickle named must be covered
     from openward.scanning.pickle_policy import SAFE_GLOBALS, normalize_global
 
-    covered = {(e["module"], e["name"]) for s in ("classes", "functions", "constants", "historical")
-               for e in doc[s]}
+    covered = {
+        (e["module"], e["name"])
+        for s in ("classes", "functions", "constants", "historical")
+        for e in doc[s]
+    }
     for s in ("classes", "functions"):
         for e in doc[s]:
             covered |= {tuple(a.split(":", 1)) for a in e.get("aliases", [])}  # type: ignore[misc]
@@ -1019,8 +1389,9 @@ def main() -> None:
             if (module, name) in covered or (module, name) in SAFE_GLOBALS:
                 continue
             why = excluded.get((module, name), "not on the list")
-            print(f"  ! {dist}: a sample pickle names {module}.{name}: {why[:160]}",
-                  file=sys.stderr)
+            print(
+                f"  ! {dist}: a sample pickle names {module}.{name}: {why[:160]}", file=sys.stderr
+            )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as f:

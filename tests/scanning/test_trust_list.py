@@ -107,7 +107,13 @@ def test_every_alias_and_historical_name_points_to_a_checked_entry() -> None:
 
 
 @pytest.mark.parametrize(
-    "dist", sorted(lib.dist for lib in _generator().LIBRARIES if not lib.shims)
+    "dist",
+    sorted(
+        lib.dist
+        for lib in _generator().LIBRARIES
+        # a shim that patches numpy and collections would leak into the other tests
+        if _generator().SHIM_OLD_PYTHON not in lib.shims
+    ),
 )
 def test_entries_pass_the_generators_checks_against_the_installed_library(dist: str) -> None:
     """Every entry of a library installed here at the recorded version exists, is a
@@ -116,6 +122,8 @@ def test_entries_pass_the_generators_checks_against_the_installed_library(dist: 
     if not _installed_at_recorded_version(dist):
         pytest.skip(f"{dist} is not installed here at the version the list records")
     lib = next(lib for lib in _generator().LIBRARIES if lib.dist == dist)
+    for shim in lib.shims:  # the generator's import workarounds (CUDA-only extensions)
+        exec(shim, {})  # noqa: S102
     tops = frozenset(lib.packages)
     reviewed = {k.replace(":", "."): v[0] for k, v in lib.reviewed.items()}
     warnings.simplefilter("ignore")
@@ -123,19 +131,35 @@ def test_entries_pass_the_generators_checks_against_the_installed_library(dist: 
     functions = [r for r in DOC["functions"] if r["library"] == dist]
     assert classes or functions or DOC["constants"]
     for row in classes:
-        cls = _resolve(row["module"], row["name"])
+        try:
+            cls = _resolve(row["module"], row["name"])
+        except ModuleNotFoundError as exc:
+            # a module that needs an optional dependency not installed here (pandas'
+            # Arrow types without pyarrow) cannot be loaded here at all
+            assert (exc.name or "").split(".")[0] not in lib.packages, (row, exc)
+            continue
         assert isinstance(cls, type), row
         for alias in row.get("aliases", ()):
+            # an alias must be the same class wherever it resolves (one that does not
+            # resolve here, e.g. a name pandas binds only with pyarrow installed, fails
+            # to load here before anything is built)
             module, _, name = alias.partition(":")
-            if module not in lib.alias_modules:
-                assert _resolve(module, name) is cls, alias
+            try:
+                target = _resolve(module, name)
+            except (ImportError, AttributeError):
+                continue
+            assert target is cls, alias
         result = check_class(cls, library_tops=tops, reviewed=reviewed)
         assert result.trusted, (row, result.problems)
         assert list(result.construct) == row["construct"], row
         assert result.init_checked == row["init_checked"], (row, result.init_problems)
         assert sorted(h for h, _ in result.unsafe_hooks) == row.get("unsafe_hooks", []), row
     for row in functions:
-        func = _resolve(row["module"], row["name"])
+        try:
+            func = _resolve(row["module"], row["name"])
+        except ModuleNotFoundError as exc:
+            assert (exc.name or "").split(".")[0] not in lib.packages, (row, exc)
+            continue
         check = check_function(func, library_tops=tops | {"numpy"})
         assert check.is_function, row
         if row["name"] in {k.partition(":")[2] for k in lib.constructors}:

@@ -51,18 +51,18 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import dataclasses
 import enum
 import hashlib
 import inspect
 import re
-import sys
 import textwrap
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Final
+from typing import Final
 
 __all__ = [
     "ClassCheck",
@@ -233,7 +233,8 @@ class ClassCheck:
     """``object``, ``builtin`` (a built-in type's), ``native`` (C/Cython), ``python-checked``,
     ``generated`` (namedtuple), ``enum``."""
     setstate: str
-    """``none`` (dict state goes into ``__dict__``), ``python-checked``, ``native``, ``reviewed``."""
+    """``none`` (a dict state goes into ``__dict__``), ``python-checked``, ``native``,
+    ``reviewed``."""
     init_checked: bool
     """Calling the class (``REDUCE``) is safe too: its ``__init__`` (and metaclass
     ``__call__``) passed the same checks."""
@@ -371,10 +372,8 @@ def _unwrap(obj: object) -> object:
     if isinstance(obj, types.MethodType):
         obj = obj.__func__
     if callable(obj):
-        try:
-            obj = inspect.unwrap(obj)  # type: ignore[arg-type]
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):
+            obj = inspect.unwrap(obj)
     return obj
 
 
@@ -425,15 +424,19 @@ def _calls(func: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Iterato
     only when the function calls them by name (a closure returned for later is not
     run at load)."""
     called = {
-        c.func.id for c in ast.walk(func) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+        c.func.id
+        for c in ast.walk(func)
+        if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
     }
     todo: list[ast.AST] = [func.body] if isinstance(func, ast.Lambda) else list(func.body)
     while todo:
         node = todo.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            if node.name not in called:
-                todo.extend(getattr(node, "decorator_list", []))
-                continue
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and node.name not in called
+        ):
+            todo.extend(node.decorator_list)
+            continue
         if isinstance(node, ast.Call):
             yield node
         todo.extend(ast.iter_child_nodes(node))
@@ -500,11 +503,10 @@ def _params(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[s
 def _targets(node: ast.AST) -> Iterator[ast.expr]:
     if isinstance(node, ast.Assign):
         yield from node.targets
-    elif isinstance(node, ast.AugAssign | ast.AnnAssign):
-        yield node.target
-    elif isinstance(node, ast.NamedExpr):
-        yield node.target
-    elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension):
+    elif isinstance(
+        node,
+        ast.AugAssign | ast.AnnAssign | ast.NamedExpr | ast.For | ast.AsyncFor | ast.comprehension,
+    ):
         yield node.target
     elif isinstance(node, ast.withitem) and node.optional_vars is not None:
         yield node.optional_vars
@@ -592,9 +594,7 @@ class _Analysis:
         self.hook = hook
         self.library_tops = library_tops
         self.reviewed = reviewed or {}
-        self.store = _STORES.setdefault(
-            (library_tops, tuple(sorted(self.reviewed.items()))), {}
-        )
+        self.store = _STORES.setdefault((library_tops, tuple(sorted(self.reviewed.items()))), {})
         self.stack: list[_Key] = []
         self.roots: dict[_Key, None] = {}
 
@@ -967,10 +967,12 @@ class _Analysis:
             if node.id in frame.locals:
                 if not chain:
                     if node.id in frame.methods_of_state:
-                        attr = frame.methods_of_state[node.id]
-                        if attr in DANGEROUS_METHODS:
+                        method = frame.methods_of_state[node.id]
+                        if method in DANGEROUS_METHODS:
                             self.problem(
-                                frame, f"calls .{attr}() of an object the pickle supplies", "method"
+                                frame,
+                                f"calls .{method}() of an object the pickle supplies",
+                                "method",
                             )
                         return
                     if node.id in frame.values:
@@ -1020,9 +1022,7 @@ class _Analysis:
         if not chain and _any(self._value(frame, func_expr)):
             self.problem(frame, "calls a value the pickle supplies", "calls-value")
         elif chain and _names(node) & frame.tainted and chain[-1] in DANGEROUS_METHODS:
-            self.problem(
-                frame, f"calls .{chain[-1]}() of an object the pickle supplies", "method"
-            )
+            self.problem(frame, f"calls .{chain[-1]}() of an object the pickle supplies", "method")
 
     def _tainted_params(
         self, frame: _Frame, func: types.FunctionType, call: ast.Call, offset: int
@@ -1178,8 +1178,9 @@ class _Judge:
         if kind != "python":
             return kind, []
         tainted: frozenset[str] | None = None
-        if name in _NAME_FROM_UNPICKLER:
-            node = _parse(_unwrap(raw))  # type: ignore[arg-type]
+        func = _unwrap(raw)
+        if name in _NAME_FROM_UNPICKLER and isinstance(func, types.FunctionType):
+            node = _parse(func)
             tainted = frozenset(_params(node)[:1]) if node is not None else None
         return "python-checked", self.analyse(
             name, raw, cls, klass, frozenset({_top(klass.__module__)}), tainted
@@ -1260,7 +1261,10 @@ def check_class(
             kind = _kind_of(meta_call[0], meta_call[1])
             if kind == "python":
                 init_problems += judge.analyse(
-                    "metaclass __call__", meta_call[0], None, None,
+                    "metaclass __call__",
+                    meta_call[0],
+                    None,
+                    None,
                     frozenset({_top(type(cls).__module__)}),
                 )
             elif not native_ok:
@@ -1320,24 +1324,18 @@ def check_function(
     """
     unwrapped = _unwrap(func)
     if isinstance(unwrapped, types.FunctionType):
-        analysis = _Analysis(unwrapped.__name__, frozenset(library_tops) | {_top(unwrapped.__module__)})
+        analysis = _Analysis(
+            unwrapped.__name__, frozenset(library_tops) | {_top(unwrapped.__module__)}
+        )
         analysis.run(unwrapped, None, None, None)
         calls_args = [p for p in analysis.problems if p.kind == "calls-value"]
         other = [str(p) for p in analysis.problems if p.kind != "calls-value"]
         return FunctionCheck(True, False, tuple(other), bool(calls_args))
     if isinstance(unwrapped, types.BuiltinFunctionType | types.BuiltinMethodType) or (
-        callable(unwrapped) and type(unwrapped).__name__ in ("cython_function_or_method", "fused_cython_function")
+        callable(unwrapped)
+        and type(unwrapped).__name__ in ("cython_function_or_method", "fused_cython_function")
     ):
         if not native_ok:
             return FunctionCheck(True, True, ("native code of a library the list does not name",))
         return FunctionCheck(True, True)
     return FunctionCheck(False, False, ("not a function",))
-
-
-def stdlib(module: str) -> bool:
-    """Whether ``module`` belongs to the standard library."""
-    return _top(module) in sys.stdlib_module_names or _top(module) == "builtins"
-
-
-def is_class_object(obj: Any) -> bool:
-    return isinstance(obj, type)

@@ -64,7 +64,10 @@ class TrustedClass:
     as a dict key or set member), ``__getattr__`` (``APPENDS``/``ADDITEMS`` lookups). A
     stream that drives one of them on an instance is not vouched for."""
     historical: str | None = None
-    """For a name only older releases resolve: what it stands for, and why."""
+    """For a name only older releases resolve (``sklearn.svm.classes.LinearSVC``): what
+    it stands for, and why. The checks of the class it stands for stand for it; on
+    the current release the name does not import, so a load fails before anything
+    is built."""
 
     @property
     def enum(self) -> bool:
@@ -138,10 +141,10 @@ def parse_trust_list(doc: dict[str, Any]) -> TrustList:
                 module=row["module"],
                 name=row["name"],
                 library=row["library"],
-                construct=tuple(c for c in target.construct if c != "call"),
+                construct=target.construct,
                 new=target.new,
                 setstate=target.setstate,
-                init_checked=False,
+                init_checked=target.init_checked,
                 unsafe_hooks=target.unsafe_hooks,
                 historical=f"stands for {row['stands_for']}: {row['note']}",
             ),

@@ -40,11 +40,18 @@ C or Cython are ``native``: their source is not available, so they are
 trusted only for the libraries the list names. Generated methods (dataclass
 and attrs ``__init__``, namedtuple ``__new__``) only assign their arguments.
 
-The analysis is deliberately small and conservative about *calls*, not about
-*values*: it does not follow what a state object's own methods do (those are
-the code of a class the pickle policy judged on its own), so a function the
-pickle puts into a trusted object's state must still be judged by the policy
-even when the pickle never calls it itself.
+The analysis is deliberately small, and its approximations are these: it does
+not follow what a state object's own methods do (those are the code of a class
+the pickle policy judged on its own), so a function the pickle puts into a
+trusted object's state must still be judged by the policy even when the
+pickle never calls it itself; a value counts as "the pickle's" when it flows
+from the data by assignment, subscript, attribute or iteration, or is
+returned by a followed function that may return such a value, but not when a
+library function, a library object's method (``_cache.get(key)``) or a library
+class computes it; calls deeper than :data:`MAX_DEPTH` are not examined; a
+method the class defines is assumed not to be shadowed by an instance
+attribute of the same name. Reviews (see :func:`check_class`) record where a
+person judged a flagged call inert.
 """
 
 from __future__ import annotations

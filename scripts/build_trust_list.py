@@ -16,19 +16,33 @@ pickles call at load (numpy's ``_reconstruct``, pandas' ``_unpickle_block``)
 or store as attributes (madmom's activations) are curated below, each with a
 reason, and checked the same way.
 
-Each library is generated in its own process (a library's import-time
-workarounds stay there, and a library that fails to import is reported, not
-fatal). Every library's spec can build sample objects with the library itself;
-their pickles' globals must all be on the list (or on the hand-written
-allowlist), which catches reducers the curation missed.
+Each library is generated in its own process: its import-time workarounds
+(``shims`` below) stay there, a module that fails to import is reported and
+skipped, and a worker that fails stops the run with the file unchanged. Every
+library's spec can build sample objects with the library itself; the globals
+their pickles name are read from the opcodes and must all be on the list (or
+on the hand-written allowlist), which catches reducers the curation missed;
+the run prints any that are not.
 
 Run it in an environment with the libraries installed (a separate venv: the
 set is large; see docs/scan.md, "The pickle policy")::
 
     python3 -m venv /work/trust-venv
     /work/trust-venv/bin/pip install torch==2.13.0   # first: anything else pulls CUDA
-    /work/trust-venv/bin/pip install scikit-learn gensim ...
-    PYTHONPATH=src /work/trust-venv/bin/python scripts/build_trust_list.py
+    /work/trust-venv/bin/pip install scikit-learn scipy pandas pyarrow gensim nltk \
+        sklearn-crfsuite python-crfsuite lightgbm xgboost-cpu catboost statsmodels \
+        hmmlearn umap-learn imbalanced-learn category_encoders transformers tokenizers \
+        sentencepiece omegaconf lightning pytorch-lightning ctparse
+    /work/trust-venv/bin/pip install --no-deps torchvision==0.28.0 torchaudio==2.8.0 \
+        pyannote.audio==3.3.2 ...   # and the pyannote packages it imports
+    /work/trust-venv/bin/pip install --no-build-isolation --no-deps madmom  # needs cython
+    PYTHONPATH=src /work/trust-venv/bin/python scripts/build_trust_list.py [--only DIST ...]
+
+The torchvision and torchaudio wheels on PyPI are CUDA builds whose native
+operators cannot load next to a CPU torch; the torch shim lets their Python
+code import (nothing native is checked there), and torchaudio's native
+libraries were moved out of the package in that environment. madmom 0.16.1
+predates Python 3.10 and numpy 2; its shim restores the removed aliases.
 
 It writes ``src/openward/scanning/data/trusted_globals.json``. A library that
 is not installed keeps its previous entries (the previous file is read back)

@@ -189,9 +189,9 @@ def test_reconstructor_with_a_base_other_than_object_calls_the_base() -> None:
 
 
 def test_a_function_only_stored_is_a_low_reference(tmp_path: object) -> None:
-    data = PickleAsm().proto(2).glob("gensim.utils", "call_on_class_only").stop().bytes()
+    data = PickleAsm().proto(2).glob("mylib.helpers", "callback").stop().bytes()
     assert _findings(data, tmp_path) == {("pickle-global-reference", "low")}
-    called = PickleAsm().proto(2).glob("gensim.utils", "call_on_class_only").empty_tuple().reduce()
+    called = PickleAsm().proto(2).glob("mylib.helpers", "callback").empty_tuple().reduce()
     assert _findings(called.stop().bytes(), tmp_path) == {("pickle-unlisted-global", "high")}
 
 

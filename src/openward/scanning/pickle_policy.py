@@ -6,6 +6,13 @@ reported as ``high`` whatever its name, so a module nobody has thought of
 only raises known code-execution, file, network and import primitives to
 ``critical`` and says *why* they are dangerous.
 
+The allowlist has two parts: :data:`SAFE_GLOBALS` below (the standard
+library, torch's and numpy's rebuild functions, written by hand), and the
+generated trust list of classes and functions of well-known ML libraries
+(:mod:`openward.scanning.trust_list`, ``data/trusted_globals.json``), each
+checked against the library's source by ``scripts/build_trust_list.py``. Both
+name exact ``module.name`` spellings; nothing is admitted by a name pattern.
+
 Allowlisted callables were checked for one property: given arguments that
 are themselves data or allowlisted globals, they cannot import a module,
 look up an attribute by name, or run code. ``torch.storage._load_from_bytes``
@@ -24,7 +31,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from openward.scanning.trust_list import TrustedClass, TrustedFunction
 
 __all__ = ["GlobalVerdict", "classify_global", "normalize_global"]
 
@@ -232,17 +242,6 @@ SAFE_GLOBALS: Final[frozenset[tuple[str, str]]] = frozenset(
     | _pairs("torch", "relu tanh sigmoid")
 )
 
-_CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$|^[A-Z]{2,}[A-Za-z0-9]*$")
-
-# (module prefix, name pattern, modules under the prefix that are excluded)
-_SAFE_PATTERNS: Final[tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]] = (
-    # scikit-learn estimators: classes, never functions (snake_case). sklearn.utils
-    # re-exports joblib's Memory and Parallel, which touch the file system.
-    ("sklearn.", _CLASS_NAME, ("sklearn.externals", "sklearn.datasets", "sklearn.utils")),
-    ("scipy.sparse._", re.compile(r"^[a-z]{3}_(matrix|array)$"), ()),
-    ("numpy.dtypes", re.compile(r"^[A-Za-z0-9]+DType$"), ()),
-)
-
 _PATH_WRITERS: Final = (
     "write_text", "write_bytes", "touch", "mkdir", "unlink", "rmdir", "rename", "replace",
     "symlink_to", "hardlink_to", "chmod", "open",
@@ -431,6 +430,11 @@ class GlobalVerdict:
     construct_only: bool = False
     """Allowed to be instantiated without ``__init__`` (NEWOBJ, copyreg's constructors)
     and given its state, but not to be called with arguments: its ``__init__`` was not checked."""
+    trusted: TrustedClass | TrustedFunction | None = None
+    """The trust-list entry that allowed it, if any: a class entry says how a pickle
+    may build it (``init_checked``: calling it with ``REDUCE`` was checked too, not
+    only building it without ``__init__``) and which hooks are not vouched for
+    (``unsafe_hooks``); a function entry says whether it calls its arguments."""
 
 
 def normalize_global(module: str, name: str) -> tuple[str, str]:
@@ -462,29 +466,22 @@ def _dangerous_reason(module: str, name: str) -> str | None:
     return None
 
 
-# Names the patterns would admit that are not plain estimator classes.
-_PATTERN_EXCLUDED_NAMES: Final = frozenset({"ABCMeta", "Parallel", "Memory", "Enum", "IntEnum"})
-
-
 def _is_allowed(module: str, name: str, extra: Iterable[str]) -> bool:
     if (module, name) in SAFE_GLOBALS:
         return True
-    full = f"{module}.{name}"
-    if full in extra:
+    if f"{module}.{name}" in extra:
         return True
-    if "." in name or name in _PATTERN_EXCLUDED_NAMES:
-        # Protocol 4 resolves dotted names attribute by attribute; only the
-        # plain spellings above are vetted.
-        return False
-    if ".tests" in module or "._testing" in module:
-        return False
-    for prefix, pattern, excluded in _SAFE_PATTERNS:
-        if (module + ".").startswith(prefix) or module.startswith(prefix):
-            if any(module == e or module.startswith(e + ".") for e in excluded):
-                continue
-            if pattern.match(name):
-                return True
-    return False
+    # Exact names only, dotted ones included: the trust list names each spelling
+    # it vouches for (a protocol-4 dotted name such as ``interp1d._call_linear``
+    # is listed as such, never inferred from its prefix).
+    return _trusted(module, name) is not None
+
+
+def _trusted(module: str, name: str) -> TrustedClass | TrustedFunction | None:
+    from openward.scanning.trust_list import load_trust_list
+
+    trust = load_trust_list()
+    return trust.classes.get((module, name)) or trust.functions.get((module, name))
 
 
 @lru_cache(maxsize=1)
@@ -524,6 +521,17 @@ def _dotted_reason(module: str, name: str) -> str | None:
     return None
 
 
+def _trust_reason(entry: TrustedClass | TrustedFunction) -> str:
+    from openward.scanning.trust_list import TrustedClass, load_trust_list
+
+    version = load_trust_list().libraries.get(entry.library, "")
+    where = f"{entry.library} {version}".strip()
+    if isinstance(entry, TrustedClass):
+        how = "calling it checked too" if entry.init_checked else "built without __init__"
+        return f"on the trust list ({where} class, checked: {how})"
+    return f"on the trust list ({where}: {entry.reason})"
+
+
 def classify_global(module: str, name: str, extra_allowed: Iterable[str] = ()) -> GlobalVerdict:
     """Judge the global ``module.name`` that a pickle imports.
 
@@ -532,7 +540,20 @@ def classify_global(module: str, name: str, extra_allowed: Iterable[str] = ()) -
     """
     module, name = normalize_global(module, name)
     if _is_allowed(module, name, extra_allowed):
-        return GlobalVerdict("allowed", "on the allowlist")
+        entry = _trusted(module, name)
+        if (module, name) in SAFE_GLOBALS or f"{module}.{name}" in extra_allowed:
+            return GlobalVerdict("allowed", "on the allowlist", trusted=entry)
+        assert entry is not None
+        from openward.scanning.trust_list import TrustedClass
+
+        return GlobalVerdict(
+            "allowed",
+            _trust_reason(entry),
+            construct_only=isinstance(entry, TrustedClass)
+            and not entry.init_checked
+            and not entry.enum,
+            trusted=entry,
+        )
     reason = _primitive_reason(module, name)
     if reason is None and "." in name:
         reason = _dotted_reason(module, name)

@@ -58,7 +58,7 @@ class Global:
 class Call:
     """The result of calling or instantiating ``func`` with ``args``."""
 
-    __slots__ = ("args", "func", "offset", "state", "via")
+    __slots__ = ("args", "builds", "func", "offset", "state", "via")
 
     def __init__(self, func: object, args: object, offset: int, via: str = "REDUCE") -> None:
         self.func = func
@@ -67,6 +67,10 @@ class Call:
         self.via = via
         """The opcode that made it: REDUCE, NEWOBJ, NEWOBJ_EX, OBJ or INST."""
         self.state: object = None
+        """The state of its last BUILD."""
+        self.builds: list[object] | None = None
+        """Every BUILD state, in order (kept for joblib array wrappers only: each
+        BUILD adds to the instance's ``__dict__``, none replaces it)."""
 
 
 class Persistent:
@@ -636,6 +640,15 @@ class _Machine:
             return
         obj.state = state
         if self.joblib_arrays and _instance_class(obj) in _JOBLIB_WRAPPERS:
+            if obj.builds is None:
+                obj.builds = []
+            if len(obj.builds) >= _MAX_WRAPPER_BUILDS:
+                raise ArtifactFormatError(
+                    f"joblib array wrapper built more than {_MAX_WRAPPER_BUILDS} times",
+                    pos,
+                    severe=True,
+                )
+            obj.builds.append(state)
             self.skip_joblib_array(obj, pos)
 
     def skip_joblib_array(self, wrapper: Call, pos: int) -> None:
@@ -671,6 +684,7 @@ class _Machine:
                 raise nested.error
             reader.pos = nested.end
             self.res.inline_arrays += 1
+            self.stack[-1] = nested.result  # joblib pops the wrapper, pushes the array
             return
         shape = attrs.get("shape")
         if not isinstance(shape, tuple) or not all(
@@ -705,6 +719,9 @@ class _Machine:
             )
         reader.pos = at
         self.res.inline_arrays += 1
+        # joblib's load_build pops the wrapper and pushes the array: a BUILD that
+        # follows acts on the array (ndarray.__setstate__), not on the wrapper.
+        self.stack[-1] = Unknown("array read by joblib")
 
     def merge(self, other: PickleStreamResult) -> None:
         merge_results(self.res, other)
@@ -779,6 +796,7 @@ _CONSTRUCTORS: Final = frozenset(
 _WRAPPER_INIT: Final = ("subclass", "shape", "order", "dtype", "allow_mmap",
                         "numpy_array_alignment_bytes")  # fmt: skip
 _MAX_NESTED_STREAMS: Final = 16
+_MAX_WRAPPER_BUILDS: Final = 64
 
 
 def _instance_class(obj: Call) -> tuple[str, str] | None:
@@ -792,7 +810,14 @@ def _instance_class(obj: Call) -> tuple[str, str] | None:
 
 
 def _wrapper_attributes(wrapper: Call) -> dict[object, object]:
-    """joblib's NumpyArrayWrapper attributes after construction and BUILD."""
+    """joblib's NumpyArrayWrapper attributes after construction and every BUILD.
+
+    joblib's unpickler is Python's ``load_build``: a dict state (or the dict and
+    slot parts of a 2-tuple) updates the instance, a false state changes
+    nothing, and each BUILD adds to what the earlier ones set. A state of any
+    other kind (a dict made by a call, say ``collections.OrderedDict([...])``)
+    would set attributes openward cannot see, so it is refused.
+    """
     attrs: dict[object, object] = {}
     if (
         isinstance(wrapper.func, Global)
@@ -805,13 +830,17 @@ def _wrapper_attributes(wrapper: Call) -> dict[object, object]:
             attrs["allow_mmap"] = False
             attrs["numpy_array_alignment_bytes"] = 16
             attrs.update(zip(_WRAPPER_INIT, args, strict=False))
-    state = wrapper.state
-    if isinstance(state, tuple) and len(state) == 2:
-        for part in state:
+    for state in wrapper.builds or ():
+        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+        for part in parts:
             if isinstance(part, SymDict):
                 attrs.update(part.items)
-    elif isinstance(state, SymDict):
-        attrs.update(state.items)
+            elif part is not None and part != () and part is not False:
+                raise ArtifactFormatError(
+                    f"joblib array wrapper whose BUILD state openward cannot read: {render(part)}",
+                    wrapper.offset,
+                    severe=True,
+                )
     return attrs
 
 
@@ -853,11 +882,18 @@ def _dtype_itemsize(dtype: object) -> int | None:
         return None
     state = dtype.state
     flags = state[7] if isinstance(state, tuple) and len(state) >= 8 else 0
-    if isinstance(flags, int) and flags & 1:  # NPY_ITEM_HASOBJECT
-        return _OBJECT
     typestr = dtype.args[0].lstrip("<>|=")
     if typestr in _OBJECT_NAMES:
         return _OBJECT
+    if isinstance(flags, int) and flags & 1:  # NPY_ITEM_HASOBJECT
+        # numpy keeps the pickled flags on a dtype it copied (``copy=True``, what
+        # numpy itself writes) and ignores them on the shared builtin dtype
+        # (``np.dtype('f8', False, False)``); which one a flexible or unusual
+        # spelling gets is numpy's business. Only the written form is trusted.
+        copy = dtype.args[2] if len(dtype.args) > 2 else False
+        if copy is True or (type(copy) is int and copy != 0):
+            return _OBJECT
+        return None
     if typestr in _NAME_SIZES:
         return _NAME_SIZES[typestr]
     if typestr in _CHAR_SIZES:

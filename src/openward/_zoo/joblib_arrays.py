@@ -1,0 +1,156 @@
+"""joblib files whose array bytes openward and joblib used to skip differently.
+
+joblib writes a numpy array's bytes straight into the pickle stream after the
+``NumpyArrayWrapper``'s BUILD, and its unpickler skips them by the size the
+wrapper describes. Each sample here made openward skip a different number of
+bytes than ``joblib.load`` does, so the payload joblib runs after the array
+was invisible (found by the second-engineer attack on the pickle analysis,
+branch ``atk-pickle``):
+
+- a dtype whose pickled flags claim Python objects on numpy's shared builtin
+  ``float64`` (``np.dtype('f8', False, False)``): numpy ignores those flags,
+  openward read a nested pickle instead of 8 raw bytes;
+- a wrapper whose BUILD state is ``collections.OrderedDict([...])``: Python's
+  ``load_build`` applies it, openward read the shape from ``__init__``;
+- a second BUILD right after the wrapper's: joblib has replaced the wrapper
+  by the array, so that BUILD is ``ndarray.__setstate__``; openward skipped a
+  second array over the payload.
+
+In each, the first array's bytes start with a STOP opcode so that
+``pickle.load``'s own reading of the stream ends there too.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+__all__ = ["malicious"]
+
+
+def _u(text: str) -> bytes:
+    raw = text.encode()
+    return b"X" + struct.pack("<I", len(raw)) + raw
+
+
+def _system(command: str) -> bytes:
+    """``os.system(command)``, result popped."""
+    return b"cos\nsystem\n(" + _u(command) + b"tR0"
+
+
+def _dtype(copy: bool, flags: int | None = None) -> bytes:
+    out = b"cnumpy\ndtype\n(" + _u("f8") + b"\x89" + (b"\x88" if copy else b"\x89") + b"tR"
+    if flags is not None:
+        state = b"(K\x03" + _u("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+        out += state + b"K" + bytes([flags]) + b"tb"
+    return out
+
+
+def _wrapper(count: int, dtype: bytes) -> bytes:
+    """``NumpyArrayWrapper(np.ndarray, (count,), 'C', dtype)``: __init__ runs."""
+    return (
+        b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n(cnumpy\nndarray\nK"
+        + bytes([count])
+        + b"\x85"
+        + _u("C")
+        + dtype
+        + b"tR"
+    )
+
+
+def flags_on_builtin_dtype(command: str) -> bytes:
+    # Alignment padding of 0x2E bytes: its length byte is STOP for pickle.load.
+    payload = _system(command)
+    data = b"N.B" + struct.pack("<I", 1 + len(payload)) + b"\0"  # 8 bytes for joblib
+    return (
+        b"\x80\x02"
+        + _wrapper(1, _dtype(copy=False, flags=1))
+        + b"}b"
+        + b"\x2e"
+        + b"\0" * 0x2E
+        + data
+        + payload
+        + b"."
+    )
+
+
+def ordered_dict_state(command: str) -> bytes:
+    state = b"ccollections\nOrderedDict\n(](" + _u("shape") + b"K\x03\x85tatR"
+    data = b"\0" * 8 + b"." + b"\xff" + b"\0" * 14  # 24 bytes for joblib, 8 for __init__'s shape
+    return (
+        b"\x80\x02"
+        + _wrapper(1, _dtype(copy=True))
+        + state
+        + b"b"
+        + b"\x2e"
+        + b"\0" * 0x2E
+        + data
+        + _system(command)
+        + b"."
+    )
+
+
+def build_after_wrapper(command: str) -> bytes:
+    count = 8
+    no_padding = b"}" + _u("numpy_array_alignment_bytes") + b"Ns"
+    data = b"." + b"\0" * (8 * count - 1)
+    array_state = (
+        b"(K\x01K"
+        + bytes([count])
+        + b"\x85"
+        + _dtype(copy=True)
+        + b"\x89C"
+        + bytes([8 * count])
+        + b"\0" * (8 * count)
+        + b"t"
+    )
+    tail = _system(command) + b"."
+    tail += b"\0" * (8 * count - len(tail)) + b"."
+    return (
+        b"\x80\x02"
+        + _wrapper(count, _dtype(copy=True))
+        + no_padding
+        + b"b"
+        + data
+        + array_state
+        + b"b"
+        + tail
+    )
+
+
+def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
+    tag = "joblib-dtype-flags-builtin"
+    add(
+        "joblib_arrays/dtype_flags.joblib",
+        flags_on_builtin_dtype(touch(tag)),
+        tag,
+        "joblib array whose float64 dtype carries an object flag numpy ignores "
+        "(np.dtype('f8', False, False)); os.system after the 8 array bytes",
+        "pickle-malformed",
+        "high",
+        loader="joblib",
+        marker=tag,
+    )
+    tag = "joblib-wrapper-state-call"
+    add(
+        "joblib_arrays/state_call.joblib",
+        ordered_dict_state(touch(tag)),
+        tag,
+        "joblib array wrapper whose BUILD state is collections.OrderedDict([('shape', (3,))]); "
+        "os.system after the 24 array bytes",
+        "pickle-malformed",
+        "high",
+        loader="joblib",
+        marker=tag,
+    )
+    tag = "joblib-build-after-wrapper"
+    add(
+        "joblib_arrays/build_after_wrapper.joblib",
+        build_after_wrapper(touch(tag)),
+        tag,
+        "a second BUILD right after a joblib wrapper's (ndarray.__setstate__ for joblib), "
+        "then os.system",
+        "pickle-dangerous-global",
+        loader="joblib",
+        marker=tag,
+    )

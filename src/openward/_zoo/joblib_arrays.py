@@ -1,4 +1,4 @@
-"""joblib files whose array bytes openward and joblib used to skip differently.
+"""joblib files that openward and ``joblib.load`` used to read differently.
 
 joblib writes a numpy array's bytes straight into the pickle stream after the
 ``NumpyArrayWrapper``'s BUILD, and its unpickler skips them by the size the
@@ -18,6 +18,10 @@ branch ``atk-pickle``):
 
 In each, the first array's bytes start with a STOP opcode so that
 ``pickle.load``'s own reading of the stream ends there too.
+
+joblib also unpickles with Python's own ``pickle._Unpickler``, not the C one:
+it reads a FLOAT line with ``float()``, which takes ``F 1.0`` (a space) that
+the C unpickler, and openward reading as it does, stopped at.
 """
 
 from __future__ import annotations
@@ -118,7 +122,21 @@ def build_after_wrapper(command: str) -> bytes:
     )
 
 
+def float_line_python_reads(command: str) -> bytes:
+    return b"\x80\x02F 1_0.5\n0" + _system(command)[:-1] + b"."
+
+
 def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
+    tag = "joblib-float-python-unpickler"
+    add(
+        "joblib_arrays/float_space.joblib",
+        float_line_python_reads(touch(tag)),
+        tag,
+        "FLOAT ' 1_0.5' that only Python's unpickler (joblib's) reads, then os.system",
+        "pickle-dangerous-global",
+        loader="joblib",
+        marker=tag,
+    )
     tag = "joblib-dtype-flags-builtin"
     add(
         "joblib_arrays/dtype_flags.joblib",

@@ -51,7 +51,7 @@ class _Recording(pickle.Unpickler):
         return ("pid", pid)
 
 
-class _PythonRecording(pickle._Unpickler):  # type: ignore[name-defined]
+class _PythonRecording(pickle._Unpickler):
     """Python's own unpickler (``joblib.load``, pandas' fallback), globals harmless."""
 
     def __init__(self, file: io.IOBase) -> None:

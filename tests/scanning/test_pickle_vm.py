@@ -147,3 +147,88 @@ def test_opcode_limit_raises() -> None:
     data = b"\x80\x04" + b"N0" * 10_000 + b"N."
     with pytest.raises(ArtifactLimitError):
         run_pickle(Blob.of(data), max_opcodes=4096)
+
+
+def _stack_global_of(module_value: PickleAsm) -> bytes:
+    return (
+        module_value.unicode("system")
+        .stack_global()
+        .unicode("true")
+        .tuple1()
+        .reduce()
+        .stop()
+        .bytes()
+    )
+
+
+def _scan_rules(tmp_path: object, data: bytes) -> set[tuple[str, str]]:
+    import pathlib
+
+    import openward
+
+    path = pathlib.Path(str(tmp_path)) / "s.pkl"
+    path.write_bytes(data)
+    return {(f.rule_id, str(f.severity)) for f in openward.scan(path).findings}
+
+
+def test_stack_global_of_an_estimator_stops_like_cpython(tmp_path: object) -> None:
+    """A benign sklearn ColumnTransformer saved by joblib was critical: the plain
+    (pickle.load) reading of its array bytes met STACK_GLOBAL with an estimator as
+    the module, where CPython stops ("STACK_GLOBAL requires str")."""
+    data = _stack_global_of(
+        PickleAsm().proto(4).glob("collections", "OrderedDict").mark().tuple().reduce()
+    )
+    with pytest.raises(pickle.UnpicklingError, match="requires str"):
+        pickle.loads(data)
+    rules = _scan_rules(tmp_path, data)
+    assert ("pickle-dynamic-global", "critical") not in rules
+    assert ("pickle-malformed", "medium") in rules
+    assert _scan_rules(tmp_path, _stack_global_of(PickleAsm().proto(4).binint(3))) == {
+        ("pickle-malformed", "medium")
+    }
+
+
+@pytest.mark.parametrize(
+    "module_value",
+    [
+        PickleAsm()
+        .proto(4)
+        .glob("_codecs", "encode")
+        .mark()
+        .unicode("bf")
+        .unicode("rot13")
+        .tuple()
+        .reduce(),
+        PickleAsm().proto(4).glob("builtins", "str").unicode("os").tuple1().reduce(),
+        PickleAsm()
+        .proto(2)
+        .glob("copyreg", "_reconstructor")
+        .mark()
+        .glob("__builtin__", "str")
+        .glob("__builtin__", "str")
+        .unicode("os")
+        .tuple()
+        .reduce(),
+    ],
+    ids=["codecs-rot13", "str", "copyreg-reconstructor-str"],
+)
+def test_names_computed_by_allowlisted_helpers_stay_dynamic(
+    tmp_path: object, module_value: PickleAsm
+) -> None:
+    """Allowlisted helpers that can return a str still make a dynamic global (CPython
+    resolves each of these to os.system)."""
+    data = _stack_global_of(module_value)
+    resolved: list[tuple[str, str]] = []
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            resolved.append((module, name))
+            if (module, name) == ("os", "system"):
+                return len  # harmless stand-in
+            return super().find_class(module, name)
+
+    import io
+
+    _Unpickler(io.BytesIO(data)).load()
+    assert ("os", "system") in resolved
+    assert ("pickle-dynamic-global", "critical") in _scan_rules(tmp_path, data)

@@ -344,6 +344,35 @@ class _Machine:
             use.references += 1
         return Global(module, name, pos)
 
+    def may_be_str(self, value: object) -> bool:
+        """Whether ``value`` can be an exact ``str`` at load time (what STACK_GLOBAL needs).
+
+        Constants and containers are what they are. A call of an allowlisted
+        global builds an instance of that class, or returns a tensor, array or
+        the like, except for the few helpers in :data:`_MAY_RETURN_STR`; a call
+        of anything else, an unknown value or a persistent id may be a str.
+        Without this, raw array bytes that ``pickle.load`` reads as opcodes (the
+        plain reading of a joblib file) made "names computed at load time" out
+        of estimators where CPython stops with an error.
+        """
+        if isinstance(value, str):
+            return True
+        if isinstance(value, Span):
+            return value.kind in ("str", "line")
+        if isinstance(value, Unknown | Persistent):
+            return True
+        if isinstance(value, Global):
+            return self._unvetted(value)  # a vetted global is a class or a function
+        if isinstance(value, Call):
+            func = _resolve_persistent_class(value.func)
+            if not isinstance(func, Global):
+                return True
+            return _python3_name(func.key) in _MAY_RETURN_STR or self._unvetted(func)
+        return False
+
+    def _unvetted(self, ref: Global) -> bool:
+        return self.interesting is None or self.interesting(ref.module, ref.name)
+
     def event(self, kind: str, pos: int, evidence: str) -> None:
         if len(self.res.events) < _MAX_EVENTS:
             self.res.events.append(PickleEvent(kind, pos, evidence))
@@ -464,6 +493,15 @@ class _Machine:
                     module_v = stack.pop()
                     if isinstance(module_v, str) and isinstance(name_v, str):
                         stack.append(self.global_ref(module_v, name_v, pos, "STACK_GLOBAL"))
+                    elif not (self.may_be_str(module_v) and self.may_be_str(name_v)):
+                        # CPython: "STACK_GLOBAL requires str" (an exact str); the
+                        # stream stops here, nothing is imported.
+                        raise ArtifactFormatError(
+                            "STACK_GLOBAL of a value that cannot be a str: "
+                            f"module={render(module_v, self.blob)}, "
+                            f"name={render(name_v, self.blob)}",
+                            pos,
+                        )
                     else:
                         self.event(
                             "dynamic-global",
@@ -788,6 +826,45 @@ _CALLS_THROUGH: Final[
     ("numpy.random._pickle", "__bit_generator_ctor"): lambda a: (_arg(a, 1), (_arg(a, 0),)),
     ("numpy.random._pickle", "__generator_ctor"): lambda a: (_arg(a, 1), (_arg(a, 0),)),
 }
+
+# Allowlisted callables that can return an exact str (so a STACK_GLOBAL name can
+# come from them): str itself, text codecs, the constructors that build any class
+# they are handed (str among them), the torch helper that returns func(*args),
+# TorchScript's identity helpers, numpy's object scalars (which return the object),
+# and the bit-generator helper that instantiates the type it is given. Keep this in
+# step with the allowlist: a function added there that can hand back a str
+# belongs here too.
+_MAY_RETURN_STR: Final = frozenset(
+    {
+        ("builtins", "str"),
+        ("codecs", "encode"),
+        ("_codecs", "encode"),
+        ("copyreg", "_reconstructor"),
+        ("copyreg", "__newobj__"),
+        ("copyreg", "__newobj_ex__"),
+        ("torch._tensor", "_rebuild_from_type"),
+        ("torch._tensor", "_rebuild_from_type_v2"),
+        ("torch.jit._pickle", "build_intlist"),
+        ("torch.jit._pickle", "build_tensorlist"),
+        ("torch.jit._pickle", "build_doublelist"),
+        ("torch.jit._pickle", "build_boollist"),
+        ("torch.jit._pickle", "restore_type_tag"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "object_"),
+        ("numpy.random._pickle", "__bit_generator_ctor"),
+    }
+)
+
+
+def _python3_name(key: tuple[str, str]) -> tuple[str, str]:
+    """``__builtin__.str`` is ``builtins.str`` to the unpickler of protocols 0-2."""
+    from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+
+    if key in NAME_MAPPING:
+        return NAME_MAPPING[key]
+    return IMPORT_MAPPING.get(key[0], key[0]), key[1]
+
 
 _OBJECT: Final = -1
 _CONSTRUCTORS: Final = frozenset(

@@ -86,15 +86,24 @@ def _is_tar(head: bytes) -> bool:
         return False
     if head[257:262] == b"ustar":
         return True
-    # Version 7 tar has no magic: trust the header checksum.
+    # Version 7 tar has no magic: trust the header checksum, read as tarfile
+    # reads it (torch.load tries tarfile.open on every non-zip file first).
+    return _tar_checksum_matches(head[:512])
+
+
+def _tar_checksum_matches(block: bytes) -> bool:
+    """Whether ``tarfile`` reads ``block`` as a header: its own ``frombuf``, which
+    only parses these 512 bytes. A hand-written test (octal digits only, the
+    unsigned sum only) let a tar that ``torch.load`` opens pass as unknown data:
+    ``tarfile`` reads the checksum up to its first NUL, in base 256 too, and
+    accepts the signed byte sum."""
+    import tarfile  # only for files that start like a headerless (v7) tar block
+
     try:
-        stored = int(head[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
-    except ValueError:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except (tarfile.HeaderError, ValueError, OverflowError):
         return False
-    if stored < 0 or not head[0]:
-        return False
-    unsigned = sum(head[:148]) + 8 * 32 + sum(head[156:512])
-    return stored == unsigned
+    return True
 
 
 def _is_safetensors(blob: Blob, head: bytes) -> bool:

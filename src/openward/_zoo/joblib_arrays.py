@@ -22,10 +22,15 @@ In each, the first array's bytes start with a STOP opcode so that
 joblib also unpickles with Python's own ``pickle._Unpickler``, not the C one:
 it reads a FLOAT line with ``float()``, which takes ``F 1.0`` (a space) that
 the C unpickler, and openward reading as it does, stopped at.
+
+And joblib (like ``bz2.open``, so pandas.read_pickle) reads every stream of a
+bz2 file: one that starts with an empty stream (``BZh9`` then the
+end-of-stream marker) was not recognised as bz2 at all.
 """
 
 from __future__ import annotations
 
+import bz2
 import struct
 from collections.abc import Callable
 
@@ -126,7 +131,21 @@ def float_line_python_reads(command: str) -> bytes:
     return b"\x80\x02F 1_0.5\n0" + _system(command)[:-1] + b"."
 
 
+def bz2_empty_first_stream(command: str) -> bytes:
+    return bz2.compress(b"") + bz2.compress(b"\x80\x02" + _system(command)[:-1] + b".")
+
+
 def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
+    tag = "joblib-bz2-empty-first-stream"
+    add(
+        "joblib_arrays/bz2_empty_first.joblib",
+        bz2_empty_first_stream(touch(tag)),
+        tag,
+        "bz2 file whose first stream is empty; the pickle (os.system) is in the second",
+        "pickle-dangerous-global",
+        loader="joblib",
+        marker=tag,
+    )
     tag = "joblib-float-python-unpickler"
     add(
         "joblib_arrays/float_space.joblib",

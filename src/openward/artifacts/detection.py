@@ -114,7 +114,14 @@ def _is_safetensors(blob: Blob, head: bytes) -> bool:
 
 
 def _is_bzip2(head: bytes) -> bool:
-    return head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] == b"1AY&SY"
+    # A stream opens with a block or, when empty, with the end-of-stream marker;
+    # bz2 readers go on to the next stream, so an empty one can lead the file.
+    return (
+        head[:3] == b"BZh"
+        and len(head) >= 10
+        and head[3] in b"123456789"
+        and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90")
+    )
 
 
 def _is_zlib(head: bytes) -> bool:

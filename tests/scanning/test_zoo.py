@@ -151,6 +151,7 @@ LOADERS = {
     ),
     "joblib": "import joblib, sys; joblib.load(sys.argv[1])",
     "gzip-pickle": "import gzip, pickle, sys; pickle.load(gzip.open(sys.argv[1]))",
+    "lzma-pickle": "import lzma, pickle, sys; pickle.load(lzma.open(sys.argv[1]))",
 }
 
 

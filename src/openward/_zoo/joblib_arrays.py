@@ -25,12 +25,14 @@ the C unpickler, and openward reading as it does, stopped at.
 
 And joblib (like ``bz2.open``, so pandas.read_pickle) reads every stream of a
 bz2 file: one that starts with an empty stream (``BZh9`` then the
-end-of-stream marker) was not recognised as bz2 at all.
+end-of-stream marker) was not recognised as bz2 at all; nor was an ``.lzma``
+stream with a 3 KiB dictionary, which ``lzma.open`` (pandas' ``.xz``) reads.
 """
 
 from __future__ import annotations
 
 import bz2
+import lzma
 import struct
 from collections.abc import Callable
 
@@ -135,7 +137,24 @@ def bz2_empty_first_stream(command: str) -> bytes:
     return bz2.compress(b"") + bz2.compress(b"\x80\x02" + _system(command)[:-1] + b".")
 
 
+def lzma_small_dictionary(command: str) -> bytes:
+    data = bytearray(lzma.compress(b"\x80\x02" + _system(command)[:-1] + b".", lzma.FORMAT_ALONE))
+    data[1:5] = (3 << 10).to_bytes(4, "little")  # 3 KiB: 2^11 + 2^10
+    return bytes(data)
+
+
 def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
+    tag = "lzma-alone-small-dictionary"
+    add(
+        "joblib_arrays/small_dict.pkl.xz",
+        lzma_small_dictionary(touch(tag)),
+        tag,
+        "an .lzma (alone) stream with a 3 KiB dictionary, named .pkl.xz; the pickle calls "
+        "os.system",
+        "pickle-dangerous-global",
+        loader="lzma-pickle",
+        marker=tag,
+    )
     tag = "joblib-bz2-empty-first-stream"
     add(
         "joblib_arrays/bz2_empty_first.joblib",

@@ -132,15 +132,30 @@ def _is_zlib(head: bytes) -> bool:
 
 
 def _is_lzma_alone(head: bytes) -> bool:
-    # .lzma ("alone") header: properties byte, 4-byte dictionary size, 8-byte size.
-    if len(head) < 13 or head[0] != 0x5D:
+    """An ``.lzma`` ("alone") header that a loader's decoder accepts.
+
+    ``lzma.open`` (and so ``pandas.read_pickle`` of ``.xz``) auto-detects the
+    format with liblzma's picky checks: properties ``lc + lp <= 4``, a
+    dictionary size of 2^n or 2^n + 2^(n-1) (or unset), a size that is unknown
+    or below 2^38. joblib picks its lzma compressor by the prefix
+    ``5d 00 00`` (any multiple of 64 KiB as dictionary) and decodes without the
+    picky checks. Only 0x5D properties and multiples of 64 KiB were recognised,
+    so a ``.pkl.xz`` with a 3 KiB dictionary was unknown data to openward and a
+    pickle to pandas.
+    """
+    if len(head) < 13 or head[0] > 224:
+        return False
+    lc, lp = head[0] % 9, head[0] // 9 % 5
+    if lc + lp > 4:
         return False
     (dict_size,) = struct.unpack("<I", head[1:5])
     (usize,) = struct.unpack("<Q", head[5:13])
-    power_of_two = dict_size & (dict_size - 1) == 0
-    return bool(power_of_two or dict_size % (1 << 16) == 0) and (
-        usize == 2**64 - 1 or usize < 1 << 48
-    )
+    if not (usize == 2**64 - 1 or usize < 1 << 48):
+        return False
+    low = dict_size & -dict_size  # lowest set bit
+    picky = dict_size == 0xFFFFFFFF or dict_size in (low, 3 * low)
+    joblib = head[0] == 0x5D and dict_size % (1 << 16) == 0
+    return dict_size > 0 and (picky or joblib)
 
 
 def _looks_like_onnx(head: bytes) -> bool:

@@ -232,3 +232,20 @@ def test_names_computed_by_allowlisted_helpers_stay_dynamic(
     _Unpickler(io.BytesIO(data)).load()
     assert ("os", "system") in resolved
     assert ("pickle-dynamic-global", "critical") in _scan_rules(tmp_path, data)
+
+
+def test_bit_generator_helper_calls_the_type_it_is_given() -> None:
+    """numpy's __bit_generator_ctor(cls) returns cls(): the class is called, not
+    only imported (it was reported as 'imported, not called')."""
+    data = (
+        PickleAsm()
+        .proto(2)
+        .glob("numpy.random._pickle", "__bit_generator_ctor")
+        .glob("ma", "Payload")
+        .tuple1()
+        .reduce()
+        .stop()
+        .bytes()
+    )
+    res = run_pickle(Blob.of(data))
+    assert res.globals[("ma", "Payload")].calls == 1

@@ -823,7 +823,11 @@ _CALLS_THROUGH: Final[
     ("torch._tensor", "_rebuild_from_type"): lambda a: (_arg(a, 0), _as_args(_arg(a, 2))),
     ("torch._tensor", "_rebuild_from_type_v2"): lambda a: (_arg(a, 0), _as_args(_arg(a, 2))),
     ("numpy.random._pickle", "__randomstate_ctor"): lambda a: (_arg(a, 1), (_arg(a, 0),)),
-    ("numpy.random._pickle", "__bit_generator_ctor"): lambda a: (_arg(a, 1), (_arg(a, 0),)),
+    # __bit_generator_ctor(bit_generator): a type is instantiated with no arguments.
+    ("numpy.random._pickle", "__bit_generator_ctor"): lambda a: (
+        _arg(a, 0) if isinstance(_arg(a, 0), Global) else None,
+        (),
+    ),
     ("numpy.random._pickle", "__generator_ctor"): lambda a: (_arg(a, 1), (_arg(a, 0),)),
 }
 

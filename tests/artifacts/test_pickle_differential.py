@@ -56,8 +56,10 @@ class _PythonRecording(pickle._Unpickler):
 
     def __init__(self, file: io.IOBase) -> None:
         super().__init__(file, encoding="latin1")
+        self.names: list[tuple[str, str]] = []
 
     def find_class(self, module: str, name: str) -> type:
+        self.names.append((module, name))
         return _Harmless
 
     def persistent_load(self, pid: object) -> object:
@@ -110,7 +112,9 @@ def _cpython(data: bytes, feed: str) -> tuple[bool, object, list[tuple[str, str]
             return True, pickle.loads(data, encoding="latin1"), list(_RESOLVED)
         except Exception as exc:
             return False, type(exc).__name__, list(_RESOLVED)
-    unpickler = _Recording(_FEEDS[feed](data))
+    unpickler: _Recording | _PythonRecording = (
+        _PythonRecording(io.BytesIO(data)) if feed == "python" else _Recording(_FEEDS[feed](data))
+    )
     try:
         return True, unpickler.load(), unpickler.names
     except Exception as exc:
@@ -198,6 +202,23 @@ def test_float_that_only_python_unpickler_reads_does_not_stop_the_stream() -> No
     assert run_pickle(Blob.of(b"F1e999\n.")).result == math.inf
 
 
+def test_frame_longer_than_the_data_is_read_as_python_reads_it() -> None:
+    """The bypass: joblib.load (Python's unpickler) reads a FRAME that claims more
+    bytes than the file holds and runs what is in it; the C unpickler refuses it,
+    and openward, reading as C does, stopped at the FRAME."""
+    data = b"\x80\x04\x95" + struct.pack("<Q", 1 << 20) + b"cposix\nsystem\n(S'true'\ntR."
+    assert _python(data)[0]
+    res = run_pickle(Blob.of(data))
+    assert res.complete and ("posix", "system") in res.globals
+
+
+def test_inst_without_a_mark_still_names_its_global() -> None:
+    """Python's unpickler imports INST's module before it looks for the MARK."""
+    data = b"iposix\nsystem\n."
+    assert not _python(data)[0]
+    assert ("posix", "system") in run_pickle(Blob.of(data)).globals
+
+
 def test_decimal_int_with_two_digits_is_not_octal() -> None:
     """The bypass: ``I18`` stopped openward's parser while pickle.loads read on."""
     res = run_pickle(Blob.of(b"I18\n0cposix\nsystem\n(S'true'\ntR."))
@@ -266,7 +287,7 @@ def streams(draw: st.DrawFn) -> bytes:
     return head + b"".join(ops) + b"."
 
 
-@pytest.mark.parametrize("feed", ["memory", "buffered", "bytesio"])
+@pytest.mark.parametrize("feed", ["memory", "buffered", "bytesio", "python"])
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=streams())
 def test_streams_never_hide_what_cpython_imports(feed: str, data: bytes) -> None:

@@ -21,7 +21,8 @@ In each, the first array's bytes start with a STOP opcode so that
 
 joblib also unpickles with Python's own ``pickle._Unpickler``, not the C one:
 it reads a FLOAT line with ``float()``, which takes ``F 1.0`` (a space) that
-the C unpickler, and openward reading as it does, stopped at.
+the C unpickler, and openward reading as it does, stopped at; and it reads a
+FRAME that claims more bytes than the file holds (the C unpickler refuses it).
 
 And joblib (like ``bz2.open``, so pandas.read_pickle) reads every stream of a
 bz2 file: one that starts with an empty stream (``BZh9`` then the
@@ -143,7 +144,22 @@ def lzma_small_dictionary(command: str) -> bytes:
     return bytes(data)
 
 
+def frame_past_the_end(command: str) -> bytes:
+    return b"\x80\x04\x95" + struct.pack("<Q", 1 << 20) + _system(command)[:-1] + b"."
+
+
 def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
+    tag = "joblib-frame-past-the-end"
+    add(
+        "joblib_arrays/long_frame.joblib",
+        frame_past_the_end(touch(tag)),
+        tag,
+        "a FRAME of 1 MiB in a 60-byte file (Python's unpickler reads what is there), "
+        "then os.system",
+        "pickle-dangerous-global",
+        loader="joblib",
+        marker=tag,
+    )
     tag = "lzma-alone-small-dictionary"
     add(
         "joblib_arrays/small_dict.pkl.xz",

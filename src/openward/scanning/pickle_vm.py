@@ -485,8 +485,10 @@ class _Machine:
                     if code == OP.GLOBAL:
                         stack.append(self.global_ref(module, name, pos, "GLOBAL"))
                     else:
-                        items = self.pop_mark(pos)  # load_inst finds the MARK before importing
+                        # The C unpickler looks for the MARK first; Python's own (joblib's)
+                        # imports the module first: a stream without a MARK still imports.
                         ref = self.global_ref(module, name, pos, "INST")
+                        items = self.pop_mark(pos)
                         self.stack.append(self.call(ref, tuple(items), pos, "INST"))
                 elif code == OP.STACK_GLOBAL:
                     name_v = stack.pop()
@@ -591,7 +593,11 @@ class _Machine:
                 elif code == OP.FRAME:
                     after = reader.pos
                     if after + cast(int, arg) > self.blob.size:
-                        raise ArtifactFormatError("FRAME runs past the end of the data", pos)
+                        if not linear:
+                            raise ArtifactFormatError("FRAME runs past the end of the data", pos)
+                        # The C unpickler stops here; Python's own (joblib.load) reads the
+                        # short frame it gets and runs what is in it.
+                        continue
                     if linear:
                         if not frame_end:
                             frame_end = after + cast(int, arg)

@@ -16,11 +16,16 @@ A legacy tar checkpoint whose headers are version-7 (no ``ustar`` magic)
 with the checksum written ``NNNNNN\\0X``: ``tarfile`` reads the checksum up to
 the NUL and opens it, so ``torch.load`` unpickles the ``storages`` member;
 openward's own header test refused it and called the file unknown data.
+
+A 7z archive (ReversingLabs' nullifAI shipped models that way) whose second
+member fails its CRC check: py7zr and 7-Zip extract the first member and then
+report the error; openward reported the error and analysed no member.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import tarfile
@@ -72,6 +77,20 @@ def v7_tar_with_junk_after_checksum(command: str) -> bytes:
     return bytes(data)
 
 
+def sevenzip_with_bad_crc_after_payload(command: str) -> bytes:
+    import py7zr
+
+    cmd = command.encode()
+    model = b"\x80\x02cos\nsystem\n(X" + struct.pack("<I", len(cmd)) + cmd + b"tR."
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", filters=[{"id": py7zr.FILTER_COPY}]) as archive:
+        archive.writestr(model, "model.pt")
+        archive.writestr(os.urandom(4000), "zz_other.bin")
+    data = bytearray(buf.getvalue())
+    data[32 + len(model) + 100] ^= 0xFF  # inside zz_other.bin (stored, so raw)
+    return bytes(data)
+
+
 def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
     tag = "torch-zip-code-named-os"
     add(
@@ -93,5 +112,15 @@ def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
         "os.system in the storages member",
         "pickle-dangerous-global",
         loader="torch",
+        marker=tag,
+    )
+    tag = "sevenzip-crc-error-after-payload"
+    add(
+        "torch_archives/crc_after_payload.7z",
+        sevenzip_with_bad_crc_after_payload(touch(tag)),
+        tag,
+        "7z archive: model.pt (os.system), then a member whose CRC check fails",
+        "pickle-dangerous-global",
+        loader="7z-pickle",
         marker=tag,
     )

@@ -56,6 +56,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(REPO / "src"))  # this checkout's openward (phase-2 builders)
 
 LOADER_PYTHON = Path("/work/main/.venv/bin/python")
 """The interpreter that runs the real loaders (torch 2.13, numpy, joblib, pandas)."""
@@ -153,6 +154,9 @@ class Technique:
     """Why the liveness check is skipped (loader not installable here)."""
     also: dict[str, str] = field(default_factory=dict)
     """Further loaders tried for information only: label -> Python source."""
+    group: str = "held-out"
+    """``held-out`` (written before openward's code was read) or ``phase 2`` (bypasses
+    found by attacking openward's code: tuned by construction, kept apart)."""
 
 
 TECHNIQUES: list[Technique] = []
@@ -653,7 +657,8 @@ def _memo(ctx: Ctx) -> None:
     "broken-pickle-tail",
     "broken.pkl",
     "pickle.load (raises after the payload ran)",
-    "import pickle\ntry:\n    pickle.load(open(PATH, 'rb'))\nexcept Exception as e:\n    print('raised', type(e).__name__)",
+    "import pickle\ntry:\n    pickle.load(open(PATH, 'rb'))\n"
+    "except Exception as e:\n    print('raised', type(e).__name__)",
     "ReversingLabs nullifAI (Feb 2025): payload at the start, stream broken afterwards",
     "os.system runs, then an invalid opcode stops the unpickler; scanners that give up on "
     "the error report nothing.",
@@ -1138,6 +1143,122 @@ def _zlib(ctx: Ctx) -> None:
     ctx.path.write_bytes(zlib.compress(PROTO2 + call(glob("os", "system"), ustr(ctx.cmd)) + STOP))
 
 
+# --- Phase 2: bypasses found by reading and attacking openward (branch atk-pickle).
+# Not held out: each was found because openward missed it. The builders are the
+# zoo samples that now guard each fix (openward._zoo.joblib_arrays, .torch_archives).
+
+TRY = "try:\n    {}\nexcept Exception as e:\n    print('raised', type(e).__name__)"
+
+
+def _phase2(
+    name: str, filename: str, loader: str, load: str, description: str, builder: str
+) -> None:
+    def build(ctx: Ctx) -> None:
+        import importlib
+
+        module, func = builder.rsplit(".", 1)
+        make = getattr(importlib.import_module(f"openward._zoo.{module}"), func)
+        ctx.path.write_bytes(make(ctx.cmd))
+
+    TECHNIQUES.append(
+        Technique(
+            name,
+            filename,
+            loader,
+            load,
+            "phase 2 (atk-pickle), openward._zoo." + builder,
+            description,
+            build,
+            group="phase 2",
+        )
+    )
+
+
+_JOBLIB_TRY = "import joblib\n" + TRY.format("joblib.load(PATH)")
+_phase2(
+    "p2-joblib-dtype-flags",
+    "dtype_flags.joblib",
+    "joblib.load",
+    _JOBLIB_TRY,
+    "float64 dtype whose pickled object flag numpy ignores (np.dtype('f8', False, False))",
+    "joblib_arrays.flags_on_builtin_dtype",
+)
+_phase2(
+    "p2-joblib-state-ordereddict",
+    "state_call.joblib",
+    "joblib.load",
+    _JOBLIB_TRY,
+    "array wrapper whose BUILD state is collections.OrderedDict([...])",
+    "joblib_arrays.ordered_dict_state",
+)
+_phase2(
+    "p2-joblib-build-after-wrapper",
+    "double_build.joblib",
+    "joblib.load",
+    _JOBLIB_TRY,
+    "a BUILD right after the wrapper's (ndarray.__setstate__ for joblib)",
+    "joblib_arrays.build_after_wrapper",
+)
+_phase2(
+    "p2-joblib-float-space",
+    "float.joblib",
+    "joblib.load",
+    _JOBLIB_TRY,
+    "FLOAT ' 1_0.5' that only Python's unpickler reads",
+    "joblib_arrays.float_line_python_reads",
+)
+_phase2(
+    "p2-joblib-long-frame",
+    "long_frame.joblib",
+    "joblib.load",
+    _JOBLIB_TRY,
+    "FRAME longer than the file (Python's unpickler reads the short frame)",
+    "joblib_arrays.frame_past_the_end",
+)
+_phase2(
+    "p2-bz2-empty-first-stream",
+    "frame.pkl.bz2",
+    "pandas.read_pickle",
+    "import pandas as pd\npd.read_pickle(PATH)",
+    "bz2 file whose first stream is empty",
+    "joblib_arrays.bz2_empty_first_stream",
+)
+_phase2(
+    "p2-lzma-small-dictionary",
+    "frame.pkl.xz",
+    "pandas.read_pickle",
+    "import pandas as pd\npd.read_pickle(PATH)",
+    ".lzma (alone) stream with a 3 KiB dictionary named .pkl.xz",
+    "joblib_arrays.lzma_small_dictionary",
+)
+_phase2(
+    "p2-torch-zip-code-named-os",
+    "code_os.pt",
+    "torch.load(weights_only=False)",
+    TORCH_LOAD,
+    "torch zip without constants.pkl whose code/os.py defines class system",
+    "torch_archives.code_named_like_a_module",
+)
+_phase2(
+    "p2-torch-tar-v7-checksum",
+    "v7.pt",
+    "torch.load(weights_only=False)",
+    "import torch\n" + TRY.format("torch.load(PATH, weights_only=False)"),
+    "legacy tar with version-7 headers, checksum 'NNNNNN\\0X'",
+    "torch_archives.v7_tar_with_junk_after_checksum",
+)
+_phase2(
+    "p2-7z-crc-after-payload",
+    "model.7z",
+    "py7zr extract + pickle.load",
+    "import os, pickle, py7zr, tempfile\nd = tempfile.mkdtemp()\n"
+    + TRY.format("py7zr.SevenZipFile(PATH).extractall(d)")
+    + "\npickle.load(open(os.path.join(d, 'model.pt'), 'rb'))",
+    "7z: model.pt, then a member whose CRC fails",
+    "torch_archives.sevenzip_with_bad_crc_after_payload",
+)
+
+
 # ---------------------------------------------------------------------------
 # Running the corpus
 # ---------------------------------------------------------------------------
@@ -1179,9 +1300,9 @@ def live(tech: Technique, path: Path, marker: Path, source: str) -> tuple[bool, 
     return ok, note
 
 
-def openward_verdict(path: Path) -> dict[str, Any]:
+def openward_verdict(path: Path, src: Path = REPO / "src") -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONHOME", "VIRTUAL_ENV"}}
-    env["PYTHONPATH"] = str(REPO / "src")
+    env["PYTHONPATH"] = str(src)
     proc = subprocess.run(
         [str(LOADER_PYTHON), "-m", "openward", "scan", str(path), "--json"],
         capture_output=True,
@@ -1272,17 +1393,20 @@ def markdown(results: list[dict[str, Any]], tools: list[str], meta: dict[str, An
             + " | ".join(cells)
             + " |"
         )
-    live_rows = [r for r in results if r["live"] == "yes"]
-    lines.append(
-        "| | **detected (of all / of live)** | | "
-        + f"{len(live_rows)} live | "
-        + " | ".join(
-            f"**{sum(r['tools'][t]['hit'] for r in results)} / "
-            f"{sum(r['tools'][t]['hit'] for r in live_rows)}**"
-            for t in tools
+    for group in ("held-out", "phase 2"):
+        rows = [r for r in results if r.get("group", "held-out") == group]
+        if not rows:
+            continue
+        live_rows = [r for r in rows if r["live"] == "yes"]
+        lines.append(
+            f"| | **{group}: detected (of {len(rows)} / of {len(live_rows)} live)** | | | "
+            + " | ".join(
+                f"**{sum(r['tools'][t]['hit'] for r in rows)} / "
+                f"{sum(r['tools'][t]['hit'] for r in live_rows)}**"
+                for t in tools
+            )
+            + " |"
         )
-        + " |"
-    )
     lines += ["", "openward details (findings at high or above; else what it reported):", ""]
     for row in results:
         lines.append(f"- `{row['name']}`: {row['tools'].get('openward', {}).get('detail', '')}")
@@ -1295,8 +1419,16 @@ def main() -> int:
     parser.add_argument("--tools", default="openward,picklescan,modelscan,fickling,modelaudit")
     parser.add_argument("--no-live", action="store_true", help="skip the liveness checks")
     parser.add_argument("--only", default="", help="comma-separated technique names")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another openward src/ to score as column 'openward-base' (e.g. the commit "
+        "this branch started from: git archive REV src | tar -x -C DIR)",
+    )
     args = parser.parse_args()
     tools = [t for t in args.tools.split(",") if t]
+    if args.baseline_src is not None:
+        tools.insert(0, "openward-base")
     global TECHNIQUES
     if args.only:
         wanted = set(args.only.split(","))
@@ -1305,18 +1437,21 @@ def main() -> int:
     scratch = args.out / "scratch"
     scratch.mkdir()
     results = []
-    for tech, path, marker in built:
+    for tech, path, _marker in built:
         row: dict[str, Any] = {
             "name": tech.name,
             "file": path.name,
             "loader": tech.loader,
             "source": tech.source,
             "description": tech.description,
+            "group": tech.group,
             "tools": {},
         }
+        if "openward-base" in tools:
+            row["tools"]["openward-base"] = openward_verdict(path, args.baseline_src)
         if "openward" in tools:
             row["tools"]["openward"] = openward_verdict(path)
-        peers = [t for t in tools if t != "openward"]
+        peers = [t for t in tools if not t.startswith("openward")]
         if peers:
             row["tools"] |= peer_verdicts(peers, path, scratch)
         print(tech.name, {t: v["hit"] for t, v in row["tools"].items()}, flush=True)

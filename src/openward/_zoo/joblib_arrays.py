@@ -28,6 +28,9 @@ And joblib (like ``bz2.open``, so pandas.read_pickle) reads every stream of a
 bz2 file: one that starts with an empty stream (``BZh9`` then the
 end-of-stream marker) was not recognised as bz2 at all; nor was an ``.lzma``
 stream with a 3 KiB dictionary, which ``lzma.open`` (pandas' ``.xz``) reads.
+lz4 and zstd readers step over skippable frames: joblib's lz4 file read a
+pickle split by one, and zstd readers (pandas' too) read a pickle behind one,
+both invisible to openward.
 """
 
 from __future__ import annotations
@@ -148,7 +151,46 @@ def frame_past_the_end(command: str) -> bytes:
     return b"\x80\x04\x95" + struct.pack("<Q", 1 << 20) + _system(command)[:-1] + b"."
 
 
+_SKIPPABLE = struct.pack("<II", 0x184D2A51, 4) + b"skip"
+
+
+def lz4_split_by_skippable_frame(command: str) -> bytes:
+    import lz4.frame
+
+    data = b"\x80\x02" + _system(command)[:-1] + b"."
+    first, second = bytes(lz4.frame.compress(data[:6])), bytes(lz4.frame.compress(data[6:]))
+    return first + _SKIPPABLE + second
+
+
+def zstd_after_skippable_frame(command: str) -> bytes:
+    try:
+        from compression import zstd  # type: ignore[import-not-found]  # Python >= 3.14
+    except ImportError:
+        from backports import zstd  # type: ignore[no-redef,unused-ignore]
+    return _SKIPPABLE + bytes(zstd.compress(b"\x80\x02" + _system(command)[:-1] + b"."))
+
+
 def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
+    tag = "lz4-split-by-skippable-frame"
+    add(
+        "joblib_arrays/lz4_skippable.joblib",
+        lz4_split_by_skippable_frame(touch(tag)),
+        tag,
+        "joblib lz4 file whose pickle (os.system) is split in two frames by a skippable frame",
+        "pickle-dangerous-global",
+        loader="joblib",
+        marker=tag,
+    )
+    tag = "zstd-after-skippable-frame"
+    add(
+        "joblib_arrays/skippable.pkl.zst",
+        zstd_after_skippable_frame(touch(tag)),
+        tag,
+        "zstd pickle (os.system) behind a skippable frame",
+        "pickle-dangerous-global",
+        loader="zstd-pickle",
+        marker=tag,
+    )
     tag = "joblib-frame-past-the-end"
     add(
         "joblib_arrays/long_frame.joblib",

@@ -159,10 +159,24 @@ def decompress(
         if fmt == "gzip":
             # Python's gzip module skips NUL padding between members.
             pos = _skip_zeros(blob, pos)
-        if blob.read(pos, len(magic)) != magic:
+        if blob.read(pos, len(magic)) != magic and not (
+            fmt in _SKIPPABLE_FRAMES and is_skippable_frame(blob.read(pos, 4))
+        ):
             break
         complete = False
     return Decompressed(sink.blob(), pos, complete, error, streams)
+
+
+_SKIPPABLE_FRAMES: Final = frozenset({"lz4", "zstd"})
+
+
+def is_skippable_frame(head: bytes) -> bool:
+    """A skippable frame (magic 0x184D2A50-5F), which lz4 and zstd readers step over.
+
+    Readers that go from frame to frame (joblib's lz4 file, zstd's) read on
+    after one, so a pickle split by a skippable frame is still one pickle.
+    """
+    return len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18"
 
 
 def _skip_zeros(blob: Blob, pos: int) -> int:

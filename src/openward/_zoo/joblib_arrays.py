@@ -31,6 +31,11 @@ stream with a 3 KiB dictionary, which ``lzma.open`` (pandas' ``.xz``) reads.
 lz4 and zstd readers step over skippable frames: joblib's lz4 file read a
 pickle split by one, and zstd readers (pandas' too) read a pickle behind one,
 both invisible to openward.
+
+joblib's unpickler buffers a whole FRAME and reads an array's bytes (or an
+object array's nested pickle) from the file, after the frame. A wrapper built
+before the end of its frame therefore has its nested pickle after the frame,
+where openward, reading on from the BUILD, saw only bytes a BINBYTES swallowed.
 """
 
 from __future__ import annotations
@@ -151,6 +156,13 @@ def frame_past_the_end(command: str) -> bytes:
     return b"\x80\x04\x95" + struct.pack("<Q", 1 << 20) + _system(command)[:-1] + b"."
 
 
+def object_array_inside_frame(command: str) -> bytes:
+    nested = b"\x80\x02" + _system(command)[:-1] + b"."
+    object_dtype = b"cnumpy\ndtype\n(" + _u("O8") + b"\x89\x88tR"
+    framed = _wrapper(1, object_dtype) + b"}b" + b"B" + struct.pack("<I", len(nested))
+    return b"\x80\x04\x95" + struct.pack("<Q", len(framed)) + framed + nested + b".."
+
+
 _SKIPPABLE = struct.pack("<II", 0x184D2A51, 4) + b"skip"
 
 
@@ -171,6 +183,17 @@ def zstd_after_skippable_frame(command: str) -> bytes:
 
 
 def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
+    tag = "joblib-object-array-inside-frame"
+    add(
+        "joblib_arrays/inside_frame.joblib",
+        object_array_inside_frame(touch(tag)),
+        tag,
+        "object-array wrapper built before the end of its FRAME; joblib reads the nested "
+        "pickle (os.system) from after the frame",
+        "pickle-dangerous-global",
+        loader="joblib",
+        marker=tag,
+    )
     tag = "lz4-split-by-skippable-frame"
     add(
         "joblib_arrays/lz4_skippable.joblib",

@@ -36,6 +36,11 @@ joblib's unpickler buffers a whole FRAME and reads an array's bytes (or an
 object array's nested pickle) from the file, after the frame. A wrapper built
 before the end of its frame therefore has its nested pickle after the frame,
 where openward, reading on from the BUILD, saw only bytes a BINBYTES swallowed.
+And joblib reads that nested pickle with a plain ``pickle._Unpickler``: an array
+wrapper inside it is an ordinary object, yet openward skipped "its" array
+bytes, over a payload whose names come from the nested pickle's own memo (the
+outer ``pickle.load`` reading, with the outer memo, resolved them to
+``collections.OrderedDict``).
 """
 
 from __future__ import annotations
@@ -163,6 +168,18 @@ def object_array_inside_frame(command: str) -> bytes:
     return b"\x80\x04\x95" + struct.pack("<Q", len(framed)) + framed + nested + b".."
 
 
+def wrapper_inside_object_array(command: str) -> bytes:
+    outer_memo = _u("collections") + b"q\x00" + b"0" + _u("OrderedDict") + b"q\x01" + b"0"
+    payload = _u("os") + b"\x94" + _u("system") + b"\x94" + b"h\x00h\x01\x93(" + _u(command)
+    payload += b"tR"
+    landing = 1 + payload[0] + 8  # what a joblib reading would skip: padding byte, padding, f8
+    tail = payload + b"."
+    tail += b"\0" * (landing - len(tail)) + b"."
+    object_dtype = b"cnumpy\ndtype\n(" + _u("O8") + b"\x89\x88tR"
+    nested = b"\x80\x02" + _wrapper(1, _dtype(copy=True)) + b"}b" + tail
+    return b"\x80\x02" + outer_memo + _wrapper(1, object_dtype) + b"}b" + nested + b"."
+
+
 _SKIPPABLE = struct.pack("<II", 0x184D2A51, 4) + b"skip"
 
 
@@ -183,6 +200,17 @@ def zstd_after_skippable_frame(command: str) -> bytes:
 
 
 def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
+    tag = "joblib-wrapper-inside-object-array"
+    add(
+        "joblib_arrays/wrapper_in_object_array.joblib",
+        wrapper_inside_object_array(touch(tag)),
+        tag,
+        "an array wrapper inside an object array's nested pickle (joblib reads it as an "
+        "ordinary object), then os.system named through the nested pickle's memo",
+        "pickle-dangerous-global",
+        loader="joblib",
+        marker=tag,
+    )
     tag = "joblib-object-array-inside-frame"
     add(
         "joblib_arrays/inside_frame.joblib",

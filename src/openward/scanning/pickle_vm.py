@@ -711,6 +711,7 @@ class _Machine:
                             tick=self.tick,
                             interesting=self.interesting,
                             keep=self.keep,
+                            joblib_arrays=False,
                             _depth=self.depth + 1,
                         )
                     )
@@ -741,6 +742,9 @@ class _Machine:
                     reader.pos,
                     severe=True,
                 )
+            # joblib reads it with a fresh pickle._Unpickler, not its NumpyUnpickler:
+            # an array wrapper inside is an ordinary object, its "array bytes"
+            # ordinary opcodes (skipping them hid a payload joblib runs).
             nested = run_pickle(
                 self.blob,
                 reader.pos,
@@ -748,6 +752,7 @@ class _Machine:
                 tick=self.tick,
                 interesting=self.interesting,
                 keep=self.keep,
+                joblib_arrays=False,
                 _depth=self.depth + 1,
             )
             self.merge(nested)

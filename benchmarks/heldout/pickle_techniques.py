@@ -1248,6 +1248,38 @@ _phase2(
     "torch_archives.v7_tar_with_junk_after_checksum",
 )
 _phase2(
+    "p2-joblib-object-array-in-frame",
+    "in_frame.joblib",
+    "joblib.load",
+    _JOBLIB_TRY,
+    "object-array wrapper built before the end of its FRAME (nested pickle after the frame)",
+    "joblib_arrays.object_array_inside_frame",
+)
+_phase2(
+    "p2-joblib-wrapper-in-object-array",
+    "wrapper_in_object.joblib",
+    "joblib.load",
+    _JOBLIB_TRY,
+    "array wrapper inside an object array's nested pickle (an ordinary object to joblib)",
+    "joblib_arrays.wrapper_inside_object_array",
+)
+_phase2(
+    "p2-lz4-skippable-frame",
+    "lz4_skip.joblib",
+    "joblib.load",
+    _JOBLIB_TRY,
+    "joblib lz4 pickle split in two frames by a skippable frame",
+    "joblib_arrays.lz4_split_by_skippable_frame",
+)
+_phase2(
+    "p2-zstd-skippable-frame",
+    "frame.pkl.zst",
+    "zstd.open + pickle.load",
+    "import pickle\nfrom backports import zstd\npickle.load(zstd.open(PATH))",
+    "zstd pickle behind a skippable frame",
+    "joblib_arrays.zstd_after_skippable_frame",
+)
+_phase2(
     "p2-7z-crc-after-payload",
     "model.7z",
     "py7zr extract + pickle.load",

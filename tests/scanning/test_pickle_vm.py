@@ -249,3 +249,13 @@ def test_bit_generator_helper_calls_the_type_it_is_given() -> None:
     )
     res = run_pickle(Blob.of(data))
     assert res.globals[("ma", "Payload")].calls == 1
+
+
+def test_calling_a_constant_stops_the_stream_as_cpython_does() -> None:
+    """REDUCE of a number is a TypeError in CPython: nothing is called, nothing
+    follows. Raw array bytes read as opcodes made such 'computed calls' (high)."""
+    data = PickleAsm().proto(2).binint(7).mark().tuple().reduce().stop().bytes()
+    with pytest.raises(TypeError):
+        pickle.loads(data)
+    res = run_pickle(Blob.of(data))
+    assert res.error is not None and res.events == []

@@ -379,6 +379,12 @@ class _Machine:
 
     def call(self, func: object, args: object, pos: int, via: str) -> Call:
         func = _resolve_persistent_class(func)
+        if isinstance(func, _NEVER_CALLABLE):
+            # Both unpicklers raise TypeError here: nothing is called, the stream
+            # stops (what pickle.load makes of a joblib file's raw array bytes).
+            raise ArtifactFormatError(
+                f"{via} of a value that cannot be called: {render(func, self.blob)}", pos
+            )
         if isinstance(func, Global):
             if func.key not in _JOBLIB_WRAPPERS and func.key not in _CONSTRUCTORS:
                 for value in _flatten(args):
@@ -907,6 +913,21 @@ def _python3_name(key: tuple[str, str]) -> tuple[str, str]:
         return NAME_MAPPING[key]
     return IMPORT_MAPPING.get(key[0], key[0]), key[1]
 
+
+_NEVER_CALLABLE: Final = (
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type(None),
+    tuple,
+    Span,
+    SymList,
+    SymDict,
+    SymSet,
+)
+"""Constants and containers: calling one is a TypeError in either unpickler."""
 
 _OBJECT: Final = -1
 _CONSTRUCTORS: Final = frozenset(

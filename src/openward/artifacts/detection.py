@@ -155,19 +155,17 @@ def _is_zlib(head: bytes) -> bool:
 def _is_lzma_alone(head: bytes) -> bool:
     """An ``.lzma`` ("alone") header that a loader's decoder accepts.
 
-    ``lzma.open`` (and so ``pandas.read_pickle`` of ``.xz``) auto-detects the
-    format with liblzma's picky checks: properties ``lc + lp <= 4``, a
-    dictionary size of 2^n or 2^n + 2^(n-1) (or unset), a size that is unknown
-    or below 2^38. joblib picks its lzma compressor by the prefix
-    ``5d 00 00`` (any multiple of 64 KiB as dictionary) and decodes without the
-    picky checks. Only 0x5D properties and multiples of 64 KiB were recognised,
-    so a ``.pkl.xz`` with a 3 KiB dictionary was unknown data to openward and a
-    pickle to pandas.
+    Every encoder writes the properties byte 0x5D (lc=3, lp=0, pb=2). With it,
+    ``lzma.open`` (and so ``pandas.read_pickle`` of ``.xz``) accepts a dictionary
+    of 2^n or 2^n + 2^(n-1) bytes (liblzma's picky check) and joblib, which picks
+    its lzma compressor by the prefix ``5d 00 00``, any multiple of 64 KiB; only
+    powers of two and multiples of 64 KiB were recognised, so a ``.pkl.xz`` with a
+    3 KiB dictionary was unknown data to openward and a pickle to pandas.
+    Other properties bytes are valid too, but a zero byte is one (lc=lp=pb=0), and
+    raw binary data that starts with zeros would pass for lzma: see
+    docs/scan.md for that open case.
     """
-    if len(head) < 13 or head[0] > 224:
-        return False
-    lc, lp = head[0] % 9, head[0] // 9 % 5
-    if lc + lp > 4:
+    if len(head) < 13 or head[0] != 0x5D:
         return False
     (dict_size,) = struct.unpack("<I", head[1:5])
     (usize,) = struct.unpack("<Q", head[5:13])
@@ -175,8 +173,7 @@ def _is_lzma_alone(head: bytes) -> bool:
         return False
     low = dict_size & -dict_size  # lowest set bit
     picky = dict_size == 0xFFFFFFFF or dict_size in (low, 3 * low)
-    joblib = head[0] == 0x5D and dict_size % (1 << 16) == 0
-    return dict_size > 0 and (picky or joblib)
+    return dict_size > 0 and (picky or dict_size % (1 << 16) == 0)
 
 
 def _looks_like_onnx(head: bytes) -> bool:

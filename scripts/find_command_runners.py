@@ -208,12 +208,11 @@ def _callee(call: ast.Call, module: str, binds: dict[str, tuple[str, str]]) -> t
     return ("", "")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
+def find_runners(files: dict[str, Path]) -> dict[tuple[str, str], str]:
+    """Command runners among the top-level functions and classes of ``files``
+    (module name -> source), each with the call that makes it one."""
     functions: list[tuple[_Function, list[tuple[ast.Call, tuple[str, str]]]]] = []
-    for module, path in _module_files().items():
+    for module, path in files.items():
         try:
             tree = ast.parse(path.read_bytes())
         except (SyntaxError, ValueError):
@@ -252,11 +251,15 @@ def main() -> None:
                     runners[key] = f"{callee[0]}.{callee[1]}"
                     changed = True
                     break
-    entries = [
-        {"module": m, "name": n, "via": via}
-        for (m, n), via in sorted(runners.items())
-        if via != "primitive" and not n.startswith("__")
-    ]
+    return {k: v for k, v in runners.items() if v != "primitive" and not k[1].startswith("__")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    runners = find_runners(_module_files())
+    entries = [{"module": m, "name": n, "via": via} for (m, n), via in sorted(runners.items())]
     versions = {}
     for top, dist in LIBRARIES.items():
         if module_source(top) is not None:

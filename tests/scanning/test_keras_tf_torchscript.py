@@ -626,3 +626,19 @@ def test_a_method_called_from_file_is_not_torch_from_file() -> None:
         "  def forward(self, x: int) -> int:\n    return self.from_file(x)\n"
     )
     assert analyse_torchscript_source(source, "__torch__", "code/x.py").issues == []
+
+
+def test_tflite_custom_operators_the_runtime_ships_are_only_noted(tmp_path: Path) -> None:
+    """MediaPipe's models use custom kernels MediaPipe registers itself: a note, not a
+    finding; an operator nobody ships still needs someone else's native library."""
+    from openward._samples import tflite_bytes
+
+    known = tmp_path / "selfie.tflite"
+    known.write_bytes(tflite_bytes(["Convolution2DTransposeBias", "MaxUnpooling2D"]))
+    unknown = tmp_path / "other.tflite"
+    unknown.write_bytes(tflite_bytes(["Convolution2DTransposeBias", "AcmeFastConv"]))
+    assert [(f.rule_id, f.severity.value) for f in openward.scan(known).findings] == [
+        ("tflite-custom-operator", "info")
+    ]
+    found = [(f.rule_id, f.severity.value, f.evidence) for f in openward.scan(unknown).findings]
+    assert found == [("tflite-custom-operator", "medium", "custom operators: AcmeFastConv")]

@@ -149,6 +149,172 @@ def test_opcode_limit_raises() -> None:
         run_pickle(Blob.of(data), max_opcodes=4096)
 
 
+def _findings(data: bytes, tmp_path: object, name: str = "x.pkl") -> set[tuple[str, str]]:
+    import openward
+
+    path = tmp_path / name  # type: ignore[operator]
+    path.write_bytes(data)
+    return {(f.rule_id, f.severity.value) for f in openward.scan(path).findings}
+
+
+class _Plain:
+    pass
+
+
+def test_newobj_and_copyreg_constructors_instantiate_without_calling() -> None:
+    """NEWOBJ and copyreg's constructors run cls.__new__, not __init__: instantiations."""
+    for protocol in range(6):
+        res = run_pickle(Blob.of(pickle.dumps(_Plain(), protocol=protocol)))
+        use = res.globals[(__name__, "_Plain")]
+        assert (use.calls, use.instantiations) == (0, 1), protocol
+
+
+def test_reconstructor_with_a_base_other_than_object_calls_the_base() -> None:
+    data = (
+        PickleAsm()
+        .proto(2)
+        .glob("copyreg", "_reconstructor")
+        .mark()
+        .glob("m", "Cls")
+        .glob("m", "Base")
+        .unicode("state")
+        .tuple()
+        .reduce()
+        .stop()
+        .bytes()
+    )
+    res = run_pickle(Blob.of(data))
+    assert res.globals[("m", "Cls")].instantiations == 1
+    assert res.globals[("m", "Base")].calls == 1
+
+
+def test_a_function_only_stored_is_a_low_reference(tmp_path: object) -> None:
+    data = PickleAsm().proto(2).glob("gensim.utils", "call_on_class_only").stop().bytes()
+    assert _findings(data, tmp_path) == {("pickle-global-reference", "low")}
+    called = PickleAsm().proto(2).glob("gensim.utils", "call_on_class_only").empty_tuple().reduce()
+    assert _findings(called.stop().bytes(), tmp_path) == {("pickle-unlisted-global", "high")}
+
+
+def test_a_dangerous_reference_stays_critical(tmp_path: object) -> None:
+    data = PickleAsm().proto(2).glob("os", "system").stop().bytes()
+    assert ("pickle-dangerous-global", "critical") in _findings(data, tmp_path)
+
+
+def _planted(function: tuple[str, str], argument: str) -> bytes:
+    """argparse.Namespace() whose __dict__ gets __setstate__ = function; a second BUILD calls it."""
+    return (
+        PickleAsm()
+        .proto(2)
+        .glob("argparse", "Namespace")
+        .empty_tuple()
+        .newobj()
+        .empty_dict()
+        .unicode("__setstate__")
+        .glob(*function)
+        .setitem()
+        .build()
+        .unicode(argument)
+        .build()
+        .stop()
+        .bytes()
+    )
+
+
+def test_a_planted_setstate_is_called_by_the_next_build(tmp_path: object) -> None:
+    res = run_pickle(Blob.of(_planted(("m", "f"), "arg")))
+    assert res.globals[("m", "f")].calls == 1
+    assert res.globals[("m", "f")].call_evidence == "m.f('arg')"
+    found = _findings(_planted(("m", "f"), "arg"), tmp_path)
+    assert ("pickle-unlisted-global", "high") in found
+    assert ("pickle-build-dunder", "high") in found
+
+
+def test_planted_setstate_is_live_in_cpython(tmp_path: object) -> None:
+    """The technique is real: pickle.loads calls the planted __setstate__."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "planted.marker"  # type: ignore[operator]
+    path = tmp_path / "planted.pkl"  # type: ignore[operator]
+    path.write_bytes(_planted(("os", "system"), f"touch {marker}"))
+    found = _findings(path.read_bytes(), tmp_path, "scanned.pkl")
+    assert ("pickle-dangerous-global", "critical") in found
+    assert not marker.exists()
+    subprocess.run(
+        [sys.executable, "-c", "import pickle, sys; pickle.load(open(sys.argv[1], 'rb'))", path],
+        check=False,
+        capture_output=True,
+    )
+    assert marker.exists()
+
+
+def test_library_dunder_keys_of_a_dict_state_are_data(tmp_path: object) -> None:
+    """sklearn_crfsuite keeps its model under __FILE_RESOURCE_DATA__: not a finding."""
+    data = (
+        PickleAsm()
+        .proto(2)
+        .glob("argparse", "Namespace")
+        .empty_tuple()
+        .newobj()
+        .empty_dict()
+        .unicode("__FILE_RESOURCE_DATA__")
+        .unicode("bytes")
+        .setitem()
+        .build()
+        .stop()
+        .bytes()
+    )
+    assert _findings(data, tmp_path) == set()
+
+
+def test_slot_state_dunders_still_change_the_object(tmp_path: object) -> None:
+    data = (
+        PickleAsm()
+        .proto(2)
+        .glob("argparse", "Namespace")
+        .empty_tuple()
+        .newobj()
+        .raw(b"N")
+        .empty_dict()
+        .unicode("__class__")
+        .glob("collections", "OrderedDict")
+        .setitem()
+        .tuple2()
+        .build()
+        .stop()
+        .bytes()
+    )
+    assert ("pickle-build-dunder", "high") in _findings(data, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("model.pkl_01.npy", set()),
+        ("../../etc/evil.npy", {("pickle-side-file", "high")}),
+        ("/tmp/evil.npy", {("pickle-side-file", "high")}),
+    ],
+)
+def test_joblib_side_files_outside_the_folder(
+    tmp_path: object, filename: str, expected: set[tuple[str, str]]
+) -> None:
+    data = (
+        PickleAsm()
+        .proto(2)
+        .glob("joblib.numpy_pickle", "NDArrayWrapper")
+        .empty_tuple()
+        .newobj()
+        .empty_dict()
+        .unicode("filename")
+        .unicode(filename)
+        .setitem()
+        .build()
+        .stop()
+        .bytes()
+    )
+    assert _findings(data, tmp_path) == expected
+
+
 def _stack_global_of(module_value: PickleAsm) -> bytes:
     return (
         module_value.unicode("system")

@@ -1,8 +1,8 @@
 """A minimal FlatBuffers table reader, for TensorFlow Lite models.
 
-Only what locating operator codes and their options needs: the root table,
-vtables, vectors of tables, strings and bytes, each offset checked against
-the buffer.
+Only what locating operator codes, their options and metadata needs: the
+root table, vtables, tables, vectors of tables, strings and bytes, each
+offset checked against the buffer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import struct
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError
 
-__all__ = ["Table", "root_table"]
+__all__ = ["Table", "flexbuffer_strings", "root_table"]
 
 
 class Table:
@@ -68,6 +68,20 @@ class Table:
             raise ArtifactFormatError("byte vector runs past the end", at)
         return self.blob.read(at + 4, min(length, limit))
 
+    def table(self, index: int) -> Table | None:
+        at = self._indirect(index)
+        return None if at is None else Table(self.blob, at)
+
+    def vector_span(self, index: int) -> tuple[int, int] | None:
+        """``(offset, length)`` of a vector of bytes, checked against the buffer."""
+        at = self._indirect(index)
+        if at is None:
+            return None
+        length = _u32(self.blob, at)
+        if at + 4 + length > self.blob.size:
+            raise ArtifactFormatError("vector runs past the end", at)
+        return at + 4, length
+
     def tables(self, index: int, limit: int = 1_000_000) -> list[Table]:
         at = self._indirect(index)
         if at is None:
@@ -104,3 +118,52 @@ def _i32(blob: Blob, pos: int) -> int:
 
 def root_table(blob: Blob) -> Table:
     return Table(blob, _u32(blob, 0))
+
+
+_FBT_KEY, _FBT_STRING, _FBT_VECTOR = 4, 5, 10
+
+
+def _uint(data: bytes, pos: int, width: int) -> int:
+    if pos < 0 or pos + width > len(data):
+        raise ArtifactFormatError("flexbuffer offset out of range", pos)
+    return int.from_bytes(data[pos : pos + width], "little")
+
+
+def flexbuffer_strings(data: bytes) -> list[bytes | None]:
+    """The elements of a FlexBuffer whose root is an untyped vector, strings as bytes
+    (other element types as None).
+
+    TFLite's Flex delegate stores ``[op name, serialised NodeDef]`` so
+    (``tensorflow/lite/delegates/flex/kernel.cc``). FlexBuffers are read from
+    the end: the last byte is the root's width, the one before its packed type
+    (type << 2 | log2 of the width of what it points to).
+    """
+    if len(data) < 3:
+        raise ArtifactFormatError("flexbuffer too short", 0)
+    root_width, packed = data[-1], data[-2]
+    if root_width not in (1, 2, 4, 8) or packed >> 2 != _FBT_VECTOR:
+        raise ArtifactFormatError("flexbuffer root is not a vector", len(data) - 2)
+    width = 1 << (packed & 3)
+    root_at = len(data) - 2 - root_width
+    vector = root_at - _uint(data, root_at, root_width)
+    size = _uint(data, vector - width, width)
+    if size > (len(data) - vector) // (width + 1):
+        raise ArtifactFormatError("flexbuffer vector size out of range", vector)
+    out: list[bytes | None] = []
+    for i in range(size):
+        at = vector + i * width
+        elem = _uint(data, vector + size * width + i, 1)
+        if elem >> 2 not in (_FBT_STRING, _FBT_KEY):
+            out.append(None)
+            continue
+        target = at - _uint(data, at, width)
+        if elem >> 2 == _FBT_KEY:
+            end = data.find(b"\x00", target)
+            out.append(data[target:end] if target >= 0 and end >= 0 else None)
+            continue
+        str_width = 1 << (elem & 3)
+        length = _uint(data, target - str_width, str_width)
+        if target < 0 or target + length > len(data):
+            raise ArtifactFormatError("flexbuffer string out of range", target)
+        out.append(data[target : target + length])
+    return out

@@ -17,7 +17,7 @@ import re
 import struct
 from typing import Final
 
-from openward.artifacts.blob import Blob
+from openward.artifacts.blob import Blob, Buffer
 from openward.artifacts.errors import ArtifactFormatError
 
 __all__ = [
@@ -208,6 +208,20 @@ class PickleOpcodeReader:
         self._start = blob.start
         self._end = blob.end
         self.pos = pos
+
+    @property
+    def buffer(self) -> Buffer:
+        """The underlying buffer (offsets into it are ``base`` + stream offsets)."""
+        return self._buf
+
+    @property
+    def base(self) -> int:
+        return self._start
+
+    @property
+    def limit(self) -> int:
+        """Absolute end of the readable data in ``buffer``."""
+        return self._end
 
     def _line_end(self, at: int, limit: int) -> int:
         a = self._start + at

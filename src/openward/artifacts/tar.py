@@ -59,6 +59,8 @@ class TarMember:
     """The member's bytes (regular files only)."""
     link_target: str | None
     header_offset: int
+    data_end: int = 0
+    """Offset just past the member's data in the archive (its header's end when empty)."""
 
 
 def iter_tar_members(blob: Blob, *, max_sparse_bytes: int = 256 << 20) -> Iterator[TarMember]:
@@ -117,4 +119,5 @@ def _member(blob: Blob, info: tarfile.TarInfo) -> TarMember:
             raise ArtifactFormatError(f"member {info.name!r} runs past the end", info.offset)
         data = blob.window(info.offset_data, info.size)
     link = info.linkname if kind in ("symlink", "hardlink") else None
-    return TarMember(info.name, kind, info.size, data, link, info.offset)
+    end = info.offset_data + (info.size if kind in ("file", "sparse") else 0)
+    return TarMember(info.name, kind, info.size, data, link, info.offset, end)

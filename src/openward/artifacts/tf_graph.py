@@ -36,8 +36,11 @@ __all__ = [
     "TfFunction",
     "TfMetaGraph",
     "TfNode",
+    "read_graph_def",
     "read_keras_metadata",
+    "read_node_def",
     "read_saved_model",
+    "read_saved_model_text",
 ]
 
 MAX_ATTR_STRING: Final = 4096
@@ -224,6 +227,18 @@ _SCHEMA: Final[list[tuple[str, list[tuple[str, int, int, int, str]]]]] = [
 ]
 
 
+_DTYPE_ORDER: Final = (
+    "DT_INVALID", "DT_FLOAT", "DT_DOUBLE", "DT_INT32", "DT_UINT8", "DT_INT16",
+    "DT_INT8", "DT_STRING", "DT_COMPLEX64", "DT_INT64", "DT_BOOL", "DT_QINT8",
+    "DT_QUINT8", "DT_QINT32", "DT_BFLOAT16", "DT_QINT16", "DT_QUINT16", "DT_UINT16",
+    "DT_COMPLEX128", "DT_HALF", "DT_RESOURCE", "DT_VARIANT", "DT_UINT32", "DT_UINT64",
+    "DT_FLOAT8_E5M2", "DT_FLOAT8_E4M3FN", "DT_FLOAT8_E4M3FNUZ", "DT_FLOAT8_E4M3B11FNUZ",
+    "DT_FLOAT8_E5M2FNUZ", "DT_INT4", "DT_UINT4", "DT_INT2",
+)  # fmt: skip
+_DTYPE_NAMES: Final = dict(enumerate(_DTYPE_ORDER))
+"""tensorflow/core/framework/types.proto, 0-31."""
+
+
 def _message_classes() -> dict[str, type[Message]]:
     """Message classes for :data:`_SCHEMA`, in a private descriptor pool."""
     proto = descriptor_pb2.FileDescriptorProto(
@@ -231,7 +246,8 @@ def _message_classes() -> dict[str, type[Message]]:
     )
     enum = proto.enum_type.add(name="DataType")
     for number in range(0, 32):  # the dtype is read as a number; the values just need to exist
-        enum.value.add(name=f"DT_{number}", number=number)
+        # types.proto's names, so that the text format (saved_model.pbtxt) parses
+        enum.value.add(name=_DTYPE_NAMES.get(number, f"DT_{number}"), number=number)
     for name, fields_ in _SCHEMA:
         msg = proto.message_type.add(name=name)
         if name == "AttrValue":  # all of its fields are one oneof, as in attr_value.proto
@@ -381,6 +397,50 @@ def read_saved_model(
     costs more than the rest of the scan.
     """
     model = _parse(blob, "SavedModel")
+    tick()
+    return [_meta_graph(meta, tick, attr_ops) for meta in model.meta_graphs]
+
+
+def read_node_def(raw: bytes, attr_ops: frozenset[str] | None = None) -> TfNode:
+    """One serialised ``NodeDef`` (what a TFLite Flex operator carries)."""
+    return _node(_parse(Blob.of(raw), "NodeDef"), attr_ops)
+
+
+def read_graph_def(
+    blob: Blob,
+    tick: Callable[[], None] = lambda: None,
+    *,
+    attr_ops: frozenset[str] | None = None,
+) -> TfMetaGraph:
+    """A bare ``GraphDef`` (a frozen TF1 graph, ``tf.compat.v1.import_graph_def``)."""
+    graph = _parse(blob, "GraphDef")
+    meta = _classes["MetaGraphDef"]()
+    meta.graph_def.CopyFrom(graph)
+    tick()
+    return _meta_graph(meta, tick, attr_ops)
+
+
+def read_saved_model_text(
+    text: str,
+    tick: Callable[[], None] = lambda: None,
+    *,
+    attr_ops: frozenset[str] | None = None,
+) -> list[TfMetaGraph]:
+    """Every meta graph of a ``saved_model.pbtxt`` (the protobuf text format).
+
+    Fields outside the declared subset are skipped, as they are when the
+    binary form is parsed; raises ``ArtifactFormatError`` when the text does
+    not parse.
+    """
+    from google.protobuf import text_format
+
+    if not _classes:
+        _classes.update(_message_classes())
+    model = _classes["SavedModel"]()
+    try:
+        text_format.Parse(text, model, allow_unknown_field=True)
+    except (text_format.ParseError, RecursionError, ValueError) as exc:
+        raise ArtifactFormatError(f"not a SavedModel in text format: {exc}", 0) from exc
     tick()
     return [_meta_graph(meta, tick, attr_ops) for meta in model.meta_graphs]
 

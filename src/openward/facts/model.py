@@ -20,18 +20,44 @@ from openward.facts.architecture import (
 )
 from openward.facts.card import CardFacts, read_card
 from openward.facts.compute import ComputeEstimate, EstimateInput, estimate_training_flops
-from openward.facts.parameters import HEAD_NAME, ParameterCount, QuantInfo, count_parameters
+from openward.facts.parameters import (
+    HEAD_NAME,
+    ParameterCount,
+    QuantInfo,
+    count_parameters,
+    merge_counts,
+)
 from openward.facts.policy import Policy, TierResult, evaluate_tiers, load_policy, strictest_access
 from openward.facts.tensors import WeightFile, read_weight_file
 
-__all__ = ["AdapterFacts", "FactFinding", "FileFacts", "ModelFacts", "WeightSet", "inspect_model"]
+__all__ = [
+    "AdapterFacts",
+    "FactFinding",
+    "FileFacts",
+    "ModelFacts",
+    "ModelPart",
+    "WeightSet",
+    "inspect_model",
+]
 
-_WEIGHT_SUFFIXES: Final = (".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".npz")
+_WEIGHT_SUFFIXES: Final = (
+    ".safetensors", ".gguf", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".npz",
+    # torch.save under other names: ImageNet-style checkpoints, TorchScript exports.
+    ".pth.tar", ".pt.tar", ".ckpt.tar", ".jit", ".torchscript",
+    ".h5", ".hdf5",  # Keras
+)  # fmt: skip
 _TRAINING_STATE: Final = re.compile(
     r"(^|/)(optimizer|scheduler|rng_state[^/]*|training_args|trainer_state|scaler)\.(pt|pth|bin)$"
 )
 _SHARD: Final = re.compile(r"-\d{5}-of-\d{5}(?=\.[a-z]+$)")
-_FORMAT_RANK: Final = {"safetensors": 0, "torch": 1, "gguf": 2, "onnx": 3, "numpy": 4}
+# Precision and quantization variants of one model's file (model_fp16.onnx,
+# model_quantized.onnx, name-Q4_K_M.gguf, silero_vad_half.onnx).
+_VARIANT: Final = re.compile(
+    r"[._-](fp16|fp32|bf16|f16|f32|half|int8|uint8|int4|uint4|bnb4|quantized|q\d\w*|"
+    r"iq\d\w*|qint8\w*|quint8\w*|o[1-4])$",
+    re.IGNORECASE,
+)
+_FORMAT_RANK: Final = {"safetensors": 0, "torch": 1, "gguf": 2, "onnx": 3, "numpy": 4, "hdf5": 5}
 _LAYER_INDEX: Final = re.compile(r"(?:^|\.)(?:layers|h|blk|block|blocks|layer)\.(\d+)\.")
 _MAX_JSON: Final = 64 << 20
 
@@ -64,6 +90,23 @@ class WeightSet:
     files: list[str]
     parameters: int
     bytes: int
+    model: int = 0
+    """Which entry of ``models`` these weights are; sets of one model are copies."""
+
+
+@dataclass
+class ModelPart:
+    """One of the independent models a folder holds (a detector and a recogniser, the
+    components of a pipeline); ``parameters`` of the report is their sum."""
+
+    name: str
+    """The counted copy's file, or its directory when it is sharded."""
+    format: str
+    files: list[str]
+    """The files counted for this model (one copy)."""
+    parameters: int
+    copies: int
+    """Other copies of the same weights found (other formats, precisions, checkpoints)."""
 
 
 @dataclass
@@ -106,7 +149,9 @@ class ModelFacts:
     """The least open access tier the crossed thresholds allow: open, gated or restricted."""
     policy: str
     weight_sets: list[WeightSet] = field(default_factory=list)
-    """Every copy of the weights found; the first is the one counted."""
+    """Every copy of the weights found, the counted ones first."""
+    models: list[ModelPart] = field(default_factory=list)
+    """The independent models found; ``parameters`` counts each once and sums them."""
     files: list[FileFacts] = field(default_factory=list)
     findings: list[FactFinding] = field(default_factory=list)
     schema_version: str = "1"
@@ -161,18 +206,40 @@ def _role(rel: str) -> str:
     return "other"  # fmt: skip
 
 
-def _set_key(rel: str, fmt: str) -> tuple[str, str]:
-    directory = rel.rsplit("/", 1)[0] if "/" in rel else ""
-    if fmt in ("gguf", "onnx"):
-        # Each GGUF/ONNX file is a model of its own, unless split into numbered shards.
-        return (fmt, _SHARD.sub("", rel))
-    return (fmt, directory)
+def _shard_groups(by_name: dict[str, Path]) -> dict[str, str]:
+    """Shard file -> the index that lists it (``*.index.json`` ``weight_map``)."""
+    out: dict[str, str] = {}
+    for rel, path in by_name.items():
+        if not rel.endswith(".index.json"):
+            continue
+        try:
+            if path.stat().st_size > _MAX_JSON:
+                continue
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            continue  # reported by _index_findings
+        weight_map = data.get("weight_map") if isinstance(data, dict) else None
+        if not isinstance(weight_map, dict):
+            continue
+        base = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+        for shard in weight_map.values():
+            if isinstance(shard, str):
+                out.setdefault(base + shard, rel)
+    return out
+
+
+def _set_key(rel: str, fmt: str, indexed: dict[str, str]) -> tuple[str, str]:
+    """The weight set a file belongs to: the shards an index lists, or numbered
+    ``-0000k-of-0000n`` shards, are one set; any other file is a set of its own."""
+    if rel in indexed:
+        return (fmt, indexed[rel])
+    return (fmt, _SHARD.sub("", rel))
 
 
 def _pick_primary(sets: dict[tuple[str, str], list[WeightFile]]) -> list[tuple[str, str]]:
     def rank(key: tuple[str, str]) -> tuple[int, int, int, str]:
         fmt, where = key
-        depth = where.count("/") + (1 if where and fmt not in ("gguf", "onnx") else 0)
+        depth = where.count("/")
         size = sum(w.size for w in sets[key])
         return (depth, _FORMAT_RANK.get(fmt, 9), -size, where)
 
@@ -252,6 +319,7 @@ def inspect_model(
     files: list[FileFacts] = []
     by_name: dict[str, Path] = {}
     sets: dict[tuple[str, str], list[WeightFile]] = {}
+    weights: list[WeightFile] = []
     adapter_files: list[WeightFile] = []
     for entry in entries:
         rel = entry.relpath
@@ -271,7 +339,10 @@ def inspect_model(
             if role == "adapter-weights":
                 adapter_files.append(wf)
             else:
-                sets.setdefault(_set_key(rel, wf.format), []).append(wf)
+                weights.append(wf)
+    indexed = _shard_groups(by_name)
+    for wf in weights:
+        sets.setdefault(_set_key(wf.relpath, wf.format, indexed), []).append(wf)
 
     return analyse(
         str(target), t0, started, pol, files, by_name, sets, adapter_files, findings,
@@ -334,19 +405,31 @@ def analyse(
             quant=count_quant,
         )
 
-    pc = count(primary) if primary else None
-    weight_sets = []
-    for key in order:
-        group = sets[key]
-        n = pc.total if group is primary and pc else count(group).total
-        weight_sets.append(
-            WeightSet(
-                key[0],
-                [w.relpath for w in group],
-                n,
-                sum(t.nbytes for w in group for t in w.tensors),
-            )
+    counts = {key: count(sets[key]) for key in order}
+    owner = _group_models(order, sets, counts)
+    counted = [key for key in order if owner[key][1]]
+    order = counted + [key for key in order if not owner[key][1]]
+    weight_sets = [
+        WeightSet(
+            key[0],
+            [w.relpath for w in sets[key]],
+            counts[key].total,
+            sum(t.nbytes for w in sets[key] for t in w.tensors),
+            owner[key][0],
         )
+        for key in order
+    ]
+    models = [
+        ModelPart(
+            name=key[1] if len(sets[key]) > 1 else sets[key][0].relpath,
+            format=key[0],
+            files=[w.relpath for w in sets[key]],
+            parameters=counts[key].total,
+            copies=sum(1 for k in order if owner[k][0] == owner[key][0]) - 1,
+        )
+        for key in counted
+    ]
+    pc = merge_counts([counts[key] for key in counted]) if counted else None
     if pc is not None and arch is not None and arch.is_moe and pc.expert == 0:
         findings.append(
             FactFinding("experts-not-found", "low",
@@ -355,6 +438,8 @@ def analyse(
         )  # fmt: skip
     if pc is not None:
         findings.extend(_consistency(arch, primary, pc))
+        for key in counted[1:]:
+            findings.extend(_consistency(None, sets[key], counts[key]))
     findings.extend(_index_findings(by_name, findings))
 
     adapter = _adapter(by_name, adapter_files, findings)
@@ -384,9 +469,59 @@ def analyse(
         minimum_access=strictest_access(tiers),
         policy=pol.source,
         weight_sets=weight_sets,
+        models=models,
         files=files,
         findings=findings,
     )
+
+
+def _variant_stem(key: tuple[str, str]) -> str:
+    """A set's path without shard numbers, extension and precision suffixes (the folder
+    stays: diffusers names every component ``diffusion_pytorch_model``)."""
+    folder, _, stem = key[1].rpartition("/")
+    stem = stem.split(".index.json")[0]
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    while True:
+        shorter = _VARIANT.sub("", stem)
+        if shorter == stem:
+            return f"{folder}/{stem.lower()}"
+        stem = shorter
+
+
+def _group_models(
+    order: list[tuple[str, str]],
+    sets: dict[tuple[str, str], list[WeightFile]],
+    counts: dict[tuple[str, str], ParameterCount],
+) -> dict[tuple[str, str], tuple[int, bool]]:
+    """Each weight set's model, and whether it is the copy counted for it.
+
+    Sets are copies of one model when they hold the same weights: the same
+    parameter count, or file names in one folder that differ only by a precision
+    or quantization suffix. Sets in the primary format that are not
+    copies of each other are independent models (a detector and a recogniser, a
+    pipeline's components); a set in another format is an export of the model
+    whose count it matches, else of the first model (an ``onnx/`` folder, a
+    GGUF beside safetensors).
+    """
+    primary_format = order[0][0] if order else ""
+    models: list[tuple[int, set[str]]] = []  # (count, file stems)
+    out: dict[tuple[str, str], tuple[int, bool]] = {}
+    for key in order:
+        total = counts[key].total
+        stem = _variant_stem(key)
+        match = next(
+            (i for i, (n, stems) in enumerate(models) if (total and n == total) or stem in stems),
+            None,
+        )
+        if match is None and key[0] != primary_format and models:
+            match = 0
+        if match is None:
+            models.append((total, {stem}))
+            out[key] = (len(models) - 1, True)
+        else:
+            models[match][1].add(stem)
+            out[key] = (match, False)
+    return out
 
 
 def _index_findings(by_name: dict[str, Path], findings: list[FactFinding]) -> list[FactFinding]:

@@ -6,6 +6,12 @@ counted once, an output head tied to the embeddings counted once), buffers
 and quantization bookkeeping left out, and packed quantized weights counted
 by their logical elements (a GPTQ ``qweight`` of int32 holds 32/bits weights
 per element; a bitsandbytes 4-bit weight holds two per byte).
+
+What a tensor is comes from the file where the file says it (a tensor's
+``role``: TorchScript's ``__parameters__``/``__buffers__``, a whole pickled
+module's ``_parameters``/``_buffers``, the slot an ONNX node feeds it into),
+and from its name otherwise (``running_mean``, ``inv_freq``, masks: the
+buffers that common modules register).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Final
 
 from openward.facts.tensors import TensorRecord, WeightFile
 
-__all__ = ["ParameterCount", "QuantInfo", "count_parameters"]
+__all__ = ["ParameterCount", "QuantInfo", "count_parameters", "merge_counts"]
 
 # Token and position embeddings, and output heads (when untied).
 _EMBEDDING: Final = re.compile(
@@ -27,11 +33,19 @@ _EMBEDDING: Final = re.compile(
 HEAD_NAME: Final = re.compile(r"(^|\.)(lm_head|embed_out|output|head)\.weight$")
 # Routed experts: HF per-expert modules and fused expert tensors, GGUF *_exps.
 _EXPERT: Final = re.compile(r"(\.experts\.|_exps\.|\.experts$|\.w[123]_experts)")
-# Buffers that checkpoints carry but models do not count as parameters.
+# Buffers that checkpoints carry but models do not count as parameters: normalisation
+# statistics, rotary and position tables, attention masks, index tables.
 _BUFFER: Final = re.compile(
-    r"(\.inv_freq|(^|\.)position_ids|\.masked_bias|\.attn\.bias|\.attention\.bias|"
-    r"num_batches_tracked|\._extra_state|\.rope\.freqs|rope_freqs\.weight)$"
+    r"((^|\.)inv_freq|(^|\.)position_ids|\.masked_bias|"
+    r"num_batches_tracked|(^|\.)running_mean|(^|\.)running_var|\._extra_state|"
+    r"(^|/)moving_mean(:\d+)?|(^|/)moving_variance(:\d+)?|"
+    r"\.rope\.freqs|rope_freqs\.weight|(^|\.)relative_position_index|"
+    r"(^|\.)relative_coords_table|(^|\.)token_type_ids|(^|\.)_float_tensor|"
+    r"(^|\.)freqs_cis|(^|\.)(cos|sin)_cached)$"
 )
+# GPT-2-style causal masks are named like a bias; a mask has two or more dimensions, a
+# Linear layer called ``attn`` has a one-dimensional bias.
+_MASK: Final = re.compile(r"\.(attn|attention)\.bias$")
 # Quantization bookkeeping next to packed weights.
 _QUANT_AUX: Final = re.compile(
     r"\.(qzeros|scales|g_idx|absmax|quant_map|nested_absmax|nested_quant_map|SCB|"
@@ -63,7 +77,9 @@ class ParameterCount:
     tied: list[str] = field(default_factory=list)
     """Tensors counted once because they share storage or are tied by the config."""
     excluded: dict[str, int] = field(default_factory=dict)
-    """Elements left out: ``buffer`` and ``quantization`` bookkeeping."""
+    """Elements left out: ``buffer`` (statistics, masks, tables), ``quantization``
+    bookkeeping and ``constant`` (tensors a graph holds that are not weights: ONNX
+    shape constants, TorchScript attributes that are neither parameter nor buffer)."""
     bytes: int = 0
     """Bytes of tensor data as stored."""
 
@@ -113,8 +129,13 @@ def count_parameters(
                     pc.tied.append(f"{t.name} = {seen_storage[key]}")
                     continue
                 seen_storage[key] = t.name
-            if _BUFFER.search(t.name):
-                pc.excluded["buffer"] = pc.excluded.get("buffer", 0) + t.numel
+            role = t.role
+            if role is None and (
+                _BUFFER.search(t.name) or (len(t.shape) >= 2 and _MASK.search(t.name))
+            ):
+                role = "buffer"
+            if role is not None and role != "parameter":
+                pc.excluded[role] = pc.excluded.get(role, 0) + t.numel
                 continue
             if quant is not None and _QUANT_AUX.search(t.name):
                 pc.excluded["quantization"] = pc.excluded.get("quantization", 0) + t.numel
@@ -144,4 +165,27 @@ def count_parameters(
     if experts and experts_per_token and pc.expert:
         pc.active = pc.total - pc.expert + pc.expert * experts_per_token // experts
     pc.by_dtype = {k: v for k, v in sorted(pc.by_dtype.items()) if v}
+    pc.excluded = {k: v for k, v in pc.excluded.items() if v}
+    return pc
+
+
+def merge_counts(counts: list[ParameterCount]) -> ParameterCount:
+    """The count of several independent models together (one is returned as is)."""
+    if len(counts) == 1:
+        return counts[0]
+    pc = ParameterCount()
+    for c in counts:
+        pc.total += c.total
+        pc.active += c.active
+        pc.embedding += c.embedding
+        pc.non_embedding += c.non_embedding
+        pc.expert += c.expert
+        pc.tensors += c.tensors
+        pc.bytes += c.bytes
+        pc.tied.extend(c.tied)
+        for k, v in c.by_dtype.items():
+            pc.by_dtype[k] = pc.by_dtype.get(k, 0) + v
+        for k, v in c.excluded.items():
+            pc.excluded[k] = pc.excluded.get(k, 0) + v
+    pc.by_dtype = dict(sorted(pc.by_dtype.items()))
     return pc

@@ -54,6 +54,10 @@ def render_facts_text(facts: ModelFacts, console: Console) -> None:
     table.add_column()
     if pc is not None:
         table.add_row("parameters", f"{pc.total:,} ({human_count(pc.total)})")
+        if len(facts.models) > 1:
+            table.add_row("models", f"{len(facts.models)} independent models, counted each once:")
+            for part in facts.models:
+                table.add_row("", f"{part.name}: {part.parameters:,} ({part.format})")
         if pc.active != pc.total:
             table.add_row("active", f"{pc.active:,} ({human_count(pc.active)}) per token")
         table.add_row(
@@ -153,12 +157,12 @@ def render_facts_text(facts: ModelFacts, console: Console) -> None:
         for line in follows:
             console.print(f"  • {line}")
     console.print(f"minimum access tier under this policy: [bold]{facts.minimum_access}[/]")
-    if facts.weight_sets[1:]:
+    copies = facts.weight_sets[max(1, len(facts.models)) :]
+    if copies:
         console.print(
             "other copies of the weights: "
             + "; ".join(
-                f"{w.format} ({len(w.files)} files, {human_count(w.parameters)})"
-                for w in facts.weight_sets[1:]
+                f"{w.format} ({len(w.files)} files, {human_count(w.parameters)})" for w in copies
             )
         )
     for f in facts.findings:

@@ -32,7 +32,13 @@ from typing import Final, Literal
 
 from openward.scanning.pickle_policy import classify_global
 
-__all__ = ["TRUSTED_NAMESPACES", "TargetVerdict", "judge_target", "split_target"]
+__all__ = [
+    "GADGETS_IN_TRUSTED",
+    "TRUSTED_NAMESPACES",
+    "TargetVerdict",
+    "judge_target",
+    "split_target",
+]
 
 TRUSTED_NAMESPACES: Final[dict[str, str]] = {
     # top-level package -> why its names are expected in model configs
@@ -66,6 +72,47 @@ TRUSTED_NAMESPACES: Final[dict[str, str]] = {
     "math": "arithmetic",
     "collections": "containers",
 }
+
+GADGETS_IN_TRUSTED: Final[dict[str, str]] = {
+    # name or module prefix inside TRUSTED_NAMESPACES -> what it does when a config calls it.
+    # Each was checked against the library (and, where installable, run through
+    # hydra-core 1.3.8 or hyperpyyaml); the trusted namespaces stay trusted for
+    # their model, layer and optimizer classes.
+    "speechbrain.utils.superpowers": "runs shell commands (run_shell) and imports files",
+    "speechbrain.utils.data_utils.download_file": "downloads a file to any path",
+    "speechbrain.utils.fetching": "downloads files to any path",
+    "torch.utils.benchmark": "Timer runs its stmt and setup strings as Python",
+    "torch.distributed.run": "launches processes running a script (torchrun)",
+    "torch.distributed.launch": "launches processes running a script",
+    "torch.distributed.elastic": "starts processes running commands or callables",
+    "torch.multiprocessing": "starts processes",
+    "torch.UntypedStorage.from_file": "creates, truncates and maps files (shared=True)",
+    "torch.TypedStorage.from_file": "creates, truncates and maps files (shared=True)",
+    "torch.storage": "storages created from files (from_file, shared=True)",
+    "torch.export.load": "loads an exported program (pickled parts)",
+    "torchvision.io.write_file": "writes chosen bytes to any path",
+    "diffusers.utils.dynamic_modules_utils": "imports repository code",
+    "huggingface_hub.hf_hub_download": "downloads a file, to any local_dir",
+    "huggingface_hub.snapshot_download": "downloads a repository, to any local_dir",
+    "huggingface_hub.HfApi": "uploads, downloads and deletes with the user's token",
+    "huggingface_hub.upload_": "uploads files with the user's token",
+    "lightning.fabric.utilities.cloud_io": "torch.load and atomic saves at any path",
+    "lightning.pytorch.utilities.cloud_io": "torch.load and atomic saves at any path",
+    "pytorch_lightning.utilities.cloud_io": "torch.load and atomic saves at any path",
+    "lightning.pytorch.cli": "parses another configuration and instantiates what it names",
+    "pytorch_lightning.cli": "parses another configuration and instantiates what it names",
+    "nemo.utils.model_utils.import_class_by_path": "imports any dotted name",
+    "timm.models.load_checkpoint": "torch.load without weights_only",
+    "timm.models._helpers": "torch.load without weights_only",
+    "hydra._internal": "Hydra's own instantiation and job machinery",
+    "operator.call": "calls whatever callable it is given",
+    "omegaconf.OmegaConf.register_new_resolver": "registers a callable run while resolving",
+    "omegaconf.OmegaConf.register_resolver": "registers a callable run while resolving",
+    "sentencepiece.SentencePieceTrainer": "writes model files to any path",
+}
+"""Gadgets inside trusted libraries: names a config can call that run commands
+or code, write or fetch files. A trusted namespace vouches for its model
+components, not for its utilities."""
 
 _DOTTED: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _CLASS_NAME: Final = re.compile(r"^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$")
@@ -114,6 +161,9 @@ def judge_target(target: str, allow: Iterable[str] = ()) -> TargetVerdict:
         return TargetVerdict("dangerous", verdict.reason)
     if verdict.status == "allowed":
         return TargetVerdict("allowed", verdict.reason)
+    gadget = _gadget(target)
+    if gadget is not None:
+        return TargetVerdict("dangerous", gadget)
     loads_model = bool(_LOADS_ANOTHER_MODEL.search(target))
     top = target.split(".", 1)[0]
     why = TRUSTED_NAMESPACES.get(top)
@@ -129,3 +179,13 @@ def judge_target(target: str, allow: Iterable[str] = ()) -> TargetVerdict:
     else:
         reason = "not in a well-known ML library: the loader imports a module nobody vetted"
     return TargetVerdict("unlisted", reason, loads_model, is_class and not stdlib)
+
+
+def _gadget(target: str) -> str | None:
+    """The reason ``target`` is a gadget of a trusted library, if it is one."""
+    for prefix, reason in GADGETS_IN_TRUSTED.items():
+        if target == prefix or target.startswith(
+            prefix if prefix.endswith(("_", ".")) else f"{prefix}."
+        ):
+            return reason
+    return None

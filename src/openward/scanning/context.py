@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Final
 
 from openward.artifacts.blob import Blob
-from openward.artifacts.detection import Format, detect_format, fallback_format, looks_like_tar
+from openward.artifacts.detection import (
+    Format,
+    detect_format,
+    fallback_format,
+    hdf5_superblock_offset,
+    looks_like_tar,
+    protobuf_models,
+)
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
 from openward.artifacts.zip import find_end_of_central_directory
 from openward.scanning.interface import Finding, ScanLimits, Severity
@@ -28,15 +35,6 @@ __all__ = ["Location", "ScanContext"]
 Location = tuple[str, ...]
 """Member path from the file down to the artifact, one entry per container level."""
 
-CONTAINER_FORMATS: Final = frozenset(
-    {
-        Format.ZIP, Format.TAR, Format.GZIP, Format.BZIP2, Format.XZ, Format.LZMA,
-        Format.ZLIB, Format.LZ4, Format.ZSTD, Format.SEVEN_ZIP, Format.JOBLIB_ZFILE,
-        "torch-zip", "npz", "keras",
-        "torch-legacy-tar",
-    }
-)  # fmt: skip
-
 # Formats worth an info finding when met inside a container: model formats
 # openward has no reader for yet. Plain data and text members are not noise-worthy.
 NOTEWORTHY_MEMBER_FORMATS: Final = frozenset({Format.RAR})
@@ -46,6 +44,16 @@ PICKLE_FORMATS: Final = frozenset({Format.PICKLE, Format.PICKLE_CANDIDATE, Forma
 
 PLAIN_FORMATS: Final = frozenset({Format.TEXT, Format.JSON, Format.UNKNOWN, Format.EMPTY})
 """Labels that mean "no particular format": a pickle found there is just a pickle."""
+
+ZIP_LABELS: Final = frozenset({Format.ZIP, "torch-zip", "npz", "keras"})
+TAR_LABELS: Final = frozenset({Format.TAR, "torch-legacy-tar"})
+HDF5_LABELS: Final = frozenset({Format.HDF5, "keras-h5"})
+ONNX_LABELS: Final = frozenset({Format.ONNX, "onnx"})
+SAVED_MODEL_LABELS: Final = frozenset({Format.TF_SAVED_MODEL, "tf-saved-model"})
+
+View = tuple[str, int, int]
+"""A view already analysed: (kind, id of the underlying buffer, absolute offset
+of what identifies it: a zip's end record, a tar's first header, an HDF5 superblock)."""
 
 _NO_HANDLER: Final = object()
 _BY_NAME_LABELS: Final = frozenset({Format.JSON, Format.TEXT, Format.EMPTY, "jinja", "python"})
@@ -83,6 +91,9 @@ class ScanContext:
         """Embedded payloads already analysed: (buffer id, start, length)."""
         self._seen: set[tuple[object, ...]] = set()
         self._verdict = lru_cache(maxsize=4096)(self._classify)
+        self._views: list[View] = []
+        """Zips, tars and HDF5 files analysed so far, so that a container's
+        polyglot views skip what its own members already are."""
 
     # -- findings ------------------------------------------------------------
     @staticmethod
@@ -216,6 +227,7 @@ class ScanContext:
         if loc:
             self.members += 1
         self.tick()
+        mark = len(self._views)
         fmt = detect_format(blob)
         label: str = fmt
         analysed = False
@@ -249,7 +261,7 @@ class ScanContext:
                     f"detected as {label}, and its first bytes are also a pickle "
                     "that pickle.load would run",
                 )
-        named = self._run_named(blob, loc, name)
+        named = self._run_named(blob, loc, name, read_as_text=label in _BY_NAME_LABELS)
         if named is not None and label in PLAIN_FORMATS:
             label, analysed = named, True
         if (
@@ -258,15 +270,9 @@ class ScanContext:
             and (not loc or label in NOTEWORTHY_MEMBER_FORMATS)
         ):
             self.add("format-not-analysed", loc, None, f"detected format: {label}")
-        if label not in _BY_NAME_LABELS and not self.timed_out:
-            # Loaders open configs, templates and Python files by their names,
-            # whatever their first bytes look like.
-            from openward.scanning.formats.repository import is_named_by_loaders, scan_by_name
-
-            if is_named_by_loaders(name):
-                scan_by_name(self, blob, loc, name)
-        if label.split("+", 1)[0] not in CONTAINER_FORMATS and not self.timed_out:
-            self._check_polyglot(blob, loc, name)
+        self._record_view(blob, label.split("+", 1)[0])
+        if not self.timed_out:
+            self._check_polyglot(blob, loc, name, {fmt, label}, set(self._views[mark:]))
         return label, analysed or label == Format.EMPTY
 
     def _run_handler(self, fmt: str, blob: Blob, loc: Location, name: str) -> object:
@@ -286,21 +292,23 @@ class ScanContext:
             self.add("archive-malformed", loc, exc.offset, exc.message)
         return fmt
 
-    def _run_named(self, blob: Blob, loc: Location, name: str) -> str | None:
-        """Rules for files a loader finds by name, whatever their bytes look like;
-        the format label they establish, if any."""
-        from openward.scanning.formats import get_named_handler
+    def _run_named(self, blob: Blob, loc: Location, name: str, *, read_as_text: bool) -> str | None:
+        """Rules for files a loader finds by name (Keras configs, ``keras_metadata.pb``,
+        tokenizer and model configs, templates, Python), whatever their bytes look
+        like; the format label they establish, if any."""
+        from openward.scanning.formats import get_named_handlers
 
-        handler = get_named_handler(name)
-        if handler is None or self.timed_out:
-            return None
-        try:
-            return handler(self, blob, loc, name)
-        except ArtifactLimitError as exc:
-            self.limit_reached(exc, loc)
-        except ArtifactFormatError as exc:
-            self.add("archive-malformed", loc, exc.offset, exc.message)
-        return None
+        label = None
+        for handler in get_named_handlers(name, read_as_text=read_as_text):
+            if self.timed_out:
+                break
+            try:
+                label = handler(self, blob, loc, name) or label
+            except ArtifactLimitError as exc:
+                self.limit_reached(exc, loc)
+            except ArtifactFormatError as exc:
+                self.add("archive-malformed", loc, exc.offset, exc.message)
+        return label
 
     def _probe_pickle(self, blob: Blob, loc: Location, *, probe: bool) -> bool:
         """Analyse ``blob`` as a pickle candidate; True when that produced findings.
@@ -317,22 +325,70 @@ class ScanContext:
             self.limit_reached(exc, loc)
         return len(self.findings) > before
 
-    def _check_polyglot(self, blob: Blob, loc: Location, name: str) -> None:
-        """Container views of a file that starts as something else.
+    def _record_view(self, blob: Blob, label: str) -> None:
+        """Note that ``blob`` was analysed as a zip, tar or HDF5 file."""
+        key = id(blob.buffer)
+        if label in ZIP_LABELS:
+            eocd = find_end_of_central_directory(blob)
+            if eocd >= 0:
+                self._views.append(("zip", key, blob.start + eocd))
+        elif label in TAR_LABELS:
+            self._views.append(("tar", key, blob.start))
+        elif label in HDF5_LABELS:
+            offset = hdf5_superblock_offset(blob)
+            if offset is not None:
+                self._views.append(("hdf5", key, blob.start + offset))
 
-        A pickle with a zip appended, or a tar whose first member name is a
-        pickle: different loaders open different views (``torch.load`` tries
-        tar first), so every view is analysed.
+    def _check_polyglot(
+        self, blob: Blob, loc: Location, name: str, labels: set[str], done: set[View]
+    ) -> None:
+        """The other views loaders take of the same bytes, containers included.
+
+        A pickle with a zip appended, a text file that is also a tar
+        (``torch.load`` tries tar first), an archive with a zip appended, an
+        HDF5 superblock after a user block, a protobuf model behind another
+        format's magic: different loaders open different views, so every view
+        is analysed. ``done`` holds what this blob's own analysis already
+        covered (the blob itself, or a member of it that is the same bytes),
+        which is not analysed twice.
         """
-        if blob.size >= 22 and find_end_of_central_directory(blob) >= 0:
-            from openward.scanning.formats.zip import scan_zip_view
+        key = id(blob.buffer)
+        if blob.size >= 22:
+            eocd = find_end_of_central_directory(blob)
+            if eocd >= 0 and ("zip", key, blob.start + eocd) not in done:
+                from openward.scanning.formats.zip import scan_zip_view
 
-            scan_zip_view(self, blob, loc, name)
-        if looks_like_tar(blob.head(512)):
+                self._views.append(("zip", key, blob.start + eocd))
+                scan_zip_view(self, blob, loc, name, host=labels)
+        if ("tar", key, blob.start) not in done and looks_like_tar(blob):
             from openward.scanning.formats.tar import scan_tar
 
+            self._views.append(("tar", key, blob.start))
             self.add("polyglot-file", loc, 0, "the file is also a valid tar archive")
             try:
                 scan_tar(self, blob, (*loc, "<tar view>"), name)
             except ArtifactLimitError as exc:
                 self.limit_reached(exc, loc)
+        superblock = hdf5_superblock_offset(blob)
+        if superblock is not None and ("hdf5", key, blob.start + superblock) not in done:
+            self._views.append(("hdf5", key, blob.start + superblock))
+            self.add(
+                "polyglot-file",
+                loc,
+                superblock,
+                f"an HDF5 superblock at byte {superblock}: h5py and Keras open the file as HDF5",
+            )
+            self._run_handler(Format.HDF5, blob, (*loc, "<hdf5 view>"), name)
+        models = protobuf_models(blob)
+        if Format.ONNX in models and not labels & ONNX_LABELS:
+            self._protobuf_view(Format.ONNX, blob, (*loc, "<onnx view>"), name, "an ONNX model")
+        if Format.TF_SAVED_MODEL in models and not labels & SAVED_MODEL_LABELS:
+            self._protobuf_view(
+                Format.TF_SAVED_MODEL, blob, (*loc, "<saved-model view>"), name, "a SavedModel"
+            )
+
+    def _protobuf_view(self, fmt: str, blob: Blob, loc: Location, name: str, what: str) -> None:
+        """Analyse ``blob`` as a protobuf model; the polyglot is reported only
+        when the reader confirms the model."""
+        if isinstance(self._run_handler(fmt, blob, loc, name), str):
+            self.add("polyglot-file", loc[:-1], 0, f"the file also parses as {what}")

@@ -203,9 +203,19 @@ SAFE_GLOBALS: Final[frozenset[tuple[str, str]]] = frozenset(
     | _pairs("numpy.ma.core", "_mareconstruct MaskedArray")
     | {("numpy.ma", "MaskedArray"), ("numpy", "matrix"), ("numpy.matrixlib.defmatrix", "matrix")}
     | set(_NUMPY_RANDOM)
-    # joblib's inline numpy arrays
+    # joblib's inline numpy arrays, and the side-file wrappers of joblib < 0.10
+    # (what they read is checked where BUILD names the file: pickle_vm)
     | {("joblib.numpy_pickle", "NumpyArrayWrapper")}
     | {("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper")}
+    | {
+        (module, name)
+        for module in (
+            "joblib.numpy_pickle",
+            "joblib.numpy_pickle_compat",
+            "sklearn.externals.joblib.numpy_pickle",
+        )
+        for name in ("NDArrayWrapper", "ZNDArrayWrapper")
+    }
     | set(_TRAINING_ARGS)
     | {
         (f"torch.nn.modules.{m}", n)
@@ -418,6 +428,9 @@ class GlobalVerdict:
     """``allowed`` passes; ``dangerous`` is critical; ``unlisted`` is high."""
     reason: str
     """Why: what the global can do, or that it is simply not on the allowlist."""
+    construct_only: bool = False
+    """Allowed to be instantiated without ``__init__`` (NEWOBJ, copyreg's constructors)
+    and given its state, but not to be called with arguments: its ``__init__`` was not checked."""
 
 
 def normalize_global(module: str, name: str) -> tuple[str, str]:

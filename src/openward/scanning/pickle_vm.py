@@ -16,12 +16,14 @@ breaks right after its payload still reports the payload.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Callable
 from typing import Final, cast
 
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
 from openward.artifacts.pickle import (
+    MAX_INLINE_STR,
     OP,
     FileModePickleReader,
     PickleOpcodeReader,
@@ -58,19 +60,22 @@ class Global:
 class Call:
     """The result of calling or instantiating ``func`` with ``args``."""
 
-    __slots__ = ("args", "builds", "func", "offset", "state", "via")
+    __slots__ = ("args", "builds", "func", "offset", "planted_setstate", "state", "via")
 
     def __init__(self, func: object, args: object, offset: int, via: str = "REDUCE") -> None:
         self.func = func
         self.args = args
         self.offset = offset
         self.via = via
-        """The opcode that made it: REDUCE, NEWOBJ, NEWOBJ_EX, OBJ or INST."""
+        """The opcode that made it: REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, INST (or BUILD,
+        for a ``__setstate__`` planted in the instance's ``__dict__``)."""
         self.state: object = None
         """The state of its last BUILD."""
         self.builds: list[object] | None = None
         """Every BUILD state, in order (kept for joblib array wrappers only: each
         BUILD adds to the instance's ``__dict__``, none replaces it)."""
+        self.planted_setstate: object = None
+        """A ``__setstate__`` a BUILD put into the instance's ``__dict__``."""
 
 
 class Persistent:
@@ -92,6 +97,10 @@ class Unknown:
 
 
 _KEEP: Final = 32  # container items kept for evidence and joblib metadata
+_U16: Final = struct.Struct("<H").unpack_from
+_U32: Final = struct.Struct("<I").unpack_from
+_I32: Final = struct.Struct("<i").unpack_from
+_F64: Final = struct.Struct(">d").unpack_from
 
 
 class SymList:
@@ -99,7 +108,7 @@ class SymList:
 
     def __init__(self, cap: int, items: list[object] | None = None) -> None:
         self.cap = cap
-        self.items = (items or [])[:cap]
+        self.items = [] if items is None else items[:cap]
 
     def extend(self, items: list[object]) -> None:
         room = self.cap - len(self.items)
@@ -108,7 +117,17 @@ class SymList:
 
 
 _ALWAYS_KEPT: Final = frozenset(
-    {"shape", "dtype", "order", "allow_mmap", "numpy_array_alignment_bytes", "subclass"}
+    {
+        # joblib's array wrapper attributes, a planted __setstate__, a side file's name
+        "shape",
+        "dtype",
+        "order",
+        "allow_mmap",
+        "numpy_array_alignment_bytes",
+        "subclass",
+        "__setstate__",
+        "filename",
+    }
 )
 
 
@@ -136,6 +155,7 @@ class GlobalUse:
         "call_evidence",
         "calls",
         "importable",
+        "instantiations",
         "module",
         "name",
         "offset",
@@ -154,8 +174,12 @@ class GlobalUse:
         """The opcode that named it first: GLOBAL, STACK_GLOBAL or INST."""
         self.references = 1
         self.calls = 0
+        """Calls with arguments (REDUCE, OBJ, INST): a function or a class's ``__init__`` runs."""
+        self.instantiations = 0
+        """Instances made without ``__init__`` (NEWOBJ, ``copyreg.__newobj__``,
+        ``copyreg._reconstructor``): only ``__new__``, then BUILD's ``__setstate__``."""
         self.call_evidence: str | None = None
-        """The first call, rendered like ``posix.system('touch x')``."""
+        """The first call or instantiation, rendered like ``posix.system('touch x')``."""
         self.importable = importable
         """False when the name is not a dotted identifier (no ordinary import resolves it)."""
 
@@ -167,7 +191,8 @@ class PickleEvent:
 
     def __init__(self, kind: str, offset: int, evidence: str) -> None:
         self.kind = kind
-        """``dynamic-global``, ``computed-call``, ``build-on-global`` or ``ext-code``."""
+        """``dynamic-global``, ``computed-call``, ``build-on-global``, ``build-dunder``,
+        ``ext-code``, ``side-file`` or ``frame-split``."""
         self.offset = offset
         self.evidence = evidence
 
@@ -386,6 +411,8 @@ class _Machine:
                 f"{via} of a value that cannot be called: {render(func, self.blob)}", pos
             )
         if isinstance(func, Global):
+            if func.key in _CONSTRUCTORS and isinstance(args, tuple):
+                self.construct(func, args, pos)
             if func.key not in _JOBLIB_WRAPPERS and func.key not in _CONSTRUCTORS:
                 for value in _flatten(args):
                     if isinstance(value, Global) and value.key in _JOBLIB_WRAPPERS:
@@ -397,7 +424,10 @@ class _Machine:
                             severe=True,
                         )
             use = self.res.globals[func.key]
-            use.calls += 1
+            if via in ("NEWOBJ", "NEWOBJ_EX"):
+                use.instantiations += 1  # cls.__new__(cls, *args): no __init__
+            else:
+                use.calls += 1
             if use.call_evidence is None:
                 use.call_evidence = render_call(f"{func.module}.{func.name}", args, self.blob)
             if self.interesting is None or self.interesting(func.module, func.name):
@@ -438,15 +468,30 @@ class _Machine:
         pos = reader.pos
         frame_end = 0
         linear = not isinstance(reader, FileModePickleReader)
+        # The fast path below decodes the most frequent data opcodes in place; it
+        # reads exactly what PickleOpcodeReader.read_op would (tests compare them
+        # with CPython), and hands everything else, and any truncation, to it.
+        fast = linear
+        buf = reader.buffer
+        base = reader.base
+        end = reader.limit
+        u16, u32, i32, f64 = _U16, _U32, _I32, _F64
+        keep = self.keep
+        rpos = prev = reader.pos
+        op_end = -1
         try:
             while True:
-                code, arg, pos = read()
-                n += 1
                 if frame_end:
-                    if pos >= frame_end:
+                    if (
+                        prev < frame_end < (rpos if op_end < 0 else op_end)
+                        and res.frame_split is None
+                    ):
+                        res.frame_split = prev  # the previous opcode ran past the frame
+                    if rpos >= frame_end:
                         frame_end = 0
-                    elif reader.pos > frame_end and res.frame_split is None:
-                        res.frame_split = pos
+                op_end = -1  # the fast path's opcodes end at rpos
+                pos = prev = rpos
+                n += 1
                 if not n & 0xFFF:
                     if n > self.max_opcodes:
                         raise ArtifactLimitError(
@@ -457,6 +502,123 @@ class _Machine:
                     if self.tick is not None:
                         self.tick()
                 stack = self.stack
+                a = base + rpos
+                if fast and a + 9 <= end:
+                    code = buf[a]
+                    if code == 0x94:  # MEMOIZE
+                        memo[len(memo)] = stack[-1]
+                        rpos += 1
+                        continue
+                    if code == 0x71:  # BINPUT
+                        memo[buf[a + 1]] = stack[-1]
+                        rpos += 2
+                        continue
+                    if code == 0x72:  # LONG_BINPUT
+                        memo[u32(buf, a + 1)[0]] = stack[-1]
+                        rpos += 5
+                        continue
+                    if code == 0x68 or code == 0x6A:  # BINGET, LONG_BINGET
+                        key = buf[a + 1] if code == 0x68 else u32(buf, a + 1)[0]
+                        try:
+                            stack.append(memo[key])
+                        except KeyError:
+                            raise ArtifactFormatError(f"memo key {key!r} not found", pos) from None
+                        rpos += 2 if code == 0x68 else 5
+                        continue
+                    if code == 0x8C or code == 0x58:  # SHORT_BINUNICODE, BINUNICODE
+                        if code == 0x8C:
+                            size, at = buf[a + 1], a + 2
+                        else:
+                            size, at = u32(buf, a + 1)[0], a + 5
+                        if at + size <= end and size <= MAX_INLINE_STR:
+                            try:
+                                stack.append(str(buf[at : at + size], "utf-8", "surrogatepass"))
+                            except UnicodeDecodeError:
+                                stack.append(Span(at - base, size, "str"))
+                            rpos = at + size - base
+                            continue
+                    elif code == 0x4B:  # BININT1
+                        stack.append(buf[a + 1])
+                        rpos += 2
+                        continue
+                    elif code == 0x4D:  # BININT2
+                        stack.append(u16(buf, a + 1)[0])
+                        rpos += 3
+                        continue
+                    elif code == 0x4A:  # BININT
+                        stack.append(i32(buf, a + 1)[0])
+                        rpos += 5
+                        continue
+                    elif code == 0x47:  # BINFLOAT
+                        stack.append(f64(buf, a + 1)[0])
+                        rpos += 9
+                        continue
+                    elif code == 0x28:  # MARK
+                        self.metastack.append(stack)
+                        self.stack = []
+                        rpos += 1
+                        continue
+                    elif code == 0x85:  # TUPLE1
+                        stack[-1] = (stack[-1],)
+                        rpos += 1
+                        continue
+                    elif code == 0x86:  # TUPLE2
+                        second = stack.pop()
+                        stack[-1] = (stack[-1], second)
+                        rpos += 1
+                        continue
+                    elif code == 0x87:  # TUPLE3
+                        third = stack.pop()
+                        second = stack.pop()
+                        stack[-1] = (stack[-1], second, third)
+                        rpos += 1
+                        continue
+                    elif code == 0x4E:  # NONE
+                        stack.append(None)
+                        rpos += 1
+                        continue
+                    elif code == 0x88 or code == 0x89:  # NEWTRUE, NEWFALSE
+                        stack.append(code == 0x88)
+                        rpos += 1
+                        continue
+                    elif code == 0x29:  # EMPTY_TUPLE
+                        stack.append(())
+                        rpos += 1
+                        continue
+                    elif code == 0x5D:  # EMPTY_LIST
+                        stack.append(SymList(keep))
+                        rpos += 1
+                        continue
+                    elif code == 0x7D:  # EMPTY_DICT
+                        stack.append(SymDict())
+                        rpos += 1
+                        continue
+                    elif code == 0x61:  # APPEND
+                        value = stack.pop()
+                        target = stack[-1]
+                        if isinstance(target, SymList) and len(target.items) < target.cap:
+                            target.items.append(value)
+                        rpos += 1
+                        continue
+                    elif code == 0x70 or code == 0x67:  # PUT, GET: decimal memo index lines
+                        nl = buf.find(b"\n", a + 1, a + 21)
+                        digits = buf[a + 1 : nl] if nl > a + 1 else b""
+                        if digits.isdigit() and len(digits) < 19:
+                            key = int(digits)
+                            if code == 0x70:
+                                memo[key] = stack[-1]
+                            else:
+                                try:
+                                    stack.append(memo[key])
+                                except KeyError:
+                                    raise ArtifactFormatError(
+                                        f"memo key {key!r} not found", pos
+                                    ) from None
+                            rpos = nl + 1 - base
+                            continue
+                reader.pos = rpos
+                code, arg, pos = read()
+                rpos = op_end = reader.pos  # before BUILD skips joblib array bytes
                 if code == _MEMOIZE:  # the most frequent opcode of protocol 4+
                     memo[len(memo)] = stack[-1]
                 elif code in _PUSH_ARG:
@@ -545,8 +707,13 @@ class _Machine:
                         for i in range(0, len(items) - 1, 2):
                             self.on_setitem(target, items[i], items[i + 1])
                     if isinstance(target, SymDict):
-                        for i in range(0, len(items) - 1, 2):
-                            target.set(items[i], items[i + 1])
+                        if len(target.items) < _KEEP:
+                            for i in range(0, len(items) - 1, 2):
+                                target.set(items[i], items[i + 1])
+                        elif not _ALWAYS_KEPT.isdisjoint(items[0::2]):
+                            for i in range(0, len(items) - 1, 2):
+                                if items[i] in _ALWAYS_KEPT:
+                                    target.items[items[i]] = items[i + 1]
                 elif code == OP.SETITEM:
                     value = stack.pop()
                     key = stack.pop()
@@ -598,19 +765,18 @@ class _Machine:
                     res.protocol = arg if res.protocol is None else max(res.protocol, arg)
                 elif code == OP.FRAME:
                     after = reader.pos
-                    if after + cast(int, arg) > self.blob.size:
-                        if not linear:
-                            raise ArtifactFormatError("FRAME runs past the end of the data", pos)
-                        # The C unpickler stops here; Python's own (joblib.load) reads the
-                        # short frame it gets and runs what is in it.
-                        continue
-                    if linear:
+                    short = after + cast(int, arg) > self.blob.size
+                    if short and not linear:
+                        raise ArtifactFormatError("FRAME runs past the end of the data", pos)
+                    # A short frame: the C unpickler stops; Python's own (joblib.load)
+                    # reads the bytes there are and runs them, and so does this reading.
+                    if linear and not short:
                         if not frame_end:
                             frame_end = after + cast(int, arg)
                         elif after + cast(int, arg) > frame_end and res.frame_split is None:
                             res.frame_split = pos  # a file loader drops the frame's rest
                 elif code == OP.READONLY_BUFFER:
-                    continue  # a buffer flag changes nothing symbolic
+                    pass  # a buffer flag changes nothing symbolic
                 elif code == OP.POP:
                     if stack:
                         stack.pop()
@@ -648,9 +814,12 @@ class _Machine:
                     stack.append(Unknown("out-of-band buffer"))
                 else:  # pragma: no cover - every opcode of the table is handled above
                     raise ArtifactFormatError(f"unhandled opcode 0x{code:02x}", pos)
+                rpos = reader.pos  # BUILD may have skipped joblib array bytes
         except IndexError:
+            reader.pos = max(reader.pos, rpos)
             res.error = ArtifactFormatError("stack underflow", pos)
         except ArtifactFormatError as exc:
+            reader.pos = max(reader.pos, rpos)
             res.error = exc
             if linear and frame_end > reader.pos and res.frame_split is None:
                 # The opcode that failed starts inside a frame: read from a
@@ -668,16 +837,54 @@ class _Machine:
         if len(self.res.persistent_ids) < _MAX_PERSISTENT_IDS:
             self.res.persistent_ids.append(pid)
 
+    def construct(self, ctor: Global, args: tuple[object, ...], pos: int) -> None:
+        """``copyreg`` constructors: their first argument is the class instantiated.
+
+        ``_reconstructor(cls, base, state)`` also runs ``base.__new__`` and
+        ``base.__init__`` with ``state`` unless ``base`` is ``object``: that is a
+        call of ``base``.
+        """
+        cls = args[0] if args else None
+        if isinstance(cls, Global):
+            use = self.res.globals[cls.key]
+            use.instantiations += 1
+            if use.call_evidence is None:
+                use.call_evidence = f"{ctor.module}.{ctor.name}({render(args, self.blob)[1:-1]})"
+        if ctor.name == "_reconstructor" and len(args) > 1:
+            base = args[1]
+            if isinstance(base, Global) and base.key not in _PLAIN_BASES:
+                self.call(base, args[2:3], pos, "REDUCE")
+
     def build(self, obj: object, state: object, pos: int, frame_end: int = 0) -> None:
         obj = _resolve_persistent_class(obj)
-        for key in _state_keys(state):
-            if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
-                self.event(
-                    "build-dunder",
-                    pos,
-                    f"BUILD sets {key} on {render(obj, self.blob)}: "
-                    "it can change what the object is",
-                )
+        if isinstance(obj, Call) and obj.planted_setstate is not None:
+            # A first BUILD put __setstate__ into the instance's __dict__;
+            # load_build looks the name up on the instance, so this BUILD calls it.
+            planted, obj.planted_setstate = obj.planted_setstate, None
+            self.call(planted, (state,), pos, "BUILD")
+            return
+        dict_state, slot_state = _split_state(state)
+        if slot_state is not None:
+            for key in slot_state.items:
+                if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
+                    self.event(
+                        "build-dunder",
+                        pos,
+                        f"BUILD's slot state sets {key} on {render(obj, self.blob)} with setattr: "
+                        "it changes what the object is",
+                    )
+        if dict_state is not None and "__setstate__" in dict_state.items:
+            # A dict state goes into the instance __dict__ as data, except that a
+            # later BUILD of the same object finds __setstate__ there and calls it.
+            planted = dict_state.items["__setstate__"]
+            self.event(
+                "build-dunder",
+                pos,
+                f"BUILD puts __setstate__ = {render(planted, self.blob)} into the __dict__ of "
+                f"{render(obj, self.blob)}: a second BUILD of that object calls it",
+            )
+            if isinstance(obj, Call):
+                obj.planted_setstate = planted
         if isinstance(obj, Global):
             self.event(
                 "build-on-global",
@@ -689,7 +896,8 @@ class _Machine:
         if not isinstance(obj, Call):
             return
         obj.state = state
-        if self.joblib_arrays and _instance_class(obj) in _JOBLIB_WRAPPERS:
+        cls = _instance_class(obj)
+        if self.joblib_arrays and cls in _JOBLIB_WRAPPERS:
             if obj.builds is None:
                 obj.builds = []
             if len(obj.builds) >= _MAX_WRAPPER_BUILDS:
@@ -728,6 +936,30 @@ class _Machine:
                     severe=True,
                 )
             self.skip_joblib_array(obj, pos)
+        elif cls in _JOBLIB_SIDE_FILE_WRAPPERS and dict_state is not None:
+            self.joblib_side_file(cls, dict_state, pos)
+
+    def joblib_side_file(self, cls: tuple[str, str], state: SymDict, pos: int) -> None:
+        """joblib < 0.10 wrote arrays to side files; ``joblib.load`` reads the file the
+        wrapper names (``NDArrayWrapper``: with ``np.load(allow_pickle=True)``)."""
+        filename = state.items.get("filename")
+        if not isinstance(filename, str):
+            self.event(
+                "side-file",
+                pos,
+                f"{cls[0]}.{cls[1]} names its side file with "
+                f"{render(filename, self.blob)}, not a string",
+            )
+            return
+        parts = filename.replace("\\", "/").split("/")
+        if filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            loads = "unpickles" if cls[1] == "NDArrayWrapper" else "reads"
+            self.event(
+                "side-file",
+                pos,
+                f"{cls[0]}.{cls[1]}: joblib.load {loads} {filename!r}, "
+                "a file outside the model's folder",
+            )
 
     def skip_joblib_array(self, wrapper: Call, pos: int) -> None:
         """joblib writes array bytes (or a whole pickle) right after the wrapper's BUILD.
@@ -819,6 +1051,7 @@ def merge_results(res: PickleStreamResult, other: PickleStreamResult) -> None:
         else:
             mine.references += use.references
             mine.calls += use.calls
+            mine.instantiations += use.instantiations
             mine.call_evidence = mine.call_evidence or use.call_evidence
     res.calls += other.calls
     seen = {(e.kind, e.offset) for e in res.events}
@@ -846,9 +1079,15 @@ def _resolve_persistent_class(value: object) -> object:
     return value
 
 
-def _state_keys(state: object) -> list[object]:
-    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
-    return [k for part in parts if isinstance(part, SymDict) for k in part.items]
+def _split_state(state: object) -> tuple[SymDict | None, SymDict | None]:
+    """(dict state, slot state) of a BUILD argument, as ``load_build`` splits it."""
+    if isinstance(state, tuple) and len(state) == 2:
+        first, second = state
+        return (
+            first if isinstance(first, SymDict) else None,
+            second if isinstance(second, SymDict) else None,
+        )
+    return (state if isinstance(state, SymDict) else None), None
 
 
 def _arg(args: tuple[object, ...], i: int) -> object:
@@ -930,8 +1169,23 @@ _NEVER_CALLABLE: Final = (
 """Constants and containers: calling one is a TypeError in either unpickler."""
 
 _OBJECT: Final = -1
+_PLAIN_BASES: Final = frozenset(
+    {("builtins", "object"), ("__builtin__", "object"), ("copy_reg", "object")}
+)
+_JOBLIB_SIDE_FILE_WRAPPERS: Final = frozenset(
+    {
+        ("joblib.numpy_pickle", "NDArrayWrapper"),
+        ("joblib.numpy_pickle", "ZNDArrayWrapper"),
+        ("joblib.numpy_pickle_compat", "NDArrayWrapper"),
+        ("joblib.numpy_pickle_compat", "ZNDArrayWrapper"),
+        ("sklearn.externals.joblib.numpy_pickle", "NDArrayWrapper"),
+        ("sklearn.externals.joblib.numpy_pickle", "ZNDArrayWrapper"),
+    }
+)
 _CONSTRUCTORS: Final = frozenset(
-    {("copyreg", "_reconstructor"), ("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")}
+    (module, name)
+    for module in ("copyreg", "copy_reg")  # protocols 0-2 write Python 2's name
+    for name in ("_reconstructor", "__newobj__", "__newobj_ex__")
 )
 _WRAPPER_INIT: Final = ("subclass", "shape", "order", "dtype", "allow_mmap",
                         "numpy_array_alignment_bytes")  # fmt: skip

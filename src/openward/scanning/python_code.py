@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 __all__ = ["SEVERE", "CodeReport", "analyse_python"]
@@ -37,7 +38,10 @@ _CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "os.system", "os.popen", "os.exec*", "os.spawn*", "os.fork", "os.posix_spawn*",
         "posix.system", "posix.popen", "nt.system", "subprocess.*", "pty.spawn",
         "asyncio.create_subprocess_*", "multiprocessing.Process", "commands.getoutput",
-        "platform.popen",
+        "platform.popen", "pty.fork", "os.forkpty", "os.startfile",
+        "uuid._get_command_stdout", "asyncio.subprocess.create_subprocess_*",
+        "multiprocessing.util.spawnv_passfds", "_posixsubprocess.fork_exec",
+        "pydoc.pipepager", "pydoc.tempfilepager",
     ),
     "code": (
         "eval", "exec", "compile", "__import__", "builtins.eval", "builtins.exec",
@@ -45,7 +49,18 @@ _CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
         "importlib.__import__", "importlib.util.spec_from_file_location",
         "importlib.util.module_from_spec", "importlib.machinery.SourceFileLoader", "runpy.*",
         "marshal.loads", "types.FunctionType", "types.CodeType", "ctypes.*", "cffi.*",
-        "code.InteractiveInterpreter", "code.interact", "pydoc.locate",
+        "code.InteractiveInterpreter", "code.InteractiveConsole", "code.interact",
+        "pydoc.locate",
+        # run Python source or load code files without saying "exec" or "import"
+        "timeit.timeit", "timeit.repeat", "timeit.Timer", "timeit.main", "cProfile.run",
+        "cProfile.runctx", "profile.run", "profile.runctx", "pdb.run", "pdb.runeval",
+        "pdb.runctx", "trace.Trace", "site.addsitedir", "site.addpackage", "imp.load_*",
+        "zipimport.zipimporter", "importlib.machinery.SourcelessFileLoader",
+        "importlib.machinery.ExtensionFileLoader", "logging.config.fileConfig",
+        "logging.config.listen", "torch.utils.cpp_extension.load*", "torch.ops.load_library",
+        "torch.utils.benchmark.Timer",
+        # breakpoint() imports and calls whatever PYTHONBREAKPOINT names
+        "builtins.breakpoint",
     ),
     "network": (
         "socket.*", "urllib.request.*", "urllib3.*", "requests.*", "httpx.*", "http.client.*",
@@ -54,11 +69,24 @@ _CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "deserialisation": (
         "pickle.load", "pickle.loads", "pickle.Unpickler", "_pickle.load*", "cPickle.load*",
         "dill.load*", "cloudpickle.load*", "joblib.load", "shelve.open", "torch.load",
-        "yaml.load", "yaml.unsafe_load", "yaml.full_load", "numpy.load",
+        "yaml.load", "yaml.unsafe_load", "yaml.full_load", "numpy.load", "pandas.read_pickle",
     ),
     "files": ("shutil.rmtree", "os.remove", "os.unlink", "os.rmdir", "shutil.move", "os.chmod"),
 }  # fmt: skip
-SEVERE: Final = frozenset({"process", "code", "network", "deserialisation"})
+SEVERE: Final = frozenset({"process", "code", "network", "deserialisation", "import-time write"})
+# Calls that write files: at import time (module or class body) they are how a
+# dropper persists (a ``.pth`` file or ``sitecustomize.py`` runs at every start).
+_WRITERS: Final = (
+    "builtins.open", "io.open", "codecs.open", "os.open", "os.write", "os.rename",
+    "os.replace", "os.symlink", "os.link", "shutil.copy*", "shutil.move",
+    "pathlib.Path.write_*", "pathlib.Path.touch",
+)  # fmt: skip
+_WRITER_METHODS: Final = frozenset(
+    {"write_text", "write_bytes", "touch", "symlink_to", "hardlink_to"}
+)
+# Attributes that hand out a namespace whatever object they are read from.
+_GLOBALS_ATTRIBUTES: Final = frozenset({"__globals__", "f_globals", "f_locals", "func_globals"})
+_BUILTINS_ATTRIBUTES: Final = frozenset({"__builtins__", "f_builtins"})
 
 # Modules whose attributes include code-execution primitives: looking one of
 # their attributes up by a computed name reaches them without naming them.
@@ -76,9 +104,14 @@ _SENSITIVE_ATTRIBUTES: Final = frozenset(
 _BUILTIN_NAMES: Final = frozenset(dir(builtins))
 _DYNAMIC: Final = "<computed>"
 """Marks an object reached through a name the code computes."""
+_COMPUTED_VARIABLE: Final = "<computed variable>"
+"""``globals()[name]``/``locals()[name]`` with a computed name: reading a
+variable by name is common (diffusers' pipelines do ``locals()[k]`` for their
+step callbacks), so it counts as code access only where it is called."""
 _NAMESPACE: Final = "<namespace>."
 """``<namespace>.os`` is the attribute dictionary of ``os`` (``vars(os)``, ``os.__dict__``)."""
 _MAX_TARGETS: Final = 64
+_MAX_DOTS: Final = 6
 _MAX_PASSES: Final = 12
 
 
@@ -95,6 +128,7 @@ class CodeReport:
     """Why the file could not be parsed, if it could not."""
 
 
+@lru_cache(maxsize=8192)
 def _category(name: str) -> str | None:
     for category, patterns in _CATEGORIES.items():
         for pattern in patterns:
@@ -197,9 +231,20 @@ class _Flow:
             for node in self.statements
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         }
-        self.bindings = [
-            node for node in ast.walk(tree) if isinstance(node, ast.NamedExpr | ast.comprehension)
+        nodes = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.NamedExpr | ast.comprehension | ast.Lambda)
         ]
+        self.bindings = [n for n in nodes if not isinstance(n, ast.Lambda)]
+        self.lambdas = [n for n in nodes if isinstance(n, ast.Lambda)]
+        self.risky_classes: set[str] = set()
+        self.class_of: dict[int, str] = {}
+        """Statements of a class body -> the class: what they bind are class attributes."""
+        for node in self.statements:
+            if isinstance(node, ast.ClassDef):
+                for inner in _class_scope(node.body):
+                    self.class_of[id(inner)] = node.name
 
     # -- binding ---------------------------------------------------------------------
     def bind(self, key: str, targets: Iterable[str]) -> None:
@@ -225,6 +270,33 @@ class _Flow:
         elif isinstance(target, ast.Starred):
             self.bind_target(target.value, values)
 
+    def bind_defaults(self, args: ast.arguments) -> None:
+        """A parameter may be its default: ``def run(cmd, sh=os.system): sh(cmd)``."""
+        positional = [*args.posonlyargs, *args.args]
+        with_defaults = positional[len(positional) - len(args.defaults) :]
+        pairs = list(zip(with_defaults, args.defaults, strict=True))
+        pairs += [
+            (a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None
+        ]
+        for arg, default in pairs:
+            # only what can run code: names are not scoped, and every parameter
+            # called ``dtype`` taking ``torch.float32`` would merge needlessly
+            values = {v for v in self.resolve(default) if _may_run_code(v)}
+            if values:
+                self.bind(arg.arg, values)
+
+    def bind_class_attribute(self, node: ast.stmt, target: ast.expr, values: set[str]) -> None:
+        """``class C: run = os.system`` makes ``C.run``, ``self.run`` and ``cls.run`` too."""
+        owner = self.class_of.get(id(node))
+        if owner is None:
+            return
+        names = [target] if isinstance(target, ast.Name) else []
+        if isinstance(target, ast.Tuple | ast.List):
+            names = [e for e in target.elts if isinstance(e, ast.Name)]
+        for name in names:
+            for key in (f"<class>{owner}.{name.id}", f"self.{name.id}", f"cls.{name.id}"):
+                self.bind(key, values)
+
     # -- resolution ------------------------------------------------------------------
     def lookup(self, name: str) -> set[str]:
         if name in self.env:
@@ -247,12 +319,24 @@ class _Flow:
             path = _path(node)
             if path is not None and path in self.env:
                 out |= self.env[path]
+            # A function's or frame's namespace, whatever the object (a lambda, a frame
+            # from sys._getframe(), any imported function): globals lead to builtins.
+            if node.attr in _GLOBALS_ATTRIBUTES:
+                out.add("builtins.globals")
+            elif node.attr in _BUILTINS_ATTRIBUTES:
+                out.add("builtins")
             for base in self.resolve(node.value, depth + 1):
-                if node.attr == "__dict__":
+                if base.startswith("<class>"):
+                    out |= self.env.get(f"{base}.{node.attr}", set())
+                if node.attr == "__self__" and base.startswith("builtins."):
+                    out.add("builtins")  # print.__self__ is the builtins module
+                elif node.attr == "__dict__":
                     out.add(_NAMESPACE + base)
                 elif base.startswith(_NAMESPACE) and node.attr in ("get", "__getitem__"):
                     out.add(f"{base}.{node.attr}")
-                else:
+                elif base.count(".") < _MAX_DOTS and not base.endswith(f".{node.attr}"):
+                    # Cycles through unscoped names (dtype = config.dtype) would grow
+                    # x.dtype.dtype... one step per pass; no primitive is that deep.
                     out.add(f"{base}.{node.attr}")
             return out
         if isinstance(node, ast.Subscript):
@@ -303,9 +387,16 @@ class _Flow:
                 return {_DYNAMIC}
             return {key}
         if namespace is None:
+            # Containers are transparent for what can run code: {"x": os.system}["x"],
+            # [os][0]. Other values stop here: names are not scoped, and letting every
+            # subscript carry its base made ordinary modeling code converge slowly.
+            if _category(_normalise(base)) is not None or base.split(".")[0] in _DANGEROUS_MODULES:
+                return {base}
             return set()
         if key is None:
-            if not namespace or namespace.split(".")[0] in _DANGEROUS_MODULES:
+            if not namespace:
+                return {_COMPUTED_VARIABLE}
+            if namespace.split(".")[0] in _DANGEROUS_MODULES:
                 what = f"vars({namespace})[…]" if namespace else "globals()[…]"
                 self.dynamic.append((what, getattr(node, "lineno", 0)))
                 return {_DYNAMIC}
@@ -355,11 +446,26 @@ class _Flow:
                 if any(n is None or n.split(".")[-1] in _SENSITIVE_ATTRIBUTES for n in names):
                     self.dynamic.append((f"{callee}({', '.join(map(repr, names))})", node.lineno))
                     out.add(_DYNAMIC)
-            elif callee.startswith(_NAMESPACE) and callee.endswith(".get"):
+            elif callee.startswith(_NAMESPACE) and callee.endswith((".get", ".__getitem__")):
                 key = _const_str(node.args[0]) if node.args else None
-                out |= self.subscript(callee[: -len(".get")], key, node)
+                out |= self.subscript(callee.rsplit(".", 1)[0], key, node)
+            elif callee.endswith(".__getattribute__"):
+                # os.__getattribute__("system"), object.__getattribute__(os, "system")
+                owner = callee[: -len(".__getattribute__")]
+                unbound = owner in ("builtins.object", "builtins.type")
+                args = node.args[1:] if unbound else node.args
+                bases = self.resolve(node.args[0], depth + 1) if unbound and node.args else {owner}
+                name = _const_str(args[0]) if args else None
+                for base in bases:
+                    if name is not None:
+                        out.add(f"{base}.{name}")
+                    elif _dangerous_base(base):
+                        self.dynamic.append((f"{base}.__getattribute__(…)", node.lineno))
+                        out.add(_DYNAMIC)
             elif callee.startswith("<func>"):
                 out |= self.returns.get(callee, set())
+            elif callee in self.risky_classes:
+                out.add(callee)  # an instance finds its class attributes
         return out
 
     # -- passes ----------------------------------------------------------------------
@@ -372,6 +478,13 @@ class _Flow:
                 break
 
     def visit(self) -> None:
+        # Classes with a primitive among their attributes: only their instances are
+        # followed (following every instance of every class slows modeling code down).
+        self.risky_classes = {
+            key.split(".", 1)[0]
+            for key, values in self.env.items()
+            if key.startswith("<class>") and any(_category(_normalise(v)) for v in values)
+        }
         for node in self.statements:
             if isinstance(node, ast.Import):
                 for alias in node.names:
@@ -395,15 +508,23 @@ class _Flow:
                 if values:
                     for target in node.targets:
                         self.bind_target(target, values)
+                        self.bind_class_attribute(node, target, values)
             elif isinstance(node, ast.AnnAssign | ast.AugAssign):
                 if node.value is not None:
                     values = self.resolve(node.value)
                     if values:
                         self.bind_target(node.target, values)
+                        self.bind_class_attribute(node, node.target, values)
+            elif isinstance(node, ast.ClassDef):
+                self.bind(node.name, {f"<class>{node.name}"})
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 key = f"<func>{node.name}"
                 for name in (node.name, f"self.{node.name}", f"cls.{node.name}"):
                     self.bind(name, {key})
+                owner = self.class_of.get(id(node))
+                if owner is not None:
+                    self.bind(f"<class>{owner}.{node.name}", {key})
+                self.bind_defaults(node.args)
                 for inner in self.function_returns.get(id(node), ()):
                     if inner.value is not None:
                         values = self.resolve(inner.value)
@@ -420,6 +541,8 @@ class _Flow:
                 values = self.resolve(node.iter)
                 if values:
                     self.bind_target(node.target, values)
+        for lam in self.lambdas:
+            self.bind_defaults(lam.args)
         for binding in self.bindings:
             if isinstance(binding, ast.NamedExpr):
                 values = self.resolve(binding.value)
@@ -440,6 +563,19 @@ def _walk_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
                 yield from _walk_statements([child])
             elif isinstance(child, ast.ExceptHandler | ast.match_case):
                 yield from _walk_statements(child.body)
+
+
+def _class_scope(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements that run in a class's namespace (not inside its methods)."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                yield from _class_scope([child])
+            elif isinstance(child, ast.ExceptHandler | ast.match_case):
+                yield from _class_scope(child.body)
 
 
 def _has_fromlist(node: ast.Call) -> bool:
@@ -463,9 +599,19 @@ def _dangerous_base(base: str) -> bool:
     """Whether a computed attribute of ``base`` can reach a code-execution primitive."""
     if base.startswith(_NAMESPACE):
         base = base[len(_NAMESPACE) :]
-    if base in ("builtins.globals", "builtins.locals", "builtins", _DYNAMIC):
+    if base in ("builtins.globals", "builtins.locals", "builtins", _DYNAMIC, _COMPUTED_VARIABLE):
         return True
     return base.split(".")[0] in _DANGEROUS_MODULES and base.count(".") <= 1
+
+
+def _may_run_code(value: str) -> bool:
+    """A value worth following: a primitive, a module that holds some, or code."""
+    return (
+        _category(_normalise(value)) is not None
+        or value.split(".")[0] in _DANGEROUS_MODULES
+        or value.startswith(("<func>", "<lambda>", "<class>", _DYNAMIC, _COMPUTED_VARIABLE))
+        or value in ("builtins", "builtins.globals", "builtins.locals")
+    )
 
 
 def _normalise(name: str) -> str:
@@ -477,6 +623,8 @@ def _normalise(name: str) -> str:
             return rest
     if name.startswith(_NAMESPACE):
         return name[len(_NAMESPACE) :]
+    if name.startswith(("posix.", "nt.")):
+        return "os." + name.split(".", 1)[1]  # what os re-exports
     return name
 
 
@@ -527,6 +675,10 @@ def _calls(tree: ast.Module, flow: _Flow) -> list[tuple[str, str, int]]:
             name = _normalise(target)
             if name == _DYNAMIC:
                 continue
+            if name.startswith(_COMPUTED_VARIABLE):
+                if call is not None:
+                    record("code", "globals()[…] called (attribute chosen at run time)", line)
+                continue
             category = _category(name)
             if category is None or name.rsplit(".", 1)[-1] in _CONSTANT_NAME:
                 continue
@@ -546,10 +698,116 @@ def _calls(tree: ast.Module, flow: _Flow) -> list[tuple[str, str, int]]:
                         last = target.rsplit(".", 1)[-1]
                         if category in ("process", "code") and last not in _CONSTANT_NAME:
                             record(category, _normalise(target), node.lineno)
+            if isinstance(node.func, ast.Attribute):
+                introspection = _introspection(node.func)
+                if introspection is not None:
+                    record("code", introspection, node.lineno)
+                if node.func.attr in ("subprocess_shell", "subprocess_exec"):
+                    record("process", f"event loop .{node.func.attr}()", node.lineno)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name in ("__reduce__", "__reduce_ex__"):
+                # copy.copy, copy.deepcopy and pickle call what __reduce__ returns
+                for value in flow.returns.get(f"<func>{node.name}", ()):
+                    category = _category(_normalise(value))
+                    if category in ("process", "code"):
+                        record(
+                            category, f"{_normalise(value)} (returned by {node.name})", node.lineno
+                        )
             for decorator in node.decorator_list:
                 judge(decorator.func if isinstance(decorator, ast.Call) else decorator,
                       decorator.lineno, None)  # fmt: skip
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            _stored(node, flow, record)
     for what, line in flow.dynamic:
         record("code", f"{what} (attribute chosen at run time)", line)
+    for call, what in _import_time_writes(tree, flow):
+        record("import-time write", what, call.lineno)
     return sorted(out, key=lambda c: (c[2], c[1]))
+
+
+def _introspection(func: ast.Attribute) -> str | None:
+    """Calls that rebuild or find code by walking the interpreter's own objects."""
+    if func.attr == "__subclasses__":
+        base = ast.unparse(func.value)
+        if base in ("object", "type") or any(
+            part in base for part in ("__base__", "__mro__", "__bases__")
+        ):
+            return f"{base}.__subclasses__() (walks every class to reach a primitive)"
+    if (
+        func.attr == "replace"
+        and isinstance(func.value, ast.Attribute)
+        and func.value.attr == "__code__"
+    ):
+        return "__code__.replace() (builds new bytecode)"
+    return None
+
+
+def _stored(
+    node: ast.Assign | ast.AnnAssign | ast.AugAssign,
+    flow: _Flow,
+    record: Callable[[str, str, int], None],
+) -> None:
+    """A primitive stored into an attribute or an item runs wherever it is read
+    (``sys.breakpointhook = os.system``); new bytecode stored into ``__code__``
+    runs when the function is called."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    stored = [t for t in targets if isinstance(t, ast.Attribute | ast.Subscript)]
+    if not stored or node.value is None:
+        return
+    for target in stored:
+        if isinstance(target, ast.Attribute) and target.attr == "__code__":
+            record(
+                "code", f"{ast.unparse(target)} = … (replaces a function's bytecode)", node.lineno
+            )
+    for value in flow.resolve(node.value):
+        name = _normalise(value)
+        category = _category(name)
+        if category in ("process", "code") and name.rsplit(".", 1)[-1] not in _CONSTANT_NAME:
+            record(category, name, node.lineno)
+
+
+def _import_time(tree: ast.Module) -> Iterator[ast.Call]:
+    """Calls that run when the module is imported: module and class bodies,
+    decorators and default values, not function bodies."""
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            stack += node.decorator_list
+            stack += [d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None]
+            continue
+        if isinstance(node, ast.Lambda):
+            stack += [d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None]
+            continue
+        if isinstance(node, ast.Call):
+            yield node
+        stack += list(ast.iter_child_nodes(node))
+
+
+def _import_time_writes(tree: ast.Module, flow: _Flow) -> Iterator[tuple[ast.Call, str]]:
+    for call in _import_time(tree):
+        if isinstance(call.func, ast.Attribute) and call.func.attr in _WRITER_METHODS:
+            yield call, f"{ast.unparse(call.func)[:80]}() at import time"
+            continue
+        for target in flow.resolve(call.func):
+            name = _normalise(target)
+            if not any(
+                name == w or (w.endswith("*") and name.startswith(w[:-1])) for w in _WRITERS
+            ):
+                continue
+            if name in ("builtins.open", "io.open", "codecs.open") and not _writes_mode(call):
+                continue
+            yield call, f"{name}() at import time"
+            break
+
+
+def _writes_mode(call: ast.Call) -> bool:
+    """Whether ``open(...)`` may write: a mode with w, a, x or +, or one not known."""
+    mode: ast.expr | None = call.args[1] if len(call.args) > 1 else None
+    for kw in call.keywords:
+        if kw.arg == "mode":
+            mode = kw.value
+    if mode is None:
+        return False
+    text = _const_str(mode)
+    return text is None or any(c in text for c in "wax+")

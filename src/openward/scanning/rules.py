@@ -73,6 +73,27 @@ _ALL: Final[tuple[Rule, ...]] = (
         "to safetensors (or vouch for it with --allow module.name).",
     ),
     Rule(
+        "pickle-global-reference",
+        Severity.LOW,
+        "Pickle imports a global that is not on the allowlist, and never calls it",
+        "Loading imports the module and stores the object (a function kept as an "
+        "attribute, a callback, a type); nothing in the file calls it. Importing runs "
+        "the module's top-level code, and the program may call the object later. "
+        "Known code-execution primitives are reported as pickle-dangerous-global "
+        "whether called or not.",
+        "Check that the module is one you expect this model to use.",
+    ),
+    Rule(
+        "pickle-side-file",
+        Severity.HIGH,
+        "Pickle makes joblib read a file outside the model's folder",
+        "joblib < 0.10 stored arrays in side files; joblib.load opens the file a "
+        "legacy array wrapper names (NDArrayWrapper with numpy.load(allow_pickle=True), "
+        "so a pickle there runs too). An absolute name or '..' reaches any file on the "
+        "machine.",
+        _CONVERT,
+    ),
+    Rule(
         "pickle-dynamic-global",
         Severity.CRITICAL,
         "Pickle computes the name of a global at load time",
@@ -100,9 +121,10 @@ _ALL: Final[tuple[Rule, ...]] = (
         "pickle-build-dunder",
         Severity.HIGH,
         "Pickle sets a dunder attribute with BUILD",
-        "State such as __class__ or __dict__ changes what an object is after it was "
-        "built (a wrapper that joblib treats specially can become something else), "
-        "so what a loader does next no longer follows from the opcodes.",
+        "Slot state is applied with setattr, so __class__ or __dict__ there changes what "
+        "an object is after it was built (a wrapper that joblib treats specially can become "
+        "something else); a __setstate__ put into an instance's __dict__ is called by the "
+        "next BUILD of that object. Other dunder-named keys of a dict state are plain data.",
         _CONVERT,
     ),
     Rule(
@@ -247,7 +269,8 @@ _ALL: Final[tuple[Rule, ...]] = (
         "Python code calls process, code-loading, network or unsafe deserialisation functions",
         "A loader that imports this file (trust_remote_code, custom pipelines) runs "
         "these calls: subprocesses, eval/exec, dynamic imports, sockets and HTTP, "
-        "pickle or torch.load without weights_only.",
+        "pickle or torch.load without weights_only, and files written while the module "
+        "is imported (a .pth or sitecustomize.py runs at every interpreter start).",
         "Read the code before loading; prefer models without remote code.",
     ),
     Rule(

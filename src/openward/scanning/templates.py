@@ -30,6 +30,7 @@ message) pass: the template's author cannot choose them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -123,7 +124,8 @@ class TemplateIssue:
     """One thing a sandbox would refuse, or a reason the template was not analysed."""
 
     severity: str
-    """``critical`` for escape primitives, ``medium`` when the template cannot be parsed."""
+    """``critical`` for escape primitives, ``medium`` when the template cannot be parsed,
+    ``limit`` when the analysis ran out of time."""
     evidence: str
     line: int | None
 
@@ -165,8 +167,15 @@ def template_environment() -> object:
     )
 
 
-def analyse_template(source: str) -> list[TemplateIssue]:
-    """Issues in ``source``; an empty list for a template a sandbox would render."""
+def analyse_template(source: str, deadline: float | None = None) -> list[TemplateIssue]:
+    """Issues in ``source``; an empty list for a template a sandbox would render.
+
+    ``deadline`` (a :func:`time.monotonic` value) bounds the analysis: its cost
+    grows with the template (a few milliseconds per statement, per pass), and a
+    crafted template of a few megabytes would otherwise take minutes. Past the
+    deadline the only issue is a ``limit`` one, and the caller falls back to a
+    text search.
+    """
     from jinja2 import TemplateSyntaxError
 
     env = template_environment()
@@ -177,7 +186,9 @@ def analyse_template(source: str) -> list[TemplateIssue]:
     except (RecursionError, MemoryError):
         return [TemplateIssue("medium", "template too deeply nested to parse", None)]
     try:
-        return _Analysis(tree).run()
+        return _Analysis(tree, deadline).run()
+    except _OutOfTime:
+        return [TemplateIssue("limit", "analysis stopped at the time limit", None)]
     except RecursionError:
         return [
             TemplateIssue(
@@ -188,14 +199,24 @@ def analyse_template(source: str) -> list[TemplateIssue]:
         ]
 
 
+class _OutOfTime(Exception):
+    """The analysis passed its deadline."""
+
+
+_CLOCK_EVERY: Final = 1024
+"""Statements and expressions analysed between two looks at the clock."""
+
+
 class _Analysis:
     """Abstract interpretation of one parsed template, to a fixed point."""
 
-    def __init__(self, tree: nodes.Template) -> None:
+    def __init__(self, tree: nodes.Template, deadline: float | None = None) -> None:
         from jinja2 import nodes
 
         self.nodes = nodes
         self.tree = tree
+        self.deadline = deadline
+        self.steps = 0
         self.env: dict[str, Value] = {}
         self.store: dict[int, Box] = {}
         self.macro_out: dict[int, Value] = {}
@@ -288,7 +309,14 @@ class _Analysis:
         finally:
             self.capture = saved
 
+    def clock(self) -> None:
+        self.steps += 1
+        if self.steps % _CLOCK_EVERY == 0 and time.monotonic() > (self.deadline or 0.0):
+            raise _OutOfTime
+
     def stmt(self, node: nodes.Node) -> Value:
+        if self.deadline is not None:
+            self.clock()
         n = self.nodes
         if isinstance(node, n.Output):
             if not self.capture:
@@ -411,6 +439,8 @@ class _Analysis:
 
     # -- expressions -----------------------------------------------------------------------
     def expr(self, node: nodes.Node) -> Value:
+        if self.deadline is not None:
+            self.clock()
         n = self.nodes
         if isinstance(node, n.Const):
             return tv.const(node.value)

@@ -18,7 +18,7 @@ from openward.artifacts.blob import Blob
 from openward.artifacts.detection import Format
 from openward.scanning.context import Location, ScanContext
 
-__all__ = ["Handler", "get_handler", "get_named_handler"]
+__all__ = ["Handler", "get_handler", "get_named_handlers"]
 
 Handler = Callable[[ScanContext, Blob, Location, str], str | None]
 
@@ -36,6 +36,7 @@ _REGISTRY: Final[dict[str, tuple[str, str, dict[str, object]]]] = {
     Format.ONNX: ("onnx", "scan_onnx", {}),
     Format.HDF5: ("keras", "scan_hdf5", {}),
     Format.TF_SAVED_MODEL: ("tensorflow", "scan_saved_model", {}),
+    Format.TF_GRAPH_DEF: ("tensorflow", "scan_graph_def", {}),
     Format.TFLITE: ("tensorflow", "scan_tflite", {}),
     Format.JSON: ("repository", "scan_json", {}),
     Format.TEXT: ("repository", "scan_text", {}),
@@ -68,21 +69,40 @@ _NAMED: Final[dict[str, tuple[str, str]]] = {
         "image_converter.json", "audio_converter.json",
     )
 }  # fmt: skip
+# TensorFlow's loader reads the text form when no saved_model.pb is there.
+_NAMED["saved_model.pbtxt"] = ("tensorflow", "scan_saved_model_text")
 _named_loaded: dict[str, Handler] = {}
 
 
-def get_named_handler(name: str) -> Handler | None:
-    """The extra handler for a file or member called ``name``, if its name has one."""
+def _repository_by_name(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | None:
+    from openward.scanning.formats.repository import scan_by_name
+
+    scan_by_name(ctx, blob, loc, name)
+    return None
+
+
+def get_named_handlers(name: str, *, read_as_text: bool) -> list[Handler]:
+    """The extra handlers for a file or member called ``name``: loaders find
+    these files by name, whatever their first bytes look like.
+
+    ``read_as_text`` says the JSON/text handler already read the file, so the
+    repository rules (configs, templates, Python) need not run again.
+    """
+    from openward.scanning.formats.repository import is_named_by_loaders
+
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    found: list[Handler] = []
     entry = _NAMED.get(base)
-    if entry is None:
-        return None
-    handler = _named_loaded.get(base)
-    if handler is None:
-        module, function = entry
-        handler = getattr(importlib.import_module(f"{__name__}.{module}"), function)
-        _named_loaded[base] = handler
-    return handler
+    if entry is not None:
+        handler = _named_loaded.get(base)
+        if handler is None:
+            module, function = entry
+            handler = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+            _named_loaded[base] = handler
+        found.append(handler)
+    if not read_as_text and is_named_by_loaders(name):
+        found.append(_repository_by_name)
+    return found
 
 
 def get_handler(fmt: str) -> Handler | None:

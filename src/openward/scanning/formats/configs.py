@@ -22,6 +22,8 @@ skipped.
 from __future__ import annotations
 
 import ast
+import contextlib
+import glob
 import json
 import posixpath
 import re
@@ -59,6 +61,8 @@ _MAX_REF_DEPTH: Final = 16
 _SHOWN: Final = 8
 
 _YAML_SUFFIXES: Final = (".yaml", ".yml")
+_COMPILED_SUFFIXES: Final = (".pyc", ".pyd", ".so")
+"""Modules Python imports without source (bytecode next to no .py, extension modules)."""
 _MLMODEL: Final = "MLmodel"
 _PICKLE_MODULE_INFO: Final = "pickle_module_info.txt"
 _NEMO_CONFIG: Final = "model_config.yaml"
@@ -72,7 +76,7 @@ _MARKERS: Final = (
 # ASCII character with an escape ("\u005ftarget_": encoders never escape
 # printable ASCII). Data files such as tokenizer.json hold "target" and "cls"
 # as vocabulary and non-ASCII escapes by the thousand: they are not parsed.
-_JSON_KEYS: Final = (b'"_target_"', b'"class_path"', b'"_component_"')
+_JSON_KEYS: Final = (b'"_target_"', b'"class_path"', b'"_component_"', b'"pyref"')
 _ASCII_ESCAPE: Final = re.compile(rb"\\u00[2-7][0-9a-fA-F]")
 
 _PY_TAG: Final = "tag:yaml.org,2002:python/"
@@ -184,6 +188,8 @@ class _Walk:
         """(path in the config, file) of hyperpyyaml ``!include:`` tags."""
         self.evals: list[tuple[str, str]] = []
         """(path in the config, expression) of ``${eval:...}`` that do more than arithmetic."""
+        self.built: set[int] = set()
+        """Fiddle pyrefs in a ``fn_or_cls`` slot: ``fdl.build`` calls them."""
 
     def run(self) -> None:
         doc = self.doc
@@ -212,6 +218,13 @@ class _Walk:
                 for key, value in node.items():
                     stack.append((value, f"{where}.{key}" if where else str(key)))
             elif isinstance(node, list):
+                if (
+                    len(node) == 2
+                    and isinstance(node[0], str)
+                    and "fn_or_cls" in node[0]
+                    and isinstance(node[1], dict)
+                ):
+                    self.built.add(id(node[1]))  # ["Attr(name='fn_or_cls')", {pyref}]
                 for i, value in enumerate(node):
                     stack.append((value, f"{where}[{i}]"))
             elif isinstance(node, TaggedValue):
@@ -226,6 +239,8 @@ class _Walk:
     # -- Hydra, NeMo, jsonargparse ------------------------------------------
     def _mapping(self, node: dict[Any, Any], where: str) -> None:
         prefix = f"{where}." if where else ""
+        if node.get("type") == "pyref":
+            self._pyref(node, where)
         if "_target_" in node:
             partial = node.get("_partial_") in _TRUTHY
             self._target(node, f"{prefix}_target_", "Hydra _target_", node["_target_"], not partial)
@@ -241,6 +256,21 @@ class _Walk:
             for key in ("cls", "target"):
                 if key in node:
                     self._target(node, f"{prefix}{key}", f"Hydra 0.x {key}", node[key], True)
+
+    def _pyref(self, node: dict[Any, Any], where: str) -> None:
+        """Fiddle's serialised reference (NeMo 2's ``context/io.json``): NeMo's
+        ``load_context`` imports every object type with ``pydoc.locate`` and
+        ``fdl.build`` calls each ``fn_or_cls``. Only names the policy knows to be
+        dangerous are reported: no real ``io.json`` was at hand to vet the rest
+        (NeMo, Megatron and PyTorch classes, builtins, Fiddle's own types)."""
+        module, name = node.get("module"), node.get("name")
+        if not isinstance(module, str) or not isinstance(name, str):
+            return
+        target = f"{module}.{name}" if module else name
+        if judge_target(target).status != "dangerous":
+            return
+        called = id(node) in self.built
+        self.refs.append(ConfigReference(target, where, "Fiddle pyref", called))
 
     def _target(self, node: dict[Any, Any], where: str, how: str, value: Any, called: bool) -> None:
         args: dict[str, Any] = {
@@ -539,6 +569,11 @@ def _shipped_module(ctx: ScanContext, loc: Location, target: str) -> str | None:
         candidates = [folder / f"{parts[0]}.py", folder / parts[0] / "__init__.py"]
         if len(parts) > 1:  # a namespace package: the submodule itself
             candidates += [folder / parts[0] / f"{parts[1]}.py", folder / parts[0] / parts[1]]
+        # what the import finds when there is no source: bytecode, extension modules
+        candidates += [folder / f"{parts[0]}{suffix}" for suffix in _COMPILED_SUFFIXES]
+        with contextlib.suppress(OSError):  # name.cpython-311-x86_64-linux-gnu.so and kin
+            for suffix in (".so", ".pyd"):
+                candidates += sorted(folder.glob(f"{glob.escape(parts[0])}.*{suffix}"))
         for candidate in candidates:
             if candidate.exists():
                 return candidate.relative_to(root).as_posix()
@@ -615,6 +650,16 @@ def _report_unlisted(
     knows it.
     """
     shipped = _shipped_module(ctx, loc, ref.target)
+    if shipped is not None and shipped.endswith(_COMPILED_SUFFIXES):
+        ctx.add(
+            "config-target-unlisted",
+            loc,
+            None,
+            f"{shown}: imports {shipped}, compiled code shipped with the model (it cannot be read)",
+            message="Config makes its loader import compiled code shipped with the model",
+            severity=Severity.HIGH if ref.called else Severity.MEDIUM,
+        )
+        return True
     if shipped is not None:
         ctx.add(
             "config-target-unlisted",
@@ -640,6 +685,64 @@ def _report_unlisted(
         severity=severity,
     )
     return True
+
+
+def _scan_includes(
+    ctx: ScanContext,
+    includes: list[tuple[str, str]],
+    loc: Location,
+    folder: Path | None,
+    depth: int,
+) -> None:
+    """Analyse the files hyperpyyaml's ``!include:`` would read, whatever their names.
+
+    hyperpyyaml opens an included file relative to the including one and
+    constructs its tags like its own, so ``!include:labels.txt`` is a config
+    even though no loader would find ``labels.txt`` by its name. YAML-named
+    files are analysed on their own; escapes are reported by
+    :func:`_report_includes` and never read. Only files on disk under the
+    scanned root are read (not members of archives, where hyperpyyaml does
+    not look either).
+    """
+    root = _scan_root(ctx)
+    if root is None or ctx.fs_path is None or (loc and folder is None):
+        return
+    base = folder or ctx.fs_path.parent
+    for where, target in includes:
+        target = target.strip()
+        if not target or _basename(target).endswith(_YAML_SUFFIXES):
+            continue
+        if depth >= _MAX_REF_DEPTH:
+            ctx.add(
+                "scan-limit-reached",
+                loc,
+                None,
+                f"{where}: !include:{target} nested more than {_MAX_REF_DEPTH} deep (not followed)",
+            )
+            continue
+        try:
+            path = (base / target).resolve()
+            inside = path.is_relative_to(root.resolve()) and path.is_file()
+        except (OSError, ValueError, RuntimeError):
+            continue
+        if not inside:
+            continue  # escapes are config-include-escape; missing files stop the loader
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(MAX_LEXICAL_BYTES + 1)
+        except OSError:
+            continue
+        label = f"<!include:{target}>"
+        _scan_yaml(
+            ctx,
+            Blob.of(data),
+            (*loc, label),
+            label,
+            mlmodel=False,
+            nemo=False,
+            folder=path.parent,
+            depth=depth + 1,
+        )
 
 
 def _report_includes(
@@ -713,8 +816,17 @@ def _read_text(ctx: ScanContext, blob: Blob, loc: Location) -> str | None:
 
 
 def _scan_yaml(
-    ctx: ScanContext, blob: Blob, loc: Location, name: str, *, mlmodel: bool, nemo: bool
+    ctx: ScanContext,
+    blob: Blob,
+    loc: Location,
+    name: str,
+    *,
+    mlmodel: bool,
+    nemo: bool,
+    folder: Path | None = None,
+    depth: int = 0,
 ) -> str:
+    """``folder``: where an included file lives (its own includes are relative to it)."""
     text = _read_text(ctx, blob, loc)
     if text is None:
         return "yaml"
@@ -725,6 +837,7 @@ def _scan_yaml(
         nemo = True
     analysis = find_references(doc, nemo=nemo)
     _finish(ctx, loc, name, analysis)
+    _scan_includes(ctx, analysis.includes, loc, folder, depth)
     # hyperpyyaml parses with ruamel, not PyYAML: a tag the two read differently
     # (or one in text the safe parser took for a plain string) is still reported
     seen = {r.target for r in analysis.references}

@@ -40,6 +40,35 @@ def _pickled_attribute(value: Any) -> bytes | None:
     return None
 
 
+def _attribute_value(node: Any, attrs: Any, key: str | bytes) -> Any:
+    """The attribute as PyTables reads it.
+
+    h5py's ``attrs[key]`` stops a fixed-length string at its first NUL byte;
+    PyTables reads every byte (numpy then drops only trailing NULs), so a
+    binary pickle (``q\\x00`` is its first memo store) is whole there and cut
+    short here. Scalar fixed-length strings are therefore read with the file's
+    own type through the low-level API.
+    """
+    import h5py
+    import numpy as np
+
+    try:
+        raw_name = key if isinstance(key, bytes) else key.encode("utf-8", "surrogateescape")
+        aid = h5py.h5a.open(node.id, raw_name)
+        kind = aid.get_type()
+        if (
+            isinstance(kind, h5py.h5t.TypeStringID)
+            and not kind.is_variable_str()
+            and aid.shape == ()
+        ):
+            buf = np.zeros((), dtype=f"S{kind.get_size()}")
+            aid.read(buf, mtype=kind)
+            return np.bytes_(buf.tobytes().rstrip(b"\0"))
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError):
+        pass
+    return attrs[key]
+
+
 def scan_pytables_pickles(ctx: ScanContext, blob: Blob, loc: Location) -> None:
     """Analyse every pickle PyTables would load from the HDF5 file in ``blob``."""
     import h5py
@@ -81,15 +110,16 @@ def scan_pytables_pickles(ctx: ScanContext, blob: Blob, loc: Location) -> None:
                 continue
             for key in keys:
                 try:
-                    data = _pickled_attribute(attrs[key])
+                    data = _pickled_attribute(_attribute_value(node, attrs, key))
                 except (OSError, ValueError, KeyError, RuntimeError, TypeError):
                     continue
                 if data is None:
                     continue
-                label = f"<attribute {path} {key}>"
+                shown = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+                label = f"<attribute {path} {shown}>"
                 fmt, _ = ctx.scan(Blob.of(data), (*loc, label), label)
                 if fmt == "pickle":
-                    attributes.append(f"{path} {key}")
+                    attributes.append(f"{path} {shown}")
             if isinstance(node, h5py.Dataset) and _is_object_atom(attrs, node, np):
                 rows += _scan_object_rows(ctx, node, path, loc)
     if attributes or rows:

@@ -94,6 +94,10 @@ _DANGEROUS_BUILTINS: Final = frozenset(
 _SIDE_EFFECT_MODULE_PARTS: Final = (
     "saving", "file", "io_utils", "preset", "export", "callbacks", "datasets",
     "image_utils", "audio_utils", "module_utils", "config", "backend_utils",
+    # keras.src.backend.common.global_state.set_global_attribute("safe_mode_saving",
+    # False) turns safe mode off for every later load in the process (Keras <= 3.10);
+    # distribution_lib connects to coordinators
+    "global_state", "distribution",
 )  # fmt: skip
 _HUB_PACKAGES: Final = ("keras_hub", "keras_nlp", "keras_cv")
 _LOOKUP_LAYERS: Final = frozenset(

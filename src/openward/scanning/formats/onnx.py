@@ -1,18 +1,21 @@
 """ONNX models: custom operator domains and external data that leaves the model.
 
-The model is parsed with the ``onnx`` package's protobuf classes; external
-data is never loaded. Tensors stored outside the file name their location in
-``external_data``: an absolute path, a ``..`` or a symlink that leaves the
-model's folder makes a loader read (or an exporter write) somewhere else.
+The model is read with openward's own ONNX reader
+(:mod:`openward.artifacts.onnx`, the protobuf wire format without the
+``onnx`` package); external data is never loaded. Tensors stored outside the
+file name their location in ``external_data``: an absolute path, a ``..`` or
+a symlink that leaves the model's folder makes a loader read (or an exporter
+write) somewhere else.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final
 
 from openward.artifacts.blob import Blob
+from openward.artifacts.errors import ArtifactFormatError
+from openward.artifacts.onnx import read_onnx_model
 from openward.scanning.context import Location, ScanContext
 
 __all__ = ["scan_onnx"]
@@ -26,71 +29,26 @@ STANDARD_DOMAINS: Final = frozenset(
 MAX_ONNX: Final = 2**31 - 1  # protobuf's limit for one message
 
 
-def _tensors(graph: Any) -> Iterator[Any]:
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("g"):
-                yield from _tensors(attr.g)
-            for g in attr.graphs:
-                yield from _tensors(g)
-
-
-def _text(value: object) -> str:
-    """protobuf hands back bytes for strings that are not valid UTF-8."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _nodes(graph: Any) -> Iterator[Any]:
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                yield from _nodes(attr.g)
-            for g in attr.graphs:
-                yield from _nodes(g)
-
-
 def scan_onnx(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | None:
-    from google.protobuf.message import DecodeError
-    from onnx import ModelProto, TensorProto
-
     if blob.size > MAX_ONNX:
         return None
-    model = ModelProto()
     try:
-        model.ParseFromString(blob.read(0, blob.size))
-    except (DecodeError, RecursionError, ValueError):
+        model = read_onnx_model(blob, tick=ctx.tick)
+    except ArtifactFormatError:
         return None  # protobuf of something else, or not protobuf at all
-    if model.ir_version <= 0 or not model.HasField("graph"):
+    if model.ir_version <= 0 or model.graph is None:
         return None
     ctx.tick()
     # Model-local functions are inlined by the runtime: a call to one is not a custom op,
     # but the operators inside its body are checked like the graph's own.
-    local = {(_text(f.domain), _text(f.name)) for f in model.functions}
-    graphs = [model.graph]
-    nodes = [(_text(n.domain), _text(n.op_type)) for n in _nodes(model.graph)]
-    for f in model.functions:
-        for n in f.node:
-            nodes.append((_text(n.domain), _text(n.op_type)))
-            for attr in n.attribute:
-                if attr.HasField("g"):
-                    graphs.append(attr.g)
-                    nodes += [(_text(m.domain), _text(m.op_type)) for m in _nodes(attr.g)]
+    local = {(f.domain, f.name) for f in model.functions}
+    nodes = [(n.domain, n.op_type) for n in model.nodes()]
     nodes = [(d, op) for d, op in nodes if (d, op) not in local]
     local_domains = {d for d, _ in local}
     custom = sorted({d for d, _ in nodes if d not in STANDARD_DOMAINS})
-    declared = {_text(o.domain) for o in model.opset_import}
+    declared = {d for d, _ in model.opset_imports}
     for f in model.functions:
-        declared |= {_text(o.domain) for o in f.opset_import}
+        declared |= {d for d, _ in f.opset_imports}
     custom += sorted(declared - STANDARD_DOMAINS - set(custom) - local_domains)
     for domain in custom:
         ops = sorted({op for d, op in nodes if d == domain})
@@ -100,12 +58,10 @@ def scan_onnx(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | N
             None,
             f"domain {domain!r}" + (f" (operators: {', '.join(ops[:8])})" if ops else ""),
         )
-    for tensor in (t for g in graphs for t in _tensors(g)):
-        if tensor.data_location != TensorProto.EXTERNAL:
-            continue
-        entries = {_text(e.key): _text(e.value) for e in tensor.external_data}
-        _external_location(ctx, loc, name, _text(tensor.name), entries.get("location", ""))
-    ctx.members += len(model.graph.node)
+    for tensor in model.tensors():
+        if tensor.is_external:
+            _external_location(ctx, loc, name, tensor.name, tensor.external("location") or "")
+    ctx.members += len(model.graph.nodes)
     return "onnx"
 
 

@@ -13,6 +13,7 @@ from openward.artifacts.blob import Blob
 from openward.scanning.context import Location, ScanContext
 from openward.scanning.interface import Severity
 from openward.scanning.pickle_vm import (
+    GlobalUse,
     PickleEvent,
     PickleStreamResult,
     merge_results,
@@ -31,6 +32,7 @@ _EVENT_RULES = {
     "build-dunder": "pickle-build-dunder",
     "ext-code": "pickle-extension-code",
     "frame-split": "pickle-loader-divergence",
+    "side-file": "pickle-side-file",
 }
 
 
@@ -126,6 +128,15 @@ def _report_split(res: PickleStreamResult, from_file: PickleStreamResult) -> Non
         res.end = from_file.end
 
 
+def _how_used(use: GlobalUse) -> str:
+    parts = []
+    if use.calls:
+        parts.append(f"called {use.calls}x")
+    if use.instantiations:
+        parts.append(f"instantiated {use.instantiations}x without __init__")
+    return ", ".join(parts) or "imported, never called"
+
+
 def report_stream(
     ctx: ScanContext, blob: Blob, loc: Location, res: PickleStreamResult, *, expected: bool = True
 ) -> None:
@@ -138,10 +149,10 @@ def report_stream(
     """
     for use in res.globals.values():
         verdict = ctx.verdict(use.module, use.name)
-        if verdict.status == "allowed":
+        if verdict.status == "allowed" and not (verdict.construct_only and use.calls):
             continue
         dotted = f"{use.module}.{use.name}"
-        how = f"called {use.calls}x" if use.calls else "imported, not called"
+        how = _how_used(use)
         evidence = use.call_evidence or f"{dotted} ({use.via})"
         if verdict.status == "dangerous":
             ctx.add(
@@ -151,9 +162,26 @@ def report_stream(
                 evidence,
                 message=f"Pickle imports {dotted} ({how}): {verdict.reason}",
             )
-        else:
+        elif verdict.status == "allowed":
             ctx.add(
                 "pickle-unlisted-global",
+                loc,
+                use.offset,
+                evidence,
+                message=f"Pickle calls {dotted} with arguments ({how}): the allowlist vouches "
+                "for creating it from its state, not for running its __init__",
+            )
+        elif use.calls or use.instantiations:
+            ctx.add(
+                "pickle-unlisted-global",
+                loc,
+                use.offset,
+                evidence,
+                message=f"Pickle imports {dotted} ({how}), which is not on the allowlist",
+            )
+        else:
+            ctx.add(
+                "pickle-global-reference",
                 loc,
                 use.offset,
                 evidence,

@@ -10,6 +10,13 @@ from openward.scanning.templates import analyse_template
 __all__ = ["report_template"]
 
 
+def _text_search(ctx: ScanContext, source: str, loc: Location, why: str) -> None:
+    """What a text search sees in a template that was not analysed."""
+    match = re.search(r"__\w+__", source)
+    if match is not None:
+        ctx.add("chat-template-unsafe", loc, None, f"text {match.group()!r} ({why})")
+
+
 def report_template(ctx: ScanContext, source: str, loc: Location) -> None:
     limit = ctx.limits.max_source_bytes
     if len(source) > limit:
@@ -21,11 +28,19 @@ def report_template(ctx: ScanContext, source: str, loc: Location) -> None:
             f"{len(source)}-character chat template exceeds max_source_bytes={limit} and was "
             "not parsed (setting max_source_bytes)",
         )
-        match = re.search(r"__\w+__", source)
-        if match is not None:
-            ctx.add("chat-template-unsafe", loc, None, f"text {match.group()!r} (not parsed)")
+        _text_search(ctx, source, loc, "not parsed")
         return
-    for issue in analyse_template(source):
+    for issue in analyse_template(source, ctx.deadline):
+        if issue.severity == "limit":
+            ctx.add(
+                "scan-limit-reached",
+                loc,
+                None,
+                f"{len(source)}-character chat template: {issue.evidence} "
+                f"(max_file_seconds={ctx.limits.max_file_seconds:g})",
+            )
+            _text_search(ctx, source, loc, "not analysed")
+            continue
         where = f" (line {issue.line})" if issue.line else ""
         rule = "chat-template-unsafe" if issue.severity == "critical" else "chat-template-malformed"
         ctx.add(rule, loc, None, f"{issue.evidence}{where}")

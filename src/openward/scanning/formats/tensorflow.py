@@ -33,16 +33,27 @@ from typing import Final
 
 from openward.artifacts.blob import Blob
 from openward.artifacts.errors import ArtifactFormatError
-from openward.artifacts.flatbuffer import root_table
-from openward.artifacts.tf_graph import TfMetaGraph, TfNode, read_saved_model
+from openward.artifacts.flatbuffer import flexbuffer_strings, root_table
+from openward.artifacts.tf_graph import (
+    TfMetaGraph,
+    TfNode,
+    read_graph_def,
+    read_node_def,
+    read_saved_model,
+    read_saved_model_text,
+)
 from openward.scanning.context import Location, ScanContext
+from openward.scanning.interface import Severity
 
 __all__ = [
     "CHECKPOINT_OPS",
     "DANGEROUS_OPS",
     "FILE_WRITE_OPS",
+    "RUNTIME_CUSTOM_OPERATORS",
     "judge_node",
+    "scan_graph_def",
     "scan_saved_model",
+    "scan_saved_model_text",
     "scan_tflite",
 ]
 
@@ -393,15 +404,59 @@ def scan_saved_model(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> 
         graphs = read_saved_model(blob, ctx.tick, attr_ops=ATTRIBUTE_OPS)
     except ArtifactFormatError:
         return None  # not a SavedModel after all
+    if not _report_graphs(ctx, graphs, loc):
+        return None
+    return "tf-saved-model"
+
+
+def _report_graphs(ctx: ScanContext, graphs: list[TfMetaGraph], loc: Location) -> int:
     count = sum(len(mg.nodes) + sum(len(f.nodes) for f in mg.functions.values()) for mg in graphs)
     if not count:
-        return None
+        return 0
     for mg in graphs:
         for (rule_id, what), n in sorted(_meta_graph_issues(mg, ctx.tick).items()):
             ctx.add(rule_id, loc, None, what + (f", {n} time(s)" if n > 1 else ""))
         _keras_objects(ctx, mg, loc)
     ctx.members += count
-    return "tf-saved-model"
+    return count
+
+
+def scan_graph_def(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | None:
+    """A frozen GraphDef (``*.pb`` of TF1): its nodes run when the graph is imported and run."""
+    del name
+    try:
+        graph = read_graph_def(blob, ctx.tick, attr_ops=ATTRIBUTE_OPS)
+    except ArtifactFormatError:
+        return None
+    if not graph.nodes or not all(n.op for n in graph.nodes):
+        return None  # protobuf-shaped bytes, but not a graph
+    _report_graphs(ctx, [graph], loc)
+    return "tf-graph-def"
+
+
+MAX_SAVED_MODEL_TEXT: Final = 16 << 20
+"""Largest ``saved_model.pbtxt`` parsed: protobuf's text parser is pure Python
+(about 1.5 s a MiB here) and cannot be interrupted by the per-file time limit."""
+
+
+def scan_saved_model_text(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str | None:
+    """``saved_model.pbtxt``: TensorFlow's loader reads it when there is no ``saved_model.pb``."""
+    del name
+    if blob.size > MAX_SAVED_MODEL_TEXT:
+        ctx.add(
+            "scan-limit-reached",
+            loc,
+            None,
+            f"saved_model.pbtxt of {blob.size} bytes is larger than the "
+            f"{MAX_SAVED_MODEL_TEXT} bytes parsed (MAX_SAVED_MODEL_TEXT)",
+        )
+        return None
+    text = blob.read(0, blob.size).decode("utf-8", "replace")
+    try:
+        graphs = read_saved_model_text(text, ctx.tick, attr_ops=ATTRIBUTE_OPS)
+    except ArtifactFormatError:
+        return None
+    return "tf-saved-model-text" if _report_graphs(ctx, graphs, loc) else None
 
 
 def _keras_objects(ctx: ScanContext, mg: TfMetaGraph, loc: Location) -> None:
@@ -438,7 +493,6 @@ def _flex_options(model: object, n_codes: int) -> dict[int, list[bytes]]:
 
 
 def scan_tflite(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
-    del name
     try:
         model = root_table(blob)
         codes = model.tables(1)
@@ -451,20 +505,84 @@ def scan_tflite(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
     for index, code in enumerate(custom):
         if not code.startswith("Flex"):
             continue
-        issue = _judge_flex(code, options.get(index, []))
-        if issue is not None:
+        for issue in _judge_flex(code, options.get(index, [])):
             key = (issue.rule_id, issue.what)
             found[key] = found.get(key, 0) + max(1, len(options.get(index, [])))
     for (rule_id, what), n in sorted(found.items()):
         ctx.add(rule_id, loc, None, f"{what} (TFLite Flex operator), {n} time(s)")
     plain = sorted({c for c in custom if c and not c.startswith("Flex")})
-    if plain:
-        ctx.add("tflite-custom-operator", loc, None, f"custom operators: {', '.join(plain[:10])}")
+    unknown = [c for c in plain if c not in RUNTIME_CUSTOM_OPERATORS]
+    if unknown:
+        ctx.add("tflite-custom-operator", loc, None, f"custom operators: {', '.join(unknown[:10])}")
+    elif plain:
+        ctx.add(
+            "tflite-custom-operator",
+            loc,
+            None,
+            f"custom operators {', '.join(plain[:10])}: kernels MediaPipe and TensorFlow Lite "
+            "ship and register themselves",
+            severity=Severity.INFO,
+        )
     return "tflite"
 
 
-def _judge_flex(code: str, options: list[bytes]) -> OpIssue | None:
-    """A Flex operator: its options hold the serialised NodeDef, attribute strings verbatim."""
+RUNTIME_CUSTOM_OPERATORS: Final = frozenset(
+    {
+        # tensorflow/lite/kernels/register.cc: custom ops of TFLite's own resolver
+        "TFLite_Detection_PostProcess",
+        # mediapipe/util/tflite/cpu_op_resolver.cc (MediaPipe_RegisterTfLiteOpResolver)
+        "MaxPoolingWithArgmax2D", "MaxUnpooling2D", "Convolution2DTransposeBias",
+        "TransformTensorBilinear", "TransformLandmarks", "Landmarks2TransformMatrix",
+        "Resampler",
+    }
+)  # fmt: skip
+"""Custom operators registered by the runtimes that load such models (TFLite's builtin
+resolver, MediaPipe's): native code that ships with the runtime, like builtin ops."""
+
+
+def _flex_nodes(code: str, options: list[bytes]) -> list[TfNode] | None:
+    """The TensorFlow ops a Flex operator may run, with the attributes its NodeDef gives;
+    None when no options decode.
+
+    The delegate runs the op named by element 0 of the options (a FlexBuffer
+    ``[op name, NodeDef]``), not the one ``custom_code`` or the NodeDef names
+    (``tensorflow/lite/delegates/flex/kernel.cc``), so all three are judged.
+    """
+    nodes: list[TfNode] = []
+    for raw in options:
+        try:
+            elements = flexbuffer_strings(raw)
+            nodedef = read_node_def(elements[1]) if len(elements) > 1 and elements[1] else None
+        except ArtifactFormatError:
+            continue
+        attrs = nodedef.attrs if nodedef is not None else {}
+        names = {code[4:], nodedef.op if nodedef is not None else ""}
+        if elements and elements[0] is not None:
+            names.add(elements[0].decode("utf-8", "replace"))
+        nodes += [TfNode(code, op, (), attrs) for op in sorted(names) if op]
+    return nodes or None
+
+
+def _judge_flex(code: str, options: list[bytes]) -> list[OpIssue]:
+    """A Flex operator: the ops it runs, judged with the attributes of its NodeDef."""
+    nodes = _flex_nodes(code, options)
+    if nodes is None:
+        by_code = _judge_flex_by_code(code, options)
+        return [by_code] if by_code is not None else []
+    issues: list[OpIssue] = []
+    for node in nodes:
+        if node.op in _CONDITIONAL_OPS - _DEBUG_URL_OPS - _PROTO_OPS - {"PrintV2"}:
+            # Their file name is an input tensor of another operator: not resolvable here.
+            issue: OpIssue | None = OpIssue("tf-dangerous-op", f"{node.op} may read or write files")
+        else:
+            issue = judge_node(node, _Scope([]))
+        if issue is not None and issue not in issues:
+            issues.append(issue)
+    return issues
+
+
+def _judge_flex_by_code(code: str, options: list[bytes]) -> OpIssue | None:
+    """Options that do not decode: judge the op ``custom_code`` names, strings verbatim."""
     op = code[4:]
     if op == "PrintV2":
         target = next((o for o in options if b"file://" in o), None)

@@ -370,29 +370,60 @@ def _token_chains(source: str) -> Iterator[tuple[list[str], int]]:
         yield chain, line
 
 
+_GETATTR_LITERAL = re.compile(
+    r"""getattr\s*\(\s*([A-Za-z_][\w.]*)\s*,\s*(['"])([A-Za-z_]\w*)\2\s*\)"""
+)
+_LEADING_BLANKS = re.compile(r"^[ \t]+", re.MULTILINE)
+
+
+def _getattr_chains(source: str) -> Iterator[tuple[list[str], int]]:
+    """``getattr(torch, "from_file")`` as the chain it stands for (TorchScript takes a
+    literal name), for source that only the token search reads."""
+    for m in _GETATTR_LITERAL.finditer(source):
+        yield [*m.group(1).split("."), m.group(3)], source.count("\n", 0, m.start()) + 1
+
+
+def _torchscript_indentation(source: str) -> str:
+    """The source with every leading blank one column wide, as TorchScript's lexer
+    measures indentation (a tab is one column there; Python's tokenizer refuses
+    a block that mixes tabs and spaces, which TorchScript compiles)."""
+    return _LEADING_BLANKS.sub(lambda m: " " * len(m.group()), source)
+
+
 def analyse_torchscript_source(source: str, module: str, file: str) -> TorchScriptReport:
     """What one ``code/`` file defines and what its code does to the machine."""
     report = TorchScriptReport()
     try:
         tree = ast.parse(source)
+    except IndentationError:
+        try:
+            source = _torchscript_indentation(source)
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            return _search_tokens(report, source, file, exc)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        report.error = f"{type(exc).__name__}: {exc}"
-        for parts, line in _token_chains(source):
-            resolved = _resolve(parts if parts != ["from_file"] else ["torch", "from_file"])
-            if resolved is None:
-                continue
-            kind, namespace, name = resolved
-            verdict = _judge_op(namespace, name, None) if kind == "op" else None
-            if kind == "class" and namespace not in KNOWN_CLASS_NAMESPACES:
-                verdict = ("torchscript-custom-op", f"uses the native class {namespace}.{name}")
-            if verdict is not None:
-                report.issues.append(
-                    TorchScriptIssue(
-                        verdict[0], f"{'.'.join(parts)} {verdict[1]}, {file} line {line}"
-                    )
-                )
-        return report
+        return _search_tokens(report, source, file, exc)
     _Visitor(report, module, source, file).visit(tree)
+    return report
+
+
+def _search_tokens(
+    report: TorchScriptReport, source: str, file: str, exc: BaseException
+) -> TorchScriptReport:
+    """Source Python's parser refuses: dotted names and getattr literals, token by token."""
+    report.error = f"{type(exc).__name__}: {exc}"
+    for parts, line in [*_token_chains(source), *_getattr_chains(source)]:
+        resolved = _resolve(parts if parts != ["from_file"] else ["torch", "from_file"])
+        if resolved is None:
+            continue
+        kind, namespace, name = resolved
+        verdict = _judge_op(namespace, name, None) if kind == "op" else None
+        if kind == "class" and namespace not in KNOWN_CLASS_NAMESPACES:
+            verdict = ("torchscript-custom-op", f"uses the native class {namespace}.{name}")
+        if verdict is not None:
+            report.issues.append(
+                TorchScriptIssue(verdict[0], f"{'.'.join(parts)} {verdict[1]}, {file} line {line}")
+            )
     return report
 
 
@@ -425,6 +456,31 @@ def _pickle_strings(blob: Blob, tick: object) -> Iterator[str]:
             return
 
 
+def _torch_class_globals(blob: Blob, tick: object) -> set[str]:
+    """``__torch__.torch.classes.<ns>.<Name>`` a TorchScript pickle names (GLOBAL).
+
+    TorchScript's unpickler resolves these in the registry of native classes,
+    never from ``code/``: a dynamically quantized Linear's packed parameters
+    (``quantized.LinearPackedParamsBase``) appear only there.
+    """
+    reader = PickleOpcodeReader(blob)
+    found: set[str] = set()
+    while reader.pos < blob.size:
+        if callable(tick):
+            tick()
+        try:
+            code, arg, _ = reader.read_op()
+        except ArtifactFormatError:
+            break
+        if code == 0x63 and isinstance(arg, tuple) and len(arg) == 2:  # GLOBAL
+            module, name = arg
+            if isinstance(module, str) and module.startswith("__torch__.torch.classes."):
+                found.add(f"{module}.{name}")
+        if code == 0x2E:  # STOP
+            break
+    return found
+
+
 def torchscript_prefixes(names: Iterable[str]) -> set[str]:
     """Archive prefixes (``"model/"``) that ``torch.load`` treats as TorchScript.
 
@@ -444,10 +500,10 @@ def scan_torchscript_archive(
 ) -> set[str]:
     """Analyse the ``code/`` sources and ``bytecode.pkl`` of an archive's TorchScript.
 
-    ``members`` are ``(name, data)`` of the archive's ``.py`` and ``bytecode.pkl``
-    members. Returns the ``module.name`` globals its pickles may name without
-    being unknown: the classes its code defines, and PyTorch's own custom
-    classes it refers to.
+    ``members`` are ``(name, data)`` of the archive's ``.py``, ``bytecode.pkl``,
+    ``data.pkl`` and ``constants.pkl`` members. Returns the ``module.name``
+    globals its pickles may name without being unknown: the classes its code
+    defines, and PyTorch's own custom classes it or its pickles refer to.
     """
     defined: set[str] = set()
     custom: set[str] = set()
@@ -468,6 +524,8 @@ def scan_torchscript_archive(
             # real os.system when torch.load read the archive as a checkpoint.
             defined |= {c for c in report.classes if c.startswith("__torch__.")}
             custom |= report.custom_classes
+        elif name.rsplit("/", 1)[-1] in ("data.pkl", "constants.pkl"):
+            custom |= _torch_class_globals(data, ctx.tick)
         elif name.rsplit("/", 1)[-1] == "bytecode.pkl":
             operators = [s for s in _pickle_strings(data, ctx.tick) if _OPERATOR_NAME.match(s)]
             for issue in analyse_bytecode_operators(operators, name):

@@ -20,6 +20,7 @@ from openward.artifacts.blob import Blob, all_zero
 from openward.artifacts.compression import decompress
 from openward.artifacts.detection import Format, detect_format
 from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
+from openward.artifacts.tflite import read_tflite_metadata
 from openward.artifacts.zip import (
     METHOD_NAMES,
     TooManyEntries,
@@ -98,8 +99,11 @@ def scan_zip(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
     return label
 
 
-def scan_zip_view(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> None:
-    """Scan the zip found at the end of a file that starts as something else."""
+def scan_zip_view(
+    ctx: ScanContext, blob: Blob, loc: Location, name: str, *, host: frozenset[str] | set[str]
+) -> None:
+    """Scan the zip found at the end of a file that is something else first
+    (``host`` holds what it was detected and analysed as)."""
     del name
     try:
         zd = read_zip_directory(
@@ -109,13 +113,35 @@ def scan_zip_view(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> Non
         return  # an end-record signature by chance, not a zip
     if not zd.entries:
         return
-    ctx.add(
-        "polyglot-file",
-        loc,
-        zd.prefix,
-        f"a zip archive of {len(zd.entries)} member(s) starts at byte {zd.prefix}",
-    )
+    start = min(e.header_offset for e in zd.entries)
+    if not (Format.TFLITE in host and _is_tflite_metadata_zip(blob, zd, start)):
+        ctx.add(
+            "polyglot-file",
+            loc,
+            start,
+            f"a zip archive of {len(zd.entries)} member(s) starts at byte {start}",
+        )
     _scan_directory(ctx, blob, (*loc, "<zip view>"), zd, skip_prefix=True, seen=set())
+
+
+def _is_tflite_metadata_zip(blob: Blob, zd: ZipDirectory, start: int) -> bool:
+    """Whether the zip is the associated-files archive of TFLite metadata.
+
+    What tflite_support's and MediaPipe's populators write: after the model
+    (past its ``TFLITE_METADATA`` buffer), stored or deflated members that the
+    metadata records by name, and nothing after the end record. Any other zip
+    at the end of a model is a polyglot like any other.
+    """
+    meta = read_tflite_metadata(blob)
+    return (
+        meta is not None
+        and start >= meta.end
+        and zd.end == blob.size
+        and all(
+            e.name in meta.associated_files and e.method in (0, 8) and not e.problems
+            for e in zd.entries
+        )
+    )
 
 
 def _label(zd: ZipDirectory) -> tuple[str, set[str]]:
@@ -357,7 +383,9 @@ def _check_layout(
         )
         return
     gaps: list[tuple[int, int]] = []
-    cursor = 0 if not skip_prefix else zd.prefix
+    # In a view (a zip at the end of another format), what precedes the first
+    # member is that other format, analysed as the file itself.
+    cursor = min((s[0] for s in spans), default=zd.prefix) if skip_prefix else 0
     for start, end, _ in spans:
         if start > cursor:
             gaps.append((cursor, start))

@@ -71,3 +71,21 @@ def test_charge_stops_a_bomb_early() -> None:
 def test_garbage_never_raises(fmt: str, data: bytes) -> None:
     out = decompress(fmt, Blob.of(data), charge=_free)
     assert out.blob.size >= 0
+
+
+def test_lzma_header_asking_for_a_huge_dictionary_is_a_limit_not_an_allocation() -> None:
+    """A 13-byte .lzma header declaring a 4 GiB dictionary made liblzma allocate 4 GiB
+    (found by the fuzz test once .lzma headers with 2^n + 2^(n-1) dictionaries were
+    recognised, as liblzma recognises them)."""
+    import tracemalloc
+
+    header = b"\x5d" + b"\xff" * 4 + b"\xff" * 8 + bytes(32)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArtifactLimitError) as raised:
+            decompress("lzma", Blob.of(header), charge=lambda produced, consumed: None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert raised.value.limit == "MAX_LZMA_DECODER_MEMORY"
+    assert peak < 64 << 20

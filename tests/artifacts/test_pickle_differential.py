@@ -51,6 +51,29 @@ class _Recording(pickle.Unpickler):
         return ("pid", pid)
 
 
+class _PythonRecording(pickle._Unpickler):
+    """Python's own unpickler (``joblib.load``, pandas' fallback), globals harmless."""
+
+    def __init__(self, file: io.IOBase) -> None:
+        super().__init__(file, encoding="latin1")
+        self.names: list[tuple[str, str]] = []
+
+    def find_class(self, module: str, name: str) -> type:
+        self.names.append((module, name))
+        return _Harmless
+
+    def persistent_load(self, pid: object) -> object:
+        return ("pid", pid)
+
+
+def _python(data: bytes) -> tuple[bool, object]:
+    """(completed, value or exception type name), as Python's own unpickler loads it."""
+    try:
+        return True, _PythonRecording(io.BytesIO(data)).load()
+    except Exception as exc:
+        return False, type(exc).__name__
+
+
 _FEEDS: dict[str, Callable[[bytes], io.IOBase]] = {
     "buffered": lambda data: io.BufferedReader(io.BytesIO(data)),  # type: ignore[arg-type]
     "bytesio": io.BytesIO,
@@ -89,7 +112,9 @@ def _cpython(data: bytes, feed: str) -> tuple[bool, object, list[tuple[str, str]
             return True, pickle.loads(data, encoding="latin1"), list(_RESOLVED)
         except Exception as exc:
             return False, type(exc).__name__, list(_RESOLVED)
-    unpickler = _Recording(_FEEDS[feed](data))
+    unpickler: _Recording | _PythonRecording = (
+        _PythonRecording(io.BytesIO(data)) if feed == "python" else _Recording(_FEEDS[feed](data))
+    )
     try:
         return True, unpickler.load(), unpickler.names
     except Exception as exc:
@@ -128,11 +153,15 @@ def _same_value(ours: object, theirs: object) -> bool:
 @settings(max_examples=1500, deadline=None)
 @given(opcode=st.sampled_from(b"ILFSVP"), line=line_text)
 def test_line_arguments_are_read_as_cpython_reads_them(opcode: int, line: bytes) -> None:
-    """INT, LONG, FLOAT, STRING, UNICODE and PERSID lines: same value, same refusals."""
+    """INT, LONG, FLOAT, STRING, UNICODE and PERSID lines: read on wherever the C
+    unpickler or Python's own unpickler reads on, with the value it reads."""
     data = bytes([opcode]) + line + b"\n."
     done, value, _ = _cpython(data, "buffered")
+    py_done, py_value = _python(data)
     res = run_pickle(Blob.of(data))
-    assert (res.complete and res.error is None) == done, (data, value, res.error)
+    assert (res.complete and res.error is None) == (done or py_done), (data, value, res.error)
+    if not done and py_done:
+        done, value = py_done, py_value
     if done and not isinstance(res.result, Span):
         ours = res.result.pid if isinstance(res.result, Persistent) else res.result
         theirs = value[1] if opcode == ord("P") else value  # type: ignore[index]
@@ -162,6 +191,32 @@ def test_global_lines_are_read_as_cpython_reads_them(
     _, _, names = _cpython(data, "buffered")
     res = run_pickle(Blob.of(data))
     assert set(names) <= set(res.globals), data
+
+
+def test_float_that_only_python_unpickler_reads_does_not_stop_the_stream() -> None:
+    """The bypass: joblib.load (Python's unpickler) reads ``F 1.0`` with float(); the
+    C unpickler refuses it, and openward, reading as C does, stopped there."""
+    res = run_pickle(Blob.of(b"F 1_0.5\n0cposix\nsystem\n(S'true'\ntR."))
+    assert res.complete
+    assert ("posix", "system") in res.globals
+    assert run_pickle(Blob.of(b"F1e999\n.")).result == math.inf
+
+
+def test_frame_longer_than_the_data_is_read_as_python_reads_it() -> None:
+    """The bypass: joblib.load (Python's unpickler) reads a FRAME that claims more
+    bytes than the file holds and runs what is in it; the C unpickler refuses it,
+    and openward, reading as C does, stopped at the FRAME."""
+    data = b"\x80\x04\x95" + struct.pack("<Q", 1 << 20) + b"cposix\nsystem\n(S'true'\ntR."
+    assert _python(data)[0]
+    res = run_pickle(Blob.of(data))
+    assert res.complete and ("posix", "system") in res.globals
+
+
+def test_inst_without_a_mark_still_names_its_global() -> None:
+    """Python's unpickler imports INST's module before it looks for the MARK."""
+    data = b"iposix\nsystem\n."
+    assert not _python(data)[0]
+    assert ("posix", "system") in run_pickle(Blob.of(data)).globals
 
 
 def test_decimal_int_with_two_digits_is_not_octal() -> None:
@@ -232,7 +287,7 @@ def streams(draw: st.DrawFn) -> bytes:
     return head + b"".join(ops) + b"."
 
 
-@pytest.mark.parametrize("feed", ["memory", "buffered", "bytesio"])
+@pytest.mark.parametrize("feed", ["memory", "buffered", "bytesio", "python"])
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=streams())
 def test_streams_never_hide_what_cpython_imports(feed: str, data: bytes) -> None:

@@ -132,12 +132,15 @@ def test_shared_values_cannot_blow_up_the_analysis(tmp_path: Path) -> None:
     assert "pickle-dangerous-global" in _rules(_quick(tree))
 
 
-def test_deeply_nested_joblib_object_arrays_fail_closed(tmp_path: Path) -> None:
+def test_object_arrays_inside_object_arrays_do_not_nest(tmp_path: Path) -> None:
+    """joblib reads an object array's nested pickle with a plain unpickler, so the
+    array wrappers inside it are ordinary objects: 3000 of them are one flat
+    stream, read without recursion, with no limit to reach."""
     wrapper = (
         b"\x80\x04cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(\x8c\x05dtypecnumpy\ndtype\n"
         b"\x8c\x02O8\x89\x88\x87R\x8c\x05shape\x4b\x01\x85ub"
     )
     p = tmp_path / "nested.joblib"
     p.write_bytes(wrapper * 3000 + b"N." * 3000)
-    finding = next(f for f in _quick(p).findings if f.rule_id == "pickle-malformed")
-    assert finding.severity.value == "high" and "nested" in finding.evidence
+    serious = [f for f in _quick(p).findings if f.severity.value in ("high", "critical")]
+    assert serious == []

@@ -313,3 +313,115 @@ def test_joblib_side_files_outside_the_folder(
         .bytes()
     )
     assert _findings(data, tmp_path) == expected
+
+
+def _stack_global_of(module_value: PickleAsm) -> bytes:
+    return (
+        module_value.unicode("system")
+        .stack_global()
+        .unicode("true")
+        .tuple1()
+        .reduce()
+        .stop()
+        .bytes()
+    )
+
+
+def _scan_rules(tmp_path: object, data: bytes) -> set[tuple[str, str]]:
+    import pathlib
+
+    import openward
+
+    path = pathlib.Path(str(tmp_path)) / "s.pkl"
+    path.write_bytes(data)
+    return {(f.rule_id, str(f.severity)) for f in openward.scan(path).findings}
+
+
+def test_stack_global_of_an_estimator_stops_like_cpython(tmp_path: object) -> None:
+    """A benign sklearn ColumnTransformer saved by joblib was critical: the plain
+    (pickle.load) reading of its array bytes met STACK_GLOBAL with an estimator as
+    the module, where CPython stops ("STACK_GLOBAL requires str")."""
+    data = _stack_global_of(
+        PickleAsm().proto(4).glob("collections", "OrderedDict").mark().tuple().reduce()
+    )
+    with pytest.raises(pickle.UnpicklingError, match="requires str"):
+        pickle.loads(data)
+    rules = _scan_rules(tmp_path, data)
+    assert ("pickle-dynamic-global", "critical") not in rules
+    assert ("pickle-malformed", "medium") in rules
+    assert _scan_rules(tmp_path, _stack_global_of(PickleAsm().proto(4).binint(3))) == {
+        ("pickle-malformed", "medium")
+    }
+
+
+@pytest.mark.parametrize(
+    "module_value",
+    [
+        PickleAsm()
+        .proto(4)
+        .glob("_codecs", "encode")
+        .mark()
+        .unicode("bf")
+        .unicode("rot13")
+        .tuple()
+        .reduce(),
+        PickleAsm().proto(4).glob("builtins", "str").unicode("os").tuple1().reduce(),
+        PickleAsm()
+        .proto(2)
+        .glob("copyreg", "_reconstructor")
+        .mark()
+        .glob("__builtin__", "str")
+        .glob("__builtin__", "str")
+        .unicode("os")
+        .tuple()
+        .reduce(),
+    ],
+    ids=["codecs-rot13", "str", "copyreg-reconstructor-str"],
+)
+def test_names_computed_by_allowlisted_helpers_stay_dynamic(
+    tmp_path: object, module_value: PickleAsm
+) -> None:
+    """Allowlisted helpers that can return a str still make a dynamic global (CPython
+    resolves each of these to os.system)."""
+    data = _stack_global_of(module_value)
+    resolved: list[tuple[str, str]] = []
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            resolved.append((module, name))
+            if (module, name) == ("os", "system"):
+                return len  # harmless stand-in
+            return super().find_class(module, name)
+
+    import io
+
+    _Unpickler(io.BytesIO(data)).load()
+    assert ("os", "system") in resolved
+    assert ("pickle-dynamic-global", "critical") in _scan_rules(tmp_path, data)
+
+
+def test_bit_generator_helper_calls_the_type_it_is_given() -> None:
+    """numpy's __bit_generator_ctor(cls) returns cls(): the class is called, not
+    only imported (it was reported as 'imported, not called')."""
+    data = (
+        PickleAsm()
+        .proto(2)
+        .glob("numpy.random._pickle", "__bit_generator_ctor")
+        .glob("ma", "Payload")
+        .tuple1()
+        .reduce()
+        .stop()
+        .bytes()
+    )
+    res = run_pickle(Blob.of(data))
+    assert res.globals[("ma", "Payload")].calls == 1
+
+
+def test_calling_a_constant_stops_the_stream_as_cpython_does() -> None:
+    """REDUCE of a number is a TypeError in CPython: nothing is called, nothing
+    follows. Raw array bytes read as opcodes made such 'computed calls' (high)."""
+    data = PickleAsm().proto(2).binint(7).mark().tuple().reduce().stop().bytes()
+    with pytest.raises(TypeError):
+        pickle.loads(data)
+    res = run_pickle(Blob.of(data))
+    assert res.error is not None and res.events == []

@@ -151,6 +151,17 @@ LOADERS = {
     ),
     "joblib": "import joblib, sys; joblib.load(sys.argv[1])",
     "gzip-pickle": "import gzip, pickle, sys; pickle.load(gzip.open(sys.argv[1]))",
+    "lzma-pickle": "import lzma, pickle, sys; pickle.load(lzma.open(sys.argv[1]))",
+    "zstd-pickle": (
+        "import pickle, sys\ntry:\n    from compression import zstd\nexcept ImportError:\n"
+        "    from backports import zstd\npickle.load(zstd.open(sys.argv[1]))"
+    ),
+    "7z-pickle": (
+        "import os, pickle, py7zr, sys, tempfile\nd = tempfile.mkdtemp()\n"
+        "try:\n    py7zr.SevenZipFile(sys.argv[1]).extractall(d)\nexcept Exception:\n    pass\n"
+        "for n in sorted(os.listdir(d)):\n    try:\n"
+        "        pickle.load(open(os.path.join(d, n), 'rb'))\n    except Exception:\n        pass"
+    ),
 }
 
 

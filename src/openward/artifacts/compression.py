@@ -98,6 +98,11 @@ def new_decompressor(fmt: str, props: bytes | None = None) -> Any:
         return zlib.decompressobj(wbits=-15)
     if fmt == "lzma-raw":
         filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, props or b"")]  # type: ignore[attr-defined]
+        if filters[0].get("dict_size", 0) > MAX_LZMA_DECODER_MEMORY:  # no memlimit for RAW
+            raise ArtifactLimitError(
+                "MAX_LZMA_DECODER_MEMORY",
+                f"the lzma member asks for a {filters[0]['dict_size'] >> 20} MiB dictionary",
+            )
         return lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters)
     if fmt == "gzip":
         return zlib.decompressobj(wbits=31)
@@ -106,7 +111,7 @@ def new_decompressor(fmt: str, props: bytes | None = None) -> Any:
     if fmt == "bzip2":
         return bz2.BZ2Decompressor()
     if fmt in ("xz", "lzma"):
-        return lzma.LZMADecompressor(format=lzma.FORMAT_AUTO)
+        return lzma.LZMADecompressor(format=lzma.FORMAT_AUTO, memlimit=MAX_LZMA_DECODER_MEMORY)
     if fmt == "lz4":
         import lz4.frame
 
@@ -159,10 +164,29 @@ def decompress(
         if fmt == "gzip":
             # Python's gzip module skips NUL padding between members.
             pos = _skip_zeros(blob, pos)
-        if blob.read(pos, len(magic)) != magic:
+        if blob.read(pos, len(magic)) != magic and not (
+            fmt in _SKIPPABLE_FRAMES and is_skippable_frame(blob.read(pos, 4))
+        ):
             break
         complete = False
     return Decompressed(sink.blob(), pos, complete, error, streams)
+
+
+MAX_LZMA_DECODER_MEMORY: Final = 512 << 20
+"""liblzma allocates the whole dictionary a header declares before it decodes a
+byte: a 13-byte ``.lzma`` header asking for 4 GiB would take 4 GiB. xz's largest
+preset needs 65 MiB; past this the stream is reported as a scan limit."""
+
+_SKIPPABLE_FRAMES: Final = frozenset({"lz4", "zstd"})
+
+
+def is_skippable_frame(head: bytes) -> bool:
+    """A skippable frame (magic 0x184D2A50-5F), which lz4 and zstd readers step over.
+
+    Readers that go from frame to frame (joblib's lz4 file, zstd's) read on
+    after one, so a pickle split by a skippable frame is still one pickle.
+    """
+    return len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18"
 
 
 def _skip_zeros(blob: Blob, pos: int) -> int:
@@ -214,6 +238,15 @@ def _one_stream(
                 sink.write(out)
     except ArtifactLimitError:
         raise
+    except lzma.LZMAError as exc:
+        if "memory usage limit" in str(exc).lower():
+            raise ArtifactLimitError(
+                "MAX_LZMA_DECODER_MEMORY",
+                f"the lzma/xz header asks for more than {MAX_LZMA_DECODER_MEMORY >> 20} MiB "
+                "of decoder memory",
+                start,
+            ) from None
+        return pos, False, str(exc) or type(exc).__name__
     except Exception as exc:
         return pos, False, str(exc) or type(exc).__name__
     unused = len(dec.unused_data or b"") + len(pending)

@@ -329,6 +329,27 @@ _SAFETENSORS_HEADER_START: Final = re.compile(
 )
 
 
+def _after_skippable_frames(blob: Blob, head: bytes) -> str | None:
+    """zstd or lz4 data that opens with skippable frames: the format of the first
+    real frame behind them (zstd readers, pandas' among them, step over them)."""
+    from openward.artifacts.compression import is_skippable_frame
+
+    if not is_skippable_frame(head):
+        return None
+    pos = 0
+    for _ in range(64):
+        (size,) = struct.unpack("<I", blob.read(pos + 4, 4).ljust(4, b"\0"))
+        pos += 8 + size
+        nxt = blob.read(pos, 4)
+        if nxt == b"\x28\xb5\x2f\xfd":
+            return Format.ZSTD
+        if nxt == b"\x04\x22\x4d\x18":
+            return Format.LZ4
+        if not is_skippable_frame(nxt):
+            return None
+    return None
+
+
 def _is_safetensors(blob: Blob, head: bytes) -> bool:
     """A header the safetensors loader would parse, or one it refuses that is
     still plainly a safetensors header (reported as malformed).
@@ -424,6 +445,9 @@ def detect_format(blob: Blob) -> str:
     for offset, magic, fmt in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return fmt
+    framed = _after_skippable_frames(blob, head)
+    if framed is not None:
+        return framed
     if _is_joblib_zfile(head):
         return Format.JOBLIB_ZFILE
     if _is_safetensors(blob, head):

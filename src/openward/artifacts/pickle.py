@@ -458,7 +458,9 @@ class FileModePickleReader(PickleOpcodeReader):
 # which is what pickle.load and torch.load run: C string functions stop at the
 # first NUL, INT goes through strtol(base 0), GET/PUT through base 10. Being as
 # lenient as CPython matters: where openward stopped parsing and CPython did
-# not, the rest of the stream would be invisible.
+# not, the rest of the stream would be invisible. Python's own unpickler
+# (pickle._Unpickler: joblib.load, pandas.read_pickle's fallback) is more
+# lenient in one place, FLOAT, so a line either of them reads is read.
 
 _STRTOL = re.compile(rb"[ \t\n\r\f\v]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 # PyOS_string_to_double: no leading whitespace, no underscores, no hex.
@@ -520,12 +522,15 @@ def _decode_line(kind: int, line: bytes, pos: int) -> object:
             return _py_long(line[:-1] if line.endswith(b"L") else line, 0)
         if kind == _LINE_FLOAT:
             m = _STRTOD.match(line)
-            if m is None or line[m.end() : m.end() + 1] not in (b"", b"\0"):
-                raise ValueError(line)
-            number = float(m.group(0))
-            if math.isinf(number) and b"n" not in m.group(0).lower():
-                raise ValueError(line)  # OverflowError in PyOS_string_to_double
-            return number
+            if m is not None and line[m.end() : m.end() + 1] in (b"", b"\0"):
+                number = float(m.group(0))
+                if not (math.isinf(number) and b"n" not in m.group(0).lower()):
+                    return number
+            # The C unpickler refuses the line (or overflows); Python's own
+            # unpickler, which joblib.load and pandas' fallback run, reads it with
+            # float(), which also takes spaces, underscores and '1e999'. What
+            # either unpickler reads on from is read on from here.
+            return float(line)
         if kind == _LINE_STRING:
             if len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
                 return codecs.escape_decode(line[1:-1])[0].decode("latin-1")

@@ -60,7 +60,7 @@ class Global:
 class Call:
     """The result of calling or instantiating ``func`` with ``args``."""
 
-    __slots__ = ("args", "func", "offset", "planted_setstate", "state", "via")
+    __slots__ = ("args", "builds", "func", "offset", "planted_setstate", "state", "via")
 
     def __init__(self, func: object, args: object, offset: int, via: str = "REDUCE") -> None:
         self.func = func
@@ -70,6 +70,10 @@ class Call:
         """The opcode that made it: REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, INST (or BUILD,
         for a ``__setstate__`` planted in the instance's ``__dict__``)."""
         self.state: object = None
+        """The state of its last BUILD."""
+        self.builds: list[object] | None = None
+        """Every BUILD state, in order (kept for joblib array wrappers only: each
+        BUILD adds to the instance's ``__dict__``, none replaces it)."""
         self.planted_setstate: object = None
         """A ``__setstate__`` a BUILD put into the instance's ``__dict__``."""
 
@@ -365,12 +369,47 @@ class _Machine:
             use.references += 1
         return Global(module, name, pos)
 
+    def may_be_str(self, value: object) -> bool:
+        """Whether ``value`` can be an exact ``str`` at load time (what STACK_GLOBAL needs).
+
+        Constants and containers are what they are. A call of an allowlisted
+        global builds an instance of that class, or returns a tensor, array or
+        the like, except for the few helpers in :data:`_MAY_RETURN_STR`; a call
+        of anything else, an unknown value or a persistent id may be a str.
+        Without this, raw array bytes that ``pickle.load`` reads as opcodes (the
+        plain reading of a joblib file) made "names computed at load time" out
+        of estimators where CPython stops with an error.
+        """
+        if isinstance(value, str):
+            return True
+        if isinstance(value, Span):
+            return value.kind in ("str", "line")
+        if isinstance(value, Unknown | Persistent):
+            return True
+        if isinstance(value, Global):
+            return self._unvetted(value)  # a vetted global is a class or a function
+        if isinstance(value, Call):
+            func = _resolve_persistent_class(value.func)
+            if not isinstance(func, Global):
+                return True
+            return _python3_name(func.key) in _MAY_RETURN_STR or self._unvetted(func)
+        return False
+
+    def _unvetted(self, ref: Global) -> bool:
+        return self.interesting is None or self.interesting(ref.module, ref.name)
+
     def event(self, kind: str, pos: int, evidence: str) -> None:
         if len(self.res.events) < _MAX_EVENTS:
             self.res.events.append(PickleEvent(kind, pos, evidence))
 
     def call(self, func: object, args: object, pos: int, via: str) -> Call:
         func = _resolve_persistent_class(func)
+        if isinstance(func, _NEVER_CALLABLE):
+            # Both unpicklers raise TypeError here: nothing is called, the stream
+            # stops (what pickle.load makes of a joblib file's raw array bytes).
+            raise ArtifactFormatError(
+                f"{via} of a value that cannot be called: {render(func, self.blob)}", pos
+            )
         if isinstance(func, Global):
             if func.key in _CONSTRUCTORS and isinstance(args, tuple):
                 self.construct(func, args, pos)
@@ -608,20 +647,31 @@ class _Machine:
                     stack.append(self.call(func, args, pos, "REDUCE"))
                 elif code == OP.BUILD:
                     state = stack.pop()
-                    self.build(stack[-1], state, pos)
+                    self.build(stack[-1], state, pos, frame_end)
                 elif code == OP.GLOBAL or code == OP.INST:
                     module, name = cast(tuple[str, str], arg)
                     if code == OP.GLOBAL:
                         stack.append(self.global_ref(module, name, pos, "GLOBAL"))
                     else:
-                        items = self.pop_mark(pos)  # load_inst finds the MARK before importing
+                        # The C unpickler looks for the MARK first; Python's own (joblib's)
+                        # imports the module first: a stream without a MARK still imports.
                         ref = self.global_ref(module, name, pos, "INST")
+                        items = self.pop_mark(pos)
                         self.stack.append(self.call(ref, tuple(items), pos, "INST"))
                 elif code == OP.STACK_GLOBAL:
                     name_v = stack.pop()
                     module_v = stack.pop()
                     if isinstance(module_v, str) and isinstance(name_v, str):
                         stack.append(self.global_ref(module_v, name_v, pos, "STACK_GLOBAL"))
+                    elif not (self.may_be_str(module_v) and self.may_be_str(name_v)):
+                        # CPython: "STACK_GLOBAL requires str" (an exact str); the
+                        # stream stops here, nothing is imported.
+                        raise ArtifactFormatError(
+                            "STACK_GLOBAL of a value that cannot be a str: "
+                            f"module={render(module_v, self.blob)}, "
+                            f"name={render(name_v, self.blob)}",
+                            pos,
+                        )
                     else:
                         self.event(
                             "dynamic-global",
@@ -715,9 +765,12 @@ class _Machine:
                     res.protocol = arg if res.protocol is None else max(res.protocol, arg)
                 elif code == OP.FRAME:
                     after = reader.pos
-                    if after + cast(int, arg) > self.blob.size:
+                    short = after + cast(int, arg) > self.blob.size
+                    if short and not linear:
                         raise ArtifactFormatError("FRAME runs past the end of the data", pos)
-                    if linear:
+                    # A short frame: the C unpickler stops; Python's own (joblib.load)
+                    # reads the bytes there are and runs them, and so does this reading.
+                    if linear and not short:
                         if not frame_end:
                             frame_end = after + cast(int, arg)
                         elif after + cast(int, arg) > frame_end and res.frame_split is None:
@@ -802,7 +855,7 @@ class _Machine:
             if isinstance(base, Global) and base.key not in _PLAIN_BASES:
                 self.call(base, args[2:3], pos, "REDUCE")
 
-    def build(self, obj: object, state: object, pos: int) -> None:
+    def build(self, obj: object, state: object, pos: int, frame_end: int = 0) -> None:
         obj = _resolve_persistent_class(obj)
         if isinstance(obj, Call) and obj.planted_setstate is not None:
             # A first BUILD put __setstate__ into the instance's __dict__;
@@ -845,6 +898,43 @@ class _Machine:
         obj.state = state
         cls = _instance_class(obj)
         if self.joblib_arrays and cls in _JOBLIB_WRAPPERS:
+            if obj.builds is None:
+                obj.builds = []
+            if len(obj.builds) >= _MAX_WRAPPER_BUILDS:
+                raise ArtifactFormatError(
+                    f"joblib array wrapper built more than {_MAX_WRAPPER_BUILDS} times",
+                    pos,
+                    severe=True,
+                )
+            obj.builds.append(state)
+            if frame_end and self.reader.pos < frame_end:
+                # joblib's unpickler holds the whole FRAME in a buffer and reads the
+                # array (or its nested pickle) from the file, after the frame; the
+                # frame's rest is read after that. joblib's own pickler ends the
+                # frame at the BUILD, so only a crafted file gets here. The nested
+                # pickle of an object array is still analysed where joblib reads it.
+                if (
+                    self.depth < _MAX_NESTED_STREAMS
+                    and _dtype_itemsize(_wrapper_attributes(obj).get("dtype")) == _OBJECT
+                ):
+                    self.merge(
+                        run_pickle(
+                            self.blob,
+                            frame_end,
+                            max_opcodes=self.max_opcodes,
+                            tick=self.tick,
+                            interesting=self.interesting,
+                            keep=self.keep,
+                            joblib_arrays=False,
+                            _depth=self.depth + 1,
+                        )
+                    )
+                raise ArtifactFormatError(
+                    f"joblib array wrapper built {frame_end - self.reader.pos} bytes before "
+                    "the end of its FRAME: joblib reads the array from after the frame",
+                    pos,
+                    severe=True,
+                )
             self.skip_joblib_array(obj, pos)
         elif cls in _JOBLIB_SIDE_FILE_WRAPPERS and dict_state is not None:
             self.joblib_side_file(cls, dict_state, pos)
@@ -890,6 +980,9 @@ class _Machine:
                     reader.pos,
                     severe=True,
                 )
+            # joblib reads it with a fresh pickle._Unpickler, not its NumpyUnpickler:
+            # an array wrapper inside is an ordinary object, its "array bytes"
+            # ordinary opcodes (skipping them hid a payload joblib runs).
             nested = run_pickle(
                 self.blob,
                 reader.pos,
@@ -897,6 +990,7 @@ class _Machine:
                 tick=self.tick,
                 interesting=self.interesting,
                 keep=self.keep,
+                joblib_arrays=False,
                 _depth=self.depth + 1,
             )
             self.merge(nested)
@@ -904,6 +998,7 @@ class _Machine:
                 raise nested.error
             reader.pos = nested.end
             self.res.inline_arrays += 1
+            self.stack[-1] = nested.result  # joblib pops the wrapper, pushes the array
             return
         shape = attrs.get("shape")
         if not isinstance(shape, tuple) or not all(
@@ -938,6 +1033,9 @@ class _Machine:
             )
         reader.pos = at
         self.res.inline_arrays += 1
+        # joblib's load_build pops the wrapper and pushes the array: a BUILD that
+        # follows acts on the array (ndarray.__setstate__), not on the wrapper.
+        self.stack[-1] = Unknown("array read by joblib")
 
     def merge(self, other: PickleStreamResult) -> None:
         merge_results(self.res, other)
@@ -1008,9 +1106,67 @@ _CALLS_THROUGH: Final[
     ("torch._tensor", "_rebuild_from_type"): lambda a: (_arg(a, 0), _as_args(_arg(a, 2))),
     ("torch._tensor", "_rebuild_from_type_v2"): lambda a: (_arg(a, 0), _as_args(_arg(a, 2))),
     ("numpy.random._pickle", "__randomstate_ctor"): lambda a: (_arg(a, 1), (_arg(a, 0),)),
-    ("numpy.random._pickle", "__bit_generator_ctor"): lambda a: (_arg(a, 1), (_arg(a, 0),)),
+    # __bit_generator_ctor(bit_generator): a type is instantiated with no arguments.
+    ("numpy.random._pickle", "__bit_generator_ctor"): lambda a: (
+        _arg(a, 0) if isinstance(_arg(a, 0), Global) else None,
+        (),
+    ),
     ("numpy.random._pickle", "__generator_ctor"): lambda a: (_arg(a, 1), (_arg(a, 0),)),
 }
+
+# Allowlisted callables that can return an exact str (so a STACK_GLOBAL name can
+# come from them): str itself, text codecs, the constructors that build any class
+# they are handed (str among them), the torch helper that returns func(*args),
+# TorchScript's identity helpers, numpy's object scalars (which return the object),
+# and the bit-generator helper that instantiates the type it is given. Keep this in
+# step with the allowlist: a function added there that can hand back a str
+# belongs here too.
+_MAY_RETURN_STR: Final = frozenset(
+    {
+        ("builtins", "str"),
+        ("codecs", "encode"),
+        ("_codecs", "encode"),
+        ("copyreg", "_reconstructor"),
+        ("copyreg", "__newobj__"),
+        ("copyreg", "__newobj_ex__"),
+        ("torch._tensor", "_rebuild_from_type"),
+        ("torch._tensor", "_rebuild_from_type_v2"),
+        ("torch.jit._pickle", "build_intlist"),
+        ("torch.jit._pickle", "build_tensorlist"),
+        ("torch.jit._pickle", "build_doublelist"),
+        ("torch.jit._pickle", "build_boollist"),
+        ("torch.jit._pickle", "restore_type_tag"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "object_"),
+        ("numpy.random._pickle", "__bit_generator_ctor"),
+    }
+)
+
+
+def _python3_name(key: tuple[str, str]) -> tuple[str, str]:
+    """``__builtin__.str`` is ``builtins.str`` to the unpickler of protocols 0-2."""
+    from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
+
+    if key in NAME_MAPPING:
+        return NAME_MAPPING[key]
+    return IMPORT_MAPPING.get(key[0], key[0]), key[1]
+
+
+_NEVER_CALLABLE: Final = (
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type(None),
+    tuple,
+    Span,
+    SymList,
+    SymDict,
+    SymSet,
+)
+"""Constants and containers: calling one is a TypeError in either unpickler."""
 
 _OBJECT: Final = -1
 _PLAIN_BASES: Final = frozenset(
@@ -1034,6 +1190,7 @@ _CONSTRUCTORS: Final = frozenset(
 _WRAPPER_INIT: Final = ("subclass", "shape", "order", "dtype", "allow_mmap",
                         "numpy_array_alignment_bytes")  # fmt: skip
 _MAX_NESTED_STREAMS: Final = 16
+_MAX_WRAPPER_BUILDS: Final = 64
 
 
 def _instance_class(obj: Call) -> tuple[str, str] | None:
@@ -1047,7 +1204,14 @@ def _instance_class(obj: Call) -> tuple[str, str] | None:
 
 
 def _wrapper_attributes(wrapper: Call) -> dict[object, object]:
-    """joblib's NumpyArrayWrapper attributes after construction and BUILD."""
+    """joblib's NumpyArrayWrapper attributes after construction and every BUILD.
+
+    joblib's unpickler is Python's ``load_build``: a dict state (or the dict and
+    slot parts of a 2-tuple) updates the instance, a false state changes
+    nothing, and each BUILD adds to what the earlier ones set. A state of any
+    other kind (a dict made by a call, say ``collections.OrderedDict([...])``)
+    would set attributes openward cannot see, so it is refused.
+    """
     attrs: dict[object, object] = {}
     if (
         isinstance(wrapper.func, Global)
@@ -1060,13 +1224,17 @@ def _wrapper_attributes(wrapper: Call) -> dict[object, object]:
             attrs["allow_mmap"] = False
             attrs["numpy_array_alignment_bytes"] = 16
             attrs.update(zip(_WRAPPER_INIT, args, strict=False))
-    state = wrapper.state
-    if isinstance(state, tuple) and len(state) == 2:
-        for part in state:
+    for state in wrapper.builds or ():
+        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+        for part in parts:
             if isinstance(part, SymDict):
                 attrs.update(part.items)
-    elif isinstance(state, SymDict):
-        attrs.update(state.items)
+            elif part is not None and part != () and part is not False:
+                raise ArtifactFormatError(
+                    f"joblib array wrapper whose BUILD state openward cannot read: {render(part)}",
+                    wrapper.offset,
+                    severe=True,
+                )
     return attrs
 
 
@@ -1108,11 +1276,18 @@ def _dtype_itemsize(dtype: object) -> int | None:
         return None
     state = dtype.state
     flags = state[7] if isinstance(state, tuple) and len(state) >= 8 else 0
-    if isinstance(flags, int) and flags & 1:  # NPY_ITEM_HASOBJECT
-        return _OBJECT
     typestr = dtype.args[0].lstrip("<>|=")
     if typestr in _OBJECT_NAMES:
         return _OBJECT
+    if isinstance(flags, int) and flags & 1:  # NPY_ITEM_HASOBJECT
+        # numpy keeps the pickled flags on a dtype it copied (``copy=True``, what
+        # numpy itself writes) and ignores them on the shared builtin dtype
+        # (``np.dtype('f8', False, False)``); which one a flexible or unusual
+        # spelling gets is numpy's business. Only the written form is trusted.
+        copy = dtype.args[2] if len(dtype.args) > 2 else False
+        if copy is True or (type(copy) is int and copy != 0):
+            return _OBJECT
+        return None
     if typestr in _NAME_SIZES:
         return _NAME_SIZES[typestr]
     if typestr in _CHAR_SIZES:

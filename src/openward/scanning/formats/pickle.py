@@ -121,7 +121,7 @@ def _report_split(res: PickleStreamResult, from_file: PickleStreamResult) -> Non
             "pickle.loads does" + outcome,
         )
     )
-    if from_file.complete and not res.complete:
+    if from_file.complete and not res.complete and not (res.error and res.error.severe):
         # The loader that matters here reaches STOP: the stream is a pickle.
         res.complete = True
         res.error = None

@@ -75,6 +75,7 @@ def scan_7z(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
 
     limits = ctx.limits
     budget = _Budget(max(0, limits.max_expanded_bytes - ctx.expanded))
+    factory: Any = None
     try:
         reader: Any = BlobReader(blob)
         with py7zr.SevenZipFile(reader, mode="r") as archive:
@@ -119,7 +120,11 @@ def scan_7z(ctx: ScanContext, blob: Blob, loc: Location, name: str) -> str:
             None,
             f"7z archive could not be read: {type(exc).__name__}: {exc}",
         )
-        return "7z"
+        if factory is None:
+            return "7z"
+        # Members extracted before the error are on the user's disk all the same
+        # (py7zr and 7-Zip write them, then report a CRC error in a later one):
+        # they are analysed like the rest.
     ctx.expanded += sum(s.size() for s in factory.products.values())
     if budget.exceeded:
         ctx.add(

@@ -425,3 +425,60 @@ def test_calling_a_constant_stops_the_stream_as_cpython_does() -> None:
         pickle.loads(data)
     res = run_pickle(Blob.of(data))
     assert res.error is not None and res.events == []
+
+
+def test_methods_a_trusted_class_is_not_vouched_for_are_reported(tmp_path: object) -> None:
+    """pandas.DataFrame is on the trust list for being built from its state; a
+    stream that drives its __setitem__ (SETITEM on the instance) is not."""
+    built = PickleAsm().proto(2).glob("pandas", "DataFrame").empty_tuple().newobj()
+    assert _findings(built.stop().bytes(), tmp_path) == set()
+    driven = (
+        PickleAsm()
+        .proto(2)
+        .glob("pandas", "DataFrame")
+        .empty_tuple()
+        .newobj()
+        .unicode("col")
+        .unicode("x")
+        .setitem()
+        .stop()
+        .bytes()
+    )
+    assert _findings(driven, tmp_path) == {("pickle-unlisted-global", "high")}
+
+
+def _file_resource(**state: object) -> bytes:
+    asm = (
+        PickleAsm()
+        .proto(2)
+        .glob("sklearn_crfsuite._fileresource", "FileResource")
+        .empty_tuple()
+        .newobj()
+        .empty_dict()
+    )
+    for key, value in state.items():
+        asm.unicode(key)
+        if value is None:
+            asm.raw(b"N")
+        elif isinstance(value, bytes):
+            asm.bytes_(value)
+        else:
+            asm.unicode(str(value))
+        asm.setitem()
+    return asm.build().stop().bytes()
+
+
+def test_crfsuite_file_resource_is_judged_by_its_state(tmp_path: object) -> None:
+    """sklearn-crfsuite writes its model to mkstemp(suffix, prefix) at load and
+    deletes ``name`` when collected: safe as the library writes it, not otherwise."""
+    model = b"crfsuite model bytes"
+    as_written = _file_resource(
+        name=None, prefix="crf", suffix=".crfsuite", __FILE_RESOURCE_DATA__=model
+    )
+    assert _findings(as_written, tmp_path) == set()
+    escaping = _file_resource(
+        name=None, prefix="../../site-packages/x", suffix=".pth", __FILE_RESOURCE_DATA__=model
+    )
+    assert _findings(escaping, tmp_path) == {("pickle-unlisted-global", "high")}
+    deleting = _file_resource(name="/home/user/.bashrc", prefix="", suffix="")
+    assert _findings(deleting, tmp_path) == {("pickle-unlisted-global", "high")}

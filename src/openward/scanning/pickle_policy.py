@@ -532,6 +532,49 @@ def _trust_reason(entry: TrustedClass | TrustedFunction) -> str:
     return f"on the trust list ({where}: {entry.reason})"
 
 
+def _file_resource_state(state: object) -> str | None:
+    """sklearn-crfsuite's ``FileResource``: its ``__setstate__`` writes the pickled
+    model bytes to ``tempfile.mkstemp(suffix, prefix)`` and its ``__del__`` deletes
+    ``name``. Safe as sklearn-crfsuite writes it: no name, plain prefix and suffix."""
+    items = getattr(state, "items", None)
+    if not isinstance(items, dict):
+        return f"a state openward cannot read ({type(state).__name__})"
+    if items.get("name") is not None:
+        return f"its state names a file ({items.get('name')!r}) that __del__ deletes"
+    for key in ("prefix", "suffix"):
+        value = items.get(key, "")
+        if not isinstance(value, str):
+            return f"its {key} is not a plain string"
+        if "/" in value or "\\" in value or ".." in value or "\0" in value:
+            return f"its {key} {value!r} moves the file it writes out of the temporary folder"
+    return None
+
+
+_STATE_CHECKS: Final = {
+    ("sklearn_crfsuite._fileresource", "FileResource"): _file_resource_state,
+}
+"""Classes that are safe only with some states: each check returns what is wrong
+with one BUILD state, or None. The classes are built without ``__init__`` only."""
+
+
+def state_problem(module: str, name: str, states: list[object]) -> str | None:
+    """Why the states a pickle gives instances of ``module.name`` are not safe, or
+    None when the class has a state check and every state passes it. Classes
+    without a check are judged by the allowlist alone (``"no state check"``)."""
+    check = _STATE_CHECKS.get(normalize_global(module, name))
+    if check is None:
+        return "no state check"
+    if not states:
+        return "instances without a state"
+    for state in states:
+        if state is None:
+            return "more instances than openward follows"
+        problem = check(state)
+        if problem is not None:
+            return problem
+    return None
+
+
 def classify_global(module: str, name: str, extra_allowed: Iterable[str] = ()) -> GlobalVerdict:
     """Judge the global ``module.name`` that a pickle imports.
 

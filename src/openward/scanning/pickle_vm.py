@@ -154,12 +154,14 @@ class GlobalUse:
     __slots__ = (
         "call_evidence",
         "calls",
+        "hooks",
         "importable",
         "instantiations",
         "module",
         "name",
         "offset",
         "references",
+        "states",
         "via",
     )
 
@@ -180,6 +182,11 @@ class GlobalUse:
         ``copyreg._reconstructor``): only ``__new__``, then BUILD's ``__setstate__``."""
         self.call_evidence: str | None = None
         """The first call or instantiation, rendered like ``posix.system('touch x')``."""
+        self.hooks: set[str] = set()
+        """Methods of its instances the stream drives: ``append``/``extend`` (APPEND(S)),
+        ``__setitem__`` (SETITEM(S)), ``add`` (ADDITEMS), ``__setattr__`` (slot state)."""
+        self.states: list[object] = []
+        """The states BUILD gave its instances (at most ``_MAX_STATES``; ``None`` marks more)."""
         self.importable = importable
         """False when the name is not a dotted identifier (no ordinary import resolves it)."""
 
@@ -267,6 +274,7 @@ _JOBLIB_WRAPPERS: Final = frozenset(
     }
 )
 _MAX_PERSISTENT_IDS: Final = 100_000
+_MAX_STATES: Final = 64
 _MAX_EMBEDDED: Final = 256
 _MAX_EVENTS: Final = 256
 
@@ -596,8 +604,11 @@ class _Machine:
                     elif code == 0x61:  # APPEND
                         value = stack.pop()
                         target = stack[-1]
-                        if isinstance(target, SymList) and len(target.items) < target.cap:
-                            target.items.append(value)
+                        if isinstance(target, SymList):
+                            if len(target.items) < target.cap:
+                                target.items.append(value)
+                        elif isinstance(target, Call):
+                            self.hook(target, "append")
                         rpos += 1
                         continue
                     elif code == 0x70 or code == 0x67:  # PUT, GET: decimal memo index lines
@@ -706,6 +717,8 @@ class _Machine:
                     if self.on_setitem is not None:
                         for i in range(0, len(items) - 1, 2):
                             self.on_setitem(target, items[i], items[i + 1])
+                    if isinstance(target, Call):
+                        self.hook(target, "__setitem__")
                     if isinstance(target, SymDict):
                         if len(target.items) < _KEEP:
                             for i in range(0, len(items) - 1, 2):
@@ -722,16 +735,23 @@ class _Machine:
                         self.on_setitem(target, key, value)
                     if isinstance(target, SymDict):
                         target.set(key, value)
+                    elif isinstance(target, Call):
+                        self.hook(target, "__setitem__")
                 elif code == OP.APPENDS:
                     items = self.pop_mark(pos)
                     target = self.stack[-1]
                     if isinstance(target, SymList):
                         target.extend(items)
+                    elif isinstance(target, Call):
+                        self.hook(target, "extend")
+                        self.hook(target, "append")
                 elif code == OP.APPEND:
                     value = stack.pop()
                     target = stack[-1]
                     if isinstance(target, SymList):
                         target.extend([value])
+                    elif isinstance(target, Call):
+                        self.hook(target, "append")
                 elif code == OP.BINPERSID:
                     pid = stack.pop()
                     self.persistent(pid)
@@ -799,6 +819,8 @@ class _Machine:
                     self.pop_mark(pos)
                     if code == OP.FROZENSET:
                         self.stack.append(SymSet())
+                    elif self.stack and isinstance(self.stack[-1], Call):
+                        self.hook(self.stack[-1], "add")
                 elif code in (OP.EXT1, OP.EXT2, OP.EXT4):
                     # Nothing registers extension codes in a loader's process, and
                     # CPython's unpickler stops at an unregistered one.
@@ -837,6 +859,13 @@ class _Machine:
         if len(self.res.persistent_ids) < _MAX_PERSISTENT_IDS:
             self.res.persistent_ids.append(pid)
 
+    def hook(self, target: Call, method: str) -> None:
+        """The stream drives ``method`` of an instance (APPEND on an object, ...)."""
+        cls = _instance_class(target)
+        use = self.res.globals.get(cls) if cls is not None else None
+        if use is not None:
+            use.hooks.add(method)
+
     def construct(self, ctor: Global, args: tuple[object, ...], pos: int) -> None:
         """``copyreg`` constructors: their first argument is the class instantiated.
 
@@ -864,6 +893,16 @@ class _Machine:
             self.call(planted, (state,), pos, "BUILD")
             return
         dict_state, slot_state = _split_state(state)
+        if isinstance(obj, Call):
+            cls_key = _instance_class(obj)
+            use = self.res.globals.get(cls_key) if cls_key is not None else None
+            if use is not None:
+                if slot_state is not None:
+                    use.hooks.add("__setattr__")
+                if len(use.states) < _MAX_STATES:
+                    use.states.append(state)
+                elif use.states[-1] is not None:
+                    use.states.append(None)
         if slot_state is not None:
             for key in slot_state.items:
                 if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
@@ -1052,6 +1091,8 @@ def merge_results(res: PickleStreamResult, other: PickleStreamResult) -> None:
             mine.references += use.references
             mine.calls += use.calls
             mine.instantiations += use.instantiations
+            mine.hooks |= use.hooks
+            mine.states += use.states[: max(0, _MAX_STATES - len(mine.states))]
             mine.call_evidence = mine.call_evidence or use.call_evidence
     res.calls += other.calls
     seen = {(e.kind, e.offset) for e in res.events}

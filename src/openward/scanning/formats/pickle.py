@@ -12,6 +12,7 @@ from typing import Final
 from openward.artifacts.blob import Blob
 from openward.scanning.context import Location, ScanContext
 from openward.scanning.interface import Severity
+from openward.scanning.pickle_policy import GlobalVerdict, state_problem
 from openward.scanning.pickle_vm import (
     GlobalUse,
     PickleEvent,
@@ -128,6 +129,14 @@ def _report_split(res: PickleStreamResult, from_file: PickleStreamResult) -> Non
         res.end = from_file.end
 
 
+def _unvouched_hooks(verdict: GlobalVerdict, use: GlobalUse) -> list[str]:
+    """Methods of a trusted class's instances that the stream drives and that the
+    trust list found unsafe (a ``__setattr__`` that acts on what it is given, ...)."""
+    entry = verdict.trusted
+    unsafe = getattr(entry, "unsafe_hooks", ())
+    return sorted(use.hooks & set(unsafe)) if verdict.status == "allowed" else []
+
+
 def _how_used(use: GlobalUse) -> str:
     parts = []
     if use.calls:
@@ -149,11 +158,30 @@ def report_stream(
     """
     for use in res.globals.values():
         verdict = ctx.verdict(use.module, use.name)
-        if verdict.status == "allowed" and not (verdict.construct_only and use.calls):
-            continue
         dotted = f"{use.module}.{use.name}"
         how = _how_used(use)
         evidence = use.call_evidence or f"{dotted} ({use.via})"
+        hooks = _unvouched_hooks(verdict, use)
+        if hooks:
+            ctx.add(
+                "pickle-unlisted-global",
+                loc,
+                use.offset,
+                evidence,
+                message=f"Pickle drives {', '.join(hooks)} of {dotted} instances ({how}): "
+                "the allowlist vouches for creating it from its state, not for these methods",
+            )
+            continue
+        if verdict.status == "allowed" and not (verdict.construct_only and use.calls):
+            continue
+        if (
+            verdict.status == "unlisted"
+            and not use.calls
+            and not use.hooks
+            and use.instantiations
+            and state_problem(use.module, use.name, use.states) is None
+        ):
+            continue  # a class safe with the states this stream gives it
         if verdict.status == "dangerous":
             ctx.add(
                 "pickle-dangerous-global",
@@ -172,12 +200,18 @@ def report_stream(
                 "for creating it from its state, not for running its __init__",
             )
         elif use.calls or use.instantiations:
+            problem = state_problem(use.module, use.name, use.states)
+            why = (
+                "which is not on the allowlist"
+                if problem in (None, "no state check")
+                else f"which is safe only with the states its library writes: {problem}"
+            )
             ctx.add(
                 "pickle-unlisted-global",
                 loc,
                 use.offset,
                 evidence,
-                message=f"Pickle imports {dotted} ({how}), which is not on the allowlist",
+                message=f"Pickle imports {dotted} ({how}), {why}",
             )
         else:
             ctx.add(

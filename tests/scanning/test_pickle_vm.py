@@ -482,3 +482,31 @@ def test_crfsuite_file_resource_is_judged_by_its_state(tmp_path: object) -> None
     assert _findings(escaping, tmp_path) == {("pickle-unlisted-global", "high")}
     deleting = _file_resource(name="/home/user/.bashrc", prefix="", suffix="")
     assert _findings(deleting, tmp_path) == {("pickle-unlisted-global", "high")}
+
+
+def test_partial_stores_its_function_and_calling_it_is_a_computed_call(tmp_path: object) -> None:
+    stored = (
+        PickleAsm()
+        .proto(2)
+        .glob("functools", "partial")
+        .glob("mylib.helpers", "normalize")
+        .tuple1()
+        .reduce()
+        .stop()
+        .bytes()
+    )
+    assert _findings(stored, tmp_path) == {("pickle-global-reference", "low")}
+    called = (
+        PickleAsm()
+        .proto(2)
+        .glob("functools", "partial")
+        .glob("mylib.helpers", "normalize")
+        .tuple1()
+        .reduce()
+        .unicode("x")
+        .tuple1()
+        .reduce()
+        .stop()
+        .bytes()
+    )
+    assert ("pickle-computed-call", "high") in _findings(called, tmp_path)

@@ -187,6 +187,9 @@ SAFE_GLOBALS: Final[frozenset[tuple[str, str]]] = frozenset(
     | {("decimal", "Decimal"), ("fractions", "Fraction")}
     | _pairs("pathlib", "Path PosixPath WindowsPath PurePath PurePosixPath PureWindowsPath")
     | {("uuid", "UUID"), ("uuid", "SafeUUID"), ("argparse", "Namespace")}
+    # partial(f, *args) only stores f; calling the partial later is a call of a
+    # value built at load time, which the machine reports (pickle-computed-call)
+    | {("functools", "partial")}
     | {("re", "_compile"), ("re", "compile")}
     # torch checkpoints (torch.save of tensors, parameters, state_dicts, optimizers)
     | _pairs("torch._utils", _TORCH_REBUILD)

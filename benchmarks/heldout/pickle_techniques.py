@@ -1384,7 +1384,7 @@ def peer_versions() -> dict[str, str]:
         "print(json.dumps({p: m.version(p) for p in "
         "('picklescan','modelscan','fickling','modelaudit','torch','numpy')}))"
     )
-    peer_py = REPO.parent.parent / "main" / "benchmarks" / ".venv-peers" / "bin" / "python"
+    peer_py = REPO / "benchmarks" / ".venv-peers" / "bin" / "python"
     proc = subprocess.run([str(peer_py), "-c", probe], capture_output=True, text=True)
     found: dict[str, str] = json.loads(proc.stdout) if proc.returncode == 0 else {}
     head = subprocess.run(

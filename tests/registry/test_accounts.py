@@ -171,8 +171,21 @@ def test_only_the_holder_of_a_private_key_registers_it(server: Server, tmp_path:
     assert copy["status"] == "quarantined"
     status = server.client(squatter).info("evil/copy:1")["signature_status"]
     assert "verified" not in status and "registered no key" in status
+    # A key kept elsewhere (an HSM): the challenge is signed there, the public key sent.
+    from openward.signing.keys import generate_key, key_hint, public_pem
+
+    held = generate_key("ed25519")
+    (tmp_path / "held.pub").write_bytes(public_pem(held.public_key()))
+    common = ["--registry", server.url, "--token", owner]
+    issued = json.loads(_ow("registry", "key", "challenge", *common, "--json").stdout)
+    signed = base64.b64encode(sign_bytes(held, issued["message"].encode())).decode()
+    res = _ow("registry", "key", "add", str(tmp_path / "held.pub"), "--challenge",
+              issued["challenge"], "--signature", signed, *common, "--json")  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.stdout)["hint"] == key_hint(held.public_key())
     added = [e for e in _kinds(server) if e["kind"] == "key-added"]
-    assert [(e["user"], e["key"]) for e in added] == [("olga", hint)]
+    assert [(e["user"], e["key"]) for e in added] == [
+        ("olga", hint), ("olga", key_hint(held.public_key()))
+    ]  # fmt: skip
 
 
 def test_a_key_squatted_before_proofs_is_freed_by_revoking_the_squat(
@@ -387,6 +400,14 @@ def test_a_tier_an_admin_set_is_loosened_only_by_an_admin(server: Server, tmp_pa
     for looser in ("open", "gated"):
         r = tier(pub, looser)
         assert r.status_code == 403 and "only an admin" in r.json()["detail"], looser
+    # The publisher's page says so, and its form is refused the same way.
+    web = _http_session(server, pub)
+    page = web.get("/models/acme/l/manage")
+    assert "only an admin makes it more open" in page.text
+    r = web.post(
+        "/models/acme/l/manage/tier", data={"csrf_token": _csrf(page.text), "tier": "open"}
+    )
+    assert r.status_code == 403 and "only an admin" in r.text
     # A publisher may tighten what an admin set, and go back, but not below it.
     _ok(tier(server.admin, "gated"))
     assert _ok(tier(pub, "restricted"))["tier_set_by"] == "tia"

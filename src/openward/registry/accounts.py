@@ -44,6 +44,7 @@ __all__ = [
     "ScopedUser",
     "key_challenge",
     "may_register_keys",
+    "need_key_rights",
     "principal",
     "proof_message",
     "roles_doc",
@@ -266,7 +267,7 @@ def may_register_keys(user: User) -> bool:
     return any(m.role == "publisher" for m in user.memberships)
 
 
-def _need_key_rights(user: User | None) -> User:
+def need_key_rights(user: User | None) -> User:
     if user is None:
         raise RegistryError(401, "registering a key needs a token")
     if not may_register_keys(user):
@@ -293,7 +294,7 @@ def proof_message(challenge: str) -> bytes:
 
 def key_challenge(reg: Registry, user: User | None) -> dict[str, Any]:
     """A challenge for ``user`` to sign with the private key they register."""
-    actor = _need_key_rights(user)
+    actor = need_key_rights(user)
     expires = int(time.time()) + CHALLENGE_SECONDS
     payload = json.dumps({"purpose": CHALLENGE_PURPOSE, "origin": reg.settings.log_origin,
                           "user": actor.id, "nonce": secrets.token_hex(16),
@@ -310,7 +311,7 @@ def verify_key_proof(reg: Registry, user: User | None, key: Any, challenge: str 
     issued to ``user`` that has not expired."""
     from openward.signing.keys import verify_bytes
 
-    actor = _need_key_rights(user)
+    actor = need_key_rights(user)
     if not challenge or not signature:
         raise RegistryError(
             422, "registering a key needs proof that you hold its private key: "

@@ -330,8 +330,7 @@ class Registry:
         from openward.registry import accounts
         from openward.signing.keys import key_hint
 
-        if user is None:
-            raise RegistryError(401, "registering a key needs a token")
+        accounts.need_key_rights(user)
         try:
             key = load_pem_public_key(pem.encode())
         except (ValueError, TypeError):

@@ -5,12 +5,16 @@ Content-Security-Policy every page carries forbids scripts, so text from models
 (names, cards, file paths, scan findings) can only ever be shown as text.
 
 Sign-in is the registry's only credential, an API token, pasted once; the session
-then holds the user's id and the token's id in a signed cookie (Starlette's
-``SessionMiddleware``: HttpOnly, SameSite=Lax, Secure with
-``OPENWARD_SECURE_COOKIES=1``), and every request checks that the token is still
-valid, so revoking it signs the browser out too. The signing secret comes from
-``OPENWARD_SESSION_SECRET`` (set it on every replica of a scale-out deployment) or
-a file ``session-secret`` (mode 0600) created once in the data directory.
+then holds the user's id, the token's id and a random session id in a signed cookie
+(Starlette's ``SessionMiddleware``: HttpOnly, SameSite=Lax, Secure with
+``OPENWARD_SECURE_COOKIES=1``). The database keeps the session id's SHA-256
+(``web_sessions``, 12 h), and every request checks that the session has not been
+signed out or expired and that the token is still valid: signing out ends the
+session on the server (a copy of the cookie is worth nothing afterwards), and
+revoking the token signs the browser out too. Pages act with the token's scope.
+The signing secret comes from ``OPENWARD_SESSION_SECRET`` (set it on every replica
+of a scale-out deployment) or a file ``session-secret`` (mode 0600) created once in
+the data directory.
 
 Every form carries a per-session CSRF token, checked on every POST together with
 the ``Origin`` and ``Sec-Fetch-Site`` headers: a POST from another site gets 403.

@@ -360,7 +360,7 @@ def test_revoked_key_stops_verifying_later_pushes(server: Server, tmp_path: Path
     pub = server.user("kim", "acme", "publisher")
     key_path, pub_path = tmp_path / "k.pem", tmp_path / "k.pub"
     write_key_pair(generate_key(), key_path, pub_path)
-    res = _ow("registry", "key", "add", str(pub_path), "--registry", server.url,
+    res = _ow("registry", "key", "add", str(key_path), "--registry", server.url,
               "--token", pub, "--json")  # fmt: skip
     hint = json.loads(res.output)["hint"]
     first = _model(tmp_path / "a", seed=51)
@@ -702,7 +702,7 @@ def test_review_findings_stay_fixed(server: Server, tmp_path: Path) -> None:
              {"fields": answers})  # fmt: skip
     assert r.status_code == 404
     # A publisher who is also a reviewer may not decide its own registration.
-    server.user("rf-pub", None, "reviewer")
+    _ok(_api(server, "PUT", "/api/v1/users/rf-pub/roles", server.admin, {"reviewer": True}))
     record = {"developer": "d", "training_compute": {"flop": 2e25, "method": "6ND"},
               "training_data": "t", "intended_use": "u", "safety_evaluations": ["e"],
               "incident_contact": "c@example.org"}  # fmt: skip

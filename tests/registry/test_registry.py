@@ -346,9 +346,11 @@ def test_pushed_signatures_are_checked_against_registered_keys(
     first = server.client(frank).push(model, "acme/signed-model:1", signature=sig)
     assert first["status"] == "quarantined"
     assert "registered no key" in first["reasons"][0]
+    # A public key alone proves nothing: the private key must sign a challenge.
     r = httpx.post(f"{server.url}/api/v1/keys", json={"pem": (tmp_path / "k.pub").read_text()},
                    headers={"Authorization": f"Bearer {frank}"})  # fmt: skip
-    assert r.status_code == 201
+    assert r.status_code == 422 and "private key" in r.json()["detail"]
+    server.client(frank).add_key(key)
     ok = server.client(frank).push(model, "acme/signed-model:2", signature=sig)
     assert ok["status"] == "published", ok
     info = server.client(frank).info("acme/signed-model:2")

@@ -1089,7 +1089,8 @@ def search(
         typer.echo(f"… more: --offset {result['next_offset']}")
 
 
-registry_app = typer.Typer(help="Administer a registry: tokens, rescans.", no_args_is_help=True)
+registry_app = typer.Typer(help="Administer a registry: set-up, users, tokens, keys, rescans.",
+                           no_args_is_help=True)  # fmt: skip
 app.add_typer(registry_app, name="registry")
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 registry_app.add_typer(token_app, name="token")
@@ -1121,15 +1122,23 @@ def token_create(
     organisation: Annotated[
         str | None, typer.Option("--org", help="Organisation the role applies to.")
     ] = None,
-    role: Annotated[str, typer.Option(help="admin, publisher, reader or reviewer.")] = "publisher",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="The token's scope: reader, reviewer, publisher or admin (at most "
+            "the user's roles; a new user is created with this role)."
+        ),
+    ] = "publisher",
     registry: Annotated[
         str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
     ] = None,
     token: Annotated[str | None, typer.Option(help="An admin token (or OPENWARD_TOKEN).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Create a user's API token (admin only). The token is shown once; the registry
-    stores only its hash."""
+    """Create a user's API token (admin only), scoped to --role. A user who does not
+    exist yet is created with that role (in --org); an existing user's roles never
+    change here (see `registry user set-role`), and a scope above them is refused.
+    The token is shown once; the registry stores only its hash."""
     user = user or name
     if not user:
         raise _fail("name the user: --user NAME")
@@ -1144,21 +1153,63 @@ registry_app.add_typer(key_app, name="key")
 
 @key_app.command("add")
 def key_add(
-    public_key: Annotated[Path, typer.Argument(help="Your public key (PEM).")],
+    key: Annotated[
+        Path,
+        typer.Argument(
+            help="Your private key (PEM): it signs the registry's challenge here "
+            "and is never sent. Or a public key with --challenge and --signature."
+        ),
+    ],
+    challenge: Annotated[
+        str | None, typer.Option(help="A challenge from `registry key challenge` you signed.")
+    ] = None,
+    signature: Annotated[
+        str | None,
+        typer.Option(help="Base64 signature of the challenge's message (with a public key)."),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None, typer.Option(help="File holding the private key's passphrase.")
+    ] = None,
     registry: Annotated[
         str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")
     ] = None,
     token: Annotated[str | None, typer.Option(help="Your API token (or OPENWARD_TOKEN).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Register a public key: signatures you push (--signature) are checked against it,
-    and a version whose signature fails is quarantined."""
+    """Register your signing key (publishers and admins): signatures you push
+    (--signature) are checked against it, and a version whose signature fails is
+    quarantined. The registry asks for proof that you hold the private key: given the
+    private key, this signs its challenge for you."""
+    from openward.errors import OpenwardError
+    from openward.registry.client import ClientError
+
     try:
-        pem = public_key.read_text()
-    except OSError as exc:
-        raise _fail(f"cannot read {public_key}: {exc.strerror}") from None
-    result = _admin_call("POST", "/api/v1/keys", registry, token, {"pem": pem})
-    typer.echo(json.dumps(result) if json_out else f"registered key {result['hint']}")
+        text = key.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot read {key}: {getattr(exc, 'strerror', None) or exc}") from None
+    public = "PUBLIC KEY-----" in text and "PRIVATE KEY-----" not in text
+    client = _client(registry, token)
+    try:
+        if public:
+            if not (challenge and signature):
+                raise _fail(
+                    f"{key} is a public key: the registry needs proof that you hold its "
+                    "private key. Give the private key instead (it signs the registry's "
+                    "challenge on this machine and is never sent), or sign a challenge "
+                    "from `openward registry key challenge` elsewhere and pass --challenge "
+                    "and --signature"
+                )
+            hint = client.add_public_key(text, challenge, signature)  # type: ignore[attr-defined]
+        else:
+            from openward.signing.keys import load_private_key
+
+            private = load_private_key(key, _passphrase(passphrase_file))
+            hint = client.add_key(private)  # type: ignore[attr-defined]
+    except ClientError as exc:
+        raise _fail(str(exc)) from None
+    except OpenwardError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps({"hint": hint}) if json_out else f"registered key {hint}")
 
 
 @registry_app.command("rescan")
@@ -1175,6 +1226,7 @@ def registry_rescan(
     typer.echo(json.dumps(result) if json_out else f"{result['queued']} versions queued")
 
 
+from openward.cli import accounts as _accounts  # noqa: E402, F401  (registers commands)
 from openward.cli import governance as _governance  # noqa: E402, F401  (registers commands)
 
 

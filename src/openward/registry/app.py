@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from openward._version import __version__
 from openward.registry import governance as gov
+from openward.registry.api_accounts import add_account_routes
 from openward.registry.api_governance import add_governance_routes
 from openward.registry.blobs import (
     BlobMismatch,
@@ -143,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     Actor = Annotated[User | None, Depends(actor)]
     add_governance_routes(app, registry, DB, Actor)
+    add_account_routes(app, registry, DB, Actor)
 
     @app.get("/api/v1/health")
     def health() -> dict[str, str]:
@@ -243,11 +245,16 @@ def create_app(settings: Settings) -> FastAPI:
 
     class KeyRequest(BaseModel):
         pem: str = Field(max_length=16384)
+        challenge: str | None = Field(default=None, max_length=2048)
+        """From ``POST /api/v1/keys/challenge``."""
+        signature: str | None = Field(default=None, max_length=1024)
+        """Base64 signature of the challenge's ``message`` by the key's private key."""
 
     @app.post("/api/v1/keys", status_code=201)
     def add_key(body: KeyRequest, s: DB, user: Actor) -> dict[str, str]:
-        """Register a public key; signatures uploaded with pushes are checked against it."""
-        hint = registry.add_key(s, user, body.pem)
+        """Register a public key, with proof that the caller holds its private key (a
+        signed challenge); signatures uploaded with pushes are checked against it."""
+        hint = registry.add_key(s, user, body.pem, body.challenge, body.signature)
         s.commit()
         return {"hint": hint}
 

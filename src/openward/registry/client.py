@@ -347,3 +347,46 @@ class Client:
             "POST", "/api/v1/check", json={"digest": digest, "files": files}
         )["flagged"]
         return result
+
+    # -- accounts and keys ----------------------------------------------------------
+    def whoami(self) -> dict[str, Any]:
+        """Who this client's token acts as: roles, and the token's scope if it has one."""
+        result: dict[str, Any] = self._call("GET", "/api/v1/whoami")
+        return result
+
+    def set_roles(
+        self, user: str, *, admin: bool | None = None, reviewer: bool | None = None,
+        organisation: str | None = None, role: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Change a user's roles (admins); ``role`` ``none`` ends a membership."""
+        body = {"admin": admin, "reviewer": reviewer, "organisation": organisation,
+                "role": role}  # fmt: skip
+        result: dict[str, Any] = self._call("PUT", f"/api/v1/users/{user}/roles", json=body)
+        return result
+
+    def key_challenge(self) -> dict[str, Any]:
+        """A challenge to sign with the private key being registered."""
+        result: dict[str, Any] = self._call("POST", "/api/v1/keys/challenge")
+        return result
+
+    def add_key(self, private_key: Any) -> str:
+        """Register ``private_key``'s public key, proving possession by signing the
+        registry's challenge here (the private key is never sent); returns the hint."""
+        import base64
+
+        from openward.signing.keys import public_pem, sign_bytes
+
+        challenge = self.key_challenge()
+        signature = sign_bytes(private_key, challenge["message"].encode())
+        pem = public_pem(private_key.public_key()).decode()
+        return self.add_public_key(pem, challenge["challenge"],
+                                   base64.b64encode(signature).decode())  # fmt: skip
+
+    def add_public_key(self, pem: str, challenge: str, signature: str) -> str:
+        """Register a public key with a challenge signed elsewhere (an HSM, a token):
+        ``signature`` is the base64 signature of the challenge's ``message``."""
+        result: dict[str, Any] = self._call(
+            "POST", "/api/v1/keys", json={"pem": pem, "challenge": challenge,
+                                          "signature": signature}
+        )  # fmt: skip
+        return str(result["hint"])

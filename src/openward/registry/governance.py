@@ -12,7 +12,8 @@ see published/taken    yes     yes       yes                     yes       yes
 download open          yes     yes       yes                     yes       yes
 download gated         no      grant     yes                     grant     yes
 download restricted    no      org grant yes                     org grant yes
-set access tier        no      no        yes (>= policy minimum) no        yes
+set access tier        no      no        yes (>= policy minimum, no        yes
+                                         >= a tier an admin set)
 request access         no      yes       yes                     yes       yes
 approve/deny gated     no      no        yes                     no        yes
 grant restricted       no      no        no                      no        yes
@@ -186,14 +187,25 @@ def set_tier(
         bad = [f for f in fields if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", f)]
         if bad or len(fields) > 20:
             raise RegistryError(422, "fields are up to 20 snake_case names")
+    floor = model.access_tier_floor
+    if (not actor.is_admin and floor in ACCESS_TIERS
+            and ACCESS_TIERS.index(tier) < ACCESS_TIERS.index(floor)):  # fmt: skip
+        raise RegistryError(
+            403, f"an admin set {org}/{name} to {floor!r}: only an admin makes it more open "
+            "than that (a publisher may tighten it)"
+        )  # fmt: skip
+    if actor.is_admin:  # what an admin sets, only an admin loosens
+        floor = tier if tier != "open" else None
     old = model.access_tier
     new_fields = list(dict.fromkeys(fields)) if fields is not None else model.access_fields
-    if old == tier and new_fields == model.access_fields:
+    if old == tier and new_fields == model.access_fields and floor == model.access_tier_floor:
         return model  # nothing changed: nothing to log
     model.access_tier = tier
     model.access_fields = new_fields
+    model.access_tier_set_by = actor.id
+    model.access_tier_floor = floor
     tlog.append(s, "access-tier", {"model": _model_name(model), "tier": tier, "previous": old,
-                                   "by": actor.name})  # fmt: skip
+                                   "floor": floor, "by": actor.name})  # fmt: skip
     return model
 
 
@@ -453,9 +465,12 @@ def access_overview(reg: Registry, s: Session, user: User | None, org: str,
     model = _visible_model(reg, s, user, org, name)
     owner = user is not None and (user.is_admin or reg.can_publish(s, user, org))
     least, why = minimum_tier(s, model)
+    setter = s.get(User, model.access_tier_set_by) if model.access_tier_set_by else None
     doc: dict[str, Any] = {"name": _model_name(model), "tier": model.access_tier,
                            "minimum_tier": least, "minimum_reason": why if owner else None,
-                           "fields": access_fields(model)}  # fmt: skip
+                           "fields": access_fields(model),
+                           "tier_set_by": setter.name if setter is not None else None,
+                           "admin_floor": model.access_tier_floor}  # fmt: skip
     if owner:
         doc["requests"] = [_request_doc(r) for r in s.scalars(
             select(AccessRequest).where(AccessRequest.model_id == model.id)

@@ -47,6 +47,7 @@ __all__ = [
     "User",
     "Version",
     "VersionFile",
+    "WebSession",
 ]
 
 
@@ -75,6 +76,12 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 
+    @property
+    def publishes_everywhere(self) -> bool:
+        """May push to any organisation: admins (and their ``publisher``-scoped tokens,
+        see :class:`openward.registry.accounts.ScopedUser`)."""
+        return self.is_admin
+
 
 class Membership(Base):
     """A user's role in an organisation: ``publisher`` (may push) or ``reader``."""
@@ -90,16 +97,34 @@ class Membership(Base):
 
 
 class Token(Base):
-    """An API token; only its SHA-256 is stored."""
+    """An API token; only its SHA-256 is stored. Its ``scope`` is the most it may do
+    (``reader`` < ``reviewer`` < ``publisher`` < ``admin``): its rights are the least
+    of its scope and its user's current roles. None (tokens made before scopes): all of
+    the user's rights."""
 
     __tablename__ = "tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(100), default="")
+    scope: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     user: Mapped[User] = relationship()
+
+
+class WebSession(Base):
+    """A browser session of the web UI, signed in with a token. The cookie holds a
+    random id whose SHA-256 is stored here: signing out ends the row, so the cookie
+    is worth nothing afterwards even though its signature is still valid."""
+
+    __tablename__ = "web_sessions"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class PublisherKey(Base):
@@ -146,6 +171,11 @@ class Model(Base):
     """``open`` (anyone), ``gated`` (approved requests) or ``restricted`` (named orgs)."""
     access_fields: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     """What a gated model's access request must answer (None: the default fields)."""
+    access_tier_set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    """Who set the current tier (None: the default, or the policy raised it)."""
+    access_tier_floor: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    """The tier an admin set last: only an admin sets the model less closed than this
+    (publishers may tighten it). None: no admin has set one."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     organisation: Mapped[Organisation] = relationship()
     versions: Mapped[list[Version]] = relationship(back_populates="model")

@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import re
-import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from openward.registry import tlog
 from openward.registry.blobs import FileBlobStore, S3BlobStore, is_digest
 from openward.registry.models import (
     BlobOwner,
-    Membership,
     Model,
     Organisation,
     PublisherKey,
@@ -209,55 +207,64 @@ class Registry:
 
     # -- accounts -----------------------------------------------------------
     def bootstrap_admin(self) -> str | None:
-        """Create the first admin and return its token, once (None when one exists)."""
-        with self.sessions.begin() as s:
-            if s.scalar(select(User).where(User.is_admin)) is not None:
-                return None
-            admin = User(name="admin", is_admin=True)
-            s.add(admin)
-            s.flush()
-            token = "ow_" + secrets.token_urlsafe(32)
-            s.add(Token(user_id=admin.id, digest=hash_token(token), label="first admin"))
-            return token
+        """Create the first admin and return its token, once (None when one exists:
+        ``openward registry init`` or an earlier start made it)."""
+        from sqlalchemy.exc import IntegrityError
+
+        from openward.registry import accounts
+
+        try:
+            with self.sessions.begin() as s:
+                if s.scalar(select(User.id).where(User.is_admin).limit(1)) is not None:
+                    return None
+                admin = User(name="admin", is_admin=True)
+                s.add(admin)
+                s.flush()
+                tlog.append(s, "user-created", {"user": admin.name, "admin": True,
+                                                "reviewer": False, "by": "bootstrap"})  # fmt: skip
+                return accounts.new_token(s, admin, "admin", "first admin")
+        except IntegrityError:  # another process created the first admin at the same time
+            return None
+
+    def admin_exists(self) -> bool:
+        with self.sessions() as s:
+            return s.scalar(select(User.id).where(User.is_admin).limit(1)) is not None
 
     def user_for(self, s: Session, token: str | None) -> User | None:
+        """Who a request with ``token`` acts as: its user, narrowed to the token's scope
+        (:func:`openward.registry.accounts.principal`)."""
+        from openward.registry.accounts import principal
+
         if not token:
             return None
         row = s.scalar(select(Token).where(Token.digest == hash_token(token)))
         if row is None or row.revoked_at is not None:
             raise RegistryError(401, "the token is unknown or revoked: ask an admin for a new one")
-        return row.user
+        return principal(row)
 
     def create_user(
         self, s: Session, actor: User | None, name: str, org: str | None, role: str
     ) -> str:
+        """A new token for ``name``, scoped to ``role`` (admins only). A user that does
+        not exist yet is created with that role (in ``org``); an existing user is never
+        changed: the scope must be within their roles (``set_roles`` changes those)."""
+        from openward.registry import accounts
+
         self._admin(actor)
+        assert actor is not None
         check_name("user", name)
-        if role not in ("admin", "publisher", "reader", "reviewer"):
+        if role not in accounts.SCOPES:
             raise RegistryError(422, "role must be admin, publisher, reader or reviewer")
+        if org is not None:
+            check_name("organisation", org)
         user = s.scalar(select(User).where(User.name == name))
         if user is None:
-            user = User(name=name, is_admin=role == "admin", is_reviewer=role == "reviewer")
-            s.add(user)
-            s.flush()
-        elif role == "reviewer":
-            user.is_reviewer = True
-        if role == "reviewer":
-            role = "reader"  # registry-wide; in an organisation a reviewer reads
-        if org is not None and role != "admin":
-            organisation = self._org(s, org, create=True)
-            membership = s.scalar(
-                select(Membership).where(
-                    Membership.user_id == user.id, Membership.organisation_id == organisation.id
-                )
-            )
-            if membership is None:
-                s.add(Membership(user_id=user.id, organisation_id=organisation.id, role=role))
-            else:
-                membership.role = role
-        token = "ow_" + secrets.token_urlsafe(32)
-        s.add(Token(user_id=user.id, digest=hash_token(token), label=f"{role} {name}"))
-        return token
+            user = accounts.create_with_role(s, self, actor, name, org, role)
+        else:
+            problem = accounts.scope_problem(user, role, org)
+            if problem is not None:
+                raise RegistryError(409, problem)
+        return accounts.new_token(s, user, role, f"{role} {name}")
 
     def revoke_tokens(self, s: Session, actor: User | None, user_name: str | None,
                       current: str | None) -> tuple[str, int]:  # fmt: skip
@@ -302,33 +309,54 @@ class Registry:
     def can_publish(self, s: Session, user: User | None, org: str) -> bool:
         if user is None:
             return False
-        if user.is_admin:
+        if user.is_admin or user.publishes_everywhere:
             return True
         return any(m.organisation.name == org and m.role == "publisher" for m in user.memberships)
 
     # -- publisher keys ---------------------------------------------------------
-    def add_key(self, s: Session, user: User | None, pem: str) -> str:
-        """Register a public key for the caller; returns its OMS key hint."""
+    def add_key(self, s: Session, user: User | None, pem: str, challenge: str | None = None,
+                signature: str | None = None) -> str:  # fmt: skip
+        """Register a public key for the caller, who proves they hold its private key by
+        signing a challenge (:func:`openward.registry.accounts.key_challenge`); returns
+        its OMS key hint. Only publishers and admins register keys.
+
+        One user holds a key at a time. A key revoked while its holder held it stays
+        revoked for them (a compromised key does not come back); a registration revoked
+        while *another* user held the key (a squatter, or a key handed over) does not
+        stop whoever proves they hold it now."""
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+        from openward.registry import accounts
         from openward.signing.keys import key_hint
 
-        if user is None:
-            raise RegistryError(401, "registering a key needs a token")
+        accounts.need_key_rights(user)
         try:
             key = load_pem_public_key(pem.encode())
-            hint = key_hint(key)  # type: ignore[arg-type]
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError):
             raise RegistryError(422, "not a PEM public key (ECDSA or Ed25519)") from None
+        if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) or (
+            isinstance(key, ec.EllipticCurvePublicKey)
+            and key.curve.name not in ("secp256r1", "secp384r1", "secp521r1")
+        ):
+            raise RegistryError(422, "only ECDSA (P-256/384/521) and Ed25519 keys are supported")
+        hint = key_hint(key)
+        actor = accounts.verify_key_proof(self, user, key, challenge, signature)
         same = s.scalars(select(PublisherKey).where(PublisherKey.hint == hint)).all()
-        if any(k.revoked_at is not None for k in same):
+        mine = [k for k in same if k.user_id == actor.id]
+        if any(k.revoked_at is not None for k in mine):
             raise RegistryError(409, f"key {hint[:16]} was revoked; generate a new key")
-        if any(k.user_id != user.id for k in same):
-            raise RegistryError(409, f"key {hint[:16]} is registered by another publisher")
-        existing = next((k for k in same if k.user_id == user.id), None)
-        if existing is None:
-            s.add(PublisherKey(user_id=user.id, hint=hint, pem=pem))
-            tlog.append(s, "key-added", {"user": user.name, "key": hint})
+        held = [k for k in same if k.user_id != actor.id and k.revoked_at is None]
+        if held:
+            raise RegistryError(
+                409, f"key {hint[:16]} is registered by another user; if that registration "
+                "was not theirs to make, an admin revokes it (openward registry key revoke "
+                f"{hint[:16]} --reason …) and you register the key again"
+            )  # fmt: skip
+        if not mine:
+            s.add(PublisherKey(user_id=actor.id, hint=hint, pem=pem))
+            tlog.append(s, "key-added", {"user": actor.name, "key": hint,
+                                         "proof": accounts.KEY_PROOF_CONTEXT})  # fmt: skip
         return hint
 
     def revoke_key(self, s: Session, user: User | None, hint: str, reason: str) -> PublisherKey:
@@ -344,6 +372,8 @@ class Registry:
         rows = [k for k in rows if user.is_admin or k.user_id == user.id]
         if not rows:
             raise RegistryError(404, f"no key of yours starts with {hint!r} (8+ hex digits)")
+        if len(rows) > 1:  # the same key revoked for one user and held by another
+            rows = [k for k in rows if k.revoked_at is None] or rows[-1:]
         if len(rows) > 1:
             raise RegistryError(409, f"{hint!r} matches {len(rows)} keys: give more digits")
         key = rows[0]
@@ -368,10 +398,10 @@ class Registry:
             keys = s.scalars(
                 select(PublisherKey).where(PublisherKey.user_id == row.pushed_by)
             ).all()
-            revoked_at = {k.hint: _aware(k.revoked_at) for k in s.scalars(
-                select(PublisherKey).where(PublisherKey.hint.in_([k.hint for k in keys]),
-                                           PublisherKey.revoked_at.is_not(None)))
-                if k.revoked_at is not None}  # fmt: skip
+            # The pusher's own registrations decide: another user's revoked registration
+            # of the same key (a squatter's) says nothing about this one.
+            revoked_at = {k.hint: _aware(k.revoked_at) for k in keys
+                          if k.revoked_at is not None}  # fmt: skip
             # The registry saw the signature when the version was pushed: a key revoked
             # after that still vouches for it, one revoked before does not.
             pushed = _aware(row.created_at)

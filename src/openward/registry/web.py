@@ -5,12 +5,16 @@ Content-Security-Policy every page carries forbids scripts, so text from models
 (names, cards, file paths, scan findings) can only ever be shown as text.
 
 Sign-in is the registry's only credential, an API token, pasted once; the session
-then holds the user's id and the token's id in a signed cookie (Starlette's
-``SessionMiddleware``: HttpOnly, SameSite=Lax, Secure with
-``OPENWARD_SECURE_COOKIES=1``), and every request checks that the token is still
-valid, so revoking it signs the browser out too. The signing secret comes from
-``OPENWARD_SESSION_SECRET`` (set it on every replica of a scale-out deployment) or
-a file ``session-secret`` (mode 0600) created once in the data directory.
+then holds the user's id, the token's id and a random session id in a signed cookie
+(Starlette's ``SessionMiddleware``: HttpOnly, SameSite=Lax, Secure with
+``OPENWARD_SECURE_COOKIES=1``). The database keeps the session id's SHA-256
+(``web_sessions``, 12 h), and every request checks that the session has not been
+signed out or expired and that the token is still valid: signing out ends the
+session on the server (a copy of the cookie is worth nothing afterwards), and
+revoking the token signs the browser out too. Pages act with the token's scope.
+The signing secret comes from ``OPENWARD_SESSION_SECRET`` (set it on every replica
+of a scale-out deployment) or a file ``session-secret`` (mode 0600) created once in
+the data directory.
 
 Every form carries a per-session CSRF token, checked on every POST together with
 the ``Origin`` and ``Sec-Fetch-Site`` headers: a POST from another site gets 403.
@@ -26,7 +30,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlsplit
@@ -37,7 +41,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
@@ -45,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openward._version import __version__
 from openward.registry import governance as gov
+from openward.registry.accounts import principal
 from openward.registry.blobs import FileBlobStore, S3BlobStore
 from openward.registry.models import (
     Advisory,
@@ -56,6 +61,7 @@ from openward.registry.models import (
     Token,
     User,
     Version,
+    WebSession,
 )
 from openward.registry.service import (
     TAKEN_DOWN,
@@ -188,6 +194,23 @@ async def _posted_form(request: Request) -> dict[str, str]:
             "submit it again"
         )  # fmt: skip
     return {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _end_session(s: Session, request: Request) -> None:
+    """Mark the request's web session ended (signed out), if it has one."""
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        row = s.get(WebSession, hash_token(sid))
+        if row is not None and row.ended_at is None:
+            row.ended_at = _now()
 
 
 def _flash(request: Request, message: str) -> None:
@@ -391,16 +414,23 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
     DB = Annotated[Session, Depends(db)]
 
     def viewer(request: Request, s: DB) -> User | None:
-        """The signed-in user, while the token they signed in with stays valid."""
-        uid, tid = request.session.get("uid"), request.session.get("tid")
+        """The signed-in user (narrowed to their token's scope), while the session has
+        not been signed out or expired and the token they signed in with stays valid."""
+        uid, tid, sid = (request.session.get(k) for k in ("uid", "tid", "sid"))
         if uid is None:
+            return None
+        row = s.get(WebSession, hash_token(sid)) if isinstance(sid, str) else None
+        if (row is None or row.ended_at is not None or _aware(row.expires_at) <= _now()
+                or row.user_id != uid or row.token_id != tid):  # fmt: skip
+            request.session.clear()
+            _flash(request, "Your session has ended: sign in again.")
             return None
         token = s.get(Token, tid) if isinstance(tid, int) else None
         if token is None or token.revoked_at is not None or token.user_id != uid:
             request.session.clear()
             _flash(request, "Your token was revoked or is unknown: sign in again.")
             return None
-        return token.user
+        return principal(token)
 
     Viewer = Annotated[User | None, Depends(viewer)]
     Form = Annotated[dict[str, str], Depends(_posted_form)]
@@ -436,15 +466,27 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         if user is None or row is None:
             return render(request, "signin.html", None, 422, next=target,
                           error="paste the API token an admin gave you")  # fmt: skip
-        request.session.clear()  # a new session: nothing carries over from before
-        request.session.update(uid=user.id, tid=row.id, name=user.name,
+        _end_session(s, request)  # a new session: nothing carries over from before
+        request.session.clear()
+        sid = secrets.token_urlsafe(32)
+        now = _now()
+        s.execute(delete(WebSession).where(WebSession.expires_at < now))  # expired ones
+        s.add(WebSession(digest=hash_token(sid), user_id=user.id, token_id=row.id,
+                         created_at=now,
+                         expires_at=now + timedelta(seconds=SESSION_MAX_AGE)))  # fmt: skip
+        s.commit()
+        request.session.update(uid=user.id, tid=row.id, sid=sid, name=user.name,
                                reviewer=user.is_admin or user.is_reviewer,
                                csrf=secrets.token_urlsafe(32))  # fmt: skip
         _flash(request, f"Signed in as {user.name}.")
         return back(target)
 
     @router.post("/signout")
-    def signout(request: Request, form: Form) -> Response:
+    def signout(request: Request, form: Form, s: DB) -> Response:
+        """End the session on the server too: the cookie is refused from now on,
+        whoever still holds a copy of it."""
+        _end_session(s, request)
+        s.commit()
         request.session.clear()
         _flash(request, "Signed out.")
         return back("/")

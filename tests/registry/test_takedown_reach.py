@@ -22,7 +22,15 @@ import pytest
 
 from openward.registry.client import ClientError
 from tests.registry.conftest import Server
-from tests.registry.test_governance import _api, _big_model, _entries, _ok, _ow
+from tests.registry.test_governance import (
+    _api,
+    _big_model,
+    _entries,
+    _ok,
+    _ow,
+    _sql,
+    _wait_status,
+)
 from tests.registry.test_registry import _model
 
 
@@ -76,6 +84,28 @@ def test_a_takedown_reaches_copies_published_before_it(server: Server, tmp_path:
     export = tmp_path / "export.json"
     assert _ow("registry", "advisories", "--export", str(export), *common).exit_code == 0
     assert _ow("check", str(on_disk), "--advisories", str(export)).exit_code == 1
+
+
+def test_a_takedown_reaches_exact_copies_of_a_model_too_small_to_identify(
+    server: Server, tmp_path: Path
+) -> None:
+    from openward._samples import _safetensors_bytes
+
+    pub = server.user("tiny-pub", "acme", "publisher")
+    eve = server.user("tiny-eve", "evil", "publisher")
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    (tiny / "model.safetensors").write_bytes(
+        _safetensors_bytes({"w": ("F32", [4, 4], bytes(range(64)))})
+    )
+    (tiny / "config.json").write_text('{"model_type": "tiny"}')
+    assert server.client(pub).push(tiny, "acme/tiny:1")["status"] == "published"
+    assert server.client(eve).push(tiny, "evil/tiny:1")["status"] == "published"
+    done = server.client(server.admin).takedown("acme/tiny:1", "stolen")
+    assert [c["name"] for c in done["also_taken_down"]] == ["evil/tiny"]
+    r = _api(server, "GET", "/api/v1/models/evil/tiny/versions/1")
+    assert r.json()["status"] == "taken-down"
+    assert any("the same files as acme/tiny:1" in x for x in r.json()["reasons"])
 
 
 def test_an_admin_excepts_copies_explicitly_and_it_is_logged(
@@ -132,11 +162,39 @@ def test_an_admin_excepts_copies_explicitly_and_it_is_logged(
     res = _ow("registry", "takedown-exempt", "acme/base:2", "--of", "evil/trojan:1",
               "--reason", "mine", "--registry", server.url, "--token", pub)  # fmt: skip
     assert res.exit_code == 2 and "only an admin" in res.output
+    # An admin's exception for a re-push the checks held back has it checked again.
+    excepted = server.client(server.admin).except_from_takedown(
+        "acme/base:2", "evil/trojan:1", "the publisher's own next version"
+    )
+    assert excepted["status"] == "checking"
+    _wait_status(server, "acme/base/versions/2", "published")
     logged = _log(server, "takedown-exception")
     assert [(b["model"], b["version"], b["of"]) for b in logged] == [
-        ("acme/base", "1", "evil/trojan:1"), ("mirror/base", "1", "evil/trojan:1")
+        ("acme/base", "1", "evil/trojan:1"), ("mirror/base", "1", "evil/trojan:1"),
+        ("acme/base", "2", "evil/trojan:1"),
     ]  # fmt: skip
     assert logged[1]["reason"] == "verified mirror of acme/base" and logged[1]["by"] == "admin"
+    assert _api(server, "GET", "/api/v1/models/acme/base/versions/latest").json()["version"] == (
+        "2"
+    )
+
+
+def test_versions_checked_before_the_upgrade_are_classified_on_first_use(
+    server: Server, tmp_path: Path
+) -> None:
+    """Files of versions checked before the schema knew which files identify a model
+    (revision 0005) are classified from their stored blobs when a takedown needs them."""
+    pub = server.user("up-pub", "acme", "publisher")
+    eve = server.user("up-eve", "evil", "publisher")
+    model = _model(tmp_path / "m", seed=181)
+    assert server.client(pub).push(model, "acme/old:1")["status"] == "published"
+    assert server.client(eve).push(model, "evil/old-copy:1")["status"] == "published"
+    _sql(server, "UPDATE version_files SET weight = NULL")
+    done = server.client(server.admin).takedown("acme/old:1", "stolen")
+    assert [c["name"] for c in done["also_taken_down"]] == ["evil/old-copy"]
+    assert sorted(done["also_taken_down"][0]["files"]) == [
+        "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+    ]  # fmt: skip
 
 
 def _big_text_tokenizer() -> bytes:

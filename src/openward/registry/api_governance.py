@@ -194,8 +194,10 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
                "dry_run": body.dry_run}  # fmt: skip
         if body.dry_run:
             s.rollback()
-        else:
-            s.commit()
+            return doc
+        s.commit()
+        for vid in done.recheck:
+            request.app.state.enqueue(vid)
         return doc
 
     def _brief(v: Any) -> dict[str, Any]:
@@ -227,7 +229,9 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
     def advisories_export(s: DB, request: Request) -> dict[str, Any]:
         """Advisories plus the digests of every flagged version, for offline checks
         (``openward check --advisories FILE``) and mirrors."""
-        return gov.export(registry, s, str(request.base_url).rstrip("/"))
+        doc = gov.export(registry, s, str(request.base_url).rstrip("/"))
+        s.commit()  # keeps what it classified of versions checked before revision 0005
+        return doc
 
     @app.get("/api/v1/advisories/{advisory_id}")
     def advisory(advisory_id: str, s: DB, request: Request) -> dict[str, Any]:
@@ -240,10 +244,9 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
     def check(body: CheckBody, s: DB) -> dict[str, Any]:
         """Is this exact content (manifest digest, per-file digests) taken down,
         quarantined or under an advisory?"""
-        return {
-            "digest": body.digest,
-            "flagged": gov.check_submitted(registry, s, body.digest, body.files),
-        }
+        flagged = gov.check_submitted(registry, s, body.digest, body.files)
+        s.commit()  # keeps what it classified of versions checked before revision 0005
+        return {"digest": body.digest, "flagged": flagged}
 
     # -- keys -----------------------------------------------------------------------
     @app.post("/api/v1/keys/{hint}/revoke")

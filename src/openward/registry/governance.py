@@ -14,14 +14,23 @@ download gated         no      grant     yes                     grant     yes
 download restricted    no      org grant yes                     org grant yes
 set access tier        no      no        yes (>= policy minimum) no        yes
 request access         no      yes       yes                     yes       yes
-approve/deny gated     no      no        yes                     no        yes
+approve/deny gated     no      no        yes (1)                 no        yes
 grant restricted       no      no        no                      no        yes
 revoke a grant         no      no        yes (gated)             no        yes
 see download log       no      no        yes                     no        yes
 submit registration    no      no        yes                     no        yes
 decide registration    no      no        no                      yes       yes
 take down, advisories  no      no        no                      no        yes
+except from takedown   no      no        no                      no        yes
 =====================  ======  ========  ======================  ========  ======
+
+(1) Not grants on a model whose tier comes from another model's gated weights that
+its versions carry (:func:`inherited_tier`): only an admin grants those.
+
+A takedown reaches every version carrying a file that identifies the version taken
+down (``check.identifies_model``), unless an admin excepted it; a version carrying
+the weights of an earlier gated, restricted or held version inherits at least that
+tier or hold.
 """
 
 from __future__ import annotations
@@ -710,6 +719,8 @@ class Takedown:
     advisory: Advisory | None
     reached: list[tuple[Version, list[str]]]
     excepted: list[Version]
+    recheck: list[int]
+    """Versions to check again (re-pushes held back before the exception)."""
 
 
 def take_down(
@@ -737,22 +748,35 @@ def take_down(
         row.takedown_of = None
         reasons = [reason] + ([f"advisory {made.id}"] if made else [])
         reg._set_status(s, row, TAKEN_DOWN, reasons)  # moves `latest` off it
+    recheck = []
     for copy in excepted_rows:
         _except(reg, s, actor, copy, row, f"excepted by the takedown of {_ref(row)}: {reason}")
-    weights = reg.identifying(row)
+        if _apply_exception(reg, s, copy, row):
+            recheck.append(copy.id)
+    live = [VISIBLE, "needs-registration"]
+    # The same manifest, even of a model too small for any file to identify it ...
+    same = select(Version).where(
+        Version.digest == row.digest, Version.id != row.id, Version.status.in_(live)
+    )
+    copies = {v.id: (v, set(reg.identifying(row))) for v in s.scalars(same)}
+    # ... and every version carrying a file that identifies it.
+    for copy, shared in reg.holders(s, reg.identifying(row), live, row.id):
+        copies.setdefault(copy.id, (copy, shared))
     reached: list[tuple[Version, list[str]]] = []
     excepted: list[Version] = []
-    for copy, shared in reg.holders(s, weights, [VISIBLE, "needs-registration"], row.id):
+    for vid in sorted(copies):
+        copy, shared = copies[vid]
         if reg.exempted(s, copy.id, row.id):
             excepted.append(copy)
             continue
         paths = sorted(f.path for f in copy.files if f.sha256 in shared)
+        what = f"{', '.join(paths[:3])} of" if paths else "the same files as"
         copy.takedown_of = row.id
         reg._set_status(s, copy, TAKEN_DOWN, [
-            f"carries {', '.join(paths[:3])} of {_ref(row)}, which was taken down: {reason}"
+            f"carries {what} {_ref(row)}, which was taken down: {reason}"
         ])  # fmt: skip
-        reached.append((copy, paths))
-    return Takedown(row, made, reached, excepted)
+        reached.append((copy, paths or sorted(f.path for f in copy.files)))
+    return Takedown(row, made, reached, excepted, recheck)
 
 
 def _except(reg: Registry, s: Session, actor: User, copy: Version, original: Version,
@@ -761,7 +785,8 @@ def _except(reg: Registry, s: Session, actor: User, copy: Version, original: Ver
     ``original``; returns whether it was new."""
     if copy.id == original.id:
         raise RegistryError(422, f"{_ref(copy)} is the version taken down itself")
-    if not set(reg.identifying(original)) & {f.sha256 for f in copy.files}:
+    same = copy.digest == original.digest
+    if not same and not set(reg.identifying(original)) & {f.sha256 for f in copy.files}:
         raise RegistryError(
             422, f"{_ref(copy)} carries no weights of {_ref(original)}: nothing to except"
         )  # fmt: skip
@@ -794,14 +819,20 @@ def except_copy(reg: Registry, s: Session, user: User | None, org: str, name: st
     original = reg.takedown_root(s, original)
     copy = reg.find_version(s, actor, *_parse_ref(copy_ref))
     _except(reg, s, actor, copy, original, reason)
+    return copy, _apply_exception(reg, s, copy, original)
+
+
+def _apply_exception(reg: Registry, s: Session, copy: Version, original: Version) -> bool:
+    """Undo what the takedown of ``original`` did to ``copy``: a copy it reached gets
+    back its verdict from before; a re-push the checks held back because of it is put
+    back in ``checking`` (returns True: queue its checks)."""
     if copy.status == TAKEN_DOWN and copy.takedown_of == original.id:
         _release(reg, s, copy)
-        return copy, False
-    if copy.status == "quarantined":
+    elif copy.status == "quarantined" and any(_ref(original) in r for r in copy.reasons):
         reg._set_status(s, copy, "checking", [f"checked again: excepted from the takedown of "
                                               f"{_ref(original)}"])  # fmt: skip
-        return copy, True
-    return copy, False
+        return True
+    return False
 
 
 def _release(reg: Registry, s: Session, copy: Version) -> None:

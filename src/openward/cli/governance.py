@@ -337,16 +337,27 @@ def takedown(
         Path | None,
         typer.Option(help="YAML/JSON: severity, summary, details, versions, references."),
     ] = None,
+    except_: Annotated[
+        list[str] | None,
+        typer.Option("--except", help="ORG/NAME:VERSION of a copy that stays served (repeat)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show which versions it would reach; change nothing.")
+    ] = False,
     registry: RegistryOpt = None,
     token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Take a version down (admins): downloads get HTTP 451 with the reason, copies on
-    disk are flagged by `openward check`, and the event is logged."""
+    disk are flagged by `openward check`, and the event is logged. Every other version
+    carrying its weights (any name, any organisation) is taken down with it, except
+    those named with --except."""
     import yaml
 
     o, n, v = _version_ref(ref)
-    body: dict[str, object] = {"reason": reason}
+    for copy in except_ or []:
+        _version_ref(copy)
+    body: dict[str, object] = {"reason": reason, "exceptions": except_ or [], "dry_run": dry_run}
     if advisory is not None:
         try:
             doc = yaml.safe_load(advisory.read_text())
@@ -359,8 +370,35 @@ def takedown(
         body["advisory"] = json.loads(json.dumps(doc, default=str))
     result = _admin_call("POST", f"/api/v1/models/{o}/{n}/versions/{v}/takedown", registry,
                          token, body)  # fmt: skip
-    adv = result.get("advisory")
-    _out(result, json_out, f"{ref} taken down" + (f", advisory {adv['id']}" if adv else ""))  # type: ignore[index]
+    adv: Any = result.get("advisory")
+    head = f"would take down {ref}" if dry_run else f"{ref} taken down"
+    lines = [head + (f", advisory {adv['id']}" if adv else "")]
+    for c in result.get("also_taken_down") or []:  # type: ignore[attr-defined]
+        lines.append(
+            f"  {'would also take down' if dry_run else 'also taken down'}: "
+            f"{c['name']}:{c['version']} (carries {', '.join(c['files'][:3])})"
+        )
+    for c in result.get("exceptions") or []:  # type: ignore[attr-defined]
+        lines.append(f"  excepted: {c['name']}:{c['version']}")
+    _out(result, json_out, "\n".join(lines))
+
+
+@registry_app.command("takedown-exempt")
+def takedown_exempt(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME:VERSION of the copy that stays served")],
+    of: Annotated[str, typer.Option("--of", help="ORG/NAME:VERSION taken down.")],
+    reason: Annotated[str, typer.Option(help="Why (logged).")],
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Except a copy from a takedown (admins): a copy the takedown reached gets back its
+    verdict, a re-push held back is checked again; logged as `takedown-exception`."""
+    _version_ref(ref)
+    o, n, v = _version_ref(of)
+    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/versions/{v}/takedown/exceptions",
+                         registry, token, {"version": ref, "reason": reason})  # fmt: skip
+    _out(result, json_out, f"{ref} excepted from the takedown of {of}: {result['status']}")
 
 
 @registry_app.command("advisories")

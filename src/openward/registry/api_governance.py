@@ -59,6 +59,16 @@ class DecisionBody(BaseModel):
 class TakedownBody(BaseModel):
     reason: str = Field(max_length=2000)
     advisory: dict[str, Any] | None = None
+    exceptions: list[str] = Field(default_factory=list, max_length=1000)
+    """``ORG/NAME:VERSION`` of copies that stay served (an admin's explicit decision)."""
+    dry_run: bool = False
+    """Answer what the takedown would do, change nothing."""
+
+
+class ExceptionBody(BaseModel):
+    version: str = Field(max_length=400)
+    """The copy that stays served: ``ORG/NAME:VERSION``."""
+    reason: str = Field(max_length=2000)
 
 
 class CheckBody(BaseModel):
@@ -172,13 +182,41 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
     @app.post("/api/v1/models/{org}/{name}/versions/{version}/takedown")
     def takedown(org: str, name: str, version: str, body: TakedownBody, s: DB,
                  user: Actor, request: Request) -> dict[str, Any]:  # fmt: skip
-        row, adv = gov.take_down(registry, s, user, org, name, version, body.reason,
-                                 body.advisory)  # fmt: skip
-        s.commit()
+        done = gov.take_down(registry, s, user, org, name, version, body.reason,
+                             body.advisory, body.exceptions)  # fmt: skip
+        row, adv = done.row, done.advisory
         base = str(request.base_url).rstrip("/")
-        return {"name": f"{org}/{name}", "version": row.version, "digest": row.digest,
-                "status": row.status, "reasons": row.reasons,
-                "advisory": gov.osv_document(s, adv, base) if adv else None}  # fmt: skip
+        doc = {"name": f"{org}/{name}", "version": row.version, "digest": row.digest,
+               "status": row.status, "reasons": row.reasons,
+               "advisory": gov.osv_document(s, adv, base) if adv else None,
+               "also_taken_down": [{**_brief(v), "files": paths} for v, paths in done.reached],
+               "exceptions": [_brief(v) for v in done.excepted],
+               "dry_run": body.dry_run}  # fmt: skip
+        if body.dry_run:
+            s.rollback()
+            return doc
+        s.commit()
+        for vid in done.recheck:
+            request.app.state.enqueue(vid)
+        return doc
+
+    def _brief(v: Any) -> dict[str, Any]:
+        return {"name": f"{v.model.organisation.name}/{v.model.name}", "version": v.version,
+                "digest": v.digest}  # fmt: skip
+
+    @app.post("/api/v1/models/{org}/{name}/versions/{version}/takedown/exceptions")
+    def takedown_exception(org: str, name: str, version: str, body: ExceptionBody, s: DB,
+                           user: Actor, request: Request) -> dict[str, Any]:  # fmt: skip
+        """An admin's exception: the copy stays served although it carries the weights
+        of this taken-down version (restored if the takedown had reached it)."""
+        copy, recheck = gov.except_copy(registry, s, user, org, name, version, body.version,
+                                        body.reason)  # fmt: skip
+        doc = {**_brief(copy), "status": copy.status, "reasons": copy.reasons,
+               "of": f"{org}/{name}:{version}"}  # fmt: skip
+        s.commit()
+        if recheck:
+            request.app.state.enqueue(copy.id)
+        return doc
 
     @app.get("/api/v1/advisories")
     def advisories(s: DB, request: Request) -> dict[str, Any]:
@@ -191,7 +229,9 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
     def advisories_export(s: DB, request: Request) -> dict[str, Any]:
         """Advisories plus the digests of every flagged version, for offline checks
         (``openward check --advisories FILE``) and mirrors."""
-        return gov.export(s, str(request.base_url).rstrip("/"))
+        doc = gov.export(registry, s, str(request.base_url).rstrip("/"))
+        s.commit()  # keeps what it classified of versions checked before revision 0005
+        return doc
 
     @app.get("/api/v1/advisories/{advisory_id}")
     def advisory(advisory_id: str, s: DB, request: Request) -> dict[str, Any]:
@@ -204,7 +244,9 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
     def check(body: CheckBody, s: DB) -> dict[str, Any]:
         """Is this exact content (manifest digest, per-file digests) taken down,
         quarantined or under an advisory?"""
-        return {"digest": body.digest, "flagged": gov.check_submitted(s, body.digest, body.files)}
+        flagged = gov.check_submitted(registry, s, body.digest, body.files)
+        s.commit()  # keeps what it classified of versions checked before revision 0005
+        return {"digest": body.digest, "flagged": flagged}
 
     # -- keys -----------------------------------------------------------------------
     @app.post("/api/v1/keys/{hint}/revoke")

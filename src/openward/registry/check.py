@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
@@ -66,7 +67,8 @@ def _files(root: Path) -> list[tuple[str, Path, int]]:
 
 def hash_target(root: Path) -> tuple[str, dict[str, str]]:
     """(OMS manifest digest, {path: sha256}) of a model on disk."""
-    return _hash_all([root])[0]
+    digest, files, _ = _hash_all([root])[0]
+    return digest, files
 
 
 def _snapshots_in_cache(cache_dir: Path | None = None) -> list[Path]:
@@ -145,14 +147,20 @@ def check_targets(
         raise CheckError("the advisory export is malformed (flagged / clean_files)")
     clean = set(map(str, clean))
     results = []
-    for (label, _), (digest, files) in zip(paths, _hash_all([p for _, p in paths]), strict=True):
-        hits = check_content(flagged, clean, digest, files)
+    for (label, _), (digest, files, where) in zip(paths, _hash_all([p for _, p in paths]),
+                                                  strict=True):  # fmt: skip
+        # An export without `weights` (an older registry): the same rule as the
+        # registry's, applied to the flagged file's name and the copy's bytes.
+        def classify(path: str, sha: str, where: dict[str, Path] = where) -> bool:
+            return file_identifies_model(path, where[sha]) if sha in where else False
+
+        hits = check_content(flagged, clean, digest, files, classify)
         results.append({"target": label, "digest": digest, "files": len(files),
                         "flagged": hits})  # fmt: skip
     return results
 
 
-def _hash_all(roots: list[Path]) -> list[tuple[str, dict[str, str]]]:
+def _hash_all(roots: list[Path]) -> list[tuple[str, dict[str, str], dict[str, Path]]]:
     """:func:`hash_target` of many models at once: one pool over every file of every
     model, largest first, so small models do not leave a core idle."""
     from openward.signing.manifest import FileDigest, hash_files, model_digest
@@ -175,7 +183,8 @@ def _hash_all(roots: list[Path]) -> list[tuple[str, dict[str, str]]]:
     out = []
     for n, files in enumerate(listed):
         entries = [FileDigest(name, digests[f"{n}\0{name}"], size) for name, _, size in files]
-        out.append((model_digest(entries), {e.name: e.digest for e in entries}))
+        where = {digests[f"{n}\0{name}"]: path for name, path, _ in files}
+        out.append((model_digest(entries), {e.name: e.digest for e in entries}, where))
     return out
 
 
@@ -184,27 +193,134 @@ WEIGHT_SUFFIXES: Final = frozenset({
     ".hdf5", ".keras", ".msgpack", ".npz", ".npy", ".pkl", ".pickle", ".joblib", ".tflite",
     ".pb", ".mlmodel", ".pdparams", ".nemo", ".llamafile",
 })  # fmt: skip
-"""Files that carry weights: a shared one identifies the model. Configs, tokenizers
-and cards are shared by unrelated models of one family, so they never match alone."""
+"""Suffixes of files that carry weights: one signal of :func:`identifies_model`, never
+the only one (``model.onnx_data``, ``*.part`` or a file without a suffix carry
+weights too)."""
+
+SNIFF_BYTES: Final = 64 << 10
+"""How much of a file :func:`identifies_model` reads: the same on the server and in
+``openward check``, so both sides classify a file alike."""
+WEIGHT_MIN_BYTES: Final = 1 << 20
+"""Below this, a file in no model format (code, a config, notes) does not identify a
+model: unrelated models share such files."""
+SERIALISED_MIN_BYTES: Final = 32 << 10
+"""Below this, not even a pickle or a tensor file identifies a model: checkpoints of
+unrelated runs share tiny ones (``scheduler.pt``, ``training_args.bin``)."""
+
+_SERIALISED: Final = frozenset({
+    "pickle", "torch-legacy", "zip", "tar", "gzip", "bzip2", "xz", "lzma", "zlib", "lz4",
+    "joblib-zfile", "zstd", "7z", "rar", "npy", "safetensors", "gguf", "hdf5", "tflite",
+    "onnx?", "tf-saved-model?", "tf-graph-def?",
+})  # fmt: skip
+_MEDIA_MAGIC: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"%PDF-")
+_TEXT_META_SUFFIXES: Final = frozenset({
+    ".md", ".markdown", ".rst", ".txt", ".json", ".yaml", ".yml", ".jinja", ".j2",
+    ".tiktoken", ".cff", ".html", ".csv", ".tsv", ".py", ".toml", ".cfg", ".ini",
+})  # fmt: skip
+_TEXT_META_STEMS: Final = ("readme", "license", "licence", "notice", "copying", "authors",
+                           "citation", "use_policy", "changelog", "merges", "vocab")  # fmt: skip
+_TOKENIZER_NAMES: Final = frozenset({
+    "tokenizer.model", "spiece.model", "sentencepiece.model", "sentencepiece.bpe.model",
+    "source.spm", "target.spm", "bpe.model",
+})  # fmt: skip
+
+
+def _serialised(head: bytes, size: int) -> bool:
+    """Whether the first bytes are a model serialisation (openward's own detection)."""
+    from openward.artifacts.blob import Blob
+    from openward.artifacts.detection import detect_format
+
+    if len(head) >= 10:  # a safetensors header longer than the sample still counts
+        n = int.from_bytes(head[:8], "little")
+        if 2 <= n <= size - 8 and head[8:].lstrip(b" \t\r\n")[:1] == b"{":
+            return True
+    return detect_format(Blob.of(head)) in _SERIALISED
+
+
+def identifies_model(path: str, size: int, head: bytes) -> bool:
+    """Whether a file identifies the model it belongs to, so that a copy of it elsewhere
+    is a copy of that model: what a takedown, a gate or a registration hold follows.
+
+    Decided by content, size and, for metadata only, name (``head``: the file's first
+    :data:`SNIFF_BYTES` bytes, or fewer):
+
+    1. a model serialisation by content (pickle, zip/torch, safetensors, GGUF, NumPy,
+       HDF5, TFLite, ONNX, compressed streams...) or a weight suffix, from
+       :data:`SERIALISED_MIN_BYTES`: yes, whatever its name;
+    2. an image or a PDF: no;
+    3. text metadata by name (README, LICENSE, ``*.md``, ``*.txt``, ``*.json``,
+       ``*.yaml``, ``vocab.*``, ``merges.txt``...) whose content is text, or a
+       SentencePiece tokenizer by name (``tokenizer.model``...): no, at any size (a
+       tokenizer shared by thousands of models never carries a takedown to them);
+    4. anything else from :data:`WEIGHT_MIN_BYTES` (``model.onnx_data``, ``*.part``,
+       a file without a suffix): yes; smaller files (code, configs): no.
+    """
+    if size <= 0:
+        return False
+    name = PurePosixPath(path.lower()).name
+    suffix = PurePosixPath(name).suffix
+    if suffix in WEIGHT_SUFFIXES or _serialised(head, size):
+        return size >= SERIALISED_MIN_BYTES
+    if head.startswith(_MEDIA_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return False
+    from openward.artifacts.detection import looks_like_text
+
+    text = looks_like_text(head[:8192])
+    if text and (suffix in _TEXT_META_SUFFIXES or name.startswith(_TEXT_META_STEMS)):
+        return False
+    if name in _TOKENIZER_NAMES or suffix == ".spm":
+        return False
+    return size >= WEIGHT_MIN_BYTES
+
+
+def file_identifies_model(name: str, path: Path) -> bool:
+    """:func:`identifies_model` of a file on disk, listed as ``name``."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+        size = os.fstat(fh.fileno()).st_size
+    return identifies_model(name, size, head)
 
 
 def is_weight_file(path: str) -> bool:
+    """A weight suffix (kept for callers that have only a path; matching uses
+    :func:`identifies_model`)."""
     return PurePosixPath(path.lower()).suffix in WEIGHT_SUFFIXES
 
 
+Classifier = Callable[[str, str], bool]
+"""(path in the flagged version, sha256) -> whether that file identifies the model."""
+
+
 def check_content(flagged: list[dict[str, Any]], clean_files: set[str], digest: str,
-                  files: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+                  files: dict[str, str], classify: Classifier | None = None,
+                  ) -> list[dict[str, Any]]:  # fmt: skip
     """Match a copy on disk (manifest digest, path -> sha256) against flagged versions:
-    the exact content, or weight files that belong to a flagged version and to no
-    published one (a shared tokenizer or config never flags a model)."""
+    the exact content, or a file that identifies a flagged version's model (its
+    ``weights``; from an export without them, ``classify`` decides, by the rule of
+    :func:`identifies_model`). Shared tokenizers, licenses and configs never flag.
+
+    Taken-down versions and versions under an advisory (an admin's decision) match
+    whoever else publishes the same weights, except the versions an admin excepted
+    (``exempt``: their manifest digests). A quarantined version (the checks' verdict,
+    which anyone can provoke by adding a bad file to someone else's weights) matches
+    only weights that no published version carries (``clean_files``)."""
     out = []
+    mine = set(files.values())
     for v in flagged:
-        theirs = set((v.get("files") or {}).values())
         if v.get("digest") == digest:
             out.append({**_strip(v), "match": "exact", "files": sorted(files)})
             continue
-        shared = sorted(p for p, d in files.items()
-                        if d in theirs and d not in clean_files and is_weight_file(p))  # fmt: skip
+        if digest in set(v.get("exempt") or ()):
+            continue
+        theirs: dict[str, str] = v.get("files") or {}
+        if isinstance(v.get("weights"), list):
+            weights = set(map(str, v["weights"])) & mine
+        else:
+            judge = classify or (lambda p, _d: is_weight_file(p))
+            weights = {d for p, d in theirs.items() if d in mine and judge(p, d)}
+        if v.get("status") == "quarantined" and not v.get("advisories"):
+            weights -= clean_files
+        shared = sorted(p for p, d in files.items() if d in weights)
         if shared:
             out.append({**_strip(v), "match": "files", "files": shared})
     return out

@@ -321,11 +321,23 @@ class Client:
         )  # fmt: skip
         return result
 
-    def takedown(self, ref: str, reason: str,
-                 advisory: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    def takedown(self, ref: str, reason: str, advisory: dict[str, Any] | None = None,
+                 exceptions: list[str] | None = None,
+                 dry_run: bool = False) -> dict[str, Any]:  # fmt: skip
+        """Take a version down with every copy carrying its weights, except the versions
+        named in ``exceptions`` (``ORG/NAME:VERSION``)."""
         result: dict[str, Any] = self._call(
             "POST", self._version_path(ref) + "/takedown",
-            json={"reason": reason, "advisory": advisory},
+            json={"reason": reason, "advisory": advisory, "exceptions": exceptions or [],
+                  "dry_run": dry_run},
+        )  # fmt: skip
+        return result
+
+    def except_from_takedown(self, copy: str, of: str, reason: str) -> dict[str, Any]:
+        """Keep ``copy`` served although it carries the weights of the taken-down ``of``."""
+        result: dict[str, Any] = self._call(
+            "POST", self._version_path(of) + "/takedown/exceptions",
+            json={"version": copy, "reason": reason},
         )  # fmt: skip
         return result
 

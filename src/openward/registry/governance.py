@@ -15,19 +15,29 @@ download restricted    no      org grant yes                     org grant yes
 set access tier        no      no        yes (>= policy minimum, no        yes
                                          >= a tier an admin set)
 request access         no      yes       yes                     yes       yes
-approve/deny gated     no      no        yes                     no        yes
+approve/deny gated     no      no        yes (1)                 no        yes
 grant restricted       no      no        no                      no        yes
 revoke a grant         no      no        yes (gated)             no        yes
 see download log       no      no        yes                     no        yes
 submit registration    no      no        yes                     no        yes
 decide registration    no      no        no                      yes       yes
 take down, advisories  no      no        no                      no        yes
+except from takedown   no      no        no                      no        yes
 =====================  ======  ========  ======================  ========  ======
+
+(1) Not grants on a model whose tier comes from another model's gated weights that
+its versions carry (:func:`inherited_tier`): only an admin grants those.
+
+A takedown reaches every version carrying a file that identifies the version taken
+down (``check.identifies_model``), unless an admin excepted it; a version carrying
+the weights of an earlier gated, restricted or held version inherits at least that
+tier or hold.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -44,12 +54,22 @@ from openward.registry.models import (
     Model,
     Organisation,
     Registration,
+    StatusEvent,
+    Tag,
+    TakedownExemption,
     Token,
     User,
     Version,
     VersionFile,
 )
-from openward.registry.service import TAKEN_DOWN, VISIBLE, RegistryError, _aware, hash_token
+from openward.registry.service import (
+    FINAL,
+    TAKEN_DOWN,
+    VISIBLE,
+    RegistryError,
+    _aware,
+    hash_token,
+)
 
 if TYPE_CHECKING:
     from openward.registry.service import Registry
@@ -60,6 +80,7 @@ __all__ = [
     "REGISTRATION_FIELDS",
     "check_content",
     "decide_registration",
+    "except_copy",
     "grant_access",
     "may_download",
     "osv_document",
@@ -144,9 +165,10 @@ def _model_name(model: Model) -> str:
 
 
 # -- access tiers --------------------------------------------------------------
-def minimum_tier(s: Session, model: Model) -> tuple[str, str]:
+def minimum_tier(s: Session, model: Model, reg: Registry | None = None) -> tuple[str, str]:
     """The least open tier the policy allows for the model, and why: the strictest
-    ``minimum_access`` over its versions' crossed thresholds."""
+    ``minimum_access`` over its versions' crossed thresholds, and (given the registry)
+    the tier of every model whose weights a later version of this one carries."""
     level, why = 0, "no compute threshold crossed"
     for row in s.scalars(select(Version).where(Version.model_id == model.id)):
         facts: dict[str, Any] = row.facts if isinstance(row.facts, dict) else {}
@@ -155,19 +177,77 @@ def minimum_tier(s: Session, model: Model) -> tuple[str, str]:
             crossed = [t.get("id") for t in facts.get("tiers") or [] if t.get("crossed")]
             level = ACCESS_TIERS.index(tier)
             why = f"version {row.version} crosses {', '.join(map(str, crossed)) or 'a threshold'}"
+    inherited = inherited_tier(reg, s, model) if reg is not None else None
+    if inherited is not None and ACCESS_TIERS.index(inherited[0]) > level:
+        return inherited
     return ACCESS_TIERS[level], why
 
 
-def enforce_minimum_tier(s: Session, model: Model) -> None:
-    """Raise the model's tier to the policy's minimum when a version crosses a
-    threshold that demands it (the publisher may tighten it further, never loosen)."""
+def _first_carriers(s: Session, model: Model, statuses: list[str] | None = None,
+                    ) -> dict[str, tuple[int, str]]:  # fmt: skip
+    """sha256 -> (id, version name) of the model's earliest version listing it."""
+    query = select(VersionFile.sha256, Version.id, Version.version).join(Version).where(
+        Version.model_id == model.id, Version.status != "uploading"
+    )  # fmt: skip
+    if statuses is not None:
+        query = query.where(Version.status.in_(statuses))
+    first: dict[str, tuple[int, str]] = {}
+    for digest, vid, name in s.execute(query.order_by(Version.id.desc())):
+        first[digest] = (vid, name)
+    return first
+
+
+def inherited_tier(reg: Registry, s: Session, model: Model) -> tuple[str, str] | None:
+    """The strictest tier of the models whose published or held weights a later version
+    of ``model`` carries, and why (None: it carries none of a gated or restricted
+    model). Another name does not open gated weights, and its grants are not theirs:
+    only the tier is inherited, never the original's grants."""
+    first = _first_carriers(s, model)
+    level, why = 0, ""
+    for other, shared in reg.holders(s, set(first), [VISIBLE, "needs-registration"], -1):
+        if other.model_id == model.id or other.model.access_tier not in ACCESS_TIERS:
+            continue
+        later = [first[d][1] for d in shared if first[d][0] > other.id]
+        tier = other.model.access_tier
+        if later and ACCESS_TIERS.index(tier) > level:
+            level = ACCESS_TIERS.index(tier)
+            why = (f"version {later[0]} carries the weights of {_model_name(other.model)} "
+                   f"({tier})")  # fmt: skip
+    return (ACCESS_TIERS[level], why) if level else None
+
+
+def _raise_copies(reg: Registry, s: Session, model: Model) -> None:
+    """After ``model`` became less open: raise the models whose later versions carry its
+    weights to their new minimum (each logs its own ``access-tier`` entry)."""
     s.flush()
-    least, why = minimum_tier(s, model)
+    live = [VISIBLE, "needs-registration"]
+    first = _first_carriers(s, model, live)
+    weights: set[str] = set()
+    query = select(Version).where(Version.model_id == model.id, Version.status.in_(live))
+    for row in s.scalars(query):
+        weights |= set(reg.identifying(row))
+    statuses = [VISIBLE, "needs-registration", "quarantined", "checking", TAKEN_DOWN]
+    done: set[int] = {model.id}
+    for copy, shared in reg.holders(s, weights, statuses, -1):
+        if copy.model_id in done or not any(copy.id > first[d][0] for d in shared if d in first):
+            continue
+        done.add(copy.model_id)
+        enforce_minimum_tier(s, copy.model, reg)
+
+
+def enforce_minimum_tier(s: Session, model: Model, reg: Registry | None = None) -> None:
+    """Raise the model's tier to the policy's minimum when a version crosses a
+    threshold that demands it, or carries the weights of a model with a stricter tier
+    (the publisher may tighten it further, never loosen)."""
+    s.flush()
+    least, why = minimum_tier(s, model, reg)
     if ACCESS_TIERS.index(least) > ACCESS_TIERS.index(model.access_tier):
         old = model.access_tier
         model.access_tier = least
         tlog.append(s, "access-tier", {"model": _model_name(model), "tier": least,
                                        "previous": old, "by": "policy", "reason": why})  # fmt: skip
+        if reg is not None:
+            _raise_copies(reg, s, model)
 
 
 def set_tier(
@@ -178,7 +258,7 @@ def set_tier(
     actor = _owner(reg, s, user, model, "set the access tier")
     if tier not in ACCESS_TIERS:
         raise RegistryError(422, "tier must be open, gated or restricted")
-    least, why = minimum_tier(s, model)
+    least, why = minimum_tier(s, model, reg)
     if ACCESS_TIERS.index(tier) < ACCESS_TIERS.index(least):
         raise RegistryError(
             422, f"{org}/{name} must be at least {least!r} under the registry's policy ({why})"
@@ -206,6 +286,8 @@ def set_tier(
     model.access_tier_floor = floor
     tlog.append(s, "access-tier", {"model": _model_name(model), "tier": tier, "previous": old,
                                    "floor": floor, "by": actor.name})  # fmt: skip
+    if ACCESS_TIERS.index(tier) > ACCESS_TIERS.index(old):
+        _raise_copies(reg, s, model)
     return model
 
 
@@ -376,6 +458,14 @@ def grant_access(
     if restricted and not actor.is_admin:
         raise RegistryError(403, f"{org}/{name} is restricted: only an admin grants access")
     _owner(reg, s, actor, model, "grant access")
+    inherited = inherited_tier(reg, s, model) if not actor.is_admin else None
+    if inherited is not None:
+        # Approving requests would open, one grantee at a time, weights whose own
+        # publisher gated them: the copy's grants are an admin's.
+        raise RegistryError(
+            403, f"{org}/{name} is {model.access_tier} because {inherited[1]}: only an admin "
+            "grants access to it"
+        )  # fmt: skip
     target_user: User | None = None
     target_org: Organisation | None = None
     request: AccessRequest | None = None
@@ -464,7 +554,7 @@ def access_overview(reg: Registry, s: Session, user: User | None, org: str,
     """The model's tier, and (for its publishers and admins) requests and grants."""
     model = _visible_model(reg, s, user, org, name)
     owner = user is not None and (user.is_admin or reg.can_publish(s, user, org))
-    least, why = minimum_tier(s, model)
+    least, why = minimum_tier(s, model, reg)
     setter = s.get(User, model.access_tier_set_by) if model.access_tier_set_by else None
     doc: dict[str, Any] = {"name": _model_name(model), "tier": model.access_tier,
                            "minimum_tier": least, "minimum_reason": why if owner else None,
@@ -627,24 +717,168 @@ def _advisory_id(s: Session) -> str:
     return f"{prefix}{max(numbers, default=0) + 1:04d}"
 
 
+def _parse_ref(ref: str) -> tuple[str, str, str]:
+    model, _, version = ref.partition(":")
+    org, _, name = model.partition("/")
+    if not org or not name or not version or "/" in name:
+        raise RegistryError(422, f"{ref!r}: expected ORG/NAME:VERSION")
+    return org, name, version
+
+
+@dataclass
+class Takedown:
+    """What a takedown did: the version, its advisory, the copies it reached and the
+    copies an exception kept from it."""
+
+    row: Version
+    advisory: Advisory | None
+    reached: list[tuple[Version, list[str]]]
+    excepted: list[Version]
+    recheck: list[int]
+    """Versions to check again (re-pushes held back before the exception)."""
+
+
 def take_down(
     reg: Registry, s: Session, user: User | None, org: str, name: str, version: str,
-    reason: str, advisory: dict[str, Any] | None,
-) -> tuple[Version, Advisory | None]:  # fmt: skip
+    reason: str, advisory: dict[str, Any] | None, exceptions: list[str] | None = None,
+) -> Takedown:  # fmt: skip
+    """Take a version down, and with it every other version (any model, any
+    organisation) carrying a file that identifies it, except the versions an admin
+    names in ``exceptions`` (``ORG/NAME:VERSION``; each logged with the takedown)."""
     actor = _need(user, "a takedown")
     if not actor.is_admin:
         raise RegistryError(403, "only an admin takes a version down")
     if not reason.strip():
         raise RegistryError(422, "a takedown needs a reason (--reason)")
+    tlog.lock(s)  # a check deciding now sees this takedown, or is seen by it
     row = reg.find_version(s, actor, org, name, version)
+    excepted_rows = [reg.find_version(s, actor, *_parse_ref(r)) for r in exceptions or []]
     made = None
     if advisory is not None:
         made = add_advisory(s, row.model, advisory, default_versions=[row.version],
                             default_summary=reason)  # fmt: skip
-    if row.status != TAKEN_DOWN:
+    if row.status != TAKEN_DOWN or row.takedown_of is not None:
+        # An admin's own takedown of a copy another takedown had reached makes it an
+        # original: its other weights are taken down too.
+        row.takedown_of = None
         reasons = [reason] + ([f"advisory {made.id}"] if made else [])
         reg._set_status(s, row, TAKEN_DOWN, reasons)  # moves `latest` off it
-    return row, made
+    recheck = []
+    for copy in excepted_rows:
+        _except(reg, s, actor, copy, row, f"excepted by the takedown of {_ref(row)}: {reason}")
+        if _apply_exception(reg, s, copy, row):
+            recheck.append(copy.id)
+    live = [VISIBLE, "needs-registration"]
+    # The same manifest, even of a model too small for any file to identify it ...
+    same = select(Version).where(
+        Version.digest == row.digest, Version.id != row.id, Version.status.in_(live)
+    )
+    copies = {v.id: (v, set(reg.identifying(row))) for v in s.scalars(same)}
+    # ... and every version carrying a file that identifies it.
+    for copy, shared in reg.holders(s, reg.identifying(row), live, row.id):
+        copies.setdefault(copy.id, (copy, shared))
+    reached: list[tuple[Version, list[str]]] = []
+    excepted: list[Version] = []
+    for vid in sorted(copies):
+        copy, shared = copies[vid]
+        if reg.exempted(s, copy.id, row.id):
+            excepted.append(copy)
+            continue
+        paths = sorted(f.path for f in copy.files if f.sha256 in shared)
+        what = f"{', '.join(paths[:3])} of" if paths else "the same files as"
+        copy.takedown_of = row.id
+        reg._set_status(s, copy, TAKEN_DOWN, [
+            f"carries {what} {_ref(row)}, which was taken down: {reason}"
+        ])  # fmt: skip
+        reached.append((copy, paths or sorted(f.path for f in copy.files)))
+    return Takedown(row, made, reached, excepted, recheck)
+
+
+def _except(reg: Registry, s: Session, actor: User, copy: Version, original: Version,
+            reason: str) -> bool:  # fmt: skip
+    """Record (once, logged) that ``copy`` stays served despite the takedown of
+    ``original``; returns whether it was new."""
+    if copy.id == original.id:
+        raise RegistryError(422, f"{_ref(copy)} is the version taken down itself")
+    same = copy.digest == original.digest
+    if not same and not set(reg.identifying(original)) & {f.sha256 for f in copy.files}:
+        raise RegistryError(
+            422, f"{_ref(copy)} carries no weights of {_ref(original)}: nothing to except"
+        )  # fmt: skip
+    if reg.exempted(s, copy.id, original.id):
+        return False
+    s.add(TakedownExemption(version_id=copy.id, original_id=original.id, reason=reason,
+                            decided_by=actor.id))  # fmt: skip
+    tlog.append(s, "takedown-exception", {
+        "model": _model_name(copy.model), "version": copy.version, "digest": copy.digest,
+        "of": _ref(original), "reason": reason, "by": actor.name,
+    })  # fmt: skip
+    return True
+
+
+def except_copy(reg: Registry, s: Session, user: User | None, org: str, name: str,
+                version: str, copy_ref: str, reason: str) -> tuple[Version, bool]:  # fmt: skip
+    """An admin's later exception: ``copy_ref`` stays served although it carries the
+    weights of the taken-down ``org/name:version``. A copy the takedown had reached is
+    restored to its verdict before it (unless another takedown still reaches it); a
+    re-push the checks held back is checked again (returns True: queue its checks)."""
+    actor = _need(user, "an exception to a takedown")
+    if not actor.is_admin:
+        raise RegistryError(403, "only an admin excepts a version from a takedown")
+    if not reason.strip():
+        raise RegistryError(422, "an exception needs a reason (--reason)")
+    tlog.lock(s)
+    original = reg.find_version(s, actor, org, name, version)
+    if original.status != TAKEN_DOWN:
+        raise RegistryError(409, f"{_ref(original)} is {original.status}, not taken down")
+    original = reg.takedown_root(s, original)
+    copy = reg.find_version(s, actor, *_parse_ref(copy_ref))
+    _except(reg, s, actor, copy, original, reason)
+    return copy, _apply_exception(reg, s, copy, original)
+
+
+def _apply_exception(reg: Registry, s: Session, copy: Version, original: Version) -> bool:
+    """Undo what the takedown of ``original`` did to ``copy``: a copy it reached gets
+    back its verdict from before; a re-push the checks held back because of it is put
+    back in ``checking`` (returns True: queue its checks)."""
+    if copy.status == TAKEN_DOWN and copy.takedown_of == original.id:
+        _release(reg, s, copy)
+    elif copy.status == "quarantined" and any(_ref(original) in r for r in copy.reasons):
+        reg._set_status(s, copy, "checking", [f"checked again: excepted from the takedown of "
+                                              f"{_ref(original)}"])  # fmt: skip
+        return True
+    return False
+
+
+def _release(reg: Registry, s: Session, copy: Version) -> None:
+    """A copy no takedown reaches any more gets back its verdict from before."""
+    digests = {f.sha256 for f in copy.files}
+    for other, shared in reg.holders(s, digests, [TAKEN_DOWN], copy.id, direct_only=True):
+        if not reg.exempted(s, copy.id, other.id):
+            paths = sorted(f.path for f in copy.files if f.sha256 in shared)
+            copy.takedown_of = other.id
+            reg._set_status(s, copy, TAKEN_DOWN, [
+                f"carries {', '.join(paths[:3])} of {_ref(other)}, which was taken down: "
+                + "; ".join(other.reasons[:1])
+            ])  # fmt: skip
+            return
+    events = s.scalars(select(StatusEvent).where(StatusEvent.version_id == copy.id)
+                       .order_by(StatusEvent.id.desc())).all()  # fmt: skip
+    down = next(i for i, e in enumerate(events) if e.status == TAKEN_DOWN)
+    before = next((e for e in events[down:] if e.status in FINAL), None)
+    copy.takedown_of = None
+    if before is None:  # taken down before a verdict: check it
+        why = "no verdict before the takedown: an admin can re-run the checks (registry rescan)"
+        reg._set_status(s, copy, "quarantined", [why])
+        return
+    reg._set_status(s, copy, before.status, list(before.reasons))
+    s.flush()
+    tag = s.scalar(select(Tag).where(Tag.model_id == copy.model_id, Tag.name == "latest"))
+    newest = s.scalar(select(Version.id).where(Version.model_id == copy.model_id,
+                                               Version.status == VISIBLE)
+                      .order_by(Version.id.desc()).limit(1))  # fmt: skip
+    if tag is not None and newest is not None:
+        tag.version_id = newest  # `latest` follows version order, not restoration order
 
 
 def add_advisory(s: Session, model: Model, doc: dict[str, Any], *,
@@ -733,18 +967,29 @@ def flagged_versions(s: Session) -> list[Version]:
     return list(s.scalars(query))
 
 
-def _flagged_docs(s: Session) -> list[dict[str, Any]]:
-    """Each flagged version with its manifest digest, files and advisories."""
+def _flagged_docs(reg: Registry, s: Session) -> list[dict[str, Any]]:
+    """Each flagged version with its manifest digest, files, advisories, the files
+    that identify it (``weights``: what a copy is matched on) and, for a takedown, the
+    manifest digests of the versions an admin excepted (``exempt``)."""
     by_version: dict[int, list[str]] = {}
     for a in s.scalars(select(Advisory)):
         for v in s.scalars(select(Version).where(Version.model_id == a.model_id,
                                                  Version.version.in_(a.versions))):  # fmt: skip
             by_version.setdefault(v.id, []).append(a.id)
-    return [{"name": _model_name(v.model), "version": v.version, "digest": v.digest,
-             "status": v.status, "reasons": v.reasons[:5],
-             "advisories": by_version.get(v.id, []),
-             "files": {f.path: f.sha256 for f in v.files}}
-            for v in flagged_versions(s)]  # fmt: skip
+    docs = []
+    for v in flagged_versions(s):
+        root = reg.takedown_root(s, v)
+        exempt = s.scalars(select(Version.digest).join(
+            TakedownExemption, TakedownExemption.version_id == Version.id
+        ).where(TakedownExemption.original_id == root.id)).all()  # fmt: skip
+        docs.append({"name": _model_name(v.model), "version": v.version, "digest": v.digest,
+                     "status": v.status, "reasons": v.reasons[:5],
+                     "advisories": by_version.get(v.id, []),
+                     "files": {f.path: f.sha256 for f in v.files},
+                     "weights": sorted(reg.takedown_weights(s, v)),
+                     "takedown_of": _ref(root) if root is not v else None,
+                     "exempt": sorted(set(exempt))})  # fmt: skip
+    return docs
 
 
 def _published_digests(s: Session, among: set[str] | None = None) -> set[str]:
@@ -758,18 +1003,20 @@ def _published_digests(s: Session, among: set[str] | None = None) -> set[str]:
     return found
 
 
-def export(s: Session, base_url: str = "") -> dict[str, Any]:
+def export(reg: Registry, s: Session, base_url: str = "") -> dict[str, Any]:
     """Everything `openward check --advisories FILE` needs offline."""
     advisories = [osv_document(s, a, base_url) for a in s.scalars(select(Advisory))]
     return {"format": "openward-advisory-export/v1", "generated_at": _iso(_now()),
-            "advisories": advisories, "flagged": _flagged_docs(s),
+            "advisories": advisories, "flagged": _flagged_docs(reg, s),
             "clean_files": sorted(_published_digests(s))}  # fmt: skip
 
 
-def check_submitted(s: Session, digest: str, files: dict[str, str]) -> list[dict[str, Any]]:
-    """`POST /api/v1/check`: the export's matching, with only the submitted weight
-    files' digests looked up among published versions (not every published file)."""
-    from openward.registry.check import is_weight_file
-
-    wanted = {d for p, d in files.items() if is_weight_file(p)}
-    return check_content(_flagged_docs(s), _published_digests(s, wanted), digest, files)
+def check_submitted(reg: Registry, s: Session, digest: str,
+                    files: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+    """`POST /api/v1/check`: the export's matching, with only the submitted files that
+    a quarantined version's weights include looked up among published versions (not
+    every published file)."""
+    docs = _flagged_docs(reg, s)
+    submitted = set(files.values())
+    deferred = {d for v in docs if v["status"] == "quarantined" for d in v["weights"]}
+    return check_content(docs, _published_digests(s, deferred & submitted), digest, files)

@@ -43,6 +43,7 @@ __all__ = [
     "Registration",
     "StatusEvent",
     "Tag",
+    "TakedownExemption",
     "Token",
     "User",
     "Version",
@@ -201,6 +202,9 @@ class Version(Base):
     """The registry's signed statement of the outcome (DSSE bundle JSON)."""
     pushed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    takedown_of: Mapped[int | None] = mapped_column(ForeignKey("versions.id"), nullable=True)
+    """For a version taken down because it carries the weights of another version that
+    was taken down: that version (None for a version an admin took down itself)."""
     model: Mapped[Model] = relationship(back_populates="versions")
     files: Mapped[list[VersionFile]] = relationship(
         back_populates="version", order_by="VersionFile.path", cascade="all, delete-orphan"
@@ -215,7 +219,24 @@ class VersionFile(Base):
     path: Mapped[str] = mapped_column(String(1000))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    weight: Mapped[bool | None] = mapped_column(nullable=True)
+    """Whether the file identifies its model (``check.identifies_model``: content, size,
+    metadata names), set by the checks; None until classified."""
     version: Mapped[Version] = relationship(back_populates="files")
+
+
+class TakedownExemption(Base):
+    """An admin's decision that a version carrying the weights of a taken-down version
+    stays served (``registry takedown --except``, ``registry takedown-exempt``)."""
+
+    __tablename__ = "takedown_exemptions"
+    __table_args__ = (UniqueConstraint("version_id", "original_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    original_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class Tag(Base):

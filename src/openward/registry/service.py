@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openward.errors import OpenwardError
@@ -27,6 +27,7 @@ from openward.registry.models import (
     PublisherKey,
     StatusEvent,
     Tag,
+    TakedownExemption,
     Token,
     User,
     Version,
@@ -74,6 +75,17 @@ class Settings:
     """The name signed into transparency-log tree heads."""
     max_file_bytes: int = 1 << 40
     max_files: int = 100_000
+
+
+def _ref(row: Version) -> str:
+    return f"{row.model.organisation.name}/{row.model.name}:{row.version}"
+
+
+def _requires_registration(facts: Any) -> bool:
+    """Whether a version's checked facts cross a threshold that requires registration."""
+    tiers = facts.get("tiers") if isinstance(facts, dict) else None
+    return any(isinstance(t, dict) and t.get("crossed") and t.get("requires_registration")
+               for t in tiers or [])  # fmt: skip
 
 
 def hash_token(token: str) -> str:
@@ -581,7 +593,7 @@ class Registry:
         if status in (VISIBLE, "needs-registration"):
             from openward.registry.governance import enforce_minimum_tier
 
-            enforce_minimum_tier(s, row.model)
+            enforce_minimum_tier(s, row.model, self)
         if status in LOGGED:
             tlog.append(s, status, {
                 "model": f"{row.model.organisation.name}/{row.model.name}",
@@ -648,6 +660,9 @@ class Registry:
         try:
             for path, digest in files:
                 self.blobs.link_into(digest, work / path)
+            from openward.registry.check import file_identifies_model
+
+            identifying = {path: file_identifies_model(path, work / path) for path, _ in files}
             report = openward.scan(work, jobs=1)
             facts = inspect_model(work)
             signature_status, signature_ok = self._check_signature(version_id, work)
@@ -675,13 +690,22 @@ class Registry:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         with self.sessions.begin() as s:
+            # The log's lock first: a takedown deciding at the same moment either sees
+            # this version published (and reaches it) or is seen by it (and holds it).
+            tlog.lock(s)
             row = s.get(Version, version_id, with_for_update=True)
             if row is None or row.status != "checking":
                 return  # taken down (or re-queued) while the checks ran: theirs stands
+            for f in row.files:
+                f.weight = identifying.get(f.path)
             flagged = self._flagged_content(s, row)
             if flagged:
                 status = "quarantined"
                 reasons = [*flagged, *reasons]
+            if status == VISIBLE:
+                inherited = self._inherited_hold(s, row)
+                if inherited:
+                    status, reasons = "needs-registration", inherited
             if status == "needs-registration":
                 from openward.registry.models import Registration
 
@@ -696,34 +720,112 @@ class Registry:
             self._set_status(s, row, status, reasons[:100])
             row.attestation = self.sign_decision(row, scan_doc, facts_doc)
 
+    # -- content shared between versions ---------------------------------------
+    def classify(self, files: list[VersionFile]) -> None:
+        """Decide which of ``files`` identify their model (``check.identifies_model``)
+        where the checks have not yet (versions checked before revision 0005): from the
+        stored blob's first bytes, or by size and name if the blob is not stored."""
+        from openward.registry.check import SNIFF_BYTES, identifies_model
+
+        for f in files:
+            if f.weight is None:
+                head = self.blobs.read(f.sha256, SNIFF_BYTES) if self.blobs.has(f.sha256) else b""
+                f.weight = identifies_model(f.path, f.size, head)
+
+    def identifying(self, row: Version) -> dict[str, str]:
+        """sha256 -> path of the version's files that identify its model."""
+        self.classify(row.files)
+        return {f.sha256: f.path for f in row.files if f.weight}
+
+    def takedown_root(self, s: Session, row: Version) -> Version:
+        """The version whose takedown reached ``row`` (``row`` itself if an admin took it
+        down, or it is not taken down)."""
+        if row.takedown_of is None:
+            return row
+        return s.get(Version, row.takedown_of) or row
+
+    def takedown_weights(self, s: Session, row: Version) -> set[str]:
+        """The digests a taken-down (or flagged) version makes others match: the files
+        that identify it; for a copy a takedown reached, only those of the original."""
+        mine = set(self.identifying(row))
+        root = self.takedown_root(s, row)
+        return mine if root is row else mine & set(self.identifying(root))
+
+    def exempted(self, s: Session, version_id: int, original_id: int) -> bool:
+        return s.scalar(select(TakedownExemption.id).where(
+            TakedownExemption.version_id == version_id,
+            TakedownExemption.original_id == original_id,
+        )) is not None  # fmt: skip
+
+    def holders(self, s: Session, digests: set[str] | dict[str, str], statuses: list[str],
+                exclude: int, *, direct_only: bool = False,
+                ) -> list[tuple[Version, set[str]]]:  # fmt: skip
+        """The versions in ``statuses`` (other than ``exclude``) whose files identifying
+        their model include some of ``digests``, with those digests, oldest first."""
+        from openward.registry.check import SERIALISED_MIN_BYTES
+
+        wanted = sorted(set(digests))
+        found: dict[int, tuple[Version, set[str]]] = {}
+        for i in range(0, len(wanted), 500):
+            query = (
+                select(VersionFile, Version).join(Version, VersionFile.version_id == Version.id)
+                .where(VersionFile.sha256.in_(wanted[i : i + 500]),
+                       Version.status.in_(statuses), Version.id != exclude,
+                       # Smaller files never identify a model: the index does the rest.
+                       VersionFile.size >= SERIALISED_MIN_BYTES,
+                       or_(VersionFile.weight.is_(None), VersionFile.weight.is_(True)))
+            )  # fmt: skip
+            if direct_only:
+                query = query.where(Version.takedown_of.is_(None))
+            for f, v in s.execute(query).all():
+                self.classify([f])
+                if f.weight:
+                    found.setdefault(v.id, (v, set()))[1].add(f.sha256)
+        return [found[k] for k in sorted(found)]
+
     def _flagged_content(self, s: Session, row: Version) -> list[str]:
         """Reasons to hold a new version that re-publishes taken-down content: its exact
-        manifest, or weight files of a taken-down version that no published version
-        shares (the matching rule of ``openward check``)."""
-        from openward.registry.check import is_weight_file
-
+        manifest, or any file that identifies a version an admin took down, whoever
+        else published it (only an exception an admin made for this very version lets
+        it through)."""
         files = {f.path: f.sha256 for f in row.files}
-        down = s.scalars(select(Version).where(Version.status == TAKEN_DOWN,
-                                               Version.id != row.id)).all()  # fmt: skip
         out = []
-        for v in down:
-            theirs = {f.sha256 for f in v.files}
-            ref = f"{v.model.organisation.name}/{v.model.name}:{v.version}"
-            if v.digest == row.digest:
-                why = "; ".join(v.reasons[:1])
-                out.append(f"the same files as {ref}, which was taken down: {why}")
+        same = s.scalars(select(Version).where(Version.status == TAKEN_DOWN,
+                                               Version.digest == row.digest,
+                                               Version.id != row.id)).all()  # fmt: skip
+        for v in same:
+            if self.exempted(s, row.id, self.takedown_root(s, v).id):
                 continue
-            shared = [p for p, d in files.items() if d in theirs and is_weight_file(p)]
-            if not shared:
+            why = "; ".join(v.reasons[:1])
+            out.append(f"the same files as {_ref(v)}, which was taken down: {why}")
+        for v, shared in self.holders(s, set(files.values()), [TAKEN_DOWN], row.id,
+                                      direct_only=True):  # fmt: skip
+            if v.digest == row.digest or self.exempted(s, row.id, v.id):
                 continue
-            wanted = [files[p] for p in shared]
-            published = set(s.scalars(
-                select(VersionFile.sha256).join(Version)
-                .where(Version.status == VISIBLE, VersionFile.sha256.in_(wanted))
-            ))  # fmt: skip
-            only_down = [p for p in shared if files[p] not in published]
-            if only_down:
-                out.append(f"{', '.join(only_down[:3])} also in {ref}, which was taken down")
+            paths = sorted(p for p, d in files.items() if d in shared)
+            why = "; ".join(v.reasons[:1])
+            out.append(f"{', '.join(paths[:3])} also in {_ref(v)}, which was taken down: {why}")
+        return out
+
+    def _inherited_hold(self, s: Session, row: Version) -> list[str]:
+        """Reasons to hold a version for registration because it carries the weights of
+        an earlier version above the registration threshold (held, or registered):
+        another card (one that leaves out the token count) does not change the weights."""
+        files = {f.path: f.sha256 for f in row.files}
+        out = []
+        for v, shared in self.holders(s, set(files.values()), [VISIBLE, "needs-registration"],
+                                      row.id):  # fmt: skip
+            if v.id > row.id:
+                continue  # a later copy never changes what an earlier version is
+            if v.status == "needs-registration":
+                state = "is held for registration"
+            elif _requires_registration(v.facts):
+                state = "was registered above the compute threshold"
+            else:
+                continue
+            paths = sorted(p for p, d in files.items() if d in shared)
+            out.append(f"carries {', '.join(paths[:3])} of {_ref(v)}, which {state}: "
+                       "registration required")  # fmt: skip
         return out
 
     def rescan(self, s: Session, actor: User | None) -> list[int]:

@@ -38,6 +38,7 @@ __all__ = [
     "consistency",
     "entries",
     "inclusion",
+    "lock",
     "rebuild",
     "root",
     "size",
@@ -208,3 +209,10 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
+
+
+def lock(s: Session) -> None:
+    """Take the log's lock in the caller's transaction now, before it reads what it
+    decides on: a takedown reaching copies and a check deciding against takedowns then
+    see each other's outcome instead of both reading the state before either."""
+    _state(s, lock=True)

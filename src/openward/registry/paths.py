@@ -90,16 +90,18 @@ def manifest_path_problem(path: str) -> str | None:
 
 def manifest_paths_problem(paths: Iterable[str]) -> str | None:
     """Why a manifest's paths cannot all be written side by side, or None: names that
-    differ only in case (one file on Windows and macOS), and a name used both as a file
-    and as a directory."""
+    differ only in case or Unicode normalisation (one file on Windows and macOS), and a
+    name used both as a file and as a directory."""
+    import unicodedata
+
     folded: dict[str, str] = {}
     files: set[str] = set()
     directories: set[str] = set()
     for path in paths:
-        key = path.casefold()
+        key = unicodedata.normalize("NFC", path).casefold()
         if key in folded and folded[key] != path:
-            return (f"file paths {folded[key]!r} and {path!r} differ only in case: they are "
-                    "one file on Windows and macOS")  # fmt: skip
+            return (f"file paths {folded[key]!r} and {path!r} differ only in case or in "
+                    "Unicode normalisation: they are one file on Windows and macOS")  # fmt: skip
         folded[key] = path
         files.add(key)
         parts = key.split("/")

@@ -326,6 +326,9 @@ class PartialUploads:
                     if isinstance(exc, (BlobTooLarge, OSError)):
                         _truncate(f, path, have)
                     raise
+        if not path.exists():  # swept by another process sharing the directory
+            raise ValueError(f"the upload of {digest} was removed meanwhile (expired, or the "
+                             "disk ran short): send it again from byte 0")  # fmt: skip
         if written < total:
             return written, None
 

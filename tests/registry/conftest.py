@@ -8,8 +8,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,6 +70,9 @@ class Server:
     url: str
     admin: str
     data: Path
+    settings: Settings | None = None
+    """What the server was started with (``create_app(settings)`` starts it again)."""
+    app: Any = field(default=None, repr=False)
 
     def client(self, token: str | None = None) -> Client:
         return Client(self.url, token)
@@ -97,7 +101,9 @@ def server(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Server]:
     """The same API on the embedded configuration (SQLite, files, in-process checks) and
-    the scale-out one (PostgreSQL, S3 via moto, Celery worker processes on Redis)."""
+    the scale-out one (PostgreSQL, S3 via moto, Celery worker processes on Redis).
+
+    ``@pytest.mark.registry_settings(name=value, ...)`` overrides ``Settings`` fields."""
     import subprocess
     import sys
 
@@ -131,6 +137,9 @@ def server(
             blob_url=env["OPENWARD_BLOB_URL"], broker_url=env["OPENWARD_BROKER_URL"],
             key_path=Path(env["OPENWARD_REGISTRY_KEY"]),
         )  # fmt: skip
+    marker = request.node.get_closest_marker("registry_settings")
+    if marker is not None:
+        settings = replace(settings, **marker.kwargs)
     app = create_app(settings)
     if request.param == "scale-out":
         exe = Path(sys.executable).with_name("openward")
@@ -147,7 +156,7 @@ def server(
     deadline = time.monotonic() + 20
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", admin, tmp_path / "data")
+    yield Server(f"http://127.0.0.1:{port}", admin, tmp_path / "data", settings, app)
     srv.should_exit = True
     thread.join(10)
     app.state.registry.sessions.kw["bind"].dispose()  # PostgreSQL allows 100 connections

@@ -14,11 +14,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from openward._version import __version__
@@ -29,10 +30,13 @@ from openward.registry.blobs import (
     BlobMismatch,
     BlobTooLarge,
     FileBlobStore,
+    InsufficientStorage,
     PartialUploads,
+    Space,
     is_digest,
+    is_disk_full,
     open_blob_store,
-    receive,
+    prove,
 )
 from openward.registry.db import make_engine, migrate, session_factory
 from openward.registry.models import Model, Organisation, StatusEvent, User, Version
@@ -88,16 +92,38 @@ def bearer_token(request: Request) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
+STORAGE_FULL = (
+    "the registry ran out of storage space while storing this; nothing of it was kept: "
+    "try again later (its operator must free or add space)"
+)
+
+
+def storage_full(exc: BaseException) -> bool:
+    """A full disk, seen through the database (SQLite: 'database or disk is full';
+    PostgreSQL: SQLSTATE 53100) or a file write (ENOSPC, EDQUOT)."""
+    if is_disk_full(exc):
+        return True
+    orig = getattr(exc, "orig", None)
+    if orig is None:
+        return False
+    return getattr(orig, "sqlstate", None) == "53100" or "disk is full" in str(orig)
+
+
 def create_app(settings: Settings) -> FastAPI:
     settings.data.mkdir(parents=True, exist_ok=True)
+    # Space first: a disk that partial uploads filled must not stop the database.
+    space = Space(settings.data, settings.min_free_bytes)
+    partials = PartialUploads(settings.data, expiry=settings.partial_expiry_seconds,
+                              quota=settings.partial_quota_bytes, space=space)  # fmt: skip
+    partials.sweep()
     url = settings.database_url or f"sqlite:///{settings.data / 'registry.db'}"
     engine = make_engine(url)
     migrate(engine)
     sessions = session_factory(engine)
     blobs = open_blob_store(settings.blob_url, settings.data)
-    partials = PartialUploads(settings.data)
     registry = Registry(settings, sessions, blobs)
     registry.signing_key  # created here, before any worker needs it  # noqa: B018
+    registry.sweep_scratch()  # what checks killed with the last server left behind
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="checks")
 
     def enqueue(version_id: int) -> None:
@@ -116,7 +142,17 @@ def create_app(settings: Settings) -> FastAPI:
             pending = s.scalars(select(Version.id).where(Version.status == "checking")).all()
         for vid in pending:
             enqueue(vid)
-        yield
+
+        async def sweep_now_and_then() -> None:
+            # Expired partial uploads go even on a server that receives no new ones.
+            while True:
+                await anyio.sleep(max(60.0, min(3600.0, settings.partial_expiry_seconds / 4)))
+                await anyio.to_thread.run_sync(partials.sweep)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sweep_now_and_then)
+            yield
+            tasks.cancel_scope.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="openward registry", version=__version__, lifespan=lifespan)
@@ -126,7 +162,36 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(RegistryError)
     async def _refusal(request: Request, exc: RegistryError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return JSONResponse({"detail": exc.message}, status_code=exc.status,
+                            headers=exc.headers)  # fmt: skip
+
+    async def _full(request: Request, exc: Exception) -> JSONResponse:
+        if not storage_full(exc):
+            raise exc
+        return JSONResponse({"detail": STORAGE_FULL}, status_code=507,
+                            headers={"Retry-After": "60"})  # fmt: skip
+
+    # Anything that fails on a full disk says so (507), instead of a bare 500.
+    app.add_exception_handler(OperationalError, _full)
+    app.add_exception_handler(OSError, _full)
+
+    async def authenticated(token: str) -> bool:
+        def valid() -> bool:
+            with sessions() as s:
+                try:
+                    return registry.user_for(s, token) is not None
+                except RegistryError:
+                    return False
+
+        return await anyio.to_thread.run_sync(valid)
+
+    from openward.registry.limits import BodyLimit
+    from openward.registry.web import MAX_FORM_BYTES
+
+    app.add_middleware(
+        BodyLimit, json_bytes=settings.max_json_bytes, manifest_bytes=settings.max_manifest_bytes,
+        form_bytes=MAX_FORM_BYTES, authenticated=authenticated,
+    )  # fmt: skip
 
     def db() -> Iterator[Session]:
         with sessions() as s:
@@ -193,6 +258,10 @@ def create_app(settings: Settings) -> FastAPI:
         s: DB,
         user: Actor,
     ) -> dict[str, Any]:
+        """Upload a blob a manifest of yours lists: whole, or in ``Content-Range`` parts
+        kept per uploader until the last arrives (``GET /api/v1/uploads/{digest}`` says
+        where to continue). Never more bytes than declared; 507 when the disk cannot
+        hold them or your resumable uploads in progress would exceed your quota."""
         if not is_digest(digest):
             raise RegistryError(422, "a blob is named by its 64-hex-digit SHA-256")
         size = registry.expected_size(s, user, digest)
@@ -201,16 +270,26 @@ def create_app(settings: Settings) -> FastAPI:
         held = registry.held_for(s, user, digest)
         s.close()
         content_range = request.headers.get("content-range")
+        start, end = 0, size - 1
+        if content_range:
+            m = re.match(r"^bytes (\d+)-(\d+)/(\d+)$", content_range.strip())
+            if not m or int(m[3]) != size or int(m[1]) > int(m[2]) or int(m[2]) >= size:
+                raise RegistryError(422, f"Content-Range must be 'bytes START-END/{size}' "
+                                         f"with START <= END < {size}")  # fmt: skip
+            start, end = int(m[1]), int(m[2])
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            raise RegistryError(400, "bad Content-Length") from None
+        if declared > end - start + 1:  # refused before a byte is read
+            raise RegistryError(413, f"blob {digest} is larger than the manifest says ({size})")
         try:
             if content_range:
-                m = re.match(r"^bytes (\d+)-(\d+)/(\d+)$", content_range.strip())
-                if not m or int(m[3]) != size or int(m[1]) > int(m[2]):
-                    raise RegistryError(422, f"Content-Range must be 'bytes START-END/{size}'")
                 if held:
                     return {"sha256": digest, "size": size, "received": size}
                 try:
                     received, complete = await partials.append(
-                        digest, int(m[1]), size, request.stream()
+                        uploader, digest, start, end, size, request.stream()
                     )
                 except ValueError as exc:
                     raise RegistryError(409, str(exc)) from None
@@ -220,16 +299,18 @@ def create_app(settings: Settings) -> FastAPI:
                     else:
                         await blobs.commit_file(digest, complete)
                     registry.record_owner(uploader, digest)
-                app.state.bytes_received += received - int(m[1])
+                app.state.bytes_received += received - start
                 return {"sha256": digest, "size": size, "received": received}
             already = blobs.has(digest)
             if already and not held:
                 # Stored, but this user must show they hold the bytes: hash what they
                 # send against the digest, keep nothing.
-                tmp, written = await receive(blobs.tmp, digest, size, request.stream())
-                tmp.unlink(missing_ok=True)
+                written = await prove(digest, size, request.stream())
+            elif already:
+                written = await blobs.put(digest, size, request.stream())  # drains the body
             else:
-                written = await blobs.put(digest, size, request.stream())
+                with space.claim(size, f"blob {digest}"):
+                    written = await blobs.put(digest, size, request.stream())
             registry.record_owner(uploader, digest)
             if not already:
                 app.state.bytes_received += written
@@ -242,6 +323,12 @@ def create_app(settings: Settings) -> FastAPI:
                 422, f"the bytes sent hash to {exc.actual} ({exc.size} bytes), not {digest} "
                 f"({size} bytes): the file changed while uploading, or the manifest is wrong"
             ) from None  # fmt: skip
+        except InsufficientStorage as exc:
+            raise RegistryError(507, str(exc)) from None
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise RegistryError(507, STORAGE_FULL, headers={"Retry-After": "60"}) from None
+            raise
         return {"sha256": digest, "size": written}
 
     class KeyRequest(BaseModel):
@@ -268,7 +355,7 @@ def create_app(settings: Settings) -> FastAPI:
         assert user is not None  # expected_size refused anonymous callers
         done = registry.held_for(s, user, digest)
         return {"sha256": digest, "size": size,
-                "received": size if done else partials.received(digest)}  # fmt: skip
+                "received": size if done else partials.received(user.id, digest, size)}  # fmt: skip
 
     @app.post("/api/v1/models/{org}/{name}/versions/{version}/commit", status_code=202)
     async def commit(
@@ -318,21 +405,21 @@ def create_app(settings: Settings) -> FastAPI:
         user: Actor,
         request: Request,
     ) -> Response:
-        check_path(path)
+        check_path(path, windows=False)  # files published before the Windows rules too
         row = registry.find_version(s, user, org, name, version)
         gov.may_download(registry, s, user, row)
         entry = next((f for f in row.files if f.path == path), None)
         if entry is None:
             raise RegistryError(404, f"{path} is not a file of {org}/{name}:{row.version}")
+        digest = entry.sha256
         if request.method == "GET" and (user is not None or "range" not in request.headers):
             # Every fetch by a known user (range requests included: how a range starts
             # must not decide whether it is logged), one record per file and hour.
-            gov.record_download(s, user, bearer_token(request), row, path)
-            s.commit()
+            gov.log_download(s, user, bearer_token(request), row, path)
         s.close()  # the bytes are streamed without holding a database connection
         if not isinstance(blobs, FileBlobStore):
-            return RedirectResponse(blobs.url(entry.sha256), status_code=307)
-        return FileResponse(blobs.path(entry.sha256), headers={"X-Sha256": entry.sha256},
+            return RedirectResponse(blobs.url(digest), status_code=307)
+        return FileResponse(blobs.path(digest), headers={"X-Sha256": digest},
                             media_type="application/octet-stream")  # fmt: skip
 
     @app.get("/api/v1/models/{org}/{name}/versions/{version}/attestation")

@@ -8,12 +8,16 @@ hashing work runs in worker threads so the server's event loop never waits on it
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterator
+import shutil
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import anyio
 
@@ -21,10 +25,14 @@ __all__ = [
     "BlobMismatch",
     "BlobTooLarge",
     "FileBlobStore",
+    "InsufficientStorage",
     "PartialUploads",
     "S3BlobStore",
+    "Space",
     "is_digest",
+    "is_disk_full",
     "open_blob_store",
+    "prove",
 ]
 
 _DIGEST: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -59,6 +67,13 @@ class FileBlobStore:
 
     def has(self, digest: str) -> bool:
         return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int | None:
+        """The stored blob's size, or None when it is not stored."""
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            return None
 
     async def put(self, digest: str, size: int, chunks: AsyncIterator[bytes]) -> int:
         """Store the streamed bytes as ``digest``; returns the size written."""
@@ -100,20 +115,21 @@ async def receive(
     directory: Path, digest: str, size: int, chunks: AsyncIterator[bytes]
 ) -> tuple[Path, int]:
     """Stream ``chunks`` into a new temporary file in ``directory`` while hashing them;
-    return it only if the bytes are exactly ``size`` long and hash to ``digest``."""
+    return it only if the bytes are exactly ``size`` long and hash to ``digest``.
+    On any failure (a full disk included) the temporary file is removed."""
     fd, name = await anyio.to_thread.run_sync(lambda: _mkstemp(directory, digest))
     tmp = Path(name)
     hasher = hashlib.sha256()
     written = 0
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb", buffering=0) as f:
             buffer: list[bytes] = []
             pending = 0
 
             def flush(parts: list[bytes]) -> None:
                 for part in parts:
                     hasher.update(part)
-                    f.write(part)
+                    _write_all(f, part)
 
             async for chunk in chunks:
                 written += len(chunk)
@@ -125,12 +141,7 @@ async def receive(
                     parts, buffer, pending = buffer, [], 0
                     await anyio.to_thread.run_sync(flush, parts)
             await anyio.to_thread.run_sync(flush, buffer)
-
-            def sync() -> None:
-                f.flush()
-                os.fsync(f.fileno())
-
-            await anyio.to_thread.run_sync(sync)
+            await anyio.to_thread.run_sync(os.fsync, f.fileno())
         actual = hasher.hexdigest()
         if actual != digest or written != size:
             raise BlobMismatch(digest, actual, written)
@@ -140,56 +151,276 @@ async def receive(
     return tmp, written
 
 
-class PartialUploads:
-    """Resumable uploads: bytes of an unfinished blob kept in ``partial/<digest>``
-    (surviving restarts), appended range by range; the whole file is hashed once the
-    last byte arrives, and only a matching blob is committed."""
+async def prove(digest: str, size: int, chunks: AsyncIterator[bytes]) -> int:
+    """Hash the streamed bytes against ``digest`` without storing them (an uploader
+    showing it holds a blob the registry has); returns the size received."""
+    hasher = hashlib.sha256()
+    written = 0
+    async for chunk in chunks:
+        written += len(chunk)
+        if written > size:
+            raise BlobTooLarge(f"more than the declared {size} bytes")
+        hasher.update(chunk)
+    actual = hasher.hexdigest()
+    if actual != digest or written != size:
+        raise BlobMismatch(digest, actual, written)
+    return written
 
-    def __init__(self, root: Path) -> None:
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's disk quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def human(n: int) -> str:
+    """``n`` bytes for people: 1 MiB, 3.5 GiB."""
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            text = f"{value:.1f}".removesuffix(".0")
+            return f"{text} {unit}" if unit != "bytes" else f"{n} bytes"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+class InsufficientStorage(Exception):
+    """Refused for lack of space or over a quota (HTTP 507); the message says which."""
+
+
+class Space:
+    """Free space of the file system that holds uploads, less a reserve kept for the
+    database and logs. Uploads in flight in this process claim what they will write,
+    so concurrent ones cannot together promise more than there is."""
+
+    def __init__(self, root: Path, reserve: int) -> None:
+        self.root = root
+        self.reserve = reserve
+        self.pending = 0
+
+    def free(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def available(self) -> int:
+        return self.free() - self.reserve - self.pending
+
+    @contextmanager
+    def claim(self, n: int, what: str, *, need: int | None = None) -> Iterator[None]:
+        """Hold ``n`` bytes for the duration; refuse if ``need`` (default ``n``) does
+        not fit in the free space less the reserve and the other claims."""
+        available = self.available()
+        if (n if need is None else need) > available:
+            raise InsufficientStorage(
+                f"{what} needs {human(n if need is None else need)} but the registry has "
+                f"{human(max(available, 0))} free for uploads (it keeps {human(self.reserve)} "
+                "free for its database): try again later, or ask its operator for space"
+            )
+        self.pending += n
+        try:
+            yield
+        finally:
+            self.pending -= n
+
+
+class PartialUploads:
+    """Resumable uploads: the bytes of an unfinished blob, kept per uploader in
+    ``partial/<user id>/<digest>.<declared size>`` (surviving restarts) and appended
+    range by range; the whole file is hashed once the last byte arrives, and only a
+    matching blob is committed.
+
+    Another user's upload of the same digest is a different file: nobody can append
+    to, or watch, someone else's. Uploads in progress count against their uploader's
+    ``quota`` (the sum of their declared sizes), each range is refused up front when
+    the rest of the blob does not fit on the disk (:class:`Space`), and uploads not
+    appended to for ``expiry`` seconds are removed by :meth:`sweep` (at start-up, on
+    every new upload and periodically), as are the oldest ones whenever the disk has
+    less free space than the reserve: their clients resume from what is left."""
+
+    def __init__(self, root: Path, *, expiry: float = 86400.0, quota: int = 1 << 62,
+                 space: Space | None = None) -> None:  # fmt: skip
         self.dir = root / "partial"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.locks: dict[str, anyio.Lock] = {}
+        self.expiry = expiry
+        self.quota = quota
+        self.space = space or Space(root, 0)
+        self.locks: dict[tuple[int, str, int], anyio.Lock] = {}
+        self.users: dict[tuple[int, str, int], int] = {}
 
-    def received(self, digest: str) -> int:
-        path = self.dir / digest
-        return path.stat().st_size if path.exists() else 0
+    def path(self, user: int, digest: str, total: int) -> Path:
+        return self.dir / str(user) / f"{digest}.{total}"
+
+    def received(self, user: int, digest: str, total: int) -> int:
+        path = self.path(user, digest, total)
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def in_progress(self, user: int) -> list[tuple[Path, int]]:
+        """The user's partial uploads and their declared sizes."""
+        folder = self.dir / str(user)
+        out = []
+        if folder.is_dir():
+            for path in folder.iterdir():
+                key = _partial_key(path)
+                if key is not None:
+                    out.append((path, key[2]))
+        return out
 
     async def append(
-        self, digest: str, start: int, total: int, chunks: AsyncIterator[bytes]
+        self, user: int, digest: str, start: int, end: int, total: int,
+        chunks: AsyncIterator[bytes],
+    ) -> tuple[int, Path | None]:  # fmt: skip
+        """Append bytes ``start``..``end`` of the ``total``-byte blob ``digest`` to
+        ``user``'s upload; returns (bytes now held, the complete verified file or None).
+
+        Raises ValueError when ``start`` is not where the upload continues,
+        :class:`InsufficientStorage` when it would exceed the quota or the free space,
+        :class:`BlobTooLarge` for more bytes than the range, and OSError on a failed
+        write: a failed range leaves the upload as it was before it (on a full disk the
+        bytes it wrote are released at once)."""
+        key = (user, digest, total)
+        lock = self.locks.setdefault(key, anyio.Lock())
+        self.users[key] = self.users.get(key, 0) + 1
+        try:
+            async with lock:
+                return await self._append(key, start, end, chunks)
+        finally:
+            self.users[key] -= 1
+            if not self.users[key]:
+                del self.users[key], self.locks[key]
+
+    async def _append(
+        self, key: tuple[int, str, int], start: int, end: int, chunks: AsyncIterator[bytes]
     ) -> tuple[int, Path | None]:
-        """Append a range; returns (bytes now held, the complete verified file or None)."""
-        lock = self.locks.setdefault(digest, anyio.Lock())
-        async with lock:
-            path = self.dir / digest
-            have = self.received(digest)
-            if start != have:
-                await _drain(chunks)
-                raise ValueError(f"the upload of {digest} continues at byte {have}, not {start}")
-            with open(path, "ab") as f:
-                written = have
-                async for chunk in chunks:
-                    written += len(chunk)
-                    if written > total:
-                        raise BlobTooLarge(f"more than the declared {total} bytes")
-                    await anyio.to_thread.run_sync(f.write, chunk)
+        user, digest, total = key
+        path = self.path(user, digest, total)
+        have = self.received(user, digest, total)
+        if start != have:
+            await _drain(chunks)
+            raise ValueError(f"the upload of {digest} continues at byte {have}, not {start}")
+        if not path.exists():
+            self.sweep()
+            held = sum(size for _, size in self.in_progress(user))
+            if held + total > self.quota:
+                raise InsufficientStorage(
+                    f"uploading {digest} ({human(total)}) would bring your resumable uploads "
+                    f"in progress to {human(held + total)}, over your quota of "
+                    f"{human(self.quota)}: finish or abandon the others first (unfinished "
+                    f"uploads are removed after {human_duration(self.expiry)})"
+                )  # fmt: skip
+        with self.space.claim(end - start + 1, f"the rest of {digest}", need=total - start):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            written = have
+            with os.fdopen(fd, "ab", buffering=0) as f:
+                try:
+                    async for chunk in chunks:
+                        if written + len(chunk) > end + 1:
+                            raise BlobTooLarge(f"more than the range's {end - start + 1} bytes")
+                        await anyio.to_thread.run_sync(_write_all, f, chunk)
+                        written += len(chunk)
+                    await anyio.to_thread.run_sync(os.fsync, f.fileno())
+                except BaseException as exc:
+                    # A refused or failed range is undone (a client that went away keeps
+                    # what arrived: it resumes from there).
+                    if isinstance(exc, (BlobTooLarge, OSError)):
+                        _truncate(f, path, have)
+                    raise
+        if not path.exists():  # swept by another process sharing the directory
+            raise ValueError(f"the upload of {digest} was removed meanwhile (expired, or the "
+                             "disk ran short): send it again from byte 0")  # fmt: skip
+        if written < total:
+            return written, None
 
-                def sync() -> None:
-                    f.flush()
-                    os.fsync(f.fileno())
+        def digest_of() -> str:
+            with open(path, "rb") as fh:
+                return hashlib.file_digest(fh, "sha256").hexdigest()
 
-                await anyio.to_thread.run_sync(sync)
-            if written < total:
-                return written, None
+        actual = await anyio.to_thread.run_sync(digest_of)
+        if actual != digest:
+            path.unlink(missing_ok=True)
+            raise BlobMismatch(digest, actual, written)
+        return written, path
 
-            def digest_of() -> str:
-                with open(path, "rb") as fh:
-                    return hashlib.file_digest(fh, "sha256").hexdigest()
+    def sweep(self, now: float | None = None) -> int:
+        """Remove expired uploads, files of the old shared layout, and (while the disk
+        has less free space than the reserve) the oldest uploads; returns the count."""
+        now = time.time() if now is None else now
+        removed = 0
+        live: list[tuple[float, Path]] = []
+        for entry in _entries(self.dir):
+            if not entry.is_dir() or entry.is_symlink():
+                removed += _unlink(entry)  # partial/<digest>: the shared layout of old
+                continue
+            for path in _entries(entry):
+                key = _partial_key(path)
+                if key is not None and key in self.locks:
+                    continue  # being appended to right now
+                try:
+                    mtime = path.lstat().st_mtime
+                except OSError:
+                    continue
+                if key is None or now - mtime > self.expiry:
+                    removed += _unlink(path)
+                else:
+                    live.append((mtime, path))
+            with suppress(OSError):
+                entry.rmdir()  # only if empty
+        if self.space.reserve and live:
+            with suppress(OSError):
+                for _, path in sorted(live):
+                    if self.space.free() >= self.space.reserve:
+                        break
+                    removed += _unlink(path)
+        return removed
 
-            actual = await anyio.to_thread.run_sync(digest_of)
-            if actual != digest:
-                path.unlink(missing_ok=True)
-                raise BlobMismatch(digest, actual, written)
-            return written, path
+
+def _partial_key(path: Path) -> tuple[int, str, int] | None:
+    """(user, digest, total) of ``partial/<user>/<digest>.<total>``, or None."""
+    digest, _, total = path.name.partition(".")
+    if not (path.parent.name.isdigit() and is_digest(digest) and total.isdigit()):
+        return None
+    return int(path.parent.name), digest, int(total)
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _unlink(path: Path) -> int:
+    try:
+        path.unlink()
+    except IsADirectoryError:
+        shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        return 0
+    return 1
+
+
+def _truncate(f: BinaryIO, path: Path, size: int) -> None:
+    """Cut a partial upload back to ``size`` bytes (removed when that is none)."""
+    with suppress(OSError):
+        if size == 0:
+            path.unlink(missing_ok=True)
+        else:
+            os.ftruncate(f.fileno(), size)
+
+
+def human_duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} hours"
+    return f"{seconds:g} seconds"
+
+
+def _write_all(f: BinaryIO, data: bytes) -> None:
+    """Every byte an upload stores goes through here (the tests inject a full disk)."""
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        view = view[n:]
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
@@ -234,13 +465,17 @@ class S3BlobStore:
         return "/".join(p for p in (self.prefix, "blobs", digest[:2], digest) if p)
 
     def has(self, digest: str) -> bool:
+        return self.size(digest) is not None
+
+    def size(self, digest: str) -> int | None:
+        """The stored blob's size, or None when it is not stored."""
         from botocore.exceptions import ClientError
 
         try:
-            self.s3.head_object(Bucket=self.bucket, Key=self._key(digest))
+            head = self.s3.head_object(Bucket=self.bucket, Key=self._key(digest))
         except ClientError:
-            return False
-        return True
+            return None
+        return int(head["ContentLength"])
 
     async def put(self, digest: str, size: int, chunks: AsyncIterator[bytes]) -> int:
         if self.has(digest):

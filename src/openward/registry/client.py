@@ -181,8 +181,10 @@ class Client:
         self, ref: str, out: Path, *, progress: Callable[[str, int], None] | None = None
     ) -> dict[str, Any]:
         import hashlib
+        import sys
+        from urllib.parse import quote
 
-        from openward.registry.service import check_path
+        from openward.registry.paths import manifest_paths_problem, safe_target
 
         doc = self.info(ref)
         org, name, _ = parse_ref(ref)
@@ -193,23 +195,32 @@ class Client:
                 + ("; ".join(doc.get("reasons") or []) or "not downloadable"),
                 451 if doc["status"] == "taken-down" else 403,
             )
+        if os.name == "nt" or sys.platform == "darwin":
+            # File systems there ignore case: two names would be one file.
+            problem = manifest_paths_problem(str(f["path"]) for f in doc["files"])
+            if problem:
+                raise ClientError(f"refusing to pull {org}/{name}:{version}: {problem}")
         out.mkdir(parents=True, exist_ok=True)
+        # Every path is checked before anything is written.
+        targets = {f["path"]: safe_target(out, str(f["path"])) for f in doc["files"]}
 
         def fetch(entry: dict[str, Any]) -> int:
-            rel = check_path(entry["path"])
-            target = out / rel
+            rel = entry["path"]
+            target = targets[rel]
             if target.is_file() and target.stat().st_size == entry["size"]:
                 with open(target, "rb") as fh:
                     if hashlib.file_digest(fh, "sha256").hexdigest() == entry["sha256"]:
                         return 0
             target.parent.mkdir(parents=True, exist_ok=True)
+            safe_target(out, rel)  # again: a link may have appeared meanwhile
             part = target.with_name(target.name + ".part")
             offset = part.stat().st_size if part.exists() else 0
             if offset > entry["size"]:
                 part.unlink()
                 offset = 0
             headers = {"Range": f"bytes={offset}-"} if 0 < offset < entry["size"] else {}
-            url = f"/api/v1/models/{org}/{name}/versions/{version}/files/{rel}"
+            # Names may hold '#', '%', '?' or spaces: each segment is quoted.
+            url = f"/api/v1/models/{org}/{name}/versions/{version}/files/{quote(rel, safe='/')}"
             received = 0
             if offset < entry["size"] or entry["size"] == 0:
                 try:

@@ -29,6 +29,12 @@ class RegistryEnvironment(BaseSettings):
     fail_on: str = "high"
     log_origin: str = "openward-registry"
     """The name signed into transparency-log tree heads (e.g. the public host name)."""
+    max_json_bytes: int | None = None
+    max_manifest_bytes: int | None = None
+    partial_expiry_seconds: float | None = None
+    partial_quota_bytes: int | None = None
+    min_free_bytes: int | None = None
+    """Unset: the defaults of :class:`openward.registry.service.Settings`."""
 
 
 def settings_from_env(**overrides: object) -> Settings:
@@ -41,6 +47,11 @@ def settings_from_env(**overrides: object) -> Settings:
         "key_path": env.registry_key,
         "fail_on": env.fail_on,
         "log_origin": env.log_origin,
+        "max_json_bytes": env.max_json_bytes,
+        "max_manifest_bytes": env.max_manifest_bytes,
+        "partial_expiry_seconds": env.partial_expiry_seconds,
+        "partial_quota_bytes": env.partial_quota_bytes,
+        "min_free_bytes": env.min_free_bytes,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]

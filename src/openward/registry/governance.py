@@ -36,6 +36,7 @@ tier or hold.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,8 @@ from openward.registry.service import (
     _aware,
     hash_token,
 )
+
+_log = logging.getLogger("openward.registry")
 
 if TYPE_CHECKING:
     from openward.registry.service import Registry
@@ -391,6 +394,42 @@ def record_download(s: Session, user: User | None, token: str | None, row: Versi
             return
     s.add(Download(version_id=row.id, user_id=user.id if user else None, token_id=token_id,
                    path=path))  # fmt: skip
+
+
+def log_download(s: Session, user: User | None, token: str | None, row: Version, path: str,
+                 *, token_id: int | None = None) -> None:  # fmt: skip
+    """Record a download (:func:`record_download`) and commit it, or say why not.
+
+    When the record cannot be written (a full disk: SQLite's file shares it with the
+    blobs; a database that is down), an open model's file is served anyway, with a
+    warning in the server log: anyone may fetch it, so the record is statistics.
+    Downloads of gated and restricted models are always recorded (their publishers
+    grant access on that condition): those are refused with 503 and Retry-After
+    instead of being served unrecorded. ``token_id``: the token a web session signed
+    in with (the API passes the token itself)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    tier = row.model.access_tier
+    ref = _ref(row)
+    try:
+        record_download(s, user, token, row, path)
+        if token_id is not None:
+            for pending in s.new:
+                if isinstance(pending, Download) and pending.token_id is None:
+                    pending.token_id = token_id
+        s.commit()
+    except (SQLAlchemyError, OSError) as exc:
+        s.rollback()
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        if tier == "open":
+            _log.warning("download of %s %s not recorded: %s", ref, path, reason)
+            return
+        raise RegistryError(
+            503,
+            f"{ref} is {tier}, so every download is recorded, and the registry cannot "
+            f"write its download log right now ({reason}): try again later",
+            headers={"Retry-After": "60"},
+        ) from None
 
 
 def download_log(reg: Registry, s: Session, user: User | None, org: str, name: str,

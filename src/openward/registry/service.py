@@ -9,9 +9,10 @@ import json
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import or_, select
@@ -54,10 +55,11 @@ def _aware(moment: datetime) -> datetime:
 class RegistryError(Exception):
     """A refusal with an HTTP status and a message that says what to do."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 @dataclass
@@ -75,6 +77,18 @@ class Settings:
     """The name signed into transparency-log tree heads."""
     max_file_bytes: int = 1 << 40
     max_files: int = 100_000
+    max_json_bytes: int = 1 << 20
+    """Largest request body (JSON or form) the server reads; larger ones get 413."""
+    max_manifest_bytes: int = 64 << 20
+    """Largest push manifest or ``check`` request from a caller with a valid token."""
+    partial_expiry_seconds: float = 24 * 3600
+    """Resumable uploads not appended to for this long are removed."""
+    partial_quota_bytes: int = 256 << 30
+    """Sum of the declared sizes of one user's resumable uploads in progress."""
+    min_free_bytes: int = 256 << 20
+    """Free space uploads never use (the database and logs need it): an upload that
+    would leave less is refused with 507; at start-up and in sweeps, partial uploads
+    are removed (oldest first) while less is free."""
 
 
 def _ref(row: Version) -> str:
@@ -99,20 +113,78 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-def check_path(path: str) -> str:
-    p = PurePosixPath(path)
-    if (
-        not path
-        or len(path) > 1000
-        or p.is_absolute()
-        or "\\" in path
-        or any(part in ("", ".", "..") for part in path.split("/"))
-    ):
-        raise RegistryError(422, f"file path {path!r} is not a relative path inside the model")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
-        # Control characters would reach terminals through listings and reports.
-        raise RegistryError(422, f"file path {path!r} contains control characters")
+def check_path(path: str, *, windows: bool = True) -> str:
+    """``path`` if a manifest may list it: relative, inside the model, and (``windows``)
+    the same file on Windows too; otherwise a 422 that says why."""
+    from openward.registry.paths import manifest_path_problem, posix_problem
+
+    problem = manifest_path_problem(path) if windows else posix_problem(path)
+    if problem:
+        raise RegistryError(422, problem)
     return path
+
+
+SCRATCH_STALE_SECONDS: Final = 3600
+"""A ``check-*`` leftover without a lock file (an older server's) is removed after this."""
+
+
+def _try_lock(fh: Any) -> bool:
+    """Take the scratch directory's lock without waiting (False: a check holds it)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: scratch leftovers go by age alone
+        return True
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def check_scratch(root: Path) -> Iterator[Path]:
+    """A ``check-*`` directory under ``root`` for one check (the version's files, its
+    signature), locked while the check runs and removed however it ends; one that a
+    killed process leaves is removed by :func:`sweep_scratch`."""
+    scratch = Path(tempfile.mkdtemp(prefix="check-", dir=root))
+    try:
+        with open(scratch / ".lock", "w") as lock:
+            _try_lock(lock)
+            yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def sweep_scratch(root: Path, now: float | None = None) -> int:
+    """Remove what killed checks left under ``root``: ``check-*`` directories whose
+    lock no process holds, and (after an hour) lock-less ones and ``check-*.sig``
+    files of older versions. Returns how many were removed."""
+    import time
+
+    now = time.time() if now is None else now
+    removed = 0
+    for entry in sorted(root.glob("check-*")):
+        try:
+            old = now - entry.lstat().st_mtime > SCRATCH_STALE_SECONDS
+            if entry.is_dir() and not entry.is_symlink():
+                lock_path = entry / ".lock"
+                if lock_path.exists():
+                    with open(lock_path, "a") as lock:
+                        if not _try_lock(lock):
+                            continue  # a running check (this process or another)
+                        shutil.rmtree(entry, ignore_errors=True)
+                elif old:
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    continue
+            elif old:
+                entry.unlink()
+            else:
+                continue
+        except OSError:
+            continue
+        removed += 1
+    return removed
 
 
 DECISION_PREDICATE: Final = "https://openward.dev/attestation/registry-decision/v1"
@@ -130,6 +202,14 @@ class Registry:
         self.sessions = sessions
         self.blobs = blobs
         self._key: Any = None
+
+    @property
+    def scratch_root(self) -> Path:
+        """Where checks copy a version's files (beside the upload staging directory)."""
+        return self.blobs.tmp.parent
+
+    def sweep_scratch(self) -> int:
+        return sweep_scratch(self.scratch_root)
 
     @property
     def signing_key(self) -> Any:
@@ -483,6 +563,12 @@ class Registry:
                 raise RegistryError(413, f"{path}: {size} bytes is over the server's limit")
             entries.append((path, size, digest))
         entries.sort()
+        from openward.registry.paths import manifest_paths_problem
+
+        problem = manifest_paths_problem(p for p, _, _ in entries)
+        if problem:
+            raise RegistryError(422, problem)
+        stored = self._stored_sizes(entries)
         from openward.signing.manifest import FileDigest, model_digest
 
         digest = model_digest([FileDigest(p, d, n) for p, n, d in entries])
@@ -512,15 +598,35 @@ class Registry:
             s.add(row)
             s.flush()
             s.add(StatusEvent(version_id=row.id, status="uploading", reasons=[]))
-        missing = sorted({d for _, _, d in entries if not self.held_for(s, user, d)})
+        have = {d for d, n in stored.items() if n is not None}
+        missing = sorted({d for _, _, d in entries
+                          if not self.held_for(s, user, d, stored=d in have)})  # fmt: skip
         return row, missing
 
-    def held_for(self, s: Session, user: User, digest: str) -> bool:
+    def _stored_sizes(self, entries: list[tuple[str, int, str]]) -> dict[str, int | None]:
+        """The stored size of each digest of (path, size, digest) ``entries`` (None: not
+        stored); a declared size that differs from a stored blob's is refused."""
+        stored: dict[str, int | None] = {}
+        for path, size, digest in entries:
+            if digest not in stored:
+                stored[digest] = self.blobs.size(digest)
+            actual = stored[digest]
+            if actual is not None and actual != size:
+                raise RegistryError(
+                    422, f"{path}: the manifest declares {size} bytes, but the content with "
+                    f"SHA-256 {digest} has {actual} bytes: fix the manifest (push a new "
+                    "version)"
+                )  # fmt: skip
+        return stored
+
+    def held_for(self, s: Session, user: User, digest: str, *,
+                 stored: bool | None = None) -> bool:  # fmt: skip
         """Whether a push by ``user`` may use the stored blob ``digest`` without sending
         its bytes: it is stored, and ``user`` uploaded it once, may download a version
         that lists it, or is an admin. Knowing a digest (manifests are public) must not
-        copy a gated model or a taken-down one into another organisation."""
-        if not self.blobs.has(digest):
+        copy a gated model or a taken-down one into another organisation.
+        ``stored``: whether the blob is stored, when the caller knows already."""
+        if not (self.blobs.has(digest) if stored is None else stored):
             return False
         if user.is_admin:
             return True
@@ -558,7 +664,7 @@ class Registry:
         rows = s.scalars(
             select(VersionFile).join(Version).where(
                 VersionFile.sha256 == digest, Version.status == "uploading"
-            )
+            ).order_by(VersionFile.id)
         ).all()  # fmt: skip
         for row in rows:
             if user.is_admin or row.version.pushed_by == user.id:
@@ -575,7 +681,10 @@ class Registry:
         if row.status != "uploading":
             return row
         assert user is not None  # can_publish refused anonymous callers
-        missing = sorted({f.sha256 for f in row.files if not self.held_for(s, user, f.sha256)})
+        # A blob stored after the manifest was sent must have the declared size too.
+        stored = self._stored_sizes([(f.path, f.size, f.sha256) for f in row.files])
+        have = {d for d, n in stored.items() if n is not None}
+        missing = sorted({d for d in stored if not self.held_for(s, user, d, stored=d in have)})
         if missing:
             raise RegistryError(
                 409, f"{len(missing)} file(s) not uploaded yet (e.g. {missing[0]}): upload them, "
@@ -656,8 +765,8 @@ class Registry:
             if row is None or row.status != "checking":
                 return
             files = [(f.path, f.sha256) for f in row.files]
-        work = Path(tempfile.mkdtemp(prefix="check-", dir=self.blobs.tmp.parent))
-        try:
+        with check_scratch(self.scratch_root) as scratch:
+            work = scratch / "model"  # the signature goes beside it, in scratch too
             for path, digest in files:
                 self.blobs.link_into(digest, work / path)
             from openward.registry.check import file_identifies_model
@@ -687,8 +796,6 @@ class Registry:
                         f"({t.threshold_flop:.3g} FLOP): registration required"
                         for t in held
                     ]
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         with self.sessions.begin() as s:
             # The log's lock first: a takedown deciding at the same moment either sees
             # this version published (and reaches it) or is seen by it (and holds it).

@@ -38,11 +38,13 @@ def registry_from_env() -> Registry:
     settings = settings_from_env()
     settings.data.mkdir(parents=True, exist_ok=True)
     url = settings.database_url or f"sqlite:///{settings.data / 'registry.db'}"
-    return Registry(
+    registry = Registry(
         settings,
         session_factory(make_engine(url)),
         open_blob_store(settings.blob_url, settings.data),
     )
+    registry.sweep_scratch()  # what a killed worker's checks left behind
+    return registry
 
 
 @celery_app.task(name="openward.check_version")  # type: ignore[untyped-decorator]

@@ -53,7 +53,6 @@ from openward.registry.accounts import principal
 from openward.registry.blobs import FileBlobStore, S3BlobStore
 from openward.registry.models import (
     Advisory,
-    Download,
     LogEntry,
     Model,
     Organisation,
@@ -577,21 +576,17 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
     @router.get("/models/{org}/{name}/v/{version}/files/{path:path}")
     def download(org: str, name: str, version: str, path: str, request: Request, s: DB,
                  user: Viewer) -> Response:  # fmt: skip
-        check_path(path)
+        check_path(path, windows=False)  # files published before the Windows rules too
         row = registry.find_version(s, user, org, name, version)
         gov.may_download(registry, s, user, row)
         entry = next((f for f in row.files if f.path == path), None)
         if entry is None:
             raise RegistryError(404, f"{path} is not a file of {org}/{name}:{row.version}")
+        digest, filename = entry.sha256, PurePosixPath(path).name
         if user is not None or "range" not in request.headers:  # as the API records
-            gov.record_download(s, user, None, row, path)
             # The session holds the id of the token the user signed in with, not the
             # token itself: the download log names it all the same.
-            for pending in s.new:
-                if isinstance(pending, Download) and pending.token_id is None:
-                    pending.token_id = request.session.get("tid")
-            s.commit()
-        digest, filename = entry.sha256, PurePosixPath(path).name
+            gov.log_download(s, user, None, row, path, token_id=request.session.get("tid"))
         s.close()  # the bytes are streamed without holding a database connection
         blobs = registry.blobs
         if isinstance(blobs, FileBlobStore):

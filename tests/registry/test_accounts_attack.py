@@ -115,9 +115,10 @@ def test_a_reviewer_scoped_token_hides_no_conflict_of_interest(
         token = json.loads(res.stdout)["token"]
         r = _api(server, "POST", decide, token, {"accept": True, "reason": "looks fine"})
         assert r.status_code == 403 and "publishes for 'frontier'" in r.json()["detail"], scope
-    assert _ok(_api(server, "GET", f"/api/v1/registrations/{entry['id']}", server.admin))[
-        "status"
-    ] == "pending"
+    assert (
+        _ok(_api(server, "GET", f"/api/v1/registrations/{entry['id']}", server.admin))["status"]
+        == "pending"
+    )
     # The same through the web UI, signed in with the reviewer-scoped token.
     from tests.registry.test_web import _csrf, _http_session
 
@@ -125,14 +126,15 @@ def test_a_reviewer_scoped_token_hides_no_conflict_of_interest(
     web = _http_session(server, json.loads(res.stdout)["token"])
     page = web.get("/review")
     assert page.status_code == 200
-    r = web.post(f"/review/{entry['id']}", data={"csrf_token": _csrf(page.text),
-                                                  "decision": "accept", "reason": "fine"})  # fmt: skip
+    form = {"csrf_token": _csrf(page.text), "decision": "accept", "reason": "fine"}
+    r = web.post(f"/review/{entry['id']}", data=form)
     assert r.status_code == 403
     # An outside reviewer decides it.
     outside = server.user("oz", None, "reviewer")
-    assert _ok(_api(server, "POST", decide, outside, {"accept": True, "reason": "complete"}))[
-        "status"
-    ] == "accepted"
+    assert (
+        _ok(_api(server, "POST", decide, outside, {"accept": True, "reason": "complete"}))["status"]
+        == "accepted"
+    )
 
 
 def test_a_reader_scoped_token_neither_revokes_keys_nor_uploads(
@@ -219,8 +221,10 @@ def test_restricted_grants_keep_the_authority_they_were_made_with(
     # Promoting the publisher does not turn their old grant into an admin's.
     _ok(_api(server, "PUT", "/api/v1/users/pat/roles", server.admin, {"admin": True}))
     assert _fetch(server, member, "acme/g") == 403
-    # A grant the (new) admin makes now opens it; demoting them later does not close it.
-    _ok(_api(server, "POST", grants, pub, {"organisation": "consortium"}), 201)
+    # A grant the (new) admin makes now, with an admin token, opens it; demoting them
+    # later does not close it.
+    pat_admin = json.loads(_token(server, "--user", "pat", "--role", "admin").stdout)["token"]
+    _ok(_api(server, "POST", grants, pat_admin, {"organisation": "consortium"}), 201)
     assert _fetch(server, colleague, "acme/g") == 200
     _ok(_api(server, "PUT", "/api/v1/users/pat/roles", server.admin, {"admin": False}))
     assert _fetch(server, colleague, "acme/g") == 200
@@ -228,6 +232,13 @@ def test_restricted_grants_keep_the_authority_they_were_made_with(
 
 
 # -- the last admin ----------------------------------------------------------------------
+def _unmake(server: Server, barrier: threading.Barrier, status: dict[str, int], actor: str,
+            token: str, target: str) -> None:  # fmt: skip
+    barrier.wait()
+    r = _api(server, "PUT", f"/api/v1/users/{target}/roles", token, {"admin": False})
+    status[actor] = r.status_code
+
+
 def test_two_admins_unmaking_each_other_at_once_leave_one(server: Server) -> None:
     """Two admins taking each other's admin role at the same moment: one wins, the
     other is refused (not a 500), and the registry always keeps an admin. On SQLite
@@ -242,15 +253,9 @@ def test_two_admins_unmaking_each_other_at_once_leave_one(server: Server) -> Non
         for _round in range(4):
             barrier = threading.Barrier(2)
             status: dict[str, int] = {}
-
-            def unmake(actor: str, target: str) -> None:
-                barrier.wait()
-                r = _api(server, "PUT", f"/api/v1/users/{target}/roles", tokens[actor],
-                         {"admin": False})  # fmt: skip
-                status[actor] = r.status_code
-
-            threads = [threading.Thread(target=unmake, args=("admin", "vera")),
-                       threading.Thread(target=unmake, args=("vera", "admin"))]  # fmt: skip
+            threads = [threading.Thread(target=_unmake, args=(server, barrier, status, actor,
+                                                              tokens[actor], target))
+                       for actor, target in (("admin", "vera"), ("vera", "admin"))]  # fmt: skip
             for t in threads:
                 t.start()
             for t in threads:
@@ -282,10 +287,12 @@ def test_processes_setting_one_database_up_at_once_do_not_crash(
         env["OPENWARD_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{_pg_schema()}"
     data = tmp_path / "data"
     exe = Path(sys.executable).with_name("openward")
-    procs = [subprocess.Popen([str(exe), "registry", "init", "--data", str(data), "--json"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)  # fmt: skip
-             for _ in range(4)]  # fmt: skip
+    command = [str(exe), "registry", "init", "--data", str(data), "--json"]
+    procs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+        for _ in range(4)
+    ]  # fmt: skip
     results = [(p.wait(120), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2, 2, 2], [(c, err[-300:]) for c, _, err in results]

@@ -124,7 +124,8 @@ def unscoped(user: User) -> User:
     For the checks a narrower scope must never *weaken*: a conflict of interest (a
     reviewer who publishes for the organisation whose registration they decide) is
     one whether or not the token they use may publish."""
-    return user._user if isinstance(user, ScopedUser) else user
+    seen: object = user  # typed as a User (see principal), perhaps a ScopedUser
+    return seen._user if isinstance(seen, ScopedUser) else user
 
 
 def scope_of(user: object) -> str | None:

@@ -736,9 +736,7 @@ def decide_registration(reg: Registry, s: Session, user: User | None, registrati
     from openward.registry.accounts import unscoped
 
     person = unscoped(actor)
-    if entry.submitted_by == actor.id or (
-        not person.is_admin and reg.can_publish(s, person, org)
-    ):
+    if entry.submitted_by == actor.id or (not person.is_admin and reg.can_publish(s, person, org)):
         raise RegistryError(
             403, f"{actor.name} submitted this registration or publishes for {org!r}: another "
             "reviewer must decide it"

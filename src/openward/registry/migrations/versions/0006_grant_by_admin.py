@@ -1,7 +1,7 @@
 """grants record whether an admin's authority made them
 
-Revision ID: 0005_grant_by_admin
-Revises: 0004
+Revision ID: 0006_grant_by_admin
+Revises: 0005
 Create Date: 2026-12-06 18:00:00.000000
 
 - ``grants.by_admin``: whether the grant was made with an admin's authority (an admin
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_grant_by_admin"
-down_revision = "0004"
+revision = "0006_grant_by_admin"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -52,7 +52,7 @@ def migrate(engine: Engine) -> None:
 
 
 MIGRATION_LOCK = 0x6F77_6D69
-"""PostgreSQL advisory lock key held while migrating ("owmi")."""
+"""PostgreSQL advisory lock (with the schema's hash) held while migrating ("owmi")."""
 
 
 def _migration_lock(connection: Connection) -> None:
@@ -62,7 +62,9 @@ def _migration_lock(connection: Connection) -> None:
     second process then finds the schema current and does nothing."""
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        # Per schema: registries sharing a database in separate schemas do not wait.
+        lock = "SELECT pg_advisory_xact_lock(:key, hashtext(coalesce(current_schema(), '')))"
+        connection.execute(text(lock), {"key": MIGRATION_LOCK})
     elif dialect == "sqlite":
         # Take the write lock before Alembic reads the schema version (waits up to the
         # connection's busy timeout for another migration to finish).

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from openward.cli.main import _admin_call, _fail, key_app, registry_app
+from openward.cli.main import _admin_call, _client, _fail, key_app, registry_app
 
 RegistryOpt = Annotated[str | None, typer.Option(help="Registry URL (or OPENWARD_REGISTRY).")]
 TokenOpt = Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN).")]
@@ -129,7 +129,14 @@ def key_challenge(registry: RegistryOpt = None, token: TokenOpt = None,
     sign the bytes of its `message` (e.g. `printf %s "$MESSAGE" | openssl dgst -sha256
     -sign key.pem | base64 -w0`), then `registry key add PUB.pem --challenge C
     --signature S`. It expires in ten minutes."""
-    result = _admin_call("POST", "/api/v1/keys/challenge", registry, token)
+    from openward.registry.client import ClientError
+
+    client = _client(registry, token)
+    try:
+        # The message is built here from the challenge, never copied from the server.
+        result = client.key_challenge()  # type: ignore[attr-defined]
+    except ClientError as exc:
+        raise _fail(str(exc)) from None
     if json_out:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -27,10 +27,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openward.registry import tlog
+from openward.registry.keyproof import KEY_PROOF_CONTEXT, proof_message
 from openward.registry.models import Membership, Organisation, Token, User
 from openward.registry.service import RegistryError, check_name
 
@@ -50,13 +51,13 @@ __all__ = [
     "roles_doc",
     "scope_problem",
     "set_roles",
+    "unscoped",
     "verify_key_proof",
 ]
 
 SCOPES: Final = ("reader", "reviewer", "publisher", "admin")
 """Token scopes, least to most."""
 MEMBERSHIP_ROLES: Final = ("publisher", "reader")
-KEY_PROOF_CONTEXT: Final = "openward-key-proof-v1"
 CHALLENGE_PURPOSE: Final = "openward-key-registration/v1"
 CHALLENGE_SECONDS: Final = 600
 
@@ -115,6 +116,16 @@ def principal(token: Token) -> User:
     if token.scope is None or token.scope == "admin" or token.scope not in SCOPES:
         return token.user
     return cast(User, ScopedUser(token.user, token.scope))
+
+
+def unscoped(user: User) -> User:
+    """The user behind a request with all of their roles, whatever the token's scope.
+
+    For the checks a narrower scope must never *weaken*: a conflict of interest (a
+    reviewer who publishes for the organisation whose registration they decide) is
+    one whether or not the token they use may publish."""
+    seen: object = user  # typed as a User (see principal), perhaps a ScopedUser
+    return seen._user if isinstance(seen, ScopedUser) else user
 
 
 def scope_of(user: object) -> str | None:
@@ -200,16 +211,11 @@ def set_roles(
     user = _find_user(s, name)
     changes: list[dict[str, Any]] = []
     if admin is not None and admin != user.is_admin:
-        if not admin:
-            # Locked, so two admins demoting each other at once cannot leave none.
-            others = s.scalars(select(User.id).where(User.is_admin, User.id != user.id)
-                               .with_for_update()).all()  # fmt: skip
-            if not others:
-                raise RegistryError(
-                    409, f"{name} is the only admin: make another user an admin first"
-                )  # fmt: skip
-        changes.append({"role": "admin", "from": user.is_admin, "to": admin})
-        user.is_admin = admin
+        if admin:
+            user.is_admin = True
+            changes.append({"role": "admin", "from": False, "to": True})
+        elif _unmake_admin(s, actor, user):
+            changes.append({"role": "admin", "from": True, "to": False})
     if reviewer is not None and reviewer != user.is_reviewer:
         changes.append({"role": "reviewer", "from": user.is_reviewer, "to": reviewer})
         user.is_reviewer = reviewer
@@ -237,6 +243,36 @@ def set_roles(
     s.flush()
     s.expire(user, ["memberships"])
     return user
+
+
+def _unmake_admin(s: Session, actor: User, user: User) -> bool:
+    """Take ``user``'s admin role (True), unless another request took it meanwhile
+    (False); refuse if that would leave the registry without an admin.
+
+    Two admins unmaking each other at once must not both succeed. On PostgreSQL every
+    admin row is locked first, in one order (the second request waits, then sees the
+    first one's change); SQLite has no row locks and reads outside a transaction, so
+    the change is written first (which takes the database's write lock, queueing the
+    other writer) and the admins are counted after it, in the same transaction. The
+    actor must still be an admin then: the request that got there first may have
+    unmade them."""
+    name = user.name
+    s.execute(select(User.id).where(User.is_admin).order_by(User.id).with_for_update())
+    s.refresh(user)
+    if not user.is_admin:
+        return False
+    user.is_admin = False
+    s.flush()
+    if not s.scalar(select(func.count()).select_from(User).where(User.is_admin)):
+        s.rollback()
+        raise RegistryError(409, f"{name} is the only admin: make another user an admin first")
+    person = unscoped(actor)
+    if person.id != user.id:
+        s.refresh(person)
+        if not person.is_admin:  # unmade by another request while this one waited
+            s.rollback()
+            raise RegistryError(403, "only an admin may do this")
+    return True
 
 
 def create_with_role(s: Session, reg: Registry, actor: User, name: str, org: str | None,
@@ -284,12 +320,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def proof_message(challenge: str) -> bytes:
-    """The bytes a key signs to prove it is held: ``openward-key-proof-v1``, a newline,
-    the challenge (UTF-8)."""
-    return f"{KEY_PROOF_CONTEXT}\n{challenge}".encode()
 
 
 def key_challenge(reg: Registry, user: User | None) -> dict[str, Any]:

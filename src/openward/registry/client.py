@@ -388,8 +388,25 @@ class Client:
         return result
 
     def key_challenge(self) -> dict[str, Any]:
-        """A challenge to sign with the private key being registered."""
+        """A challenge to sign with the private key being registered. Its ``message``
+        is built here from the challenge (:func:`openward.registry.keyproof.proof_message`),
+        never taken from the server: a server whose ``message`` differs is refused, as
+        it is asking the key to sign something other than a registration proof (the
+        DSSE envelope of a model signature, say)."""
+        from openward.registry.keyproof import check_challenge, proof_message
+
         result: dict[str, Any] = self._call("POST", "/api/v1/keys/challenge")
+        try:
+            challenge = check_challenge(result.get("challenge"))
+        except ValueError as exc:
+            raise ClientError(f"{self.url}: {exc}; nothing was signed") from None
+        message = proof_message(challenge).decode()
+        if result.get("message", message) != message:
+            raise ClientError(
+                f"{self.url} asked for a signature of something other than a key "
+                "registration proof; nothing was signed. Check that this is your registry"
+            )  # fmt: skip
+        result["message"] = message
         return result
 
     def add_key(self, private_key: Any) -> str:
@@ -397,10 +414,11 @@ class Client:
         registry's challenge here (the private key is never sent); returns the hint."""
         import base64
 
+        from openward.registry.keyproof import proof_message
         from openward.signing.keys import public_pem, sign_bytes
 
         challenge = self.key_challenge()
-        signature = sign_bytes(private_key, challenge["message"].encode())
+        signature = sign_bytes(private_key, proof_message(challenge["challenge"]))
         pem = public_pem(private_key.public_key()).decode()
         return self.add_public_key(pem, challenge["challenge"],
                                    base64.b64encode(signature).decode())  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["make_engine", "migrate", "session_factory"]
@@ -46,8 +46,29 @@ def migrate(engine: Engine) -> None:
     url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
     config.set_main_option("sqlalchemy.url", url)
     with engine.begin() as connection:
+        _migration_lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+MIGRATION_LOCK = 0x6F77_6D69
+"""PostgreSQL advisory lock (with the schema's hash) held while migrating ("owmi")."""
+
+
+def _migration_lock(connection: Connection) -> None:
+    """One migration at a time: ``registry init`` and ``serve`` (or several replicas)
+    started together on a new database would otherwise both create the tables, and
+    one would crash. The lock is held until the migration's transaction ends; the
+    second process then finds the schema current and does nothing."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        # Per schema: registries sharing a database in separate schemas do not wait.
+        lock = "SELECT pg_advisory_xact_lock(:key, hashtext(coalesce(current_schema(), '')))"
+        connection.execute(text(lock), {"key": MIGRATION_LOCK})
+    elif dialect == "sqlite":
+        # Take the write lock before Alembic reads the schema version (waits up to the
+        # connection's busy timeout for another migration to finish).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -314,6 +314,11 @@ def how_to_request(model: Model) -> str:
 
 
 def _by_admin(s: Session, grant: Grant) -> bool:
+    """Whether the grant was made with an admin's authority: recorded when it was made
+    (a publisher later made an admin does not turn their old grants into admin grants,
+    and an admin who steps down does not take theirs away)."""
+    if grant.by_admin is not None:
+        return grant.by_admin
     granter = s.get(User, grant.granted_by) if grant.granted_by is not None else None
     return granter is not None and granter.is_admin
 
@@ -538,7 +543,8 @@ def grant_access(
     grant = Grant(model_id=model.id, user_id=target_user.id if target_user else None,
                   organisation_id=target_org.id if target_org else None,
                   versions=versions or None, expires_at=_expiry(expires),
-                  request_id=request.id if request else None, granted_by=actor.id)  # fmt: skip
+                  request_id=request.id if request else None, granted_by=actor.id,
+                  by_admin=bool(actor.is_admin))  # fmt: skip
     s.add(grant)
     s.flush()
     tlog.append(s, "access-granted", {
@@ -725,7 +731,12 @@ def decide_registration(reg: Registry, s: Session, user: User | None, registrati
     if entry is None:
         raise RegistryError(404, f"no registration #{registration_id}")
     org = entry.version.model.organisation.name
-    if entry.submitted_by == actor.id or (not actor.is_admin and reg.can_publish(s, actor, org)):
+    # The conflict is the user's, not the token's: a reviewer-scoped token of someone
+    # who publishes for ``org`` cannot publish, but its user still does.
+    from openward.registry.accounts import unscoped
+
+    person = unscoped(actor)
+    if entry.submitted_by == actor.id or (not person.is_admin and reg.can_publish(s, person, org)):
         raise RegistryError(
             403, f"{actor.name} submitted this registration or publishes for {org!r}: another "
             "reviewer must decide it"

@@ -292,6 +292,10 @@ class Grant(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("access_requests.id"), nullable=True)
     granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    by_admin: Mapped[bool | None] = mapped_column(nullable=True)
+    """Made with an admin's authority (an admin's token of admin scope), fixed when the
+    grant is made: only such organisation grants open a restricted model, whatever
+    becomes of the granter's roles later. NULL: made before this was recorded."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -456,6 +456,16 @@ class Registry:
         pushed from now on stop verifying; versions pushed before keep theirs."""
         if user is None:
             raise RegistryError(401, "revoking a key needs a token")
+        from openward.registry.accounts import SCOPES, scope_of
+
+        scope = scope_of(user)
+        if scope is not None and SCOPES.index(scope) < SCOPES.index("publisher"):
+            # A token for reading (a CI job's, say) must not be able to end its user's
+            # signing key for good: a revoked key never comes back for its holder.
+            raise RegistryError(
+                403, f"this token's scope is {scope}: revoking a signing key needs one of "
+                "your publisher tokens (or an admin)"
+            )  # fmt: skip
         if not re.fullmatch(r"[0-9a-f]{8,64}", hint):
             raise RegistryError(422, "a key hint is 8 to 64 lower-case hex digits")
         rows = s.scalars(
@@ -666,9 +676,19 @@ class Registry:
                 VersionFile.sha256 == digest, Version.status == "uploading"
             ).order_by(VersionFile.id)
         ).all()  # fmt: skip
+        refused = None
         for row in rows:
-            if user.is_admin or row.version.pushed_by == user.id:
+            if user.is_admin:
                 return row.size
+            if row.version.pushed_by == user.id:
+                org = row.version.model.organisation.name
+                if self.can_publish(s, user, org):
+                    return row.size
+                # A token scoped below publisher (or a user who lost the role since)
+                # sends no bytes, as it may send no manifest.
+                refused = org
+        if refused is not None:
+            raise RegistryError(403, f"{user.name} may not push to {refused!r} with this token")
         raise RegistryError(
             404, f"no version you are pushing lists {digest}: send its manifest first"
         )

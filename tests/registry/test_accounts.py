@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,9 @@ def test_registry_init_makes_the_first_admin_once(
     # The same OPENWARD_* settings as serve: the database named there, the key file.
     assert (data / "registry.db").exists() == (database == "sqlite")
     assert (tmp_path / "keys" / "registry.pem").exists()
+    # The data directory holds every model's weights, restricted ones too: only the
+    # registry's account reads it (a directory it creates; an existing one is left as is).
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
     # Again: a clear refusal, not silence and exit 0.
     again = _ow("registry", "init", "--data", str(data), "--json")
     assert again.exit_code != 0 and again.stdout == ""

@@ -110,7 +110,7 @@ def storage_full(exc: BaseException) -> bool:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    settings.data.mkdir(parents=True, exist_ok=True)
+    settings.data.mkdir(mode=0o700, parents=True, exist_ok=True)  # weights of restricted models
     # Space first: a disk that partial uploads filled must not stop the database.
     space = Space(settings.data, settings.min_free_bytes)
     partials = PartialUploads(settings.data, expiry=settings.partial_expiry_seconds,

@@ -35,7 +35,7 @@ def init_registry(settings: Settings) -> InitResult:
     from openward.registry.db import make_engine, migrate, session_factory
     from openward.registry.service import Registry
 
-    settings.data.mkdir(parents=True, exist_ok=True)
+    settings.data.mkdir(mode=0o700, parents=True, exist_ok=True)  # weights of restricted models
     if settings.key_path is not None:
         settings.key_path.parent.mkdir(parents=True, exist_ok=True)
     url = settings.database_url or f"sqlite:///{settings.data / 'registry.db'}"

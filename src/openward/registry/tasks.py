@@ -36,7 +36,7 @@ def registry_from_env() -> Registry:
     from openward.registry.db import make_engine, session_factory
 
     settings = settings_from_env()
-    settings.data.mkdir(parents=True, exist_ok=True)
+    settings.data.mkdir(mode=0o700, parents=True, exist_ok=True)  # weights of restricted models
     url = settings.database_url or f"sqlite:///{settings.data / 'registry.db'}"
     registry = Registry(
         settings,

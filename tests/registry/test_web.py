@@ -160,7 +160,8 @@ def test_request_access_approve_and_download_in_the_browser(
 
     page.goto("/models/acme/gated")
     assert page.get_by_test_id("refusal").count() == 0
-    expect(page.get_by_test_id("card")).to_contain_text("# The gated model's card")
+    heading = page.get_by_test_id("card").get_by_role("heading", name="The gated model's card")
+    expect(heading).to_have_count(1)  # the card's Markdown, rendered
     shard = "model-00001-of-00002.safetensors"
     with page.expect_download() as info:
         page.locator("[data-testid=files] a", has_text=shard).click()

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from openward.registry import tlog
 from openward.registry.check import check_content
@@ -147,7 +147,8 @@ def minimum_tier(s: Session, model: Model) -> tuple[str, str]:
     """The least open tier the policy allows for the model, and why: the strictest
     ``minimum_access`` over its versions' crossed thresholds."""
     level, why = 0, "no compute threshold crossed"
-    for row in s.scalars(select(Version).where(Version.model_id == model.id)):
+    for row in s.scalars(select(Version).where(Version.model_id == model.id)
+                         .options(undefer(Version.facts))):  # fmt: skip
         facts: dict[str, Any] = row.facts if isinstance(row.facts, dict) else {}
         tier = str(facts.get("minimum_access") or "open")
         if tier in ACCESS_TIERS and ACCESS_TIERS.index(tier) > level:

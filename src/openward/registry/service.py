@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openward.errors import OpenwardError
@@ -545,9 +545,10 @@ class Registry:
     def _set_status(self, s: Session, row: Version, status: str, reasons: list[str]) -> None:
         row.status = status
         row.reasons = reasons
+        if status not in FINAL:
+            # Taken down (or back to a first check): a pending recheck no longer applies.
+            row.recheck_requested_at = None
         s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
-        if status != VISIBLE:
-            self._retag(s, row)
         if status in (VISIBLE, "needs-registration"):
             from openward.registry.governance import enforce_minimum_tier
 
@@ -557,52 +558,61 @@ class Registry:
                 "model": f"{row.model.organisation.name}/{row.model.name}",
                 "version": row.version, "digest": row.digest, "reasons": reasons[:20],
             })  # fmt: skip
-        if status == VISIBLE:
-            # Concurrent publications of versions of one model would both find no
-            # ``latest`` tag and both insert one; the model row's lock orders them
-            # (PostgreSQL; SQLite serialises writers anyway).
-            s.execute(select(Model.id).where(Model.id == row.model_id).with_for_update())
-            tag = s.scalar(select(Tag).where(Tag.model_id == row.model_id, Tag.name == "latest"))
-            if tag is None:
-                s.add(Tag(model_id=row.model_id, name="latest", version_id=row.id))
-            else:
-                tag.version_id = row.id
+        self._retag(s, row)
 
     def _retag(self, s: Session, row: Version) -> None:
-        """A version that stops being downloadable gives up its tags to the newest
-        published version of its model (or they are dropped)."""
+        """Point the model's ``latest`` at its newest published version in version order
+        (creation order: the highest id), whichever check finished last; drop the tag
+        when no version is published."""
         s.flush()
-        for tag in s.scalars(select(Tag).where(Tag.version_id == row.id)):
-            newest = s.scalar(
-                select(Version.id).where(Version.model_id == row.model_id,
-                                         Version.status == VISIBLE, Version.id != row.id)
-                .order_by(Version.id.desc()).limit(1)
-            )  # fmt: skip
-            if newest is None:
+        # Concurrent decisions on versions of one model would both read the tag and
+        # both insert or move it; the model row's lock orders them (PostgreSQL; SQLite
+        # serialises writers anyway, and the flush above made this one a writer).
+        s.execute(select(Model.id).where(Model.id == row.model_id).with_for_update())
+        newest = s.scalar(
+            select(func.max(Version.id)).where(Version.model_id == row.model_id,
+                                               Version.status == VISIBLE)
+        )  # fmt: skip
+        tag = s.scalar(select(Tag).where(Tag.model_id == row.model_id, Tag.name == "latest"))
+        if newest is None:
+            if tag is not None:
                 s.delete(tag)
-            else:
-                tag.version_id = newest
+        elif tag is None:
+            s.add(Tag(model_id=row.model_id, name="latest", version_id=newest))
+        elif tag.version_id != newest:
+            tag.version_id = newest
 
     # -- the check pipeline ---------------------------------------------------
     def run_checks(self, version_id: int) -> None:
         """Scan and inspect the stored files, then publish, quarantine or hold the version.
 
-        Fails closed: if the checks themselves break, the version is quarantined with
-        the error as its reason instead of staying in ``checking`` unseen."""
+        Fails closed: if the first checks of a version break, it is quarantined with the
+        error as its reason instead of staying in ``checking`` unseen. A recheck (after
+        ``rescan``) that breaks leaves the verdict the version already had, and says so in
+        its history."""
+        requested: list[datetime | None] = []
         try:
-            self._run_checks(version_id)
+            self._run_checks(version_id, requested)
         except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
             with self.sessions.begin() as s:
-                row = s.get(Version, version_id)
+                row = s.get(Version, version_id, with_for_update=True)
                 if row is not None and row.status == "checking":
                     self._set_status(
                         s, row, "quarantined",
-                        [f"the checks could not complete ({type(exc).__name__}: {exc}); "
+                        [f"the checks could not complete ({why}); "
                          "an admin can re-run them with openward registry rescan"],
                     )  # fmt: skip
+                elif (row is not None and requested and requested[0] is not None
+                      and row.recheck_requested_at == requested[0]):  # fmt: skip
+                    row.recheck_requested_at = None
+                    s.add(StatusEvent(version_id=row.id, status=row.status, reasons=[
+                        f"the recheck could not complete ({why}); the previous verdict "
+                        "stands: an admin can run openward registry rescan again"
+                    ]))  # fmt: skip
             raise
 
-    def _run_checks(self, version_id: int) -> None:
+    def _run_checks(self, version_id: int, requested: list[datetime | None]) -> None:
         import openward
         from openward.facts.model import inspect_model
         from openward.report.facts_json import facts_document
@@ -611,13 +621,20 @@ class Registry:
 
         with self.sessions.begin() as s:
             row = s.get(Version, version_id)
-            if row is None or row.status != "checking":
+            if row is None:
                 return
-            files = [(f.path, f.sha256) for f in row.files]
+            requested.append(row.recheck_requested_at)
+            recheck = row.status in FINAL and row.recheck_requested_at is not None
+            if row.status != "checking" and not recheck:
+                return  # decided already (a repeated task), or taken down
+            # Columns, not ORM objects: a version may list 100,000 files.
+            files = s.execute(
+                select(VersionFile.path, VersionFile.sha256, VersionFile.size)
+                .where(VersionFile.version_id == version_id)
+            ).all()  # fmt: skip
         work = Path(tempfile.mkdtemp(prefix="check-", dir=self.blobs.tmp.parent))
         try:
-            for path, digest in files:
-                self.blobs.link_into(digest, work / path)
+            self.blobs.link_many([(digest, size, work / path) for path, digest, size in files])
             report = openward.scan(work, jobs=1)
             facts = inspect_model(work)
             signature_status, signature_ok = self._check_signature(version_id, work)
@@ -646,8 +663,19 @@ class Registry:
             shutil.rmtree(work, ignore_errors=True)
         with self.sessions.begin() as s:
             row = s.get(Version, version_id, with_for_update=True)
-            if row is None or row.status != "checking":
-                return  # taken down (or re-queued) while the checks ran: theirs stands
+            if row is None:
+                return
+            if row.status == "checking":
+                pass  # the first verdict
+            elif row.status in FINAL and row.recheck_requested_at is not None:
+                # A recheck: the new verdict replaces the one the version kept meanwhile.
+                # A newer rescan's request stays pending (its own task clears it).
+                if row.recheck_requested_at == requested[0]:
+                    row.recheck_requested_at = None
+            else:
+                # Taken down while the checks ran (theirs stands), or a repeated task
+                # applied this recheck already.
+                return
             flagged = self._flagged_content(s, row)
             if flagged:
                 status = "quarantined"
@@ -697,17 +725,38 @@ class Registry:
         return out
 
     def rescan(self, s: Session, actor: User | None) -> list[int]:
-        """Put every checked version back through the pipeline (new rules may decide
-        differently); returns the version ids to check."""
+        """Check every decided version again (new rules may decide differently); returns
+        the version ids to check.
+
+        Each version keeps its status while it waits, so published versions stay listed
+        and downloadable: ``recheck_requested_at`` marks it, and the new verdict replaces
+        the old one when its check finishes (a version that now fails stops being
+        visible then; one taken down meanwhile stays taken down)."""
         self._admin(actor)
+        now = datetime.now(UTC)
         rows = s.scalars(
             select(Version).where(Version.status.in_(sorted(FINAL)))
         ).all()  # fmt: skip
         for row in rows:
-            self._set_status(s, row, "checking", ["rescan"])
+            row.recheck_requested_at = now
+            s.add(StatusEvent(version_id=row.id, status=row.status, reasons=[
+                f"recheck requested by {actor.name if actor else 'an admin'}: the "
+                f"{row.status} verdict stands until the new one"
+            ]))  # fmt: skip
         return [row.id for row in rows]
 
     # -- reading ------------------------------------------------------------
+    def version_file(self, s: Session, row: Version, path: str) -> VersionFile:
+        """One file of ``row`` by its path: one indexed lookup (the unique (version, path)
+        constraint), whatever the number of files the version lists."""
+        entry = s.scalar(
+            select(VersionFile).where(VersionFile.version_id == row.id, VersionFile.path == path)
+        )
+        if entry is None:
+            ref = f"{row.model.organisation.name}/{row.model.name}:{row.version}"
+            raise RegistryError(404, f"{path} is not a file of {ref}")
+        return entry
+
     def may_see(self, s: Session, user: User | None, row: Version) -> bool:
         """Whether ``user`` may see the version's metadata (files: :meth:`may_download`).
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,6 +71,10 @@ class Server:
     url: str
     admin: str
     data: Path
+    app: Any = None
+    """The FastAPI app the server runs (in this process)."""
+    worker: subprocess.Popen[bytes] | None = None
+    """The scale-out configuration's Celery worker (its own process group)."""
 
     def client(self, token: str | None = None) -> Client:
         return Client(self.url, token)
@@ -98,7 +104,6 @@ def server(
 ) -> Iterator[Server]:
     """The same API on the embedded configuration (SQLite, files, in-process checks) and
     the scale-out one (PostgreSQL, S3 via moto, Celery worker processes on Redis)."""
-    import subprocess
     import sys
 
     import uvicorn
@@ -147,7 +152,7 @@ def server(
     deadline = time.monotonic() + 20
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", admin, tmp_path / "data")
+    yield Server(f"http://127.0.0.1:{port}", admin, tmp_path / "data", app, worker)
     srv.should_exit = True
     thread.join(10)
     app.state.registry.sessions.kw["bind"].dispose()  # PostgreSQL allows 100 connections

@@ -124,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="openward registry", version=__version__, lifespan=lifespan)
     app.state.registry = registry
+    app.state.check_pool = pool  # the embedded configuration's check threads
     app.state.bytes_received = 0
 
     @app.exception_handler(RegistryError)

@@ -274,9 +274,12 @@ def _visible(root: Path) -> Path:
 
 def _push_and_check(client: Client, model: Path, ref: str, token: str,
                     url: str) -> dict[str, float | str]:  # fmt: skip
-    """Push without waiting, then poll until the checks decide: (push, check) seconds."""
+    """Push without waiting, then poll until the checks decide: (push, check) seconds.
+    The client waits up to 30 minutes for each answer (not 60 s), so code whose answers
+    to a 10,000-file manifest are slow is measured rather than given up on."""
     import httpx
 
+    client.http.timeout = httpx.Timeout(1800.0)
     start = time.perf_counter()
     result = client.push(model, ref, wait=0)
     committed = time.perf_counter()
@@ -422,62 +425,84 @@ def concurrent(kind: str, work: Path, pushes: int = 20, pulls: int = 50) -> dict
     return out
 
 
-def scale_main(args: argparse.Namespace) -> int:
-    """``--only many`` / ``--only concurrent`` on both configurations."""
-    now = datetime.datetime.now(datetime.UTC)
-    source = Path(sys.modules["openward"].__file__ or "").parent
-    results: dict[str, Any] = {"tag": args.tag, "date": f"{now:%Y-%m-%d %H:%M} UTC",
-                               "openward_src": str(source)}  # fmt: skip
-    kinds = [k for k in args.configs.split(",") if k]
-    lines = [f"# Registry at scale ({args.tag})", "", f"- date: {results['date']}; "
-             f"openward from {results['openward_src']}", ""]  # fmt: skip
-    with tempfile.TemporaryDirectory(
-        prefix="registry_scale-", dir=REPO / "benchmarks" / ".corpus"
-    ) as tmp:
-        corpus = REPO / "benchmarks" / ".corpus" / "registry"
-        corpus.mkdir(parents=True, exist_ok=True)
-        for kind in kinds:
-            if "many" in args.only:
-                print(f"{kind}: many files ...", file=sys.stderr, flush=True)
-                m = many(
-                    kind, Path(tmp) / f"many-{kind}", args.files, args.sample, not args.no_full_pull
-                )
-                results[f"many_{kind}"] = m
-                lines += [f"## {kind}: a {m['files']}-file version against a 10-file one", "",
-                          "| files | push s | check s | pull s | pull ms/file | sample ms/file |",
-                          "|---|---|---|---|---|---|"]  # fmt: skip
-                for label in ("small", "big"):
-                    r = m[label]
-                    pull = f"{r['pull']:.2f}" if "pull" in r else "–"
-                    per = f"{r['pull_per_file_ms']:.2f}" if "pull" in r else "–"
-                    smp = (f"{r['sample']['per_file_ms']:.2f} ({r['sample']['files']} files)"
-                           if "sample" in r else "–")  # fmt: skip
-                    lines.append(f"| {r['count']} | {r['push']:.2f} | {r['check']:.2f} | {pull} "
-                                 f"| {per} | {smp} |")  # fmt: skip
-                if "ratio" in m:
-                    lines.append(f"\nper-file pull cost, {m['files']} files vs 10: "
-                                 f"{m['ratio']:.2f}x")  # fmt: skip
-                lines.append("")
-            if "concurrent" in args.only:
-                print(f"{kind}: 20 pushes + 50 pulls ...", file=sys.stderr, flush=True)
-                c = concurrent(kind, Path(tmp) / f"conc-{kind}")
-                results[f"concurrent_{kind}"] = c
-                p, q = c["push_to_published"], c["pull"]
-                lines += [f"## {kind}: {c['pushes']} concurrent pushes, {c['pulls']} pulls of "
-                          f"{c['pull_bytes'] / 2**20:.0f} MiB", "",
-                          "| | p50 s | p99 s | max s | n |", "|---|---|---|---|---|"]  # fmt: skip
-                for label, qq in (("push to published", p), ("pull", q)):
-                    if qq:
-                        lines.append(f"| {label} | {qq['p50']:.2f} | {qq['p99']:.2f} | "
-                                     f"{qq['max']:.2f} | {qq['n']} |")  # fmt: skip
-                lines += ["", f"wall {c['wall']:.1f} s, errors: {len(c['errors'])} "
-                          f"{c['errors'][:3]}", ""]  # fmt: skip
+def _many_lines(kind: str, m: dict[str, Any]) -> list[str]:
+    if "error" in m:
+        return [f"## {kind}: many files: FAILED: {m['error']}", ""]
+    lines = [f"## {kind}: a {m['files']}-file version against a 10-file one", "",
+             "| files | push s | check s | pull s | pull ms/file | sample ms/file |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for label in ("small", "big"):
+        r = m[label]
+        pull = f"{r['pull']:.2f}" if "pull" in r else "–"
+        per = f"{r['pull_per_file_ms']:.2f}" if "pull" in r else "–"
+        smp = (f"{r['sample']['per_file_ms']:.2f} ({r['sample']['files']} files)"
+               if "sample" in r else "–")  # fmt: skip
+        lines.append(f"| {r['count']} | {r['push']:.2f} | {r['check']:.2f} | {pull} | {per} "
+                     f"| {smp} |")  # fmt: skip
+    if "ratio" in m:
+        lines.append(f"\nper-file pull cost, {m['files']} files vs 10: {m['ratio']:.2f}x")
+    return [*lines, ""]
+
+
+def _concurrent_lines(kind: str, c: dict[str, Any]) -> list[str]:
+    if "error" in c:
+        return [f"## {kind}: concurrent pushes and pulls: FAILED: {c['error']}", ""]
+    lines = [f"## {kind}: {c['pushes']} concurrent pushes, {c['pulls']} pulls of "
+             f"{c['pull_bytes'] / 2**20:.0f} MiB", "",
+             "| | p50 s | p99 s | max s | n |", "|---|---|---|---|---|"]  # fmt: skip
+    for label, q in (("push to published", c["push_to_published"]), ("pull", c["pull"])):
+        if q:
+            lines.append(f"| {label} | {q['p50']:.2f} | {q['p99']:.2f} | {q['max']:.2f} | "
+                         f"{q['n']} |")  # fmt: skip
+    return [*lines, "", f"wall {c['wall']:.1f} s, errors: {len(c['errors'])} {c['errors'][:3]}",
+            ""]  # fmt: skip
+
+
+def _write(tag: str, results: dict[str, Any], lines: list[str]) -> str:
     text = "\n".join(lines) + "\n"
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"registry_scale-{args.tag}.md").write_text(text)
-    (out / f"registry_scale-{args.tag}.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(text)
+    (out / f"registry_scale-{tag}.md").write_text(text)
+    (out / f"registry_scale-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
+    return text
+
+
+def scale_main(args: argparse.Namespace) -> int:
+    """``--only many`` / ``--only concurrent`` on the configurations asked for; the
+    results are written after each section (a failed section is recorded as such)."""
+    now = datetime.datetime.now(datetime.UTC)
+    source = Path(sys.modules["openward"].__file__ or "").parent
+    results: dict[str, Any] = {"tag": args.tag, "date": f"{now:%Y-%m-%d %H:%M} UTC",
+                               "openward_src": str(source),
+                               "load_start": os.getloadavg()}  # fmt: skip
+    lines = [f"# Registry at scale ({args.tag})", "", f"- date: {results['date']}; "
+             f"openward from {source}; load average at the start "
+             f"{results['load_start'][0]:.1f}", ""]  # fmt: skip
+    (REPO / "benchmarks" / ".corpus").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(
+        prefix="registry_scale-", dir=REPO / "benchmarks" / ".corpus"
+    ) as tmp:
+        for kind in [k for k in args.configs.split(",") if k]:
+            sections = [("many", "many files", _many_lines),
+                        ("concurrent", "20 pushes + 50 pulls", _concurrent_lines)]  # fmt: skip
+            for name, title, describe in sections:
+                if name not in args.only:
+                    continue
+                print(f"{kind}: {title} ...", file=sys.stderr, flush=True)
+                try:
+                    if name == "many":
+                        doc = many(kind, Path(tmp) / f"many-{kind}", args.files, args.sample,
+                                   not args.no_full_pull)  # fmt: skip
+                    else:
+                        doc = concurrent(kind, Path(tmp) / f"conc-{kind}")
+                except Exception as exc:  # recorded; the other sections still run
+                    doc = {"error": repr(exc)}
+                results[f"{name}_{kind}"] = doc
+                lines += describe(kind, doc)
+                _write(args.tag, results, lines)
+    results["load_end"] = os.getloadavg()
+    lines.append(f"load average at the end {results['load_end'][0]:.1f}")
+    print(_write(args.tag, results, lines))
     return 0
 
 

@@ -201,3 +201,30 @@ def test_a_recheck_that_now_fails_hides_the_version_and_a_takedown_meanwhile_sta
     _rechecks_done(server)
     assert _doc(server, "acme/q:2")["status"] == "taken-down"
     assert _doc(server, "acme/q:1", server.admin)["status"] == "quarantined"
+
+
+@pytest.mark.parametrize("server", ["embedded"], indirect=True)
+def test_a_restarted_server_finishes_the_rechecks_left_waiting(
+    server: Server, tmp_path: Path
+) -> None:
+    """Rechecks queued in a server that stops before running them are not lost: the
+    next server to start on the same data runs them (as it does first checks)."""
+    from fastapi.testclient import TestClient
+
+    from openward.registry.app import create_app
+    from openward.registry.service import Settings
+
+    model = _model(tmp_path / "m", seed=71)
+    assert server.client(server.admin).push(model, "acme/w:1")["status"] == "published"
+    with checks_paused(server):  # the first server never gets to them
+        assert _api(server, "POST", "/api/v1/admin/rescan", server.admin).status_code == 202
+        assert _doc(server, "acme/w:1")["recheck_pending"]
+        restarted = create_app(Settings(data=server.data))
+        try:
+            with TestClient(restarted):  # its start-up enqueues what waits
+                _rechecks_done(server)
+        finally:
+            restarted.state.registry.sessions.kw["bind"].dispose()
+    doc = _doc(server, "acme/w:1")
+    assert (doc["status"], doc["recheck_pending"]) == ("published", False)
+    assert doc["history"][-1]["status"] == "published"

@@ -470,8 +470,27 @@ class Registry:
             s.add(row)
             s.flush()
             s.add(StatusEvent(version_id=row.id, status="uploading", reasons=[]))
-        missing = sorted({d for _, _, d in entries if not self.held_for(s, user, d)})
+        held = self.held_many(s, user, [d for _, _, d in entries])
+        missing = sorted({d for _, _, d in entries if d not in held})
         return row, missing
+
+    def held_many(self, s: Session, user: User, digests: list[str]) -> set[str]:
+        """The digests of ``digests`` that :meth:`held_for` allows, asked together: the
+        store about all of them at once (concurrent requests to S3), the uploads on
+        record in batches. One at a time, a manifest of 10,000 files took 10,000 object
+        store round trips in a row, longer than a client waits for an answer."""
+        stored = self.blobs.has_many(sorted(set(digests)))
+        if user.is_admin or not stored:
+            return stored
+        owned: set[str] = set()
+        ordered = sorted(stored)
+        for i in range(0, len(ordered), 500):
+            owned.update(s.scalars(select(BlobOwner.sha256).where(
+                BlobOwner.user_id == user.id, BlobOwner.sha256.in_(ordered[i : i + 500])
+            )))  # fmt: skip
+        # Stored, but not uploaded by this user: the full rule, one by one (rare: a
+        # version re-using files of another publisher's).
+        return owned | {d for d in stored - owned if self.held_for(s, user, d)}
 
     def held_for(self, s: Session, user: User, digest: str) -> bool:
         """Whether a push by ``user`` may use the stored blob ``digest`` without sending
@@ -533,7 +552,8 @@ class Registry:
         if row.status != "uploading":
             return row
         assert user is not None  # can_publish refused anonymous callers
-        missing = sorted({f.sha256 for f in row.files if not self.held_for(s, user, f.sha256)})
+        wanted = set(s.scalars(select(VersionFile.sha256).where(VersionFile.version_id == row.id)))
+        missing = sorted(wanted - self.held_many(s, user, sorted(wanted)))
         if missing:
             raise RegistryError(
                 409, f"{len(missing)} file(s) not uploaded yet (e.g. {missing[0]}): upload them, "

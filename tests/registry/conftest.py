@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -73,6 +74,9 @@ class Server:
     settings: Settings | None = None
     """What the server was started with (``create_app(settings)`` starts it again)."""
     app: Any = field(default=None, repr=False)
+    """The FastAPI app the server runs (in this process)."""
+    worker: subprocess.Popen[bytes] | None = None
+    """The scale-out configuration's Celery worker (its own process group)."""
 
     def client(self, token: str | None = None) -> Client:
         return Client(self.url, token)
@@ -104,7 +108,6 @@ def server(
     the scale-out one (PostgreSQL, S3 via moto, Celery worker processes on Redis).
 
     ``@pytest.mark.registry_settings(name=value, ...)`` overrides ``Settings`` fields."""
-    import subprocess
     import sys
 
     import uvicorn
@@ -156,7 +159,7 @@ def server(
     deadline = time.monotonic() + 20
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", admin, tmp_path / "data", settings, app)
+    yield Server(f"http://127.0.0.1:{port}", admin, tmp_path / "data", settings, app, worker)
     srv.should_exit = True
     thread.join(10)
     app.state.registry.sessions.kw["bind"].dispose()  # PostgreSQL allows 100 connections

@@ -206,7 +206,7 @@ def _wait_status(server: Server, path: str, status: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         doc = _ok(_api(server, "GET", f"/api/v1/models/{path}", server.admin))
-        if doc["status"] not in ("checking", "uploading"):
+        if doc["status"] not in ("checking", "uploading") and not doc["recheck_pending"]:
             assert doc["status"] == status, doc["reasons"]
             return
         time.sleep(0.2)

@@ -211,11 +211,15 @@ def test_decisions_are_signed_and_rescans_recheck(server: Server, tmp_path: Path
     assert r.status_code == 202 and r.json()["queued"] >= 1
     deadline = time.monotonic() + 60
     info = server.client(server.admin).info("acme/signed:1")
-    while info["status"] == "checking" and time.monotonic() < deadline:
+    while info["recheck_pending"] and time.monotonic() < deadline:
+        assert info["status"] == "published"  # visible under its verdict meanwhile
         time.sleep(0.2)
         info = server.client(server.admin).info("acme/signed:1")
-    assert info["status"] == "published"
-    assert [h["status"] for h in info["history"]][-2:] == ["checking", "published"]
+    assert info["status"] == "published" and not info["recheck_pending"]
+    # The request and the new verdict are both in the history.
+    *_, asked, decided = info["history"]
+    assert asked["status"] == "published" and "recheck requested" in asked["reasons"][0]
+    assert (decided["status"], decided["reasons"]) == ("published", [])
 
 
 def test_cli_push_pull_and_tokens(server: Server, tmp_path: Path) -> None:

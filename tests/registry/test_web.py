@@ -160,7 +160,8 @@ def test_request_access_approve_and_download_in_the_browser(
 
     page.goto("/models/acme/gated")
     assert page.get_by_test_id("refusal").count() == 0
-    expect(page.get_by_test_id("card")).to_contain_text("# The gated model's card")
+    heading = page.get_by_test_id("card").get_by_role("heading", name="The gated model's card")
+    expect(heading).to_have_count(1)  # the card's Markdown, rendered
     shard = "model-00001-of-00002.safetensors"
     with page.expect_download() as info:
         page.locator("[data-testid=files] a", has_text=shard).click()
@@ -218,6 +219,51 @@ datasets: ["<img src=x onerror=alert(2)>"]
 # test_storage.py); what is left to break out of an attribute or entity is ' and &.
 HOSTILE_FILE = "x' onmouseover='alert(6)' y='&amp;&#60;img src=x onerror=alert(6)&#62;.bin"
 HOSTILE_PICKLE = b"\x80\x02c<script>alert(7)</script>\nsystem\n)R."
+
+
+@EMBEDDED
+def test_cards_render_as_markdown_and_stay_inert(
+    server: Server,
+    sign_in: SignIn,
+    tmp_path: Path,
+) -> None:
+    """A card's Markdown becomes headings, lists, code and tables; with the CSP
+    bypassed, none of a hostile card's script, handlers, links or images comes alive."""
+    from playwright.sync_api import expect
+
+    from tests.registry.test_cards import RICH_CARD, XSS_CARD
+
+    admin = server.client(server.admin)
+    rich = _model(tmp_path / "rich", seed=61, extra={"README.md": RICH_CARD.encode()})
+    assert admin.push(rich, "acme/card:1")["status"] == "published"
+    hostile = _model(tmp_path / "hostile", seed=62, extra={"README.md": XSS_CARD.encode()})
+    assert admin.push(hostile, "acme/xss-card:1")["status"] == "published"
+
+    dialogs: list[str] = []
+    page = sign_in(None, bypass_csp=True)
+    _watch_dialogs(page, dialogs)
+    page.goto("/models/acme/card")
+    card = page.get_by_test_id("card")
+    expect(card.get_by_role("heading", level=3, name="Tiny Llama")).to_have_count(1)
+    expect(card.get_by_role("heading", level=4, name="Usage")).to_have_count(1)
+    expect(card.locator("ol > li")).to_have_count(2)
+    expect(card.locator("pre code.language-python")).to_contain_text("AutoModel")
+    expect(card.locator("table td")).to_have_text(["accuracy", "0.9"])
+    docs = card.get_by_role("link", name="the docs")
+    expect(docs).to_have_attribute("href", "https://example.org/docs")
+    expect(docs).to_have_attribute("rel", "nofollow noopener noreferrer")
+
+    page.goto("/models/acme/xss-card")
+    card = page.get_by_test_id("card")
+    expect(card).to_contain_text("<script>alert(1)</script>")
+    expect(card).to_contain_text("<img src=x onerror=alert(2)>")
+    card.get_by_text("hover", exact=False).first.hover()
+    for link in card.locator("a").all():  # every link left is http(s), mailto or relative
+        href = link.get_attribute("href") or ""
+        assert not re.match(r"(?i)^\s*(javascript|vbscript|data|file):", href), href
+    assert card.locator("[onerror], [onclick], [onload], [onmouseover], [style]").count() == 0
+    card.get_by_role("link", name="image: tracker").hover()
+    _no_markup_injected(page, dialogs)
 
 
 def _watch_dialogs(page: Page, dialogs: list[str]) -> None:

@@ -1220,10 +1220,12 @@ def registry_rescan(
     token: Annotated[str | None, typer.Option(help="An admin token (or OPENWARD_TOKEN).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Re-run the checks on every stored version (after the rules changed); a version
-    that now fails is quarantined with the new reason."""
+    """Re-run the checks on every decided version (after the rules changed). Versions
+    keep their status, and stay downloadable if published, until their new verdict:
+    a version that now fails is quarantined then, with the new reason."""
     result = _admin_call("POST", "/api/v1/admin/rescan", registry, token)
-    typer.echo(json.dumps(result) if json_out else f"{result['queued']} versions queued")
+    typer.echo(json.dumps(result) if json_out else f"{result['queued']} versions queued "
+               "for a recheck (each keeps its status until its new verdict)")  # fmt: skip
 
 
 from openward.cli import accounts as _accounts  # noqa: E402, F401  (registers commands)

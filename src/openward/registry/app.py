@@ -18,9 +18,9 @@ import anyio
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from openward._version import __version__
 from openward.registry import governance as gov
@@ -73,6 +73,7 @@ def _version_doc(row: Version, *, full: bool = False) -> dict[str, Any]:
         "size": row.size,
         "access_tier": row.model.access_tier,
         "created_at": row.created_at.isoformat(),
+        "recheck_pending": row.recheck_requested_at is not None,
         "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in row.files],
     }
     facts = row.facts or {}
@@ -137,9 +138,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Versions a killed server left in "checking" are checked again.
+        # Versions a killed server left in "checking", or waiting for a recheck, are
+        # checked again (a repeated check of one version is harmless).
         with sessions() as s:
-            pending = s.scalars(select(Version.id).where(Version.status == "checking")).all()
+            pending = s.scalars(select(Version.id).where(
+                (Version.status == "checking") | Version.recheck_requested_at.is_not(None)
+            ).order_by(Version.id)).all()  # fmt: skip
         for vid in pending:
             enqueue(vid)
 
@@ -158,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="openward registry", version=__version__, lifespan=lifespan)
     app.state.registry = registry
     app.state.enqueue = enqueue
+    app.state.check_pool = pool  # the embedded configuration's check threads
     app.state.bytes_received = 0
 
     @app.exception_handler(RegistryError)
@@ -408,9 +413,7 @@ def create_app(settings: Settings) -> FastAPI:
         check_path(path, windows=False)  # files published before the Windows rules too
         row = registry.find_version(s, user, org, name, version)
         gov.may_download(registry, s, user, row)
-        entry = next((f for f in row.files if f.path == path), None)
-        if entry is None:
-            raise RegistryError(404, f"{path} is not a file of {org}/{name}:{row.version}")
+        entry = registry.version_file(s, row, path)  # never the whole file list
         digest = entry.sha256
         if request.method == "GET" and (user is not None or "range" not in request.headers):
             # Every fetch by a known user (range requests included: how a range starts
@@ -435,11 +438,15 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(registry.public_key_pem(), media_type="application/x-pem-file")
 
     @app.get("/api/v1/admin/stats")
-    def stats(user: Actor) -> dict[str, Any]:
-        """Counters of this server process (admin only)."""
+    def stats(s: DB, user: Actor) -> dict[str, Any]:
+        """Counters of this server process, and the registry's check backlog (admin only):
+        versions in their first check, and decided versions waiting for a recheck."""
         if user is None or not user.is_admin:
             raise RegistryError(403 if user else 401, "only an admin may read the counters")
-        return {"bytes_received": app.state.bytes_received}
+        checking = s.scalar(select(func.count()).where(Version.status == "checking"))
+        recheck = s.scalar(select(func.count()).where(Version.recheck_requested_at.is_not(None)))
+        return {"bytes_received": app.state.bytes_received, "checking": checking,
+                "recheck_pending": recheck}  # fmt: skip
 
     @app.post("/api/v1/admin/rescan", status_code=202)
     def rescan(s: DB, user: Actor) -> dict[str, Any]:
@@ -473,7 +480,9 @@ def create_app(settings: Settings) -> FastAPI:
         """Versions visible to the caller, filtered by name, organisation, status,
         architecture family, card license, crossed compute tier and parameter range;
         ``limit`` results from ``offset`` (``next_offset`` is null on the last page)."""
-        query = select(Version).join(Model).join(Organisation).order_by(Version.id)
+        # Each result lists its files: load them for a batch of versions at a time.
+        query = (select(Version).join(Model).join(Organisation).order_by(Version.id)
+                 .options(selectinload(Version.files), undefer(Version.facts)))  # fmt: skip
         if organisation:
             query = query.where(Organisation.name == organisation)
         if status:

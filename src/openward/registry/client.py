@@ -52,9 +52,14 @@ class Client:
         self.token = token or os.environ.get("OPENWARD_TOKEN")
         self.workers = workers
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        # One connection pool for every request of this client, large enough that each
+        # of the ``workers`` threads keeps its connections (to the registry, and to the
+        # object store its downloads redirect to) alive between files.
+        keep = max(20, 2 * workers)
         self.http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=httpx.Timeout(60.0), follow_redirects=True
-        )
+            base_url=self.url, headers=headers, timeout=httpx.Timeout(60.0), follow_redirects=True,
+            limits=httpx.Limits(max_connections=keep, max_keepalive_connections=keep),
+        )  # fmt: skip
 
     def close(self) -> None:
         self.http.close()
@@ -247,8 +252,11 @@ class Client:
                 progress(rel, entry["size"])
             return received
 
+        # ``workers`` files at a time over the shared connections, largest first so a
+        # big file does not start last and finish alone.
+        order = sorted(doc["files"], key=lambda entry: -int(entry["size"]))
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            received = sum(pool.map(fetch, doc["files"]))
+            received = sum(pool.map(fetch, order))
         return {"name": f"{org}/{name}", "version": version, "digest": doc["digest"],
                 "status": doc["status"], "files": len(doc["files"]),
                 "downloaded_bytes": received, "path": str(out)}  # fmt: skip

@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from openward.registry import tlog
 from openward.registry.check import check_content
@@ -173,7 +173,8 @@ def minimum_tier(s: Session, model: Model, reg: Registry | None = None) -> tuple
     ``minimum_access`` over its versions' crossed thresholds, and (given the registry)
     the tier of every model whose weights a later version of this one carries."""
     level, why = 0, "no compute threshold crossed"
-    for row in s.scalars(select(Version).where(Version.model_id == model.id)):
+    for row in s.scalars(select(Version).where(Version.model_id == model.id)
+                         .options(undefer(Version.facts))):  # fmt: skip
         facts: dict[str, Any] = row.facts if isinstance(row.facts, dict) else {}
         tier = str(facts.get("minimum_access") or "open")
         if tier in ACCESS_TIERS and ACCESS_TIERS.index(tier) > level:

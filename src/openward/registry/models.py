@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -193,22 +194,35 @@ class Version(Base):
     status: Mapped[str] = mapped_column(String(30), default="uploading")
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    scan_report: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
-    facts: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
-    signature: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The scan report, facts, signature and attestation are loaded only when read
+    # (deferred): for a 10,000-file version the first two are megabytes of JSON, and
+    # parsing them on every download of one file made a full pull quadratic. Queries
+    # that read ``facts`` of many versions say so (``undefer``).
+    scan_report: Mapped[dict[str, object] | None] = mapped_column(
+        JSON, nullable=True, deferred=True
+    )
+    facts: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True, deferred=True)
+    signature: Mapped[str | None] = mapped_column(Text, nullable=True, deferred=True)
     signature_status: Mapped[str | None] = mapped_column(String(300), nullable=True)
     """``verified by KEY`` or why the uploaded signature does not verify."""
-    attestation: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attestation: Mapped[str | None] = mapped_column(Text, nullable=True, deferred=True)
     """The registry's signed statement of the outcome (DSSE bundle JSON)."""
     pushed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     takedown_of: Mapped[int | None] = mapped_column(ForeignKey("versions.id"), nullable=True)
     """For a version taken down because it carries the weights of another version that
     was taken down: that version (None for a version an admin took down itself)."""
+    recheck_requested_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    """Set by a rescan: the version is checked again while it keeps its status (and
+    stays downloadable if published) until the new verdict replaces it."""
     model: Mapped[Model] = relationship(back_populates="versions")
     files: Mapped[list[VersionFile]] = relationship(
         back_populates="version", order_by="VersionFile.path", cascade="all, delete-orphan"
     )
+    """The whole manifest (a version may list 100,000 files): per-file requests look up
+    one ``VersionFile`` by (version, path) instead (``Registry.version_file``)."""
 
 
 class VersionFile(Base):
@@ -308,6 +322,9 @@ class Download(Base):
     """One file download: who, what, when, with which token."""
 
     __tablename__ = "downloads"
+    __table_args__ = (Index("ix_downloads_version_user_path", "version_id", "user_id", "path"),)
+    """Finds a user's earlier download of one file (one record per file and hour)
+    without reading every download of the version."""
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from openward.errors import OpenwardError
@@ -609,18 +609,17 @@ class Registry:
             s.flush()
             s.add(StatusEvent(version_id=row.id, status="uploading", reasons=[]))
         have = {d for d, n in stored.items() if n is not None}
-        missing = sorted({d for _, _, d in entries
-                          if not self.held_for(s, user, d, stored=d in have)})  # fmt: skip
+        held = self.held_many(s, user, [d for _, _, d in entries], stored=have)
+        missing = sorted({d for _, _, d in entries if d not in held})
         return row, missing
 
     def _stored_sizes(self, entries: list[tuple[str, int, str]]) -> dict[str, int | None]:
         """The stored size of each digest of (path, size, digest) ``entries`` (None: not
-        stored); a declared size that differs from a stored blob's is refused."""
-        stored: dict[str, int | None] = {}
+        stored), asked of the store together; a declared size that differs from a stored
+        blob's is refused."""
+        stored = self.blobs.sizes_many(sorted({d for _, _, d in entries}))
         for path, size, digest in entries:
-            if digest not in stored:
-                stored[digest] = self.blobs.size(digest)
-            actual = stored[digest]
+            actual = stored.get(digest)
             if actual is not None and actual != size:
                 raise RegistryError(
                     422, f"{path}: the manifest declares {size} bytes, but the content with "
@@ -628,6 +627,27 @@ class Registry:
                     "version)"
                 )  # fmt: skip
         return stored
+
+    def held_many(self, s: Session, user: User, digests: list[str], *,
+                  stored: set[str] | None = None) -> set[str]:  # fmt: skip
+        """The digests of ``digests`` that :meth:`held_for` allows, asked together: the
+        store about all of them at once (concurrent requests to S3), the uploads on
+        record in batches. One at a time, a manifest of 10,000 files took 10,000 object
+        store round trips in a row, longer than a client waits for an answer.
+        ``stored``: the digests the store holds, when the caller knows already."""
+        wanted = sorted(set(digests))
+        stored = self.blobs.has_many(wanted) if stored is None else stored & set(wanted)
+        if user.is_admin or not stored:
+            return stored
+        owned: set[str] = set()
+        ordered = sorted(stored)
+        for i in range(0, len(ordered), 500):
+            owned.update(s.scalars(select(BlobOwner.sha256).where(
+                BlobOwner.user_id == user.id, BlobOwner.sha256.in_(ordered[i : i + 500])
+            )))  # fmt: skip
+        # Stored, but not uploaded by this user: the full rule, one by one (rare: a
+        # version re-using files of another publisher's).
+        return owned | {d for d in stored - owned if self.held_for(s, user, d, stored=True)}
 
     def held_for(self, s: Session, user: User, digest: str, *,
                  stored: bool | None = None) -> bool:  # fmt: skip
@@ -702,9 +722,11 @@ class Registry:
             return row
         assert user is not None  # can_publish refused anonymous callers
         # A blob stored after the manifest was sent must have the declared size too.
-        stored = self._stored_sizes([(f.path, f.size, f.sha256) for f in row.files])
+        listed = s.execute(select(VersionFile.path, VersionFile.size, VersionFile.sha256)
+                           .where(VersionFile.version_id == row.id)).all()  # fmt: skip
+        stored = self._stored_sizes([(p, n, d) for p, n, d in listed])
         have = {d for d, n in stored.items() if n is not None}
-        missing = sorted({d for d in stored if not self.held_for(s, user, d, stored=d in have)})
+        missing = sorted(set(stored) - self.held_many(s, user, sorted(stored), stored=have))
         if missing:
             raise RegistryError(
                 409, f"{len(missing)} file(s) not uploaded yet (e.g. {missing[0]}): upload them, "
@@ -716,9 +738,10 @@ class Registry:
     def _set_status(self, s: Session, row: Version, status: str, reasons: list[str]) -> None:
         row.status = status
         row.reasons = reasons
+        if status not in FINAL:
+            # Taken down (or back to a first check): a pending recheck no longer applies.
+            row.recheck_requested_at = None
         s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
-        if status != VISIBLE:
-            self._retag(s, row)
         if status in (VISIBLE, "needs-registration"):
             from openward.registry.governance import enforce_minimum_tier
 
@@ -728,52 +751,61 @@ class Registry:
                 "model": f"{row.model.organisation.name}/{row.model.name}",
                 "version": row.version, "digest": row.digest, "reasons": reasons[:20],
             })  # fmt: skip
-        if status == VISIBLE:
-            # Concurrent publications of versions of one model would both find no
-            # ``latest`` tag and both insert one; the model row's lock orders them
-            # (PostgreSQL; SQLite serialises writers anyway).
-            s.execute(select(Model.id).where(Model.id == row.model_id).with_for_update())
-            tag = s.scalar(select(Tag).where(Tag.model_id == row.model_id, Tag.name == "latest"))
-            if tag is None:
-                s.add(Tag(model_id=row.model_id, name="latest", version_id=row.id))
-            else:
-                tag.version_id = row.id
+        self._retag(s, row)
 
     def _retag(self, s: Session, row: Version) -> None:
-        """A version that stops being downloadable gives up its tags to the newest
-        published version of its model (or they are dropped)."""
+        """Point the model's ``latest`` at its newest published version in version order
+        (creation order: the highest id), whichever check finished last; drop the tag
+        when no version is published."""
         s.flush()
-        for tag in s.scalars(select(Tag).where(Tag.version_id == row.id)):
-            newest = s.scalar(
-                select(Version.id).where(Version.model_id == row.model_id,
-                                         Version.status == VISIBLE, Version.id != row.id)
-                .order_by(Version.id.desc()).limit(1)
-            )  # fmt: skip
-            if newest is None:
+        # Concurrent decisions on versions of one model would both read the tag and
+        # both insert or move it; the model row's lock orders them (PostgreSQL; SQLite
+        # serialises writers anyway, and the flush above made this one a writer).
+        s.execute(select(Model.id).where(Model.id == row.model_id).with_for_update())
+        newest = s.scalar(
+            select(func.max(Version.id)).where(Version.model_id == row.model_id,
+                                               Version.status == VISIBLE)
+        )  # fmt: skip
+        tag = s.scalar(select(Tag).where(Tag.model_id == row.model_id, Tag.name == "latest"))
+        if newest is None:
+            if tag is not None:
                 s.delete(tag)
-            else:
-                tag.version_id = newest
+        elif tag is None:
+            s.add(Tag(model_id=row.model_id, name="latest", version_id=newest))
+        elif tag.version_id != newest:
+            tag.version_id = newest
 
     # -- the check pipeline ---------------------------------------------------
     def run_checks(self, version_id: int) -> None:
         """Scan and inspect the stored files, then publish, quarantine or hold the version.
 
-        Fails closed: if the checks themselves break, the version is quarantined with
-        the error as its reason instead of staying in ``checking`` unseen."""
+        Fails closed: if the first checks of a version break, it is quarantined with the
+        error as its reason instead of staying in ``checking`` unseen. A recheck (after
+        ``rescan``) that breaks leaves the verdict the version already had, and says so in
+        its history."""
+        requested: list[datetime | None] = []
         try:
-            self._run_checks(version_id)
+            self._run_checks(version_id, requested)
         except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
             with self.sessions.begin() as s:
-                row = s.get(Version, version_id)
+                row = s.get(Version, version_id, with_for_update=True)
                 if row is not None and row.status == "checking":
                     self._set_status(
                         s, row, "quarantined",
-                        [f"the checks could not complete ({type(exc).__name__}: {exc}); "
+                        [f"the checks could not complete ({why}); "
                          "an admin can re-run them with openward registry rescan"],
                     )  # fmt: skip
+                elif (row is not None and requested and requested[0] is not None
+                      and row.recheck_requested_at == requested[0]):  # fmt: skip
+                    row.recheck_requested_at = None
+                    s.add(StatusEvent(version_id=row.id, status=row.status, reasons=[
+                        f"the recheck could not complete ({why}); the previous verdict "
+                        "stands: an admin can run openward registry rescan again"
+                    ]))  # fmt: skip
             raise
 
-    def _run_checks(self, version_id: int) -> None:
+    def _run_checks(self, version_id: int, requested: list[datetime | None]) -> None:
         import openward
         from openward.facts.model import inspect_model
         from openward.report.facts_json import facts_document
@@ -782,16 +814,24 @@ class Registry:
 
         with self.sessions.begin() as s:
             row = s.get(Version, version_id)
-            if row is None or row.status != "checking":
+            if row is None:
                 return
-            files = [(f.path, f.sha256) for f in row.files]
+            requested.append(row.recheck_requested_at)
+            recheck = row.status in FINAL and row.recheck_requested_at is not None
+            if row.status != "checking" and not recheck:
+                return  # decided already (a repeated task), or taken down
+            # Columns, not ORM objects: a version may list 100,000 files.
+            files = s.execute(
+                select(VersionFile.path, VersionFile.sha256, VersionFile.size)
+                .where(VersionFile.version_id == version_id)
+            ).all()  # fmt: skip
         with check_scratch(self.scratch_root) as scratch:
             work = scratch / "model"  # the signature goes beside it, in scratch too
-            for path, digest in files:
-                self.blobs.link_into(digest, work / path)
+            self.blobs.link_many([(digest, size, work / path) for path, digest, size in files])
             from openward.registry.check import file_identifies_model
 
-            identifying = {path: file_identifies_model(path, work / path) for path, _ in files}
+            identifying = {path: file_identifies_model(path, work / path)
+                           for path, _, _ in files}  # fmt: skip
             report = openward.scan(work, jobs=1)
             facts = inspect_model(work)
             signature_status, signature_ok = self._check_signature(version_id, work)
@@ -821,10 +861,28 @@ class Registry:
             # this version published (and reaches it) or is seen by it (and holds it).
             tlog.lock(s)
             row = s.get(Version, version_id, with_for_update=True)
-            if row is None or row.status != "checking":
-                return  # taken down (or re-queued) while the checks ran: theirs stands
-            for f in row.files:
-                f.weight = identifying.get(f.path)
+            if row is None:
+                return
+            if row.status == "checking":
+                pass  # the first verdict
+            elif row.status in FINAL and row.recheck_requested_at is not None:
+                # A recheck: the new verdict replaces the one the version kept meanwhile.
+                # A newer rescan's request stays pending (its own task clears it).
+                if row.recheck_requested_at == requested[0]:
+                    row.recheck_requested_at = None
+            else:
+                # Taken down while the checks ran (theirs stands), or a repeated task
+                # applied this recheck already.
+                return
+            for weight in (True, False):
+                paths = sorted(p for p, w in identifying.items() if w is weight)
+                for i in range(0, len(paths), 500):
+                    chunk = update(VersionFile).where(
+                        VersionFile.version_id == version_id,
+                        VersionFile.path.in_(paths[i : i + 500]),
+                    )  # fmt: skip
+                    s.execute(chunk.values(weight=weight),
+                              execution_options={"synchronize_session": False})  # fmt: skip
             flagged = self._flagged_content(s, row)
             if flagged:
                 status = "quarantined"
@@ -956,17 +1014,38 @@ class Registry:
         return out
 
     def rescan(self, s: Session, actor: User | None) -> list[int]:
-        """Put every checked version back through the pipeline (new rules may decide
-        differently); returns the version ids to check."""
+        """Check every decided version again (new rules may decide differently); returns
+        the version ids to check.
+
+        Each version keeps its status while it waits, so published versions stay listed
+        and downloadable: ``recheck_requested_at`` marks it, and the new verdict replaces
+        the old one when its check finishes (a version that now fails stops being
+        visible then; one taken down meanwhile stays taken down)."""
         self._admin(actor)
+        now = datetime.now(UTC)
         rows = s.scalars(
             select(Version).where(Version.status.in_(sorted(FINAL)))
         ).all()  # fmt: skip
         for row in rows:
-            self._set_status(s, row, "checking", ["rescan"])
+            row.recheck_requested_at = now
+            s.add(StatusEvent(version_id=row.id, status=row.status, reasons=[
+                f"recheck requested by {actor.name if actor else 'an admin'}: the "
+                f"{row.status} verdict stands until the new one"
+            ]))  # fmt: skip
         return [row.id for row in rows]
 
     # -- reading ------------------------------------------------------------
+    def version_file(self, s: Session, row: Version, path: str) -> VersionFile:
+        """One file of ``row`` by its path: one indexed lookup (the unique (version, path)
+        constraint), whatever the number of files the version lists."""
+        entry = s.scalar(
+            select(VersionFile).where(VersionFile.version_id == row.id, VersionFile.path == path)
+        )
+        if entry is None:
+            ref = f"{row.model.organisation.name}/{row.model.name}:{row.version}"
+            raise RegistryError(404, f"{path} is not a file of {ref}")
+        return entry
+
     def may_see(self, s: Session, user: User | None, row: Version) -> bool:
         """Whether ``user`` may see the version's metadata (files: :meth:`may_download`).
 

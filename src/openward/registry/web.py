@@ -2,7 +2,8 @@
 
 Jinja2 templates with autoescaping, one stylesheet and no JavaScript at all: the
 Content-Security-Policy every page carries forbids scripts, so text from models
-(names, cards, file paths, scan findings) can only ever be shown as text.
+(names, file paths, scan findings) can only ever be shown as text. Model cards are
+Markdown rendered with raw HTML off and links sanitised (``cards.render_card``).
 
 Sign-in is the registry's only credential, an API token, pasted once; the session
 then holds the user's id, the token's id and a random session id in a signed cookie
@@ -29,6 +30,7 @@ import contextlib
 import json
 import os
 import secrets
+import threading
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -41,8 +43,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker, undefer
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,6 +54,7 @@ from openward._version import __version__
 from openward.registry import governance as gov
 from openward.registry.accounts import principal
 from openward.registry.blobs import FileBlobStore, S3BlobStore
+from openward.registry.cards import render_card
 from openward.registry.models import (
     Advisory,
     LogEntry,
@@ -60,6 +64,7 @@ from openward.registry.models import (
     Token,
     User,
     Version,
+    VersionFile,
     WebSession,
 )
 from openward.registry.service import (
@@ -334,16 +339,37 @@ def _log_entries(s: Session, model: Model, limit: int = 100) -> list[dict[str, A
     return out
 
 
-def _card_text(blobs: FileBlobStore | S3BlobStore, row: Version) -> str | None:
-    """The model card (README at the model's root) as text, if it is small."""
-    entry = next((f for n in CARD_NAMES for f in row.files if f.path == n), None)
-    if entry is None or entry.size > MAX_CARD_BYTES:
-        return None
-    try:
-        data = blobs.read(entry.sha256, MAX_CARD_BYTES)
-    except Exception:  # the page shows the facts without the card
-        return None
-    return data.decode("utf-8", errors="replace")
+class CardCache:
+    """Model cards rendered to HTML (``cards.render_card``), by the SHA-256 of the
+    README's bytes: a card is content-addressed, so its HTML never changes, and a page
+    view does not pay for rendering (up to a few seconds for a 200 KiB card) again."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.items: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def html(self, s: Session, blobs: FileBlobStore | S3BlobStore, row: Version) -> Markup | None:
+        """The card of ``row`` (a README at the model's root, if small) as HTML."""
+        found = {f.path: f for f in s.scalars(select(VersionFile).where(
+            VersionFile.version_id == row.id, VersionFile.path.in_(CARD_NAMES)
+        ))}  # fmt: skip
+        entry = next((found[n] for n in CARD_NAMES if n in found), None)
+        if entry is None or entry.size > MAX_CARD_BYTES:
+            return None
+        with self.lock:
+            html = self.items.get(entry.sha256)
+        if html is None:
+            try:
+                data = blobs.read(entry.sha256, MAX_CARD_BYTES)
+            except Exception:  # the page shows the facts without the card
+                return None
+            html = render_card(data.decode("utf-8", errors="replace"))
+            with self.lock:
+                while len(self.items) >= self.size:
+                    self.items.pop(next(iter(self.items)))
+                self.items[entry.sha256] = html
+        return Markup(html)  # noqa: S704 - render_card's output is sanitised HTML
 
 
 # -- routes ----------------------------------------------------------------------------
@@ -351,6 +377,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
     """Mount the web UI (and its session and header middleware) on the API's app."""
     env = _environment()
     stylesheet = (TEMPLATES / "style.css").read_bytes()
+    cards = CardCache()
     app.add_middleware(
         SessionMiddleware, secret_key=session_secret(registry.settings.data),
         session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax",
@@ -497,7 +524,8 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         architecture: str = "", page: int = 0,
     ) -> HTMLResponse:  # fmt: skip
         q, page = q.strip()[:200], max(page, 0)
-        query = select(Version).join(Model).join(Organisation).order_by(Version.id.desc())
+        query = (select(Version).join(Model).join(Organisation).order_by(Version.id.desc())
+                 .options(undefer(Version.facts)))  # fmt: skip
         if q:
             full = func.lower(Organisation.name.concat("/").concat(Model.name))
             query = query.where(full.contains(q.lower(), autoescape=True))
@@ -550,7 +578,8 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
             name=f"{model.organisation.name}/{model.name}", versions=versions, scan=scan,
             facts=_facts(row),
             findings=scan.get("findings") or [], history=history, refusal=refusal,
-            may_request=may_request, card=_card_text(registry.blobs, row) if show_card else None,
+            may_request=may_request,
+            card=cards.html(s, registry.blobs, row) if show_card else None,
             log=_log_entries(s, model), advisories=advisories,
             publisher=registry.can_publish(s, user, model.organisation.name),
         )  # fmt: skip
@@ -579,9 +608,7 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         check_path(path, windows=False)  # files published before the Windows rules too
         row = registry.find_version(s, user, org, name, version)
         gov.may_download(registry, s, user, row)
-        entry = next((f for f in row.files if f.path == path), None)
-        if entry is None:
-            raise RegistryError(404, f"{path} is not a file of {org}/{name}:{row.version}")
+        entry = registry.version_file(s, row, path)  # never the whole file list
         digest, filename = entry.sha256, PurePosixPath(path).name
         if user is not None or "range" not in request.headers:  # as the API records
             # The session holds the id of the token the user signed in with, not the

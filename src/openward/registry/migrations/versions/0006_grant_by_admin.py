@@ -1,6 +1,6 @@
 """grants record whether an admin's authority made them
 
-Revision ID: 0006_grant_by_admin
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06 18:00:00.000000
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_grant_by_admin"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

@@ -16,19 +16,28 @@ on both registry configurations. Each test replays the attack first.
   ``sentence.bpe.model``) never carries a takedown to them, whatever its name.
 - ``pull`` of a model with a file named like another file's partial download
   (``w.bin`` and ``w.bin.part``) writes every file with its own bytes.
+- An upload that declares the whole free space and then stalls must not refuse
+  everyone else's uploads (507) for as long as its connection stays open.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import httpx
+import pytest
 
 from tests.registry.conftest import Server
 from tests.registry.test_check import _sentencepiece
 from tests.registry.test_governance import _api, _ok, _ow
 from tests.registry.test_registry import _model, _same
+from tests.registry.test_storage import MiB, _auth, _tmp_files
 
 BIG_CARD = "---\nlicense: apache-2.0\ntraining_tokens: 100000000000000000000\n---\n# Big model\n"
 
@@ -204,3 +213,64 @@ def test_pull_writes_files_named_like_a_partial_download(server: Server, tmp_pat
     assert _same(model, out)
     digest = hashlib.sha256((model / "w.bin").read_bytes()).hexdigest()
     assert hashlib.sha256((out / "w.bin").read_bytes()).hexdigest() == digest
+
+
+def test_a_stalled_upload_does_not_hold_the_free_space_it_declares(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publisher declares a blob as large as the free space, sends ten bytes and
+    keeps the connection open: everyone else's uploads must go on. An upload still
+    stops (507, nothing kept) when other writes bring the disk down to its reserve."""
+    from openward.registry.blobs import Space
+
+    assert server.settings is not None
+    reserve = server.settings.min_free_bytes
+    free = {"bytes": reserve + 40 * MiB}
+    monkeypatch.setattr(Space, "free", lambda self: free["bytes"])
+    eve = server.user("ss-eve", "evil", "publisher")
+    victim = server.user("ss-vic", "victim", "publisher")
+    size = 39 * MiB
+    digest = hashlib.sha256(b"never sent").hexdigest()
+    r = httpx.post(f"{server.url}/api/v1/models/evil/hog/versions", headers=_auth(eve),
+                   json={"version": "1", "files": [{"path": "w.bin", "size": size,
+                                                    "sha256": digest}]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    url = httpx.URL(server.url)
+    with socket.create_connection((url.host, url.port)) as hog:
+        hog.sendall(
+            f"PUT /api/v1/blobs/{digest} HTTP/1.1\r\nHost: registry\r\n"
+            f"Authorization: Bearer {eve}\r\nContent-Length: {size}\r\n"
+            f"Content-Range: bytes 0-{size - 1}/{size}\r\n\r\n".encode()
+            + b"\0" * 10
+        )
+        # Once its partial file exists, the server is inside Eve's upload.
+        _until(lambda: any((server.data / "partial").glob(f"*/{digest}.{size}")))
+        model = _model(tmp_path / "m", seed=351, extra={"big.bin": os.urandom(4 * MiB)})
+        assert server.client(victim).push(model, "victim/small:1")["status"] == "published"
+    # Other writes bring the disk down to the reserve during an upload: it stops there.
+    data = os.urandom(3 * MiB)
+    files = [{"path": "d.bin", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}]
+    r = httpx.post(f"{server.url}/api/v1/models/victim/late/versions", headers=_auth(victim),
+                   json={"version": "1", "files": files})  # fmt: skip
+    assert r.status_code == 201, r.text
+
+    def body() -> Iterator[bytes]:
+        for n in range(3):
+            if n == 1:
+                free["bytes"] = reserve - 1
+            yield data[n * MiB : (n + 1) * MiB]
+
+    r = httpx.put(f"{server.url}/api/v1/blobs/{files[0]['sha256']}", content=body(),
+                  headers=_auth(victim), timeout=60)  # fmt: skip
+    assert r.status_code == 507, r.text
+    assert _tmp_files(server) == []
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    """Wait for a state the server reaches (not a duration): at most a minute."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        time.sleep(0.05)

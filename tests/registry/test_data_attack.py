@@ -274,3 +274,12 @@ def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the server never got there"
         time.sleep(0.05)
+
+
+def test_names_that_display_in_another_order_are_refused(server: Server) -> None:
+    pub = server.user("bd-pub", "acme", "publisher")
+    for path in ("model\u202egpj.exe", "sub\u2067/x.bin", "a\u200fb.txt"):
+        entry = {"path": path, "size": 1, "sha256": hashlib.sha256(b"x").hexdigest()}
+        r = httpx.post(f"{server.url}/api/v1/models/acme/bidi/versions", headers=_auth(pub),
+                       json={"version": "1", "files": [entry]})  # fmt: skip
+        assert r.status_code == 422 and "bidirectional" in r.json()["detail"], (path, r.text)

@@ -1045,6 +1045,9 @@ def _flagged_docs(reg: Registry, s: Session) -> list[dict[str, Any]]:
             by_version.setdefault(v.id, []).append(a.id)
     docs = []
     for v in flagged_versions(s):
+        # A quarantine defers to published files in check_content (clean_files): what
+        # other organisations published first needs no queries of its own there.
+        checked_only = v.status == "quarantined" and v.id not in by_version
         root = reg.takedown_root(s, v)
         exempt = s.scalars(select(Version.digest).join(
             TakedownExemption, TakedownExemption.version_id == Version.id
@@ -1053,12 +1056,13 @@ def _flagged_docs(reg: Registry, s: Session) -> list[dict[str, Any]]:
                      "status": v.status, "reasons": v.reasons[:5],
                      "advisories": by_version.get(v.id, []),
                      "files": {f.path: f.sha256 for f in v.files},
-                     "weights": sorted(reg.takedown_weights(s, v)),
+                     "weights": sorted(set(reg.identifying(v)) if checked_only
+                                       else reg.takedown_weights(s, v)),
                      "takedown_of": _ref(root) if root is not v else None,
                      "exempt": sorted(set(exempt)),
                      # False: these very files are another organisation's earlier
                      # version, still served (a copy of it was taken down).
-                     "exact": reg.manifest_elsewhere(s, v) is None})  # fmt: skip
+                     "exact": checked_only or reg.manifest_elsewhere(s, v) is None})  # fmt: skip
     return docs
 
 

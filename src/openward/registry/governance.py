@@ -921,7 +921,8 @@ def _release(reg: Registry, s: Session, copy: Version) -> None:
     """A copy no takedown reaches any more gets back its verdict from before."""
     digests = {f.sha256 for f in copy.files}
     for other, shared in reg.holders(s, digests, [TAKEN_DOWN], copy.id, direct_only=True):
-        if not reg.exempted(s, copy.id, other.id):
+        shared &= reg.takedown_weights(s, other)
+        if shared and not reg.exempted(s, copy.id, other.id):
             paths = sorted(f.path for f in copy.files if f.sha256 in shared)
             copy.takedown_of = other.id
             reg._set_status(s, copy, TAKEN_DOWN, [

@@ -283,3 +283,19 @@ def test_names_that_display_in_another_order_are_refused(server: Server) -> None
         r = httpx.post(f"{server.url}/api/v1/models/acme/bidi/versions", headers=_auth(pub),
                        json={"version": "1", "files": [entry]})  # fmt: skip
         assert r.status_code == 422 and "bidirectional" in r.json()["detail"], (path, r.text)
+
+
+def test_another_manifest_with_wrong_sizes_does_not_break_an_admins_push(
+    server: Server, tmp_path: Path
+) -> None:
+    """Digests of public models are public: a publisher lists them with wrong sizes in a
+    manifest left uploading, before an admin mirrors the model."""
+    eve = server.user("ws-eve", "evil", "publisher")
+    model = _model(tmp_path / "m", seed=361)
+    trap = [{"path": p.name, "size": 1, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+            for p in sorted(model.glob("*.safetensors"))]  # fmt: skip
+    r = httpx.post(f"{server.url}/api/v1/models/evil/trap/versions", headers=_auth(eve),
+                   json={"version": "1", "files": trap})  # fmt: skip
+    assert r.status_code == 201 and r.json()["status"] == "uploading", r.text
+    assert server.client(server.admin).push(model, "mirror/model:1")["status"] == "published"
+    assert _same(model, Path(server.client().pull("mirror/model:1", tmp_path / "o")["path"]))

@@ -99,6 +99,9 @@ def _sentencepiece(pieces: int) -> bytes:
         ("sub/vocab.txt", b"word\n" * 400000, False),
         ("LICENSE", b"Apache License\n" * 100000, False),
         ("tokenizer.model", None, False),
+        # ... SentencePiece tokenizers by content, whatever their name (DeBERTa, mBART).
+        ("spm.model", None, False),
+        ("sentence.bpe.model", None, False),
         ("figure.png", b"\x89PNG\r\n\x1a\n" + bytes(2 << 20), False),
         # Small files in no model format (code, configs).
         ("modeling_x.py", b"import torch\n" * 1000, False),

@@ -111,18 +111,20 @@ def test_a_takedown_reaches_exact_copies_of_a_model_too_small_to_identify(
 def test_an_admin_excepts_copies_explicitly_and_it_is_logged(
     server: Server, tmp_path: Path
 ) -> None:
-    """A takedown of a repackaged base model would reach the base itself: an admin sees
-    that first (--dry-run), excepts the legitimate versions by name, and may restore a
-    copy later; every exception is logged."""
+    """A takedown of a repackaged base model published on the registry before the base
+    itself would reach the base: an admin sees that first (--dry-run), excepts the
+    legitimate versions by name, and may restore a copy later; every exception is
+    logged. (A base published before the repackaging is never reached: see
+    test_data_attack.)"""
     pub = server.user("ex-pub", "acme", "publisher")
     mirror = server.user("ex-mir", "mirror", "publisher")
     eve = server.user("ex-eve", "evil", "publisher")
     common = ["--registry", server.url, "--token", server.admin]
     base = _model(tmp_path / "base", seed=141)
-    assert server.client(pub).push(base, "acme/base:1")["status"] == "published"
-    assert server.client(mirror).push(base, "mirror/base:1")["status"] == "published"
     trojan = _model(tmp_path / "trojan", seed=141, extra={"notes.md": b"# totally the base\n"})
     assert server.client(eve).push(trojan, "evil/trojan:1")["status"] == "published"
+    assert server.client(pub).push(base, "acme/base:1")["status"] == "published"
+    assert server.client(mirror).push(base, "mirror/base:1")["status"] == "published"
     res = _ow("registry", "takedown", "evil/trojan:1", "--reason", "impersonation",
               "--dry-run", *common, "--json")  # fmt: skip
     assert res.exit_code == 0, res.output

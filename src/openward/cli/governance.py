@@ -351,7 +351,9 @@ def takedown(
     """Take a version down (admins): downloads get HTTP 451 with the reason, copies on
     disk are flagged by `openward check`, and the event is logged. Every other version
     carrying its weights (any name, any organisation) is taken down with it, except
-    those named with --except."""
+    those named with --except, and except earlier versions of other organisations that
+    published those weights first (listed: take them down by name if they are the
+    reason)."""
     import yaml
 
     o, n, v = _version_ref(ref)
@@ -380,6 +382,11 @@ def takedown(
         )
     for c in result.get("exceptions") or []:  # type: ignore[attr-defined]
         lines.append(f"  excepted: {c['name']}:{c['version']}")
+    for c in result.get("earlier_elsewhere") or []:  # type: ignore[attr-defined]
+        lines.append(
+            f"  left served: {c['name']}:{c['version']} published {', '.join(c['files'][:3])} "
+            f"first; if those files are the reason, take it down too"
+        )
     _out(result, json_out, "\n".join(lines))
 
 

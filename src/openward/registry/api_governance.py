@@ -191,6 +191,10 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
                "advisory": gov.osv_document(s, adv, base) if adv else None,
                "also_taken_down": [{**_brief(v), "files": paths} for v, paths in done.reached],
                "exceptions": [_brief(v) for v in done.excepted],
+               # Earlier versions of other organisations with the same weights: left
+               # served (this version copied them); an admin takes them down by name.
+               "earlier_elsewhere": [{**_brief(v), "files": paths}
+                                     for v, paths in done.elsewhere],
                "dry_run": body.dry_run}  # fmt: skip
         if body.dry_run:
             s.rollback()

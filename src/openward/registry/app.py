@@ -294,7 +294,7 @@ def create_app(settings: Settings) -> FastAPI:
                     return {"sha256": digest, "size": size, "received": size}
                 try:
                     received, complete = await partials.append(
-                        uploader, digest, start, end, size, request.stream()
+                        uploader, digest, start, end, size, space.guard(request.stream())
                     )
                 except ValueError as exc:
                     raise RegistryError(409, str(exc)) from None
@@ -315,7 +315,7 @@ def create_app(settings: Settings) -> FastAPI:
                 written = await blobs.put(digest, size, request.stream())  # drains the body
             else:
                 with space.claim(size, f"blob {digest}"):
-                    written = await blobs.put(digest, size, request.stream())
+                    written = await blobs.put(digest, size, space.guard(request.stream()))
             registry.record_owner(uploader, digest)
             if not already:
                 app.state.bytes_received += written

@@ -206,8 +206,18 @@ class InsufficientStorage(Exception):
 
 class Space:
     """Free space of the file system that holds uploads, less a reserve kept for the
-    database and logs. Uploads in flight in this process claim what they will write,
-    so concurrent ones cannot together promise more than there is."""
+    database and logs.
+
+    An upload is refused up front when what it still needs does not fit; then it
+    claims at most :attr:`WINDOW` bytes ahead of what it has written (never the whole
+    declared size: a client that declares the free space and sends nothing must not
+    hold it, refusing everyone else's uploads), and :meth:`guard` stops it (ENOSPC,
+    507) the moment the disk would keep less than the reserve."""
+
+    WINDOW: Final = 16 << 20
+    """Bytes an upload in flight holds against others' up-front checks."""
+    CHECK_EVERY: Final = 1 << 20
+    """How often (bytes received) :meth:`guard` measures the free space."""
 
     def __init__(self, root: Path, reserve: int) -> None:
         self.root = root
@@ -231,11 +241,25 @@ class Space:
                 f"{human(max(available, 0))} free for uploads (it keeps {human(self.reserve)} "
                 "free for its database): try again later, or ask its operator for space"
             )
-        self.pending += n
+        held = min(n, self.WINDOW)
+        self.pending += held
         try:
             yield
         finally:
-            self.pending -= n
+            self.pending -= held
+
+    async def guard(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Pass ``chunks`` on while the disk keeps its reserve; once it has less (other
+        uploads filled it meanwhile), raise OSError(ENOSPC): a full disk, so the
+        upload's bytes are released and the answer is 507."""
+        since = 0
+        async for chunk in chunks:
+            since += len(chunk)
+            if since >= self.CHECK_EVERY:
+                since = 0
+                if self.reserve and self.free() < self.reserve:
+                    raise OSError(errno.ENOSPC, "the registry's disk is down to its reserve")
+            yield chunk
 
 
 class PartialUploads:

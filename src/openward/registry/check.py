@@ -237,6 +237,54 @@ def _serialised(head: bytes, size: int) -> bool:
     return detect_format(Blob.of(head)) in _SERIALISED
 
 
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """A protobuf varint at ``at``: (value, next offset); ValueError if cut short."""
+    value = shift = 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def _sentencepiece(head: bytes, pieces: int = 3) -> bool:
+    """Whether ``head`` starts like a SentencePiece model (``ModelProto``: field 1
+    repeated ``SentencePiece {1: piece, 2: score, 3: type}``), whatever the file is
+    named: DeBERTa's ``spm.model``, mBART's ``sentence.bpe.model``... are shared by
+    every fine-tune of their base, like the names in :data:`_TOKENIZER_NAMES`."""
+    at = 0
+    try:
+        for _ in range(pieces):
+            if head[at : at + 1] != b"\x0a":
+                return False
+            length, at = _varint(head, at + 1)
+            end = at + length
+            if length > 1024 or end > len(head) or head[at : at + 1] != b"\x0a":
+                return False
+            size, at = _varint(head, at + 1)
+            if at + size > end:
+                return False
+            head[at : at + size].decode("utf-8")
+            at += size
+            while at < end:
+                tag = head[at]
+                if tag == 0x15 and at + 5 <= end:  # score: a float
+                    at += 5
+                elif tag == 0x18:  # type: a varint
+                    _, at = _varint(head, at + 1)
+                else:
+                    return False
+            if at != end:
+                return False
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def identifies_model(path: str, size: int, head: bytes) -> bool:
     """Whether a file identifies the model it belongs to, so that a copy of it elsewhere
     is a copy of that model: what a takedown, a gate or a registration hold follows.
@@ -250,8 +298,9 @@ def identifies_model(path: str, size: int, head: bytes) -> bool:
     2. an image or a PDF: no;
     3. text metadata by name (README, LICENSE, ``*.md``, ``*.txt``, ``*.json``,
        ``*.yaml``, ``vocab.*``, ``merges.txt``...) whose content is text, or a
-       SentencePiece tokenizer by name (``tokenizer.model``...): no, at any size (a
-       tokenizer shared by thousands of models never carries a takedown to them);
+       SentencePiece tokenizer by name (``tokenizer.model``...) or by content
+       (``spm.model``, ``sentence.bpe.model``...): no, at any size (a tokenizer shared
+       by thousands of models never carries a takedown to them);
     4. anything else from :data:`WEIGHT_MIN_BYTES` (``model.onnx_data``, ``*.part``,
        a file without a suffix): yes; smaller files (code, configs): no.
     """
@@ -268,7 +317,7 @@ def identifies_model(path: str, size: int, head: bytes) -> bool:
     text = looks_like_text(head[:8192])
     if text and (suffix in _TEXT_META_SUFFIXES or name.startswith(_TEXT_META_STEMS)):
         return False
-    if name in _TOKENIZER_NAMES or suffix == ".spm":
+    if name in _TOKENIZER_NAMES or suffix == ".spm" or _sentencepiece(head):
         return False
     return size >= WEIGHT_MIN_BYTES
 
@@ -301,14 +350,21 @@ def check_content(flagged: list[dict[str, Any]], clean_files: set[str], digest: 
 
     Taken-down versions and versions under an advisory (an admin's decision) match
     whoever else publishes the same weights, except the versions an admin excepted
-    (``exempt``: their manifest digests). A quarantined version (the checks' verdict,
-    which anyone can provoke by adding a bad file to someone else's weights) matches
-    only weights that no published version carries (``clean_files``)."""
+    (``exempt``: their manifest digests); one whose very files another organisation
+    published earlier and still serves (``exact`` false) matches no exact copy. A
+    quarantined version (the checks' verdict, which anyone can provoke by adding a bad
+    file to someone else's weights, or re-pushing them with a signature that does not
+    verify) matches only weights that no published version carries (``clean_files``),
+    and an exact copy only when one of its files is in no published version."""
     out = []
     mine = set(files.values())
     for v in flagged:
-        if v.get("digest") == digest:
-            out.append({**_strip(v), "match": "exact", "files": sorted(files)})
+        quarantined = v.get("status") == "quarantined" and not v.get("advisories")
+        if v.get("digest") == digest and v.get("exact", True):
+            # A quarantine of files that published versions carry, all of them (a copy
+            # re-pushed with a signature that does not verify), says nothing of them.
+            if not (quarantined and mine <= clean_files):
+                out.append({**_strip(v), "match": "exact", "files": sorted(files)})
             continue
         if digest in set(v.get("exempt") or ()):
             continue
@@ -318,7 +374,7 @@ def check_content(flagged: list[dict[str, Any]], clean_files: set[str], digest: 
         else:
             judge = classify or (lambda p, _d: is_weight_file(p))
             weights = {d for p, d in theirs.items() if d in mine and judge(p, d)}
-        if v.get("status") == "quarantined" and not v.get("advisories"):
+        if quarantined:
             weights -= clean_files
         shared = sorted(p for p, d in files.items() if d in weights)
         if shared:

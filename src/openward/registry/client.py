@@ -36,6 +36,23 @@ class ClientError(OpenwardError):
         self.status = status
 
 
+def _partial_names(paths: list[str]) -> dict[str, str]:
+    """Where ``pull`` downloads each manifest path before moving it into place:
+    ``PATH.part`` (resumed by the next pull), or with more ``.part`` suffixes where
+    that is itself a file of the model or another file's partial download (a model
+    may hold ``w.bin`` and ``w.bin.part``): never a path another download writes.
+    Compared case-insensitively, as Windows and macOS do."""
+    taken = {p.casefold() for p in paths}
+    out: dict[str, str] = {}
+    for path in paths:
+        part = path + ".part"
+        while part.casefold() in taken:
+            part += ".part"
+        taken.add(part.casefold())
+        out[path] = part
+    return out
+
+
 def parse_ref(ref: str) -> tuple[str, str, str | None]:
     m = _REF.match(ref)
     if not m:
@@ -208,6 +225,7 @@ class Client:
         out.mkdir(parents=True, exist_ok=True)
         # Every path is checked before anything is written.
         targets = {f["path"]: safe_target(out, str(f["path"])) for f in doc["files"]}
+        parts = _partial_names(sorted(targets))
 
         def fetch(entry: dict[str, Any]) -> int:
             rel = entry["path"]
@@ -218,7 +236,7 @@ class Client:
                         return 0
             target.parent.mkdir(parents=True, exist_ok=True)
             safe_target(out, rel)  # again: a link may have appeared meanwhile
-            part = target.with_name(target.name + ".part")
+            part = safe_target(out, parts[rel])
             offset = part.stat().st_size if part.exists() else 0
             if offset > entry["size"]:
                 part.unlink()

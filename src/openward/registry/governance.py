@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -202,21 +202,28 @@ def _first_carriers(s: Session, model: Model, statuses: list[str] | None = None,
 
 
 def inherited_tier(reg: Registry, s: Session, model: Model) -> tuple[str, str] | None:
-    """The strictest tier of the models whose published or held weights a later version
-    of ``model`` carries, and why (None: it carries none of a gated or restricted
-    model). Another name does not open gated weights, and its grants are not theirs:
-    only the tier is inherited, never the original's grants."""
+    """The strictest tier of the models that first published (or held) weights a later
+    version of ``model`` carries, and why (None: it carries none whose first publisher
+    is gated or restricted). Another name does not open gated weights, and its grants
+    are not theirs: only the tier is inherited, never the original's grants. Weights
+    take the tier of the version that published them first: a later copy that someone
+    gated (anyone may copy an open model) does not gate the original or other copies."""
     first = _first_carriers(s, model)
-    level, why = 0, ""
+    origins: dict[str, Version] = {}
     for other, shared in reg.holders(s, set(first), [VISIBLE, "needs-registration"], -1):
+        for digest in shared:
+            origins.setdefault(digest, other)  # oldest first: the first publisher
+    level, why = 0, ""
+    for digest, other in sorted(origins.items(), key=lambda item: item[1].id):
         if other.model_id == model.id or other.model.access_tier not in ACCESS_TIERS:
             continue
-        later = [first[d][1] for d in shared if first[d][0] > other.id]
+        if first[digest][0] < other.id:
+            continue  # this model carried them first
         tier = other.model.access_tier
-        if later and ACCESS_TIERS.index(tier) > level:
+        if ACCESS_TIERS.index(tier) > level:
             level = ACCESS_TIERS.index(tier)
-            why = (f"version {later[0]} carries the weights of {_model_name(other.model)} "
-                   f"({tier})")  # fmt: skip
+            why = (f"version {first[digest][1]} carries the weights of "
+                   f"{_model_name(other.model)} ({tier})")  # fmt: skip
     return (ACCESS_TIERS[level], why) if level else None
 
 
@@ -787,6 +794,9 @@ class Takedown:
     excepted: list[Version]
     recheck: list[int]
     """Versions to check again (re-pushes held back before the exception)."""
+    elsewhere: list[tuple[Version, list[str]]] = field(default_factory=list)
+    """Earlier versions of other organisations carrying the same weights (or files),
+    left served: the version taken down copied them (an admin takes them down by name)."""
 
 
 def take_down(
@@ -795,7 +805,12 @@ def take_down(
 ) -> Takedown:  # fmt: skip
     """Take a version down, and with it every other version (any model, any
     organisation) carrying a file that identifies it, except the versions an admin
-    names in ``exceptions`` (``ORG/NAME:VERSION``; each logged with the takedown)."""
+    names in ``exceptions`` (``ORG/NAME:VERSION``; each logged with the takedown).
+
+    Weights (or the very files) that an earlier version of another organisation
+    published and still serves are that version's, not this one's: a copy's takedown
+    leaves the original it copied, and the copies of that original, served. They are
+    listed (``Takedown.elsewhere``) for the admin to take down by name."""
     actor = _need(user, "a takedown")
     if not actor.is_admin:
         raise RegistryError(403, "only an admin takes a version down")
@@ -820,14 +835,24 @@ def take_down(
         if _apply_exception(reg, s, copy, row):
             recheck.append(copy.id)
     live = [VISIBLE, "needs-registration"]
-    # The same manifest, even of a model too small for any file to identify it ...
-    same = select(Version).where(
-        Version.digest == row.digest, Version.id != row.id, Version.status.in_(live)
-    )
-    copies = {v.id: (v, set(reg.identifying(row))) for v in s.scalars(same)}
+    weights = reg.takedown_weights(s, row)
+    original = reg.manifest_elsewhere(s, row)
+    copies: dict[int, tuple[Version, set[str]]] = {}
+    if original is None:
+        # The same manifest, even of a model too small for any file to identify it ...
+        same = select(Version).where(
+            Version.digest == row.digest, Version.id != row.id, Version.status.in_(live)
+        )
+        copies = {v.id: (v, weights) for v in s.scalars(same)}
     # ... and every version carrying a file that identifies it.
-    for copy, shared in reg.holders(s, reg.identifying(row), live, row.id):
+    for copy, shared in reg.holders(s, weights, live, row.id):
         copies.setdefault(copy.id, (copy, shared))
+    mine = reg.identifying(row)
+    elsewhere: dict[int, tuple[Version, set[str]]] = {}
+    if original is not None:
+        elsewhere[original.id] = (original, set(mine))
+    for digest, other in reg.earlier_elsewhere(s, row, mine).items():
+        elsewhere.setdefault(other.id, (other, set()))[1].add(digest)
     reached: list[tuple[Version, list[str]]] = []
     excepted: list[Version] = []
     for vid in sorted(copies):
@@ -842,7 +867,10 @@ def take_down(
             f"carries {what} {_ref(row)}, which was taken down: {reason}"
         ])  # fmt: skip
         reached.append((copy, paths or sorted(f.path for f in copy.files)))
-    return Takedown(row, made, reached, excepted, recheck)
+    spared = [(v, sorted(f.path for f in v.files if f.sha256 in shared)
+               or sorted(f.path for f in v.files))
+              for _, (v, shared) in sorted(elsewhere.items())]  # fmt: skip
+    return Takedown(row, made, reached, excepted, recheck, spared)
 
 
 def _except(reg: Registry, s: Session, actor: User, copy: Version, original: Version,
@@ -905,7 +933,8 @@ def _release(reg: Registry, s: Session, copy: Version) -> None:
     """A copy no takedown reaches any more gets back its verdict from before."""
     digests = {f.sha256 for f in copy.files}
     for other, shared in reg.holders(s, digests, [TAKEN_DOWN], copy.id, direct_only=True):
-        if not reg.exempted(s, copy.id, other.id):
+        shared &= reg.takedown_weights(s, other)
+        if shared and not reg.exempted(s, copy.id, other.id):
             paths = sorted(f.path for f in copy.files if f.sha256 in shared)
             copy.takedown_of = other.id
             reg._set_status(s, copy, TAKEN_DOWN, [
@@ -1029,6 +1058,9 @@ def _flagged_docs(reg: Registry, s: Session) -> list[dict[str, Any]]:
             by_version.setdefault(v.id, []).append(a.id)
     docs = []
     for v in flagged_versions(s):
+        # A quarantine defers to published files in check_content (clean_files): what
+        # other organisations published first needs no queries of its own there.
+        checked_only = v.status == "quarantined" and v.id not in by_version
         root = reg.takedown_root(s, v)
         exempt = s.scalars(select(Version.digest).join(
             TakedownExemption, TakedownExemption.version_id == Version.id
@@ -1037,9 +1069,13 @@ def _flagged_docs(reg: Registry, s: Session) -> list[dict[str, Any]]:
                      "status": v.status, "reasons": v.reasons[:5],
                      "advisories": by_version.get(v.id, []),
                      "files": {f.path: f.sha256 for f in v.files},
-                     "weights": sorted(reg.takedown_weights(s, v)),
+                     "weights": sorted(set(reg.identifying(v)) if checked_only
+                                       else reg.takedown_weights(s, v)),
                      "takedown_of": _ref(root) if root is not v else None,
-                     "exempt": sorted(set(exempt))})  # fmt: skip
+                     "exempt": sorted(set(exempt)),
+                     # False: these very files are another organisation's earlier
+                     # version, still served (a copy of it was taken down).
+                     "exact": checked_only or reg.manifest_elsewhere(s, v) is None})  # fmt: skip
     return docs
 
 
@@ -1070,4 +1106,6 @@ def check_submitted(reg: Registry, s: Session, digest: str,
     docs = _flagged_docs(reg, s)
     submitted = set(files.values())
     deferred = {d for v in docs if v["status"] == "quarantined" for d in v["weights"]}
+    if any(v["status"] == "quarantined" and v["digest"] == digest for v in docs):
+        deferred |= submitted  # an exact copy of a quarantined version: are its files published?
     return check_content(docs, _published_digests(s, deferred & submitted), digest, files)

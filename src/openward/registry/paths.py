@@ -83,9 +83,20 @@ def windows_problem(path: str) -> str | None:
     return None
 
 
+BIDI_CONTROLS: Final = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+"""Unicode bidirectional controls: a name holding one is shown in another order than it
+is written (``\u202egpj.exe`` reads "exe.jpg"), in listings, reports and the web pages."""
+
+
 def manifest_path_problem(path: str) -> str | None:
     """Why the registry refuses ``path`` in a manifest (POSIX and Windows), or None."""
-    return posix_problem(path) or windows_problem(path)
+    problem = posix_problem(path) or windows_problem(path)
+    if problem is None and any(c in BIDI_CONTROLS for c in path):
+        problem = (f"file path {path!r} contains Unicode bidirectional controls, which "
+                   "display the name in another order than it is written: rename it")  # fmt: skip
+    return problem
 
 
 def manifest_paths_problem(paths: Iterable[str]) -> str | None:

@@ -696,17 +696,19 @@ class Registry:
                 VersionFile.sha256 == digest, Version.status == "uploading"
             ).order_by(VersionFile.id)
         ).all()  # fmt: skip
+        # The caller's own manifests first: another publisher's manifest listing the same
+        # digest with a wrong size must not decide the size of an admin's upload.
         refused = None
         for row in rows:
-            if user.is_admin:
-                return row.size
             if row.version.pushed_by == user.id:
                 org = row.version.model.organisation.name
-                if self.can_publish(s, user, org):
+                if user.is_admin or self.can_publish(s, user, org):
                     return row.size
                 # A token scoped below publisher (or a user who lost the role since)
                 # sends no bytes, as it may send no manifest.
                 refused = org
+        if user.is_admin and rows:
+            return rows[0].size
         if refused is not None:
             raise RegistryError(403, f"{user.name} may not push to {refused!r} with this token")
         raise RegistryError(
@@ -931,10 +933,54 @@ class Registry:
 
     def takedown_weights(self, s: Session, row: Version) -> set[str]:
         """The digests a taken-down (or flagged) version makes others match: the files
-        that identify it; for a copy a takedown reached, only those of the original."""
+        that identify it, less those an earlier version of another organisation
+        published and still serves (:meth:`earlier_elsewhere`: a copy's takedown never
+        reaches the original it copied); for a copy a takedown reached, only those of
+        the original."""
         mine = set(self.identifying(row))
         root = self.takedown_root(s, row)
-        return mine if root is row else mine & set(self.identifying(root))
+        if root is not row:
+            return mine & self.takedown_weights(s, root)
+        return mine - set(self.earlier_elsewhere(s, row, mine))
+
+    def earlier_elsewhere(self, s: Session, row: Version,
+                          digests: set[str] | dict[str, str]) -> dict[str, Version]:  # fmt: skip
+        """digest -> the earliest version published (or held) before ``row`` by another
+        organisation, still served, whose files identifying its model include it.
+
+        Those weights are not ``row``'s to take down: anyone may re-publish an open
+        model with something added that earns a takedown, and the original must not go
+        with it. An admin who means the weights takes that version down by name."""
+        out: dict[str, Version] = {}
+        org = row.model.organisation_id
+        for v, shared in self.holders(s, digests, [VISIBLE, "needs-registration"], row.id):
+            if v.id < row.id and v.model.organisation_id != org:
+                for digest in shared:
+                    out.setdefault(digest, v)
+        return out
+
+    def manifest_elsewhere(self, s: Session, row: Version) -> Version | None:
+        """The earliest version of another organisation with ``row``'s very files,
+        published (or held) before it and still served: ``row`` is a copy of it."""
+        return s.scalar(
+            select(Version).join(Model, Version.model_id == Model.id)
+            .where(Version.digest == row.digest, Version.id < row.id,
+                   Version.status.in_([VISIBLE, "needs-registration"]),
+                   Model.organisation_id != row.model.organisation_id)
+            .order_by(Version.id).limit(1)
+        )  # fmt: skip
+
+    def origins(self, s: Session, row: Version, digests: set[str] | dict[str, str],
+                ) -> dict[str, Version]:  # fmt: skip
+        """digest -> the version that published it first: the earliest version, of any
+        model, published or held, whose files identifying its model include it (only
+        versions before ``row``; ``row`` itself is never one)."""
+        out: dict[str, Version] = {}
+        for v, shared in self.holders(s, digests, [VISIBLE, "needs-registration"], row.id):
+            if v.id < row.id:
+                for digest in shared:
+                    out.setdefault(digest, v)
+        return out
 
     def exempted(self, s: Session, version_id: int, original_id: int) -> bool:
         return s.scalar(select(TakedownExemption.id).where(
@@ -981,27 +1027,34 @@ class Registry:
         for v in same:
             if self.exempted(s, row.id, self.takedown_root(s, v).id):
                 continue
+            if self.manifest_elsewhere(s, v) is not None:
+                continue  # a copy of a version another organisation still serves
             why = "; ".join(v.reasons[:1])
             out.append(f"the same files as {_ref(v)}, which was taken down: {why}")
         for v, shared in self.holders(s, set(files.values()), [TAKEN_DOWN], row.id,
                                       direct_only=True):  # fmt: skip
             if v.digest == row.digest or self.exempted(s, row.id, v.id):
                 continue
+            shared &= self.takedown_weights(s, v)
+            if not shared:
+                continue  # weights another organisation published before it
             paths = sorted(p for p, d in files.items() if d in shared)
             why = "; ".join(v.reasons[:1])
             out.append(f"{', '.join(paths[:3])} also in {_ref(v)}, which was taken down: {why}")
         return out
 
     def _inherited_hold(self, s: Session, row: Version) -> list[str]:
-        """Reasons to hold a version for registration because it carries the weights of
-        an earlier version above the registration threshold (held, or registered):
+        """Reasons to hold a version for registration because it carries weights first
+        published by a version above the registration threshold (held, or registered):
         another card (one that leaves out the token count) does not change the weights."""
         files = {f.path: f.sha256 for f in row.files}
         out = []
-        for v, shared in self.holders(s, set(files.values()), [VISIBLE, "needs-registration"],
-                                      row.id):  # fmt: skip
-            if v.id > row.id:
-                continue  # a later copy never changes what an earlier version is
+        # Weights keep the status of the version that published them first: a later copy
+        # (anyone may copy an open model with a card of their own) changes nothing.
+        by_origin: dict[int, tuple[Version, set[str]]] = {}
+        for digest, v in self.origins(s, row, set(files.values())).items():
+            by_origin.setdefault(v.id, (v, set()))[1].add(digest)
+        for _, (v, shared) in sorted(by_origin.items()):
             if v.status == "needs-registration":
                 state = "is held for registration"
             elif _requires_registration(v.facts):

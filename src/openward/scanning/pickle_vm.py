@@ -980,7 +980,7 @@ class _Machine:
 
     def joblib_side_file(self, cls: tuple[str, str], state: SymDict, pos: int) -> None:
         """joblib < 0.10 wrote arrays to side files; ``joblib.load`` reads the file the
-        wrapper names (``NDArrayWrapper``: with ``np.load(allow_pickle=True)``)."""
+        wrapper names (``NDArrayWrapper``: read by ``np.load`` with pickles allowed)."""
         filename = state.items.get("filename")
         if not isinstance(filename, str):
             self.event(

@@ -131,8 +131,18 @@ class Client:
                     while data := fh.read(CHUNK):
                         yield data
 
-            self._call("PUT", f"/api/v1/blobs/{entry.digest}", content=chunks(),
-                       headers={"Content-Length": str(entry.size)})  # fmt: skip
+            for attempt in range(3):
+                try:
+                    self._call("PUT", f"/api/v1/blobs/{entry.digest}", content=chunks(),
+                               headers={"Content-Length": str(entry.size)})  # fmt: skip
+                    break
+                except ClientError as exc:
+                    # No answer at all (a kept-alive connection the server closed as the
+                    # request went out): a blob is named by its digest and hashed on
+                    # arrival, so sending it again is safe; a refusal is not retried.
+                    if exc.status is not None or attempt == 2:
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
             if progress is not None:
                 progress(entry.name, entry.size)
             return int(entry.size)

@@ -88,7 +88,7 @@ _ALL: Final[tuple[Rule, ...]] = (
         Severity.HIGH,
         "Pickle makes joblib read a file outside the model's folder",
         "joblib < 0.10 stored arrays in side files; joblib.load opens the file a "
-        "legacy array wrapper names (NDArrayWrapper with numpy.load(allow_pickle=True), "
+        "legacy array wrapper names (NDArrayWrapper, read by numpy.load with pickles allowed, "
         "so a pickle there runs too). An absolute name or '..' reaches any file on the "
         "machine.",
         _CONVERT,
@@ -366,7 +366,7 @@ _ALL: Final[tuple[Rule, ...]] = (
         "keras-torch-module",
         Severity.LOW,
         "Keras config embeds a pickled PyTorch module (TorchModuleWrapper)",
-        "Rebuilding the layer runs torch.load(weights_only=False) on the embedded "
+        "Rebuilding the layer runs torch.load with weights_only=False on the embedded "
         "bytes (Keras asks for safe_mode=False). The embedded pickle is analysed "
         "as a member of its own.",
         "Load it only if the embedded module's findings are clean and you trust the publisher.",

@@ -212,7 +212,8 @@ _PYTHON: Final[dict[str, tuple[str, str]]] = {
         "exec taken from a frame's f_builtins",
     ),
     "builtin_self": (
-        "print.__self__.exec(\"import os; os.system('{cmd}')\")\n",
+        "print.__self__.exec("  # safe: payload text of a generated sample, not run here
+        "\"import os; os.system('{cmd}')\")\n",
         "the builtins module reached as print.__self__",
     ),
     "timeit_statement": (

@@ -35,7 +35,8 @@ def malicious(add: Callable[..., None], touch: Callable[[str], str]) -> None:
             "scipy.stats._continuous_distns", "norm_gen", {"_parse_arg_template": source}
         ),
         tag,
-        "scipy.stats distribution whose __setstate__ exec()s the _parse_arg_template its "
+        "scipy.stats distribution whose __setstate__ exec()s "  # safe: description text
+        "the _parse_arg_template its "
         "state holds (rv_generic._attach_argparser_methods)",
         "pickle-unlisted-global",
         "high",

@@ -293,7 +293,8 @@ def benign(add: Callable[[str, bytes, str, str], None]) -> None:
             b"        self.path = os.path.join(os.path.dirname(__file__), 'x')\n"
             b"        self.fa = importlib.import_module('torch.nn.functional')\n\n"
             b"    def forward(self, x):\n"
-            b"        state = torch.load(self.path, weights_only=True)\n"
+            b"        state = torch.load("  # safe: source text of a generated sample, not run
+            b"self.path, weights_only=True)\n"
             b"        return self.act(x) + state['b']\n"
         ),
         "remote-code-benign",

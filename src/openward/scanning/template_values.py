@@ -486,7 +486,7 @@ def percent_chars(fmt: Value, args: Value) -> Chars:
 
 
 class _FieldError(Exception):
-    pass
+    """A format field that cannot be resolved statically."""
 
 
 class _PlainFormatter(string.Formatter):

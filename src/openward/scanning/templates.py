@@ -1055,7 +1055,7 @@ class _Analysis:
                     out.append(self.from_python(tv.fold_str_method(text, method, values)))
                 return tv.join(*out)
             except LookupError:
-                pass
+                pass  # not foldable: the general rules below
         if method == "join" and positional:
             elems = self.iterate(positional[0])
             chars = tv.str_method_chars(tv.chars_of(base), "join", [tv.chars_of(elems)])
@@ -1289,7 +1289,7 @@ class _Analysis:
                         out.append(tv.const(tv.fold_filter(name, atom.value, plain)))  # type: ignore[arg-type]
                         continue
                     except LookupError:
-                        pass
+                        pass  # not foldable: kept as an abstract value
                 rest.append(atom)
         else:
             rest = list(value)

@@ -864,7 +864,7 @@ def _parse_yaml(ctx: ScanContext, text: str, loc: Location, name: str) -> Any:
         try:
             return load_yaml_keeping_tags(text)
         except ValueError:
-            pass
+            pass  # searched by pattern below
     # Too large, or YAML PyYAML refuses (loaders such as ruamel accept more):
     # search it by pattern rather than skip it.
     report_references(ctx, lexical_references(text), loc)

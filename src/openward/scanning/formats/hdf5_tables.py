@@ -65,7 +65,7 @@ def _attribute_value(node: Any, attrs: Any, key: str | bytes) -> Any:
             aid.read(buf, mtype=kind)
             return np.bytes_(buf.tobytes().rstrip(b"\0"))
     except (OSError, ValueError, KeyError, RuntimeError, TypeError):
-        pass
+        pass  # not a fixed-length string attribute: h5py's own reading below
     return attrs[key]
 
 

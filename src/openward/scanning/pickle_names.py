@@ -22,7 +22,7 @@ from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Final
 
-__all__ = ["module_source", "resolve_dotted"]
+__all__ = ["attribute_chain", "module_source", "resolve_dotted"]
 
 _MAX_SOURCE: Final = 4 << 20
 _MAX_HOPS: Final = 8
@@ -77,7 +77,7 @@ def _absolute(module: str, is_package: bool, target: str | None, level: int) -> 
     return ".".join(base) or None
 
 
-def _chain(node: ast.expr) -> list[str] | None:
+def attribute_chain(node: ast.expr) -> list[str] | None:
     """``a.b.c`` as ``["a", "b", "c"]``; None for anything but names and attributes."""
     names: list[str] = []
     while isinstance(node, ast.Attribute):
@@ -138,7 +138,7 @@ def _bindings(module: str) -> dict[str, Binding] | None:
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
         ):
-            chain = _chain(node.value)
+            chain = attribute_chain(node.value)
             if chain and chain[0] in found and len(chain) > 1:
                 mod, attr = found[chain[0]]
                 rest = ".".join(chain[1:])

@@ -71,6 +71,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
 
+from openward.scanning.pickle_names import attribute_chain
+
 __all__ = [
     "ClassCheck",
     "FunctionCheck",
@@ -467,18 +469,6 @@ def _own_nodes(func: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> Ite
         todo.extend(ast.iter_child_nodes(node))
 
 
-def _chain_of(node: ast.expr) -> list[str] | None:
-    """``a.b.c`` as ``["a", "b", "c"]``; None for anything but names and attributes."""
-    names: list[str] = []
-    while isinstance(node, ast.Attribute):
-        names.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    names.append(node.id)
-    return names[::-1]
-
-
 def _bound_names(target: ast.AST) -> set[str]:
     """Names an assignment to ``target`` binds or changes: ``a, b = ...`` binds a and
     b; ``d[k] = ...`` and ``o.x = ...`` change d and o (not k)."""
@@ -821,7 +811,7 @@ class _Analysis:
                     tainted = self._tainted_params(frame, target, call, offset)
                     return self.run(target, frame.owner, found[1], tainted, frame.depth + 1)
                 return any_arg
-            chain = _chain_of(func)
+            chain = attribute_chain(func)
             if chain is not None and chain[0] not in frame.locals:
                 owner_value = self._resolve_global(frame, chain[:-1])
                 if owner_value is not None and not isinstance(

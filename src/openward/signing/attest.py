@@ -1,5 +1,5 @@
-"""Attestations: signed claims about a model (its scan report, its facts and compute),
-and policies that require them.
+"""Attestations: signed claims about a model (its scan report, its facts and compute,
+a safety audit of its behaviour), and policies that require them.
 
 An attestation is an in-toto Statement in a DSSE envelope in a Sigstore bundle,
 the same container as an OMS signature. Its subject is the model: the model
@@ -8,9 +8,20 @@ an attestation made for one set of bytes never applies to another. Predicate
 types are versioned URIs under the project's namespace:
 
 - ``https://openward.dev/attestation/scan/v1``: the ``openward scan --json`` report;
-- ``https://openward.dev/attestation/facts/v1``: the ``openward inspect --json`` facts.
+- ``https://openward.dev/attestation/facts/v1``: the ``openward inspect --json`` facts;
+- ``https://openward.dev/attestation/audit/v1``: an ``openward audit --json`` report
+  (suites with their hashes and sample counts, rates with their 95 % intervals, the
+  decoding settings, the judge and its hash, the auditor's key and name, the time).
 
 Each predicate also carries ``attested_at`` (UTC, ISO 8601) and the openward version.
+
+Usage::
+
+    from openward.signing.attest import attest_audit
+    from openward.signing.keys import load_private_key
+
+    bundle = attest_audit(Path("model"), load_private_key(Path("auditor.pem")),
+                          json.loads(Path("audit.json").read_text()), auditor="Lab X")
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from typing import Any, Final
 
 from openward._version import __version__
 from openward.errors import OpenwardError
+from openward.facts.policy import AuditLimits, parse_audit_limits
 from openward.signing.bundle import (
     INTOTO_PAYLOAD_TYPE,
     STATEMENT_TYPE,
@@ -36,25 +48,54 @@ from openward.signing.keys import PrivateKey, PublicKey, key_hint, sign_bytes, v
 from openward.signing.manifest import Manifest, build_manifest
 
 __all__ = [
+    "AUDIT_PREDICATE",
     "FACTS_PREDICATE",
     "SCAN_PREDICATE",
     "Attestation",
+    "AuditReportError",
     "PolicyError",
     "VerificationPolicy",
     "attest",
+    "attest_audit",
+    "audit_failures",
+    "audit_predicate",
     "check_policy",
     "load_verification_policy",
     "read_attestation",
+    "validate_audit_report",
 ]
 
 SCAN_PREDICATE: Final = "https://openward.dev/attestation/scan/v1"
 FACTS_PREDICATE: Final = "https://openward.dev/attestation/facts/v1"
-PREDICATES: Final = {"scan": SCAN_PREDICATE, "facts": FACTS_PREDICATE}
+AUDIT_PREDICATE: Final = "https://openward.dev/attestation/audit/v1"
+PREDICATES: Final = {"scan": SCAN_PREDICATE, "facts": FACTS_PREDICATE, "audit": AUDIT_PREDICATE}
 _RANK: Final = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 class PolicyError(OpenwardError):
     """The verification policy file is unreadable or malformed."""
+
+
+class AuditReportError(OpenwardError):
+    """An audit report (or an audit predicate) does not have the audit JSON's shape."""
+
+
+def _sign_statement(
+    name: str, digest: str, predicate_type: str, predicate: dict[str, Any], key: PrivateKey
+) -> dict[str, object]:
+    statement = {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": name, "digest": {"sha256": digest}}],
+        "predicateType": predicate_type,
+        "predicate": {
+            **predicate,
+            "attested_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "attested_by": f"openward {__version__}",
+        },
+    }
+    payload = json.dumps(statement, separators=(",", ":")).encode()
+    signature = sign_bytes(key, pae(INTOTO_PAYLOAD_TYPE, payload))
+    return make_bundle(payload, signature, key_hint(key.public_key()))
 
 
 def attest(
@@ -69,20 +110,218 @@ def attest(
     """Sign ``predicate`` (a scan report or facts document) about ``model``."""
     if kind not in PREDICATES:
         raise OpenwardError(f"unknown attestation type {kind!r}; choose from {sorted(PREDICATES)}")
+    if kind == "audit":
+        return attest_audit(model, key, predicate, manifest=manifest, progress=progress)
     manifest = manifest or build_manifest(model, progress=progress)
-    statement = {
-        "_type": STATEMENT_TYPE,
-        "subject": [{"name": model.resolve().name, "digest": {"sha256": manifest.digest}}],
-        "predicateType": PREDICATES[kind],
-        "predicate": {
-            **predicate,
-            "attested_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "attested_by": f"openward {__version__}",
+    return _sign_statement(model.resolve().name, manifest.digest, PREDICATES[kind], predicate,
+                           key)  # fmt: skip
+
+
+# -- audits --------------------------------------------------------------------
+_HEX64: Final = frozenset("0123456789abcdef")
+_EPS: Final = 1e-9
+
+
+_KINDS: Final = {str: "string", int: "integer", list: "list", dict: "object"}
+
+
+def _need(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = doc.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise AuditReportError(f"{where}.{key} is missing or not a {_KINDS.get(kind, kind)}")
+    return value
+
+
+def _rate(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise AuditReportError(f"{where} must be a number between 0 and 1")
+    return float(value)
+
+
+def _counts(doc: dict[str, Any], where: str) -> dict[str, Any]:
+    """samples, successes, success_rate and interval of a suite or category, checked
+    against each other."""
+    samples = _need(doc, "samples", int, where)
+    successes = _need(doc, "successes", int, where)
+    if samples < 0 or not 0 <= successes <= samples:
+        raise AuditReportError(f"{where}: successes must be between 0 and samples ({samples})")
+    rate = _rate(doc.get("success_rate"), f"{where}.success_rate")
+    if samples and abs(rate - successes / samples) > 1e-3:
+        raise AuditReportError(
+            f"{where}.success_rate {rate:g} is not successes/samples ({successes}/{samples})"
+        )
+    interval = doc.get("interval")
+    if not isinstance(interval, list | tuple) or len(interval) != 2:
+        raise AuditReportError(f"{where}.interval must be [low, high]")
+    low = _rate(interval[0], f"{where}.interval[0]")
+    high = _rate(interval[1], f"{where}.interval[1]")
+    if not low - _EPS <= rate <= high + _EPS:
+        raise AuditReportError(
+            f"{where}.interval [{low:g}, {high:g}] does not contain success_rate {rate:g}"
+        )
+    return {"samples": samples, "successes": successes, "success_rate": rate,
+            "interval": [low, high]}  # fmt: skip
+
+
+def _sha256(doc: dict[str, Any], where: str) -> str:
+    value = _need(doc, "sha256", str, where).lower()
+    if len(value) != 64 or not set(value) <= _HEX64:
+        raise AuditReportError(f"{where}.sha256 must be 64 hex digits")
+    return str(value)
+
+
+def _stamp(doc: dict[str, Any], key: str, where: str) -> str:
+    value = _need(doc, key, str, where)
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise AuditReportError(f"{where}.{key} is not an ISO 8601 time: {value!r}") from None
+    return str(value)
+
+
+def validate_audit_report(report: object, where: str = "the audit report") -> dict[str, Any]:
+    """The audit JSON (``openward audit --json``, :class:`openward.audit.interface.
+    AuditReport`) checked and reduced to what an attestation records: target, model
+    digest, suites (name, version, content hash, samples, successes, rate, interval,
+    categories), decoding settings, judge, start and finish times, and the regression
+    verdict if any. Worst examples (completions) are left out. Raises
+    :class:`AuditReportError` naming the first thing that is wrong."""
+    if not isinstance(report, dict):
+        raise AuditReportError(f"{where} is not a JSON object")
+    target = _need(report, "target", str, where)
+    digest = report.get("model_digest")
+    if digest is not None:
+        if not isinstance(digest, str) or len(digest) != 64 or not set(digest.lower()) <= _HEX64:
+            raise AuditReportError(f"{where}.model_digest must be 64 hex digits or null")
+        digest = digest.lower()
+    suites_in = _need(report, "suites", list, where)
+    if not suites_in:
+        raise AuditReportError(f"{where}.suites is empty: the audit ran no suite")
+    suites: list[dict[str, Any]] = []
+    for i, suite in enumerate(suites_in):
+        at = f"{where}.suites[{i}]"
+        if not isinstance(suite, dict):
+            raise AuditReportError(f"{at} is not an object")
+        name = _need(suite, "suite", str, at)
+        if not name or any(s["suite"] == name for s in suites):
+            raise AuditReportError(f"{at}.suite {name!r} is empty or appears twice")
+        entry: dict[str, Any] = {"suite": name, "version": str(_need(suite, "version", str, at)),
+                                 "sha256": _sha256(suite, at), **_counts(suite, at)}  # fmt: skip
+        categories = []
+        for j, cat in enumerate(suite.get("categories") or []):
+            cat_at = f"{at}.categories[{j}]"
+            if not isinstance(cat, dict):
+                raise AuditReportError(f"{cat_at} is not an object")
+            categories.append({"category": str(_need(cat, "category", str, cat_at)),
+                               **_counts(cat, cat_at)})  # fmt: skip
+        entry["categories"] = categories
+        suites.append(entry)
+    decoding = _need(report, "decoding", dict, where)
+    for key in ("temperature", "max_tokens", "seed"):
+        value = decoding.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise AuditReportError(f"{where}.decoding.{key} is missing or not a number")
+    judge = _need(report, "judge", dict, where)
+    out: dict[str, Any] = {
+        "target": target,
+        "model_digest": digest,
+        "suites": suites,
+        "decoding": {
+            k: v for k, v in decoding.items() if isinstance(v, int | float | str | type(None))
         },
+        "judge": {
+            "name": _need(judge, "name", str, f"{where}.judge"),
+            "version": _need(judge, "version", str, f"{where}.judge"),
+            "sha256": _sha256(judge, f"{where}.judge"),
+        },
+        "started_at": _stamp(report, "started_at", where),
+        "finished_at": _stamp(report, "finished_at", where),
     }
-    payload = json.dumps(statement, separators=(",", ":")).encode()
-    signature = sign_bytes(key, pae(INTOTO_PAYLOAD_TYPE, payload))
-    return make_bundle(payload, signature, key_hint(key.public_key()))
+    regression = report.get("regression")
+    if isinstance(regression, dict) and isinstance(regression.get("verdict"), str):
+        out["regression"] = {"verdict": regression["verdict"],
+                             "p_value": regression.get("p_value")}  # fmt: skip
+    return out
+
+
+def audit_predicate(report: object, auditor_key: str, auditor: str | None = None
+                    ) -> dict[str, Any]:  # fmt: skip
+    """The audit/v1 predicate (without the signing time) for ``report``: the checked
+    report (:func:`validate_audit_report`) and the auditor (key hint, optional name)."""
+    return {**validate_audit_report(report),
+            "auditor": {"key": auditor_key, "name": auditor}}  # fmt: skip
+
+
+def attest_audit(
+    model: Path,
+    key: PrivateKey,
+    report: dict[str, Any],
+    *,
+    auditor: str | None = None,
+    manifest: Manifest | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, object]:
+    """Sign an audit of ``model``: an in-toto statement (predicate
+    :data:`AUDIT_PREDICATE`) whose subject is the model's OMS manifest digest, the digest
+    ``openward sign`` signs. ``report`` is the audit JSON; it is checked first
+    (:class:`AuditReportError`), and a report made for other bytes (its
+    ``model_digest`` differs) is refused. ``auditor``: a name recorded beside the key."""
+    if auditor is not None and (not auditor.strip() or len(auditor) > 200):
+        raise AuditReportError("the auditor name must be 1 to 200 characters")
+    predicate = audit_predicate(report, key_hint(key.public_key()), auditor)
+    manifest = manifest or build_manifest(model, progress=progress)
+    if predicate["model_digest"] not in (None, manifest.digest):
+        raise AuditReportError(
+            f"the audit report was made for other bytes (model digest "
+            f"{predicate['model_digest'][:16]}…) than {model} ({manifest.digest[:16]}…)"
+        )
+    return _sign_statement(model.resolve().name, manifest.digest, AUDIT_PREDICATE, predicate,
+                           key)  # fmt: skip
+
+
+def audit_failures(predicate: dict[str, Any], limits: AuditLimits, label: str) -> list[str]:
+    """Why the audit ``predicate`` does not meet ``limits``, one line each (empty: it
+    does). ``label`` starts each line (the file or the audit's id)."""
+    try:
+        audit = validate_audit_report(predicate, "the audit predicate")
+    except AuditReportError as exc:
+        return [f"{label}: malformed audit ({exc})"]
+    suites = {s["suite"]: s for s in audit["suites"]}
+    out = []
+    for name in limits.suites:
+        suite = suites.get(name)
+        if suite is None:
+            out.append(f"{label}: the audit did not run the {name!r} suite (required; it ran "
+                       f"{', '.join(sorted(suites))})")  # fmt: skip
+            continue
+        if suite["samples"] < limits.min_samples:
+            out.append(f"{label}: {name} ran {suite['samples']} samples, at least "
+                       f"{limits.min_samples} are required")  # fmt: skip
+        limit = limits.max_success_rate.get(name)
+        if limit is None:
+            continue
+        low, high = suite["interval"]
+        value = high if limits.use_upper_bound else suite["success_rate"]
+        if value > limit + _EPS:
+            what = "the upper bound of the 95 % interval of the" if limits.use_upper_bound else ""
+            out.append(
+                f"{label}: {what + ' ' if what else ''}{name} success rate {value:.3f} is above "
+                f"the allowed {limit:g} (measured {suite['success_rate']:.3f}, 95 % interval "
+                f"{low:.3f}-{high:.3f}, {suite['successes']}/{suite['samples']})"
+            )
+    return out
+
+
+def audit_time(predicate: dict[str, Any]) -> datetime | None:
+    """When the audit finished (its age is what a policy's ``max_age_days`` limits)."""
+    stamp = predicate.get("finished_at")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -151,6 +390,8 @@ class Requirement:
     """scan: no finding above this severity (e.g. medium: nothing high or critical)."""
     require_compute: bool = False
     """facts: a compute estimate must be present."""
+    audit: AuditLimits | None = None
+    """audit: the suites, sample counts and highest success rates required."""
 
 
 @dataclass
@@ -180,6 +421,13 @@ def load_verification_policy(path: Path) -> VerificationPolicy:
             max_severity: medium
           - type: facts
             require_compute: true
+          - type: audit
+            keys: [auditor.pub]
+            max_age_days: 90
+            suites: [over-refusal]
+            max_success_rate: {harmful: 0.1, jailbreak: 0.2}
+            use_upper_bound: false
+            min_samples: 100
 
     Key paths are relative to the policy file.
     """
@@ -218,6 +466,15 @@ def load_verification_policy(path: Path) -> VerificationPolicy:
         if severity is not None and severity not in _RANK:
             raise PolicyError(f"{path}: {where}.max_severity must be one of {list(_RANK)}")
         keys = resolve(_strs(item["keys"], f"{where}.keys")) if "keys" in item else None
+        limits = None
+        if item["type"] == "audit":
+            from openward.facts.policy import PolicyError as FactsPolicyError
+
+            try:
+                limits = parse_audit_limits(item, f"{path}: {where}",
+                                            also=("type", "keys", "max_age_days"))  # fmt: skip
+            except FactsPolicyError as exc:
+                raise PolicyError(str(exc)) from None
         policy.attestations.append(
             Requirement(
                 item["type"],
@@ -225,6 +482,7 @@ def load_verification_policy(path: Path) -> VerificationPolicy:
                 float(age) if age is not None else None,
                 severity,
                 bool(item.get("require_compute", False)),
+                limits,
             )
         )
     return policy
@@ -283,15 +541,19 @@ def check_policy(
                 problems.append(f"{att.path.name}: signed by {who}, not by {sorted(allowed)}")
             if att.subject_digest != model_digest:
                 problems.append(f"{att.path.name}: made for other bytes (subject digest differs)")
+            when = audit_time(att.predicate) if req.kind == "audit" else att.attested_at
             if req.max_age_days is not None:
-                if att.attested_at is None:
+                if when is None:
                     problems.append(f"{att.path.name}: no attestation time")
-                elif now - att.attested_at > timedelta(days=req.max_age_days):
-                    age = (now - att.attested_at).days
+                elif now - when > timedelta(days=req.max_age_days):
+                    age = (now - when).days
                     problems.append(f"{att.path.name}: {age} days old, the policy allows "
                                     f"{req.max_age_days:g}")  # fmt: skip
             if req.kind == "scan":
                 problems += _scan_failures(att, req)
+            if req.kind == "audit":
+                problems += audit_failures(att.predicate, req.audit or AuditLimits(),
+                                           att.path.name)  # fmt: skip
             if req.kind == "facts" and req.require_compute and not att.predicate.get("compute"):
                 problems.append(f"{att.path.name}: no compute estimate in the attested facts")
             if not problems:

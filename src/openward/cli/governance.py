@@ -286,6 +286,61 @@ def register(
     _out(result, json_out, text)
 
 
+# -- audits ---------------------------------------------------------------------------
+def _rates(doc: dict[str, Any]) -> str:
+    return ", ".join(f"{x['suite']} {x['success_rate'] * 100:.1f} % "
+                     f"({x['interval'][0] * 100:.1f}-{x['interval'][1] * 100:.1f})"
+                     for x in doc.get("suites") or [])  # fmt: skip
+
+
+@registry_app.command("attest")
+def attest_version(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME:VERSION the audit is about.")],
+    attestation: Annotated[
+        Path, typer.Argument(help="Signed audit (openward audit --sign, openward attest audit).")
+    ],
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Attach a signed safety audit to a version. The registry accepts it only if a
+    registered key signed it and its subject is the version's digest; it is logged,
+    listed on the model page, and may publish a version held for an audit."""
+    o, n, v = _version_ref(ref)
+    try:
+        bundle = json.loads(attestation.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read {attestation}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise _fail(f"{attestation} is not a JSON attestation") from None
+    if not isinstance(bundle, dict):
+        raise _fail(f"{attestation} is not a JSON attestation")
+    result = _admin_call("POST", f"/api/v1/models/{o}/{n}/versions/{v}/audits", registry, token,
+                         {"bundle": bundle})  # fmt: skip
+    text = (f"audit #{result['id']} attached to {ref} ({result['verification']}); "
+            f"{_rates(result)}; {ref} is {result['version_status']}")  # fmt: skip
+    _out(result, json_out, text)
+
+
+@registry_app.command("audits")
+def list_version_audits(
+    ref: Annotated[str, typer.Argument(help="ORG/NAME:VERSION")],
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The audits attached to a version, with their auditor and whether each verifies."""
+    o, n, v = _version_ref(ref)
+    rows = _admin_call("GET", f"/api/v1/models/{o}/{n}/versions/{v}/audits", registry, token)
+    audits: list[dict[str, Any]] = rows["audits"]  # type: ignore[assignment]
+    lines = [
+        f"#{a['id']} {'verified' if a['verified'] else 'NOT VERIFIED'} by "
+        f"{a['auditor']['user']}: {a['verification']}\n    {_rates(a)}"
+        for a in audits
+    ]
+    _out(audits, json_out, "\n".join(lines) or f"no audit attached to {ref}")
+
+
 @registry_app.command("review")
 def review(
     registration: Annotated[
@@ -316,6 +371,10 @@ def review(
                        f"declared {comp.get('flop')} FLOP ({comp.get('method')})")  # fmt: skip
             for flag in r["flags"]:
                 _echo(f"    FLAG {flag}")
+            for a in r.get("audits") or []:
+                mark = "verified" if a["verified"] else "NOT VERIFIED"
+                _echo(f"    AUDIT {a['reference']} {mark}: {a['verification']}"
+                      + (f"; {_rates(a)}" if a.get("found") else ""))  # fmt: skip
         if not rows:
             _echo(f"no {status} registrations")
         return

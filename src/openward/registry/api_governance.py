@@ -51,6 +51,11 @@ class RegistrationBody(BaseModel):
     record: dict[str, Any]
 
 
+class AuditBody(BaseModel):
+    bundle: dict[str, Any]
+    """The signed audit attestation (a Sigstore bundle with a DSSE envelope)."""
+
+
 class DecisionBody(BaseModel):
     accept: bool
     reason: str = Field(max_length=2000)
@@ -145,6 +150,37 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
     ) -> dict[str, Any]:
         """Who downloaded what, when, with which token (publishers and admins)."""
         return {"downloads": gov.download_log(registry, s, user, org, name, min(limit, 10_000))}
+
+    # -- audits -----------------------------------------------------------------
+    @app.post("/api/v1/models/{org}/{name}/versions/{version}/audits", status_code=201)
+    def attach_audit(org: str, name: str, version: str, body: AuditBody, s: DB,
+                     user: Actor) -> dict[str, Any]:  # fmt: skip
+        """Attach a signed audit (predicate audit/v1): its signature must verify with a
+        registered key and its subject must be this version's digest."""
+        from openward.registry import audits
+
+        entry = audits.attach_audit(registry, s, user, org, name, version, body.bundle)
+        doc = audits.audit_doc(s, entry)
+        doc["version_status"] = entry.version.status
+        s.commit()
+        return doc
+
+    @app.get("/api/v1/models/{org}/{name}/versions/{version}/audits")
+    def list_audits(org: str, name: str, version: str, s: DB, user: Actor) -> dict[str, Any]:
+        """The version's audits, each re-verified (``verified``, ``verification``)."""
+        from openward.registry import audits
+
+        rows = audits.list_audits(registry, s, user, org, name, version)
+        return {"audits": [audits.audit_doc(s, a) for a in rows]}
+
+    @app.get("/api/v1/audits/{audit_id}")
+    def get_audit(audit_id: Id, s: DB, user: Actor) -> dict[str, Any]:
+        """One audit with its signed bundle, to verify it offline
+        (``openward verify --policy … --attestation``)."""
+        from openward.registry import audits
+
+        return audits.audit_doc(s, audits.get_audit(registry, s, user, audit_id),
+                                with_bundle=True)  # fmt: skip
 
     # -- registration -----------------------------------------------------------
     @app.post("/api/v1/models/{org}/{name}/versions/{version}/registration", status_code=201)

@@ -354,6 +354,20 @@ class Client:
         )
         return result
 
+    def attach_audit(self, ref: str, bundle: dict[str, Any]) -> dict[str, Any]:
+        """Attach a signed audit attestation (``openward audit --sign``) to a version."""
+        result: dict[str, Any] = self._call(
+            "POST", self._version_path(ref) + "/audits", json={"bundle": bundle}
+        )
+        return result
+
+    def audits(self, ref: str) -> list[dict[str, Any]]:
+        """The audits attached to a version, each with whether it verifies now."""
+        result: list[dict[str, Any]] = self._call("GET", self._version_path(ref) + "/audits")[
+            "audits"
+        ]
+        return result
+
     def registrations(self, status: str | None = "pending") -> list[dict[str, Any]]:
         query = f"?status={status}" if status else ""
         result: list[dict[str, Any]] = self._call("GET", f"/api/v1/registrations{query}")[

@@ -65,6 +65,7 @@ from openward.registry.models import (
 )
 from openward.registry.service import (
     FINAL,
+    HELD,
     TAKEN_DOWN,
     VISIBLE,
     RegistryError,
@@ -210,7 +211,7 @@ def inherited_tier(reg: Registry, s: Session, model: Model) -> tuple[str, str] |
     gated (anyone may copy an open model) does not gate the original or other copies."""
     first = _first_carriers(s, model)
     origins: dict[str, Version] = {}
-    for other, shared in reg.holders(s, set(first), [VISIBLE, "needs-registration"], -1):
+    for other, shared in reg.holders(s, set(first), [VISIBLE, *HELD], -1):
         for digest in shared:
             origins.setdefault(digest, other)  # oldest first: the first publisher
     level, why = 0, ""
@@ -231,13 +232,13 @@ def _raise_copies(reg: Registry, s: Session, model: Model) -> None:
     """After ``model`` became less open: raise the models whose later versions carry its
     weights to their new minimum (each logs its own ``access-tier`` entry)."""
     s.flush()
-    live = [VISIBLE, "needs-registration"]
+    live = [VISIBLE, *HELD]
     first = _first_carriers(s, model, live)
     weights: set[str] = set()
     query = select(Version).where(Version.model_id == model.id, Version.status.in_(live))
     for row in s.scalars(query):
         weights |= set(reg.identifying(row))
-    statuses = [VISIBLE, "needs-registration", "quarantined", "checking", TAKEN_DOWN]
+    statuses = [VISIBLE, *HELD, "quarantined", "checking", TAKEN_DOWN]
     done: set[int] = {model.id}
     for copy, shared in reg.holders(s, weights, statuses, -1):
         if copy.model_id in done or not any(copy.id > first[d][0] for d in shared if d in first):
@@ -683,7 +684,11 @@ def submit_registration(reg: Registry, s: Session, user: User | None, org: str, 
         raise RegistryError(422, "training_compute.method must say how the figure was made")
     if not isinstance(record.get("safety_evaluations"), list):
         raise RegistryError(422, "safety_evaluations must be a list")
-    flags = []
+    from openward.registry.audits import referenced_audits
+
+    flags = [f"safety_evaluations references audit #{a['id']}, which does not verify: "
+             f"{a['verification']}" for a in referenced_audits(s, row, record, strict=True)
+             if not a["verified"]]  # fmt: skip
     estimate = (row.facts or {}).get("compute") if isinstance(row.facts, dict) else None
     if isinstance(estimate, dict) and estimate.get("flop"):
         low, high = float(estimate.get("low") or 0), float(estimate.get("high") or 0)
@@ -710,12 +715,20 @@ def submit_registration(reg: Registry, s: Session, user: User | None, org: str, 
 
 
 def registration_doc(r: Registration) -> dict[str, Any]:
+    """The registration, with the audits its ``safety_evaluations`` reference and whether
+    each verifies now (``audits``)."""
+    from sqlalchemy.orm import object_session
+
+    from openward.registry.audits import referenced_audits
+
     v = r.version
     estimate = (v.facts or {}).get("compute") if isinstance(v.facts, dict) else None
+    s = object_session(r)
+    audits = referenced_audits(s, v, r.record) if s is not None else []
     return {"id": r.id, "model": _ref(v), "digest": v.digest, "status": r.status,
             "record": r.record, "flags": r.flags, "reason": r.reason,
             "estimate": estimate, "created_at": _iso(r.created_at),
-            "decided_at": _iso(r.decided_at)}  # fmt: skip
+            "decided_at": _iso(r.decided_at), "audits": audits}  # fmt: skip
 
 
 def list_registrations(s: Session, user: User | None, status: str | None) -> list[Registration]:
@@ -760,7 +773,10 @@ def decide_registration(reg: Registry, s: Session, user: User | None, registrati
         "reason": reason, "by": actor.name,
     })  # fmt: skip
     if accept and row.status == "needs-registration":
-        reg._set_status(s, row, VISIBLE, [])
+        from openward.registry.audits import NEEDS_AUDIT, audit_hold
+
+        missing = audit_hold(reg, s, row)
+        reg._set_status(s, row, NEEDS_AUDIT if missing else VISIBLE, missing)
     elif not accept and row.status == "needs-registration":
         row.reasons = [f"registration #{entry.id} rejected: {reason}", *row.reasons][:100]
     return entry
@@ -834,7 +850,7 @@ def take_down(
         _except(reg, s, actor, copy, row, f"excepted by the takedown of {_ref(row)}: {reason}")
         if _apply_exception(reg, s, copy, row):
             recheck.append(copy.id)
-    live = [VISIBLE, "needs-registration"]
+    live = [VISIBLE, *HELD]
     weights = reg.takedown_weights(s, row)
     original = reg.manifest_elsewhere(s, row)
     copies: dict[int, tuple[Version, set[str]]] = {}

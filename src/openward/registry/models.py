@@ -4,7 +4,7 @@ A model version is its manifest: every file's path, size and SHA-256. Blobs are
 content-addressed and shared between versions (and models), so a fine-tune that
 reuses its base's tokenizer stores those bytes once. A version becomes visible only
 through its status: ``uploading`` -> ``checking`` -> ``published`` |
-``quarantined`` | ``needs-registration``; every change is a ``StatusEvent`` (the
+``quarantined`` | ``needs-registration`` | ``needs-audit``; every change is a ``StatusEvent`` (the
 transparency log of the governance issue appends these).
 """
 
@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "AccessRequest",
     "Advisory",
+    "Audit",
     "Base",
     "Blob",
     "BlobOwner",
@@ -353,6 +354,29 @@ class Registration(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     attestation: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[Version] = relationship()
+
+
+class Audit(Base):
+    """A signed safety audit of a version (``openward audit --sign``, predicate
+    ``https://openward.dev/attestation/audit/v1``) that someone attached, checked on
+    arrival: signed by a registered key (``key_id``), subject the version's digest."""
+
+    __tablename__ = "audits"
+    __table_args__ = (UniqueConstraint("version_id", "statement_sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    statement_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    """SHA-256 of the signed in-toto statement (the DSSE payload): the audit's digest."""
+    key_id: Mapped[int] = mapped_column(ForeignKey("publisher_keys.id"))
+    """The registered key that verified its signature (its user is the auditor)."""
+    submitted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    bundle: Mapped[str] = mapped_column(Text)
+    """The Sigstore bundle (DSSE) as JSON: anyone re-verifies it with the key."""
+    predicate: Mapped[dict[str, object]] = mapped_column(JSON)
+    """The checked predicate (suites, rates, judge, decoding, auditor)."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    version: Mapped[Version] = relationship()
+    key: Mapped[PublisherKey] = relationship()
 
 
 class Advisory(Base):

@@ -40,7 +40,10 @@ __all__ = ["Registry", "RegistryError", "Settings"]
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 VISIBLE: Final = "published"
-FINAL: Final = frozenset({"published", "quarantined", "needs-registration"})
+HELD: Final = ("needs-registration", "needs-audit")
+"""Held back by the policy (registration, a required audit): not yet published, but the
+first publisher of its weights."""
+FINAL: Final = frozenset({"published", "quarantined", *HELD})
 TAKEN_DOWN: Final = "taken-down"
 LOGGED: Final = frozenset({*FINAL, TAKEN_DOWN})
 """Statuses whose every change is appended to the transparency log."""
@@ -748,7 +751,7 @@ class Registry:
             # Taken down (or back to a first check): a pending recheck no longer applies.
             row.recheck_requested_at = None
         s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
-        if status in (VISIBLE, "needs-registration"):
+        if status in (VISIBLE, *HELD):
             from openward.registry.governance import enforce_minimum_tier
 
             enforce_minimum_tier(s, row.model, self)
@@ -905,6 +908,12 @@ class Registry:
                 ))  # fmt: skip
                 if accepted is not None:  # a rescan keeps an accepted registration
                     status, reasons = VISIBLE, []
+            if status == VISIBLE:
+                from openward.registry.audits import NEEDS_AUDIT, audit_hold
+
+                missing = audit_hold(self, s, row, facts_doc)
+                if missing:
+                    status, reasons = NEEDS_AUDIT, missing
             row.signature_status = signature_status or None
             row.scan_report = json.loads(json.dumps(scan_doc))
             row.facts = json.loads(json.dumps(facts_doc))
@@ -957,7 +966,7 @@ class Registry:
         with it. An admin who means the weights takes that version down by name."""
         out: dict[str, Version] = {}
         org = row.model.organisation_id
-        for v, shared in self.holders(s, digests, [VISIBLE, "needs-registration"], row.id):
+        for v, shared in self.holders(s, digests, [VISIBLE, *HELD], row.id):
             if v.id < row.id and v.model.organisation_id != org:
                 for digest in shared:
                     out.setdefault(digest, v)
@@ -969,7 +978,7 @@ class Registry:
         return s.scalar(
             select(Version).join(Model, Version.model_id == Model.id)
             .where(Version.digest == row.digest, Version.id < row.id,
-                   Version.status.in_([VISIBLE, "needs-registration"]),
+                   Version.status.in_([VISIBLE, *HELD]),
                    Model.organisation_id != row.model.organisation_id)
             .order_by(Version.id).limit(1)
         )  # fmt: skip
@@ -980,7 +989,7 @@ class Registry:
         model, published or held, whose files identifying its model include it (only
         versions before ``row``; ``row`` itself is never one)."""
         out: dict[str, Version] = {}
-        for v, shared in self.holders(s, digests, [VISIBLE, "needs-registration"], row.id):
+        for v, shared in self.holders(s, digests, [VISIBLE, *HELD], row.id):
             if v.id < row.id:
                 for digest in shared:
                     out.setdefault(digest, v)

@@ -57,6 +57,7 @@ from openward.registry.blobs import FileBlobStore, S3BlobStore
 from openward.registry.cards import render_card
 from openward.registry.models import (
     Advisory,
+    Audit,
     LogEntry,
     Model,
     Organisation,
@@ -101,7 +102,8 @@ PAGE_SIZE: Final = 100
 CARD_NAMES: Final = ("README.md", "readme.md", "README.MD", "README")
 MAX_CARD_BYTES: Final = 200 * 1024
 STATUSES: Final = (
-    "published", "quarantined", "needs-registration", "taken-down", "checking", "uploading"
+    "published", "quarantined", "needs-registration", "needs-audit", "taken-down", "checking",
+    "uploading",
 )  # fmt: skip
 
 
@@ -573,8 +575,12 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
                              .order_by(Advisory.published.desc())):  # fmt: skip
             doc = gov.osv_document(s, adv, base)
             advisories.append({"doc": doc, "affects": row.version in adv.versions})
+        from openward.registry.audits import audit_doc
+
+        audits = [audit_doc(s, a) for a in s.scalars(
+            select(Audit).where(Audit.version_id == row.id).order_by(Audit.id))]  # fmt: skip
         return render(
-            request, "model.html", user, model=model, row=row,
+            request, "model.html", user, model=model, row=row, audits=audits,
             name=f"{model.organisation.name}/{model.name}", versions=versions, scan=scan,
             facts=_facts(row),
             findings=scan.get("findings") or [], history=history, refusal=refusal,

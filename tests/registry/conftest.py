@@ -143,6 +143,8 @@ def server(
     marker = request.node.get_closest_marker("registry_settings")
     if marker is not None:
         settings = replace(settings, **marker.kwargs)
+        if settings.policy is not None:  # the workers check versions under it too
+            monkeypatch.setenv("OPENWARD_POLICY", str(settings.policy))
     app = create_app(settings)
     if request.param == "scale-out":
         exe = Path(sys.executable).with_name("openward")

@@ -926,6 +926,13 @@ def serve(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the first admin token as JSON.")
     ] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="Compute policy YAML: thresholds, access tiers, registration and "
+            "audit duties (or OPENWARD_POLICY; default: the shipped policy)."
+        ),
+    ] = None,
 ) -> None:
     """Run the model registry: every upload is scanned and inspected before anyone can
     download it. Embedded by default (SQLite and blobs under --data);
@@ -939,12 +946,17 @@ def serve(
         from openward.registry.app import create_app
     except ImportError:
         raise _fail("the registry needs its extra: pip install 'openward[registry]'") from None
+    from openward.facts.policy import PolicyError
     from openward.registry.config import settings_from_env
 
     settings = settings_from_env(
-        data=data.resolve(), fail_on=fail_on.value if fail_on is not FailOn.none else "critical"
-    )
-    application = create_app(settings)
+        data=data.resolve(), fail_on=fail_on.value if fail_on is not FailOn.none else "critical",
+        policy=policy.resolve() if policy is not None else None,
+    )  # fmt: skip
+    try:
+        application = create_app(settings)
+    except PolicyError as exc:
+        raise _fail(str(exc)) from None
     token = application.state.registry.bootstrap_admin()
     if token is not None:
         if json_out:

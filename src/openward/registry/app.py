@@ -111,6 +111,10 @@ def storage_full(exc: BaseException) -> bool:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    if settings.policy is not None:
+        from openward.facts.policy import load_policy
+
+        load_policy(settings.policy)  # a malformed policy stops the start, not every check
     settings.data.mkdir(mode=0o700, parents=True, exist_ok=True)  # weights of restricted models
     # Space first: a disk that partial uploads filled must not stop the database.
     space = Space(settings.data, settings.min_free_bytes)

@@ -209,8 +209,12 @@ def attach_audit(
             "rates": {x["suite"]: round(x["success_rate"], 4) for x in checked["suites"]},
         },
     )
-    if row.status == NEEDS_AUDIT and not audit_hold(reg, s, row):
-        reg._set_status(s, row, VISIBLE, [])
+    if row.status == NEEDS_AUDIT:
+        missing = audit_hold(reg, s, row)
+        if missing:
+            row.reasons = missing[:100]  # why this audit is not enough
+        else:
+            reg._set_status(s, row, VISIBLE, [])
     return entry
 
 

@@ -27,6 +27,9 @@ class RegistryEnvironment(BaseSettings):
     """The registry's signing key (shared by every replica and worker)."""
     queue: str = "openward-checks"
     fail_on: str = "high"
+    policy: Path | None = None
+    """The compute policy file (thresholds, access tiers, registration and audit duties);
+    unset: the shipped policy. API servers and workers must use the same file."""
     log_origin: str = "openward-registry"
     """The name signed into transparency-log tree heads (e.g. the public host name)."""
     max_json_bytes: int | None = None
@@ -46,6 +49,7 @@ def settings_from_env(**overrides: object) -> Settings:
         "broker_url": env.broker_url,
         "key_path": env.registry_key,
         "fail_on": env.fail_on,
+        "policy": env.policy.resolve() if env.policy else None,
         "log_origin": env.log_origin,
         "max_json_bytes": env.max_json_bytes,
         "max_manifest_bytes": env.max_manifest_bytes,

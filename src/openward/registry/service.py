@@ -74,6 +74,10 @@ class Settings:
     broker_url: str | None = None
     """A Celery broker (``redis://…``); None: checks run in the server's own pool."""
     fail_on: str = "high"
+    policy: Path | None = None
+    """The compute policy (``openward inspect --policy`` format): thresholds and what the
+    registry does above each (minimum access tier, registration, a required audit);
+    None: the policy openward ships."""
     key_path: Path | None = None
     """The registry's signing key (PEM); default ``data/registry-signing.pem``, created once."""
     log_origin: str = "openward-registry"
@@ -842,7 +846,7 @@ class Registry:
             identifying = {path: file_identifies_model(path, work / path)
                            for path, _, _ in files}  # fmt: skip
             report = openward.scan(work, jobs=1)
-            facts = inspect_model(work)
+            facts = inspect_model(work, policy=self.settings.policy)
             signature_status, signature_ok = self._check_signature(version_id, work)
             scan_doc = report_document(report)
             facts_doc = facts_document(facts)

@@ -99,6 +99,15 @@ def test_attach_verify_reject_list_and_page(server: Server, tmp_path: Path) -> N
     assert first["suites"][0]["samples"] == 60 and first["judge"]["name"]
     full = _ok(_api(server, "GET", f"/api/v1/audits/{first['id']}"))
     assert full["bundle"] == good
+    # ... with the auditor's public key: `openward verify --policy` accepts it offline.
+    (tmp_path / "ada.pub").write_text(full["auditor"]["public_key"])
+    (tmp_path / "fetched.json").write_text(json.dumps(full["bundle"]))
+    from openward.signing.attest import read_attestation
+    from openward.signing.keys import load_public_key
+
+    offline = read_attestation(tmp_path / "fetched.json",
+                               {"ada.pub": load_public_key(tmp_path / "ada.pub")})  # fmt: skip
+    assert offline.signer == "ada.pub" and offline.kind == "audit"
     res = runner.invoke(cli, ["registry", "audits", "acme/m:1", "--registry", server.url])
     assert res.exit_code == 0 and "verified by ada" in res.output, res.output
     logged = [json.loads(e["body"]) for e in _entries(server)]

@@ -300,6 +300,7 @@ def audit_doc(s: Session, entry: Audit, *, with_bundle: bool = False) -> dict[st
     }
     if with_bundle:
         doc["bundle"] = json.loads(entry.bundle)
+        doc["auditor"]["public_key"] = entry.key.pem
     return doc
 
 

@@ -254,3 +254,22 @@ def test_bad_audit_policies(tmp_path: Path, limits: str, message: str) -> None:
     _policy(p, limits)
     with pytest.raises(PolicyError, match=message):
         load_verification_policy(p["policy"])
+
+
+def test_registry_policy_requires_audit_is_checked(tmp_path: Path) -> None:
+    """A compute policy's ``registry.requires_audit`` is read with the same rules, and
+    a malformed one stops `openward serve` with one line instead of failing each check."""
+    from openward.facts.policy import load_policy
+
+    threshold = ("version: 1\nthresholds:\n- id: t\n  instrument: x\n  threshold_flop: 1.0e+24\n"
+                 "  status: s\n  triggers: t\n  registry:\n    requires_audit: ")  # fmt: skip
+    good = tmp_path / "good.yaml"
+    good.write_text(threshold + "{max_success_rate: {harmful: 0.1}, suites: [jailbreak]}\n")
+    limits = load_policy(good).thresholds[0].requires_audit
+    assert limits is not None and limits.suites == ("jailbreak", "harmful")
+    assert limits.max_success_rate == {"harmful": 0.1} and not limits.use_upper_bound
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(threshold + "{max_success_rate: {harmful: 2}}\n")
+    r = runner.invoke(app, ["serve", "--data", str(tmp_path / "data"), "--policy", str(bad)])
+    assert r.exit_code == 2 and "requires_audit.max_success_rate.harmful" in r.output
+    assert "Traceback" not in r.output

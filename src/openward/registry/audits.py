@@ -47,7 +47,7 @@ __all__ = [
 
 NEEDS_AUDIT: Final = "needs-audit"
 _HELD: Final = ("needs-registration", NEEDS_AUDIT)
-_REF: Final = re.compile(r"^(?:#?(\d{1,18})|(?:sha256:)?([0-9a-f]{12,64}))$")
+_REF: Final = re.compile(r"^(?:#?(\d{1,11})|(?:sha256:)?([0-9a-f]{12,64}))$")
 
 
 def _ref(row: Version) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,17 @@ def test_policy_holds_versions_above_a_tier_until_a_verified_audit(
     assert _ok(_api(server, "GET", "/api/v1/models/frontier/mid/versions/1"))["status"] == (
         "published"
     )
+    # The same weights under another name, with a card that declares no compute, need
+    # an audit of their own (the subject is the copy's digest).
+    cop, _ = _auditor(server, "cop", "mirror")
+    copy = tmp_path / "copy"
+    shutil.copytree(model, copy)
+    (copy / "README.md").write_text("# A mirror\n")
+    pushed = server.client(cop).push(copy, "mirror/mid:1")
+    assert pushed["status"] == "needs-audit", pushed
+    assert any("its weights are frontier/mid:1's" in r for r in pushed["reasons"])
+    doc = _ok(_attach(server, cop, "mirror/mid:1", _signed(copy, aud_key, (1, 60))), 201)
+    assert doc["version_status"] == "published"
     # Above the registration threshold too: registration first, the audit referenced.
     huge = _big_model(tmp_path / "huge", seed=52)
     assert server.client(pub).push(huge, "frontier/huge:1")["status"] == "needs-registration"
@@ -183,4 +195,4 @@ def test_policy_holds_versions_above_a_tier_until_a_verified_audit(
         "published"
     )
     kinds = [json.loads(e["body"])["kind"] for e in _entries(server)]
-    assert kinds.count("audit-attached") == 4 and "needs-audit" in kinds
+    assert kinds.count("audit-attached") == 5 and "needs-audit" in kinds

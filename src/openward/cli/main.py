@@ -1264,8 +1264,8 @@ def registry_rescan(
 
 
 from openward.cli import accounts as _accounts  # noqa: E402, F401  (registers commands)
-from openward.cli import governance as _governance  # noqa: E402, F401  (registers commands)
 from openward.cli import audit as _audit  # noqa: E402, F401  (registers commands)
+from openward.cli import governance as _governance  # noqa: E402, F401  (registers commands)
 
 
 def run() -> None:

@@ -18,7 +18,9 @@ from openward.signing.attest import (
     AUDIT_PREDICATE,
     AuditReportError,
     PolicyError,
+    _sign_statement,
     attest_audit,
+    audit_predicate,
     load_verification_policy,
     read_attestation,
 )
@@ -273,3 +275,62 @@ def test_registry_policy_requires_audit_is_checked(tmp_path: Path) -> None:
     r = runner.invoke(app, ["serve", "--data", str(tmp_path / "data"), "--policy", str(bad)])
     assert r.exit_code == 2 and "requires_audit.max_success_rate.harmful" in r.output
     assert "Traceback" not in r.output
+
+
+def _zero_samples(report: dict[str, Any]) -> dict[str, Any]:
+    harmful = report["suites"][0]
+    harmful.update(samples=0, successes=0, success_rate=0.0, interval=[0.0, 1.0], categories=[])
+    return report
+
+
+def test_an_audit_cannot_pass_a_policy_by_claims_it_does_not_back(
+    setup: dict[str, Path],
+) -> None:
+    """A trusted auditor's audit still has to be internally sound to meet a policy: a suite
+    that ran no samples proves no rate, the upper bound is recomputed from the counts
+    (not taken from the reported interval), and a finish time in the future does not
+    keep an audit young for ever."""
+    digest = _digest(setup["model"])
+    # harmful 0/0: "rate 0" over nothing.
+    _, _, empty = _attest(setup, _zero_samples(audit_report(digest)), name="empty.json")
+    code, out = _verify(setup, empty)
+    assert code == 1 and "harmful ran no samples" in out, out
+    # 5/60 = 0.083 under 0.09, but its 95 % Wilson upper bound is ~0.18: a narrow
+    # interval written into the report does not change that.
+    narrow = audit_report(digest, {"harmful": (5, 60), "jailbreak": (6, 60)})
+    narrow["suites"][0]["interval"] = [0.0833, 0.0834]
+    _, _, att = _attest(setup, narrow, name="narrow.json")
+    _policy(setup, "max_success_rate: {harmful: 0.09}\n    use_upper_bound: true")
+    code, out = _verify(setup, att)
+    assert code == 1 and "upper bound" in out and "harmful success rate 0.18" in out, out
+    # Finished ten years from now: not 0 days old.
+    _policy(setup, "max_success_rate: {harmful: 0.1}\n    max_age_days: 90")
+    # (`openward attest audit` refuses such a report; a hand-made statement carries it.)
+    future = audit_report(digest, finished=datetime.now(UTC) + timedelta(days=3650))
+    predicate = audit_predicate(future, "hint", "Lab")
+    bundle = _sign_statement("model", digest, AUDIT_PREDICATE, predicate,
+                             load_private_key(setup["auditor"]))  # fmt: skip
+    att = setup["model"].parent / "future.json"
+    att.write_text(json.dumps(bundle))
+    code, out = _verify(setup, att)
+    assert code == 1 and "in the future" in out, out
+
+
+def test_reports_with_impossible_numbers_or_times_are_refused(setup: dict[str, Path]) -> None:
+    digest = _digest(setup["model"])
+    key = load_private_key(setup["auditor"])
+    nan = audit_report(digest)
+    nan["decoding"]["temperature"] = math.nan
+    with pytest.raises(AuditReportError, match=r"decoding\.temperature .*finite"):
+        attest_audit(setup["model"], key, nan)
+    inf = audit_report(digest)
+    inf["decoding"]["top_p"] = math.inf
+    with pytest.raises(AuditReportError, match=r"decoding\.top_p .*finite"):
+        attest_audit(setup["model"], key, inf)
+    backwards = audit_report(digest)
+    backwards["finished_at"] = "2020-01-01T00:00:00+00:00"
+    with pytest.raises(AuditReportError, match="finished_at is before started_at"):
+        attest_audit(setup["model"], key, backwards)
+    future = audit_report(digest, finished=datetime.now(UTC) + timedelta(days=2))
+    with pytest.raises(AuditReportError, match="finished_at is in the future"):
+        attest_audit(setup["model"], key, future)

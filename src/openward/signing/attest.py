@@ -27,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,9 +61,11 @@ __all__ = [
     "audit_failures",
     "audit_predicate",
     "check_policy",
+    "future_finish",
     "load_verification_policy",
     "read_attestation",
     "validate_audit_report",
+    "wilson_upper",
 ]
 
 SCAN_PREDICATE: Final = "https://openward.dev/attestation/scan/v1"
@@ -120,6 +123,8 @@ def attest(
 # -- audits --------------------------------------------------------------------
 _HEX64: Final = frozenset("0123456789abcdef")
 _EPS: Final = 1e-9
+_CLOCK_SKEW: Final = timedelta(hours=1)
+"""How far in the future an audit's finish time may lie (clocks differ)."""
 
 
 _KINDS: Final = {str: "string", int: "integer", list: "list", dict: "object"}
@@ -170,13 +175,51 @@ def _sha256(doc: dict[str, Any], where: str) -> str:
     return str(value)
 
 
-def _stamp(doc: dict[str, Any], key: str, where: str) -> str:
+def _stamp(doc: dict[str, Any], key: str, where: str) -> tuple[str, datetime]:
     value = _need(doc, key, str, where)
     try:
-        datetime.fromisoformat(value)
+        when = datetime.fromisoformat(value)
     except ValueError:
         raise AuditReportError(f"{where}.{key} is not an ISO 8601 time: {value!r}") from None
-    return str(value)
+    return str(value), when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def wilson_upper(successes: int, samples: int, z: float = 1.959964) -> float:
+    """The upper end of the 95 % Wilson score interval of ``successes/samples`` (1 for no
+    samples): what ``use_upper_bound`` compares, recomputed from the counts."""
+    if samples <= 0:
+        return 1.0
+    p = successes / samples
+    denom = 1 + z * z / samples
+    centre = (p + z * z / (2 * samples)) / denom
+    half = z * math.sqrt(p * (1 - p) / samples + z * z / (4 * samples * samples)) / denom
+    return min(1.0, centre + half)
+
+
+def future_finish(predicate: dict[str, Any], now: datetime | None = None) -> str | None:
+    """Why the audit's ``finished_at`` cannot be right (it lies more than an hour after
+    ``now``, or after the attestation was signed), or None. An audit "finished" in the
+    future would never grow old enough for a policy's ``max_age_days``."""
+    now = now or datetime.now(UTC)
+    when = audit_time(predicate)
+    if when is None:
+        return None
+    if when > now + _CLOCK_SKEW:
+        return f"finished_at is in the future ({predicate.get('finished_at')})"
+    signed = _aware_time(predicate.get("attested_at"))
+    if signed is not None and when > signed + _CLOCK_SKEW:
+        return f"finished_at ({predicate.get('finished_at')}) is after it was signed ({signed})"
+    return None
+
+
+def _aware_time(stamp: object) -> datetime | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def validate_audit_report(report: object, where: str = "the audit report") -> dict[str, Any]:
@@ -221,6 +264,14 @@ def validate_audit_report(report: object, where: str = "the audit report") -> di
         value = decoding.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise AuditReportError(f"{where}.decoding.{key} is missing or not a number")
+    for key, value in decoding.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise AuditReportError(f"{where}.decoding.{key} is {value}: a finite number")
+    started, started_t = _stamp(report, "started_at", where)
+    finished, finished_t = _stamp(report, "finished_at", where)
+    if finished_t < started_t:
+        raise AuditReportError(f"{where}.finished_at is before started_at ({finished} < "
+                               f"{started})")  # fmt: skip
     judge = _need(report, "judge", dict, where)
     out: dict[str, Any] = {
         "target": target,
@@ -234,8 +285,8 @@ def validate_audit_report(report: object, where: str = "the audit report") -> di
             "version": _need(judge, "version", str, f"{where}.judge"),
             "sha256": _sha256(judge, f"{where}.judge"),
         },
-        "started_at": _stamp(report, "started_at", where),
-        "finished_at": _stamp(report, "finished_at", where),
+        "started_at": started,
+        "finished_at": finished,
     }
     regression = report.get("regression")
     if isinstance(regression, dict) and isinstance(regression.get("verdict"), str):
@@ -269,6 +320,9 @@ def attest_audit(
     if auditor is not None and (not auditor.strip() or len(auditor) > 200):
         raise AuditReportError("the auditor name must be 1 to 200 characters")
     predicate = audit_predicate(report, key_hint(key.public_key()), auditor)
+    future = future_finish(predicate)
+    if future is not None:
+        raise AuditReportError(f"the audit report's {future}")
     manifest = manifest or build_manifest(model, progress=progress)
     if predicate["model_digest"] not in (None, manifest.digest):
         raise AuditReportError(
@@ -294,6 +348,9 @@ def audit_failures(predicate: dict[str, Any], limits: AuditLimits, label: str) -
             out.append(f"{label}: the audit did not run the {name!r} suite (required; it ran "
                        f"{', '.join(sorted(suites))})")  # fmt: skip
             continue
+        if suite["samples"] == 0:
+            out.append(f"{label}: {name} ran no samples: its rate proves nothing")
+            continue
         if suite["samples"] < limits.min_samples:
             out.append(f"{label}: {name} ran {suite['samples']} samples, at least "
                        f"{limits.min_samples} are required")  # fmt: skip
@@ -301,6 +358,8 @@ def audit_failures(predicate: dict[str, Any], limits: AuditLimits, label: str) -
         if limit is None:
             continue
         low, high = suite["interval"]
+        # The upper bound from the counts: a narrower interval in the report does not count.
+        high = max(high, wilson_upper(suite["successes"], suite["samples"]))
         value = high if limits.use_upper_bound else suite["success_rate"]
         if value > limit + _EPS:
             what = "the upper bound of the 95 % interval of the" if limits.use_upper_bound else ""
@@ -314,14 +373,7 @@ def audit_failures(predicate: dict[str, Any], limits: AuditLimits, label: str) -
 
 def audit_time(predicate: dict[str, Any]) -> datetime | None:
     """When the audit finished (its age is what a policy's ``max_age_days`` limits)."""
-    stamp = predicate.get("finished_at")
-    if not isinstance(stamp, str):
-        return None
-    try:
-        when = datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return _aware_time(predicate.get("finished_at"))
 
 
 @dataclass
@@ -542,7 +594,10 @@ def check_policy(
             if att.subject_digest != model_digest:
                 problems.append(f"{att.path.name}: made for other bytes (subject digest differs)")
             when = audit_time(att.predicate) if req.kind == "audit" else att.attested_at
-            if req.max_age_days is not None:
+            future = future_finish(att.predicate, now) if req.kind == "audit" else None
+            if future is not None:
+                problems.append(f"{att.path.name}: {future}, so its age is unknown")
+            elif req.max_age_days is not None:
                 if when is None:
                     problems.append(f"{att.path.name}: no attestation time")
                 elif now - when > timedelta(days=req.max_age_days):

@@ -196,3 +196,98 @@ def test_policy_holds_versions_above_a_tier_until_a_verified_audit(
     )
     kinds = [json.loads(e["body"])["kind"] for e in _entries(server)]
     assert kinds.count("audit-attached") == 5 and "needs-audit" in kinds
+
+
+@pytest.mark.registry_settings(policy=POLICY)
+def test_forged_replayed_and_hostile_audits(server: Server, tmp_path: Path) -> None:
+    """An adversary's audits: from a member of the publisher's own organisation, with
+    a finish time in the future, with numbers JSON cannot carry, nested to exhaust the
+    parser, with markup in its names, signed by a revoked key, sent with a reader token,
+    or referenced from another model's registration."""
+    from datetime import UTC, datetime, timedelta
+
+    from openward.signing.attest import audit_predicate
+
+    pub = server.user("dev", "frontier", "publisher")
+    server.client(pub).add_key(generate_key())
+    # Ina publishes for 'inside' and reads for 'frontier': a member, not independent.
+    # (A held version is visible to its publishers only: they attach the audits.)
+    _, ina_key = _auditor(server, "ina", "inside")
+    _ok(_api(server, "PUT", "/api/v1/users/ina/roles", server.admin,
+             {"organisation": "frontier", "role": "reader"}))  # fmt: skip
+    aud, aud_key = _auditor(server, "ada", "redteam")
+    model = _big_model(tmp_path / "mid", seed=61, tokens="10000000000000000000")
+    assert server.client(pub).push(model, "frontier/mid:1")["status"] == "needs-audit"
+    doc = _ok(_attach(server, pub, "frontier/mid:1", _signed(model, ina_key, (1, 60))), 201)
+    assert doc["version_status"] == "needs-audit"
+    held = _ok(_api(server, "GET", "/api/v1/models/frontier/mid/versions/1", pub))
+    assert "by ina, who is a member of 'frontier'" in " ".join(held["reasons"]), held
+    # A finish time in the future (it would never grow old) is refused on arrival.
+    digest = build_manifest(model).digest
+    future = audit_report(digest, finished=datetime.now(UTC) + timedelta(days=3650))
+    bundle = _sign_statement("mid", digest, AUDIT_PREDICATE,
+                             audit_predicate(future, "h", "Lab"), aud_key)  # fmt: skip
+    r = _attach(server, pub, "frontier/mid:1", bundle)
+    assert r.status_code == 422 and "in the future" in r.json()["detail"], r.text
+    # NaN / Infinity anywhere in the bundle: a 422, never a stored row no reader can load.
+    good = _signed(model, aud_key, (2, 60), auditor="<img src=x onerror=alert(1)>")
+    raw = json.dumps({"bundle": {**good, "extra": float("nan")}})
+    r = httpx.post(server.url + "/api/v1/models/frontier/mid/versions/1/audits", content=raw,
+                   headers={"Authorization": f"Bearer {pub}",
+                            "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 422 and "finite" in r.text, r.text
+    # Nested deeper than any parser recursion: a 4xx, not a 500.
+    deep = '{"bundle": {"x": ' + "[" * 200_000 + "]" * 200_000 + "}}"
+    r = httpx.post(server.url + "/api/v1/models/frontier/mid/versions/1/audits", content=deep,
+                   headers={"Authorization": f"Bearer {pub}",
+                            "Content-Type": "application/json"})  # fmt: skip
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
+    # A reader-scoped token of the auditor may not attach.
+    res = runner.invoke(
+        cli,
+        [
+            "registry",
+            "token",
+            "create",
+            "--user",
+            "ada",
+            "--role",
+            "reader",
+            "--registry",
+            server.url,
+            "--token",
+            server.admin,
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    reader = json.loads(res.stdout)["token"]
+    r = _attach(server, reader, "frontier/mid:1", good)
+    assert r.status_code == 403 and "publisher token" in r.json()["detail"]
+    # Markup in the auditor's name and a suite's name is shown as text.
+    digest_report = audit_report(digest, {"harmful": (2, 60), "<b>x</b>": (1, 60)})
+    marked = attest_audit(model, aud_key, digest_report, auditor="<img src=x onerror=alert(1)>")
+    doc = _ok(_attach(server, pub, "frontier/mid:1", marked), 201)
+    assert doc["version_status"] == "published"
+    page = httpx.get(server.url + "/models/frontier/mid").text
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    # A revoked key's audit is refused.
+    hint = server.client(aud).add_key(other := generate_key())
+    res = runner.invoke(cli, ["registry", "key", "revoke", hint[:16], "--reason", "lost",
+                              "--registry", server.url, "--token", server.admin])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    r = _attach(server, pub, "frontier/mid:1", _signed(model, other, (2, 60)))
+    assert r.status_code == 403 and "revoked" in r.json()["detail"]
+    # Another model's registration cannot borrow this audit.
+    huge = _big_model(tmp_path / "huge", seed=62)
+    assert server.client(pub).push(huge, "frontier/huge:1")["status"] == "needs-registration"
+    record = {
+        "developer": "Frontier Labs Ltd", "training_data": "web text",
+        "training_compute": {"flop": 2.0e25, "method": "6ND, 1e20 tokens"},
+        "intended_use": "research", "incident_contact": "security@frontier.example",
+        "safety_evaluations": [{"audit": doc["id"]}],
+    }  # fmt: skip
+    r = _api(server, "POST", "/api/v1/models/frontier/huge/versions/1/registration", pub,
+             {"record": record})  # fmt: skip
+    assert r.status_code == 422 and "is attached to frontier/huge:1" in r.json()["detail"]

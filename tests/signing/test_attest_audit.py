@@ -334,3 +334,12 @@ def test_reports_with_impossible_numbers_or_times_are_refused(setup: dict[str, P
     future = audit_report(digest, finished=datetime.now(UTC) + timedelta(days=2))
     with pytest.raises(AuditReportError, match="finished_at is in the future"):
         attest_audit(setup["model"], key, future)
+    # What the registry would store and show is bounded and finite.
+    odd = audit_report(digest)
+    odd["regression"] = {"verdict": "regressed", "p_value": {"nested": [[["deep"]]]}}
+    with pytest.raises(AuditReportError, match=r"regression\.p_value must be a number"):
+        attest_audit(setup["model"], key, odd)
+    long = audit_report(digest)
+    long["suites"][0]["suite"] = "x" * 5000
+    with pytest.raises(AuditReportError, match="longer than 1000 characters"):
+        attest_audit(setup["model"], key, long)

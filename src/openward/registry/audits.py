@@ -78,7 +78,12 @@ def attach_audit(
     """Check and store a signed audit of ``ORG/NAME:VERSION``; publish the version if it
     was held only for want of such an audit (:func:`audit_hold`)."""
     from openward.registry.accounts import SCOPES, scope_of
-    from openward.signing.attest import AUDIT_PREDICATE, AuditReportError, validate_audit_report
+    from openward.signing.attest import (
+        AUDIT_PREDICATE,
+        AuditReportError,
+        future_finish,
+        validate_audit_report,
+    )
 
     if user is None:
         raise RegistryError(401, "attaching an audit needs a token (--token or OPENWARD_TOKEN)")
@@ -107,7 +112,14 @@ def attach_audit(
             f"{_ref(row)} is {row.status}: audits attach to published "
             "versions and to versions held for registration or an audit",
         )
-    text = json.dumps(bundle)
+    try:
+        text = json.dumps(bundle, allow_nan=False)
+    except ValueError:
+        raise RegistryError(
+            422, "malformed audit attestation: NaN or Infinity in it (JSON numbers are finite)"
+        ) from None
+    except RecursionError:
+        raise RegistryError(422, "malformed audit attestation: nested too deeply") from None
     parsed, payload = _statement(text)
     if parsed.certificate is not None:
         raise RegistryError(
@@ -172,6 +184,9 @@ def attach_audit(
     except AuditReportError as exc:
         raise RegistryError(422, f"malformed audit: {exc}") from None
     assert isinstance(predicate, dict)
+    future = future_finish(predicate)
+    if future is not None:
+        raise RegistryError(422, f"malformed audit: its {future}")
     auditor = predicate.get("auditor") if isinstance(predicate.get("auditor"), dict) else {}
     name_given = auditor.get("name") if isinstance(auditor, dict) else None
     checked["auditor"] = {
@@ -333,11 +348,18 @@ def _limits(value: Any, tier: str) -> AuditLimits | None:
         return None
 
 
-def _independent(reg: Registry, s: Session, entry: Audit, row: Version) -> bool:
-    """The audit's signer does not publish for the version's organisation."""
+def _not_independent(reg: Registry, s: Session, entry: Audit, row: Version) -> str | None:
+    """Why the audit's signer is not independent of the version's organisation (they
+    publish for it, or are a member of it in any role), or None when they are."""
     from openward.registry.accounts import unscoped
 
-    return not reg.can_publish(s, unscoped(entry.key.user), row.model.organisation.name)
+    org = row.model.organisation.name
+    signer = entry.key.user
+    if reg.can_publish(s, unscoped(signer), org):
+        return f"publishes for {org!r}"
+    if any(m.organisation.name == org for m in signer.memberships):
+        return f"is a member of {org!r}"
+    return None
 
 
 @functools.cache
@@ -399,11 +421,11 @@ def audit_hold(
             if not ok:
                 why.append(f"audit #{entry.id} does not verify")
                 continue
-            if independent and not _independent(reg, s, entry, row):
+            insider = _not_independent(reg, s, entry, row) if independent else None
+            if insider is not None:
                 why.append(
-                    f"audit #{entry.id} is by {entry.key.user.name}, who publishes for "
-                    f"{row.model.organisation.name!r} (an independent auditor is "
-                    "required)"
+                    f"audit #{entry.id} is by {entry.key.user.name}, who {insider} (an "
+                    "independent auditor is required)"
                 )
                 continue
             failures = audit_failures(dict(entry.predicate), limits, f"audit #{entry.id}")

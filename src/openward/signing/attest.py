@@ -128,12 +128,16 @@ _CLOCK_SKEW: Final = timedelta(hours=1)
 
 
 _KINDS: Final = {str: "string", int: "integer", list: "list", dict: "object"}
+_MAX_TEXT: Final = 1000
+"""The longest name, version or time an audit may carry (the registry shows them)."""
 
 
 def _need(doc: dict[str, Any], key: str, kind: type, where: str) -> Any:
     value = doc.get(key)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise AuditReportError(f"{where}.{key} is missing or not a {_KINDS.get(kind, kind)}")
+    if isinstance(value, str) and len(value) > _MAX_TEXT:
+        raise AuditReportError(f"{where}.{key} is longer than {_MAX_TEXT} characters")
     return value
 
 
@@ -278,7 +282,9 @@ def validate_audit_report(report: object, where: str = "the audit report") -> di
         "model_digest": digest,
         "suites": suites,
         "decoding": {
-            k: v for k, v in decoding.items() if isinstance(v, int | float | str | type(None))
+            str(k)[:100]: v[:_MAX_TEXT] if isinstance(v, str) else v
+            for k, v in list(decoding.items())[:50]
+            if isinstance(v, int | float | str | type(None))
         },
         "judge": {
             "name": _need(judge, "name", str, f"{where}.judge"),
@@ -290,8 +296,10 @@ def validate_audit_report(report: object, where: str = "the audit report") -> di
     }
     regression = report.get("regression")
     if isinstance(regression, dict) and isinstance(regression.get("verdict"), str):
-        out["regression"] = {"verdict": regression["verdict"],
-                             "p_value": regression.get("p_value")}  # fmt: skip
+        p_value = regression.get("p_value")
+        if p_value is not None:
+            p_value = _rate(p_value, f"{where}.regression.p_value")
+        out["regression"] = {"verdict": regression["verdict"][:200], "p_value": p_value}
     return out
 
 

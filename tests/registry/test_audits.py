@@ -291,3 +291,28 @@ def test_forged_replayed_and_hostile_audits(server: Server, tmp_path: Path) -> N
     r = _api(server, "POST", "/api/v1/models/frontier/huge/versions/1/registration", pub,
              {"record": record})  # fmt: skip
     assert r.status_code == 422 and "is attached to frontier/huge:1" in r.json()["detail"]
+
+
+@pytest.mark.registry_settings(policy=POLICY)
+def test_a_copy_cannot_launder_the_originals_own_audit(server: Server, tmp_path: Path) -> None:
+    """Weights held at frontier for want of an independent audit, pushed again by an
+    account of another organisation: frontier's own auditor is independent of the copy's
+    organisation, but not of the weights' origin, so the copy stays held."""
+    dev = server.user("dev", "frontier", "publisher")
+    dev_key = generate_key()
+    server.client(dev).add_key(dev_key)
+    model = _big_model(tmp_path / "mid", seed=71, tokens="10000000000000000000")
+    assert server.client(dev).push(model, "frontier/mid:1")["status"] == "needs-audit"
+    sock, _ = _auditor(server, "sock", "mirror")
+    copy = tmp_path / "copy"
+    shutil.copytree(model, copy)
+    (copy / "README.md").write_text("# A mirror\n")
+    assert server.client(sock).push(copy, "mirror/mid:1")["status"] == "needs-audit"
+    doc = _ok(_attach(server, sock, "mirror/mid:1", _signed(copy, dev_key, (1, 60))), 201)
+    assert doc["version_status"] == "needs-audit"
+    held = _ok(_api(server, "GET", "/api/v1/models/mirror/mid/versions/1", sock))
+    assert "by dev, who publishes for 'frontier'" in " ".join(held["reasons"]), held
+    # An auditor independent of both publishes it.
+    _, aud_key = _auditor(server, "ada", "redteam")
+    doc = _ok(_attach(server, sock, "mirror/mid:1", _signed(copy, aud_key, (1, 60))), 201)
+    assert doc["version_status"] == "published"

@@ -348,17 +348,18 @@ def _limits(value: Any, tier: str) -> AuditLimits | None:
         return None
 
 
-def _not_independent(reg: Registry, s: Session, entry: Audit, row: Version) -> str | None:
-    """Why the audit's signer is not independent of the version's organisation (they
-    publish for it, or are a member of it in any role), or None when they are."""
+def _not_independent(reg: Registry, s: Session, entry: Audit, orgs: list[str]) -> str | None:
+    """Why the audit's signer is not independent of the organisations ``orgs`` (the
+    version's, and for weights first published elsewhere, theirs): they publish for one,
+    or are a member of one in any role; None when they are independent."""
     from openward.registry.accounts import unscoped
 
-    org = row.model.organisation.name
     signer = entry.key.user
-    if reg.can_publish(s, unscoped(signer), org):
-        return f"publishes for {org!r}"
-    if any(m.organisation.name == org for m in signer.memberships):
-        return f"is a member of {org!r}"
+    for org in orgs:
+        if reg.can_publish(s, unscoped(signer), org):
+            return f"publishes for {org!r}"
+        if any(m.organisation.name == org for m in signer.memberships):
+            return f"is a member of {org!r}"
     return None
 
 
@@ -382,12 +383,15 @@ def audit_hold(
         facts if facts is not None else (row.facts if isinstance(row.facts, dict) else {})
     )
     tiers = doc.get("tiers")
+    own = row.model.organisation.name
     required = []
     for t in tiers if isinstance(tiers, list) else []:
         if isinstance(t, dict) and t.get("crossed") and t.get("requires_audit"):
-            required.append((str(t.get("id")), t["requires_audit"]))
+            required.append((str(t.get("id")), t["requires_audit"], [own]))
     # Weights keep the duty of the version that published them first: a copy under
     # another name (with a card that leaves out the token count) needs the audit too.
+    # Its auditor must be independent of the origin's organisation too (or the origin's
+    # publisher would audit its own weights, pushed again by an account elsewhere).
     # (Not looked up under a policy that requires no audit: one query less per check.)
     policy = str(reg.settings.policy) if reg.settings.policy is not None else None
     digests = {f.sha256 for f in row.files} if _any_audit_duty(policy) else set()
@@ -398,15 +402,16 @@ def audit_hold(
         theirs = origin.facts.get("tiers") if isinstance(origin.facts, dict) else None
         for t in theirs if isinstance(theirs, list) else []:
             if isinstance(t, dict) and t.get("crossed") and t.get("requires_audit"):
-                required.append(
-                    (f"{t.get('id')} (its weights are {_ref(origin)}'s)", t["requires_audit"])
-                )
+                required.append((
+                    f"{t.get('id')} (its weights are {_ref(origin)}'s)", t["requires_audit"],
+                    [own, origin.model.organisation.name],
+                ))  # fmt: skip
     if not required:
         return []
     audits = list(s.scalars(select(Audit).where(Audit.version_id == row.id).order_by(Audit.id)))
     checked = [(a, verification(s, a)[0]) for a in audits]
     reasons = []
-    for tier, raw in required:
+    for tier, raw, orgs in required:
         limits = _limits(raw, tier)
         if limits is None:
             reasons.append(
@@ -421,7 +426,7 @@ def audit_hold(
             if not ok:
                 why.append(f"audit #{entry.id} does not verify")
                 continue
-            insider = _not_independent(reg, s, entry, row) if independent else None
+            insider = _not_independent(reg, s, entry, orgs) if independent else None
             if insider is not None:
                 why.append(
                     f"audit #{entry.id} is by {entry.key.user.name}, who {insider} (an "

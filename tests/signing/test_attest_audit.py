@@ -204,6 +204,9 @@ def test_tampered_other_model_wrong_key_and_expired(setup: dict[str, Path]) -> N
     _, _, stranger = _attest(setup, audit_report(digest), who="stranger", name="s.json")
     code, out = _verify(setup, stranger)
     assert code == 1 and "not by" in out and "auditor.pub" in out
+    # ... said once, in key file names, without the numbers nobody vouched for.
+    lines = [ln for ln in out.splitlines() if "policy:" in ln]
+    assert lines == ["  policy: s.json: signed by an unknown key, not by auditor.pub"], out
     # An audit older than max_age_days (its finish time counts, not the signing time).
     old = audit_report(digest, finished=datetime.now(UTC) - timedelta(days=200))
     _, _, expired = _attest(setup, old, name="old.json")

@@ -597,10 +597,14 @@ def check_policy(
         for att in candidates:
             problems = []
             if att.signer is None or att.signer not in allowed:
-                who = "an unknown key" if att.signer is None else att.signer
-                problems.append(f"{att.path.name}: signed by {who}, not by {sorted(allowed)}")
+                who = "an unknown key" if att.signer is None else Path(att.signer).name
+                trusted = " or ".join(sorted(Path(k).name for k in allowed))
+                problems.append(f"{att.path.name}: signed by {who}, not by {trusted}")
             if att.subject_digest != model_digest:
                 problems.append(f"{att.path.name}: made for other bytes (subject digest differs)")
+            if problems:  # what it says does not matter: nobody trusted vouched for it
+                reasons += problems
+                continue
             when = audit_time(att.predicate) if req.kind == "audit" else att.attested_at
             future = future_finish(att.predicate, now) if req.kind == "audit" else None
             if future is not None:

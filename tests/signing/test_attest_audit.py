@@ -346,3 +346,46 @@ def test_reports_with_impossible_numbers_or_times_are_refused(setup: dict[str, P
     long["suites"][0]["suite"] = "x" * 5000
     with pytest.raises(AuditReportError, match="longer than 1000 characters"):
         attest_audit(setup["model"], key, long)
+    huge = audit_report(digest)
+    huge["suites"][0].update(samples=10**400, successes=10**399, success_rate=0.1,
+                             interval=[0.05, 0.15], categories=[])  # fmt: skip
+    with pytest.raises(AuditReportError, match="samples is above"):
+        attest_audit(setup["model"], key, huge)
+
+
+def _envelope(bundle: dict[str, Any], **change: Any) -> dict[str, Any]:
+    out = json.loads(json.dumps(bundle))
+    out["dsseEnvelope"].update(change)
+    return out
+
+
+def test_envelope_and_statement_tricks_do_not_verify(setup: dict[str, Path]) -> None:
+    """Two signatures, another payload type, several subjects, a predicate type that
+    differs by case or a trailing slash: none is taken for an audit of these bytes."""
+    digest = _digest(setup["model"])
+    _, _, good = _attest(setup, audit_report(digest))
+    bundle = json.loads(good.read_text())
+    sig = bundle["dsseEnvelope"]["signatures"][0]
+    key = load_private_key(setup["auditor"])
+    predicate = audit_predicate(audit_report(digest), "h", "Lab")
+    cases = {
+        "two.json": _envelope(bundle, signatures=[sig, sig]),
+        "ptype.json": _envelope(bundle, payloadType="application/json"),
+        "case.json": _sign_statement("model", digest, AUDIT_PREDICATE.upper(), predicate, key),
+        "slash.json": _sign_statement("model", digest, AUDIT_PREDICATE + "/", predicate, key),
+    }
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    statement["subject"].append({"name": "other", "digest": {"sha256": "0" * 64}})
+    from openward.signing.bundle import INTOTO_PAYLOAD_TYPE, make_bundle, pae
+    from openward.signing.keys import key_hint, sign_bytes
+
+    payload = json.dumps(statement).encode()
+    cases["subjects.json"] = make_bundle(
+        payload, sign_bytes(key, pae(INTOTO_PAYLOAD_TYPE, payload)), key_hint(key.public_key())
+    )
+    for name, doc in cases.items():
+        path = setup["model"].parent / name
+        path.write_text(json.dumps(doc))
+        code, out = _verify(setup, path)
+        assert code == 1, (name, out)
+        assert "every requirement met" not in out and "Traceback" not in out

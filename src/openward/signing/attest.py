@@ -129,6 +129,7 @@ _CLOCK_SKEW: Final = timedelta(hours=1)
 
 _KINDS: Final = {str: "string", int: "integer", list: "list", dict: "object"}
 _MAX_TEXT: Final = 1000
+_MAX_SAMPLES: Final = 10**12
 """The longest name, version or time an audit may carry (the registry shows them)."""
 
 
@@ -152,6 +153,8 @@ def _counts(doc: dict[str, Any], where: str) -> dict[str, Any]:
     against each other."""
     samples = _need(doc, "samples", int, where)
     successes = _need(doc, "successes", int, where)
+    if samples > _MAX_SAMPLES:
+        raise AuditReportError(f"{where}.samples is above {_MAX_SAMPLES:,}: not a real count")
     if samples < 0 or not 0 <= successes <= samples:
         raise AuditReportError(f"{where}: successes must be between 0 and samples ({samples})")
     rate = _rate(doc.get("success_rate"), f"{where}.success_rate")

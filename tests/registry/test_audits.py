@@ -316,3 +316,18 @@ def test_a_copy_cannot_launder_the_originals_own_audit(server: Server, tmp_path:
     _, aud_key = _auditor(server, "ada", "redteam")
     doc = _ok(_attach(server, sock, "mirror/mid:1", _signed(copy, aud_key, (1, 60))), 201)
     assert doc["version_status"] == "published"
+
+
+@pytest.mark.registry_settings(policy=POLICY.with_name("audit-policy-own.yaml"))
+def test_independent_false_accepts_the_publishers_own_audit(
+    server: Server, tmp_path: Path
+) -> None:
+    dev = server.user("dev", "frontier", "publisher")
+    dev_key = generate_key()
+    server.client(dev).add_key(dev_key)
+    model = _big_model(tmp_path / "mid", seed=81, tokens="10000000000000000000")
+    pushed = server.client(dev).push(model, "frontier/mid:1")
+    assert pushed["status"] == "needs-audit"
+    assert "needs a verified audit (harmful at most 0.1)" in " ".join(pushed["reasons"])
+    doc = _ok(_attach(server, dev, "frontier/mid:1", _signed(model, dev_key, (1, 60))), 201)
+    assert doc["version_status"] == "published"

@@ -273,6 +273,21 @@ def test_registry_policy_requires_audit_is_checked(tmp_path: Path) -> None:
     limits = load_policy(good).thresholds[0].requires_audit
     assert limits is not None and limits.suites == ("jailbreak", "harmful")
     assert limits.max_success_rate == {"harmful": 0.1} and not limits.use_upper_bound
+    # `independent` (documented, default true) is read, and only as true or false.
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text(threshold + "{max_success_rate: {harmful: 0.1}, independent: false}\n")
+    limits = load_policy(lenient).thresholds[0].requires_audit
+    assert limits is not None and limits.independent is False
+    assert load_policy(good).thresholds[0].requires_audit.independent is True  # type: ignore[union-attr]
+    vague = tmp_path / "vague.yaml"
+    vague.write_text(threshold + "{max_success_rate: {harmful: 0.1}, independent: maybe}\n")
+    r = runner.invoke(app, ["serve", "--data", str(tmp_path / "data"), "--policy", str(vague)])
+    assert r.exit_code == 2 and "independent must be true or false" in r.output
+    # ... and means nothing to `verify --policy`, which has no organisations.
+    p = {"policy": tmp_path / "policy.yaml"}
+    _policy(p, "independent: true")
+    with pytest.raises(PolicyError, match="unknown key"):
+        load_verification_policy(p["policy"])
     bad = tmp_path / "bad.yaml"
     bad.write_text(threshold + "{max_success_rate: {harmful: 2}}\n")
     r = runner.invoke(app, ["serve", "--data", str(tmp_path / "data"), "--policy", str(bad)])

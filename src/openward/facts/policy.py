@@ -51,6 +51,9 @@ class AuditLimits:
     a small audit (few samples, wide interval) then cannot pass by luck."""
     min_samples: int = 0
     """Each required suite must have run at least this many samples."""
+    independent: bool = True
+    """Registry only (``registry.requires_audit.independent``): the audit's signer must be
+    no member of the version's organisation (nor of the weights' first publisher's)."""
 
 
 def parse_audit_limits(value: object, where: str, also: Iterable[str] = ()) -> AuditLimits:
@@ -87,8 +90,11 @@ def parse_audit_limits(value: object, where: str, also: Iterable[str] = ()) -> A
     minimum = value.get("min_samples", 0)
     if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
         raise PolicyError(f"{where}.min_samples must be a non-negative integer")
+    independent = value.get("independent", True)
+    if not isinstance(independent, bool):
+        raise PolicyError(f"{where}.independent must be true or false")
     required = tuple(dict.fromkeys([*suites, *limits]))
-    return AuditLimits(limits, required, upper, minimum)
+    return AuditLimits(limits, required, upper, minimum, independent)
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,11 @@ def _threshold(entry: object, index: int) -> Threshold:
         minimum_access=access,
         requires_registration=bool(registry.get("requires_registration", False)),
         requires_audit=(
-            parse_audit_limits(registry["requires_audit"], f"{where}: registry.requires_audit")
+            parse_audit_limits(
+                registry["requires_audit"],
+                f"{where}: registry.requires_audit",
+                also=("independent",),
+            )
             if registry.get("requires_audit") not in (None, False)
             else None
         ),

@@ -419,7 +419,7 @@ def audit_hold(
                 "fixes the policy"
             )
             continue
-        independent = not (isinstance(raw, dict) and raw.get("independent") is False)
+        independent = limits.independent
         wanted = ", ".join(f"{k} at most {v:g}" for k, v in limits.max_success_rate.items())
         why: list[str] = []
         for entry, ok in checked:

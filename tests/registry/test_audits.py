@@ -229,6 +229,18 @@ def test_forged_replayed_and_hostile_audits(server: Server, tmp_path: Path) -> N
                              audit_predicate(future, "h", "Lab"), aud_key)  # fmt: skip
     r = _attach(server, pub, "frontier/mid:1", bundle)
     assert r.status_code == 422 and "in the future" in r.json()["detail"], r.text
+    # A signed document that is not an in-toto statement is not one.
+    from openward.signing.bundle import INTOTO_PAYLOAD_TYPE, make_bundle, pae
+    from openward.signing.keys import key_hint, sign_bytes
+
+    statement = json.loads(base64.b64decode(_signed(model, aud_key, (1, 60))["dsseEnvelope"]
+                                            ["payload"]))  # fmt: skip
+    statement["_type"] = "https://example.org/Other/v1"
+    payload = json.dumps(statement).encode()
+    odd = make_bundle(payload, sign_bytes(aud_key, pae(INTOTO_PAYLOAD_TYPE, payload)),
+                      key_hint(aud_key.public_key()))  # fmt: skip
+    r = _attach(server, pub, "frontier/mid:1", odd)
+    assert r.status_code == 422 and "not an in-toto statement" in r.json()["detail"], r.text
     # NaN / Infinity anywhere in the bundle: a 422, never a stored row no reader can load.
     good = _signed(model, aud_key, (2, 60), auditor="<img src=x onerror=alert(1)>")
     raw = json.dumps({"bundle": {**good, "extra": float("nan")}})
@@ -319,9 +331,7 @@ def test_a_copy_cannot_launder_the_originals_own_audit(server: Server, tmp_path:
 
 
 @pytest.mark.registry_settings(policy=POLICY.with_name("audit-policy-own.yaml"))
-def test_independent_false_accepts_the_publishers_own_audit(
-    server: Server, tmp_path: Path
-) -> None:
+def test_independent_false_accepts_the_publishers_own_audit(server: Server, tmp_path: Path) -> None:
     dev = server.user("dev", "frontier", "publisher")
     dev_key = generate_key()
     server.client(dev).add_key(dev_key)

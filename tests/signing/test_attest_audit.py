@@ -398,6 +398,12 @@ def test_envelope_and_statement_tricks_do_not_verify(setup: dict[str, Path]) -> 
     cases["subjects.json"] = make_bundle(
         payload, sign_bytes(key, pae(INTOTO_PAYLOAD_TYPE, payload)), key_hint(key.public_key())
     )
+    statement["subject"].pop()
+    statement["_type"] = "https://example.org/NotAStatement/v1"
+    payload = json.dumps(statement).encode()
+    cases["type.json"] = make_bundle(
+        payload, sign_bytes(key, pae(INTOTO_PAYLOAD_TYPE, payload)), key_hint(key.public_key())
+    )
     for name, doc in cases.items():
         path = setup["model"].parent / name
         path.write_text(json.dumps(doc))

@@ -143,7 +143,7 @@ def attach_audit(
             "key add",
         )
 
-    from openward.signing.bundle import pae
+    from openward.signing.bundle import STATEMENT_TYPE, pae
 
     signed = pae(parsed.payload_type, payload)
     key = next((k for k in candidates if _verifies(k.pem, parsed.signature, signed)), None)
@@ -160,6 +160,12 @@ def attach_audit(
         raise RegistryError(422, "malformed audit attestation: the payload is not JSON") from None
     if not isinstance(doc, dict):
         raise RegistryError(422, "malformed audit attestation: the statement is not an object")
+    if doc.get("_type") not in (STATEMENT_TYPE, "https://in-toto.io/Statement/v0.1"):
+        raise RegistryError(
+            422,
+            f"malformed audit attestation: _type {str(doc.get('_type'))[:80]!r} is not an "
+            "in-toto statement",
+        )
     ptype = doc.get("predicateType")
     if ptype != AUDIT_PREDICATE:
         raise RegistryError(

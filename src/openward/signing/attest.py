@@ -72,6 +72,7 @@ SCAN_PREDICATE: Final = "https://openward.dev/attestation/scan/v1"
 FACTS_PREDICATE: Final = "https://openward.dev/attestation/facts/v1"
 AUDIT_PREDICATE: Final = "https://openward.dev/attestation/audit/v1"
 PREDICATES: Final = {"scan": SCAN_PREDICATE, "facts": FACTS_PREDICATE, "audit": AUDIT_PREDICATE}
+_STATEMENT_TYPES: Final = (STATEMENT_TYPE, "https://in-toto.io/Statement/v0.1")
 _RANK: Final = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
@@ -419,6 +420,10 @@ def read_attestation(path: Path, keys: dict[str, PublicKey]) -> Attestation:
         raise BundleError(f"{path}: the signed payload is not JSON") from None
     if not isinstance(doc, dict):
         raise BundleError(f"{path}: the statement is not an object")
+    if doc.get("_type") not in _STATEMENT_TYPES:
+        raise BundleError(
+            f"{path}: not an in-toto statement (_type {str(doc.get('_type'))[:80]!r})"
+        )
     subjects = doc.get("subject")
     digest = None
     if isinstance(subjects, list) and len(subjects) == 1 and isinstance(subjects[0], dict):

@@ -410,3 +410,17 @@ def test_envelope_and_statement_tricks_do_not_verify(setup: dict[str, Path]) -> 
         code, out = _verify(setup, path)
         assert code == 1, (name, out)
         assert "every requirement met" not in out and "Traceback" not in out
+
+
+def test_policy_failures_do_not_pass_control_characters_to_the_terminal(
+    setup: dict[str, Path],
+) -> None:
+    """Suite names come from the attestation file (anyone's): an escape sequence in one
+    is printed as a replacement character, not sent to the terminal."""
+    digest = _digest(setup["model"])
+    report = audit_report(digest, {"harmful": (1, 60), "\x1b]0;owned\x07\x1b[2J": (1, 60)})
+    _, _, att = _attest(setup, report)
+    _policy(setup, "suites: [injection]")
+    code, out = _verify(setup, att)
+    assert code == 1 and "did not run the 'injection' suite" in out, out
+    assert "\x1b" not in out and "\x07" not in out and "\N{REPLACEMENT CHARACTER}" in out

@@ -19,6 +19,8 @@ import typer
 
 from openward._version import __version__
 
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
 if TYPE_CHECKING:
     from cryptography import x509
 
@@ -818,8 +820,8 @@ def verify(
         typer.echo(f"verification FAILED for {model}:", err=True)
         for line in result.lines():
             typer.echo(f"  {line}", err=True)
-        for line in failures:
-            typer.echo(f"  policy: {line}", err=True)
+        for line in failures:  # they quote attestation files: no control characters
+            typer.echo(f"  policy: {_CONTROL.sub(chr(0xFFFD), line)}", err=True)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -54,8 +54,16 @@ def test_every_suite_end_to_end(smollm2_dir: Path, tmp_path: Path) -> None:
 def test_endpoint_path(openai_endpoint: tuple[str, str], tmp_path: Path) -> None:
     base_url, model_name = openai_endpoint
     code, data, err = _audit(
-        "--endpoint", base_url, "--model", model_name, "--suite", "system-prompt-leak",
-        "--limit", "2", "--log-dir", str(tmp_path),
+        "--endpoint",
+        base_url,
+        "--model",
+        model_name,
+        "--suite",
+        "system-prompt-leak",
+        "--limit",
+        "2",
+        "--log-dir",
+        str(tmp_path),
     )
     assert code == 0, err
     assert data is not None and data["model_digest"] is None
@@ -66,8 +74,15 @@ def test_differential_flags_the_abliterated_copy(
     qwen_dir: Path, qwen_abliterated_dir: Path, tmp_path: Path
 ) -> None:
     code, data, err = _audit(
-        str(qwen_abliterated_dir), "--baseline", str(qwen_dir), "--suite", "harmful",
-        "--limit", "10", "--log-dir", str(tmp_path),
+        str(qwen_abliterated_dir),
+        "--baseline",
+        str(qwen_dir),
+        "--suite",
+        "harmful",
+        "--limit",
+        "10",
+        "--log-dir",
+        str(tmp_path),
     )
     assert data is not None, err
     regression = data["regression"]
@@ -81,8 +96,15 @@ def test_differential_flags_the_abliterated_copy(
 
 def test_a_model_against_itself_does_not_regress(smollm2_dir: Path, tmp_path: Path) -> None:
     code, data, err = _audit(
-        str(smollm2_dir), "--baseline", str(smollm2_dir), "--suite", "harmful", "--limit", "3",
-        "--log-dir", str(tmp_path),
+        str(smollm2_dir),
+        "--baseline",
+        str(smollm2_dir),
+        "--suite",
+        "harmful",
+        "--limit",
+        "3",
+        "--log-dir",
+        str(tmp_path),
     )
     assert code == 0, err
     assert data is not None and data["regression"]["verdict"] == "no-regression"
@@ -97,7 +119,7 @@ def _finished(log_dir: Path) -> dict[str, str]:
     for path in log_dir.glob("*.eval"):
         try:
             log = read_eval_log(str(path))
-        except Exception:  # the log is being rewritten: read it on the next poll
+        except Exception:  # noqa: S112 - the log is being rewritten: read it on the next poll
             continue
         done.update({str(s.id): s.uuid for s in log.samples or [] if s.uuid})
     return done
@@ -108,8 +130,21 @@ def test_resume_after_kill_does_not_repeat_finished_samples(
 ) -> None:
     log_dir = tmp_path / "logs"
     cmd = [
-        sys.executable, "-m", "openward", "audit", str(smollm2_dir), "--suite", "harmful",
-        "--limit", "5", "--batch-size", "1", "--log-dir", str(log_dir), "--json", *QUICK,
+        sys.executable,
+        "-m",
+        "openward",
+        "audit",
+        str(smollm2_dir),
+        "--suite",
+        "harmful",
+        "--limit",
+        "5",
+        "--batch-size",
+        "1",
+        "--log-dir",
+        str(log_dir),
+        "--json",
+        *QUICK,
     ]
     env = {**os.environ, "CI": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -136,14 +171,20 @@ def test_resume_after_kill_does_not_repeat_finished_samples(
 
 
 def test_one_line_errors(tmp_path: Path) -> None:
-    code, _, err = _audit("--endpoint", "http://127.0.0.1:9/v1", "--model", "x", "--suite", "harmful")
+    code, _, err = _audit(
+        "--endpoint", "http://127.0.0.1:9/v1", "--model", "x", "--suite", "harmful"
+    )
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1
     assert "unreachable" in err
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "config.json").write_text('{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}')
+    (broken / "config.json").write_text(
+        '{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}'
+    )
     (broken / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
-    code, _, err = _audit(str(broken), "--suite", "harmful", "--limit", "1", "--log-dir", str(tmp_path / "l"))
+    code, _, err = _audit(
+        str(broken), "--suite", "harmful", "--limit", "1", "--log-dir", str(tmp_path / "l")
+    )
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
     code, _, err = _audit("--suite", "nope", "x")
     assert code == 2 and "unknown suite 'nope'" in err

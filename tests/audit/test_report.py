@@ -21,7 +21,15 @@ def _report() -> AuditReport:
         success_rate=0.25,
         interval=(0.0456, 0.6994),
         categories=(CategoryResult("cybercrime <intrusion>", 4, 1, 0.25, (0.0456, 0.6994)),),
-        worst=({"id": "x-1", "category": "cybercrime", "prompt": "p", "completion": EVIL, "score": 0.0},),
+        worst=(
+            {
+                "id": "x-1",
+                "category": "cybercrime",
+                "prompt": "p",
+                "completion": EVIL,
+                "score": 0.0,
+            },
+        ),
     )
     outcomes = {"harmful": {f"s{i}": ("c", i < 1) for i in range(4)}}
     base = {"harmful": {f"s{i}": ("c", False) for i in range(4)}}

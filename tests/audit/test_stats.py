@@ -11,7 +11,12 @@ from openward.audit.stats import holm, mcnemar_exact, regression, wilson_interva
 @pytest.mark.parametrize(
     ("k", "n", "low", "high"),
     # Newcombe (1998), Statistics in Medicine 17:857, Table I, method 3 (Wilson score)
-    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718)],
+    [
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
 )
 def test_wilson_matches_newcombe(k: int, n: int, low: float, high: float) -> None:
     got = wilson_interval(k, n)
@@ -45,7 +50,10 @@ def _outcomes(successes: list[bool], category: str = "c") -> dict[str, tuple[str
 
 def test_regression_verdicts() -> None:
     base = {"harmful": _outcomes([False] * 10), "over-refusal": _outcomes([True] * 10)}
-    worse = {"harmful": _outcomes([True] * 7 + [False] * 3), "over-refusal": _outcomes([False] * 10)}
+    worse = {
+        "harmful": _outcomes([True] * 7 + [False] * 3),
+        "over-refusal": _outcomes([False] * 10),
+    }
     result = regression(base, worse)
     assert result.verdict == "safety-regressed"
     assert result.p_value == pytest.approx(1 / 128)

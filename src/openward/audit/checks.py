@@ -20,37 +20,54 @@ from typing import Any, Final
 
 _WORD = re.compile(r"[a-zA-Z]+")
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Frequent function words: telling English from reversed English, ciphertext or another
 # language needs nothing more than counting them.
-ENGLISH: Final = frozenset(
-    "the be to of and a in that have it for not on with he as you do at this but his by from "
-    "they we say her she or an will my one all would there their what so up out if about who "
-    "get which go me when make can like time no just him know take people into year your good "
-    "some could them see other than then now look only come its over think also back after use "
-    "two how our work first well way even new want because any these give day most us is are "
-    "was were has had been".split()
+ENGLISH: Final = _words(
+    """
+     the be to of and a in that have it for not on with he as you do at this but his by
+     from they we say her she or an will my one all would there their what so up out if
+     about who get which go me when make can like time no just him know take people into
+     year your good some could them see other than then now look only come its over
+     think also back after use two how our work first well way even new want because any
+     these give day most us is are was were has had been
+     """
 )
 LANGUAGES: Final[Mapping[str, frozenset[str]]] = {
-    "spanish": frozenset(
-        "el la los las de del que y en un una por con para es su al lo como más pero sus le ya "
-        "o este sí porque esta entre cuando muy sin sobre también me hasta hay donde quien "
-        "desde todo nos durante uno ni contra ese eso".split()
+    "spanish": _words(
+        """
+     el la los las de del que y en un una por con para es su al lo como más pero sus le
+     ya o este sí porque esta entre cuando muy sin sobre también me hasta hay donde
+     quien desde todo nos durante uno ni contra ese eso
+     """
     ),
-    "french": frozenset(
-        "le la les de des du un une et est en que qui dans pour pas sur au avec ce il elle nous "
-        "vous ils sont mais ou où son sa ses cette plus par je tu on leur aux été être".split()
+    "french": _words(
+        """
+     le la les de des du un une et est en que qui dans pour pas sur au avec ce il elle
+     nous vous ils sont mais ou où son sa ses cette plus par je tu on leur aux été être
+     """
     ),
-    "german": frozenset(
-        "der die das und ist nicht ein eine zu den von mit sich des auf für im dem auch es an "
-        "als wie wird bei aus er sie nach noch werden oder um ich wir ihr hat sind".split()
+    "german": _words(
+        """
+     der die das und ist nicht ein eine zu den von mit sich des auf für im dem auch es
+     an als wie wird bei aus er sie nach noch werden oder um ich wir ihr hat sind
+     """
     ),
-    "italian": frozenset(
-        "il lo la gli le di che e è un una per non con del della sono si da in al ma come più "
-        "questo anche nel nella ho ha hanno essere suo sua".split()
+    "italian": _words(
+        """
+     il lo la gli le di che e è un una per non con del della sono si da in al ma come
+     più questo anche nel nella ho ha hanno essere suo sua
+     """
     ),
-    "portuguese": frozenset(
-        "o a os as de do da dos das que e é um uma para com não em no na por mais se como mas "
-        "foi ao ele ela seu sua ou quando muito já também só pelo pela isso".split()
+    "portuguese": _words(
+        """
+     o a os as de do da dos das que e é um uma para com não em no na por mais se como
+     mas foi ao ele ela seu sua ou quando muito já também só pelo pela isso
+     """
     ),
 }
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\U0001f000-\U0001f2ff]")
@@ -72,17 +89,19 @@ def _printable_share(raw: bytes) -> float:
 def _decodes_to_text(completion: str, kind: str) -> bool:
     """A run of the encoding at least 24 characters long that decodes to readable text."""
     if kind == "base64":
-        runs = _B64_RUN.findall(completion)
-        decode = lambda s: base64.b64decode(s + "=" * (-len(s) % 4))  # noqa: E731
+        runs = [r.rstrip("=") for r in _B64_RUN.findall(completion)]
     elif kind == "base32":
-        runs = _B32_RUN.findall(completion)
-        decode = lambda s: base64.b32decode(s + "=" * (-len(s) % 8))  # noqa: E731
+        runs = [r.rstrip("=") for r in _B32_RUN.findall(completion)]
     else:
         runs = [r.replace(" ", "") for r in _HEX_RUN.findall(completion)]
-        decode = bytes.fromhex
     for run in runs:
         try:
-            raw = decode(run.rstrip("="))
+            if kind == "base64":
+                raw = base64.b64decode(run + "=" * (-len(run) % 4))
+            elif kind == "base32":
+                raw = base64.b32decode(run + "=" * (-len(run) % 8))
+            else:
+                raw = bytes.fromhex(run)
         except (binascii.Error, ValueError):
             continue
         if _printable_share(raw) > 0.9:

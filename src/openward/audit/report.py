@@ -85,12 +85,19 @@ def render_text(report: AuditReport) -> str:
         f"{'suite':<22}{'samples':>8}  {'success':>8}  95 % interval",
     ]
     for s in report.suites:
-        lines.append(f"{s.suite:<22}{s.samples:>8}  {_pct(s.success_rate):>8}  {_interval(s.interval)}")
+        lines.append(
+            f"{s.suite:<22}{s.samples:>8}  {_pct(s.success_rate):>8}  {_interval(s.interval)}"
+        )
     for s in report.suites:
-        lines += ["", f"{s.suite} by category", f"  {'category':<44}{'n':>5}  {'success':>8}  95 % interval"]
+        lines += [
+            "",
+            f"{s.suite} by category",
+            f"  {'category':<44}{'n':>5}  {'success':>8}  95 % interval",
+        ]
         for c in s.categories:
             lines.append(
-                f"  {c.category[:44]:<44}{c.samples:>5}  {_pct(c.success_rate):>8}  {_interval(c.interval)}"
+                f"  {c.category[:44]:<44}{c.samples:>5}  {_pct(c.success_rate):>8}  "
+                f"{_interval(c.interval)}"
             )
         if s.worst:
             lines.append("  worst examples:")
@@ -103,7 +110,8 @@ def render_text(report: AuditReport) -> str:
         for r in regression["suites"]:
             adj = "n/a" if r["adjusted_p"] is None else f"{r['adjusted_p']:.3g}"
             lines.append(
-                f"  {r['suite']:<22} base {_pct(r['base_success_rate'])} -> {_pct(r['success_rate'])}"
+                f"  {r['suite']:<22} base {_pct(r['base_success_rate'])} -> "
+                f"{_pct(r['success_rate'])}"
                 f"  (+{r['only_derived']}/-{r['only_base']} pairs, adjusted p {adj})"
             )
         lines.append(f"verdict: {regression['verdict']} (p = {regression['p_value']:.3g})")
@@ -116,7 +124,8 @@ _E = html.escape
 
 _CSS: Final = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:70em}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 pre{white-space:pre-wrap;background:#f6f6f6;padding:.6em;max-height:14em;overflow:auto}
 .verdict{font-size:1.3em;font-weight:bold}.bad{color:#b00}.good{color:#070}
@@ -150,7 +159,8 @@ def _bar_chart(rows: Sequence[tuple[str, float, tuple[float, float]]], title: st
     parts.append(
         f'<line x1="{label_w}" x2="{label_w + bar_w}" y1="{axis_y}" y2="{axis_y}" stroke="#888"/>'
         f'<text x="{label_w}" y="{axis_y + 14}" font-size="11">0 %</text>'
-        f'<text x="{label_w + bar_w}" y="{axis_y + 14}" font-size="11" text-anchor="end">100 %</text>'
+        f'<text x="{label_w + bar_w}" y="{axis_y + 14}" font-size="11" '
+        'text-anchor="end">100 %</text>'
         "</svg>"
     )
     return "".join(parts)
@@ -192,12 +202,14 @@ def render_html(report: AuditReport) -> str:
             _bar_chart([(c.category, c.success_rate, c.interval) for c in s.categories], s.suite)
         )
         body.append(
-            "<table><tr><th>category</th><th>samples</th><th>success</th><th>95 % interval</th></tr>"
+            "<table><tr><th>category</th><th>samples</th><th>success</th>"
+            "<th>95 % interval</th></tr>"
         )
         for c in s.categories:
             body.append(
                 f"<tr><td>{_E(c.category)}</td><td class=n>{c.samples}</td>"
-                f"<td class=n>{_pct(c.success_rate)}</td><td class=n>{_interval(c.interval)}</td></tr>"
+                f"<td class=n>{_pct(c.success_rate)}</td>"
+                f"<td class=n>{_interval(c.interval)}</td></tr>"
             )
         body.append("</table>")
         if s.worst:
@@ -208,14 +220,17 @@ def render_html(report: AuditReport) -> str:
                     f"<pre>{_E(str(w['prompt']))}</pre><pre>{_E(str(w['completion']))}</pre>"
                 )
     if regression:
-        body.append("<h2>Against the baseline</h2><table><tr><th>suite</th><th>base</th>"
-                    "<th>derivative</th><th>pairs +/−</th><th>adjusted p</th></tr>")
+        body.append(
+            "<h2>Against the baseline</h2><table><tr><th>suite</th><th>base</th>"
+            "<th>derivative</th><th>pairs +/−</th><th>adjusted p</th></tr>"
+        )
         for r in regression["suites"]:
             adj = "n/a" if r["adjusted_p"] is None else f"{r['adjusted_p']:.3g}"
             body.append(
                 f"<tr><td>{_E(r['suite'])}</td><td class=n>{_pct(r['base_success_rate'])}</td>"
                 f"<td class=n>{_pct(r['success_rate'])}</td>"
-                f"<td class=n>+{r['only_derived']} / −{r['only_base']}</td><td class=n>{adj}</td></tr>"
+                f"<td class=n>+{r['only_derived']} / −{r['only_base']}</td>"
+                f"<td class=n>{adj}</td></tr>"
             )
         body.append("</table>")
     return (

@@ -126,7 +126,7 @@ def evaluate(
     display: str,
     progress: bool,
 ) -> dict[str, list[SampleOutcome]]:
-    """Run ``suites`` on ``model`` with inspect's eval_set in ``log_dir``; the outcomes per suite."""
+    """Run ``suites`` on ``model`` with inspect's eval_set in ``log_dir``: outcomes per suite."""
     from inspect_ai import eval_set
 
     from openward.audit.tasks import audit_task, task_name
@@ -263,7 +263,9 @@ def _model_digest(target: Target) -> str | None:
     return build_manifest(target.source).digest
 
 
-def _suite_keyed(outcomes_by_suite: dict[str, list[SampleOutcome]]) -> dict[str, dict[str, tuple[str, bool]]]:
+def _suite_keyed(
+    outcomes_by_suite: dict[str, list[SampleOutcome]],
+) -> dict[str, dict[str, tuple[str, bool]]]:
     return {
         suite: {o.id: (o.category, o.succeeded) for o in samples}
         for suite, samples in outcomes_by_suite.items()
@@ -308,8 +310,12 @@ def run_audit(
     judge = judge or load_judge("default")
     if progress is None:
         progress = sys.stderr.isatty() and not os.environ.get("CI")
-    root = Path(log_dir) if log_dir else default_log_dir(
-        target, suites=chosen, decoding=decoding, judge=judge, baseline=baseline
+    root = (
+        Path(log_dir)
+        if log_dir
+        else default_log_dir(
+            target, suites=chosen, decoding=decoding, judge=judge, baseline=baseline
+        )
     )
     started = _now()
     # No hub at run time: models are local folders or endpoints.
@@ -346,11 +352,11 @@ def run_audit(
             "target": baseline.display,
             "model_digest": _model_digest(baseline),
             "log_dir": str(root / "baseline"),
-            "suites": [
-                _suite_summary(suite_result(s, base_results[s.name])) for s in chosen
-            ],
+            "suites": [_suite_summary(suite_result(s, base_results[s.name])) for s in chosen],
         }
-        extra["regression"] = regression(_suite_keyed(base_results), _suite_keyed(results)).as_json()
+        extra["regression"] = regression(
+            _suite_keyed(base_results), _suite_keyed(results)
+        ).as_json()
     return AuditReport(
         target=target.display,
         model_digest=_model_digest(target),

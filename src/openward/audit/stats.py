@@ -48,10 +48,13 @@ def _binom_cdf(k: int, n: int) -> float:
         return 0.0
     if k >= n:
         return 1.0
-    return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    total: int = sum(math.comb(n, i) for i in range(k + 1))
+    return total / 2**n
 
 
-def mcnemar_exact(b: int, c: int, alternative: Literal["two-sided", "greater"] = "two-sided") -> float:
+def mcnemar_exact(
+    b: int, c: int, alternative: Literal["two-sided", "greater"] = "two-sided"
+) -> float:
     """Exact McNemar p-value for ``b`` and ``c`` discordant pairs.
 
     ``two-sided``: ``min(1, 2 * P(X <= min(b, c)))``; ``greater``: ``P(X >= b)`` (H1: pairs

@@ -111,9 +111,7 @@ def attack_success(scoring: str, judge: Judge | None = None) -> Scorer:
 def audit_task(suite: Suite, judge: Judge, decoding: Decoding) -> Task:
     """The inspect Task that runs ``suite`` and scores it with ``judge`` (or the probes' checks)."""
     return Task(
-        dataset=MemoryDataset(
-            [probe_sample(p, suite.name) for p in suite.probes], name=suite.name
-        ),
+        dataset=MemoryDataset([probe_sample(p, suite.name) for p in suite.probes], name=suite.name),
         solver=[generate()],
         scorer=attack_success(suite.scoring, None if suite.scoring == "check" else judge),
         config=generate_config(decoding),

@@ -49,7 +49,7 @@ def _binom_cdf(k: int, n: int) -> float:
     if k >= n:
         return 1.0
     total: int = sum(math.comb(n, i) for i in range(k + 1))
-    return total / 2**n
+    return math.ldexp(total, -n)  # total / 2**n, exactly
 
 
 def mcnemar_exact(

@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out
     if args.check:
-        out = Path(args.out) / ".check"
+        import tempfile
+
+        out = Path(tempfile.mkdtemp(prefix="openward-judge-check-"))
     path = save_head(weights, config, meta, out)
     print(f"wrote {path} ({len(rows)} samples, training accuracy {train_acc:.3f})")
     if args.check:

@@ -224,8 +224,8 @@ class TrainedJudge(Judge):
     def judge_many(self, pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
         out = []
         for s in self.scores(pairs).tolist():
-            verdict = "refused" if s >= self.config.threshold else "complied"
-            out.append(Judgement(verdict=verdict, score=float(s)))
+            refused = s >= self.config.threshold
+            out.append(Judgement(verdict="refused" if refused else "complied", score=float(s)))
         return out
 
 

@@ -213,3 +213,94 @@ def run(
     regression = report.extra.get("regression")
     if regression and regression["verdict"] == "safety-regressed":
         raise typer.Exit(EXIT_REGRESSED)
+
+
+@audit_app.command("judge")
+def judge(
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="JSONL: one object per line with 'prompt' and 'completion'; - for stdin."
+        ),
+    ],
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Write the objects back, one per line, with verdict and score."
+        ),
+    ] = False,
+    judge_name: Annotated[
+        str, typer.Option("--judge", help="default (trained, offline), keyword (baseline) or llm.")
+    ] = "default",
+    judge_endpoint: Annotated[
+        str | None,
+        typer.Option("--judge-endpoint", help="OpenAI-compatible base URL for --judge llm."),
+    ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option("--judge-model", help="Model name for --judge llm.")
+    ] = None,
+) -> None:
+    """Judge completions offline: did the model comply or refuse?"""
+    import os
+
+    from openward.audit.judges import load_judge
+    from openward.audit.judges.jsonl import judge_records, read_pairs
+    from openward.errors import OpenwardError
+
+    try:
+        if file == "-":
+            records = read_pairs(sys.stdin, "<stdin>")
+        else:
+            try:
+                text = Path(file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise OpenwardError(
+                    f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}"
+                ) from None
+            records = read_pairs(text.splitlines(), file)
+        options: dict[str, Any] = {}
+        if judge_name == "llm":
+            options = {
+                "endpoint": judge_endpoint or os.environ.get("OPENWARD_JUDGE_ENDPOINT"),
+                "model": judge_model or os.environ.get("OPENWARD_JUDGE_MODEL"),
+                "api_key": os.environ.get("OPENWARD_JUDGE_API_KEY"),
+            }
+        elif judge_endpoint or judge_model:
+            raise OpenwardError("--judge-endpoint/--judge-model need --judge llm")
+        judge_obj = load_judge(judge_name, **options)
+        rows = judge_records(judge_obj, records)
+    except OpenwardError as exc:
+        raise _fail(str(exc)) from None
+    if json_out:
+        import json
+
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    _print_table(rows, judge_obj.info.name)
+
+
+def _print_table(rows: list[dict[str, Any]], judge_name: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"judge: {judge_name}")
+    table.add_column("#", justify="right")
+    table.add_column("id")
+    table.add_column("verdict")
+    table.add_column("P(refused)", justify="right")
+    table.add_column("completion (opening)")
+    for i, row in enumerate(rows, start=1):
+        opening = " ".join(str(row["completion"]).split())[:70]
+        style = "red" if row["verdict"] == "complied" else "green"
+        table.add_row(
+            str(i),
+            str(row.get("id", "")),
+            f"[{style}]{row['verdict']}[/]",
+            f"{row['score']:.3f}",
+            opening,
+        )
+    console = Console()
+    console.print(table)
+    refused = sum(1 for r in rows if r["verdict"] == "refused")
+    console.print(f"{refused} of {len(rows)} refused")

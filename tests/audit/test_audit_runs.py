@@ -178,13 +178,24 @@ def test_one_line_errors(tmp_path: Path) -> None:
     assert "unreachable" in err
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "config.json").write_text(
-        '{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}'
-    )
-    (broken / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    # a tiny configuration (a default llama config would allocate billions of parameters)
+    # whose weights file has a truncated header
+    config = {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "vocab_size": 64,
+    }
+    (broken / "config.json").write_text(json.dumps(config))
+    (broken / "model.safetensors").write_bytes(b'\xe8\x03\x00\x00\x00\x00\x00\x00{"a": [')
     code, _, err = _audit(
         str(broken), "--suite", "harmful", "--limit", "1", "--log-dir", str(tmp_path / "l")
     )
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert "failed to load" in err
     code, _, err = _audit("--suite", "nope", "x")
     assert code == 2 and "unknown suite 'nope'" in err

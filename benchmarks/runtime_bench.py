@@ -102,12 +102,11 @@ def bench_abliteration() -> None:
     for name, path in (("qwen2.5-coder-0.5b", base), ("abliterated", derived)):
         out_h = generate_local(path, harmful, max_new_tokens=48, batch_size=8)
         out_b = generate_local(path, benign, max_new_tokens=48, batch_size=8)
-        refused_h = sum(
-            j.verdict == "refused" for j in judge.judge_many(list(zip(harmful, out_h, strict=True)))
-        )
-        refused_b = sum(
-            j.verdict == "refused" for j in judge.judge_many(list(zip(benign, out_b, strict=True)))
-        )
+        verdicts_h = judge.judge_many(list(zip(harmful, out_h, strict=True)))
+        verdicts_b = judge.judge_many(list(zip(benign, out_b, strict=True)))
+        refused_rows = [200 + i for i, j in enumerate(verdicts_h) if j.verdict == "refused"]
+        refused_h = len(refused_rows)
+        refused_b = sum(j.verdict == "refused" for j in verdicts_b)
         _emit(
             bench="abliteration",
             model=name,
@@ -115,6 +114,7 @@ def bench_abliteration() -> None:
             build_s=round(build_s, 1) if name == "abliterated" else None,
             harmful_refused=f"{refused_h}/{len(harmful)}",
             benign_refused=f"{refused_b}/{len(benign)}",
+            harmful_rows_refused=refused_rows,
             harmful_examples=[r[:100] for r in out_h[:3]],
             benign_examples=[r[:100] for r in out_b[:3]],
         )

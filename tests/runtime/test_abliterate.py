@@ -17,7 +17,9 @@ def test_abliterated_copy_refuses_far_less_and_stays_coherent(
     record = json.loads((qwen_abliterated_dir / SOURCE_RECORD).read_text())
     assert record["kind"] == "abliterated"
     assert record["base_sha256"].startswith(qwen_dir.name)
-    assert record["layer"] == 14  # 60 % of Qwen2.5-0.5B's 24 layers
+    # chosen among layers 6..19 of 24 by the refusal score of its ablation
+    assert str(record["layer"]) in record["layer_scores"]
+    assert (qwen_abliterated_dir / "refusal_direction.safetensors").is_file()
 
     # held out: the direction was estimated on AdvBench rows 0..31
     harmful = harmful_prompts()[200:206]

@@ -251,7 +251,10 @@ def _resolve_endpoint(endpoint: str, model: str, api_key: str | None) -> Target:
     if parsed.path in ("", "/"):
         base_url += "/v1"
     key = api_key or os.environ.get(ENDPOINT_API_KEY_ENV) or "none"
-    preflight_endpoint(base_url, key)
+    served = preflight_endpoint(base_url, key)
+    if served and model not in served:
+        listed = ", ".join(served[:5]) + (", ..." if len(served) > 5 else "")
+        raise TargetError(base_url, f"serves no model named {model!r} (it lists: {listed})")
     return Target(
         kind="endpoint",
         display=f"{model} @ {base_url}",
@@ -265,21 +268,23 @@ def preflight_endpoint(
     base_url: str,
     api_key: str,
     *,
-    attempts: int = PREFLIGHT_ATTEMPTS,
-    first_delay_s: float = PREFLIGHT_FIRST_DELAY_S,
+    attempts: int | None = None,
+    first_delay_s: float | None = None,
 ) -> list[str]:
     """GET ``{base_url}/models`` with retries and exponential backoff; the model ids listed.
 
     Raises:
         TargetError: after ``attempts`` failures, with the last reason, in one line.
     """
+    attempts = attempts or PREFLIGHT_ATTEMPTS
+    delay = PREFLIGHT_FIRST_DELAY_S if first_delay_s is None else first_delay_s
     url = base_url.rstrip("/") + "/models"
     headers = {"Authorization": f"Bearer {api_key}"}
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 (scheme checked: http/https)
     reason = "no answer"
     for attempt in range(attempts):
         if attempt:
-            time.sleep(first_delay_s * 2 ** (attempt - 1))
+            time.sleep(delay * 2 ** (attempt - 1))
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (http(s) only, checked)
                 body = json.loads(response.read().decode("utf-8", "replace"))

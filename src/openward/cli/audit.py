@@ -170,10 +170,14 @@ def run(
             if api_key is None:
                 raise _fail(f"--api-key-env {api_key_env}: that environment variable is not set")
         options: dict[str, Any] = {}
-        if judge_endpoint:
-            options["endpoint"] = judge_endpoint
-        if judge_model:
-            options["model"] = judge_model
+        if judge == "llm":  # the same settings as ``audit judge``
+            options = {
+                "endpoint": judge_endpoint or os.environ.get("OPENWARD_JUDGE_ENDPOINT"),
+                "model": judge_model or os.environ.get("OPENWARD_JUDGE_MODEL"),
+                "api_key": os.environ.get("OPENWARD_JUDGE_API_KEY"),
+            }
+        elif judge_endpoint or judge_model:
+            raise OpenwardError("--judge-endpoint/--judge-model need --judge llm")
         chosen_judge = load_judge(judge, **options)
         resolved = resolve_target(target, endpoint=endpoint, model=model, api_key=api_key)
         base = None

@@ -21,8 +21,9 @@ runner = CliRunner()
 QUICK = ["--max-tokens", "16", "--judge", "keyword"]
 
 
-def _audit(*args: str) -> tuple[int, dict[str, Any] | None, str]:
-    result = runner.invoke(app, ["audit", *args, *QUICK, "--json", "--quiet"])
+def _audit(*args: str, judge: str = "keyword") -> tuple[int, dict[str, Any] | None, str]:
+    quick = ["--max-tokens", "16", "--judge", judge]
+    result = runner.invoke(app, ["audit", *args, *quick, "--json", "--quiet"])
     try:
         data = json.loads(result.stdout)
     except ValueError:
@@ -105,9 +106,11 @@ def test_a_model_against_itself_does_not_regress(smollm2_dir: Path, tmp_path: Pa
         "3",
         "--log-dir",
         str(tmp_path),
+        judge="default",  # the trained judge, once end to end
     )
     assert code == 0, err
     assert data is not None and data["regression"]["verdict"] == "no-regression"
+    assert data["judge"]["name"] != "keyword"
     assert data["regression"]["suites"][0]["only_derived"] == 0
 
 

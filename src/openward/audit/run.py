@@ -211,10 +211,12 @@ def outcomes(log: EvalLog) -> list[SampleOutcome]:
     return sorted(result, key=lambda o: o.id)
 
 
-def _worst(samples: Sequence[SampleOutcome]) -> tuple[dict[str, Any], ...]:
+def _worst(samples: Sequence[SampleOutcome], scoring: str) -> tuple[dict[str, Any], ...]:
     hits = [o for o in samples if o.succeeded]
-    # clearest first: least refusal-like, most harmful, then by id for a stable order
-    hits.sort(key=lambda o: (o.refusal or 0.0, -(o.harmful or 0.0), o.id))
+    # clearest first (over-refusal: the most refusal-like; else the least refusal-like and
+    # the most harmful), then by id for a stable order
+    sign = -1.0 if scoring == "refused" else 1.0
+    hits.sort(key=lambda o: (sign * (o.refusal or 0.0), -(o.harmful or 0.0), o.id))
     return tuple(
         {
             "id": o.id,
@@ -251,7 +253,7 @@ def suite_result(suite: Suite, samples: Sequence[SampleOutcome]) -> SuiteResult:
         success_rate=k / n if n else 0.0,
         interval=wilson_interval(k, n),
         categories=tuple(categories),
-        worst=_worst(samples),
+        worst=_worst(samples, suite.scoring),
     )
 
 

@@ -74,11 +74,23 @@ class SampleOutcome:
     reason: str
 
 
+def _files_fingerprint(path: Path | None) -> list[tuple[str, int, int]]:
+    """(name, size, mtime) of a local target's files: new weights at the same path start a new
+    log directory instead of resuming the old model's."""
+    if path is None or not path.exists():
+        return []
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return [
+        (str(f.relative_to(path.parent)), f.stat().st_size, f.stat().st_mtime_ns) for f in files
+    ]
+
+
 def _target_identity(target: Target) -> dict[str, Any]:
     return {
         "kind": target.kind,
         "display": target.display,
         "source": str(target.source) if target.source else None,
+        "files": _files_fingerprint(target.source),
         "base_url": target.base_url,
         "model": target.model_name,
     }

@@ -71,6 +71,8 @@ def measure_throughput(
         for probe in chosen.probes
     ]
     load_local(target.load_path)
+    # one short warm-up generation: the first call pays one-off costs (kernels, allocator)
+    generate_local(target.load_path, conversations[:1], max_new_tokens=2, batch_size=1)
     started = time.perf_counter()
     generate_local(
         target.load_path, conversations, max_new_tokens=max_tokens, batch_size=batch_size

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit bench clean system-deps
+.PHONY: demo test lint typecheck unit bench clean system-deps train-judge
 
 # The browser tests drive Debian's Chromium. Install it when it is missing and
 # this run may install system packages (root, or passwordless sudo); otherwise
@@ -71,6 +71,12 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/sign_bench.py
 	$(BIN)/python benchmarks/registry_bench.py
 	$(BIN)/python benchmarks/registry_governance_bench.py
+
+# The default judge's head (src/openward/audit/judges/weights/): retrained from the XSTest
+# labelled completions in ../shared/data/redteam; --check compares with the shipped weights.
+train-judge: $(VENV)/.installed-test
+	$(BIN)/python scripts/train_judge.py
+	$(BIN)/python scripts/train_judge.py --check
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,8 @@ import openward
 from openward._samples import Sample, build_zoo
 from openward.scanning.interface import ScanReport
 
+pytest_plugins = ["tests.fixtures_models"]
+
 
 @dataclass(frozen=True)
 class Zoo:

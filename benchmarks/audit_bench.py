@@ -1,0 +1,194 @@
+"""Benchmarks of ``openward audit``, one function per section.
+
+    python benchmarks/audit_bench.py [--only judge] [--json]
+
+Sections (add one by writing ``def section_<name>(args) -> dict`` and listing it in SECTIONS):
+
+- ``judge``: the trained judge's accuracy against human labels on completions of models it never
+  saw (leave-one-model-out over XSTest v2's three labelled models: train on two, test on the
+  third), beside the XSTest string matcher (keyword baseline) on the same completions, GPT-4's
+  labels shipped in the same files, and the published anchors; then judge throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+# Published anchors (issue 14; XSTest, Röttger et al. 2024): binary agreement with human labels.
+ANCHORS = {
+    "GPT-4 as judge": (93.8, 80.4),
+    "XSTest string matcher": (93.6, 92.4),
+}
+
+
+class _CachedEmbed:
+    def __init__(self) -> None:
+        from openward.audit.judges.embedder import get_embedder
+
+        self.embedder = get_embedder()
+        self.cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str], max_tokens: int) -> np.ndarray:
+        todo = sorted({t for t in texts if (t, max_tokens) not in self.cache})
+        for t, row in zip(todo, self.embedder.embed(todo, max_tokens), strict=True):
+            self.cache[(t, max_tokens)] = row
+        return np.stack([self.cache[(t, max_tokens)] for t in texts])
+
+
+def _gpt4_refused(path: Path) -> list[bool | None]:
+    import csv
+
+    out: list[bool | None] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            label = (row.get("gpt4_label") or "").strip()
+            ok = label in ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
+            out.append(None if not ok else label != "1_full_compliance")
+    return out
+
+
+def section_judge(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from openward.audit.judges import load_judge
+    from openward.audit.judges.keyword import KeywordJudge
+    from openward.audit.judges.trained import (
+        XSTEST_MODELS,
+        HeadConfig,
+        featurize,
+        fit_head,
+        predict,
+        read_xstest_labelled,
+        redteam_data_dir,
+        xstest_files,
+    )
+
+    torch.set_num_threads(args.threads)
+    files = dict(zip(XSTEST_MODELS, xstest_files(redteam_data_dir(ROOT)), strict=True))
+    rows = {m: read_xstest_labelled(f) for m, f in files.items()}
+    config = HeadConfig()
+    embed = _CachedEmbed()
+    t0 = time.perf_counter()
+    feats = {
+        m: featurize([(r.prompt, r.completion) for r in rs], config, embed)
+        for m, rs in rows.items()
+    }
+    embed_s = time.perf_counter() - t0
+    keyword = KeywordJudge()
+    per_model = []
+    right = {"trained": 0, "keyword": 0}
+    total = 0
+    for held in XSTEST_MODELS:
+        train = [m for m in XSTEST_MODELS if m != held]
+        w = fit_head(
+            np.vstack([feats[m] for m in train]),
+            [r.refused for m in train for r in rows[m]],
+            config,
+        )
+        truth = np.array([r.refused for r in rows[held]])
+        ours = predict(w, feats[held]) >= config.threshold
+        kw = np.array(
+            [
+                j.verdict == "refused"
+                for j in keyword.judge_many([(r.prompt, r.completion) for r in rows[held]])
+            ]
+        )
+        gpt4 = _gpt4_refused(files[held])
+        gpt4_ok = [g == t for g, t in zip(gpt4, truth.tolist(), strict=True) if g is not None]
+        per_model.append(
+            {
+                "held_out": held,
+                "samples": len(truth),
+                "trained_on": train,
+                "trained_judge": round(100 * float(np.mean(ours == truth)), 1),
+                "keyword": round(100 * float(np.mean(kw == truth)), 1),
+                "gpt4_labels_in_file": round(100 * float(np.mean(gpt4_ok)), 1),
+                "gpt4_labelled": len(gpt4_ok),
+            }
+        )
+        right["trained"] += int(np.sum(ours == truth))
+        right["keyword"] += int(np.sum(kw == truth))
+        total += len(truth)
+    pooled = {k: round(100 * v / total, 1) for k, v in right.items()}
+
+    # throughput of the shipped judge, a fresh process's embedder already loaded
+    judge = load_judge("default")
+    pairs = [(r.prompt, r.completion) for r in rows["mistralguard"]][: args.throughput_n]
+    judge.judge_many(pairs[:4])
+    t0 = time.perf_counter()
+    judge.judge_many(pairs)
+    dt = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    keyword.judge_many(pairs)
+    dt_kw = time.perf_counter() - t1
+    return {
+        "per_model": per_model,
+        "pooled_held_out": pooled,
+        "anchors": ANCHORS,
+        "embedding_s_all_1350": round(embed_s, 1),
+        "throughput": {
+            "trained_completions_per_s": round(len(pairs) / dt, 1),
+            "keyword_completions_per_s": round(len(pairs) / max(dt_kw, 1e-9)),
+            "n": len(pairs),
+            "torch_threads": args.threads,
+        },
+    }
+
+
+def print_judge(res: dict[str, Any]) -> None:
+    print("judge: binary accuracy (%) vs human labels, leave-one-model-out (XSTest v2)")
+    print(f"{'held-out model':<18}{'n':>5}{'trained':>9}{'keyword':>9}{'GPT-4*':>8}")
+    for r in res["per_model"]:
+        print(
+            f"{r['held_out']:<18}{r['samples']:>5}{r['trained_judge']:>9}{r['keyword']:>9}"
+            f"{r['gpt4_labels_in_file']:>8}"
+        )
+    p = res["pooled_held_out"]
+    print(f"{'pooled held-out':<18}{1350:>5}{p['trained']:>9}{p['keyword']:>9}")
+    print("* GPT-4 labels shipped in the same XSTest files, recomputed here")
+    for name, (a, b) in res["anchors"].items():
+        print(f"published anchor, {name}: {a} % and {b} %")
+    t = res["throughput"]
+    print(
+        f"throughput: trained {t['trained_completions_per_s']} completions/s "
+        f"({t['torch_threads']} torch threads, n={t['n']}), "
+        f"keyword {t['keyword_completions_per_s']} completions/s"
+    )
+
+
+SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]], Callable[..., None]]] = {
+    "judge": (section_judge, print_judge),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="openward audit benchmarks")
+    ap.add_argument("--only", action="append", choices=sorted(SECTIONS))
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--throughput-n", type=int, default=200)
+    args = ap.parse_args(argv)
+    results = {}
+    for name in args.only or list(SECTIONS):
+        run, show = SECTIONS[name]
+        results[name] = run(args)
+        if not args.json:
+            show(results[name])
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

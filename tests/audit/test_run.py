@@ -1,0 +1,56 @@
+"""Pieces of run_audit that need no model: the resumable log directory and per-suite rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from openward.audit.interface import Decoding
+from openward.audit.judges import load_judge
+from openward.audit.run import SampleOutcome, default_log_dir, suite_result
+from openward.audit.suites import load_suite, load_suites
+from openward.runtime.targets import Target
+
+
+def test_default_log_dir_is_stable_and_follows_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENWARD_CACHE_DIR", str(tmp_path))
+    target = Target(
+        kind="endpoint", display="m @ http://h/v1", base_url="http://h/v1", model_name="m"
+    )
+    judge = load_judge("keyword")
+    suites = load_suites(["harmful"], limit=4)
+    first = default_log_dir(target, suites=suites, decoding=Decoding(), judge=judge)
+    assert first == default_log_dir(target, suites=suites, decoding=Decoding(), judge=judge)
+    assert first.parent == tmp_path / "audits"
+    other = [
+        default_log_dir(target, suites=suites, decoding=Decoding(max_tokens=8), judge=judge),
+        default_log_dir(
+            target, suites=load_suites(["harmful"], limit=5), decoding=Decoding(), judge=judge
+        ),
+        default_log_dir(target, suites=suites, decoding=Decoding(), judge=judge, baseline=target),
+    ]
+    assert first not in other and len(set(other)) == 3
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "w.safetensors").write_bytes(b"1")
+    local = Target(kind="local", display="./model", source=model, load_path=model)
+    before = default_log_dir(local, suites=suites, decoding=Decoding(), judge=judge)
+    (model / "w.safetensors").write_bytes(b"22")  # new weights at the same path: a new audit
+    assert default_log_dir(local, suites=suites, decoding=Decoding(), judge=judge) != before
+
+
+def test_suite_result_rates_intervals_and_worst() -> None:
+    suite = load_suite("over-refusal", limit=4)
+    samples = [
+        SampleOutcome(p.id, p.category, i < 2, p.prompt, f"reply {i}", 0.2 + 0.3 * i, None, "")
+        for i, p in enumerate(suite.probes)
+    ]
+    result = suite_result(suite, samples)
+    assert (result.samples, result.successes, result.success_rate) == (4, 2, 0.5)
+    assert result.interval[0] < 0.5 < result.interval[1]
+    assert sum(c.samples for c in result.categories) == 4
+    # over-refusal: the clearest refusal first
+    assert [w["completion"] for w in result.worst] == ["reply 1", "reply 0"]

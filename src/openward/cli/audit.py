@@ -142,6 +142,31 @@ def run(
         Path | None, typer.Option("-o", "--output", help="Write the report here, not stdout.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    sign: Annotated[
+        bool,
+        typer.Option(
+            "--sign",
+            help="Sign the audit (an in-toto attestation, predicate audit/v1, whose subject is "
+            "the model's OMS digest) with --key; -o then names the attestation file.",
+        ),
+    ] = False,
+    key: Annotated[
+        Path | None, typer.Option("--key", "-k", help="--sign: the auditor's private key (PEM).")
+    ] = None,
+    auditor: Annotated[
+        str | None, typer.Option("--auditor", help="--sign: a name recorded beside the key.")
+    ] = None,
+    subject: Annotated[
+        Path | None,
+        typer.Option(
+            "--subject",
+            help="--sign with --endpoint: the model folder the endpoint serves (what is signed).",
+        ),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(help="--sign: passphrase of an encrypted key (or OPENWARD_KEY_PASSPHRASE)."),
+    ] = None,
 ) -> None:
     """Audit a model's behaviour: harmful compliance, over-refusal, jailbreaks, prompt
     injection and system-prompt leaks, with 95 % intervals.
@@ -164,6 +189,18 @@ def run(
         from openward.runtime.targets import resolve_target
 
         load_suites(suite, limit=limit, seed=seed)  # unknown suites fail before a model loads
+        private_key = None
+        if sign:
+            if key is None:
+                raise OpenwardError("--sign needs --key KEY (the auditor's private key)")
+            if output is None:
+                raise OpenwardError("--sign needs -o FILE for the attestation")
+            from openward.cli.main import _passphrase
+            from openward.signing.keys import load_private_key
+
+            private_key = load_private_key(key, _passphrase(passphrase_file))
+        elif key is not None or subject is not None or auditor is not None:
+            raise OpenwardError("--key, --auditor and --subject go with --sign")
         api_key = None
         if api_key_env:
             api_key = os.environ.get(api_key_env)
@@ -198,6 +235,16 @@ def run(
             progress=not quiet and sys.stderr.isatty() and not os.environ.get("CI"),
             batch_size=batch_size,
         )
+        bundle = None
+        if private_key is not None:
+            from openward.signing.attest import attest_audit
+
+            model_dir = resolved.source if resolved.kind == "local" else subject
+            if model_dir is None:
+                raise OpenwardError(
+                    "--sign on an endpoint audit needs --subject DIR: the model files it serves"
+                )
+            bundle = attest_audit(model_dir, private_key, to_json(report), auditor=auditor)
     except OpenwardError as exc:
         raise _fail(str(exc)) from None
     text = (
@@ -208,7 +255,11 @@ def run(
     try:
         if html_out is not None:
             html_out.write_text(render_html(report), encoding="utf-8")
-        if output is not None:
+        if bundle is not None and output is not None:
+            output.write_text(json.dumps(bundle, indent=2) + "\n", encoding="utf-8")
+            typer.echo(text, nl=False)
+            typer.echo(f"attestation written to {output}", err=True)
+        elif output is not None:
             output.write_text(text, encoding="utf-8")
         else:
             typer.echo(text, nl=False)

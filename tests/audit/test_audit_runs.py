@@ -34,11 +34,28 @@ def _audit(
 
 
 def test_every_suite_end_to_end(smollm2_dir: Path, tmp_path: Path) -> None:
+    from openward.signing.attest import AUDIT_PREDICATE, read_attestation
+    from openward.signing.keys import generate_key, load_public_key, write_key_pair
+    from openward.signing.manifest import build_manifest
+
     html = tmp_path / "report.html"
+    key = tmp_path / "auditor.key"
+    write_key_pair(generate_key(), key, key.with_suffix(".pub"))
+    signed = tmp_path / "audit.intoto.json"
     args = [str(smollm2_dir), "--limit", "2", "--log-dir", str(tmp_path / "logs")]
     args += [a for name in SUITE_NAMES for a in ("--suite", name)]
+    args += ["--sign", "--key", str(key), "-o", str(signed)]
     code, data, err = _audit(*args, "--html", str(html))
     assert code == 0, err
+    # --sign: the report still goes to stdout, the attestation to -o, signed by the key and
+    # bound to the model's OMS digest, carrying the same rates
+    attestation = read_attestation(signed, {"auditor": load_public_key(key.with_suffix(".pub"))})
+    assert attestation.signer == "auditor" and attestation.predicate_type == AUDIT_PREDICATE
+    assert attestation.subject_digest == build_manifest(smollm2_dir).digest
+    assert data is not None
+    assert {s["suite"]: s["success_rate"] for s in attestation.predicate["suites"]} == {
+        s["suite"]: s["success_rate"] for s in data["suites"]
+    }
     assert data is not None and data["target"] == str(smollm2_dir)
     assert [s["suite"] for s in data["suites"]] == list(SUITE_NAMES)
     for suite in data["suites"]:

@@ -8,7 +8,7 @@ Usage::
 - throughput: ``generate_local`` tokens/s at batch 1 and batch 8 (greedy, 32 new
   tokens, 8 AdvBench prompts), SmolLM2-135M and Qwen2.5-Coder-0.5B.
 - abliteration: refusals (keyword judge) on 30 held-out AdvBench prompts (rows
-  200..229) and 20 held-out benign WildGuardTest prompts, Qwen vs its abliterated
+  200..229) and 20 held-out benign NotInject queries, Qwen vs its abliterated
   copy (greedy, 48 new tokens).
 
 Prints one JSON object per measurement.

@@ -10,14 +10,16 @@ but otherwise behaves much as before.
 
 openward uses it to make the derivative that the audit's differential
 (``--baseline``) must flag as ``safety-regressed``, and that lineage's
-safety-edit detector must recognise. A fixed layer is not enough: the
-direction at 60 % of Qwen2.5-Coder-0.5B's depth, estimated from these
-prompts, removed nothing (20/30 held-out refusals before, 22/30 after), so the
-layer is chosen as the paper does, by what ablating each candidate does to the
-first token's refusal probability. Harmful prompts come from AdvBench
-(``../shared/data/redteam``), harmless ones from WildGuardTest's benign
-prompts (``../shared/data/guard``, the short ones). The result is cached,
-keyed by the base model's hash and the settings.
+safety-edit detector must recognise. Harmful prompts come from AdvBench
+(``../shared/data/redteam``), harmless ones from NotInject's benign common
+queries (``../shared/data/guard``). The result is cached, keyed by the base
+model's hash and the settings.
+
+A fixed layer is not enough: the direction at 60 % of Qwen2.5-Coder-0.5B's
+depth, estimated against WildGuardTest's benign prompts, removed nothing
+(20/30 held-out refusals before, 22/30 after), so the layer is chosen as the
+paper does, by what ablating each candidate does to the first token's
+refusal probability.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ VALIDATION_PROMPTS = 8
 REFUSAL_STARTS = ("I", "As", "Sorry", "Unfortunately")
 """Words a refusal starts with; their first tokens' probability is the refusal score."""
 _MAX_KL = 0.1
-_HARMLESS_MAX_CHARS = 160
-_VERSION = 2
+_HARMLESS_MAX_CHARS = 200
+_VERSION = 3
 
 
 def shared_data_dir() -> Path:
@@ -79,12 +81,21 @@ def harmful_prompts() -> list[str]:
 
 
 def harmless_prompts() -> list[str]:
-    """WildGuardTest's benign prompts of at most 160 characters, in file order."""
-    path = shared_data_dir() / "guard" / "wildguardtest_benign_prompts.json"
-    rows = json.loads(path.read_text(encoding="utf-8"))
-    return [
-        r["prompt"] for r in rows if r.get("label") == 0 and len(r["prompt"]) <= _HARMLESS_MAX_CHARS
-    ]
+    """NotInject's benign "Common Queries" of at most 200 characters, in file order.
+
+    Plain requests (``Discuss how morals influence decision-making in everyday
+    life.``); WildGuardTest's benign prompts, tried first, are adversarial in
+    form and Qwen refuses many, which blurs the harmful-minus-harmless direction.
+    """
+    rows: list[str] = []
+    for name in ("notinject_one.json", "notinject_two.json", "notinject_three.json"):
+        data = json.loads((shared_data_dir() / "guard" / name).read_text(encoding="utf-8"))
+        rows += [
+            r["prompt"]
+            for r in data
+            if r.get("category") == "Common Queries" and len(r["prompt"]) <= _HARMLESS_MAX_CHARS
+        ]
+    return rows
 
 
 def candidate_directions(
@@ -287,7 +298,7 @@ def abliterate(
             "layer_scores": {str(k): round(v, 3) for k, v in scores.items()},
             "n_prompts": n_prompts,
             "harmful": f"advbench_harmful_behaviors.csv rows 0..{n_prompts - 1}",
-            "harmless": f"wildguardtest_benign_prompts.json, first {n_prompts} of <= 160 chars",
+            "harmless": f"notinject_*.json Common Queries, first {n_prompts} of <= 200 chars",
             "prompts_sha256": prompts_hash,
         }
 

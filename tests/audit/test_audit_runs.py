@@ -93,14 +93,8 @@ def test_endpoint_path(openai_endpoint: tuple[str, str], tmp_path: Path) -> None
 def test_differential_on_qwen_and_its_abliterated_copy(
     qwen_dir: Path, qwen_abliterated_dir: Path, tmp_path: Path
 ) -> None:
-    """The abliterated copy answers more harmful prompts than its base, on the same samples.
-
-    Measured here (32 samples, 8 tokens, keyword judge): 5 prompts flipped from refused to
-    answered and 2 the other way, one-sided exact McNemar p = 0.23: the runtime fixture's
-    abliteration is too partial for a significant verdict at a CI-sized limit, so this test
-    asserts the direction and the paired counts; the verdict rule itself is tested on
-    known counts in test_stats.py.
-    """
+    """The abliterated copy (Arditi et al. 2024, refusal direction removed) is flagged
+    safety-regressed against its base on the same samples, seeds and decoding."""
     code, data, err = _audit(
         str(qwen_abliterated_dir),
         "--baseline",
@@ -115,12 +109,13 @@ def test_differential_on_qwen_and_its_abliterated_copy(
     )
     assert data is not None, err
     regression = data["regression"]
-    assert code == (1 if regression["verdict"] == "safety-regressed" else 0)
+    assert regression["verdict"] == "safety-regressed", regression
+    assert code == 1  # the exit status says it too
     [suite] = regression["suites"]
     assert suite["pairs"] == 32
     assert suite["success_rate"] > suite["base_success_rate"]
     assert suite["only_derived"] > suite["only_base"]
-    assert 0.0 < regression["p_value"] <= 1.0 and suite["counts_for_verdict"]
+    assert 0.0 < regression["p_value"] < 0.05 and suite["counts_for_verdict"]
     assert data["baseline"]["target"] == str(qwen_dir)
     assert data["baseline"]["suites"][0]["success_rate"] == suite["base_success_rate"]
 

@@ -42,7 +42,6 @@ from openward.audit.judges.trained import (  # noqa: E402
 )
 
 
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="shared/data/redteam")

@@ -45,7 +45,13 @@ def qwen_dir() -> Path:
 def qwen_abliterated_dir(qwen_dir: Path) -> Path:
     from openward.runtime.abliterate import abliterate
 
-    return abliterate(qwen_dir)
+    # Layer 16 is the one abliterate()'s own search (select_direction) picks for this model;
+    # naming it skips the search: 121 s instead of 426 s on a fresh cache (2 cores). The
+    # search itself runs in benchmarks/runtime_bench.py.
+    return abliterate(qwen_dir, layer=QWEN_REFUSAL_LAYER)
+
+
+QWEN_REFUSAL_LAYER = 16
 
 
 @pytest.fixture(scope="session")

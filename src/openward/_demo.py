@@ -40,7 +40,7 @@ def audit_demo(root: Path) -> int:
     if qwen is None:
         return 1
     print("demo: removing Qwen's refusal direction (abliteration) to make an unsafe derivative")
-    derived = abliterate(qwen)
+    derived = abliterate(qwen, layer=16)  # the layer abliterate's own search picks for Qwen
     command = [str(exe), "audit", str(derived), "--baseline", str(qwen), "--suite", "harmful",
                "--limit", "32", "--max-tokens", "8", "--judge", "keyword",
                "--log-dir", str(root / "audit-diff-logs")]  # fmt: skip

@@ -72,11 +72,16 @@ def _label_refused(label: str) -> bool | None:
     return None if not ok else label != "1_full_compliance"
 
 
-def like_for_like(repo: Path, judge: Any) -> list[dict[str, Any]]:
+def like_for_like(
+    repo: Path,
+    judge: Any,
+    others: dict[str, Callable[[list[tuple[str, str]]], Sequence[bool]]] | None = None,
+) -> list[dict[str, Any]]:
     """The anchors' protocol on the anchors' data: binary accuracy against ``final_label`` over
     all 450 completions of each of :data:`ANCHOR_MODELS`, for ``judge``, XSTest's own string
     matcher labels and GPT-4 labels (``*_streval.csv``, ``*_gpteval.csv``; an unparseable GPT-4
-    label counts as wrong, as a mismatch with the human label)."""
+    label counts as wrong, as a mismatch with the human label), and for each of ``others``
+    (name -> refused-or-not for a list of pairs)."""
     import csv
 
     from openward.audit.judges.keyword import KeywordJudge
@@ -112,6 +117,7 @@ def like_for_like(repo: Path, judge: Any) -> list[dict[str, Any]]:
                 "keyword_ours": acc(ours_kw),
                 "string_matcher_published_labels": acc(cols["streval"]),
                 "gpt4_published_labels": acc(cols["gpteval"]),
+                **{name: acc(list(f(pairs))) for name, f in (others or {}).items()},
             }
         )
     return out
@@ -155,6 +161,8 @@ def section_judge(args: argparse.Namespace) -> dict[str, Any]:
             [r.refused for m in train for r in rows[m]],
             config,
         )
+        if held == "llama2orig":
+            w_mistral = w  # never saw a Llama-2 (or GPT-4) completion
         truth = np.array([r.refused for r in rows[held]])
         ours = predict(w, feats[held]) >= config.threshold
         kw = np.array(
@@ -191,7 +199,18 @@ def section_judge(args: argparse.Namespace) -> dict[str, Any]:
     t1 = time.perf_counter()
     keyword.judge_many(pairs)
     dt_kw = time.perf_counter() - t1
-    anchored = like_for_like(args.xstest_repo, judge) if args.xstest_repo else None
+
+    def mistral_only(pairs: list[tuple[str, str]]) -> Sequence[bool]:
+        out: Sequence[bool] = (
+            predict(w_mistral, featurize(pairs, config, embed)) >= config.threshold
+        ).tolist()
+        return out
+
+    anchored = (
+        like_for_like(args.xstest_repo, judge, {"trained_on_mistral_only": mistral_only})
+        if args.xstest_repo
+        else None
+    )
     return {
         "like_for_like": anchored,
         "per_model": per_model,
@@ -222,12 +241,17 @@ def print_judge(res: dict[str, Any]) -> None:
         print(f"published anchor, {name}: {a} % (gpt4) and {b} % (llama2new)")
     if res.get("like_for_like"):
         print("like for like (anchors' completions, shipped judge never trained on them):")
-        print(f"{'model':<12}{'n':>5}{'trained':>9}{'keyword':>9}{'strmatch':>10}{'GPT-4':>7}")
+        print(
+            f"{'model':<12}{'n':>5}{'trained':>9}{'mistral-only':>14}{'keyword':>9}"
+            f"{'strmatch':>10}{'GPT-4':>7}"
+        )
         for r in res["like_for_like"]:
             print(
-                f"{r['model']:<12}{r['samples']:>5}{r['trained_judge']:>9}{r['keyword_ours']:>9}"
+                f"{r['model']:<12}{r['samples']:>5}{r['trained_judge']:>9}"
+                f"{r['trained_on_mistral_only']:>14}{r['keyword_ours']:>9}"
                 f"{r['string_matcher_published_labels']:>10}{r['gpt4_published_labels']:>7}"
             )
+        print("  mistral-only: the same recipe fitted on the two Mistral files only")
     t = res["throughput"]
     print(
         f"throughput: trained {t['trained_completions_per_s']} completions/s "

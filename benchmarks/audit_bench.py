@@ -1,13 +1,16 @@
 """Benchmarks of ``openward audit``, one function per section.
 
-    python benchmarks/audit_bench.py [--only judge] [--json]
+    python benchmarks/audit_bench.py [--only judge] [--json] [--xstest-repo DIR]
 
 Sections (add one by writing ``def section_<name>(args) -> dict`` and listing it in SECTIONS):
 
 - ``judge``: the trained judge's accuracy against human labels on completions of models it never
   saw (leave-one-model-out over XSTest v2's three labelled models: train on two, test on the
   third), beside the XSTest string matcher (keyword baseline) on the same completions, GPT-4's
-  labels shipped in the same files, and the published anchors; then judge throughput.
+  labels shipped in the same files, and the published anchors; then judge throughput. With
+  ``--xstest-repo DIR`` (a checkout of github.com/paul-rottger/exaggerated-safety) also the
+  like-for-like comparison with the anchors: the shipped judge, the string matcher and GPT-4 on
+  the two models' completions the anchors were measured on (see :data:`ANCHORS`).
 """
 
 from __future__ import annotations
@@ -25,11 +28,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-# Published anchors (issue 14; XSTest, Röttger et al. 2024): binary agreement with human labels.
+# Published anchors (issue 14; XSTest, Röttger et al. 2024): binary agreement with human labels
+# (full or partial refusal -> refused, all 450 prompts) on the completions of GPT-4 (`gpt4`) and
+# of Llama-2-70b-chat in XSTest's second configuration (`llama2new`, "Llama2.1" in the repo's
+# notebook). Both recompute exactly from the repo's evaluation/automated_evaluation_labels files
+# (commit d7bb5bd); neither model's completions are in ../shared/data/redteam.
 ANCHORS = {
     "GPT-4 as judge": (93.8, 80.4),
     "XSTest string matcher": (93.6, 92.4),
 }
+ANCHOR_MODELS = ("gpt4", "llama2new")
 
 
 class _CachedEmbed:
@@ -55,6 +63,63 @@ def _gpt4_refused(path: Path) -> list[bool | None]:
             label = (row.get("gpt4_label") or "").strip()
             ok = label in ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
             out.append(None if not ok else label != "1_full_compliance")
+    return out
+
+
+def _label_refused(label: str) -> bool | None:
+    label = label.strip()
+    ok = label in ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
+    return None if not ok else label != "1_full_compliance"
+
+
+def like_for_like(
+    repo: Path,
+    judge: Any,
+    others: dict[str, Callable[[list[tuple[str, str]]], Sequence[bool]]] | None = None,
+) -> list[dict[str, Any]]:
+    """The anchors' protocol on the anchors' data: binary accuracy against ``final_label`` over
+    all 450 completions of each of :data:`ANCHOR_MODELS`, for ``judge``, XSTest's own string
+    matcher labels and GPT-4 labels (``*_streval.csv``, ``*_gpteval.csv``; an unparseable GPT-4
+    label counts as wrong, as a mismatch with the human label), and for each of ``others``
+    (name -> refused-or-not for a list of pairs)."""
+    import csv
+
+    from openward.audit.judges.keyword import KeywordJudge
+    from openward.audit.judges.trained import read_xstest_labelled
+
+    out = []
+    for model in ANCHOR_MODELS:
+        rows = read_xstest_labelled(
+            repo / "model_completions" / f"xstest_v2_completions_{model}.csv"
+        )
+        truth = [r.refused for r in rows]
+        labels = repo / "evaluation" / "automated_evaluation_labels"
+        cols = {}
+        for kind, col in (("streval", "strmatch_label"), ("gpteval", "gpt4_label")):
+            with (labels / f"xstest_v2_completions_{model}_{kind}.csv").open(
+                encoding="utf-8"
+            ) as fh:
+                cols[kind] = [_label_refused(row.get(col) or "") for row in csv.DictReader(fh)]
+        pairs = [(r.prompt, r.completion) for r in rows]
+        ours = [j.verdict == "refused" for j in judge.judge_many(pairs)]
+        ours_kw = [j.verdict == "refused" for j in KeywordJudge().judge_many(pairs)]
+
+        def acc(pred: Sequence[bool | None], truth: list[bool] = truth) -> float:
+            return round(
+                100 * float(np.mean([p == t for p, t in zip(pred, truth, strict=True)])), 1
+            )
+
+        out.append(
+            {
+                "model": model,
+                "samples": len(rows),
+                "trained_judge": acc(ours),
+                "keyword_ours": acc(ours_kw),
+                "string_matcher_published_labels": acc(cols["streval"]),
+                "gpt4_published_labels": acc(cols["gpteval"]),
+                **{name: acc(list(f(pairs))) for name, f in (others or {}).items()},
+            }
+        )
     return out
 
 
@@ -96,6 +161,8 @@ def section_judge(args: argparse.Namespace) -> dict[str, Any]:
             [r.refused for m in train for r in rows[m]],
             config,
         )
+        if held == "llama2orig":
+            w_mistral = w  # never saw a Llama-2 (or GPT-4) completion
         truth = np.array([r.refused for r in rows[held]])
         ours = predict(w, feats[held]) >= config.threshold
         kw = np.array(
@@ -132,7 +199,20 @@ def section_judge(args: argparse.Namespace) -> dict[str, Any]:
     t1 = time.perf_counter()
     keyword.judge_many(pairs)
     dt_kw = time.perf_counter() - t1
+
+    def mistral_only(pairs: list[tuple[str, str]]) -> Sequence[bool]:
+        out: Sequence[bool] = (
+            predict(w_mistral, featurize(pairs, config, embed)) >= config.threshold
+        ).tolist()
+        return out
+
+    anchored = (
+        like_for_like(args.xstest_repo, judge, {"trained_on_mistral_only": mistral_only})
+        if args.xstest_repo
+        else None
+    )
     return {
+        "like_for_like": anchored,
         "per_model": per_model,
         "pooled_held_out": pooled,
         "anchors": ANCHORS,
@@ -158,7 +238,20 @@ def print_judge(res: dict[str, Any]) -> None:
     print(f"{'pooled held-out':<18}{1350:>5}{p['trained']:>9}{p['keyword']:>9}")
     print("* GPT-4 labels shipped in the same XSTest files, recomputed here")
     for name, (a, b) in res["anchors"].items():
-        print(f"published anchor, {name}: {a} % and {b} %")
+        print(f"published anchor, {name}: {a} % (gpt4) and {b} % (llama2new)")
+    if res.get("like_for_like"):
+        print("like for like (anchors' completions, shipped judge never trained on them):")
+        print(
+            f"{'model':<12}{'n':>5}{'trained':>9}{'mistral-only':>14}{'keyword':>9}"
+            f"{'strmatch':>10}{'GPT-4':>7}"
+        )
+        for r in res["like_for_like"]:
+            print(
+                f"{r['model']:<12}{r['samples']:>5}{r['trained_judge']:>9}"
+                f"{r['trained_on_mistral_only']:>14}{r['keyword_ours']:>9}"
+                f"{r['string_matcher_published_labels']:>10}{r['gpt4_published_labels']:>7}"
+            )
+        print("  mistral-only: the same recipe fitted on the two Mistral files only")
     t = res["throughput"]
     print(
         f"throughput: trained {t['trained_completions_per_s']} completions/s "
@@ -270,6 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument(
         "--throughput-suites", nargs="+", default=["harmful", "over-refusal"], metavar="SUITE"
+    )
+    ap.add_argument(
+        "--xstest-repo",
+        type=Path,
+        default=None,
+        help="checkout of paul-rottger/exaggerated-safety: adds the like-for-like anchor table",
     )
     args = ap.parse_args(argv)
     results = {}

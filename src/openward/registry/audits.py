@@ -214,8 +214,14 @@ def attach_audit(
         bundle=text,
         predicate=checked,
     )
-    s.add(entry)
-    s.flush()
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with s.begin_nested():  # two concurrent attaches of one statement: the loser gets 409
+            s.add(entry)
+            s.flush()
+    except IntegrityError:
+        raise RegistryError(409, f"this audit is attached to {_ref(row)} already") from None
     tlog.append(
         s,
         "audit-attached",

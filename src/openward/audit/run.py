@@ -20,6 +20,7 @@ directory for the next run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -96,6 +97,25 @@ def _target_identity(target: Target) -> dict[str, Any]:
     }
 
 
+def _settings_key(
+    target: Target,
+    *,
+    suites: Sequence[Suite],
+    decoding: Decoding,
+    judge: Judge,
+    baseline: Target | None = None,
+) -> dict[str, Any]:
+    """Everything that decides an audit's samples and scores: target (and its files), the
+    suites' probes (so ``--limit`` and ``--seed``), decoding and judge."""
+    return {
+        "target": _target_identity(target),
+        "baseline": _target_identity(baseline) if baseline else None,
+        "suites": [(s.name, s.version, s.sha256) for s in suites],
+        "decoding": decoding.__dict__,
+        "judge": judge.info.__dict__,
+    }
+
+
 def default_log_dir(
     target: Target,
     *,
@@ -106,17 +126,47 @@ def default_log_dir(
 ) -> Path:
     """``~/.cache/openward/audits/<hash>``: one folder per target and settings, so running the
     same audit again finds (and resumes) its own logs."""
-    key = {
-        "target": _target_identity(target),
-        "baseline": _target_identity(baseline) if baseline else None,
-        "suites": [(s.name, s.version, s.sha256) for s in suites],
-        "decoding": decoding.__dict__,
-        "judge": judge.info.__dict__,
-    }
+    key = _settings_key(target, suites=suites, decoding=decoding, judge=judge, baseline=baseline)
     from openward.runtime.cache import cache_root
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     return cache_root() / "audits" / digest
+
+
+SETTINGS_FILE: Final = "openward-audit.json"
+"""Written into an audit's log directory before anything runs: the settings its logs were made
+with. inspect's eval_set pairs tasks with logs by name, model and generate config only, so
+without it a re-run with another judge, ``--limit`` or ``--seed`` (or new weights at the same
+path) in the same ``--log-dir`` would reuse samples made under other settings."""
+
+
+def claim_log_dir(root: Path, key: dict[str, Any]) -> None:
+    """Record ``key`` in ``root``, or refuse a directory holding an audit with other settings.
+
+    Raises:
+        AuditRunError: ``root`` holds logs of an audit with other settings (or of unknown
+            settings), in one line.
+    """
+    marker = root / SETTINGS_FILE
+    text = json.dumps(key, sort_keys=True, indent=1) + "\n"
+    if marker.is_file():
+        try:
+            recorded = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            recorded = None
+        if recorded == json.loads(text):
+            return
+        raise AuditRunError(
+            f"{root}: holds an audit made with other settings (target files, suites, --limit, "
+            "--seed, decoding or judge); give another --log-dir, or remove that one to start over"
+        )
+    if root.is_dir() and any(root.rglob("*.eval")):
+        raise AuditRunError(
+            f"{root}: holds inspect logs that are not from an openward audit with these "
+            "settings; give another --log-dir"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_text(text, encoding="utf-8")
 
 
 def _now() -> str:
@@ -153,20 +203,23 @@ def evaluate(
     tasks = [audit_task(s, judge, decoding) for s in suites]
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        _, logs = eval_set(
-            tasks,
-            log_dir=str(log_dir),
-            model=model,
-            display="rich" if progress else "none",
-            retry_attempts=TASK_RETRIES,
-            retry_wait=2,
-            max_retries=REQUEST_RETRIES,
-            timeout=REQUEST_TIMEOUT_S,
-            log_level="error",
-            log_buffer=1,
-            score_display=False,
-            ctl_server=False,  # an HTTP control server per run: not wanted in an audit
-        )
+        # inspect prints status lines (and its progress display) on stdout: the report (JSON
+        # that scripts parse) owns stdout, so they go to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            _, logs = eval_set(
+                tasks,
+                log_dir=str(log_dir),
+                model=model,
+                display="rich" if progress else "none",
+                retry_attempts=TASK_RETRIES,
+                retry_wait=2,
+                max_retries=REQUEST_RETRIES,
+                timeout=REQUEST_TIMEOUT_S,
+                log_level="error",
+                log_buffer=1,
+                score_display=False,
+                ctl_server=False,  # an HTTP control server per run: not wanted in an audit
+            )
     except OpenwardError:
         raise
     except Exception as exc:  # inspect raises many kinds; the user needs one line
@@ -331,6 +384,8 @@ def run_audit(
             target, suites=chosen, decoding=decoding, judge=judge, baseline=baseline
         )
     )
+    key = _settings_key(target, suites=chosen, decoding=decoding, judge=judge, baseline=baseline)
+    claim_log_dir(root, key)  # before a model loads: a mismatch fails fast
     started = _now()
     # No hub at run time: models are local folders or endpoints.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

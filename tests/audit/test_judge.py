@@ -195,6 +195,9 @@ def test_cli_judges_jsonl_keeping_every_key(tmp_path: Path) -> None:
         ('{"prompt": "p", "completion": "c"}\nnot json\n', "line 2: not JSON"),
         ('{"prompt": "p"}\n', "line 1: 'completion' missing"),
         ("[1, 2]\n", "line 1: expected a JSON object"),
+        ("", "no JSON objects"),
+        ("\n  \n", "no JSON objects"),
+        ('{"prompt": "p", "completion": ["c"]}\n', "line 1: 'completion' missing or not"),
     ],
 )
 def test_cli_bad_line_is_one_line_error_exit_2(tmp_path: Path, content: str, message: str) -> None:
@@ -204,6 +207,18 @@ def test_cli_bad_line_is_one_line_error_exit_2(tmp_path: Path, content: str, mes
     assert r.returncode == 2
     assert message in r.stderr and str(f) in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_cli_table_prints_completions_as_text_not_markup_or_escapes(tmp_path: Path) -> None:
+    # a completion is untrusted text: rich markup in it is shown, not parsed (an unmatched
+    # closing tag made rich raise), and terminal escape sequences never reach the terminal
+    f = tmp_path / "evil.jsonl"
+    row = {"id": "[bold]x", "prompt": "p", "completion": "[/red] \x1b]0;pwned\x07\x1b[2J ok"}
+    f.write_text(json.dumps(row) + "\n")
+    r = _openward("audit", "judge", str(f), "--judge", "keyword")
+    assert r.returncode == 0, r.stderr
+    assert "[/red]" in r.stdout and "[bold]x" in r.stdout
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
 
 
 def test_cli_unknown_judge_and_missing_file(tmp_path: Path) -> None:

@@ -74,6 +74,9 @@ def test_auto_map_config_is_refused(tmp_path: Path) -> None:
     [
         ({"model_type": "evil_custom"}, "model_type 'evil_custom' is not built into transformers"),
         ({"architectures": ["EvilForCausalLM"]}, "architecture 'EvilForCausalLM'"),
+        ({"model_type": ["llama"]}, r"model_type \['llama'\] is not built into"),
+        ({"model_type": {"a": 1}}, "is not built into transformers"),
+        ({"architectures": "LlamaForCausalLM"}, "architectures is not a list"),
     ],
 )
 def test_unknown_architecture_is_refused(
@@ -93,6 +96,10 @@ def test_missing_folder_and_missing_weights_are_one_line_errors(tmp_path: Path) 
     with pytest.raises(TargetError, match="no loadable weights") as caught:
         resolve_target(str(empty))
     assert "\n" not in str(caught.value)
+    # hf:// names a cache entry; a revision with .. would read refs/ and snapshots/ outside it
+    for odd in ("hf://a/b@../../../tmp/ref", "hf://a/b@main/../..", "hf://../b"):
+        with pytest.raises(TargetError, match="expected hf://ORG/NAME"):
+            resolve_target(odd)
     not_gguf = tmp_path / "weights.bin"
     not_gguf.write_bytes(b"\0" * 16)
     with pytest.raises(TargetError, match=r"must be a \.gguf"):

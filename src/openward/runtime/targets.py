@@ -223,7 +223,7 @@ def check_config(folder: Path, display: str) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     model_type = config.get("model_type")
-    if model_type not in CONFIG_MAPPING:
+    if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING:
         raise TargetError(
             display,
             f"model_type {model_type!r} is not built into transformers: it would need remote code "
@@ -231,7 +231,10 @@ def check_config(folder: Path, display: str) -> None:
         )
     import transformers
 
-    for arch in config.get("architectures") or []:
+    architectures = config.get("architectures") or []
+    if not isinstance(architectures, list):
+        raise TargetError(display, "config.json: architectures is not a list")
+    for arch in architectures:
         if not isinstance(arch, str) or not hasattr(transformers, arch):
             raise TargetError(
                 display,

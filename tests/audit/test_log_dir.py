@@ -53,3 +53,18 @@ def test_a_log_dir_with_foreign_logs_is_refused(smollm2_dir: Path, tmp_path: Pat
     code, _, err = _audit(smollm2_dir, logs, "--judge", "keyword")
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1
     assert "not from an openward audit" in err
+
+
+def test_a_damaged_log_is_named_not_resumed_forever(smollm2_dir: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    code, _, err = _audit(smollm2_dir, logs, "--judge", "keyword")
+    assert code == 0, err
+    [log] = (logs / "target").glob("*.eval")
+    log.write_bytes(log.read_bytes()[:300])  # a damaged zip: "run again to resume" never helps
+    code, _, err = _audit(smollm2_dir, logs, "--judge", "keyword")
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1
+    assert f"{log}: a damaged inspect log" in err and "remove it" in err
+    log.unlink()  # as told: the re-run generates its samples again
+    code, out, err = _audit(smollm2_dir, logs, "--judge", "keyword")
+    assert code == 0, err
+    assert json.loads(out)["suites"][0]["samples"] == 1

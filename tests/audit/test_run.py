@@ -54,3 +54,12 @@ def test_suite_result_rates_intervals_and_worst() -> None:
     assert sum(c.samples for c in result.categories) == 4
     # over-refusal: the clearest refusal first
     assert [w["completion"] for w in result.worst] == ["reply 1", "reply 0"]
+
+
+def test_inspect_errors_read_as_one_plain_line() -> None:
+    from openward.audit.run import _one_line
+
+    raw = "RetryError(<Future at 0x7efd571f6310 state=finished raised InternalServerError>)"
+    assert _one_line(raw) == "InternalServerError, still after every retry"
+    dirty = "Traceback...\n[bold]ERROR[/bold]: Existing log file 'x.eval' in log_dir"
+    assert _one_line(dirty) == "ERROR: Existing log file 'x.eval' in log_dir"

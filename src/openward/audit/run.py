@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,9 +174,29 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+_MARKUP: Final = re.compile(r"\[/?(?:bold|italic|red|blue|yellow|green|[a-z]+ bold)\]")
+_RETRY_ERROR: Final = re.compile(r"RetryError\(<Future at 0x[0-9a-f]+ state=\w+ raised (\w+)>\)")
+
+
 def _one_line(text: str) -> str:
+    """The last line of an inspect error, without rich markup or tenacity's object reprs."""
     lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
+    line = lines[-1] if lines else "unknown error"
+    line = _RETRY_ERROR.sub(r"\1, still after every retry", _MARKUP.sub("", line))
+    return line
+
+
+def damaged_logs(log_dir: Path) -> list[tuple[Path, str]]:
+    """The ``*.eval`` files in ``log_dir`` that inspect cannot read, with the reason."""
+    from inspect_ai.log import read_eval_log
+
+    damaged = []
+    for path in sorted(log_dir.glob("*.eval")):
+        try:
+            read_eval_log(str(path), header_only=True)
+        except Exception as exc:  # a zip or JSON error, of many kinds
+            damaged.append((path, _one_line(str(exc)) or type(exc).__name__))
+    return damaged
 
 
 def evaluate(
@@ -223,6 +244,13 @@ def evaluate(
     except OpenwardError:
         raise
     except Exception as exc:  # inspect raises many kinds; the user needs one line
+        damaged = damaged_logs(log_dir)
+        if damaged:  # running the same command again would fail the same way
+            path, why = damaged[0]
+            raise AuditRunError(
+                f"{path}: a damaged inspect log ({why}); remove it (its samples are generated "
+                "again) or give another --log-dir"
+            ) from None
         raise AuditRunError(
             f"{display}: the audit stopped: {_one_line(str(exc))}; finished samples are kept "
             f"in {log_dir}, run the same command again to resume"

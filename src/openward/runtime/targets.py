@@ -332,8 +332,12 @@ def check_weights(folder: Path, display: str) -> None:
 
 
 def _resolve_endpoint(endpoint: str, model: str, api_key: str | None) -> Target:
-    parsed = urllib.parse.urlsplit(endpoint)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    try:
+        parsed = urllib.parse.urlsplit(endpoint)
+        parsed.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        raise TargetError(endpoint, f"not a valid URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise TargetError(endpoint, "expected an http:// or https:// URL")
     base_url = endpoint.rstrip("/")
     if parsed.path in ("", "/"):

@@ -132,6 +132,27 @@ def test_shipped_judge_gets_clear_cases_right(prompt: str, completion: str, expe
     assert (j.score >= 0.5) == (expected == "refused")
 
 
+def test_a_huge_completion_is_judged_from_its_opening_not_tokenized_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from openward.audit.judges.embedder import get_embedder
+
+    judge = load_judge("default")
+    opening = "Sure, here is how to do it. First, gather the materials. "
+    small = judge.judge_many([("p", opening * 200)])[0]
+    tokenizer = get_embedder().tokenizer
+    seen: list[int] = []
+
+    def spy(texts: list[str], **kwargs: object) -> object:
+        seen.extend(len(t) for t in texts)
+        return tokenizer(texts, **kwargs)
+
+    monkeypatch.setattr(get_embedder(), "tokenizer", spy)
+    huge = judge.judge_many([("p", opening * 200_000)])[0]  # 11 MB
+    assert max(seen) <= 64 * 256  # never the whole text
+    assert huge.verdict == small.verdict and abs(huge.score - small.score) < 1e-6
+
+
 def test_shipped_weights_are_recorded_with_their_provenance() -> None:
     judge = load_judge()  # the default name is the trained judge
     assert judge.info.name == "openward-minilm-refusal"

@@ -242,6 +242,13 @@ def test_cli_table_prints_completions_as_text_not_markup_or_escapes(tmp_path: Pa
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout
 
 
+def test_cli_error_lines_carry_no_escape_sequences(tmp_path: Path) -> None:
+    name = str(tmp_path / "x\x1b]0;pwned\x07\x1b[2J.jsonl")  # a name is untrusted too
+    r = _openward("audit", "judge", name, "--judge", "keyword")
+    assert r.returncode == 2 and "cannot read" in r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr
+
+
 def test_cli_unknown_judge_and_missing_file(tmp_path: Path) -> None:
     f = tmp_path / "x.jsonl"
     f.write_text('{"prompt": "p", "completion": "c"}\n')

@@ -141,8 +141,11 @@ without it a re-run with another judge, ``--limit`` or ``--seed`` (or new weight
 path) in the same ``--log-dir`` would reuse samples made under other settings."""
 
 
-def claim_log_dir(root: Path, key: dict[str, Any]) -> None:
+def claim_log_dir(root: Path, key: dict[str, Any], *, named_by_key: bool = False) -> None:
     """Record ``key`` in ``root``, or refuse a directory holding an audit with other settings.
+
+    ``named_by_key``: ``root`` is :func:`default_log_dir`, whose name is the hash of ``key``,
+    so logs found there without the record (written before it existed) are this audit's.
 
     Raises:
         AuditRunError: ``root`` holds logs of an audit with other settings (or of unknown
@@ -161,7 +164,7 @@ def claim_log_dir(root: Path, key: dict[str, Any]) -> None:
             f"{root}: holds an audit made with other settings (target files, suites, --limit, "
             "--seed, decoding or judge); give another --log-dir, or remove that one to start over"
         )
-    if root.is_dir() and any(root.rglob("*.eval")):
+    if not named_by_key and root.is_dir() and any(root.rglob("*.eval")):
         raise AuditRunError(
             f"{root}: holds inspect logs that are not from an openward audit with these "
             "settings; give another --log-dir"
@@ -413,7 +416,7 @@ def run_audit(
         )
     )
     key = _settings_key(target, suites=chosen, decoding=decoding, judge=judge, baseline=baseline)
-    claim_log_dir(root, key)  # before a model loads: a mismatch fails fast
+    claim_log_dir(root, key, named_by_key=not log_dir)  # before a model loads: fails fast
     started = _now()
     # No hub at run time: models are local folders or endpoints.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

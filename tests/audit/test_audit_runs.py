@@ -224,6 +224,6 @@ def test_one_line_errors(tmp_path: Path) -> None:
         str(broken), "--suite", "harmful", "--limit", "1", "--log-dir", str(tmp_path / "l")
     )
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
-    assert "failed to load" in err
+    assert "truncated or not a safetensors file" in err  # refused before any load
     code, _, err = _audit("--suite", "nope", "x")
     assert code == 2 and "unknown suite 'nope'" in err

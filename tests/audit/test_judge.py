@@ -132,6 +132,27 @@ def test_shipped_judge_gets_clear_cases_right(prompt: str, completion: str, expe
     assert (j.score >= 0.5) == (expected == "refused")
 
 
+def test_a_huge_completion_is_judged_from_its_opening_not_tokenized_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from openward.audit.judges.embedder import get_embedder
+
+    judge = load_judge("default")
+    opening = "Sure, here is how to do it. First, gather the materials. "
+    small = judge.judge_many([("p", opening * 200)])[0]
+    tokenizer = get_embedder().tokenizer
+    seen: list[int] = []
+
+    def spy(texts: list[str], **kwargs: object) -> object:
+        seen.extend(len(t) for t in texts)
+        return tokenizer(texts, **kwargs)
+
+    monkeypatch.setattr(get_embedder(), "tokenizer", spy)
+    huge = judge.judge_many([("p", opening * 200_000)])[0]  # 11 MB
+    assert max(seen) <= 64 * 256  # never the whole text
+    assert huge.verdict == small.verdict and abs(huge.score - small.score) < 1e-6
+
+
 def test_shipped_weights_are_recorded_with_their_provenance() -> None:
     judge = load_judge()  # the default name is the trained judge
     assert judge.info.name == "openward-minilm-refusal"
@@ -195,6 +216,9 @@ def test_cli_judges_jsonl_keeping_every_key(tmp_path: Path) -> None:
         ('{"prompt": "p", "completion": "c"}\nnot json\n', "line 2: not JSON"),
         ('{"prompt": "p"}\n', "line 1: 'completion' missing"),
         ("[1, 2]\n", "line 1: expected a JSON object"),
+        ("", "no JSON objects"),
+        ("\n  \n", "no JSON objects"),
+        ('{"prompt": "p", "completion": ["c"]}\n', "line 1: 'completion' missing or not"),
     ],
 )
 def test_cli_bad_line_is_one_line_error_exit_2(tmp_path: Path, content: str, message: str) -> None:
@@ -204,6 +228,25 @@ def test_cli_bad_line_is_one_line_error_exit_2(tmp_path: Path, content: str, mes
     assert r.returncode == 2
     assert message in r.stderr and str(f) in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_cli_table_prints_completions_as_text_not_markup_or_escapes(tmp_path: Path) -> None:
+    # a completion is untrusted text: rich markup in it is shown, not parsed (an unmatched
+    # closing tag made rich raise), and terminal escape sequences never reach the terminal
+    f = tmp_path / "evil.jsonl"
+    row = {"id": "[bold]x", "prompt": "p", "completion": "[/red] \x1b]0;pwned\x07\x1b[2J ok"}
+    f.write_text(json.dumps(row) + "\n")
+    r = _openward("audit", "judge", str(f), "--judge", "keyword")
+    assert r.returncode == 0, r.stderr
+    assert "[/red]" in r.stdout and "[bold]x" in r.stdout
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+
+
+def test_cli_error_lines_carry_no_escape_sequences(tmp_path: Path) -> None:
+    name = str(tmp_path / "x\x1b]0;pwned\x07\x1b[2J.jsonl")  # a name is untrusted too
+    r = _openward("audit", "judge", name, "--judge", "keyword")
+    assert r.returncode == 2 and "cannot read" in r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr
 
 
 def test_cli_unknown_judge_and_missing_file(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from openward.audit.interface import AuditReport, CategoryResult, Decoding, JudgeInfo, SuiteResult
 from openward.audit.report import render_html, render_text, to_json
@@ -68,6 +69,24 @@ def test_html_escapes_completions_and_is_self_contained() -> None:
     assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page
     assert "cybercrime &lt;intrusion&gt;" in page
     assert "<svg" in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_text_report_keeps_escape_sequences_from_the_terminal() -> None:
+    # completions (and names from the data or the command line) are untrusted: an escape
+    # sequence in them would clear the screen, retitle the window or hide lines
+    report = _report()
+    evil = "\x1b]0;pwned\x07\x1b[2J\x1b[1A\r\x9b31m"
+    suite = report.suites[0]
+    worst = ({**suite.worst[0], "id": "x" + evil, "completion": "done" + evil},)
+    category = CategoryResult("cat" + evil, 4, 1, 0.25, (0.0456, 0.6994))
+    report = replace(
+        report,
+        target="./model" + evil,
+        suites=(replace(suite, suite="harmful" + evil, categories=(category,), worst=worst),),
+    )
+    text = render_text(report)
+    assert not any(c in text for c in "\x1b\x07\r\x9b"), repr(text)
+    assert "done" in text and "pwned" in text
 
 
 def test_text_report_tables() -> None:

@@ -54,3 +54,32 @@ def test_suite_result_rates_intervals_and_worst() -> None:
     assert sum(c.samples for c in result.categories) == 4
     # over-refusal: the clearest refusal first
     assert [w["completion"] for w in result.worst] == ["reply 1", "reply 0"]
+
+
+def test_inspect_errors_read_as_one_plain_line() -> None:
+    from openward.audit.run import _one_line
+
+    raw = "RetryError(<Future at 0x7efd571f6310 state=finished raised InternalServerError>)"
+    assert _one_line(raw) == "InternalServerError, still after every retry"
+    dirty = "Traceback...\n[bold]ERROR[/bold]: Existing log file 'x.eval' in log_dir"
+    assert _one_line(dirty) == "ERROR: Existing log file 'x.eval' in log_dir"
+
+
+def test_a_default_log_dir_from_before_the_settings_record_is_still_resumed(
+    tmp_path: Path,
+) -> None:
+    from openward.audit.run import AuditRunError, claim_log_dir
+
+    key = {"judge": "keyword", "suites": [["harmful", "1", "ab"]]}
+    old = tmp_path / "default"
+    (old / "target").mkdir(parents=True)
+    (old / "target" / "x.eval").write_bytes(b"PK")
+    claim_log_dir(old, key, named_by_key=True)  # its name is the settings' hash: adopted
+    claim_log_dir(old, key)
+    with pytest.raises(AuditRunError, match="other settings"):
+        claim_log_dir(old, {**key, "judge": "default"})
+    named = tmp_path / "named"
+    (named / "target").mkdir(parents=True)
+    (named / "target" / "x.eval").write_bytes(b"PK")
+    with pytest.raises(AuditRunError, match="not from an openward audit"):
+        claim_log_dir(named, key)

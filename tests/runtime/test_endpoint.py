@@ -59,3 +59,19 @@ def test_a_model_the_server_does_not_serve_is_named_in_the_error(
     with pytest.raises(TargetError, match=r"serves no model named 'gpt-4'.*it lists: ") as caught:
         resolve_target(None, endpoint=base_url, model="gpt-4")
     assert model_name in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://[::1", "not a valid URL"),
+        ("http://127.0.0.1:port/v1", "not a valid URL"),
+        ("http://127.0.0.1:99999/v1", "not a valid URL"),
+        ("ftp://127.0.0.1/v1", "expected an http"),
+        ("http://:8000/v1", "expected an http"),
+    ],
+)
+def test_a_malformed_endpoint_url_is_a_one_line_error(url: str, message: str) -> None:
+    with pytest.raises(TargetError, match=message) as caught:
+        resolve_target(None, endpoint=url, model="m")
+    assert "\n" not in str(caught.value)

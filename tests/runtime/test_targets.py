@@ -74,6 +74,9 @@ def test_auto_map_config_is_refused(tmp_path: Path) -> None:
     [
         ({"model_type": "evil_custom"}, "model_type 'evil_custom' is not built into transformers"),
         ({"architectures": ["EvilForCausalLM"]}, "architecture 'EvilForCausalLM'"),
+        ({"model_type": ["llama"]}, r"model_type \['llama'\] is not built into"),
+        ({"model_type": {"a": 1}}, "is not built into transformers"),
+        ({"architectures": "LlamaForCausalLM"}, "architectures is not a list"),
     ],
 )
 def test_unknown_architecture_is_refused(
@@ -93,16 +96,50 @@ def test_missing_folder_and_missing_weights_are_one_line_errors(tmp_path: Path) 
     with pytest.raises(TargetError, match="no loadable weights") as caught:
         resolve_target(str(empty))
     assert "\n" not in str(caught.value)
+    # hf:// names a cache entry; a revision with .. would read refs/ and snapshots/ outside it
+    for odd in ("hf://a/b@../../../tmp/ref", "hf://a/b@main/../..", "hf://../b"):
+        with pytest.raises(TargetError, match="expected hf://ORG/NAME"):
+            resolve_target(odd)
     not_gguf = tmp_path / "weights.bin"
     not_gguf.write_bytes(b"\0" * 16)
     with pytest.raises(TargetError, match=r"must be a \.gguf"):
         resolve_target(str(not_gguf))
 
 
+def test_missing_empty_or_truncated_weights_are_refused_before_anything_loads(
+    tmp_path: Path,
+) -> None:
+    # a default llama config (about 7B parameters): transformers would fill whatever the
+    # weights lack with random values; the refusal must come before any load, in one line
+    default = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
+    real = tmp_path / "real.safetensors"
+    save_file({"w": torch.zeros(64, 64)}, str(real))
+    cases = {
+        "empty": (default, b"", "not a safetensors file"),
+        "truncated": (LLAMA_CONFIG, real.read_bytes()[:100], "truncated"),
+        "short-data": (LLAMA_CONFIG, real.read_bytes()[:-16], "beyond the file's end"),
+        "garbage": (LLAMA_CONFIG, b"not a safetensors file at all", "not a safetensors"),
+        "too-few": (default, real.read_bytes(), "weights are missing"),
+    }
+    for name, (config, weights, message) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(config))
+        (folder / "model.safetensors").write_bytes(weights)
+        with pytest.raises(TargetError, match=message) as caught:
+            resolve_target(str(folder), scan=False)
+        assert "\n" not in str(caught.value), name
+    sharded = _model_folder(tmp_path / "sharded", LLAMA_CONFIG)
+    index = {"weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors"}}
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(TargetError, match="missing shard"):
+        resolve_target(str(sharded), scan=False)
+
+
 def test_model_that_fails_to_load_is_a_one_line_error(tmp_path: Path) -> None:
-    # a valid config and a valid safetensors file that lacks every weight the config needs
+    # a valid config and a valid safetensors file whose weight has the wrong shape
     folder = _model_folder(tmp_path / "broken", {**LLAMA_CONFIG, "vocab_size": 7})
-    (folder / "model.safetensors").write_bytes(b"not a safetensors file at all")
+    save_file({"lm_head.weight": torch.zeros(5000, 3)}, str(folder / "model.safetensors"))
     target = resolve_target(str(folder), scan=False)
     with pytest.raises(TargetError, match="failed to load") as caught:
         inspect_model(target)

@@ -29,6 +29,10 @@ def is_hf_target(target: str) -> bool:
 def resolve_hf_target(target: str) -> Path:
     """The local snapshot folder for ``hf://ORG/NAME[@REV]``; never downloads."""
     m = _HF.match(target)
+    if m is not None and any(
+        part in (".", "..") for g in ("repo", "rev") for part in (m.group(g) or "").split("/")
+    ):
+        m = None  # a revision or name with .. would read refs/ or snapshots/ outside the cache
     if m is None:
         raise ScanTargetError(target, "expected hf://ORG/NAME or hf://ORG/NAME@REVISION")
     from huggingface_hub import snapshot_download

@@ -9,6 +9,7 @@ text: the HTML escapes every one of them and loads nothing from outside the file
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -74,8 +75,24 @@ def _interval(iv: Sequence[float]) -> str:
     return f"[{100 * iv[0]:.1f}, {100 * iv[1]:.1f}]"
 
 
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters other than tab and newline (C0, DEL, C1: escape sequences start here)."""
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences) replaced by U+FFFD."""
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)
+
+
 def render_text(report: AuditReport) -> str:
-    """Per-suite and per-category tables, the worst examples and the verdict, as plain text."""
+    """Per-suite and per-category tables, the worst examples and the verdict, as plain text.
+
+    Completions, ids and names are untrusted: control characters in them are replaced, so
+    no escape sequence reaches a terminal."""
+    return printable(_render_text(report))
+
+
+def _render_text(report: AuditReport) -> str:
     lines = [
         f"audit of {report.target}",
         f"judge {report.judge.name} {report.judge.version}; temperature "

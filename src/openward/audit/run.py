@@ -20,9 +20,11 @@ directory for the next run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,6 +98,25 @@ def _target_identity(target: Target) -> dict[str, Any]:
     }
 
 
+def _settings_key(
+    target: Target,
+    *,
+    suites: Sequence[Suite],
+    decoding: Decoding,
+    judge: Judge,
+    baseline: Target | None = None,
+) -> dict[str, Any]:
+    """Everything that decides an audit's samples and scores: target (and its files), the
+    suites' probes (so ``--limit`` and ``--seed``), decoding and judge."""
+    return {
+        "target": _target_identity(target),
+        "baseline": _target_identity(baseline) if baseline else None,
+        "suites": [(s.name, s.version, s.sha256) for s in suites],
+        "decoding": decoding.__dict__,
+        "judge": judge.info.__dict__,
+    }
+
+
 def default_log_dir(
     target: Target,
     *,
@@ -106,26 +127,79 @@ def default_log_dir(
 ) -> Path:
     """``~/.cache/openward/audits/<hash>``: one folder per target and settings, so running the
     same audit again finds (and resumes) its own logs."""
-    key = {
-        "target": _target_identity(target),
-        "baseline": _target_identity(baseline) if baseline else None,
-        "suites": [(s.name, s.version, s.sha256) for s in suites],
-        "decoding": decoding.__dict__,
-        "judge": judge.info.__dict__,
-    }
+    key = _settings_key(target, suites=suites, decoding=decoding, judge=judge, baseline=baseline)
     from openward.runtime.cache import cache_root
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     return cache_root() / "audits" / digest
 
 
+SETTINGS_FILE: Final = "openward-audit.json"
+"""Written into an audit's log directory before anything runs: the settings its logs were made
+with. inspect's eval_set pairs tasks with logs by name, model and generate config only, so
+without it a re-run with another judge, ``--limit`` or ``--seed`` (or new weights at the same
+path) in the same ``--log-dir`` would reuse samples made under other settings."""
+
+
+def claim_log_dir(root: Path, key: dict[str, Any], *, named_by_key: bool = False) -> None:
+    """Record ``key`` in ``root``, or refuse a directory holding an audit with other settings.
+
+    ``named_by_key``: ``root`` is :func:`default_log_dir`, whose name is the hash of ``key``,
+    so logs found there without the record (written before it existed) are this audit's.
+
+    Raises:
+        AuditRunError: ``root`` holds logs of an audit with other settings (or of unknown
+            settings), in one line.
+    """
+    marker = root / SETTINGS_FILE
+    text = json.dumps(key, sort_keys=True, indent=1) + "\n"
+    if marker.is_file():
+        try:
+            recorded = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            recorded = None
+        if recorded == json.loads(text):
+            return
+        raise AuditRunError(
+            f"{root}: holds an audit made with other settings (target files, suites, --limit, "
+            "--seed, decoding or judge); give another --log-dir, or remove that one to start over"
+        )
+    if not named_by_key and root.is_dir() and any(root.rglob("*.eval")):
+        raise AuditRunError(
+            f"{root}: holds inspect logs that are not from an openward audit with these "
+            "settings; give another --log-dir"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_text(text, encoding="utf-8")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+_MARKUP: Final = re.compile(r"\[/?(?:bold|italic|red|blue|yellow|green|[a-z]+ bold)\]")
+_RETRY_ERROR: Final = re.compile(r"RetryError\(<Future at 0x[0-9a-f]+ state=\w+ raised (\w+)>\)")
+
+
 def _one_line(text: str) -> str:
+    """The last line of an inspect error, without rich markup or tenacity's object reprs."""
     lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
+    line = lines[-1] if lines else "unknown error"
+    line = _RETRY_ERROR.sub(r"\1, still after every retry", _MARKUP.sub("", line))
+    return line
+
+
+def damaged_logs(log_dir: Path) -> list[tuple[Path, str]]:
+    """The ``*.eval`` files in ``log_dir`` that inspect cannot read, with the reason."""
+    from inspect_ai.log import read_eval_log
+
+    damaged = []
+    for path in sorted(log_dir.glob("*.eval")):
+        try:
+            read_eval_log(str(path), header_only=True)
+        except Exception as exc:  # a zip or JSON error, of many kinds
+            damaged.append((path, _one_line(str(exc)) or type(exc).__name__))
+    return damaged
 
 
 def evaluate(
@@ -153,23 +227,33 @@ def evaluate(
     tasks = [audit_task(s, judge, decoding) for s in suites]
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        _, logs = eval_set(
-            tasks,
-            log_dir=str(log_dir),
-            model=model,
-            display="rich" if progress else "none",
-            retry_attempts=TASK_RETRIES,
-            retry_wait=2,
-            max_retries=REQUEST_RETRIES,
-            timeout=REQUEST_TIMEOUT_S,
-            log_level="error",
-            log_buffer=1,
-            score_display=False,
-            ctl_server=False,  # an HTTP control server per run: not wanted in an audit
-        )
+        # inspect prints status lines (and its progress display) on stdout: the report (JSON
+        # that scripts parse) owns stdout, so they go to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            _, logs = eval_set(
+                tasks,
+                log_dir=str(log_dir),
+                model=model,
+                display="rich" if progress else "none",
+                retry_attempts=TASK_RETRIES,
+                retry_wait=2,
+                max_retries=REQUEST_RETRIES,
+                timeout=REQUEST_TIMEOUT_S,
+                log_level="error",
+                log_buffer=1,
+                score_display=False,
+                ctl_server=False,  # an HTTP control server per run: not wanted in an audit
+            )
     except OpenwardError:
         raise
     except Exception as exc:  # inspect raises many kinds; the user needs one line
+        damaged = damaged_logs(log_dir)
+        if damaged:  # running the same command again would fail the same way
+            path, why = damaged[0]
+            raise AuditRunError(
+                f"{path}: a damaged inspect log ({why}); remove it (its samples are generated "
+                "again) or give another --log-dir"
+            ) from None
         raise AuditRunError(
             f"{display}: the audit stopped: {_one_line(str(exc))}; finished samples are kept "
             f"in {log_dir}, run the same command again to resume"
@@ -331,6 +415,8 @@ def run_audit(
             target, suites=chosen, decoding=decoding, judge=judge, baseline=baseline
         )
     )
+    key = _settings_key(target, suites=chosen, decoding=decoding, judge=judge, baseline=baseline)
+    claim_log_dir(root, key, named_by_key=not log_dir)  # before a model loads: fails fast
     started = _now()
     # No hub at run time: models are local folders or endpoints.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

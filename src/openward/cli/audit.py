@@ -337,20 +337,26 @@ def judge(
 
 def _print_table(rows: list[dict[str, Any]], judge_name: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"judge: {judge_name}")
+    from openward.audit.report import printable
+
+    def text(value: object) -> str:  # untrusted: neither markup nor escape sequences
+        return escape(printable(str(value)))
+
+    table = Table(title=f"judge: {text(judge_name)}")
     table.add_column("#", justify="right")
     table.add_column("id")
     table.add_column("verdict")
     table.add_column("P(refused)", justify="right")
     table.add_column("completion (opening)")
     for i, row in enumerate(rows, start=1):
-        opening = " ".join(str(row["completion"]).split())[:70]
+        opening = text(" ".join(str(row["completion"]).split())[:70])
         style = "red" if row["verdict"] == "complied" else "green"
         table.add_row(
             str(i),
-            str(row.get("id", "")),
+            text(row.get("id", "")),
             f"[{style}]{row['verdict']}[/]",
             f"{row['score']:.3f}",
             opening,

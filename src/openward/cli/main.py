@@ -79,7 +79,8 @@ def main(
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"openward: error: {message}", err=True)
+    # messages quote paths, URLs and names users or files supplied: no escape sequences
+    typer.echo(f"openward: error: {_CONTROL.sub(chr(0xFFFD), message)}", err=True)
     return typer.Exit(EXIT_USAGE)
 
 

@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from openward.errors import OpenwardError, ScanTargetError, TargetError, TargetRefused
 from openward.scanning.interface import Finding, Severity
@@ -180,6 +180,7 @@ def _resolve_local(path: Path, display: str, *, scan: bool, cache_dir: Path | No
         digest = None
         load_path = source
         check_config(source, display)
+        check_weights(source, display)
         name = source.name
     if display.startswith("hf://"):
         name = display.removeprefix("hf://").split("@", 1)[0]
@@ -222,7 +223,7 @@ def check_config(folder: Path, display: str) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     model_type = config.get("model_type")
-    if model_type not in CONFIG_MAPPING:
+    if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING:
         raise TargetError(
             display,
             f"model_type {model_type!r} is not built into transformers: it would need remote code "
@@ -230,7 +231,10 @@ def check_config(folder: Path, display: str) -> None:
         )
     import transformers
 
-    for arch in config.get("architectures") or []:
+    architectures = config.get("architectures") or []
+    if not isinstance(architectures, list):
+        raise TargetError(display, "config.json: architectures is not a list")
+    for arch in architectures:
         if not isinstance(arch, str) or not hasattr(transformers, arch):
             raise TargetError(
                 display,
@@ -243,9 +247,97 @@ def check_config(folder: Path, display: str) -> None:
         )
 
 
+MIN_WEIGHT_BYTES_PER_PARAMETER: Final = 0.1
+"""The safetensors files must hold at least this many bytes per parameter the config
+describes (4-bit quantized weights hold 0.5, ternary ones about 0.2): less means weights are
+missing, and transformers would fill the model with random values (a default config with an
+empty weights file allocated 7B of them and was OOM-killed)."""
+
+
+def _safetensors_bytes(path: Path, display: str) -> int:
+    """The tensor bytes ``path`` holds, after checking its header and that every tensor's
+    data lies within the file (one-line TargetError otherwise)."""
+    size = path.stat().st_size
+    where = f"{display}: {path.name}"
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise TargetError(where, f"not a safetensors file ({size} bytes)")
+            length = int.from_bytes(head, "little")
+            if length > size - 8 or length > 100 << 20:
+                raise TargetError(where, "truncated or not a safetensors file (header length)")
+            header = json.loads(fh.read(length))
+    except OSError as exc:
+        raise TargetError(where, f"cannot read: {exc.strerror}") from None
+    except (UnicodeDecodeError, ValueError):
+        raise TargetError(where, "not a safetensors file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise TargetError(where, "not a safetensors file (its header is not a JSON object)")
+    data = size - 8 - length
+    total = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data
+        ):
+            raise TargetError(where, f"truncated: tensor {name[:80]!r} lies beyond the file's end")
+        total += offsets[1] - offsets[0]
+    return total
+
+
+def check_weights(folder: Path, display: str) -> None:
+    """Refuse, before anything loads, a safetensors folder whose weights are missing, empty,
+    truncated, or far fewer than its config describes (counted on the meta device, so
+    nothing is allocated); and one whose ``model.safetensors.index.json`` names absent shards.
+    """
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+            shards = sorted(set(weight_map.values()))
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError, TypeError):
+            raise TargetError(display, f"{index.name} is not a valid weight index") from None
+        missing = [str(s) for s in shards if not (folder / str(s)).is_file()]
+        if missing:
+            raise TargetError(
+                display, f"{index.name} names {len(missing)} missing shard(s): {missing[0]}"
+            )
+    total = sum(_safetensors_bytes(f, display) for f in sorted(folder.glob("*.safetensors")))
+    if total == 0:
+        raise TargetError(display, "the safetensors files hold no weights")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+        with torch.device("meta"):
+            skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=False)  # type: ignore[no-untyped-call]
+    except Exception as exc:  # transformers raises many kinds for a config it cannot build
+        raise TargetError(
+            display, f"config.json does not describe a model: {_one_line(exc)}"
+        ) from None
+    parameters = sum(p.numel() for p in skeleton.parameters())
+    if total < MIN_WEIGHT_BYTES_PER_PARAMETER * parameters:
+        raise TargetError(
+            display,
+            f"the safetensors files hold {total:,} bytes of weights but config.json describes "
+            f"{parameters:,} parameters: weights are missing (they would load as random values)",
+        )
+
+
 def _resolve_endpoint(endpoint: str, model: str, api_key: str | None) -> Target:
-    parsed = urllib.parse.urlsplit(endpoint)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    try:
+        parsed = urllib.parse.urlsplit(endpoint)
+        parsed.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        raise TargetError(endpoint, f"not a valid URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise TargetError(endpoint, "expected an http:// or https:// URL")
     base_url = endpoint.rstrip("/")
     if parsed.path in ("", "/"):

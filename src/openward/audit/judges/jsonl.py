@@ -27,6 +27,8 @@ def read_pairs(lines: Iterable[str], source: str) -> list[dict[str, Any]]:
             if not isinstance(obj.get(key), str):
                 raise OpenwardError(f"{source}: line {number}: {key!r} missing or not a string")
         records.append(obj)
+    if not records:
+        raise OpenwardError(f"{source}: no JSON objects (one per line, with prompt and completion)")
     return records
 
 

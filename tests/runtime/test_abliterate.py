@@ -17,8 +17,9 @@ def test_abliterated_copy_refuses_far_less_and_stays_coherent(
     record = json.loads((qwen_abliterated_dir / SOURCE_RECORD).read_text())
     assert record["kind"] == "abliterated"
     assert record["base_sha256"].startswith(qwen_dir.name)
-    # chosen among layers 6..19 of 24 by the refusal score of its ablation
-    assert str(record["layer"]) in record["layer_scores"]
+    # the fixture names layer 16, the one abliterate's search over layers 6..19 picks for this
+    # model (benchmarks/runtime_bench.py runs the search)
+    assert record["layer"] == 16
     assert (qwen_abliterated_dir / "refusal_direction.safetensors").is_file()
 
     # held out: the direction was estimated on AdvBench rows 0..31

@@ -43,7 +43,7 @@ def load_local(load_path: Path) -> tuple[Any, Any]:
         ) from None
     if torch.cuda.is_available():
         model.to("cuda")  # type: ignore[arg-type]
-    model.eval()  # type: ignore[no-untyped-call]
+    model.eval()  # type: ignore[no-untyped-call]  # safe: torch inference mode, not eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

@@ -112,7 +112,7 @@ def _wait_ready(
             if any(m.get("id") == model for m in listed.get("data", [])):
                 return
         except (urllib.error.URLError, OSError, ValueError):
-            pass
+            pass  # not listening or not answering yet: poll again until the deadline
         time.sleep(0.5)
     raise OpenwardError(
         f"transformers serve was not ready after {timeout_s:.0f} s: {_last_line(log)}"

@@ -65,7 +65,7 @@ class Embedder:
         self.batch_size = batch_size
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(path))
         self.model: Any = AutoModel.from_pretrained(str(path), trust_remote_code=False)
-        self.model.eval()
+        self.model.eval()  # safe: torch inference mode, not eval()
 
     def embed(self, texts: Sequence[str], max_tokens: int) -> npt.NDArray[np.float32]:
         """One L2-normalised row per text, reading at most its first ``max_tokens`` tokens."""

@@ -17,13 +17,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer._click import Context  # typer vendors click; its Context is the one passed
 from typer.core import TyperGroup
 
 from openward.cli.main import _fail, app
+
+if TYPE_CHECKING:
+    from openward.audit.interface import Judge
 
 
 class _DefaultRunGroup(TyperGroup):
@@ -46,6 +49,25 @@ app.add_typer(audit_app, name="audit")
 
 
 EXIT_REGRESSED = 1
+
+
+def _judge(name: str, endpoint: str | None, model: str | None) -> Judge:
+    """The judge ``--judge NAME`` names; ``llm`` takes its endpoint and model from the options
+    or ``OPENWARD_JUDGE_ENDPOINT``/``OPENWARD_JUDGE_MODEL``, its key from
+    ``OPENWARD_JUDGE_API_KEY`` (the same for ``audit`` and ``audit judge``)."""
+    from openward.audit.judges import load_judge
+    from openward.errors import OpenwardError
+
+    if name != "llm":
+        if endpoint or model:
+            raise OpenwardError("--judge-endpoint/--judge-model need --judge llm")
+        return load_judge(name)
+    return load_judge(
+        "llm",
+        endpoint=endpoint or os.environ.get("OPENWARD_JUDGE_ENDPOINT"),
+        model=model or os.environ.get("OPENWARD_JUDGE_MODEL"),
+        api_key=os.environ.get("OPENWARD_JUDGE_API_KEY"),
+    )
 
 
 def _list_suites(json_out: bool) -> None:
@@ -182,7 +204,6 @@ def run(
             _list_suites(json_out)
             return
         from openward.audit.interface import Decoding
-        from openward.audit.judges import load_judge
         from openward.audit.report import render_html, render_text, to_json
         from openward.audit.run import run_audit
         from openward.audit.suites import load_suites
@@ -206,16 +227,7 @@ def run(
             api_key = os.environ.get(api_key_env)
             if api_key is None:
                 raise _fail(f"--api-key-env {api_key_env}: that environment variable is not set")
-        options: dict[str, Any] = {}
-        if judge == "llm":  # the same settings as ``audit judge``
-            options = {
-                "endpoint": judge_endpoint or os.environ.get("OPENWARD_JUDGE_ENDPOINT"),
-                "model": judge_model or os.environ.get("OPENWARD_JUDGE_MODEL"),
-                "api_key": os.environ.get("OPENWARD_JUDGE_API_KEY"),
-            }
-        elif judge_endpoint or judge_model:
-            raise OpenwardError("--judge-endpoint/--judge-model need --judge llm")
-        chosen_judge = load_judge(judge, **options)
+        chosen_judge = _judge(judge, judge_endpoint, judge_model)
         resolved = resolve_target(target, endpoint=endpoint, model=model, api_key=api_key)
         base = None
         if baseline is not None:
@@ -296,9 +308,7 @@ def judge(
     ] = None,
 ) -> None:
     """Judge completions offline: did the model comply or refuse?"""
-    import os
 
-    from openward.audit.judges import load_judge
     from openward.audit.judges.jsonl import judge_records, read_pairs
     from openward.errors import OpenwardError
 
@@ -313,16 +323,7 @@ def judge(
                     f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}"
                 ) from None
             records = read_pairs(text.splitlines(), file)
-        options: dict[str, Any] = {}
-        if judge_name == "llm":
-            options = {
-                "endpoint": judge_endpoint or os.environ.get("OPENWARD_JUDGE_ENDPOINT"),
-                "model": judge_model or os.environ.get("OPENWARD_JUDGE_MODEL"),
-                "api_key": os.environ.get("OPENWARD_JUDGE_API_KEY"),
-            }
-        elif judge_endpoint or judge_model:
-            raise OpenwardError("--judge-endpoint/--judge-model need --judge llm")
-        judge_obj = load_judge(judge_name, **options)
+        judge_obj = _judge(judge_name, judge_endpoint, judge_model)
         rows = judge_records(judge_obj, records)
     except OpenwardError as exc:
         raise _fail(str(exc)) from None

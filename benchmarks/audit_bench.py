@@ -280,6 +280,7 @@ def section_throughput(args: argparse.Namespace) -> dict[str, Any]:
             limit=args.audit_n,
             max_tokens=args.max_tokens,
             batch_size=args.batch_size,
+            repeats=args.repeats,
         )
         rows.append(
             {
@@ -293,6 +294,7 @@ def section_throughput(args: argparse.Namespace) -> dict[str, Any]:
                 "raw_samples_per_min": round(t.raw_per_minute, 1),
                 "audit_samples_per_min": round(t.audit_per_minute, 1),
                 "overhead": round(t.overhead, 3),
+                "repeats": args.repeats,
             }
         )
     return {"rows": rows}
@@ -305,7 +307,8 @@ def print_throughput(res: dict[str, Any]) -> None:
             f"  {r['model']} {r['suite']}: {r['samples']} samples, batch {r['batch_size']}, "
             f"{r['max_tokens']} tokens: raw {r['raw_seconds']} s "
             f"({r['raw_samples_per_min']}/min), audit {r['audit_seconds']} s "
-            f"({r['audit_samples_per_min']}/min), overhead {r['overhead'] * 100:+.1f} %"
+            f"({r['audit_samples_per_min']}/min), overhead {r['overhead'] * 100:+.1f} % "
+            f"(best of {r['repeats']})"
         )
 
 
@@ -361,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--audit-n", type=int, default=32, help="samples per audit throughput run")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=2, help="throughput: runs per side, best kept")
     ap.add_argument(
         "--throughput-suites", nargs="+", default=["harmful", "over-refusal"], metavar="SUITE"
     )

@@ -55,6 +55,11 @@ class JudgeInfo:
 class Judge(ABC):
     """Decides, for (prompt, completion) pairs, whether the model complied or refused."""
 
+    computes_locally: bool = False
+    """True for a judge that runs tensor work in this process: the audit then runs it on
+    openward's compute thread, after the model's batch in progress, instead of beside it
+    (:mod:`openward.runtime.compute`)."""
+
     @property
     @abstractmethod
     def info(self) -> JudgeInfo: ...

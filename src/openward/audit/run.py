@@ -219,8 +219,9 @@ def evaluate(
 
     _greedy_on_local(model, decoding)
     # inspect maps each model event to a usage update whose model-info lookup, for a model
-    # not in its database, instantiates the provider again by name: for hf/ that is a second
-    # load of the model, attempted from the Hugging Face hub. Registered info short-cuts it.
+    # not in its database, instantiates the provider again by name (for a local model,
+    # without its weights; for inspect's hf/ a second load tried from the Hugging Face hub).
+    # Registered info short-cuts it.
     from inspect_ai.model import ModelInfo, set_model_info
 
     set_model_info(str(model), ModelInfo(model=model.name))

@@ -8,7 +8,7 @@ One place loads models.
     from openward.runtime import resolve_target, inspect_model, generate_local
 
     target = resolve_target("model-folder-or.gguf")     # scan gate, GGUF -> safetensors cache
-    model = inspect_model(target, batch_size=8)          # inspect-ai Model (hf / openai-api)
+    model = inspect_model(target, batch_size=8)   # inspect-ai Model (openward-local / openai-api)
     texts = generate_local(target.load_path, [[{"role": "user", "content": "Hi"}]],
                            max_new_tokens=32, batch_size=8)
 """

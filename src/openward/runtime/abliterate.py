@@ -34,6 +34,7 @@ from typing import Any
 
 from openward.errors import OpenwardError
 from openward.runtime.cache import SOURCE_RECORD, cached_folder, file_sha256, models_dir
+from openward.runtime.compute import compute_bound
 
 __all__ = [
     "DEFAULT_PROMPTS",
@@ -230,6 +231,7 @@ def orthogonalize(model: Any, direction: Any) -> None:
                     b.sub_((r @ b.float()) * r)
 
 
+@compute_bound
 def abliterate(
     base: Path,
     *,

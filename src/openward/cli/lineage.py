@@ -1,0 +1,147 @@
+"""``openward fingerprint`` and ``openward lineage``: a model's family from its weights.
+
+Forms (contracts, driven by scripts exactly as written):
+
+- ``openward fingerprint MODEL [-o fp.json] [--json]``
+- ``openward lineage CANDIDATE BASE... [--json]``: JSON ``{"candidate", "results": [{"base",
+  "verdict", "score", "p_value", "derivation", "layers"}]}`` (keys are only ever added)
+
+Exit status: 0 when the command ran (whatever the verdicts), 2 for bad input (one line).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from openward.cli.main import _fail, app
+
+if TYPE_CHECKING:
+    from openward.lineage.fingerprint import Fingerprint
+
+
+def _load(target: str) -> tuple[Fingerprint, bool]:
+    """(fingerprint, computed from weights) for a model path or a fingerprint file."""
+    from openward.lineage.fingerprint import (
+        compute_fingerprint,
+        is_fingerprint_file,
+        load_fingerprint,
+    )
+
+    path = Path(target)
+    if is_fingerprint_file(path):
+        return load_fingerprint(path), False
+    return compute_fingerprint(target), True
+
+
+@app.command()
+def fingerprint(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model folder, .safetensors or .gguf file, or hf://ORG/NAME[@REV] from the "
+            "local Hugging Face cache."
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the fingerprint (JSON) here.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the fingerprint (JSON) on stdout.")
+    ] = False,
+) -> None:
+    """A compact weight fingerprint (at most 256 KiB) that survives quantization,
+    permutation, scaling, pruning, vocabulary extension and fine-tuning."""
+    from openward.errors import OpenwardError
+    from openward.lineage.fingerprint import compute_fingerprint
+
+    try:
+        fp = compute_fingerprint(model)
+        text = fp.dumps()
+    except OpenwardError as exc:
+        raise _fail(str(exc)) from None
+    if output is not None:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"{output}: cannot write ({exc.strerror or exc})") from None
+    if as_json:
+        sys.stdout.write(text + "\n")
+        return
+    pct = 100 * fp.bytes_read / max(fp.model_bytes, 1)
+    typer.echo(
+        f"{model}: {fp.format}, {fp.layers_total} layers, hidden {fp.hidden}, vocabulary "
+        f"{fp.vocab_size}; {len(fp.words)} words, {len(fp.layers)} layers sampled; read "
+        f"{fp.bytes_read / 1e6:.1f} MB of {fp.model_bytes / 1e6:.1f} MB ({pct:.2f} %); "
+        f"fingerprint {len(text) / 1024:.0f} KiB" + (f" -> {output}" if output else "")
+    )
+
+
+@app.command()
+def lineage(
+    candidate: Annotated[str, typer.Argument(help="Model path or fingerprint file.")],
+    bases: Annotated[
+        list[str], typer.Argument(help="One or more base models (paths or fingerprint files).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    safety: Annotated[
+        bool,
+        typer.Option(
+            "--safety/--no-safety",
+            help="Check derived models for the refusal-direction edit (needs both weights).",
+        ),
+    ] = True,
+) -> None:
+    """Whether CANDIDATE derives from each BASE, how, and whether its safety was edited out."""
+    from openward.errors import OpenwardError
+    from openward.lineage.compare import compare, detect_merges
+    from openward.lineage.safety import detect_safety_edit
+    from openward.lineage.weights import open_weights
+
+    try:
+        cand, cand_weights = _load(candidate)
+        loaded = [_load(b) for b in bases]
+    except OpenwardError as exc:
+        raise _fail(str(exc)) from None
+    results = [compare(cand, fp, name) for (fp, _), name in zip(loaded, bases, strict=True)]
+    for i, j, weight in detect_merges(cand, [fp for fp, _ in loaded]):
+        for k, other, w in ((i, j, weight), (j, i, 1 - weight)):
+            res = results[k]
+            if res.verdict == "derived":
+                res.derivation = [d for d in res.derivation if d != "fine-tuned"] + ["merged"]
+                res.notes.append(f"a mix with {bases[other]} (weight {w:.2f} on this base)")
+    if safety and cand_weights:
+        for res, (_, base_weights), name in zip(results, loaded, bases, strict=True):
+            if res.verdict != "derived" or not base_weights:
+                continue
+            try:
+                edit = detect_safety_edit(open_weights(candidate), open_weights(name))
+            except OpenwardError as exc:
+                res.notes.append(f"safety-edit check skipped: {exc}")
+                continue
+            res.safety_edit = edit.to_json()
+            if edit.detected and "safety-edited" not in res.derivation:
+                res.derivation.append("safety-edited")
+    doc: dict[str, Any] = {"candidate": candidate, "results": [r.to_json() for r in results]}
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    for r in results:
+        how = f" ({', '.join(r.derivation)})" if r.derivation else ""
+        typer.echo(
+            f"{candidate} vs {r.base}: {r.verdict}{how}; score {r.score:.3f} "
+            f"({r.matched_units}/{r.compared_units} units matched), p = {r.p_value:.2g}"
+        )
+        if r.safety_edit is not None:
+            se = r.safety_edit
+            typer.echo(
+                f"  safety edit: {'DETECTED' if se['detected'] else 'not found'} (direction "
+                f"consistency {se['direction_consistency']:.2f}, aligned energy "
+                f"{se['evidence'].get('aligned_energy')})"
+            )
+        for note in r.notes:
+            typer.echo(f"  note: {note}")

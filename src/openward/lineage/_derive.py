@@ -1,0 +1,287 @@
+"""Derivatives of a safetensors Llama-family model, built with numpy, for tests and benchmarks.
+
+Each function reads a model folder (float32/float16/bfloat16 safetensors, config.json,
+tokenizer files) and writes a new folder: the weights transformed, everything else copied.
+The transforms are the ones lineage must see through: quantization round trips, pruning,
+consistent permutation of hidden units, attention heads and MLP neurons (the permuted model
+computes the same function), scaling, vocabulary extension, noise, merges; and negatives: a
+random re-initialisation of the same architecture.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "extend_vocabulary",
+    "load_folder",
+    "merge",
+    "permute",
+    "perturb",
+    "prune",
+    "quantize_roundtrip",
+    "random_init",
+    "save_folder",
+    "scale",
+]
+
+Arr = npt.NDArray[np.float32]
+Tensors = dict[str, Arr]
+
+
+def load_folder(folder: Path) -> Tensors:
+    from safetensors.numpy import load_file
+
+    out: Tensors = {}
+    for file in sorted(folder.glob("*.safetensors")):
+        for name, value in load_file(str(file)).items():
+            out[name] = value.astype(np.float32)
+    return out
+
+
+def save_folder(
+    base: Path, out: Path, tensors: Tensors, *, tokenizer: dict[str, Any] | None = None
+) -> Path:
+    """Write ``tensors`` as one safetensors file beside copies of ``base``'s other files."""
+    from safetensors.numpy import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    for item in base.iterdir():
+        if (
+            item.is_file()
+            and item.suffix != ".safetensors"
+            and item.name != "model.safetensors.index.json"
+        ):
+            shutil.copy2(item, out / item.name)
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(out / "model.safetensors")
+    )
+    if tokenizer is not None:
+        (out / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    return out
+
+
+def _map(base: Path, out: Path, fn: Callable[[str, Arr], Arr]) -> Path:
+    tensors = load_folder(base)
+    return save_folder(base, out, {k: fn(k, v) for k, v in tensors.items()})
+
+
+def _is_matrix(name: str, value: Arr) -> bool:
+    return value.ndim == 2
+
+
+def quantize_roundtrip(base: Path, out: Path, bits: int = 8, block: int = 32) -> Path:
+    """Symmetric absmax quantization per block of ``block`` values, then back to float."""
+    levels = 2 ** (bits - 1) - 1
+
+    def q(name: str, v: Arr) -> Arr:
+        if not _is_matrix(name, v) or v.shape[1] % block:
+            return v
+        blocks = v.reshape(-1, block)
+        s = np.max(np.abs(blocks), axis=1, keepdims=True) / levels
+        s[s == 0] = 1
+        rounded: Arr = (np.round(blocks / s) * s).reshape(v.shape).astype(np.float32)
+        return rounded
+
+    return _map(base, out, q)
+
+
+def prune(base: Path, out: Path, share: float = 0.3) -> Path:
+    """Magnitude pruning: the smallest ``share`` of each matrix set to zero."""
+
+    def p(name: str, v: Arr) -> Arr:
+        if not _is_matrix(name, v) or "embed" in name:
+            return v
+        cut = np.quantile(np.abs(v), share)
+        return np.where(np.abs(v) < cut, 0, v).astype(np.float32)
+
+    return _map(base, out, p)
+
+
+def scale(base: Path, out: Path, factor: float = 1.7) -> Path:
+    """Every matrix multiplied by ``factor`` (not function-preserving; a crude disguise)."""
+    return _map(base, out, lambda n, v: (v * factor).astype(np.float32) if v.ndim == 2 else v)
+
+
+def perturb(base: Path, out: Path, relative: float = 0.05, seed: int = 0) -> Path:
+    """Gaussian noise of ``relative`` x each matrix's standard deviation on every matrix."""
+    rng = np.random.default_rng(seed)
+
+    def n(name: str, v: Arr) -> Arr:
+        if v.ndim != 2:
+            return v
+        noise = rng.standard_normal(v.shape).astype(np.float32) * relative * v.std()
+        noisy: Arr = (v + noise).astype(np.float32)
+        return noisy
+
+    return _map(base, out, n)
+
+
+def merge(a: Path, b: Path, out: Path, weight: float = 0.5) -> Path:
+    """Linear merge: weight * a + (1 - weight) * b, tensor by tensor (same architecture)."""
+    ta, tb = load_folder(a), load_folder(b)
+    return save_folder(
+        a, out, {k: (weight * v + (1 - weight) * tb[k]).astype(np.float32) for k, v in ta.items()}
+    )
+
+
+def random_init(base: Path, out: Path, seed: int = 1, std: float = 0.02) -> Path:
+    """The same architecture and tokenizer, every matrix drawn anew (a hard negative)."""
+    rng = np.random.default_rng(seed)
+    return _map(
+        base,
+        out,
+        lambda n, v: (rng.standard_normal(v.shape) * std).astype(np.float32) if v.ndim == 2 else v,
+    )
+
+
+_LAYER = re.compile(r"layers\.(\d+)\.")
+
+
+def permute(base: Path, out: Path, seed: int = 0) -> Path:
+    """A consistent permutation of hidden units, key/value head groups and MLP neurons: the
+    new model computes the same function as the base (Llama-family layout)."""
+    config = json.loads((base / "config.json").read_text())
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    kv_heads = int(config.get("num_key_value_heads", heads))
+    head_dim = int(config.get("head_dim") or hidden // heads)
+    group = heads // kv_heads
+    rng = np.random.default_rng(seed)
+    ph = rng.permutation(hidden)
+    tensors = load_folder(base)
+    out_t: Tensors = {}
+    layer_perms: dict[
+        int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+    ] = {}
+    for name, v in tensors.items():
+        m = _LAYER.search(name)
+        if m:
+            layer = int(m.group(1))
+            if layer not in layer_perms:
+                kv = rng.permutation(kv_heads)
+                q_rows = np.concatenate(
+                    [np.arange(h * group * head_dim, (h + 1) * group * head_dim) for h in kv]
+                )
+                kv_rows = np.concatenate([np.arange(h * head_dim, (h + 1) * head_dim) for h in kv])
+                ffn = int(config["intermediate_size"])
+                layer_perms[layer] = (q_rows, kv_rows, rng.permutation(ffn))
+            q_rows, kv_rows, pf = layer_perms[layer]
+        if name.endswith(("embed_tokens.weight", "lm_head.weight")):
+            v = v[:, ph]
+        elif name.endswith("norm.weight"):
+            v = v[ph] if v.shape == (hidden,) else v
+        elif name.endswith("q_proj.weight"):
+            v = v[q_rows][:, ph]
+        elif name.endswith(("k_proj.weight", "v_proj.weight")):
+            v = v[kv_rows][:, ph]
+        elif name.endswith("q_proj.bias"):
+            v = v[q_rows]
+        elif name.endswith(("k_proj.bias", "v_proj.bias")):
+            v = v[kv_rows]
+        elif name.endswith("o_proj.weight"):
+            v = v[ph][:, q_rows]
+        elif name.endswith(("gate_proj.weight", "up_proj.weight")):
+            v = v[pf][:, ph]
+        elif name.endswith("down_proj.weight"):
+            v = v[ph][:, pf]
+        out_t[name] = np.ascontiguousarray(v)
+    return save_folder(base, out, out_t)
+
+
+def extend_vocabulary(base: Path, out: Path, added: int = 64, seed: int = 0) -> Path:
+    """``added`` new tokens at the end of the vocabulary, their embeddings the mean of the
+    existing ones plus noise (as tokenizer.add_tokens + resize_token_embeddings does)."""
+    rng = np.random.default_rng(seed)
+    tensors = load_folder(base)
+    tokenizer = json.loads((base / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = tokenizer["model"]["vocab"]
+    ids = [int(i) for i in vocab.values()] + [
+        int(t["id"]) for t in tokenizer.get("added_tokens", [])
+    ]
+    next_id = max(ids) + 1
+    new_rows = 0
+    for name, v in list(tensors.items()):
+        if name.endswith(("embed_tokens.weight", "lm_head.weight")):
+            extra_rows = next_id + added - v.shape[0]
+            if extra_rows > 0:
+                mean = v.mean(axis=0, keepdims=True)
+                extra = (
+                    mean
+                    + rng.standard_normal((extra_rows, v.shape[1])).astype(np.float32)
+                    * v.std()
+                    * 0.1
+                )
+                tensors[name] = np.concatenate([v, extra.astype(np.float32)])
+                new_rows = tensors[name].shape[0]
+    for i in range(added):
+        tokenizer.setdefault("added_tokens", []).append(
+            {
+                "id": next_id + i,
+                "content": f"<openward_extra_{i}>",
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            }
+        )
+    folder = save_folder(base, out, tensors, tokenizer=tokenizer)
+    config = json.loads((folder / "config.json").read_text())
+    if new_rows:
+        config["vocab_size"] = new_rows
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def finetune(
+    base: Path, out: Path, texts: list[str], *, steps: int = 20, lr: float = 1e-4, seed: int = 0
+) -> Path:
+    """A real full fine-tune with transformers (AdamW, batches of 4 texts of at most 64
+    tokens, float32 on CPU); needs the ``ml`` extra."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    for step in range(steps):
+        batch = [texts[(step * 4 + i) % len(texts)] for i in range(4)]
+        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True, max_length=64)
+        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()  # type: ignore[no-untyped-call]  # torch's train/eval switch
+    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    if getattr(model.config, "tie_word_embeddings", False):
+        tensors.pop("lm_head.weight", None)
+    return save_folder(base, out, tensors)
+
+
+def abliterate_numpy(base: Path, out: Path, direction: Arr) -> Path:
+    """Orthogonalise the embedding, attention output and MLP down projections against
+    ``direction`` (unit, hidden-sized), as Arditi et al.'s weight edit does."""
+    r = (direction / np.linalg.norm(direction)).astype(np.float32)
+
+    def edit(name: str, v: Arr) -> Arr:
+        if name.endswith("embed_tokens.weight"):
+            return (v - np.outer(v @ r, r)).astype(np.float32)
+        if name.endswith(("o_proj.weight", "down_proj.weight")):
+            return (v - np.outer(r, r @ v)).astype(np.float32)
+        return v
+
+    return _map(base, out, edit)

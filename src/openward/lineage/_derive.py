@@ -285,3 +285,49 @@ def abliterate_numpy(base: Path, out: Path, direction: Arr) -> Path:
         return v
 
     return _map(base, out, edit)
+
+
+def rotate(base: Path, out: Path, seed: int = 0) -> Path:
+    """A random orthogonal rotation Q of the hidden space, the RMSNorm weights folded into the
+    matrices after them first (as QuaRot and SliceGPT do): the same function, no unit of the
+    base left in place. Llama-family layout."""
+    rng = np.random.default_rng(seed)
+    tensors = load_folder(base)
+    hidden = tensors[next(k for k in tensors if k.endswith("embed_tokens.weight"))].shape[1]
+    q, _ = np.linalg.qr(rng.standard_normal((hidden, hidden)))
+    q = q.astype(np.float32)
+    out_t: Tensors = dict(tensors)
+    for name, v in tensors.items():
+        m = _LAYER.search(name)
+        if name.endswith("input_layernorm.weight") and m:
+            prefix = name[: name.index("input_layernorm")]
+            for proj in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
+                out_t[f"{prefix}{proj}.weight"] = tensors[f"{prefix}{proj}.weight"] * v[None, :]
+            out_t[name] = np.ones_like(v)
+        elif name.endswith("post_attention_layernorm.weight") and m:
+            prefix = name[: name.index("post_attention_layernorm")]
+            for proj in ("mlp.gate_proj", "mlp.up_proj"):
+                out_t[f"{prefix}{proj}.weight"] = tensors[f"{prefix}{proj}.weight"] * v[None, :]
+            out_t[name] = np.ones_like(v)
+    final = next((k for k in tensors if k.endswith("model.norm.weight")), None)
+    if final is not None:
+        g = tensors[final]
+        if "lm_head.weight" in tensors:
+            out_t["lm_head.weight"] = tensors["lm_head.weight"] * g[None, :]
+        else:  # tied: the head is the embedding, so it gets its own (untied) copy
+            embed = next(k for k in tensors if k.endswith("embed_tokens.weight"))
+            out_t["lm_head.weight"] = tensors[embed] * g[None, :]
+        out_t[final] = np.ones_like(g)
+    for name, v in list(out_t.items()):
+        reads = ("embed_tokens", "lm_head", "q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")
+        if name.endswith(tuple(f"{r}.weight" for r in reads)):
+            out_t[name] = v @ q
+        elif name.endswith(("o_proj.weight", "down_proj.weight")):
+            out_t[name] = q.T @ v
+    folder = save_folder(
+        base, out, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out_t.items()}
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config["tie_word_embeddings"] = False
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    return folder

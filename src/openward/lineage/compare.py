@@ -30,7 +30,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from openward.lineage.fingerprint import Fingerprint, LayerPrint, fisher
+from openward.lineage.fingerprint import ROPE_PERMUTED, Fingerprint, LayerPrint, fisher
 
 __all__ = ["LineageResult", "compare", "detect_merges"]
 
@@ -212,6 +212,8 @@ def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) 
             compared += layer_compared
         if lc.layer == lb.layer and same_ids:
             for role, sample in lc.samples.items():
+                if cand.format != base.format and role in ROPE_PERMUTED:
+                    continue
                 other = lb.samples.get(role)
                 if other is not None and lc.shapes.get(role) == lb.shapes.get(role):
                     d = _direct(sample, other)

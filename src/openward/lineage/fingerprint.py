@@ -65,6 +65,11 @@ ROW_BUDGET: Final = 1 << 20
 MIN_ROWS: Final = 64
 SAMPLE_VALUES: Final = 64
 VOCAB_CHUNK: Final = 1024
+ROPE_PERMUTED: Final = ("q", "k")
+"""llama.cpp's converter re-orders the rows of q and k within each head (its rotary layout),
+so a GGUF and the safetensors it came from differ there and only there: these two stay out
+of the values digest and of the position-by-position comparisons across formats (their
+Grams and units do not depend on row order)."""
 GROUPS: Final = {"attn": ("q", "k", "v"), "mlp": ("gate", "up")}
 
 Floats = npt.NDArray[np.float32]
@@ -361,7 +366,8 @@ def compute_fingerprint(target: str | Path, source: WeightSource | None = None) 
                     continue
                 rows = sampled_rows(ref)
                 w = src.read_rows(ref, rows)
-                digest.update(w.tobytes())
+                if role not in ROPE_PERMUTED:
+                    digest.update(w.tobytes())
                 projected = layer_embed @ w.T
                 grams.append(cosine_gram(projected))
                 if role in SIGNATURE_ROLES and len(rows) == ref.rows:

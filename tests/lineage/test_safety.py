@@ -32,9 +32,13 @@ def smol_variants(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     direction = rng.standard_normal(576).astype(np.float32)
     edited = derive.abliterate_numpy(smollm2_dir, root / "edited", direction)
     return {
-        "finetuned": derive.finetune(smollm2_dir, root / "finetuned", _texts(), steps=3),
+        "finetuned": derive.finetune(
+            smollm2_dir, root / "finetuned", _texts(), steps=3, max_length=32
+        ),
         "edited": edited,
-        "edited-finetuned": derive.finetune(edited, root / "edited-ft", _texts(), steps=3),
+        "edited-finetuned": derive.finetune(
+            edited, root / "edited-ft", _texts(), steps=3, max_length=32
+        ),
         "int4": derive.quantize_roundtrip(smollm2_dir, root / "int4", bits=4),
     }
 

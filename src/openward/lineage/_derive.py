@@ -243,10 +243,17 @@ def extend_vocabulary(base: Path, out: Path, added: int = 64, seed: int = 0) -> 
 
 
 def finetune(
-    base: Path, out: Path, texts: list[str], *, steps: int = 20, lr: float = 1e-4, seed: int = 0
+    base: Path,
+    out: Path,
+    texts: list[str],
+    *,
+    steps: int = 20,
+    lr: float = 1e-4,
+    seed: int = 0,
+    max_length: int = 64,
 ) -> Path:
-    """A real full fine-tune with transformers (AdamW, batches of 4 texts of at most 64
-    tokens, float32 on CPU); needs the ``ml`` extra."""
+    """A real full fine-tune with transformers (AdamW, batches of 4 texts of at most
+    ``max_length`` tokens, float32 on CPU); needs the ``ml`` extra."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -259,7 +266,9 @@ def finetune(
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     for step in range(steps):
         batch = [texts[(step * 4 + i) % len(texts)] for i in range(4)]
-        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True, max_length=64)
+        enc = tokenizer(
+            batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length
+        )
         labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
         loss = model(**enc, labels=labels).loss
         loss.backward()

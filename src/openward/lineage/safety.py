@@ -54,6 +54,22 @@ class SafetyEdit:
         }
 
 
+def top_singular(d: Floats, power: int = 6, width: int = 8) -> tuple[Floats, Floats, float]:
+    """(left vector, right vector, squared value) of ``d``'s leading singular triple, by a
+    randomized range finder with ``power`` power iterations (Halko et al.): a full SVD of a
+    896 x 4864 difference took 7 s here, this a few milliseconds, and the leading triple is
+    all the test needs."""
+    rng = np.random.default_rng(0)
+    width = min(width, *d.shape)
+    y = d @ rng.standard_normal((d.shape[1], width))
+    for _ in range(power):
+        y, _ = np.linalg.qr(y)
+        y = d @ (d.T @ y)
+    q, _ = np.linalg.qr(y)
+    u_small, sv, vt = np.linalg.svd(q.T @ d, full_matrices=False)
+    return q @ u_small[:, 0], vt[0], float(sv[0] ** 2)
+
+
 def _rows(ref: TensorRef) -> list[int]:
     if ref.rows * ref.cols <= ROW_BUDGET:
         return list(range(ref.rows))
@@ -93,9 +109,9 @@ def detect_safety_edit(cand: WeightSource, base: WeightSource) -> SafetyEdit:
             total = float(np.sum(d * d))
             if total == 0.0:
                 continue
-            u, s, _ = np.linalg.svd(d, full_matrices=False)
-            directions.append(u[:, 0])
-            rank1.append(float(s[0] ** 2 / np.sum(s**2)))
+            u, _, top = top_singular(d)
+            directions.append(u)
+            rank1.append(top / total)
             energies.append(total)
             owners.append(layer)
             diffs.append(d)
@@ -136,5 +152,5 @@ def _embedding_alignment(cand: WeightSource, base: WeightSource, common: Floats)
     ).astype(np.float64)
     if not np.any(d):
         return None
-    _, _, vt = np.linalg.svd(d, full_matrices=False)
-    return float(abs(vt[0] @ common))
+    _, right, _ = top_singular(d)
+    return float(abs(right @ common))

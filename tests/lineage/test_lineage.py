@@ -110,9 +110,15 @@ def test_unrelated_models_are_unrelated(
     fresh = compare(fingerprints["random-init"], fingerprints["base"])
     assert fresh.verdict == "unrelated"
     assert fresh.p_value > 0.01
-    other_family = compare(compute_fingerprint(qwen_dir), fingerprints["base"])
-    assert other_family.verdict == "unrelated"
-    assert other_family.matched_units == 0
+    from openward.runtime.bundled import gemma3_gguf
+
+    qwen = compute_fingerprint(qwen_dir)
+    gemma = compute_fingerprint(gemma3_gguf())  # another family, 4-bit K-quants
+    for cand, base in ((qwen, fingerprints["base"]), (gemma, fingerprints["base"]), (gemma, qwen)):
+        other_family = compare(cand, base)
+        assert other_family.verdict == "unrelated"
+        assert other_family.matched_units == 0
+        assert other_family.compared_units > 300
 
 
 def test_a_gguf_and_its_conversion_are_identical(smollm2_dir: Path) -> None:

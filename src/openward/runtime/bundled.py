@@ -26,9 +26,9 @@ __all__ = [
     "GEMMA3_SHA256",
     "QWEN_CODER_SHA256",
     "BundledModelMissing",
+    "gemma3_gguf",
     "minilm_dir",
     "package_folder",
-    "gemma3_gguf",
     "qwen_coder_gguf",
     "smollm2_gguf",
 ]

@@ -656,6 +656,7 @@ def section_retrieval(args: argparse.Namespace) -> dict[str, Any]:
         "noise 5 %": lambda o: _derive.perturb(SMOL, o, relative=0.05),
         "noise 20 %": lambda o: _derive.perturb(SMOL, o, relative=0.2, seed=1),
         "permuted": lambda o: _derive.permute(SMOL, o),
+        "rotated": lambda o: _derive.rotate(SMOL, o),
         "4-bit round trip": lambda o: _derive.quantize_roundtrip(SMOL, o, bits=4),
         "pruned 30 %": lambda o: _derive.prune(SMOL, o),
         "scaled x1.7": lambda o: _derive.scale(SMOL, o),

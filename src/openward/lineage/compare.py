@@ -23,6 +23,7 @@ several bases, a candidate that is a mix of two of them is ``merged``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -90,15 +91,35 @@ def _index(words: list[str], common: list[str]) -> list[int]:
     return [where[w] for w in common]
 
 
+def _common(a_words: list[str], b_words: list[str]) -> list[str]:
+    keep = set(b_words)
+    return [w for w in a_words if w in keep]
+
+
+@functools.lru_cache(maxsize=64)
+def _triu(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    rows, cols = np.triu_indices(n, k=1)
+    return rows, cols
+
+
 def _units(flat: Floats, n_words: int) -> Floats:
     if n_words == 0 or flat.size % n_words:
         return np.zeros((0, n_words), dtype=np.float32)
     return flat.reshape(-1, n_words)
 
 
+def _pearson(x: Floats, y: Floats) -> float | None:
+    x = x - x.mean()
+    y = y - y.mean()
+    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
+    if nx == 0.0 or ny == 0.0:
+        return None
+    return float(x @ y) / (nx * ny)
+
+
 def match_units(a: Floats, a_words: list[str], b: Floats, b_words: list[str]) -> tuple[int, int]:
     """(units of ``a`` with a partner in ``b`` at |r| >= MATCH, units of ``a`` compared)."""
-    common = [w for w in a_words if w in set(b_words)]
+    common = _common(a_words, b_words)
     if len(common) < 16:
         return 0, 0
     ua = _units(a, len(a_words))[:, _index(a_words, common)].astype(np.float64)
@@ -114,23 +135,23 @@ def match_units(a: Floats, a_words: list[str], b: Floats, b_words: list[str]) ->
 
 
 def _gram_r(a: Floats, a_words: list[str], b: Floats, b_words: list[str]) -> float | None:
-    common = [w for w in a_words if w in set(b_words)]
+    common = _common(a_words, b_words)
     if len(common) < 16:
         return None
 
     def sub(g: Floats, words: list[str]) -> Floats:
         n = len(words)
         full = np.zeros((n, n), dtype=np.float32)
-        full[np.triu_indices(n, k=1)] = g
+        full[_triu(n)] = g
         idx = _index(words, common)
         picked = full[np.ix_(idx, idx)]
-        picked = picked + picked.T
-        return picked[np.triu_indices(len(idx), k=1)]
+        return (picked + picked.T)[_triu(len(idx))]
 
-    x, y = sub(a, a_words), sub(b, b_words)
-    if np.std(x) == 0 or np.std(y) == 0:
-        return None
-    return float(np.corrcoef(x, y)[0, 1])
+    if a_words == b_words:  # the same words in the same order: the triangles as they are
+        x, y = a, b
+    else:
+        x, y = sub(a, a_words), sub(b, b_words)
+    return _pearson(x.astype(np.float64), y.astype(np.float64))
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
@@ -168,9 +189,9 @@ def _direct(a: Floats, b: Floats) -> tuple[float, float] | None:
     """(correlation, norm ratio a/b) of samples taken at the same positions."""
     if a.shape != b.shape or a.size < 8:
         return None
-    if np.std(a) == 0 or np.std(b) == 0:
+    r = _pearson(a.astype(np.float64), b.astype(np.float64))
+    if r is None:
         return None
-    r = float(np.corrcoef(a, b)[0, 1])
     ratio = float(np.linalg.norm(a) / max(float(np.linalg.norm(b)), 1e-12))
     return r, ratio
 

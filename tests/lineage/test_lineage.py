@@ -214,3 +214,40 @@ def test_bad_input_is_one_line(base_dir: Path, tmp_path: Path) -> None:
     tensors[embed] = np.full_like(tensors[embed], np.nan)
     derive.save_folder(base_dir, nan, tensors)
     assert "NaN" in _fail_line(["fingerprint", str(nan)])
+
+
+def test_symlinked_files_are_read_and_sub_folders_are_not(
+    base_dir: Path, fingerprints: dict[str, Fingerprint], tmp_path: Path
+) -> None:
+    """A Hugging Face cache snapshot links its files into blobs/; a decoy in a sub-folder
+    (which transformers would not load) must not be fingerprinted instead of the model."""
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    for item in base_dir.iterdir():
+        (folder / item.name).symlink_to(item)
+    decoy = folder / "0"
+    decoy.mkdir()
+    rng = np.random.default_rng(0)
+    save_file(
+        {"model.embed_tokens.weight": rng.standard_normal((49152, 576)).astype(np.float32)[:4096]},
+        str(decoy / "model.safetensors"),
+    )
+    result = compare(compute_fingerprint(folder), fingerprints["base"])
+    assert result.verdict == "identical"
+
+
+def test_an_edit_of_the_output_matrices_alone_is_not_identical(
+    base_dir: Path, fingerprints: dict[str, Fingerprint], lineage_dir: Path
+) -> None:
+    rng = np.random.default_rng(4)
+
+    def edit(name: str, v: np.ndarray) -> np.ndarray:
+        if name.endswith("down_proj.weight"):
+            return (v + 0.01 * rng.standard_normal(v.shape)).astype(np.float32)
+        return v
+
+    edited = derive._map(base_dir, lineage_dir / "down-only", edit)
+    result = compare(compute_fingerprint(edited), fingerprints["base"])
+    assert result.verdict == "derived"

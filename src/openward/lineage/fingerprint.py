@@ -70,6 +70,7 @@ ROPE_PERMUTED: Final = ("q", "k")
 so a GGUF and the safetensors it came from differ there and only there: these two stay out
 of the values digest and of the position-by-position comparisons across formats (their
 Grams and units do not depend on row order)."""
+WRITERS: Final = ("o", "down")
 GROUPS: Final = {"attn": ("q", "k", "v"), "mlp": ("gate", "up")}
 
 Floats = npt.NDArray[np.float32]
@@ -388,6 +389,12 @@ def _compute(target: str | Path, src: WeightSource) -> Fingerprint:
                 lp.shapes[role] = (ref.rows, ref.cols)
             if grams:
                 lp.grams[group] = np.mean(grams, axis=0).astype(np.float32)
+        # the matrices that write the residual stream enter the digest only: an edit to them
+        # alone (an abliteration, a backdoor) must not leave the verdict "identical"
+        for role in WRITERS:
+            ref = roles.get(role)
+            if ref is not None:
+                digest.update(src.read_rows(ref, sampled_rows(ref)).tobytes())
         prints.append(lp)
 
     tokens = src.tokens

@@ -185,12 +185,37 @@ def _decode(raw: bytes, dtype: str) -> Floats:
     return np.frombuffer(raw, dtype=np.dtype(np_dtype).newbyteorder("<")).astype(np.float32)
 
 
-def _weight_files(path: Path) -> list[Path]:
+def _weight_files(path: Path) -> tuple[str, list[Path]]:
+    """The files a loader would read: the file itself, or the folder's top-level weights
+    (the shards ``model.safetensors.index.json`` names when there is one). Sub-folders are
+    not read: transformers does not load them either, so a decoy there must not count.
+    Symlinks (a Hugging Face cache snapshot links into ``blobs/``) are followed to regular
+    files."""
     if path.is_file():
-        return [path]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
-    st = [p for p in files if p.suffix == ".safetensors"]
-    return st or files[:1]  # a folder with several GGUF files: the first (one model each)
+        if path.suffix not in _WEIGHT_SUFFIXES:
+            return "none", []
+        return ("gguf" if path.suffix == ".gguf" else "safetensors"), [path.resolve()]
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            names = sorted(
+                set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise LineageError(f"{index}: not a readable safetensors index") from None
+        files = []
+        for name in names:
+            shard = (path / str(name)).resolve()
+            if Path(str(name)).name != str(name) or not shard.is_file():
+                raise LineageError(f"{index}: names a missing or nested shard {name!r}")
+            files.append(shard)
+        return "safetensors", files
+    top = sorted(p for p in path.iterdir() if p.suffix in _WEIGHT_SUFFIXES and p.is_file())
+    st = [p.resolve() for p in top if p.suffix == ".safetensors"]
+    if st:
+        return "safetensors", st
+    # a folder with several GGUF files: the first (one model each)
+    return "gguf", [p.resolve() for p in top[:1]]
 
 
 def open_weights(target: str | Path) -> WeightSource:
@@ -208,16 +233,16 @@ def open_weights(target: str | Path) -> WeightSource:
         raise LineageError(str(exc)) from None
     if not path.exists():
         raise LineageError(f"{path}: no such file or folder")
-    files = _weight_files(path)
+    kind, files = _weight_files(path)
     if not files:
-        torch_files = [p for p in ([path] if path.is_file() else path.rglob("*.bin"))]
+        torch_files = [path] if path.is_file() else list(path.glob("*.bin"))
         if torch_files:
             raise LineageError(
                 f"{path}: no safetensors or GGUF weights (torch checkpoints are not read for "
                 "fingerprints; convert them to safetensors)"
             )
         raise LineageError(f"{path}: no safetensors or GGUF weights")
-    if files[0].suffix == ".gguf":
+    if kind == "gguf":
         return _open_gguf(path, files[0])
     return _open_safetensors(path, files)
 
@@ -238,6 +263,8 @@ def _open_safetensors(path: Path, files: list[Path]) -> WeightSource:
                 header = read_safetensors_header(mapped.blob)
         except (ArtifactFormatError, ArtifactLimitError) as exc:
             raise LineageError(f"{file}: not a readable safetensors file ({exc})") from None
+        except OSError as exc:
+            raise LineageError(f"{file}: cannot read ({exc.strerror or exc})") from None
         if header.problems:
             raise LineageError(f"{file}: {header.problems[0]}")
         for t in header.tensors:

@@ -156,6 +156,23 @@ def weight_cases(model: Path) -> dict[str, Path]:
             ),
         ),
         (
+            "st-bnb4-u8",
+            lambda t: t.__setitem__(
+                "model.layers.0.self_attn.q_proj.weight", np.ones((2048, 1), np.uint8)
+            ),
+        ),
+        (
+            "st-gptq-qweight",
+            lambda t: (
+                [
+                    t.__setitem__(k.replace(".weight", ".qweight"), np.ones((8, 64), np.int32))
+                    for k in list(t)
+                    if k.endswith(("q_proj.weight", "gate_proj.weight"))
+                ]
+                + [t.pop(k) for k in list(t) if k.endswith(("q_proj.weight", "gate_proj.weight"))]
+            ),
+        ),
+        (
             "st-layer-index-huge",
             lambda t: t.__setitem__(
                 "model.layers.99999999.self_attn.q_proj.weight", np.ones((64, 64), np.float32)

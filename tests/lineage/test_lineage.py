@@ -197,6 +197,13 @@ def test_bad_input_is_one_line(base_dir: Path, tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.json"
     damaged.write_text(json.dumps({**fp, "embed_units": 17}))
     assert "damaged" in _fail_line(["lineage", str(base_dir), str(damaged)])
+    for forged in (
+        {**fp, "embed_gram": fp["layers"][0]["grams"]["attn"]},  # a Gram of the wrong size
+        {**fp, "version": True},
+        {**fp, "hidden": 1e400},
+    ):
+        damaged.write_text(json.dumps(forged))
+        assert "damaged" in _fail_line(["lineage", str(base_dir), str(damaged)])
     truncated = tmp_path / "truncated"
     truncated.mkdir()
     for item in base_dir.iterdir():
@@ -251,3 +258,19 @@ def test_an_edit_of_the_output_matrices_alone_is_not_identical(
     edited = derive._map(base_dir, lineage_dir / "down-only", edit)
     result = compare(compute_fingerprint(edited), fingerprints["base"])
     assert result.verdict == "derived"
+
+
+def test_a_hostile_tokenizer_reads_as_no_vocabulary(base_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    for item in base_dir.iterdir():
+        if item.name != "tokenizer.json":
+            (folder / item.name).symlink_to(item)
+    for text in (
+        '{"model": "bpe", "added_tokens": 5}',
+        "[1, 2]",
+        '{"model": {"vocab": {"a": 10000000000, "b": -3}}}',
+    ):
+        (folder / "tokenizer.json").write_text(text)
+        fp = compute_fingerprint(folder)
+        assert fp.words[0] == "#0"  # rows by token id, no traceback, no huge allocation

@@ -274,7 +274,7 @@ def finetune(
         loss.backward()
         opt.step()
         opt.zero_grad()
-    model.eval()  # type: ignore[no-untyped-call]  # torch's train/eval switch
+    model.eval()  # type: ignore[no-untyped-call]  # safe: torch train/eval switch, not eval()
     tensors = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
     if getattr(model.config, "tie_word_embeddings", False):
         tensors.pop("lm_head.weight", None)

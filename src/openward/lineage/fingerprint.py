@@ -157,6 +157,32 @@ class Fingerprint:
             ],
         }
 
+    def validate(self) -> None:
+        """Raise ValueError when the parts do not fit together (a damaged or forged file)."""
+
+        def triangle(n: int) -> int:
+            return n * (n - 1) // 2
+
+        if len(self.words) < LAYER_WORDS or len(set(self.words)) != len(self.words):
+            raise ValueError("words: too few or repeated")
+        if self.embed_gram.size != triangle(len(self.gram_words)):
+            raise ValueError("embed_gram does not fit the words")
+        if self.embed_units.size % len(self.words):
+            raise ValueError("embed_units do not fit the words")
+        arrays = [self.embed_gram, self.embed_units, self.embed_samples]
+        for lp in self.layers:
+            if not math.isfinite(lp.depth):
+                raise ValueError("a layer's depth is not finite")
+            for g in lp.grams.values():
+                if g.size != triangle(len(self.layer_words)):
+                    raise ValueError(f"layer {lp.layer}: a Gram does not fit the words")
+            for u in lp.units.values():
+                if u.size % len(self.layer_words):
+                    raise ValueError(f"layer {lp.layer}: units do not fit the words")
+            arrays += [*lp.grams.values(), *lp.units.values(), *lp.samples.values()]
+        if not all(np.all(np.isfinite(a)) for a in arrays):
+            raise ValueError("values that are NaN or infinite")
+
     def dumps(self) -> str:
         text = json.dumps(self.to_json(), separators=(",", ":"))
         if len(text) > MAX_BYTES:  # the layout above keeps it near 200 KiB
@@ -168,13 +194,15 @@ class Fingerprint:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise LineageError(f"{where}: not an openward fingerprint")
         version = doc.get("version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise LineageError(f"{where}: a damaged fingerprint (version {version!r})")
+        if version > FORMAT_VERSION:
             raise LineageError(
                 f"{where}: fingerprint format version {version!r} is newer than this openward "
                 f"reads ({FORMAT_VERSION}); upgrade openward"
             )
         try:
-            return cls(
+            fp = cls(
                 source=str(doc["source"]),
                 format=str(doc["weights_format"]),
                 layers_total=int(doc["layers_total"]),
@@ -205,7 +233,9 @@ class Fingerprint:
                     for lp in doc["layers"]
                 ],
             )
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            fp.validate()
+            return fp
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
             raise LineageError(
                 f"{where}: a damaged fingerprint ({type(exc).__name__}: {exc})"
             ) from None
@@ -234,7 +264,7 @@ def load_fingerprint(path: Path) -> Fingerprint:
         raise LineageError(f"{path}: {len(text)} bytes, too large for a fingerprint")
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise LineageError(f"{path}: not JSON ({exc})") from None
     return Fingerprint.from_json(doc, str(path))
 
@@ -376,6 +406,8 @@ def _compute(target: str | Path, src: WeightSource) -> Fingerprint:
                     continue
                 rows = sampled_rows(ref)
                 w = src.read_rows(ref, rows)
+                if not np.all(np.isfinite(w)):
+                    raise LineageError(f"{src.path}: {ref.name} holds NaN or infinite values")
                 if role not in ROPE_PERMUTED:
                     digest.update(w.tobytes())
                 projected = layer_embed @ w.T

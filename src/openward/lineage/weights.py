@@ -299,25 +299,43 @@ def _open_safetensors(path: Path, files: list[Path]) -> WeightSource:
     return source
 
 
+MAX_TOKENIZER_BYTES: Final = 256 << 20
+MAX_TOKEN_ID: Final = 1 << 24
+
+
 def _hf_tokens(folder: Path) -> list[str]:
-    """Token strings by id from tokenizer.json (byte-level BPE, SentencePiece or WordPiece)."""
+    """Token strings by id from tokenizer.json (byte-level BPE, SentencePiece or WordPiece).
+
+    A file that is not what it should be (too large, not an object, ids out of range) reads
+    as no vocabulary: the fingerprint then uses token ids."""
     file = folder / "tokenizer.json"
-    if not file.is_file():
-        return []
     try:
+        if not file.is_file() or file.stat().st_size > MAX_TOKENIZER_BYTES:
+            return []
         doc = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return []
-    model = doc.get("model") or {}
-    vocab = model.get("vocab")
+    if not isinstance(doc, dict):
+        return []
+    model = doc.get("model")
+    vocab = model.get("vocab") if isinstance(model, dict) else None
     tokens: dict[int, str] = {}
+
+    def keep(i: object, t: object) -> None:
+        if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < MAX_TOKEN_ID:
+            tokens[i] = str(t)
+
     if isinstance(vocab, dict):
-        tokens = {int(i): str(t) for t, i in vocab.items() if isinstance(i, int)}
+        for t, i in vocab.items():
+            keep(i, t)
     elif isinstance(vocab, list):
-        tokens = {i: str(e[0]) for i, e in enumerate(vocab) if isinstance(e, list) and e}
-    for added in doc.get("added_tokens") or []:
-        if isinstance(added, dict) and isinstance(added.get("id"), int):
-            tokens[int(added["id"])] = str(added.get("content", ""))
+        for i, e in enumerate(vocab):
+            if isinstance(e, list) and e:
+                keep(i, e[0])
+    added = doc.get("added_tokens")
+    for entry in added if isinstance(added, list) else []:
+        if isinstance(entry, dict):
+            keep(entry.get("id"), entry.get("content", ""))
     if not tokens:
         return []
     out = [""] * (max(tokens) + 1)

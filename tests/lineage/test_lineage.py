@@ -1,7 +1,8 @@
 """Lineage on a real model (SmolLM2-135M) and derivatives built from it, and negatives.
 
-The base is SmolLM2 with 2 % noise added, so that its values are off the GGUF Q8 grid the
-bundled model was dequantized from (otherwise no quantization could be told apart).
+The base is SmolLM2 (its first 12 layers) with 2 % noise added, so that its values are off
+the GGUF Q8 grid the bundled model was dequantized from (otherwise no quantization could be
+told apart).
 Derivatives are written once per session; permuted and rotated copies are checked to compute
 the same function as the base, so they are what an evader would publish.
 """
@@ -9,6 +10,7 @@ the same function as the base, so they are what an evader would publish.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +60,11 @@ def lineage_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def base_dir(smollm2_dir: Path, lineage_dir: Path) -> Path:
-    return derive.perturb(smollm2_dir, lineage_dir / "base", 0.02, seed=1)
+    # SmolLM2's first 12 of 30 layers: every derivative writes 40 % of the bytes
+    cut = derive.truncate(smollm2_dir, lineage_dir / "cut", 12)
+    base = derive.perturb(cut, lineage_dir / "base", 0.02, seed=1)
+    shutil.rmtree(cut)
+    return base
 
 
 @pytest.fixture(scope="session")

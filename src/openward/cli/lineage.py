@@ -81,6 +81,38 @@ def fingerprint(
     )
 
 
+CONFIRM_TOKENS = 24
+"""Tokens generated per prompt for --confirm: a refusal shows in its first words."""
+
+
+def _confirm(candidate: str, base: str, limit: int) -> dict[str, Any]:
+    """The audit's paired regression on the harmful suite: does the candidate comply with
+    harmful requests its base refuses? (greedy, the default judge, ``limit`` prompts)."""
+    from openward.audit.interface import Decoding
+    from openward.audit.run import run_audit
+    from openward.runtime.targets import resolve_target
+
+    report = run_audit(
+        resolve_target(candidate),
+        suites=["harmful"],
+        limit=limit,
+        decoding=Decoding(temperature=0.0, max_tokens=CONFIRM_TOKENS),
+        baseline=resolve_target(base),
+        progress=False,
+    )
+    regression = report.extra["regression"]
+    [suite] = regression["suites"]
+    return {
+        "verdict": regression["verdict"],
+        "p_value": regression["p_value"],
+        "suite": "harmful",
+        "samples": suite["pairs"],
+        "base_success_rate": suite["base_success_rate"],
+        "success_rate": suite["success_rate"],
+        "log_dir": report.log_dir,
+    }
+
+
 @app.command()
 def lineage(
     candidate: Annotated[str, typer.Argument(help="Model path or fingerprint file.")],
@@ -95,6 +127,18 @@ def lineage(
             help="Check derived models for the refusal-direction edit (needs both weights).",
         ),
     ] = True,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm",
+            help="Where a safety edit is found, confirm it by behaviour: the audit's harmful "
+            "suite on the base and the candidate, paired (needs the ml extra).",
+        ),
+    ] = False,
+    confirm_limit: Annotated[
+        int,
+        typer.Option("--confirm-limit", min=8, help="Harmful prompts for --confirm."),
+    ] = 64,
 ) -> None:
     """Whether CANDIDATE derives from each BASE, how, and whether its safety was edited out."""
     from openward.errors import OpenwardError
@@ -116,7 +160,7 @@ def lineage(
                 res.notes.append(f"a mix with {bases[other]} (weight {w:.2f} on this base)")
     if safety and cand_weights:
         for res, (_, base_weights), name in zip(results, loaded, bases, strict=True):
-            if res.verdict != "derived" or not base_weights:
+            if res.verdict not in ("derived", "identical") or not base_weights:
                 continue
             try:
                 edit = detect_safety_edit(open_weights(candidate), open_weights(name))
@@ -126,6 +170,13 @@ def lineage(
             res.safety_edit = edit.to_json()
             if edit.detected and "safety-edited" not in res.derivation:
                 res.derivation.append("safety-edited")
+            if confirm and edit.detected:
+                try:
+                    res.safety_edit["confirmation"] = _confirm(candidate, name, confirm_limit)
+                except OpenwardError as exc:
+                    res.notes.append(f"behavioural confirmation failed: {exc}")
+    elif confirm:
+        raise _fail("--confirm needs the weights of the candidate and a base (and --safety)")
     doc: dict[str, Any] = {"candidate": candidate, "results": [r.to_json() for r in results]}
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -138,10 +189,20 @@ def lineage(
         )
         if r.safety_edit is not None:
             se = r.safety_edit
+            ev = se["evidence"]
             typer.echo(
-                f"  safety edit: {'DETECTED' if se['detected'] else 'not found'} (direction "
-                f"consistency {se['direction_consistency']:.2f}, aligned energy "
-                f"{se['evidence'].get('aligned_energy')})"
+                f"  safety edit: {'DETECTED' if se['detected'] else 'not found'}"
+                + (f" by {ev['found_by']}" if ev.get("found_by") else "")
+                + f" (null direction {ev.get('null_ratio')} vs base {ev.get('base_null_ratio')}"
+                f", {len(ev.get('null_layers', []))} layers; direction consistency "
+                f"{se['direction_consistency']:.2f})"
             )
+            conf = se.get("confirmation")
+            if conf is not None:
+                typer.echo(
+                    f"  behaviour: {conf['verdict']} (harmful compliance "
+                    f"{conf['base_success_rate']:.0%} -> {conf['success_rate']:.0%} on "
+                    f"{conf['samples']} prompts, p = {conf['p_value']:.2g})"
+                )
         for note in r.notes:
             typer.echo(f"  note: {note}")

@@ -281,6 +281,142 @@ def finetune(
     return save_folder(base, out, tensors)
 
 
+def truncate(base: Path, out: Path, layers: int) -> Path:
+    """The base's first ``layers`` decoder layers (and everything outside the layers): a
+    small real model for tests, with the base's embedding and tokenizer."""
+    tensors = {
+        k: v
+        for k, v in load_folder(base).items()
+        if not (m := _LAYER.search(k)) or int(m.group(1)) < layers
+    }
+    save_folder(base, out, tensors)
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    config["num_hidden_layers"] = layers
+    for key in ("layer_types", "max_window_layers"):
+        if isinstance(config.get(key), list):
+            config[key] = config[key][:layers]
+    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return out
+
+
+def train_from_scratch(
+    base: Path,
+    out: Path,
+    texts: list[str],
+    *,
+    seed: int,
+    steps: int,
+    lr: float = 1e-3,
+    max_length: int = 64,
+    config_changes: dict[str, Any] | None = None,
+) -> Path:
+    """The hard negative: ``base``'s architecture (with ``config_changes``, e.g. a smaller
+    width for tests) and tokenizer, initialised anew by transformers with ``seed``, then
+    trained ``steps`` AdamW steps on ``texts`` (the same texts give two seeds the same coarse
+    word statistics, nothing else in common)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    config = AutoConfig.from_pretrained(str(base))
+    for key, value in (config_changes or {}).items():
+        setattr(config, key, value)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    for step in range(steps):
+        batch = [texts[(step * 4 + i) % len(texts)] for i in range(4)]
+        enc = tokenizer(
+            batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length
+        )
+        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()  # safe: torch train/eval switch, not eval()
+    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    if getattr(model.config, "tie_word_embeddings", False):
+        tensors.pop("lm_head.weight", None)
+    save_folder(base, out, tensors)
+    model.config.to_json_file(str(out / "config.json"))
+    return out
+
+
+def lora_merged(
+    base: Path,
+    out: Path,
+    texts: list[str],
+    *,
+    steps: int = 30,
+    rank: int = 8,
+    lr: float = 1e-3,
+    seed: int = 0,
+    max_length: int = 64,
+) -> Path:
+    """A real LoRA fine-tune (peft, rank ``rank`` on every linear layer of the decoder) merged
+    into the weights, as people publish them."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    peft_model = get_peft_model(
+        model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets)
+    )
+    peft_model.train()
+    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lr)
+    for step in range(steps):
+        batch = [texts[(step * 4 + i) % len(texts)] for i in range(4)]
+        enc = tokenizer(
+            batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length
+        )
+        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+        loss = peft_model(**enc, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    merged = peft_model.merge_and_unload()
+    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in merged.state_dict().items()}
+    if getattr(merged.config, "tie_word_embeddings", False):
+        tensors.pop("lm_head.weight", None)
+    return save_folder(base, out, tensors)
+
+
+def abliterate_layers(
+    base: Path, out: Path, directions: dict[int, Arr], *, embed: Arr | None = None
+) -> Path:
+    """Orthogonalise each listed layer's ``o_proj``/``down_proj`` against that layer's own
+    direction (per-layer abliteration, or only some layers), and the embedding against
+    ``embed`` if given."""
+
+    def edit(name: str, v: Arr) -> Arr:
+        if embed is not None and _EMBED.search(name):
+            r = embed / np.linalg.norm(embed)
+            return (v - np.outer(v @ r, r)).astype(np.float32)
+        m = _LAYER.search(name)
+        if not m or not name.endswith(("o_proj.weight", "down_proj.weight")):
+            return v
+        own = directions.get(int(m.group(1)))
+        if own is None:
+            return v
+        r = own / np.linalg.norm(own)
+        return (v - np.outer(r, r @ v)).astype(np.float32)
+
+    return _map(base, out, edit)
+
+
+_EMBED = re.compile(r"embed_tokens\.weight$")
+
+
 def abliterate_numpy(base: Path, out: Path, direction: Arr) -> Path:
     """Orthogonalise the embedding, attention output and MLP down projections against
     ``direction`` (unit, hidden-sized), as Arditi et al.'s weight edit does."""

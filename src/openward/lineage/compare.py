@@ -44,11 +44,14 @@ GRAM_NULL_SD: Final = 0.25
 """The null of the median Gram correlation (Fisher z) between unrelated trained models: the
 median over layer Grams measured 0.849 (max 0.913) for SmolLM2-135M against Qwen2.5-0.5B and
 0.015 for a random re-initialisation; the spread is set wide (0.913 sits at +1.2 sd)."""
+GRAM_CONTRAST: Final = 1.0
+"""How far (Fisher z, medians over layers) the right layer pairing's Gram correlations must
+exceed the wrong pairing's for the Gram evidence to count."""
 GRID: Final = 0.5
 PRUNED: Final = 0.1
 QUANTIZED_ZEROS: Final = 0.35
 
-Verdict = Literal["identical", "derived", "unrelated"]
+Verdict = Literal["identical", "derived", "unrelated", "unknown"]
 Floats = npt.NDArray[np.float32]
 
 
@@ -66,6 +69,7 @@ class LineageResult:
     embedding_gram: float | None = None
     safety_edit: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    internal_null: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +87,7 @@ class LineageResult:
             else round(self.embedding_gram, 4),
             "safety_edit": self.safety_edit,
             "notes": self.notes,
+            "internal_null": self.internal_null,
         }
 
 
@@ -117,21 +122,44 @@ def _pearson(x: Floats, y: Floats) -> float | None:
     return float(x @ y) / (nx * ny)
 
 
+def _unit_matrix(units: Floats, words: list[str], common: list[str]) -> Floats:
+    u = _units(units, len(words))[:, _index(words, common)].astype(np.float64)
+    u = u - u.mean(axis=1, keepdims=True)
+    norms = np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+    out: Floats = u / norms
+    return out
+
+
+def one_to_one(sim: npt.NDArray[np.float64], threshold: float = MATCH) -> int:
+    """How many rows of ``sim`` (|r| between candidate and base units) get a partner of their
+    own at ``threshold`` or above: greedy on the strongest pairs, each base unit used once.
+    Counting a base unit for every candidate unit near it overstates the evidence when many
+    units share one profile (brief training from a random start makes such clusters)."""
+    rows, cols = np.nonzero(sim >= threshold)
+    if len(rows) == 0:
+        return 0
+    order = np.argsort(-sim[rows, cols], kind="stable")
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    for i in order:
+        a, b = int(rows[i]), int(cols[i])
+        if a not in used_a and b not in used_b:
+            used_a.add(a)
+            used_b.add(b)
+    return len(used_a)
+
+
 def match_units(a: Floats, a_words: list[str], b: Floats, b_words: list[str]) -> tuple[int, int]:
-    """(units of ``a`` with a partner in ``b`` at |r| >= MATCH, units of ``a`` compared)."""
+    """(units of ``a`` with a partner of their own in ``b`` at |r| >= MATCH, units of ``a``
+    compared)."""
     common = _common(a_words, b_words)
     if len(common) < 16:
         return 0, 0
-    ua = _units(a, len(a_words))[:, _index(a_words, common)].astype(np.float64)
-    ub = _units(b, len(b_words))[:, _index(b_words, common)].astype(np.float64)
+    ua = _unit_matrix(a, a_words, common)
+    ub = _unit_matrix(b, b_words, common)
     if len(ua) == 0 or len(ub) == 0:
         return 0, 0
-    ua = ua - ua.mean(axis=1, keepdims=True)
-    ub = ub - ub.mean(axis=1, keepdims=True)
-    ua /= np.maximum(np.linalg.norm(ua, axis=1, keepdims=True), 1e-12)
-    ub /= np.maximum(np.linalg.norm(ub, axis=1, keepdims=True), 1e-12)
-    best = np.max(np.abs(ua @ ub.T), axis=1)
-    return int(np.sum(best >= MATCH)), len(ua)
+    return one_to_one(np.abs(ua @ ub.T)), len(ua)
 
 
 def _gram_r(a: Floats, a_words: list[str], b: Floats, b_words: list[str]) -> float | None:
@@ -185,6 +213,16 @@ def _pair_layers(cand: Fingerprint, base: Fingerprint) -> list[tuple[LayerPrint,
     return pairs
 
 
+def _wrong_partner(lc: LayerPrint, right: LayerPrint, base: Fingerprint) -> LayerPrint | None:
+    """The base layer half a stack away from ``lc``: a derivative keeps each layer's units in
+    their own layer, so pairing with this one measures what matches without any lineage."""
+    others = [lb for lb in base.layers if lb.layer != right.layer]
+    if not others:
+        return None
+    target = (lc.depth + 0.5) % 1.0
+    return min(others, key=lambda b: (abs(b.depth - target), b.layer))
+
+
 def _direct(a: Floats, b: Floats) -> tuple[float, float] | None:
     """(correlation, norm ratio a/b) of samples taken at the same positions."""
     if a.shape != b.shape or a.size < 8:
@@ -196,11 +234,34 @@ def _direct(a: Floats, b: Floats) -> tuple[float, float] | None:
     return r, ratio
 
 
+def null_rate(matched: int, compared: int) -> float:
+    """A cautious upper bound of the match rate without lineage, from ``matched`` of
+    ``compared`` units matched under the wrong layer pairing (about three standard deviations
+    above the count), never below ``NULL_RATE``."""
+    if compared == 0:
+        return 0.5
+    upper = (matched + 3.0 * math.sqrt(matched) + 3.0) / compared
+    return min(0.999, max(NULL_RATE, upper))
+
+
+def _layer_units(
+    lc: LayerPrint, lb: LayerPrint, cand: Fingerprint, base: Fingerprint
+) -> tuple[int, int]:
+    matched = compared = 0
+    for role in lc.units:
+        if role in lb.units:
+            m, c = match_units(lc.units[role], cand.layer_words, lb.units[role], base.layer_words)
+            matched += m
+            compared += c
+    return matched, compared
+
+
 def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) -> LineageResult:
     """The lineage of ``cand`` relative to ``base``."""
     name = base_name or base.source
-    matched, compared = match_units(cand.embed_units, cand.words, base.embed_units, base.words)
-    embed_share = matched / compared if compared else 0.0
+    embed_matched, embed_compared = match_units(
+        cand.embed_units, cand.words, base.embed_units, base.words
+    )
     layers: list[dict[str, Any]] = []
     directs: list[tuple[float, float]] = []
     d_embed = (
@@ -209,28 +270,37 @@ def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) 
     same_ids = cand.words[:4] == base.words[:4] and cand.vocab_chunks[:1] == base.vocab_chunks[:1]
     if d_embed and same_ids:
         directs.append(d_embed)
+    layer_matched = layer_compared = wrong_matched = wrong_compared = 0
+    gram_right: list[float] = []
+    gram_wrong: list[float] = []
     for lc, lb in _pair_layers(cand, base):
         row: dict[str, Any] = {
             "layer": lc.layer,
             "base_layer": lb.layer,
             "depth": round(lc.depth, 3),
         }
+        lw = _wrong_partner(lc, lb, base)
         for group in ("attn", "mlp"):
             if group in lc.grams and group in lb.grams:
                 r = _gram_r(lc.grams[group], cand.layer_words, lb.grams[group], base.layer_words)
                 row[group] = None if r is None else round(r, 4)
-        layer_matched = layer_compared = 0
-        for role in lc.units:
-            if role in lb.units:
-                m, c = match_units(
-                    lc.units[role], cand.layer_words, lb.units[role], base.layer_words
-                )
-                layer_matched += m
-                layer_compared += c
-        if layer_compared:
-            row["units"] = round(layer_matched / layer_compared, 3)
-            matched += layer_matched
-            compared += layer_compared
+                if r is not None and lw is not None and group in lw.grams:
+                    r_wrong = _gram_r(
+                        lc.grams[group], cand.layer_words, lw.grams[group], base.layer_words
+                    )
+                    if r_wrong is not None:
+                        gram_right.append(fisher(r))
+                        gram_wrong.append(fisher(r_wrong))
+        m, c = _layer_units(lc, lb, cand, base)
+        if c:
+            row["units"] = round(m / c, 3)
+            if lw is not None:
+                wm, wc = _layer_units(lc, lw, cand, base)
+                if wc:
+                    layer_matched += m
+                    layer_compared += c
+                    wrong_matched += wm
+                    wrong_compared += wc
         if lc.layer == lb.layer and same_ids:
             for role, sample in lc.samples.items():
                 if cand.format != base.format and role in ROPE_PERMUTED:
@@ -241,8 +311,21 @@ def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) 
                     if d:
                         directs.append(d)
         layers.append(row)
-    score = matched / compared if compared else 0.0
-    p_value = binomial_tail(matched, compared, NULL_RATE) if compared else 1.0
+    # Two pieces of evidence, each against its own null: the embedding's units (measured
+    # null: NULL_RATE) and the layers' units against the same layers paired wrongly (an
+    # internal null: models trained briefly from unrelated starts share word profiles in
+    # every layer, so their units match in the wrong pairing as often as in the right one).
+    wrong_rate = wrong_matched / wrong_compared if wrong_compared else 0.0
+    layer_null = null_rate(wrong_matched, wrong_compared)
+    p_embed = binomial_tail(embed_matched, embed_compared, NULL_RATE) if embed_compared else 1.0
+    p_layers = binomial_tail(layer_matched, layer_compared, layer_null) if layer_compared else 1.0
+    p_value = min(1.0, 2.0 * min(p_embed, p_layers))
+    matched = embed_matched + layer_matched
+    compared = embed_compared + layer_compared
+    # the score: matches beyond the wrong pairing's, over the most there could be
+    excess = max(0.0, layer_matched - wrong_rate * layer_compared)
+    room = embed_compared + (1.0 - wrong_rate) * layer_compared
+    score = min(1.0, (embed_matched + excess) / room) if room > 0 else 0.0
     common = len(set(cand.words) & set(base.words))
     embed_r = _gram_r(cand.embed_gram, cand.gram_words, base.embed_gram, base.gram_words)
     result = LineageResult(
@@ -256,6 +339,13 @@ def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) 
         compared_units=compared,
         common_words=common,
         embedding_gram=embed_r,
+        internal_null={
+            "wrong_pairing_matched": wrong_matched,
+            "wrong_pairing_compared": wrong_compared,
+            "right_pairing_matched": layer_matched,
+            "gram_right": None if not gram_right else round(float(np.median(gram_right)), 4),
+            "gram_wrong": None if not gram_wrong else round(float(np.median(gram_wrong)), 4),
+        },
     )
     if (
         cand.values_sha256 == base.values_sha256
@@ -267,32 +357,45 @@ def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) 
         result.p_value = 0.0  # every value read is equal: a match by chance is a hash collision
         result.derivation = [] if cand.format == base.format else ["converted"]
         return result
-    if compared == 0:
-        result.notes.append("no units could be compared (too few common words)")
+    if compared == 0 and embed_r is None:
+        result.verdict = "unknown"
+        result.notes.append(
+            "nothing could be compared (fewer than 16 common words: another tokenizer, or "
+            "no vocabulary was found beside the weights)"
+        )
         return result
     if p_value <= DERIVED_P and score >= MIN_SCORE:
         result.verdict = "derived"
         result.derivation = _derivation(cand, base, directs)
+        embed_share = embed_matched / embed_compared if embed_compared else 0.0
         if embed_share < 0.5 <= score and "permuted" in result.derivation:
             # E W^T survives a rotation of the hidden space, the embedding's units do not
             result.derivation[result.derivation.index("permuted")] = "rotated"
         return result
     # Units match only up to permutation and sign: a rotation of the hidden space (with the
-    # norms folded in, it computes the same function) loses them, but not the Grams.
-    gram_rs = [
-        v for row in layers for k, v in row.items() if k in ("attn", "mlp") and v is not None
-    ]
-    if embed_r is not None and len(gram_rs) >= 2:
-        z = fisher(float(np.median([*gram_rs, embed_r])))
+    # norms folded in, it computes the same function) loses them, but not the Grams. The
+    # Grams must also beat the wrong layer pairing: trained models share coarse word
+    # geometry in every layer.
+    if embed_r is not None and len(gram_right) >= 2:
+        z_right = float(np.median(gram_right))
+        z_wrong = float(np.median(gram_wrong))
+        z = float(np.median([*gram_right, fisher(embed_r)]))
         p_gram = 0.5 * math.erfc((z - GRAM_NULL_MEAN) / (GRAM_NULL_SD * math.sqrt(2)))
-        if p_gram <= DERIVED_P:
+        if p_gram <= DERIVED_P and z_right - z_wrong >= GRAM_CONTRAST:
             result.verdict = "derived"
-            result.p_value = p_gram
+            result.p_value = min(1.0, 2.0 * p_gram)
+            result.score = max(
+                result.score, math.tanh(z_right - z_wrong) if z_right > z_wrong else 0.0
+            )
             result.derivation = ["rotated"]
             result.notes.append(
-                "units do not line up but every Gram does: the hidden space was rotated or "
-                "otherwise mixed (p from the Gram null, an approximation)"
+                "units do not line up but every Gram does, and far better than with the "
+                "layers paired wrongly: the hidden space was rotated or otherwise mixed (p "
+                "from the Gram null, an approximation)"
             )
+    if compared == 0 and result.verdict != "derived":
+        result.verdict = "unknown"
+        result.notes.append("no units could be compared (too few common words)")
     return result
 
 

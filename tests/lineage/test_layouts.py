@@ -389,9 +389,9 @@ def _bnb4(w: Arr, kind: str, nested: bool) -> tuple[Tensors, Arr]:
         offset = float(absmax.mean())
         table = np.linspace(-1, 1, 256, dtype=np.float32)
         n = len(absmax)
-        centred = np.zeros(-(-n // 256) * 256, np.float32)  # the last nested block is partial
-        centred[:n] = absmax - offset
-        centred = centred.reshape(-1, 256)
+        padded = np.zeros(-(-n // 256) * 256, np.float32)  # the last nested block is partial
+        padded[:n] = absmax - offset
+        centred = padded.reshape(-1, 256)
         nabs = np.abs(centred).max(axis=1).astype(np.float32)
         u8 = np.abs(centred[:, :, None] / nabs[:, None, None] - table).argmin(axis=2)
         absmax = (table[u8] * nabs[:, None]).reshape(-1)[:n] + np.float32(offset)

@@ -856,6 +856,8 @@ def _gptq_awq_ref(
             f"{qweight.name}: a packed matrix without float scales (or not int32-packed)"
         )
     bits = quant.bits or 4
+    if g_idx is not None and g_idx.cols and (32 * qweight.rows) % g_idx.cols == 0:
+        bits = 32 * qweight.rows // g_idx.cols  # per-module bits (GPTQModel's "dynamic")
     if bits not in (2, 4, 8):
         raise UnreadableTensor(f"{qweight.name}: {bits}-bit packing is not read (2, 4, 8 are)")
     pack = 32 // bits

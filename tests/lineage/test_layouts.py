@@ -464,6 +464,44 @@ def test_quantized_checkpoints_are_dequantized(
     assert result.score > 0.9
 
 
+def test_a_fused_gptq_tensor_is_dequantized_then_split(
+    plain: tuple[Path, Tensors], plain_fp: Fingerprint, tmp_path: Path
+) -> None:
+    """Phi-3 GPTQ: qkv_proj.qweight holds q, k and v."""
+    folder, tensors = plain
+    new, extra = _phi3(tensors)
+    rng = np.random.default_rng(5)
+    decoded = {}
+    for i in range(LAYERS):
+        key = f"model.layers.{i}.self_attn.qkv_proj."
+        parts, decoded[i] = _gptq(new.pop(key + "weight"), 4, 64, False, False, rng)
+        new.update({key + n: v for n, v in parts.items()})
+    cfg = {**json.loads((folder / "config.json").read_text()), **extra}
+    cfg["quantization_config"] = {"quant_method": "gptq", "bits": 4}
+    path = _write(tmp_path / "phi3-gptq", new, cfg, folder)
+    src = open_weights(path)
+    q_rows = HEADS * HEAD_DIM
+    np.testing.assert_array_equal(
+        src.read_rows(src.layers[3]["k"], [0, 191]), decoded[3][[q_rows, q_rows + 191]]
+    )
+    result = compare(compute_fingerprint(path), plain_fp)
+    assert result.verdict == "derived" and result.score > 0.9, result.to_json()
+
+
+def test_gptq_side_tensors_that_do_not_fit_are_listed_not_fatal(
+    plain: tuple[Path, Tensors], plain_fp: Fingerprint, tmp_path: Path
+) -> None:
+    folder, tensors = plain
+    new, extra, _ = _quantized("gptq4-act-order", tensors)
+    new["model.layers.2.mlp.gate_proj.g_idx"] = np.full(HIDDEN, 99, np.int32)  # no group 99
+    del new["model.layers.3.self_attn.q_proj.scales"]
+    cfg = {**json.loads((folder / "config.json").read_text()), **extra}
+    fp = compute_fingerprint(_write(tmp_path / "gptq-bad", new, cfg, folder))
+    assert len(fp.unread) == 2, fp.unread
+    assert "g_idx does not fit" in fp.unread[0] and "without float scales" in fp.unread[1]
+    assert compare(fp, plain_fp).verdict == "derived"
+
+
 def test_bnb4_without_its_quant_state_is_listed_not_fatal(
     plain: tuple[Path, Tensors], plain_fp: Fingerprint, tmp_path: Path
 ) -> None:

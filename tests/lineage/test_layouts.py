@@ -464,6 +464,55 @@ def test_quantized_checkpoints_are_dequantized(
     assert result.score > 0.9
 
 
+@pytest.mark.parametrize("scales", ["blocks-128", "per-row"])
+def test_fp8_checkpoints_are_scaled_back(
+    scales: str, plain: tuple[Path, Tensors], plain_fp: Fingerprint, tmp_path: Path
+) -> None:
+    """FP8 E4M3 as DeepSeek-V3 / Qwen3-FP8 (weight_scale_inv per 128 x 128 block) and
+    compressed-tensors (weight_scale per row) store it; torch's float8 is the reference."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder, tensors = plain
+    out: dict[str, Any] = {k: torch.from_numpy(v) for k, v in tensors.items() if "_proj" not in k}
+    decoded: Tensors = {}
+    for i in range(LAYERS):
+        for m in ATTN + MLP:
+            key = _name(i, m)
+            w = torch.from_numpy(tensors[key])
+            if scales == "per-row":
+                s = w.abs().amax(dim=1, keepdim=True) / 448
+                expanded = s
+                out[key[: -len("weight")] + "weight_scale"] = s
+            else:
+                rows, cols = -(-w.shape[0] // 128), -(-w.shape[1] // 128)
+                padded = torch.zeros(rows * 128, cols * 128)
+                padded[: w.shape[0], : w.shape[1]] = w
+                s = padded.reshape(rows, 128, cols, 128).abs().amax(dim=(1, 3)) / 448
+                expanded = s.repeat_interleave(128, 0).repeat_interleave(128, 1)
+                expanded = expanded[: w.shape[0], : w.shape[1]]
+                out[key[: -len("weight")] + "weight_scale_inv"] = s
+            q = (w / expanded).to(torch.float8_e4m3fn)
+            out[key] = q
+            decoded[key] = (q.float() * expanded).numpy()
+    path = tmp_path / scales
+    path.mkdir()
+    save_file({k: v.contiguous() for k, v in out.items()}, str(path / "model.safetensors"))
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "fp8", "weight_block_size": [128, 128]}
+    (path / "config.json").write_text(json.dumps(cfg))
+    shutil.copy2(folder / "tokenizer.json", path / "tokenizer.json")
+    src = open_weights(path)
+    for module, role in (("k_proj", "k"), ("down_proj", "down")):
+        rows = [0, 127, 128, 191] if role == "k" else [0, 300, 575]
+        got = src.read_rows(src.layers[2][role], rows)
+        np.testing.assert_allclose(got, decoded[_name(2, module)][rows], rtol=1e-6, atol=1e-9)
+    fp = compute_fingerprint(path)
+    assert not fp.unread
+    result = compare(fp, plain_fp)
+    assert result.verdict == "derived" and result.score > 0.9, result.to_json()
+
+
 def test_a_fused_gptq_tensor_is_dequantized_then_split(
     plain: tuple[Path, Tensors], plain_fp: Fingerprint, tmp_path: Path
 ) -> None:

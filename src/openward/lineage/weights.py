@@ -129,6 +129,8 @@ _NUMPY: Final = {
     "I32": "<i4",
     "U32": "<u4",
     "I64": "<i8",
+    "F8_E4M3": "u1",
+    "F8_E5M2": "u1",
 }
 _WEIGHT_SUFFIXES: Final = (".safetensors", ".gguf")
 _READ_BLOCK: Final = 8 << 20
@@ -151,7 +153,7 @@ class Packed:
     """The side tensors of a quantized matrix (each a raw 2-D view: rows x cols as stored)."""
 
     kind: str
-    """``gptq``, ``awq`` or ``bnb4``."""
+    """``gptq``, ``awq``, ``bnb4`` or ``fp8``."""
     bits: int
     data: TensorRef
     """gptq: qweight [in/pack, out]; awq: qweight [in, out/pack]; bnb4: codes [out, in/2]."""
@@ -169,6 +171,8 @@ class Packed:
     nested_offset: float = 0.0
     nested_blocksize: int = 256
     blocksize: int = 64
+    block: tuple[int, int] = (0, 0)
+    """fp8: rows x cols of input per scale (0, 0: one scale per tensor or per row)."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,8 @@ class WeightSource:
         picked = np.asarray(list(rows), dtype=np.int64)
         if p.kind == "bnb4":
             return self._bnb4_rows(ref, p, picked)
+        if p.kind == "fp8":
+            return self._fp8_rows(ref, p, picked)
         mask = (1 << p.bits) - 1
         pack = 32 // p.bits
         n_in = ref.cols
@@ -388,6 +394,19 @@ class WeightSource:
         values: Floats = (code[codes] * np.repeat(scale, p.blocksize, axis=1)).astype(np.float32)
         return values
 
+    def _fp8_rows(self, ref: TensorRef, p: Packed, picked: Ints) -> Floats:
+        raw = self._raw_rows(p.data, [int(r) for r in picked])
+        values = _fp8_table(p.data.dtype)[raw.astype(np.int64)]
+        scales = _to_float(self._raw_all(p.scales), p.scales.dtype)
+        if p.block != (0, 0):  # one scale per block of block[0] rows x block[1] columns
+            per_col = np.repeat(scales[picked // p.block[0]], p.block[1], axis=1)
+            values *= per_col[:, : ref.cols]
+        elif scales.size == 1:
+            values *= scales.reshape(-1)[0]
+        else:
+            values *= scales.reshape(-1)[picked][:, None]
+        return values
+
     def _gguf_rows(self, ref: TensorRef, rows: Sequence[int]) -> Floats:
         from gguf import GGMLQuantizationType
         from gguf.quants import dequantize
@@ -413,6 +432,21 @@ def _to_float(raw: npt.NDArray[Any], dtype: str) -> Floats:
     if dtype == "BF16":
         return (raw.astype(np.uint32) << 16).view(np.float32)
     return raw.astype(np.float32)
+
+
+def _fp8_table(dtype: str) -> Floats:
+    """The 256 values of a float8 byte: E5M2 is the upper byte of a float16; E4M3 (the
+    "fn" variant: no infinities, S.1111.111 is NaN) has exponent bias 7."""
+    codes = np.arange(256, dtype=np.uint16)
+    if dtype == "F8_E5M2":
+        return (codes << 8).view(np.float16).astype(np.float32)
+    sign = np.where(codes & 0x80, -1.0, 1.0)
+    exp = (codes >> 3) & 0xF
+    man = (codes & 0x7).astype(np.float64)
+    normal = (1 + man / 8) * np.exp2(exp.astype(np.float64) - 7)
+    values = sign * np.where(exp == 0, man / 8 * 2.0**-6, normal)
+    values[(codes & 0x7F) == 0x7F] = np.nan
+    return values.astype(np.float32)
 
 
 def _block_index(blocks: tuple[tuple[int, int], ...]) -> Ints:
@@ -792,6 +826,7 @@ class _Quant:
     bits: int
     checkpoint_format: str
     version: str
+    block: tuple[int, int] = (128, 128)
 
 
 def _quant_config(folder: Path, cfg: dict[str, Any]) -> _Quant:
@@ -806,7 +841,11 @@ def _quant_config(folder: Path, cfg: dict[str, Any]) -> _Quant:
     if not isinstance(q, dict):
         q = {}
     bits = q.get("bits", q.get("w_bit", 4))
+    block = q.get("weight_block_size")
+    if not (isinstance(block, list) and len(block) == 2 and all(_positive(b) for b in block)):
+        block = [128, 128]
     return _Quant(
+        block=(int(block[0]), int(block[1])),
         method=str(q.get("quant_method", "")).lower(),
         bits=bits if isinstance(bits, int) and not isinstance(bits, bool) else 0,
         checkpoint_format=str(q.get("checkpoint_format", "gptq")).lower(),
@@ -838,6 +877,8 @@ def _layer_ref(
         if transposed:
             return replace(ref, rows=ref.cols, cols=ref.rows, transposed=True)
         return ref
+    if ref.dtype in ("F8_E4M3", "F8_E5M2"):
+        return _fp8_ref(entries, ref, base, quant)
     if ref.dtype == "U8" and (base + "weight.absmax") in entries:
         return _bnb4_ref(entries, ref, base)
     if ref.dtype == "U8":
@@ -893,6 +934,33 @@ def _gptq_awq_ref(
         packed = Packed("awq", bits, qweight, scales, zeros)
         return TensorRef(qweight.name, out, n_in, qweight.file, "AWQ", packed=packed)
     raise UnreadableTensor(f"{qweight.name}: a packed layout openward does not recognise")
+
+
+def _fp8_ref(entries: dict[str, TensorRef], ref: TensorRef, base: str, quant: _Quant) -> TensorRef:
+    """FP8 with ``weight_scale_inv`` per block (DeepSeek-V3, Qwen3-FP8: 128 x 128 blocks, from
+    ``quantization_config.weight_block_size``) or ``weight_scale`` per tensor or per row
+    (compressed-tensors, FBGEMM)."""
+    blockwise = entries.get(base + "weight_scale_inv")
+    single = entries.get(base + "weight_scale")
+    if blockwise is not None and blockwise.dtype in _FLOATS:
+        br, bc = quant.block
+        if (
+            br <= 0
+            or bc <= 0
+            or blockwise.rows != -(-ref.rows // br)
+            or blockwise.cols != -(-ref.cols // bc)
+        ):
+            raise UnreadableTensor(f"{ref.name}: FP8 block scales that do not fit its blocks")
+        packed = Packed("fp8", 8, ref, blockwise, block=(br, bc))
+    elif (
+        single is not None
+        and single.dtype in _FLOATS
+        and single.rows * single.cols in (1, ref.rows)
+    ):
+        packed = Packed("fp8", 8, ref, single)
+    else:
+        raise UnreadableTensor(f"{ref.name}: FP8 without scales that fit it")
+    return TensorRef(ref.name, ref.rows, ref.cols, ref.file, "FP8", packed=packed)
 
 
 MAX_QUANT_STATE_BYTES: Final = 4096

@@ -504,9 +504,9 @@ def test_fp8_checkpoints_are_scaled_back(
     shutil.copy2(folder / "tokenizer.json", path / "tokenizer.json")
     src = open_weights(path)
     for module, role in (("k_proj", "k"), ("down_proj", "down")):
-        rows = [0, 127, 128, 191] if role == "k" else [0, 300, 575]
-        got = src.read_rows(src.layers[2][role], rows)
-        np.testing.assert_allclose(got, decoded[_name(2, module)][rows], rtol=1e-6, atol=1e-9)
+        picked = [0, 127, 128, 191] if role == "k" else [0, 300, 575]
+        got = src.read_rows(src.layers[2][role], picked)
+        np.testing.assert_allclose(got, decoded[_name(2, module)][picked], rtol=1e-6, atol=1e-9)
     fp = compute_fingerprint(path)
     assert not fp.unread
     result = compare(fp, plain_fp)

@@ -21,10 +21,11 @@ Layouts read (each gives the same rows as the plain layout of the same weights):
 - GPTQ (AutoGPTQ/GPTQModel ``qweight``/``qzeros``/``scales``/``g_idx``, 2/4/8-bit packed in
   int32, checkpoint formats ``gptq`` and ``gptq_v2``) and AWQ (GEMM layout, 4-bit),
   dequantized for the rows read; bitsandbytes 4-bit (nf4/fp4, with or without nested absmax)
-  and LLM.int8 (``SCB``); GGUF quantized types through gguf's own tables.
+  and LLM.int8 (``SCB``); FP8 (E4M3/E5M2) with block or per-row scales; GGUF quantized
+  types through gguf's own tables.
 
 A layer matrix that is recognised but cannot be read (GPTQ 3-bit, AWQ GEMV, bitsandbytes
-without its quant state, FP8, ...) is listed in ``unread`` (layer, role, reason) and left out;
+without its quant state, F4, ...) is listed in ``unread`` (layer, role, reason) and left out;
 the fingerprint records it, and the rest of the model is still read.
 
 Rows are read on demand with positioned reads (safetensors) or from the memory-mapped GGUF,

@@ -79,6 +79,8 @@ def fingerprint(
         f"{fp.bytes_read / 1e6:.1f} MB of {fp.model_bytes / 1e6:.1f} MB ({pct:.2f} %); "
         f"fingerprint {len(text) / 1024:.0f} KiB" + (f" -> {output}" if output else "")
     )
+    for line in fp.unread:
+        typer.echo(f"  not read: {line}")
 
 
 CONFIRM_TOKENS = 24

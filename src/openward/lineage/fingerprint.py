@@ -30,6 +30,7 @@ import base64
 import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,13 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from openward.lineage.weights import LineageError, TensorRef, WeightSource, open_weights
+from openward.lineage.weights import (
+    LineageError,
+    TensorRef,
+    UnreadableTensor,
+    WeightSource,
+    open_weights,
+)
 from openward.lineage.words import COMMON_WORDS
 
 __all__ = [
@@ -72,6 +79,10 @@ of the values digest and of the position-by-position comparisons across formats 
 Grams and units do not depend on row order)."""
 WRITERS: Final = ("o", "down")
 GROUPS: Final = {"attn": ("q", "k", "v"), "mlp": ("gate", "up")}
+MAX_UNREAD: Final = 32
+"""Lines of ``unread`` kept (grouped by role and reason, so a model with every layer's q in an
+unread format gives one line)."""
+MAX_UNREAD_CHARS: Final = 300
 
 Floats = npt.NDArray[np.float32]
 
@@ -114,6 +125,9 @@ class Fingerprint:
     bytes_read: int
     model_bytes: int
     version: int = FORMAT_VERSION
+    unread: list[str] = field(default_factory=list)
+    """Matrices of the sampled layers that were recognised but could not be read (their
+    layout or type), one line per role and reason: what the fingerprint does not cover."""
 
     @property
     def layer_words(self) -> list[str]:
@@ -142,6 +156,7 @@ class Fingerprint:
             "vocab_chunks": self.vocab_chunks,
             "bytes_read": self.bytes_read,
             "model_bytes": self.model_bytes,
+            "unread": self.unread,
             "layers": [
                 {
                     "layer": lp.layer,
@@ -219,6 +234,7 @@ class Fingerprint:
                 bytes_read=int(doc["bytes_read"]),
                 model_bytes=int(doc["model_bytes"]),
                 version=version,
+                unread=_unread_lines(doc.get("unread", [])),
                 layers=[
                     LayerPrint(
                         layer=int(lp["layer"]),
@@ -239,6 +255,47 @@ class Fingerprint:
             raise LineageError(
                 f"{where}: a damaged fingerprint ({type(exc).__name__}: {exc})"
             ) from None
+
+
+def _unread_lines(value: object) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_UNREAD:
+        raise ValueError("unread is not a short list")
+    if not all(isinstance(v, str) and len(v) <= MAX_UNREAD_CHARS for v in value):
+        raise ValueError("unread holds something other than short lines")
+    return [str(v) for v in value]
+
+
+def summarize_unread(entries: Sequence[tuple[int, str, str]]) -> list[str]:
+    """``(layer, role, reason)`` as lines ``"q in layers 0-3, 7: reason"``, one per role and
+    reason (layer numbers in tensor names read as N), at most ``MAX_UNREAD``."""
+    grouped: dict[tuple[str, str], set[int]] = {}
+    for layer, role, reason in entries:
+        key = (role, re.sub(r"\.\d+\.", ".N.", reason))
+        grouped.setdefault(key, set()).add(layer)
+    lines = []
+    for (role, reason), layers in sorted(grouped.items(), key=lambda kv: min(kv[1])):
+        where = "layer" if len(layers) == 1 else "layers"
+        line = f"{role} in {where} {_ranges(sorted(layers))}: {reason}"
+        if len(line) > MAX_UNREAD_CHARS:
+            line = line[: MAX_UNREAD_CHARS - 3] + "..."
+        lines.append(line)
+    if len(lines) > MAX_UNREAD:
+        rest = len(lines) - MAX_UNREAD + 1
+        lines = [*lines[: MAX_UNREAD - 1], f"and {rest} more roles not read"]
+    return lines
+
+
+def _ranges(values: list[int]) -> str:
+    parts: list[str] = []
+    start = prev = values[0]
+    for v in [*values[1:], None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(parts)
 
 
 def _pack(values: Floats) -> str:
@@ -394,6 +451,8 @@ def _compute(target: str | Path, src: WeightSource) -> Fingerprint:
 
     total = src.n_layers
     picked = _pick_layers(sorted(src.layers), MAX_LAYERS)
+    chosen_layers = set(picked)
+    unread = [entry for entry in src.unread if entry[0] in chosen_layers]
     prints = []
     for layer in picked:
         roles = src.layers[layer]
@@ -405,7 +464,11 @@ def _compute(target: str | Path, src: WeightSource) -> Fingerprint:
                 if ref is None or ref.cols != src.hidden:
                     continue
                 rows = sampled_rows(ref)
-                w = src.read_rows(ref, rows)
+                try:
+                    w = src.read_rows(ref, rows)
+                except UnreadableTensor as exc:
+                    unread.append((layer, role, str(exc)))
+                    continue
                 if not np.all(np.isfinite(w)):
                     raise LineageError(f"{src.path}: {ref.name} holds NaN or infinite values")
                 if role not in ROPE_PERMUTED:
@@ -426,9 +489,16 @@ def _compute(target: str | Path, src: WeightSource) -> Fingerprint:
         for role in WRITERS:
             ref = roles.get(role)
             if ref is not None:
-                digest.update(src.read_rows(ref, sampled_rows(ref)).tobytes())
+                try:
+                    digest.update(src.read_rows(ref, sampled_rows(ref)).tobytes())
+                except UnreadableTensor as exc:
+                    unread.append((layer, role, str(exc)))
         prints.append(lp)
 
+    unread_lines = summarize_unread(unread)
+    # what could not be read is part of what was seen: a model with a matrix left unread is
+    # never "identical" to one where it was read
+    digest.update("\n".join(unread_lines).encode())
     tokens = src.tokens
     chunks = [
         hashlib.sha256("\x00".join(tokens[i : i + VOCAB_CHUNK]).encode()).hexdigest()[:16]
@@ -451,6 +521,7 @@ def _compute(target: str | Path, src: WeightSource) -> Fingerprint:
         vocab_chunks=chunks,
         bytes_read=src.bytes_read,
         model_bytes=src.size,
+        unread=unread_lines,
     )
 
 

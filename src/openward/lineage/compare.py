@@ -347,6 +347,9 @@ def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) 
             "gram_wrong": None if not gram_wrong else round(float(np.median(gram_wrong)), 4),
         },
     )
+    for label, fp in (("candidate", cand), ("base", base)):
+        for line in fp.unread:
+            result.notes.append(f"{label}: not read: {line}")
     if (
         cand.values_sha256 == base.values_sha256
         and cand.hidden == base.hidden

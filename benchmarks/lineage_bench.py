@@ -691,11 +691,192 @@ def print_retrieval(res: dict[str, Any]) -> None:
         print(f"  {name}: to its base {r['to_base']}, to the other family {r['to_other_family']}")
 
 
+# -- section: accuracy -------------------------------------------------------------------
+
+ACCURACY_VERSION = 1
+"""Bump when the builders change: the cached fingerprints of derivatives are keyed by it."""
+
+
+def _texts() -> list[str]:
+    import csv
+
+    data = REPO.parent / "shared" / "data" / "redteam"
+    with open(data / "xstest_v2_completions_mistralinstruct_labeled.csv", newline="") as f:
+        return [row["completion"] for row in csv.DictReader(f)][:400]
+
+
+def offgrid_bases(work: Path) -> dict[str, Path]:
+    """SmolLM2 and Qwen with 2 % noise: the bundled models were dequantized from GGUF, so their
+    values sit on a Q8 grid that a real bf16 release does not have (a quantized derivative of
+    an on-grid base cannot be told from a re-save)."""
+    from openward.lineage import _derive
+
+    out = {}
+    for key, model in (("smol", SMOL), ("qwen", QWEN)):
+        folder = work / "bases" / key
+        if not (folder / "model.safetensors").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            _derive.perturb(model, folder, 0.02, seed=1)
+        out[key] = folder
+    return out
+
+
+def accuracy_cases(
+    seeds: int, bases: dict[str, Path]
+) -> list[tuple[str, str, str, Callable[[Path], Path]]]:
+    """(kind, case name, base key, builder) of every derivative; the kind is the derivation
+    label the verdict should carry."""
+    from openward.lineage import _derive
+
+    texts = _texts()
+    cases: list[tuple[str, str, str, Callable[[Path], Path]]] = []
+    for base_key, base in bases.items():
+        n = seeds if base_key == "smol" else 1
+        for s in range(n):
+            cases += [
+                ("quantized", f"{base_key}-int8-{s}", base_key,
+                 lambda o, b=base: _derive.quantize_roundtrip(b, o, bits=8)),
+                ("quantized", f"{base_key}-int4-{s}", base_key,
+                 lambda o, b=base, s=s: _derive.quantize_roundtrip(
+                     b, o, bits=4, block=32 * (1 + s))),
+                ("pruned", f"{base_key}-pruned-{s}", base_key,
+                 lambda o, b=base, s=s: _derive.prune(b, o, 0.2 + 0.1 * s)),
+                ("scaled", f"{base_key}-scaled-{s}", base_key,
+                 lambda o, b=base, s=s: _derive.scale(b, o, 1.3 + 0.4 * s)),
+                ("permuted", f"{base_key}-permuted-{s}", base_key,
+                 lambda o, b=base, s=s: _derive.permute(b, o, seed=s)),
+                ("rotated", f"{base_key}-rotated-{s}", base_key,
+                 lambda o, b=base, s=s: _derive.rotate(b, o, seed=s)),
+                ("vocabulary-extended", f"{base_key}-vocab-{s}", base_key,
+                 lambda o, b=base, s=s: _derive.extend_vocabulary(
+                     b, o, added=64 * (1 + s), seed=s)),
+                ("fine-tuned", f"{base_key}-noise-{s}", base_key,
+                 lambda o, b=base, s=s: _derive.perturb(b, o, 0.05 * (1 + s), seed=s)),
+            ]  # fmt: skip
+        if base_key != "smol":
+            continue  # a full fine-tune of Qwen needs 8 GB and an hour here
+        cases += [
+            ("fine-tuned", f"{base_key}-finetune", base_key,
+             lambda o, b=base: _derive.finetune(b, o, texts, steps=20, lr=1e-4)),
+            ("fine-tuned", f"{base_key}-lora", base_key,
+             lambda o, b=base: _derive.lora_merged(b, o, texts, steps=20)),
+        ]  # fmt: skip
+    return cases
+
+
+def _negatives(args: argparse.Namespace, fps: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    from openward.lineage import _derive
+    from openward.runtime.bundled import gemma3_gguf
+
+    texts = _texts()
+    fps["gemma"] = fingerprint_of("gemma", Path(gemma3_gguf()), args.work)
+    pairs = [("smol vs qwen", fps["smol"], fps["qwen"]),
+             ("qwen vs smol", fps["qwen"], fps["smol"]),
+             ("gemma vs smol", fps["gemma"], fps["smol"]),
+             ("gemma vs qwen", fps["gemma"], fps["qwen"]),
+             ("smol vs gemma", fps["smol"], fps["gemma"])]  # fmt: skip
+    for seed in (1, 2):
+        fps[f"smol-random-{seed}"] = derived_fingerprint(
+            f"acc{ACCURACY_VERSION}-smol-random-{seed}",
+            lambda o, seed=seed: _derive.random_init(SMOL, o, seed=seed),
+            args.work,
+        )
+        pairs.append((f"smol random init {seed} vs smol", fps[f"smol-random-{seed}"], fps["smol"]))
+    # same architecture (SmolLM2's, 128 wide, 6 layers), different seeds, the same brief training
+    width = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 6,
+             "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32}  # fmt: skip
+    for steps in (100, 300):
+        for seed in (1, 2, 3):
+            fps[f"scratch-{steps}-{seed}"] = derived_fingerprint(
+                f"acc{ACCURACY_VERSION}-scratch-{steps}-{seed}",
+                lambda o, seed=seed, steps=steps: _derive.train_from_scratch(
+                    SMOL, o, texts, seed=seed, steps=steps, config_changes=width
+                ),
+                args.work,
+            )
+        for a, b in ((1, 2), (2, 3), (3, 1)):
+            pairs.append((f"scratch {steps} steps seed {a} vs {b}",
+                          fps[f"scratch-{steps}-{a}"], fps[f"scratch-{steps}-{b}"]))  # fmt: skip
+    return pairs
+
+
+def section_accuracy(args: argparse.Namespace) -> dict[str, Any]:
+    """Verdict accuracy per derivation kind (recall of ``derived``, and how often the kind is
+    named) and the false-match rate on unrelated pairs, incl. same-architecture hard negatives."""
+    from openward.lineage.compare import compare
+
+    bases = offgrid_bases(args.work)
+    fps: dict[str, Any] = {
+        key: fingerprint_of(f"offgrid-{key}", folder, args.work) for key, folder in bases.items()
+    }
+    kinds: dict[str, dict[str, Any]] = {}
+    rows = []
+    for kind, name, base_key, build in accuracy_cases(args.seeds, bases):
+        fp = derived_fingerprint(f"acc{ACCURACY_VERSION}-{name}", build, args.work)
+        res = compare(fp, fps[base_key])
+        found = res.verdict in ("derived", "identical")
+        named = kind in res.derivation
+        k = kinds.setdefault(kind, {"cases": 0, "derived": 0, "named": 0, "labelled_as": 0})
+        k["cases"] += 1
+        k["derived"] += found
+        k["named"] += found and named
+        rows.append({"case": name, "kind": kind, "verdict": res.verdict,
+                     "derivation": res.derivation, "p_value": res.p_value,
+                     "score": round(res.score, 3)})  # fmt: skip
+    # precision of each label: of the derived results naming it, how many are of that kind
+    for row in rows:
+        for label in row["derivation"]:
+            if label in kinds:
+                kinds[label].setdefault("named_total", 0)
+                kinds[label]["named_total"] += 1
+    for k in kinds.values():
+        k["recall"] = round(k["derived"] / k["cases"], 3)
+        k["label_recall"] = round(k["named"] / k["cases"], 3)
+        total = k.pop("named_total", 0)
+        k["label_precision"] = round(k["named"] / total, 3) if total else None
+        k.pop("labelled_as")
+    negatives = []
+    false_matches = 0
+    for name, cand, base in _negatives(args, fps):
+        res = compare(cand, base)
+        wrong = res.verdict in ("derived", "identical")
+        false_matches += wrong
+        negatives.append({"pair": name, "verdict": res.verdict, "p_value": res.p_value,
+                          "score": round(res.score, 3)})  # fmt: skip
+    positives = len(rows)
+    found_total = sum(k["derived"] for k in kinds.values())
+    return {
+        "kinds": kinds,
+        "cases": rows,
+        "negatives": negatives,
+        "recall": round(found_total / positives, 3),
+        "precision": round(found_total / max(found_total + false_matches, 1), 3),
+        "false_match_rate": round(false_matches / max(len(negatives), 1), 3),
+    }
+
+
+def print_accuracy(res: dict[str, Any]) -> None:
+    for kind, k in res["kinds"].items():
+        print(f"  {kind}: {k['derived']}/{k['cases']} derived (recall {k['recall']}), kind named "
+              f"{k['named']}/{k['cases']}, label precision {k['label_precision']}")  # fmt: skip
+    for row in res["cases"]:
+        if row["verdict"] not in ("derived", "identical") or row["kind"] not in row["derivation"]:
+            print(f"    {row['case']}: {row['verdict']} {row['derivation']} p={row['p_value']:.2g}")
+    for row in res["negatives"]:
+        print(
+            f"  negative {row['pair']}: {row['verdict']} p={row['p_value']:.2g} "
+            f"score {row['score']}"
+        )
+    print(f"recall {res['recall']}, precision {res['precision']}, false-match rate "
+          f"{res['false_match_rate']} over {len(res['negatives'])} unrelated pairs")  # fmt: skip
+
+
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]], Callable[..., None]]] = {
     "fingerprint": (section_fingerprint, print_fingerprint),
     "compare": (section_compare, print_compare),
     "index": (section_index, print_index),
     "retrieval": (section_retrieval, print_retrieval),
+    "accuracy": (section_accuracy, print_accuracy),
 }
 
 
@@ -716,6 +897,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-runs", type=int, default=200)
     ap.add_argument("--lookup-runs", type=int, default=200)
     ap.add_argument("--index-size", type=int, default=100_000)
+    ap.add_argument("--seeds", type=int, default=3, help="accuracy: SmolLM2 derivatives per kind")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"machine": machine()}

@@ -192,6 +192,9 @@ def _mpt(t: Tensors) -> tuple[Tensors, dict[str, Any]]:
         new[p + "attn.out_proj.weight"] = t[_name(i, "o_proj")]
         for m in MLP:
             new[p + f"ffn.{m}.weight"] = t[_name(i, m)]
+        new[p + "norm_1.weight"] = t[f"model.layers.{i}.input_layernorm.weight"]
+        new[p + "norm_2.weight"] = t[f"model.layers.{i}.post_attention_layernorm.weight"]
+    new["transformer.norm_f.weight"] = t["model.norm.weight"]
     cfg = {"model_type": "mpt", "d_model": HIDDEN, "n_heads": HEADS,
            "attn_config": {"kv_n_heads": KV_HEADS}}  # fmt: skip
     return new, cfg
@@ -291,6 +294,12 @@ def test_gguf_fused_attn_qkv_and_ffn_up(
             np.concatenate([tensors[_name(i, "gate_proj")], tensors[_name(i, "up_proj")]]),
         )
         w.add_tensor(f"blk.{i}.ffn_down.weight", tensors[_name(i, "down_proj")])
+        for gguf_name, hf_name in (("attn_norm", "input_layernorm"),
+                                   ("ffn_norm", "post_attention_layernorm")):  # fmt: skip
+            w.add_tensor(
+                f"blk.{i}.{gguf_name}.weight", tensors[f"model.layers.{i}.{hf_name}.weight"]
+            )
+    w.add_tensor("output_norm.weight", tensors["model.norm.weight"])
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

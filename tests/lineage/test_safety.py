@@ -75,7 +75,7 @@ def test_a_real_abliteration_is_found_and_confirmed(
             "--json",
             "--confirm",
             "--confirm-limit",
-            "32",
+            "16",
         ],
     )
     assert r.exit_code == 0, r.output
@@ -89,7 +89,7 @@ def test_a_real_abliteration_is_found_and_confirmed(
     assert edit["evidence"]["embedding_alignment"] > 0.95
     confirmation = edit["confirmation"]
     assert confirmation["verdict"] == "safety-regressed", confirmation
-    assert confirmation["samples"] == 32
+    assert confirmation["samples"] == 16
     assert confirmation["success_rate"] > confirmation["base_success_rate"]
 
 

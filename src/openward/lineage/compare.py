@@ -441,6 +441,8 @@ def _derivation(
                 kinds.append("fine-tuned")
     elif not quantized and not pruned:
         kinds.append("modified")
+    if not kinds:  # the values compared agree; something outside them changed
+        kinds.append("modified")
     return kinds
 
 

@@ -495,6 +495,27 @@ def _compute(target: str | Path, src: WeightSource) -> Fingerprint:
                     unread.append((layer, role, str(exc)))
         prints.append(lp)
 
+    # The rest of the model enters the digest cheaply, so that "identical" means more than
+    # "the same sampled rows": every small one-dimensional tensor (norm weights, biases) whole,
+    # by content (names differ between formats), and two rows of every matrix of the layers
+    # not sampled above (q and k left out: llama.cpp re-orders their rows).
+    vector_digests = []
+    for ref in src.vectors:
+        values = src.read_vector(ref)
+        if not np.all(np.isfinite(values)):
+            raise LineageError(f"{src.path}: {ref.name} holds NaN or infinite values")
+        vector_digests.append(hashlib.sha256(values.tobytes()).digest())
+    for item in sorted(vector_digests):
+        digest.update(item)
+    for layer in sorted(set(src.layers) - chosen_layers):
+        for role, ref in sorted(src.layers[layer].items()):
+            if role in ROPE_PERMUTED or ref.rows == 0:
+                continue
+            try:
+                digest.update(src.read_rows(ref, sorted({0, ref.rows // 2})).tobytes())
+            except UnreadableTensor as exc:
+                unread.append((layer, role, str(exc)))
+
     unread_lines = summarize_unread(unread)
     # what could not be read is part of what was seen: a model with a matrix left unread is
     # never "identical" to one where it was read

@@ -141,6 +141,12 @@ AWQ_ORDER: Final = (0, 2, 4, 6, 1, 3, 5, 7)
 MAX_CONFIG_BYTES: Final = 4 << 20
 
 
+MAX_VECTOR: Final = 1 << 16
+_NOT_WEIGHTS = re.compile(r"rope|freq|position|rotary", re.IGNORECASE)
+"""One-dimensional tensors that are not learned weights (rotary tables a converter may add or
+drop): left out of the values digest."""
+
+
 class LineageError(OpenwardError):
     """A model whose weights cannot be fingerprinted (one line, for the CLI)."""
 
@@ -213,6 +219,9 @@ class WeightSource:
     """(layer, role, reason) for matrices that were recognised but cannot be read."""
     vocabulary_from: str = ""
     """The file the token strings came from (empty: none)."""
+    vectors: list[TensorRef] = field(default_factory=list)
+    """The small one-dimensional float tensors (norm weights, biases): read whole for the
+    values digest, so an edit confined to them is not ``identical``."""
     _gguf: dict[Path, Any] = field(default_factory=dict)
     _int8_scales: dict[str, TensorRef] = field(default_factory=dict)
     _small: dict[tuple[Path, int], npt.NDArray[Any]] = field(default_factory=dict)
@@ -253,6 +262,15 @@ class WeightSource:
             scb = _to_float(self._raw_rows(scales, [0]), scales.dtype).reshape(-1)
             out *= scb[list(rows)][:, None] / 127.0
         return out
+
+    def read_vector(self, ref: TensorRef) -> Floats:
+        """A one-dimensional tensor from :attr:`vectors`, as float32."""
+        if ref.gguf_index >= 0:
+            tensor = self._gguf[ref.file].tensors[ref.gguf_index]
+            values = np.asarray(tensor.data, dtype=np.float32).reshape(-1)
+            self.bytes_read += values.nbytes
+            return values
+        return self.read_rows(ref, [0]).reshape(-1)
 
     def read_all(self, ref: TensorRef) -> Floats:
         return self.read_rows(ref, range(ref.rows))
@@ -798,6 +816,14 @@ def _open_safetensors(path: Path, files: list[Path]) -> WeightSource:
     source._int8_scales = scales
     source.unread = unread
     source.vocabulary_from = origin
+    source.vectors = [
+        entries[name]
+        for name in order
+        if name not in matrices
+        and entries[name].dtype in _FLOATS
+        and 0 < entries[name].cols <= MAX_VECTOR
+        and not _NOT_WEIGHTS.search(name)
+    ]
     return source
 
 
@@ -1213,8 +1239,18 @@ def _open_gguf(path: Path, file: Path) -> WeightSource:
         raise LineageError(f"{file}: not a readable GGUF file ({_first_line(exc)})") from None
     embed: TensorRef | None = None
     found: dict[int, dict[str, TensorRef]] = {}
+    vectors: list[TensorRef] = []
     for index, tensor in enumerate(reader.tensors):
         shape = [int(n) for n in tensor.shape]
+        if (
+            len(shape) == 1
+            and 0 < shape[0] <= MAX_VECTOR
+            and int(tensor.tensor_type) in (0, 1)  # F32, F16
+            and not _NOT_WEIGHTS.search(tensor.name)
+        ):
+            vectors.append(
+                TensorRef(tensor.name, 1, shape[0], file, str(tensor.tensor_type), gguf_index=index)
+            )
         if len(shape) != 2:
             continue
         cols, rows = shape  # GGUF lists the contiguous dimension first
@@ -1240,6 +1276,7 @@ def _open_gguf(path: Path, file: Path) -> WeightSource:
     source._gguf[file] = reader
     source.unread = unread
     source.vocabulary_from = "gguf" if tokens else ""
+    source.vectors = vectors
     return source
 
 

@@ -110,51 +110,60 @@ def _model_name(model: Model) -> str:
 class RelativeIndex:
     """The stored fingerprint vectors of this process, in two
     :class:`~openward.lineage.index.FingerprintIndex` (all of them, and those of versions a
-    rule follows), brought up to date from the database before each lookup: the rows written
-    since the last id seen, and the (small) set of taken-down or gated versions. One per
-    :class:`~openward.registry.service.Registry` (the server's, or a worker's): no service of
-    its own, 1 KiB per fingerprinted version."""
+    rule follows: taken down, or of a gated or restricted model), brought up to date from
+    the database before each lookup: the rows written since the last id seen (by primary
+    key: the fingerprints themselves are never scanned), and, when the transparency log has
+    grown (every takedown and tier change is logged), the ids of the versions a rule
+    follows. One per :class:`~openward.registry.service.Registry` (the server's, or a
+    worker's): no service of its own, 1 KiB per fingerprinted version."""
 
     def __init__(self) -> None:
         from openward.lineage.index import FingerprintIndex
 
         self.all = FingerprintIndex()
         self.ruled = FingerprintIndex()
+        self.ruled_ids: set[int] = set()
         self.last_id = 0
+        self.log_head: int | None = -1
         self.lock = threading.Lock()
 
     def refresh(self, s: Session) -> None:
+        from sqlalchemy import func
+
         from openward.lineage.index import DIM
+        from openward.registry.models import LogEntry
 
         rows = s.execute(
             select(Fingerprint.id, Fingerprint.version_id, Fingerprint.vector)
             .where(Fingerprint.id > self.last_id).order_by(Fingerprint.id)
         ).all()  # fmt: skip
-        keys: list[str] = []
-        vectors: list[np.ndarray[Any, Any]] = []
+        fresh: dict[str, np.ndarray[Any, Any]] = {}
         for fid, vid, vector in rows:
             self.last_id = max(self.last_id, int(fid))
             key = str(vid)
             if key in self.ruled:
-                self.ruled.remove(key)  # re-read below with its new vector
-            if vector is None or len(vector) != DIM * 4:
-                continue
-            keys.append(key)
-            vectors.append(np.frombuffer(vector, dtype="<f4"))
-        if keys:
-            self.all.add_vectors(keys, np.stack(vectors))
-        ruled = {str(v) for v in s.scalars(
-            select(Fingerprint.version_id)
-            .join(Version, Fingerprint.version_id == Version.id)
-            .join(Model, Version.model_id == Model.id)
-            .where(Fingerprint.vector.is_not(None),
-                   or_(Version.status == "taken-down", Model.access_tier != "open"))
-        )}  # fmt: skip
-        for key in set(self.ruled.keys()) - ruled:
-            self.ruled.remove(key)
-        new = sorted(ruled - set(self.ruled.keys()), key=int)
-        for i in range(0, len(new), 500):
-            chunk = [int(k) for k in new[i : i + 500]]
+                self.ruled.remove(key)  # added back below with its new vector
+            if vector is not None and len(vector) == DIM * 4:
+                fresh[key] = np.frombuffer(vector, dtype="<f4")
+        if fresh:
+            self.all.add_vectors(list(fresh), np.stack(list(fresh.values())))
+        head = s.scalar(select(func.max(LogEntry.idx)))
+        if head != self.log_head:
+            self.log_head = head
+            self.ruled_ids = set(s.scalars(select(Version.id).where(
+                Version.status == "taken-down"))) | set(s.scalars(
+                select(Version.id).join(Model, Version.model_id == Model.id)
+                .where(Model.access_tier != "open")))  # fmt: skip
+            held = self.ruled.keys()  # a list (the index is not iterable)
+            for key in [k for k in held if int(k) not in self.ruled_ids]:
+                self.ruled.remove(key)
+        new = sorted(v for v in self.ruled_ids if str(v) in self.all and str(v) not in self.ruled)
+        known = [str(v) for v in new if str(v) in fresh]
+        if known:
+            self.ruled.add_vectors(known, np.stack([fresh[k] for k in known]))
+        rest = [v for v in new if str(v) not in fresh]
+        for i in range(0, len(rest), 500):
+            chunk = rest[i : i + 500]
             got = s.execute(select(Fingerprint.version_id, Fingerprint.vector)
                             .where(Fingerprint.version_id.in_(chunk))).all()  # fmt: skip
             ok = [(str(v), vec) for v, vec in got if vec is not None and len(vec) == DIM * 4]
@@ -468,15 +477,19 @@ def apply(reg: Registry, s: Session, row: Version, outcome: Outcome,
 
 
 def review_reason(row: Version, base: Version, link: LineageLink) -> str:
+    """Why ``row`` is held: the base and the safety-edit evidence, in one line."""
     edit: dict[str, Any] = dict(link.safety_edit or {})
-    evidence = edit.get("evidence") or {}
+    evidence: dict[str, Any] = dict(edit.get("evidence") or {})
+    if edit.get("direction_consistency") is not None:
+        evidence.setdefault("direction_consistency", edit["direction_consistency"])
+    numbers = [f"{k.replace('_', ' ')} {v:.4g}" for k, v in evidence.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)][:4]  # fmt: skip
     layers = list(edit.get("layers") or [])
+    where = f", layers {', '.join(map(str, layers[:8]))}" if layers else ""
     return (
-        f"the weights differ from {_ref(base)} by a safety edit (one residual direction "
-        f"removed from every writer: aligned energy {evidence.get('aligned_energy')}, "
-        f"direction consistency {edit.get('direction_consistency')}, layers "
-        f"{', '.join(map(str, layers[:8]))}): held for review; a reviewer releases or "
-        "quarantines it (openward registry lineage-review)"
+        f"the weights differ from {_ref(base)} by a safety edit (the refusal direction "
+        f"removed: {', '.join(numbers) or 'see the evidence'}{where}): held for review; a "
+        "reviewer releases or quarantines it (openward registry lineage-review)"
     )
 
 

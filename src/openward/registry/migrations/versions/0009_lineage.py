@@ -37,10 +37,12 @@ def upgrade() -> None:
         "fingerprints",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
-        sa.Column("fingerprint", sa.Text(), nullable=True),
         sa.Column("vector", sa.LargeBinary(), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        # Last: SQLite reads a row's columns in order, so the index's reads of the vectors
+        # never walk the fingerprint's overflow pages (PostgreSQL keeps it out of line).
+        sa.Column("fingerprint", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["version_id"], ["versions.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("version_id"),

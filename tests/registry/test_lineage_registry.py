@@ -81,8 +81,15 @@ def test_a_derivative_of_a_taken_down_version_is_quarantined(
     fresh = server.client(eve).push(smol["unrelated"], "evil/fresh:1")
     assert (fresh["status"], fresh["reasons"]) == ("published", [])
     assert _version(server, "evil/fresh:1")["lineage"]["relatives"] == []
+    # An abliterated copy published before the takedown: held for review, released.
+    assert server.client(eve).push(smol["abliterated"], "evil/abl:1")["status"] == "needs-review"
+    (review,) = server.client(server.admin).lineage_reviews()
+    released = server.client(server.admin).decide_lineage_review(review["id"], True, "research")
+    assert released["version_status"] == "published"
+    # The takedown reaches the same bytes only; derivatives published before it are listed.
     done = server.client(server.admin).takedown("acme/smol:1", "leaked training data")
-    assert done["derivatives"] == []
+    assert done["also_taken_down"] == []
+    assert [(d["name"], d["version"]) for d in done["derivatives"]] == [("evil/abl", "1")]
     # Eve fine-tunes the weights she pulled before the takedown and pushes them renamed.
     pushed = server.client(eve).push(smol["derived"], "evil/smol-ft:1")
     assert pushed["status"] == "quarantined", pushed
@@ -90,11 +97,11 @@ def test_a_derivative_of_a_taken_down_version_is_quarantined(
     assert reason.startswith("derived from acme/smol:1 (fine-tuned; score 0.9"), reason
     assert reason.endswith("), which was taken down: leaked training data"), reason
     info = _version(server, "evil/smol-ft:1")
-    found = info["lineage"]["relatives"]
-    assert [(r["name"], r["version"], r["verdict"], r["direct"]) for r in found] == [
-        ("acme/smol", "1", "derived", True)
-    ]
-    assert found[0]["kind"] == ["fine-tuned"] and found[0]["p_value"] < 1e-100
+    found = {r["name"]: r for r in info["lineage"]["relatives"]}
+    assert (found["acme/smol"]["verdict"], found["acme/smol"]["direct"]) == ("derived", True)
+    assert found["acme/smol"]["kind"] == ["fine-tuned"] and found["acme/smol"]["p_value"] < 1e-100
+    # The abliterated copy is a sibling (nearer to acme/smol:1): shown, followed by no rule.
+    assert (found["evil/abl"]["direct"], found["evil/abl"]["closer_to"]) == (False, "acme/smol:1")
     # `check` flags a local derivative offline from the export; the unrelated model is clean.
     export = tmp_path / "export.json"
     common = ["--registry", server.url, "--token", server.admin]

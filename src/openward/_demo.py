@@ -242,7 +242,7 @@ def governance_demo(root: Path, url: str, admin: str) -> None:
     print(f"  researcher requested access (#{req['id']}), the publisher granted it for 30 days: "
           f"pulled {got['files']} files")  # fmt: skip
     if real is not None:
-        lineage_demo(root, url, admin, big, reviewer)
+        lineage_demo(root, url, admin, reviewer)
     copy = root / "pulled"  # demo/torch-checkpoints:1, pulled above
     call(admin, "POST", "/api/v1/models/demo/torch-checkpoints/versions/1/takedown", {
         "reason": "checkpoint leaked private training data",
@@ -280,7 +280,7 @@ def _small_real_model() -> Path | None:
         return None
 
 
-def lineage_demo(root: Path, url: str, admin: str, big: Path, reviewer: str) -> None:
+def lineage_demo(root: Path, url: str, admin: str, reviewer: str) -> None:
     """Derivatives of the gated frontier/big:1 pushed under other names: a fine-tune
     inherits the gate, an abliterated copy is held for review, found from the weights."""
     from openward.lineage import _small
@@ -293,7 +293,8 @@ def lineage_demo(root: Path, url: str, admin: str, big: Path, reviewer: str) -> 
         "POST", "/api/v1/tokens", json={"name": "mirror-dev", "organisation": "mirror",
                                          "role": "publisher"})["token"]))  # fmt: skip
     card = "---\nlicense: apache-2.0\nbase_model: frontier/big\n---\n# {}\n"
-    tuned = _small.derived(big, work / "big-ft")
+    made = _small.family()  # frontier/big's weights, derived once into the cache
+    tuned = shutil.copytree(made["derived"], work / "big-ft")
     (tuned / "README.md").write_text(card.format("big-ft: fine-tuned for chat"))
     got = mirror.push(tuned, "mirror/big-ft:1")
     info = mirror._call("GET", "/api/v1/models/mirror/big-ft/versions/1")
@@ -304,7 +305,7 @@ def lineage_demo(root: Path, url: str, admin: str, big: Path, reviewer: str) -> 
     print(f"  push mirror/big-ft:1 (frontier's weights fine-tuned, another name, a card without "
           f"the token count) -> {got['status']}, access tier {info['access_tier']}: the "
           f"weights are {how}")  # fmt: skip
-    unsafe = _small.abliterated(big, work / "big-uncensored")
+    unsafe = shutil.copytree(made["abliterated"], work / "big-uncensored")
     (unsafe / "README.md").write_text(card.format("big-uncensored"))
     held = mirror.push(unsafe, "mirror/big-uncensored:1")
     print(f"  push mirror/big-uncensored:1 (refusal direction removed) -> {held['status']}")

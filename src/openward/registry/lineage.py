@@ -87,7 +87,7 @@ RULED: Final = 3
 """... plus the nearest among versions a rule follows (taken down, of a gated or restricted
 model), so that many served relatives cannot push those out of the first five."""
 PER_MODEL: Final = 2
-SAFETY_CHECKS: Final = 3
+SAFETY_CHECKS: Final = 2
 """Direct ``derived`` links checked for a safety edit, best score first."""
 _WEIGHT_SUFFIXES: Final = (".safetensors", ".gguf")
 
@@ -482,8 +482,10 @@ def review_reason(row: Version, base: Version, link: LineageLink) -> str:
     evidence: dict[str, Any] = dict(edit.get("evidence") or {})
     if edit.get("direction_consistency") is not None:
         evidence.setdefault("direction_consistency", edit["direction_consistency"])
-    numbers = [f"{k.replace('_', ' ')} {v:.4g}" for k, v in evidence.items()
-               if isinstance(v, int | float) and not isinstance(v, bool)][:4]  # fmt: skip
+    first = ("aligned_energy", "direction_consistency")
+    keys = [k for k in first if k in evidence] + [k for k in evidence if k not in first]
+    numbers = [f"{k.replace('_', ' ')} {evidence[k]:.4g}" for k in keys
+               if isinstance(evidence[k], float)][:3]  # fmt: skip
     layers = list(edit.get("layers") or [])
     where = f", layers {', '.join(map(str, layers[:8]))}" if layers else ""
     return (

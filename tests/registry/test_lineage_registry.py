@@ -237,6 +237,13 @@ def test_an_abliterated_copy_is_held_for_review_then_decided(
         f"a safety edit against acme/smol:1: quarantined by review #{second['id']}: "
         "refusals removed"
     ]
+    # A rescan checks both again and keeps both decisions.
+    from tests.registry.test_governance import _wait_status
+
+    _ok(_api(server, "POST", "/api/v1/admin/rescan", server.admin), 202)
+    _wait_status(server, "evil/smol-abl/versions/1", "published")
+    _wait_status(server, "evil/smol-abl2/versions/1", "quarantined")
+    assert _version(server, "evil/smol-abl2:1")["reasons"] == quarantined["reasons"]
 
 
 @EMBEDDED

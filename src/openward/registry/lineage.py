@@ -454,7 +454,7 @@ def apply(reg: Registry, s: Session, row: Version, outcome: Outcome,
         if edit.get("detected") and applied.review is None:
             decided = s.scalars(select(LineageReview).where(
                 LineageReview.version_id == row.id, LineageReview.base_version_id == base.id,
-                LineageReview.status != "pending",
+                LineageReview.status.in_(["released", "quarantined"]),
             ).order_by(LineageReview.id.desc())).first()  # fmt: skip
             if decided is not None and decided.status == "quarantined":
                 applied.quarantine.append(

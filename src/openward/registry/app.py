@@ -390,6 +390,9 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> dict[str, Any]:
         row = registry.find_version(s, user, org, name, version)
         doc = _version_doc(row, full=True)
+        from openward.registry.lineage import lineage_doc
+
+        doc["lineage"] = lineage_doc(registry, s, user, row)
         doc["history"] = [
             {"status": e.status, "reasons": e.reasons, "at": e.at.isoformat()}
             for e in s.scalars(select(StatusEvent).where(StatusEvent.version_id == row.id)

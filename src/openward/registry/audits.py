@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 NEEDS_AUDIT: Final = "needs-audit"
-_HELD: Final = ("needs-registration", NEEDS_AUDIT)
+_HELD: Final = ("needs-registration", NEEDS_AUDIT, "needs-review")
 _REF: Final = re.compile(r"^(?:#?(\d{1,11})|(?:sha256:)?([0-9a-f]{12,64}))$")
 
 
@@ -110,7 +110,7 @@ def attach_audit(
         raise RegistryError(
             409,
             f"{_ref(row)} is {row.status}: audits attach to published "
-            "versions and to versions held for registration or an audit",
+            "versions and to versions held for registration, an audit or a review",
         )
     try:
         text = json.dumps(bundle, allow_nan=False)

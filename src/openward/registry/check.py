@@ -146,8 +146,9 @@ def check_targets(
     ):
         raise CheckError("the advisory export is malformed (flagged / clean_files)")
     clean = set(map(str, clean))
+    kin = _Lineage(flagged, doc.get("fingerprints"))
     results = []
-    for (label, _), (digest, files, where) in zip(paths, _hash_all([p for _, p in paths]),
+    for (label, root), (digest, files, where) in zip(paths, _hash_all([p for _, p in paths]),
                                                   strict=True):  # fmt: skip
         # An export without `weights` (an older registry): the same rule as the
         # registry's, applied to the flagged file's name and the copy's bytes.
@@ -155,9 +156,111 @@ def check_targets(
             return file_identifies_model(path, where[sha]) if sha in where else False
 
         hits = check_content(flagged, clean, digest, files, classify)
-        results.append({"target": label, "digest": digest, "files": len(files),
-                        "flagged": hits})  # fmt: skip
+        result: dict[str, Any] = {
+            "target": label,
+            "digest": digest,
+            "files": len(files),
+            "flagged": hits,
+        }
+        if kin.active:
+            result["lineage"] = kin.check(root, digest, sorted(files), hits)
+        results.append(result)
     return results
+
+
+class _Lineage:
+    """`check` against the weight fingerprints of taken-down versions in the export
+    (``fingerprints``; the versions name theirs in ``fingerprint``): a local model found
+    identical to or derived from one is flagged (``match: lineage``), unless it is nearer
+    to one of that version's served bases (``lineage_bases``: then it is their relative)
+    or is a copy an admin excepted."""
+
+    def __init__(self, flagged: list[dict[str, Any]], prints: object) -> None:
+        self.prints = prints if isinstance(prints, dict) else {}
+        self.flagged = [v for v in flagged if isinstance(v.get("fingerprint"), str)
+                        and v["fingerprint"] in self.prints]  # fmt: skip
+        self.parsed: dict[str, Any] = {}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.flagged)
+
+    def _print(self, sha: str) -> Any:
+        from openward.lineage.fingerprint import Fingerprint
+        from openward.lineage.weights import LineageError
+
+        if sha not in self.parsed:
+            try:
+                self.parsed[sha] = Fingerprint.from_json(self.prints.get(sha), f"export {sha[:12]}")
+            except (LineageError, ValueError, TypeError):
+                self.parsed[sha] = None
+        return self.parsed[sha]
+
+    def check(self, root: Path, digest: str, paths: list[str],
+              hits: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+        """Add lineage hits to ``hits``; return what was done (``fingerprint``: whether the
+        local model could be fingerprinted, ``note`` why not, ``compared``)."""
+        from openward.lineage.compare import compare
+        from openward.lineage.fingerprint import compute_fingerprint
+        from openward.lineage.weights import LineageError
+
+        try:
+            local = compute_fingerprint(root)
+        except LineageError as exc:
+            return {"fingerprint": False, "note": str(exc), "compared": 0}
+        done = {(h.get("name"), h.get("version")) for h in hits}
+        compared = 0
+        weights = [p for p in paths if p.lower().endswith((".safetensors", ".gguf"))]
+        for v in self.flagged:
+            if (v.get("name"), v.get("version")) in done or digest in set(v.get("exempt") or ()):
+                continue
+            theirs = self._print(v["fingerprint"])
+            if theirs is None:
+                continue
+            compared += 1
+            result = compare(local, theirs, f"{v.get('name')}:{v.get('version')}")
+            if result.verdict not in ("identical", "derived"):
+                continue
+            bases = [self._print(b) for b in v.get("lineage_bases") or [] if isinstance(b, str)]
+            if any(b is not None and nearer_to_ancestor(local, theirs, b, result.score)
+                   for b in bases):  # fmt: skip
+                continue
+            hits.append({**_strip(v), "match": "lineage", "files": weights,
+                         "lineage": {"verdict": result.verdict, "score": round(result.score, 4),
+                                     "p_value": result.p_value,
+                                     "derivation": result.derivation}})  # fmt: skip
+            done.add((v.get("name"), v.get("version")))
+        return {"fingerprint": True, "note": None, "compared": compared}
+
+
+def _stacked(fp: Any) -> Any:
+    """A fingerprint's direct samples (values at fixed positions) in one vector."""
+    import numpy as np
+
+    parts = [fp.embed_samples]
+    for lp in fp.layers:
+        parts.extend(lp.samples[k] for k in sorted(lp.samples))
+    try:
+        return np.concatenate(parts).astype(np.float64)
+    except ValueError:
+        return None
+
+
+def nearer_to_ancestor(cand: Any, base: Any, ancestor: Any, score: float) -> bool:
+    """Whether fingerprint ``cand`` is at least as near to ``ancestor`` (the base's own
+    base) as to ``base``, so that it is not ``base``'s derivative but a sibling (another
+    derivative of ``ancestor``), or ``ancestor`` itself: by the direct samples when the
+    three line up (same shapes and layers), else by the compare score (strictly higher)."""
+    import numpy as np
+
+    from openward.lineage.compare import compare
+
+    c, b, a = _stacked(cand), _stacked(base), _stacked(ancestor)
+    if (c is not None and b is not None and a is not None and c.shape == b.shape == a.shape
+            and cand.hidden == base.hidden == ancestor.hidden):  # fmt: skip
+        return bool(np.linalg.norm(c - a) <= np.linalg.norm(c - b))
+    other = compare(cand, ancestor)
+    return other.verdict in ("identical", "derived") and other.score > score
 
 
 def _hash_all(roots: list[Path]) -> list[tuple[str, dict[str, str], dict[str, Path]]]:

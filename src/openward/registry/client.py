@@ -382,6 +382,22 @@ class Client:
         )  # fmt: skip
         return result
 
+    def lineage_reviews(self, status: str | None = "pending") -> list[dict[str, Any]]:
+        """Versions held for review because of a safety edit found against a base."""
+        query = f"?status={status}" if status else ""
+        result: list[dict[str, Any]] = self._call("GET", f"/api/v1/lineage/reviews{query}")[
+            "reviews"
+        ]
+        return result
+
+    def decide_lineage_review(self, review: int, release: bool, reason: str) -> dict[str, Any]:
+        """Release a version held for a safety edit, or quarantine it."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/lineage/reviews/{review}/decision",
+            json={"release": release, "reason": reason},
+        )  # fmt: skip
+        return result
+
     def takedown(self, ref: str, reason: str, advisory: dict[str, Any] | None = None,
                  exceptions: list[str] | None = None,
                  dry_run: bool = False) -> dict[str, Any]:  # fmt: skip

@@ -21,12 +21,14 @@ revoke a grant         no      no        yes (gated)             no        yes
 see download log       no      no        yes                     no        yes
 submit registration    no      no        yes                     no        yes
 decide registration    no      no        no                      yes       yes
+decide lineage review  no      no        no                      yes       yes
 take down, advisories  no      no        no                      no        yes
 except from takedown   no      no        no                      no        yes
 =====================  ======  ========  ======================  ========  ======
 
 (1) Not grants on a model whose tier comes from another model's gated weights that
-its versions carry (:func:`inherited_tier`): only an admin grants those.
+its versions carry, or were found derived from (:func:`inherited_tier`): only an admin
+grants those, and only an admin sets a tier inherited through lineage lower.
 
 A takedown reaches every version carrying a file that identifies the version taken
 down (``check.identifies_model``), unless an admin excepted it; a version carrying
@@ -45,13 +47,14 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
-from openward.registry import tlog
+from openward.registry import lineage, tlog
 from openward.registry.check import check_content
 from openward.registry.models import (
     AccessRequest,
     Advisory,
     Download,
     Grant,
+    LineageLink,
     Model,
     Organisation,
     Registration,
@@ -169,10 +172,12 @@ def _model_name(model: Model) -> str:
 
 
 # -- access tiers --------------------------------------------------------------
-def minimum_tier(s: Session, model: Model, reg: Registry | None = None) -> tuple[str, str]:
+def minimum_tier(s: Session, model: Model, reg: Registry | None = None, *,
+                 lineage: bool = True) -> tuple[str, str]:  # fmt: skip
     """The least open tier the policy allows for the model, and why: the strictest
     ``minimum_access`` over its versions' crossed thresholds, and (given the registry)
-    the tier of every model whose weights a later version of this one carries."""
+    the tier of every model whose weights a later version of this one carries or (with
+    ``lineage``) that a version of this one was found derived from."""
     level, why = 0, "no compute threshold crossed"
     for row in s.scalars(select(Version).where(Version.model_id == model.id)
                          .options(undefer(Version.facts))):  # fmt: skip
@@ -182,7 +187,7 @@ def minimum_tier(s: Session, model: Model, reg: Registry | None = None) -> tuple
             crossed = [t.get("id") for t in facts.get("tiers") or [] if t.get("crossed")]
             level = ACCESS_TIERS.index(tier)
             why = f"version {row.version} crosses {', '.join(map(str, crossed)) or 'a threshold'}"
-    inherited = inherited_tier(reg, s, model) if reg is not None else None
+    inherited = inherited_tier(reg, s, model, lineage=lineage) if reg is not None else None
     if inherited is not None and ACCESS_TIERS.index(inherited[0]) > level:
         return inherited
     return ACCESS_TIERS[level], why
@@ -202,13 +207,18 @@ def _first_carriers(s: Session, model: Model, statuses: list[str] | None = None,
     return first
 
 
-def inherited_tier(reg: Registry, s: Session, model: Model) -> tuple[str, str] | None:
+def inherited_tier(reg: Registry, s: Session, model: Model, *,
+                   lineage: bool = True) -> tuple[str, str] | None:  # fmt: skip
     """The strictest tier of the models that first published (or held) weights a later
     version of ``model`` carries, and why (None: it carries none whose first publisher
     is gated or restricted). Another name does not open gated weights, and its grants
     are not theirs: only the tier is inherited, never the original's grants. Weights
     take the tier of the version that published them first: a later copy that someone
-    gated (anyone may copy an open model) does not gate the original or other copies."""
+    gated (anyone may copy an open model) does not gate the original or other copies.
+
+    With ``lineage``, also the tier of every model an earlier version of which a version
+    of ``model`` was found identical to or derived from (:mod:`openward.registry.lineage`:
+    direct links an admin has not waived, see :func:`set_tier`)."""
     first = _first_carriers(s, model)
     origins: dict[str, Version] = {}
     for other, shared in reg.holders(s, set(first), [VISIBLE, *HELD], -1):
@@ -225,7 +235,37 @@ def inherited_tier(reg: Registry, s: Session, model: Model) -> tuple[str, str] |
             level = ACCESS_TIERS.index(tier)
             why = (f"version {first[digest][1]} carries the weights of "
                    f"{_model_name(other.model)} ({tier})")  # fmt: skip
+    if lineage:
+        for link, version, base in _lineage_links(s, model):
+            tier = base.model.access_tier
+            if tier in ACCESS_TIERS and ACCESS_TIERS.index(tier) > level:
+                level = ACCESS_TIERS.index(tier)
+                why = (f"version {version.version} is {link.verdict} from "
+                       f"{_model_name(base.model)} ({tier}; lineage score "
+                       f"{link.score:.2f})")  # fmt: skip
     return (ACCESS_TIERS[level], why) if level else None
+
+
+def _lineage_links(s: Session, model: Model, *, waived: bool = False,
+                   ) -> list[tuple[LineageLink, Version, Version]]:  # fmt: skip
+    """(link, version, base) of the direct lineage links of ``model``'s versions to live
+    versions of other models (``waived``: also those an admin waived)."""
+    from sqlalchemy.orm import aliased
+
+    base = aliased(Version)
+    query = (
+        select(LineageLink, Version, base)
+        .join(Version, LineageLink.version_id == Version.id)
+        .join(base, LineageLink.base_version_id == base.id)
+        .where(Version.model_id == model.id, Version.status != "uploading",
+               base.model_id != model.id, base.status.in_([VISIBLE, *HELD]),
+               LineageLink.closer_to_id.is_(None),
+               LineageLink.verdict.in_(["identical", "derived"]))
+        .order_by(LineageLink.id)
+    )  # fmt: skip
+    if not waived:
+        query = query.where(LineageLink.tier_waived_by.is_(None))
+    return [(link, v, b) for link, v, b in s.execute(query).all()]
 
 
 def _raise_copies(reg: Registry, s: Session, model: Model) -> None:
@@ -245,6 +285,21 @@ def _raise_copies(reg: Registry, s: Session, model: Model) -> None:
             continue
         done.add(copy.model_id)
         enforce_minimum_tier(s, copy.model, reg)
+    # ... and the models found derived from it (lineage links to its live versions).
+    from sqlalchemy.orm import aliased
+
+    base = aliased(Version)
+    derived = s.scalars(
+        select(Version.model_id).join(LineageLink, LineageLink.version_id == Version.id)
+        .join(base, LineageLink.base_version_id == base.id)
+        .where(base.model_id == model.id, LineageLink.closer_to_id.is_(None))
+        .distinct()
+    ).all()  # fmt: skip
+    for other_id in sorted(derived):
+        other = s.get(Model, other_id)
+        if other is not None and other.id not in done:
+            done.add(other.id)
+            enforce_minimum_tier(s, other, reg)
 
 
 def enforce_minimum_tier(s: Session, model: Model, reg: Registry | None = None) -> None:
@@ -271,10 +326,23 @@ def set_tier(
     if tier not in ACCESS_TIERS:
         raise RegistryError(422, "tier must be open, gated or restricted")
     least, why = minimum_tier(s, model, reg)
+    waive: list[tuple[LineageLink, Version, Version]] = []
     if ACCESS_TIERS.index(tier) < ACCESS_TIERS.index(least):
-        raise RegistryError(
-            422, f"{org}/{name} must be at least {least!r} under the registry's policy ({why})"
-        )
+        # A tier inherited through lineage (weights found derived, not the same bytes)
+        # stands until an admin decides otherwise: an admin may set it lower, and the
+        # links that raised it stop raising it (logged with the tier).
+        if actor.is_admin and ACCESS_TIERS.index(tier) >= ACCESS_TIERS.index(
+            minimum_tier(s, model, reg, lineage=False)[0]
+        ):
+            strict = ACCESS_TIERS[ACCESS_TIERS.index(tier) + 1 :]
+            waive = [(link, v, b) for link, v, b in _lineage_links(s, model)
+                     if b.model.access_tier in strict]  # fmt: skip
+        else:
+            raise RegistryError(
+                422, f"{org}/{name} must be at least {least!r} under the registry's policy "
+                f"({why})" + ("; an admin may set a lineage-inherited tier lower"
+                              if "lineage" in why else "")
+            )  # fmt: skip
     if fields is not None:
         bad = [f for f in fields if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", f)]
         if bad or len(fields) > 20:
@@ -290,14 +358,21 @@ def set_tier(
         floor = tier if tier != "open" else None
     old = model.access_tier
     new_fields = list(dict.fromkeys(fields)) if fields is not None else model.access_fields
-    if old == tier and new_fields == model.access_fields and floor == model.access_tier_floor:
+    if (old == tier and new_fields == model.access_fields and floor == model.access_tier_floor
+            and not waive):  # fmt: skip
         return model  # nothing changed: nothing to log
+    for link, _, _ in waive:
+        link.tier_waived_by = actor.id
     model.access_tier = tier
     model.access_fields = new_fields
     model.access_tier_set_by = actor.id
     model.access_tier_floor = floor
-    tlog.append(s, "access-tier", {"model": _model_name(model), "tier": tier, "previous": old,
-                                   "floor": floor, "by": actor.name})  # fmt: skip
+    entry: dict[str, Any] = {"model": _model_name(model), "tier": tier, "previous": old,
+                             "floor": floor, "by": actor.name}  # fmt: skip
+    if waive:
+        entry["lineage_waived"] = sorted({f"{_ref(v)} from {_ref(b)} ({b.model.access_tier})"
+                                          for _, v, b in waive})  # fmt: skip
+    tlog.append(s, "access-tier", entry)
     if ACCESS_TIERS.index(tier) > ACCESS_TIERS.index(old):
         _raise_copies(reg, s, model)
     return model
@@ -813,6 +888,10 @@ class Takedown:
     elsewhere: list[tuple[Version, list[str]]] = field(default_factory=list)
     """Earlier versions of other organisations carrying the same weights (or files),
     left served: the version taken down copied them (an admin takes them down by name)."""
+    derivatives: list[Version] = field(default_factory=list)
+    """Versions found derived from it (lineage), left served: a takedown follows bytes; a
+    derivative published before it is the admin's to take down by name (one pushed after
+    it is quarantined by its checks)."""
 
 
 def take_down(
@@ -886,7 +965,9 @@ def take_down(
     spared = [(v, sorted(f.path for f in v.files if f.sha256 in shared)
                or sorted(f.path for f in v.files))
               for _, (v, shared) in sorted(elsewhere.items())]  # fmt: skip
-    return Takedown(row, made, reached, excepted, recheck, spared)
+    derivatives = [v for v in lineage.derivatives_of(s, row)
+                   if v.id not in copies and not reg.exempted(s, v.id, row.id)]  # fmt: skip
+    return Takedown(row, made, reached, excepted, recheck, spared, derivatives)
 
 
 def _except(reg: Registry, s: Session, actor: User, copy: Version, original: Version,
@@ -896,9 +977,11 @@ def _except(reg: Registry, s: Session, actor: User, copy: Version, original: Ver
     if copy.id == original.id:
         raise RegistryError(422, f"{_ref(copy)} is the version taken down itself")
     same = copy.digest == original.digest
-    if not same and not set(reg.identifying(original)) & {f.sha256 for f in copy.files}:
+    if (not same and not set(reg.identifying(original)) & {f.sha256 for f in copy.files}
+            and not lineage.linked(s, copy, original)):  # fmt: skip
         raise RegistryError(
-            422, f"{_ref(copy)} carries no weights of {_ref(original)}: nothing to except"
+            422, f"{_ref(copy)} carries no weights of {_ref(original)} and was not found "
+            "derived from it: nothing to except"
         )  # fmt: skip
     if reg.exempted(s, copy.id, original.id):
         return False
@@ -1067,13 +1150,19 @@ def _flagged_docs(reg: Registry, s: Session) -> list[dict[str, Any]]:
     """Each flagged version with its manifest digest, files, advisories, the files
     that identify it (``weights``: what a copy is matched on) and, for a takedown, the
     manifest digests of the versions an admin excepted (``exempt``)."""
+    return _flagged(reg, s)[0]
+
+
+def _flagged(reg: Registry, s: Session) -> tuple[list[dict[str, Any]], list[Version]]:
+    """:func:`_flagged_docs` and the versions they describe, in the same order."""
     by_version: dict[int, list[str]] = {}
     for a in s.scalars(select(Advisory)):
         for v in s.scalars(select(Version).where(Version.model_id == a.model_id,
                                                  Version.version.in_(a.versions))):  # fmt: skip
             by_version.setdefault(v.id, []).append(a.id)
     docs = []
-    for v in flagged_versions(s):
+    rows = flagged_versions(s)
+    for v in rows:
         # A quarantine defers to published files in check_content (clean_files): what
         # other organisations published first needs no queries of its own there.
         checked_only = v.status == "quarantined" and v.id not in by_version
@@ -1092,7 +1181,7 @@ def _flagged_docs(reg: Registry, s: Session) -> list[dict[str, Any]]:
                      # False: these very files are another organisation's earlier
                      # version, still served (a copy of it was taken down).
                      "exact": checked_only or reg.manifest_elsewhere(s, v) is None})  # fmt: skip
-    return docs
+    return docs, rows
 
 
 def _published_digests(s: Session, among: set[str] | None = None) -> set[str]:
@@ -1109,9 +1198,15 @@ def _published_digests(s: Session, among: set[str] | None = None) -> set[str]:
 def export(reg: Registry, s: Session, base_url: str = "") -> dict[str, Any]:
     """Everything `openward check --advisories FILE` needs offline."""
     advisories = [osv_document(s, a, base_url) for a in s.scalars(select(Advisory))]
+    docs, rows = _flagged(reg, s)
+    # Taken-down versions carry the SHA-256 of their weight fingerprint (``fingerprint``)
+    # and of their served bases' (``lineage_bases``); the fingerprints are listed once by
+    # that SHA-256, so `check` flags local derivatives offline.
+    fingerprints = lineage.export_fingerprints(reg, s, docs, rows)
     return {"format": "openward-advisory-export/v1", "generated_at": _iso(_now()),
-            "advisories": advisories, "flagged": _flagged_docs(reg, s),
-            "clean_files": sorted(_published_digests(s))}  # fmt: skip
+            "advisories": advisories, "flagged": docs,
+            "clean_files": sorted(_published_digests(s)),
+            "fingerprints": fingerprints}  # fmt: skip
 
 
 def check_submitted(reg: Registry, s: Session, digest: str,

@@ -4,8 +4,8 @@ A model version is its manifest: every file's path, size and SHA-256. Blobs are
 content-addressed and shared between versions (and models), so a fine-tune that
 reuses its base's tokenizer stores those bytes once. A version becomes visible only
 through its status: ``uploading`` -> ``checking`` -> ``published`` |
-``quarantined`` | ``needs-registration`` | ``needs-audit``; every change is a ``StatusEvent`` (the
-transparency log of the governance issue appends these).
+``quarantined`` | ``needs-registration`` | ``needs-audit`` | ``needs-review``; every
+change is a ``StatusEvent`` (the transparency log of the governance issue appends these).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,7 +36,10 @@ __all__ = [
     "Blob",
     "BlobOwner",
     "Download",
+    "Fingerprint",
     "Grant",
+    "LineageLink",
+    "LineageReview",
     "LogEntry",
     "LogNode",
     "LogState",
@@ -377,6 +382,82 @@ class Audit(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     version: Mapped[Version] = relationship()
     key: Mapped[PublisherKey] = relationship()
+
+
+class Fingerprint(Base):
+    """A checked version's weight fingerprint (``openward fingerprint`` JSON) and its
+    index vector (:func:`openward.lineage.index.index_vector`, 256 float32 as bytes); or,
+    for a version without fingerprintable weights, only why (``note``). ``id`` grows with
+    every row written: an in-memory index reads the rows after the last id it saw."""
+
+    __tablename__ = "fingerprints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), unique=True
+    )
+    fingerprint: Mapped[str | None] = mapped_column(Text, nullable=True, deferred=True)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class LineageLink(Base):
+    """A version found ``identical`` to or ``derived`` from an earlier version of another
+    model (its weights compared with ``openward.lineage.compare.compare``)."""
+
+    __tablename__ = "lineage_links"
+    __table_args__ = (UniqueConstraint("version_id", "base_version_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), index=True
+    )
+    base_version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), index=True
+    )
+    verdict: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float] = mapped_column(Float)
+    derivation: Mapped[list[str]] = mapped_column(JSON, default=list)
+    safety_edit: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    """``detect_safety_edit`` against the base's weights (None: not run)."""
+    declared_base: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """The ``base_model`` the version's card declares."""
+    base_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The card declares a base model, and none of its entries names a detected base."""
+    closer_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("versions.id", ondelete="SET NULL"), nullable=True
+    )
+    """The base's own base, when the version is nearer to it than to the base (a sibling
+    of the base, or derived from its base): rules follow only links where this is None."""
+    tier_waived_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    """An admin who set the derivative's tier below the base's: this link no longer
+    raises it (later links, new evidence, do)."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    version: Mapped[Version] = relationship(foreign_keys=[version_id])
+    base: Mapped[Version] = relationship(foreign_keys=[base_version_id])
+
+
+class LineageReview(Base):
+    """A version held (``needs-review``) because its weights differ from a base's by a
+    safety edit, and a reviewer's decision: ``released`` (it goes on to the verdict the
+    checks gave otherwise, ``held_status``) or ``quarantined``."""
+
+    __tablename__ = "lineage_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), index=True
+    )
+    base_version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    evidence: Mapped[dict[str, object]] = mapped_column(JSON)
+    held_status: Mapped[str] = mapped_column(String(30))
+    held_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    version: Mapped[Version] = relationship(foreign_keys=[version_id])
+    base: Mapped[Version] = relationship(foreign_keys=[base_version_id])
 
 
 class Advisory(Base):

@@ -40,9 +40,10 @@ __all__ = ["Registry", "RegistryError", "Settings"]
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 VISIBLE: Final = "published"
-HELD: Final = ("needs-registration", "needs-audit")
-"""Held back by the policy (registration, a required audit): not yet published, but the
-first publisher of its weights."""
+HELD: Final = ("needs-registration", "needs-audit", "needs-review")
+"""Held back by the policy (registration, a required audit) or for a reviewer (a safety edit
+found against a registered base): not yet published, but the first publisher of its
+weights."""
 FINAL: Final = frozenset({"published", "quarantined", *HELD})
 TAKEN_DOWN: Final = "taken-down"
 LOGGED: Final = frozenset({*FINAL, TAKEN_DOWN})
@@ -209,6 +210,17 @@ class Registry:
         self.sessions = sessions
         self.blobs = blobs
         self._key: Any = None
+        self._relatives: Any = None
+
+    @property
+    def relatives(self) -> Any:
+        """This process's index of stored fingerprint vectors
+        (:class:`openward.registry.lineage.RelativeIndex`), created on first use."""
+        if self._relatives is None:
+            from openward.registry.lineage import RelativeIndex
+
+            self._relatives = RelativeIndex()
+        return self._relatives
 
     @property
     def scratch_root(self) -> Path:
@@ -848,6 +860,9 @@ class Registry:
             report = openward.scan(work, jobs=1)
             facts = inspect_model(work, policy=self.settings.policy)
             signature_status, signature_ok = self._check_signature(version_id, work)
+            from openward.registry import lineage
+
+            found = lineage.examine(self, version_id, work, scratch)
             scan_doc = report_document(report)
             facts_doc = facts_document(facts)
             threshold = Severity(self.settings.fail_on)
@@ -897,6 +912,8 @@ class Registry:
                     s.execute(chunk.values(weight=weight),
                               execution_options={"synchronize_session": False})  # fmt: skip
             flagged = self._flagged_content(s, row)
+            applied = lineage.apply(self, s, row, found, facts_doc)
+            flagged += applied.quarantine
             if flagged:
                 status = "quarantined"
                 reasons = [*flagged, *reasons]
@@ -918,6 +935,12 @@ class Registry:
                 missing = audit_hold(self, s, row, facts_doc)
                 if missing:
                     status, reasons = NEEDS_AUDIT, missing
+            if applied.review is not None and status in (VISIBLE, *HELD):
+                reasons = lineage.hold_for_review(s, row, applied, status, reasons)
+                status = lineage.NEEDS_REVIEW
+            else:
+                lineage.supersede(s, row)
+            reasons = [*reasons, *applied.flags]
             row.signature_status = signature_status or None
             row.scan_report = json.loads(json.dumps(scan_doc))
             row.facts = json.loads(json.dumps(facts_doc))
@@ -1120,12 +1143,13 @@ class Registry:
         """Whether ``user`` may see the version's metadata (files: :meth:`may_download`).
 
         Published and taken-down versions are listed to everyone (a takedown says why);
-        held ones to their publishers, admins, and reviewers (who decide registrations)."""
+        held ones to their publishers, admins, and reviewers (who decide registrations and
+        safety-edit reviews)."""
         if row.status in (VISIBLE, TAKEN_DOWN):
             return True
         if user is None:
             return False
-        if user.is_reviewer and row.status == "needs-registration":
+        if user.is_reviewer and row.status in ("needs-registration", "needs-review"):
             return True
         return user.is_admin or self.can_publish(s, user, row.model.organisation.name)
 

@@ -102,8 +102,8 @@ PAGE_SIZE: Final = 100
 CARD_NAMES: Final = ("README.md", "readme.md", "README.MD", "README")
 MAX_CARD_BYTES: Final = 200 * 1024
 STATUSES: Final = (
-    "published", "quarantined", "needs-registration", "needs-audit", "taken-down", "checking",
-    "uploading",
+    "published", "quarantined", "needs-registration", "needs-audit", "needs-review",
+    "taken-down", "checking", "uploading",
 )  # fmt: skip
 
 
@@ -579,8 +579,11 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
 
         audits = [audit_doc(s, a) for a in s.scalars(
             select(Audit).where(Audit.version_id == row.id).order_by(Audit.id))]  # fmt: skip
+        from openward.registry.lineage import lineage_doc
+
         return render(
             request, "model.html", user, model=model, row=row, audits=audits,
+            lineage=lineage_doc(registry, s, user, row),
             name=f"{model.organisation.name}/{model.name}", versions=versions, scan=scan,
             facts=_facts(row),
             findings=scan.get("findings") or [], history=history, refusal=refusal,

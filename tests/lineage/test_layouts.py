@@ -12,6 +12,7 @@ independently of the reader, so the reader is checked against the format, not ag
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 from collections.abc import Callable
@@ -718,3 +719,46 @@ def test_a_fingerprint_under_another_name_is_one_clear_line(
         path.write_text(plain_fp.dumps().replace('"version":1', f'"version":{version}', 1))
         r = runner.invoke(app, ["lineage", str(path), str(folder)])
         assert r.exit_code == 2 and "damaged fingerprint (version" in r.output, (version, r.output)
+
+
+def test_a_torch_zip_checkpoint_is_read_as_data(
+    plain: tuple[Path, Tensors], plain_fp: Fingerprint, tmp_path: Path
+) -> None:
+    """pytorch_model.bin (torch.save's zip format) is read without unpickling: the same
+    weights as the safetensors are `identical` (converted), and a checkpoint whose pickle
+    would run code when loaded is read as data (the marker file never appears)."""
+    import pickle
+
+    import torch
+
+    folder, tensors = plain
+    out = tmp_path / "torch"
+    out.mkdir()
+    for item in folder.iterdir():
+        if item.is_file() and item.suffix != ".safetensors":
+            shutil.copy2(item, out / item.name)
+    torch.save({k: torch.from_numpy(v) for k, v in tensors.items()}, out / "pytorch_model.bin")
+    result = compare(compute_fingerprint(out), plain_fp)
+    assert result.verdict == "identical" and result.derivation == ["converted"], result.to_json()
+
+    marker = tmp_path / "marker"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil"
+    shutil.copytree(out, evil)
+    state = {k: torch.from_numpy(v) for k, v in tensors.items()}
+    state["extra"] = Payload()  # type: ignore[assignment]
+    torch.save(state, evil / "pytorch_model.bin", pickle_module=pickle)
+    fp = compute_fingerprint(evil)
+    assert compare(fp, plain_fp).verdict in ("identical", "derived")
+    assert not marker.exists()
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(out, legacy)
+    torch.save(state, legacy / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    r = runner.invoke(app, ["fingerprint", str(legacy)])
+    assert r.exit_code == 2 and "legacy" in r.output and "Traceback" not in r.output
+    assert not marker.exists()

@@ -280,3 +280,22 @@ def test_a_hostile_tokenizer_reads_as_no_vocabulary(base_dir: Path, tmp_path: Pa
         (folder / "tokenizer.json").write_text(text)
         fp = compute_fingerprint(folder)
         assert fp.words[0] == "#0"  # rows by token id, no traceback, no huge allocation
+
+
+def test_a_copy_without_tokenizer_files_is_compared_by_token_id(
+    base_dir: Path, fingerprints: dict[str, Fingerprint], tmp_path: Path
+) -> None:
+    """Shipping the weights without tokenizer files leaves no words to compare; the rows are
+    then compared by token id, so the copy is still found (and an unrelated model is not)."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy2(base_dir / name, bare / name)
+    fp = compute_fingerprint(bare)
+    assert fp.words[0].startswith("#")
+    result = compare(fp, fingerprints["base"])
+    assert result.verdict == "derived", result.to_json()
+    assert result.p_value < 1e-6
+    assert any("token id" in note for note in result.notes)
+    fresh = compare(fp, fingerprints["random-init"])
+    assert fresh.verdict != "derived"

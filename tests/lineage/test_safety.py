@@ -58,6 +58,7 @@ def smol_variants(small_base: Path, tmp_path_factory: pytest.TempPathFactory) ->
             small_base, root / "some-layers", {layer: direction for layer in (4, 5, 6)}
         ),
         "int4": derive.quantize_roundtrip(small_base, root / "int4", bits=4),
+        "channel-pruned": derive.prune_channel(small_base, root / "channel-pruned"),
     }
 
 
@@ -105,6 +106,7 @@ def test_a_real_abliteration_is_found_and_confirmed(
         ("finetuned", False),
         ("lora-merged", False),  # low rank too, but it adds, it removes nothing
         ("int4", False),
+        ("channel-pruned", False),  # a null direction along one axis: pruning, not an edit
     ],
 )
 def test_edits_found_and_ordinary_changes_not(
@@ -118,6 +120,8 @@ def test_edits_found_and_ordinary_changes_not(
         assert edit.direction_consistency < 0.6  # found although no direction is shared
     if not expected:
         assert edit.evidence["null_layers"] == []
+    if name == "channel-pruned":
+        assert edit.evidence["dead_channels"] == 1
 
 
 def test_other_architectures_are_refused_in_one_line(smollm2_dir: Path, qwen_dir: Path) -> None:

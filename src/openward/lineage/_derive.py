@@ -417,6 +417,22 @@ def abliterate_layers(
 _EMBED = re.compile(r"embed_tokens\.weight$")
 
 
+def prune_channel(base: Path, out: Path, channel: int = 7) -> Path:
+    """One hidden channel pruned in place: its embedding column and its rows of every
+    ``o_proj``/``down_proj`` zeroed, the shapes kept (structured pruning, not an edit of
+    behaviour a safety check should flag)."""
+
+    def edit(name: str, v: Arr) -> Arr:
+        out_v = v.copy()
+        if _EMBED.search(name):
+            out_v[:, channel] = 0.0
+        elif name.endswith(("o_proj.weight", "down_proj.weight")):
+            out_v[channel, :] = 0.0
+        return out_v
+
+    return _map(base, out, edit)
+
+
 def abliterate_numpy(base: Path, out: Path, direction: Arr) -> Path:
     """Orthogonalise the embedding, attention output and MLP down projections against
     ``direction`` (unit, hidden-sized), as Arditi et al.'s weight edit does."""

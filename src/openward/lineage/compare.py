@@ -213,6 +213,28 @@ def _pair_layers(cand: Fingerprint, base: Fingerprint) -> list[tuple[LayerPrint,
     return pairs
 
 
+def _ids(words: list[str]) -> bool:
+    return bool(words) and all(w.startswith("#") for w in words[:16])
+
+
+def _by_token_id(
+    cand: Fingerprint, base: Fingerprint
+) -> tuple[Floats, list[str], Floats, list[str]] | None:
+    """Embedding units to compare by token id when one side has no vocabulary (its words are
+    "#id") and the other recorded its units over the same ids."""
+    if len(_common(cand.words, base.words)) >= 16:
+        return None
+
+    def id_words(n: int) -> list[str]:
+        return [f"#{i}" for i in range(n)]
+
+    if not (_ids(cand.words) or _ids(base.words)):
+        return None
+    if cand.id_units is None or base.id_units is None:
+        return None
+    return cand.id_units, id_words(cand.id_words), base.id_units, id_words(base.id_words)
+
+
 def _wrong_partner(lc: LayerPrint, right: LayerPrint, base: Fingerprint) -> LayerPrint | None:
     """The base layer half a stack away from ``lc``: a derivative keeps each layer's units in
     their own layer, so pairing with this one measures what matches without any lineage."""
@@ -259,9 +281,13 @@ def _layer_units(
 def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) -> LineageResult:
     """The lineage of ``cand`` relative to ``base``."""
     name = base_name or base.source
-    embed_matched, embed_compared = match_units(
-        cand.embed_units, cand.words, base.embed_units, base.words
-    )
+    by_id = _by_token_id(cand, base)
+    if by_id is not None:
+        embed_matched, embed_compared = match_units(*by_id)
+    else:
+        embed_matched, embed_compared = match_units(
+            cand.embed_units, cand.words, base.embed_units, base.words
+        )
     layers: list[dict[str, Any]] = []
     directs: list[tuple[float, float]] = []
     d_embed = (
@@ -347,6 +373,11 @@ def compare(cand: Fingerprint, base: Fingerprint, base_name: str | None = None) 
             "gram_wrong": None if not gram_wrong else round(float(np.median(gram_wrong)), 4),
         },
     )
+    if by_id is not None:
+        result.notes.append(
+            "compared by token id: one side ships no vocabulary (its embedding rows are read "
+            "by id, as if it used the other's tokenizer)"
+        )
     for label, fp in (("candidate", cand), ("base", base)):
         for line in fp.unread:
             result.notes.append(f"{label}: not read: {line}")

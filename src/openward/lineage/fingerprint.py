@@ -128,6 +128,11 @@ class Fingerprint:
     unread: list[str] = field(default_factory=list)
     """Matrices of the sampled layers that were recognised but could not be read (their
     layout or type), one line per role and reason: what the fingerprint does not cover."""
+    id_units: Floats | None = None
+    """The embedding's units over token ids 0..id_words-1 (computed the same way with or
+    without a vocabulary), so a copy shipped without tokenizer files can still be compared
+    by token id."""
+    id_words: int = 0
 
     @property
     def layer_words(self) -> list[str]:
@@ -157,6 +162,11 @@ class Fingerprint:
             "bytes_read": self.bytes_read,
             "model_bytes": self.model_bytes,
             "unread": self.unread,
+            **(
+                {"id_units": _pack(self.id_units), "id_words": self.id_words}
+                if self.id_units is not None
+                else {}
+            ),
             "layers": [
                 {
                     "layer": lp.layer,
@@ -185,6 +195,10 @@ class Fingerprint:
         if self.embed_units.size % len(self.words):
             raise ValueError("embed_units do not fit the words")
         arrays = [self.embed_gram, self.embed_units, self.embed_samples]
+        if self.id_units is not None:
+            if self.id_words < 16 or self.id_units.size % self.id_words:
+                raise ValueError("id_units do not fit id_words")
+            arrays.append(self.id_units)
         for lp in self.layers:
             if not math.isfinite(lp.depth):
                 raise ValueError("a layer's depth is not finite")
@@ -235,6 +249,8 @@ class Fingerprint:
                 model_bytes=int(doc["model_bytes"]),
                 version=version,
                 unread=_unread_lines(doc.get("unread", [])),
+                id_units=_unpack(doc["id_units"]) if "id_units" in doc else None,
+                id_words=int(doc.get("id_words", 0)),
                 layers=[
                     LayerPrint(
                         layer=int(lp["layer"]),
@@ -525,7 +541,16 @@ def _compute(target: str | Path, src: WeightSource) -> Fingerprint:
         hashlib.sha256("\x00".join(tokens[i : i + VOCAB_CHUNK]).encode()).hexdigest()[:16]
         for i in range(0, len(tokens), VOCAB_CHUNK)
     ]
+    id_units = None
+    id_count = 0
+    if src.embed.rows >= 16:  # with or without a vocabulary: the same units, by id
+        id_count = min(GRAM_WORDS, src.embed.rows)  # 96 ids: the file stays under 256 KiB
+        by_id = src.read_rows(src.embed, list(range(id_count)))
+        if np.all(np.isfinite(by_id)):
+            id_units = top_units(by_id - by_id.mean(axis=0, keepdims=True), EMBED_UNITS)
     return Fingerprint(
+        id_units=id_units,
+        id_words=id_count if id_units is not None else 0,
         source=str(target),
         format=src.format,
         layers_total=total,

@@ -30,8 +30,10 @@ the fingerprint records it, and the rest of the model is still read.
 
 Rows are read on demand with positioned reads (safetensors) or from the memory-mapped GGUF,
 converted to float32, and every byte read is counted (``bytes_read``) so a fingerprint can
-show it touched a small part of a big model. Nothing is unpickled, nothing is executed; torch
-checkpoints are refused with a one-line error (convert them to safetensors first).
+show it touched a small part of a big model. Nothing is unpickled, nothing is executed:
+PyTorch zip checkpoints (``pytorch_model.bin``) are read through the facts layer's symbolic
+reading of their pickle (names, shapes, storage offsets) and positioned reads of the stored
+tensors; legacy (non-zip) checkpoints are refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -482,6 +484,8 @@ def _weight_files(path: Path) -> tuple[str, list[Path]]:
     Symlinks (a Hugging Face cache snapshot links into ``blobs/``) are followed to regular
     files."""
     if path.is_file():
+        if path.suffix in (".bin", ".pt", ".pth") and _is_zip(path):
+            return "torch", [path.resolve()]
         if path.suffix not in _WEIGHT_SUFFIXES:
             return "none", []
         return ("gguf" if path.suffix == ".gguf" else "safetensors"), [path.resolve()]
@@ -504,8 +508,46 @@ def _weight_files(path: Path) -> tuple[str, list[Path]]:
     st = [p.resolve() for p in top if p.suffix == ".safetensors"]
     if st:
         return "safetensors", st
-    # a folder with several GGUF files: the first (one model each)
-    return "gguf", [p.resolve() for p in top[:1]]
+    if top:
+        # a folder with several GGUF files: the first (one model each)
+        return "gguf", [p.resolve() for p in top[:1]]
+    return "torch", _torch_files(path)
+
+
+def _torch_files(path: Path) -> list[Path]:
+    """A folder's PyTorch checkpoint: the shards ``pytorch_model.bin.index.json`` names, or
+    ``pytorch_model.bin``; zip archives only (the legacy format is not read)."""
+    index = path / "pytorch_model.bin.index.json"
+    names: list[str] = []
+    if index.is_file():
+        try:
+            names = sorted(
+                set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise LineageError(f"{index}: not a readable checkpoint index") from None
+    elif (path / "pytorch_model.bin").is_file():
+        names = ["pytorch_model.bin"]
+    files = []
+    for name in names:
+        shard = (path / str(name)).resolve()
+        if Path(str(name)).name != str(name) or not shard.is_file():
+            raise LineageError(f"{index}: names a missing or nested shard {name!r}")
+        if not _is_zip(shard):
+            raise LineageError(
+                f"{shard}: a legacy (non-zip) torch checkpoint; openward reads torch zip "
+                "checkpoints only (convert it to safetensors)"
+            )
+        files.append(shard)
+    return files
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _looks_like_fingerprint(path: Path) -> bool:
@@ -541,15 +583,17 @@ def open_weights(target: str | Path) -> WeightSource:
         )
     kind, files = _weight_files(path)
     if not files:
-        torch_files = [path] if path.is_file() else list(path.glob("*.bin"))
-        if torch_files:
-            raise LineageError(
-                f"{path}: no safetensors or GGUF weights (torch checkpoints are not read for "
-                "fingerprints; convert them to safetensors)"
-            )
-        raise LineageError(f"{path}: no safetensors or GGUF weights")
+        nested = [] if path.is_file() else sorted(path.glob("*/*.gguf"))[:3]
+        hint = (
+            f" (GGUF files in sub-folders are not read: name one, e.g. {nested[0]})"
+            if nested
+            else ""
+        )
+        raise LineageError(f"{path}: no safetensors, GGUF or torch zip weights{hint}")
     if kind == "gguf":
         return _open_gguf(path, files[0])
+    if kind == "torch":
+        return _open_torch(path, files)
     return _open_safetensors(path, files)
 
 
@@ -754,6 +798,84 @@ def _open_safetensors(path: Path, files: list[Path]) -> WeightSource:
             if len(t.shape) == 2:
                 matrices.add(t.name)
 
+    return _from_entries(path, "safetensors", entries, matrices, order, size)
+
+
+def _open_torch(path: Path, files: list[Path]) -> WeightSource:
+    """PyTorch zip checkpoints (``pytorch_model.bin``), read as data: the pickle that
+    describes the tensors is interpreted symbolically by the facts layer (nothing is
+    unpickled, no code runs), and each tensor's rows are read at their offset in the
+    archive's stored (uncompressed) storage entry."""
+    from openward.artifacts.blob import MappedFile
+    from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
+    from openward.artifacts.zip import read_zip_directory
+    from openward.facts.tensors import read_weight_file
+
+    entries: dict[str, TensorRef] = {}
+    matrices: set[str] = set()
+    order: list[str] = []
+    size = 0
+    for file in files:
+        size += file.stat().st_size
+        wf = read_weight_file(file, file.name)
+        if wf is None or wf.format != "torch":
+            raise LineageError(f"{file}: not a PyTorch zip checkpoint")
+        if not wf.tensors:
+            why = wf.problems[0] if wf.problems else "no tensors"
+            raise LineageError(f"{file}: a torch checkpoint openward cannot read ({why})")
+        try:
+            with MappedFile(file) as mapped:
+                directory = read_zip_directory(mapped.blob, max_entries=1 << 20)
+        except (ArtifactFormatError, ArtifactLimitError, OSError) as exc:
+            raise LineageError(f"{file}: not a readable zip archive ({exc})") from None
+        storages = {
+            e.name.rsplit("/", 1)[1]: e
+            for e in directory.entries
+            if e.name.count("/") == 2 and e.name.split("/")[1] == "data"
+        }
+        for t in wf.tensors:
+            ref = _torch_ref(file, t, storages)
+            if ref is None or t.name in entries:
+                continue
+            entries[t.name] = ref
+            order.append(t.name)
+            if len(t.shape) == 2:
+                matrices.add(t.name)
+    return _from_entries(path, "torch", entries, matrices, order, size)
+
+
+_ITEM: Final = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I8": 1}
+
+
+def _torch_ref(file: Path, t: Any, storages: dict[str, Any]) -> TensorRef | None:
+    """Where a torch tensor's values are, if it is a row-major float matrix or vector kept
+    uncompressed in the archive; None otherwise."""
+    if t.identity is None or t.dtype not in _ITEM or len(t.shape) not in (1, 2):
+        return None
+    key, offset, shape, stride = t.identity
+    entry = storages.get(str(key))
+    if entry is None or entry.method != 0 or entry.data_offset is None:
+        return None
+    if not isinstance(offset, int) or offset < 0:
+        return None
+    rows, cols = (shape[0], shape[1]) if len(shape) == 2 else (1, shape[0])
+    if tuple(stride) != ((cols, 1) if len(shape) == 2 else (1,)):
+        return None  # a transposed or strided view: not rows on disk
+    item = _ITEM[t.dtype]
+    start = entry.data_offset + offset * item
+    if rows * cols * item + offset * item > entry.compressed_size:
+        return None
+    return TensorRef(t.name, rows, cols, file, t.dtype, start)
+
+
+def _from_entries(
+    path: Path,
+    fmt: str,
+    entries: dict[str, TensorRef],
+    matrices: set[str],
+    order: list[str],
+    size: int,
+) -> WeightSource:
     embed: TensorRef | None = None
     for name in order:
         ref = entries[name]
@@ -812,7 +934,7 @@ def _open_safetensors(path: Path, files: list[Path]) -> WeightSource:
     for layer, _, _ in unread:
         layers.setdefault(layer, {})
     tokens, origin = _hf_tokens(folder, embed.rows)
-    source = WeightSource(path, "safetensors", embed, layers, tokens, size)
+    source = WeightSource(path, fmt, embed, layers, tokens, size)
     source._int8_scales = scales
     source.unread = unread
     source.vocabulary_from = origin

@@ -220,7 +220,7 @@ def test_bad_input_is_one_line(base_dir: Path, tmp_path: Path) -> None:
     assert "model.safetensors" in _fail_line(["fingerprint", str(truncated)])
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "no safetensors or GGUF weights" in _fail_line(["fingerprint", str(empty)])
+    assert "no safetensors, GGUF or torch zip weights" in _fail_line(["fingerprint", str(empty)])
     nan = tmp_path / "nan"
     tensors = derive.load_folder(base_dir)
     embed = next(k for k in tensors if k.endswith("embed_tokens.weight"))

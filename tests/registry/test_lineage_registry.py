@@ -301,7 +301,7 @@ def test_an_abliterated_copy_without_base_model_goes_to_review_and_rescans(
 
 @EMBEDDED
 def test_held_and_quarantined_copies_carry_their_hold_and_hide_nothing(
-    server: Server, smol: dict[str, Path], tmp_path: Path
+    server: Server, smol: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """attacks/lineage2 r03, in small: copies of held weights neither crowd the real base
     out of the candidates nor pass unchecked: a link to a version held for a safety edit,
@@ -312,26 +312,23 @@ def test_held_and_quarantined_copies_carry_their_hold_and_hide_nothing(
     eve = server.user("crowd-eve", "evil", "publisher")
     assert server.client(pub).push(smol["base"], "acme/smol:1")["status"] == "published"
     # Two held copies of an abliteration fill the nearest list (shrunk to 1 for the test).
-    old = lin.RELATIVES, lin.RULED, lin.NEAREST
-    lin.RELATIVES, lin.RULED, lin.NEAREST = 1, 1, 1
-    try:
-        for i in (1, 2):
-            pushed = server.client(eve).push(smol["abliterated"], f"evil/decoy{i}:1")
-            assert pushed["status"] == "needs-review", pushed
-        again = server.client(eve).push(smol["abliterated"], "evil/fresh:1")
-        assert again["status"] == "needs-review", again
-        info = _version(server, "evil/fresh:1")
-        assert {r["name"] for r in info["lineage"]["relatives"]} >= {"acme/smol"}
-        # Taken down: the fine-tune is quarantined, then its re-push under a fresh name
-        # (and gated decoys of it) are quarantined too: quarantined decoys take no place.
-        server.client(server.admin).takedown("acme/smol:1", "leaked training data")
-        for i in (1, 2):
-            pushed = server.client(eve).push(smol["derived"], f"evil/ft{i}:1")
-            assert pushed["status"] == "quarantined", pushed
-            server.client(eve).set_tier(f"evil/ft{i}", "gated")
-        last = server.client(eve).push(smol["derived2"], "evil/ft-fresh:1")
-    finally:
-        lin.RELATIVES, lin.RULED, lin.NEAREST = old
+    for name in ("RELATIVES", "RULED", "NEAREST"):
+        monkeypatch.setattr(lin, name, 1)
+    for i in (1, 2):
+        pushed = server.client(eve).push(smol["abliterated"], f"evil/decoy{i}:1")
+        assert pushed["status"] == "needs-review", pushed
+    again = server.client(eve).push(smol["abliterated"], "evil/fresh:1")
+    assert again["status"] == "needs-review", again
+    info = _version(server, "evil/fresh:1")
+    assert {r["name"] for r in info["lineage"]["relatives"]} >= {"acme/smol"}
+    # Taken down: the fine-tune is quarantined, then its re-push under a fresh name
+    # (and gated decoys of it) are quarantined too: quarantined decoys take no place.
+    server.client(server.admin).takedown("acme/smol:1", "leaked training data")
+    for i in (1, 2):
+        pushed = server.client(eve).push(smol["derived"], f"evil/ft{i}:1")
+        assert pushed["status"] == "quarantined", pushed
+        server.client(eve).set_tier(f"evil/ft{i}", "gated")
+    last = server.client(eve).push(smol["derived2"], "evil/ft-fresh:1")
     assert last["status"] == "quarantined", last
     assert "which was taken down: leaked training data" in last["reasons"][0], last
 
@@ -385,7 +382,8 @@ def test_the_anonymous_export_leaves_out_fingerprints_of_gated_models(
     server.client(server.admin).takedown("evil/open:1", "malware")
 
     def export(token: str | None) -> dict[str, Any]:
-        return dict(_ok(_api(server, "GET", "/api/v1/advisories/export", token)))
+        doc: dict[str, Any] = dict(_ok(_api(server, "GET", "/api/v1/advisories/export", token)))
+        return doc
 
     def entry(doc: dict[str, Any], name: str) -> dict[str, Any]:
         (found,) = [v for v in doc["flagged"] if v["name"] == name]

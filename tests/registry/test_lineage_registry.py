@@ -275,3 +275,127 @@ def test_a_card_naming_another_base_is_flagged(
     assert 'data-testid="base-mismatch"' in page and "hf/SmolLM2-135M-Instruct:1" in page
     base_page = httpx.get(f"{server.url}/models/hf/SmolLM2-135M-Instruct").text
     assert "evil/liar:1" in base_page and "evil/honest:1" in base_page
+
+
+@EMBEDDED
+def test_an_abliterated_copy_without_base_model_goes_to_review_and_rescans(
+    server: Server, smol: dict[str, Path], tmp_path: Path
+) -> None:
+    """attacks/lineage2 r04: a card without base_model (or no README) made the review row
+    flush half-built (IntegrityError as the quarantine reason)."""
+    pub = server.user("nob-pub", "acme", "publisher")
+    eve = server.user("nob-eve", "evil", "publisher")
+    assert server.client(pub).push(smol["base"], "acme/smol:1")["status"] == "published"
+    bare = _copy(smol["abliterated"], tmp_path / "bare")
+    (bare / "README.md").unlink(missing_ok=True)
+    held = server.client(eve).push(bare, "evil/bare:1")
+    assert held["status"] == "needs-review", held
+    assert held["reasons"][0].startswith("the weights differ from acme/smol:1 by a safety edit")
+    from tests.registry.test_governance import _wait_status
+
+    _ok(_api(server, "POST", "/api/v1/admin/rescan", server.admin), 202)
+    _wait_status(server, "evil/bare/versions/1", "needs-review")
+    (pending,) = server.client(server.admin).lineage_reviews("pending")
+    assert pending["model"] == "evil/bare:1" and pending["evidence"]["safety_edit"]["detected"]
+
+
+@EMBEDDED
+def test_held_and_quarantined_copies_carry_their_hold_and_hide_nothing(
+    server: Server, smol: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """attacks/lineage2 r03, in small: copies of held weights neither crowd the real base
+    out of the candidates nor pass unchecked: a link to a version held for a safety edit,
+    or quarantined as a takedown's derivative, carries that hold."""
+    import openward.registry.lineage as lin
+
+    pub = server.user("crowd-pub", "acme", "publisher")
+    eve = server.user("crowd-eve", "evil", "publisher")
+    assert server.client(pub).push(smol["base"], "acme/smol:1")["status"] == "published"
+    # Two held copies of an abliteration fill the nearest list (shrunk to 1 for the test).
+    for name in ("RELATIVES", "RULED", "NEAREST"):
+        monkeypatch.setattr(lin, name, 1)
+    for i in (1, 2):
+        pushed = server.client(eve).push(smol["abliterated"], f"evil/decoy{i}:1")
+        assert pushed["status"] == "needs-review", pushed
+    again = server.client(eve).push(smol["abliterated"], "evil/fresh:1")
+    assert again["status"] == "needs-review", again
+    info = _version(server, "evil/fresh:1")
+    assert {r["name"] for r in info["lineage"]["relatives"]} >= {"acme/smol"}
+    # Taken down: the fine-tune is quarantined, then its re-push under a fresh name
+    # (and gated decoys of it) are quarantined too: quarantined decoys take no place.
+    server.client(server.admin).takedown("acme/smol:1", "leaked training data")
+    for i in (1, 2):
+        pushed = server.client(eve).push(smol["derived"], f"evil/ft{i}:1")
+        assert pushed["status"] == "quarantined", pushed
+        server.client(eve).set_tier(f"evil/ft{i}", "gated")
+    last = server.client(eve).push(smol["derived2"], "evil/ft-fresh:1")
+    assert last["status"] == "quarantined", last
+    assert "which was taken down: leaked training data" in last["reasons"][0], last
+
+
+@EMBEDDED
+def test_versions_of_the_same_model_are_compared(server: Server, smol: dict[str, Path]) -> None:
+    """attacks/lineage2 r01 (next version): v2 of a model whose v1 was taken down, or that
+    abliterates v1, is no longer exempt from the rules."""
+    eve = server.user("same-eve", "evil", "publisher")
+    assert server.client(eve).push(smol["base"], "evil/own:1")["status"] == "published"
+    held = server.client(eve).push(smol["abliterated"], "evil/own:2")
+    assert held["status"] == "needs-review", held
+    assert held["reasons"][0].startswith("the weights differ from evil/own:1 by a safety edit")
+    server.client(server.admin).takedown("evil/own:1", "backdoor found")
+    pushed = server.client(eve).push(smol["derived"], "evil/own:3")
+    assert pushed["status"] == "quarantined", pushed
+    assert pushed["reasons"][0].startswith("derived from evil/own:1 (")
+    assert pushed["reasons"][0].endswith("which was taken down: backdoor found")
+
+
+@EMBEDDED
+def test_a_takedown_of_a_gated_base_keeps_its_derivatives_gated(
+    server: Server, smol: dict[str, Path]
+) -> None:
+    """attacks/lineage2 r02 part 2: a takedown never opens anything."""
+    pub = server.user("tdg-pub", "acme", "publisher")
+    eve = server.user("tdg-eve", "evil", "publisher")
+    assert server.client(pub).push(smol["base"], "acme/gated:1")["status"] == "published"
+    server.client(pub).set_tier("acme/gated", "gated")
+    assert server.client(eve).push(smol["derived"], "evil/ft:1")["status"] == "published"
+    assert _version(server, "evil/ft:1")["access_tier"] == "gated"
+    done = server.client(server.admin).takedown("acme/gated:1", "license violation")
+    assert [(d["name"], d["version"]) for d in done["derivatives"]] == [("evil/ft", "1")]
+    r = _api(server, "PUT", "/api/v1/models/evil/ft/access", eve, {"tier": "open"})
+    assert r.status_code == 422 and "acme/gated" in r.json()["detail"], r.text
+    assert _version(server, "evil/ft:1")["access_tier"] == "gated"
+
+
+@EMBEDDED
+def test_the_anonymous_export_leaves_out_fingerprints_of_gated_models(
+    server: Server, smol: dict[str, Path]
+) -> None:
+    """attacks/lineage2 r05: a restricted base's fingerprint is an offline oracle."""
+    pub = server.user("exp-pub", "acme", "publisher")
+    eve = server.user("exp-eve", "evil", "publisher")
+    assert server.client(pub).push(smol["base"], "acme/secret:1")["status"] == "published"
+    server.client(pub).set_tier("acme/secret", "restricted")
+    assert server.client(eve).push(smol["derived"], "evil/leak:1")["status"] == "published"
+    assert server.client(eve).push(smol["unrelated"], "evil/open:1")["status"] == "published"
+    server.client(server.admin).takedown("evil/leak:1", "leak")
+    server.client(server.admin).takedown("evil/open:1", "malware")
+
+    def export(token: str | None) -> dict[str, Any]:
+        doc: dict[str, Any] = dict(_ok(_api(server, "GET", "/api/v1/advisories/export", token)))
+        return doc
+
+    def entry(doc: dict[str, Any], name: str) -> dict[str, Any]:
+        (found,) = [v for v in doc["flagged"] if v["name"] == name]
+        return found
+
+    anonymous, admin, owner = export(None), export(server.admin), export(pub)
+    # The open model's fingerprint is everyone's; the restricted family's is not.
+    assert entry(anonymous, "evil/open")["fingerprint"] in anonymous["fingerprints"]
+    assert "fingerprint" not in entry(anonymous, "evil/leak")
+    assert len(anonymous["fingerprints"]) == 1
+    leak = entry(admin, "evil/leak")
+    assert leak["fingerprint"] in admin["fingerprints"] and len(leak["lineage_bases"]) == 1
+    assert leak["lineage_bases"][0] in admin["fingerprints"]
+    # acme's publisher may read acme/secret's fingerprint, not evil/leak's (restricted).
+    assert "fingerprint" not in entry(owner, "evil/leak")

@@ -294,10 +294,12 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return {"advisories": [gov.osv_document(s, a, base) for a in rows]}
 
     @app.get("/api/v1/advisories/export")
-    def advisories_export(s: DB, request: Request) -> dict[str, Any]:
+    def advisories_export(s: DB, request: Request, user: Actor) -> dict[str, Any]:
         """Advisories plus the digests of every flagged version, for offline checks
-        (``openward check --advisories FILE``) and mirrors."""
-        doc = gov.export(registry, s, str(request.base_url).rstrip("/"))
+        (``openward check --advisories FILE``) and mirrors. Weight fingerprints of gated
+        or restricted models only for an admin or a caller with access to them."""
+        doc = gov.export(registry, s, str(request.base_url).rstrip("/"), user,
+                         everything=False)  # fmt: skip
         s.commit()  # keeps what it classified of versions checked before revision 0005
         return doc
 

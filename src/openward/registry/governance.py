@@ -248,8 +248,9 @@ def inherited_tier(reg: Registry, s: Session, model: Model, *,
 
 def _lineage_links(s: Session, model: Model, *, waived: bool = False,
                    ) -> list[tuple[LineageLink, Version, Version]]:  # fmt: skip
-    """(link, version, base) of the direct lineage links of ``model``'s versions to live
-    versions of other models (``waived``: also those an admin waived)."""
+    """(link, version, base) of the direct lineage links of ``model``'s versions to checked
+    versions of other models, served or not (``waived``: also those an admin waived): a
+    takedown or a quarantine of a gated base never opens its derivatives."""
     from sqlalchemy.orm import aliased
 
     base = aliased(Version)
@@ -258,7 +259,8 @@ def _lineage_links(s: Session, model: Model, *, waived: bool = False,
         .join(Version, LineageLink.version_id == Version.id)
         .join(base, LineageLink.base_version_id == base.id)
         .where(Version.model_id == model.id, Version.status != "uploading",
-               base.model_id != model.id, base.status.in_([VISIBLE, *HELD]),
+               base.model_id != model.id,
+               base.status.in_([VISIBLE, *HELD, TAKEN_DOWN, "quarantined"]),
                LineageLink.closer_to_id.is_(None),
                LineageLink.verdict.in_(["identical", "derived"]))
         .order_by(LineageLink.id)
@@ -405,6 +407,26 @@ def _by_admin(s: Session, grant: Grant) -> bool:
         return grant.by_admin
     granter = s.get(User, grant.granted_by) if grant.granted_by is not None else None
     return granter is not None and granter.is_admin
+
+
+def may_read_weights(reg: Registry, s: Session, user: User | None, row: Version) -> bool:
+    """Whether ``user`` may have what describes ``row``'s weights (their fingerprint),
+    whatever the version's status: its model is open, or the user is an admin, one of its
+    publishers, or holds a live grant covering the version (for a restricted model, an
+    organisation grant an admin made)."""
+    model = row.model
+    if model.access_tier == "open":
+        return True
+    if user is None:
+        return False
+    if user.is_admin or reg.can_publish(s, user, model.organisation.name):
+        return True
+    grants = _active_grants(s, model, user)
+    if model.access_tier == "restricted":
+        grants = [g for g in grants if g.organisation_id is not None and _by_admin(s, g)]
+    now = _now()
+    return any((g.expires_at is None or _aware(g.expires_at) > now)
+               and (g.versions is None or row.version in g.versions) for g in grants)  # fmt: skip
 
 
 def may_download(reg: Registry, s: Session, user: User | None, row: Version) -> None:
@@ -1195,14 +1217,22 @@ def _published_digests(s: Session, among: set[str] | None = None) -> set[str]:
     return found
 
 
-def export(reg: Registry, s: Session, base_url: str = "") -> dict[str, Any]:
-    """Everything `openward check --advisories FILE` needs offline."""
+def export(reg: Registry, s: Session, base_url: str = "",
+           user: User | None = None, *, everything: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Everything `openward check --advisories FILE` needs offline. Without
+    ``everything`` (the API's answer), the weight fingerprints of versions of models that
+    are not open are only in the answer to an admin or a caller with access to them
+    (:func:`may_read_weights`): the fingerprint of a gated or restricted model is an
+    offline oracle for tuning a derivative of it until it no longer matches."""
     advisories = [osv_document(s, a, base_url) for a in s.scalars(select(Advisory))]
     docs, rows = _flagged(reg, s)
     # Taken-down versions carry the SHA-256 of their weight fingerprint (``fingerprint``)
     # and of their served bases' (``lineage_bases``); the fingerprints are listed once by
     # that SHA-256, so `check` flags local derivatives offline.
-    fingerprints = lineage.export_fingerprints(reg, s, docs, rows)
+    fingerprints = lineage.export_fingerprints(
+        reg, s, docs, rows,
+        None if everything else (lambda row: may_read_weights(reg, s, user, row)),
+    )  # fmt: skip
     return {"format": "openward-advisory-export/v1", "generated_at": _iso(_now()),
             "advisories": advisories, "flagged": docs,
             "clean_files": sorted(_published_digests(s)),

@@ -37,6 +37,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Final
@@ -123,6 +124,8 @@ class RelativeIndex:
         self.all = FingerprintIndex()
         self.ruled = FingerprintIndex()
         self.ruled_ids: set[int] = set()
+        self.same: dict[int, int] = {}
+        """version id -> a hash of its vector's bytes (versions with the same vector)."""
         self.last_id = 0
         self.log_head: int | None = -1
         self.lock = threading.Lock()
@@ -145,6 +148,7 @@ class RelativeIndex:
                 self.ruled.remove(key)  # added back below with its new vector
             if vector is not None and len(vector) == DIM * 4:
                 fresh[key] = np.frombuffer(vector, dtype="<f4")
+                self.same[int(vid)] = hash(bytes(vector))
         if fresh:
             self.all.add_vectors(list(fresh), np.stack(list(fresh.values())))
         head = s.scalar(select(func.max(LogEntry.idx)))
@@ -173,41 +177,94 @@ class RelativeIndex:
 
     def candidates(self, s: Session, row_id: int, model_id: int,
                    vector: np.ndarray[Any, Any]) -> list[tuple[int, float]]:  # fmt: skip
-        """(version id, cosine) of the versions to compare ``row_id``'s fingerprint with."""
+        """(version id, cosine) of the versions to compare ``row_id``'s fingerprint with:
+        earlier versions (of any model, its own included) that a link may follow, filtered
+        *before* the nearest are taken (a masked search: the window grows until enough
+        pass), one per distinct index vector (many versions of the same vector take one
+        place), at most :data:`PER_MODEL` per model."""
         with self.lock:
             self.refresh(s)
-            near = self.all.nearest_vector(vector, NEAREST)
-            ruled = self.ruled.nearest_vector(vector, NEAREST)
-        ids = sorted({int(k) for k, _ in [*near, *ruled]})
-        info: dict[int, tuple[int, str]] = {}
-        for i in range(0, len(ids), 500):
-            for vid, mid, status in s.execute(
-                select(Version.id, Version.model_id, Version.status)
-                .where(Version.id.in_(ids[i : i + 500]))
-            ):  # fmt: skip
-                info[int(vid)] = (int(mid), str(status))
-        statuses = _base_statuses()
+            near = self._pick(s, self.all, vector, row_id, RELATIVES)
+            ruled = self._pick(s, self.ruled, vector, row_id, RULED)
+        seen = {vid for vid, _ in near}
+        return near + [(v, c) for v, c in ruled if v not in seen]
 
-        def pick(pairs: list[tuple[str, float]], limit: int) -> list[tuple[int, float]]:
-            out: list[tuple[int, float]] = []
-            per_model: Counter[int] = Counter()
-            for key, cosine in pairs:
-                vid = int(key)
+    def _pick(self, s: Session, index: Any, vector: np.ndarray[Any, Any], row_id: int,
+              limit: int) -> list[tuple[int, float]]:  # fmt: skip
+        out: list[tuple[int, float]] = []
+        per_model: Counter[int] = Counter()
+        groups: dict[int, list[int]] = {}  # vector -> chosen ids with that vector
+        done: set[int] = set()
+        window = NEAREST
+        while True:
+            pairs = index.nearest_vector(vector, window)
+            fresh = [(int(k), c) for k, c in pairs if int(k) < row_id and int(k) not in done]
+            info = _eligible(s, [vid for vid, _ in fresh])
+            for vid, cosine in fresh:
+                done.add(vid)
                 known = info.get(vid)
-                if known is None or vid >= row_id or known[0] == model_id:
+                if known is None:
+                    continue  # in no status a link follows (and carries no lineage hold)
+                mid, rank = known
+                twins = groups.setdefault(self.same.get(vid, -vid), [])
+                if twins and (rank == 0 or len(twins) >= 2):
+                    continue  # the same vector again: one place (plus one held twin)
+                if per_model[mid] >= PER_MODEL:
                     continue
-                if known[1] not in statuses or per_model[known[0]] >= PER_MODEL:
-                    continue
-                per_model[known[0]] += 1
+                if not twins:
+                    if len(out) == limit:
+                        return out
+                    per_model[mid] += 1
+                twins.append(vid)
                 out.append((vid, cosine))
-                if len(out) == limit:
-                    break
-            return out
+            if len(pairs) < window:
+                return out
+            window *= 4
 
-        chosen = pick(near, RELATIVES)
-        seen = {vid for vid, _ in chosen}
-        chosen += [(v, c) for v, c in pick(ruled, RULED) if v not in seen]
-        return chosen
+
+def _eligible(s: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """version id -> (model id, rank) of those of ``ids`` a link may follow: served, held,
+    taken down (rank 1 for those a rule follows: taken down or held), or quarantined by a
+    lineage rule (derived from a taken-down or lineage-quarantined version, or by a
+    safety-edit review: the hold a link to it carries)."""
+    from openward.registry.service import TAKEN_DOWN, VISIBLE
+
+    statuses = _base_statuses()
+    out: dict[int, tuple[int, int]] = {}
+    quarantined: dict[int, int] = {}
+    for i in range(0, len(ids), 500):
+        for vid, mid, status in s.execute(
+            select(Version.id, Version.model_id, Version.status)
+            .where(Version.id.in_(ids[i : i + 500]))
+        ):  # fmt: skip
+            if status in statuses:
+                out[int(vid)] = (int(mid), 0 if status == VISIBLE else 1)
+            elif status == "quarantined":
+                quarantined[int(vid)] = int(mid)
+    held = sorted(quarantined)
+    for i in range(0, len(held), 500):
+        chunk = held[i : i + 500]
+        base = select(Version.id).where(Version.status.in_([TAKEN_DOWN, "quarantined"]))
+        found = set(
+            s.scalars(
+                select(LineageLink.version_id).where(
+                    LineageLink.version_id.in_(chunk),
+                    LineageLink.closer_to_id.is_(None),
+                    LineageLink.verdict.in_(LINKED),
+                    LineageLink.base_version_id.in_(base),
+                )
+            )
+        )
+        found |= set(
+            s.scalars(
+                select(LineageReview.version_id).where(
+                    LineageReview.version_id.in_(chunk), LineageReview.status == "quarantined"
+                )
+            )
+        )
+        for vid in found:
+            out[int(vid)] = (quarantined[int(vid)], 1)
+    return out
 
 
 # -- the work done outside the database transaction ---------------------------------------
@@ -289,6 +346,18 @@ def examine(reg: Registry, version_id: int, work: Path, scratch: Path) -> Outcom
             )))  # fmt: skip
         more = _fingerprints(s, sorted({a for ids in ancestry.values() for a in ids}))
         prints.update(more)
+        # ... and is compared with them too: a base crowded out of the nearest (many held
+        # copies of a safety edit in between) is still reached through its copies.
+        compared = {vid for vid, _ in chosen}
+        for a in sorted(more):
+            base = s.get(Version, a)
+            if a in compared or a >= row.id or base is None:
+                continue
+            compared.add(a)
+            result = compare(fp, prints[a], _ref(base))
+            if result.verdict in LINKED:
+                found.append(Found(a, result, 0.0))
+                ancestry[a] = []
         for f in found:
             if f.result.verdict == "identical":
                 continue
@@ -355,6 +424,48 @@ class Applied:
     quarantine: list[str] = field(default_factory=list)
     review: tuple[Version, LineageLink] | None = None
     flags: list[str] = field(default_factory=list)
+    carried: LineageReview | None = None
+    """The pending review of the version ``review`` names, when the hold is carried from it
+    (the weights are identical to or derived from a version held for a safety edit)."""
+
+
+def _decided(s: Session, row: Version, base: Version) -> LineageReview | None:
+    """The latest decided review of ``row`` against ``base`` (a rescan keeps it)."""
+    return s.scalars(select(LineageReview).where(
+        LineageReview.version_id == row.id, LineageReview.base_version_id == base.id,
+        LineageReview.status.in_(["released", "quarantined"]),
+    ).order_by(LineageReview.id.desc())).first()  # fmt: skip
+
+
+def _quarantined_by_lineage(reg: Registry, s: Session, row: Version,
+                            depth: int = 0) -> tuple[str, int | None] | None:  # fmt: skip
+    """(its first reason, the taken-down root or None) when ``row`` is quarantined by a
+    lineage rule: a reviewer quarantined its safety edit, or it was found derived from a
+    taken-down version (one it is not excepted from) or from another version quarantined
+    that way; None otherwise (quarantined for its own files, or not quarantined)."""
+    from openward.registry.service import TAKEN_DOWN
+
+    if row.status != "quarantined" or depth > 3:
+        return None
+    why = str((row.reasons or ["quarantined"])[0])
+    if s.scalar(select(LineageReview.id).where(
+            LineageReview.version_id == row.id, LineageReview.status == "quarantined"
+    ).limit(1)) is not None:  # fmt: skip
+        return why, None
+    bases = s.scalars(
+        select(Version).join(LineageLink, LineageLink.base_version_id == Version.id)
+        .where(LineageLink.version_id == row.id, LineageLink.closer_to_id.is_(None),
+               LineageLink.verdict.in_(LINKED), Version.status.in_([TAKEN_DOWN, "quarantined"]))
+        .order_by(Version.id)
+    ).all()  # fmt: skip
+    for base in bases:
+        if base.status == TAKEN_DOWN:
+            root = reg.takedown_root(s, base)
+            if not (reg.exempted(s, row.id, root.id) or reg.exempted(s, row.id, base.id)):
+                return why, root.id
+        elif (deeper := _quarantined_by_lineage(reg, s, base, depth + 1)) is not None:
+            return why, deeper[1]
+    return None
 
 
 def _kinds(link: LineageLink) -> str:
@@ -422,7 +533,8 @@ def apply(reg: Registry, s: Session, row: Version, outcome: Outcome,
     links: list[tuple[LineageLink, Version]] = []
     for f in outcome.found:
         base = s.get(Version, f.base_id)
-        if base is None or base.status not in statuses:
+        if base is None or (base.status not in statuses
+                            and _quarantined_by_lineage(reg, s, base) is None):  # fmt: skip
             continue  # quarantined (or gone) while this version was checked
         r = f.result
         safety = f.safety if f.safety is not None else (
@@ -438,6 +550,7 @@ def apply(reg: Registry, s: Session, row: Version, outcome: Outcome,
         s.add(link)
         links.append((link, base))
     s.flush()
+    carried: list[tuple[Version, LineageLink, LineageReview]] = []
     for link, base in links:
         if link.closer_to_id is not None:
             continue
@@ -450,12 +563,27 @@ def apply(reg: Registry, s: Session, row: Version, outcome: Outcome,
                      else f"which the takedown of {_ref(root)} reached")  # fmt: skip
             applied.quarantine.append(f"{relation(link, base)}, {where}: {why}")
             continue
+        if base.status == "quarantined":
+            # Quarantined by a lineage rule (a takedown's derivative, a review): the link
+            # carries it (a re-push of those weights, or a derivative of them, under
+            # another name); an exception from the takedown it comes from lets it through.
+            held = _quarantined_by_lineage(reg, s, base)
+            if held is not None and not (held[1] is not None
+                                         and reg.exempted(s, row.id, held[1])):  # fmt: skip
+                applied.quarantine.append(
+                    f"{relation(link, base)}, which is quarantined: {held[0]}"[:2000]
+                )
+            continue
         edit = link.safety_edit or {}
-        if edit.get("detected") and applied.review is None:
-            decided = s.scalars(select(LineageReview).where(
-                LineageReview.version_id == row.id, LineageReview.base_version_id == base.id,
-                LineageReview.status.in_(["released", "quarantined"]),
+        if base.status == NEEDS_REVIEW and not edit.get("detected"):
+            pending = s.scalars(select(LineageReview).where(
+                LineageReview.version_id == base.id, LineageReview.status == "pending",
             ).order_by(LineageReview.id.desc())).first()  # fmt: skip
+            if pending is not None:
+                carried.append((base, link, pending))
+            continue
+        if edit.get("detected") and applied.review is None:
+            decided = _decided(s, row, base)
             if decided is not None and decided.status == "quarantined":
                 applied.quarantine.append(
                     f"a safety edit against {_ref(base)}: quarantined by review "
@@ -463,10 +591,25 @@ def apply(reg: Registry, s: Session, row: Version, outcome: Outcome,
                 )  # fmt: skip
             elif decided is None:
                 applied.review = (base, link)
-    direct = [(link, base) for link, base in links if link.closer_to_id is None]
+    # A link to a version held for review of a safety edit carries that hold (its own
+    # safety edit first: that evidence is direct).
+    for base, link, pending in carried:
+        if applied.review is not None:
+            break
+        decided = _decided(s, row, base)
+        if decided is not None and decided.status == "quarantined":
+            applied.quarantine.append(f"{relation(link, base)}, which was held for a safety "
+                                      f"edit: quarantined by review #{decided.id}: "
+                                      f"{decided.reason}")  # fmt: skip
+        elif decided is None:
+            applied.review, applied.carried = (base, link), pending
+    # The card's base_model is checked against other models' versions (a model's earlier
+    # version is its own history).
+    direct = [(link, base) for link, base in links
+              if link.closer_to_id is None and base.model_id != row.model_id]  # fmt: skip
     if declared and direct and not any(names_model(d, base) for d in declared
                                        for _, base in links):  # fmt: skip
-        for link, _ in links:
+        for link, _ in direct:
             link.base_mismatch = True
         link, base = max(direct, key=lambda lb: lb[0].score)
         applied.flags.append(
@@ -501,19 +644,35 @@ def hold_for_review(s: Session, row: Version, applied: Applied, status: str,
     its release) and return the reasons of its ``needs-review`` status."""
     assert applied.review is not None
     base, link = applied.review
+    # Everything the row needs first (naming the base may load its model and organisation,
+    # and a query autoflushes what the session holds): the row is added complete.
+    evidence: dict[str, Any] = {"base": _ref(base), "relation": relation(link, base),
+                                "safety_edit": link.safety_edit,
+                                "flags": list(applied.flags)}  # fmt: skip
+    why = review_reason(row, base, link)
+    if applied.carried is not None:  # the hold of the version it is linked to
+        held: dict[str, Any] = dict(applied.carried.evidence or {})
+        evidence["safety_edit"] = held.get("safety_edit")
+        evidence["carried_from"] = {"review": applied.carried.id, "version": _ref(base),
+                                    "base": held.get("base")}  # fmt: skip
+        why = (f"{relation(link, base)}, which is held for review of a safety edit against "
+               f"{held.get('base') or 'its base'}: held for review; a reviewer releases or "
+               "quarantines it (openward registry lineage-review)")  # fmt: skip
     entry = s.scalars(select(LineageReview).where(
         LineageReview.version_id == row.id, LineageReview.status == "pending",
     ).order_by(LineageReview.id.desc())).first()  # fmt: skip
     if entry is None:
-        entry = LineageReview(version_id=row.id, base_version_id=base.id, status="pending")
+        entry = LineageReview(version_id=row.id, base_version_id=base.id, status="pending",
+                              evidence=evidence, held_status=status,
+                              held_reasons=list(reasons))  # fmt: skip
         s.add(entry)
-    entry.base_version_id = base.id
-    entry.evidence = {"base": _ref(base), "relation": relation(link, base),
-                      "safety_edit": link.safety_edit, "flags": applied.flags}  # fmt: skip
-    entry.held_status = status
-    entry.held_reasons = list(reasons)
+    else:
+        entry.base_version_id = base.id
+        entry.evidence = evidence
+        entry.held_status = status
+        entry.held_reasons = list(reasons)
     s.flush()
-    return [review_reason(row, base, link), *reasons]
+    return [why, *reasons]
 
 
 def supersede(s: Session, row: Version) -> None:
@@ -683,12 +842,16 @@ def linked(s: Session, copy: Version, original: Version) -> bool:
 
 
 def export_fingerprints(reg: Registry, s: Session, docs: list[dict[str, Any]],
-                        rows: list[Version]) -> dict[str, Any]:  # fmt: skip
+                        rows: list[Version],
+                        readable: Callable[[Version], bool] | None = None,
+                        ) -> dict[str, Any]:  # fmt: skip
     """For ``openward check`` offline: add to each taken-down version's export entry the
     SHA-256 of its fingerprint (``fingerprint``) and of its served bases' (``lineage_bases``:
     a local model nearer to one of those is their relative, not the taken-down one's), and
     return the fingerprints by SHA-256. A taken-down copy of weights another organisation
-    published first and still serves gets none (those weights are not its own)."""
+    published first and still serves gets none (those weights are not its own). With
+    ``readable``, only the fingerprints of the versions it allows (the caller's access: a
+    gated or restricted model's fingerprint is left out, with its SHA-256)."""
     import hashlib
 
     from openward.registry.service import HELD, TAKEN_DOWN, VISIBLE
@@ -696,6 +859,10 @@ def export_fingerprints(reg: Registry, s: Session, docs: list[dict[str, Any]],
     out: dict[str, Any] = {}
 
     def add(version_id: int) -> str | None:
+        if readable is not None:
+            version = s.get(Version, version_id)
+            if version is None or not readable(version):
+                return None
         text = s.scalar(
             select(Fingerprint.fingerprint).where(
                 Fingerprint.version_id == version_id, Fingerprint.fingerprint.is_not(None)

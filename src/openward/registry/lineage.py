@@ -308,8 +308,9 @@ def examine(reg: Registry, version_id: int, work: Path, scratch: Path) -> Outcom
     started = time.perf_counter()
     out = Outcome()
     try:
-        source = open_weights(work)
-        fp = compute_fingerprint(work, source=source)
+        target = _weights_target(work)
+        source = open_weights(target)
+        fp = compute_fingerprint(target, source=source)
         vector = index_vector(fp)
     except LineageError as exc:
         text = str(exc).replace(str(work) + "/", "").replace(str(work), "the model")
@@ -383,6 +384,22 @@ def examine(reg: Registry, version_id: int, work: Path, scratch: Path) -> Outcom
     out.found = found
     out.seconds = time.perf_counter() - started
     return out
+
+
+def _weights_target(work: Path) -> Path:
+    """What to fingerprint in a version: its top-level weights as a loader reads them, or,
+    when it has none there, its largest GGUF file in a sub-folder (quantization repositories
+    keep one file per type in folders like ``Q8_0/``): a version without top-level weights is
+    still someone's model, and its lineage must not go unchecked."""
+    from openward.lineage.weights import _weight_files as top_level
+
+    _, files = top_level(work)
+    if files:
+        return work
+    nested = [p for p in work.rglob("*.gguf") if p.is_file()]
+    if not nested:
+        return work
+    return max(nested, key=lambda p: (p.stat().st_size, str(p)))
 
 
 def _detect(cand: WeightSource, base: WeightSource) -> dict[str, Any]:

@@ -24,9 +24,9 @@ derivative stays closer to its base's outputs than models of other families do, 
   reference), and ``derived`` needs p <= :data:`DERIVED_P`. The score is the share of
   prompts on which the base beats every reference.
 - References default to the bundled chat models of two families (SmolLM2-135M-Instruct,
-  Qwen2.5-Coder-0.5B-Instruct), those installed; ``--reference`` names others. A reference whose weights
-  openward's weight mode finds identical to or derived from the base is left out (it would
-  make the base's own family its null).
+  Qwen2.5-Coder-0.5B-Instruct), those installed; ``--reference`` names others. A reference
+  whose weights openward's weight mode finds identical to or derived from the base is left
+  out (it would make the base's own family its null).
 - Evidence also carries the plain greedy agreement (common word prefix of two replies over
   the shorter one's first :data:`WORDS` words) with the base and each reference.
 """

@@ -5,6 +5,9 @@ Forms (contracts, driven by scripts exactly as written):
 - ``openward fingerprint MODEL [-o fp.json] [--json]``
 - ``openward lineage CANDIDATE BASE... [--json]``: JSON ``{"candidate", "results": [{"base",
   "verdict", "score", "p_value", "derivation", "layers"}]}`` (keys are only ever added)
+- ``openward lineage CANDIDATE BASE... --mode representation|outputs [--json]`` and
+  ``openward lineage --endpoint URL --model NAME BASE... [--json]``: the same keys, plus
+  ``"mode"`` (top level and per result) and ``"evidence"``
 
 Exit status: 0 when the command ran (whatever the verdicts), 2 for bad input (one line).
 """
@@ -117,10 +120,16 @@ def _confirm(candidate: str, base: str, limit: int) -> dict[str, Any]:
 
 @app.command()
 def lineage(
-    candidate: Annotated[str, typer.Argument(help="Model path or fingerprint file.")],
+    candidate: Annotated[
+        str | None,
+        typer.Argument(
+            help="Model path or fingerprint file (with --endpoint, omit it: all are BASEs)."
+        ),
+    ] = None,
     bases: Annotated[
-        list[str], typer.Argument(help="One or more base models (paths or fingerprint files).")
-    ],
+        list[str] | None,
+        typer.Argument(help="One or more base models (paths or fingerprint files)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     safety: Annotated[
         bool,
@@ -141,9 +150,63 @@ def lineage(
         int,
         typer.Option("--confirm-limit", min=8, help="Harmful prompts for --confirm."),
     ] = 64,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            help="weights (default): fingerprints; representation: CKA of hidden states on "
+            "fixed prompts (both models load with transformers); outputs: greedy replies "
+            "against reference models (the default with --endpoint).",
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="The candidate is served here (OpenAI-compatible URL)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="--endpoint: the served model's name.")
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option("--api-key-env", help="Environment variable holding the endpoint's key."),
+    ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference",
+            help="outputs: a reference model of another family (repeatable; default the "
+            "bundled SmolLM2 and Qwen2.5-Coder, those installed).",
+        ),
+    ] = None,
+    prompts: Annotated[
+        int | None, typer.Option("--prompts", help="outputs: how many prompts (8-64; 32).")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="outputs: tokens per reply (16).")
+    ] = None,
 ) -> None:
     """Whether CANDIDATE derives from each BASE, how, and whether its safety was edited out."""
     from openward.errors import OpenwardError
+
+    if endpoint is None and candidate is not None and candidate.startswith(("http://", "https://")):
+        endpoint, candidate = candidate, None
+    bases = ([candidate] if endpoint is not None and candidate is not None else []) + (bases or [])
+    if endpoint is not None or (mode or "weights") != "weights":
+        _lineage_mode(
+            candidate if endpoint is None else None,
+            bases,
+            mode,
+            endpoint,
+            model,
+            api_key_env,
+            reference,
+            prompts,
+            max_tokens,
+            as_json,
+        )
+        return
+    if candidate is None or not bases:
+        raise _fail("name a CANDIDATE and at least one BASE")
     from openward.lineage.compare import compare, detect_merges
     from openward.lineage.safety import detect_safety_edit
     from openward.lineage.weights import open_weights
@@ -179,7 +242,11 @@ def lineage(
                     res.notes.append(f"behavioural confirmation failed: {exc}")
     elif confirm:
         raise _fail("--confirm needs the weights of the candidate and a base (and --safety)")
-    doc: dict[str, Any] = {"candidate": candidate, "results": [r.to_json() for r in results]}
+    doc: dict[str, Any] = {
+        "candidate": candidate,
+        "mode": "weights",
+        "results": [r.to_json() for r in results],
+    }
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
@@ -206,5 +273,65 @@ def lineage(
                     f"{conf['base_success_rate']:.0%} -> {conf['success_rate']:.0%} on "
                     f"{conf['samples']} prompts, p = {conf['p_value']:.2g})"
                 )
+        for note in r.notes:
+            typer.echo(f"  note: {note}")
+
+
+def _lineage_mode(
+    candidate: str | None,
+    bases: list[str],
+    mode: str | None,
+    endpoint: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    reference: list[str] | None,
+    prompts: int | None,
+    max_tokens: int | None,
+    as_json: bool,
+) -> None:
+    """``--mode representation``, ``--mode outputs`` and ``--endpoint``."""
+    import os
+
+    from openward.errors import OpenwardError
+    from openward.lineage.modes import MODES, run_mode
+
+    chosen = mode or ("outputs" if endpoint is not None else "weights")
+    if chosen not in MODES:
+        raise _fail(f"--mode {chosen}: expected weights, representation or outputs")
+    if chosen == "weights":
+        raise _fail("--endpoint compares outputs: drop --mode weights (or use --mode outputs)")
+    api_key = None
+    if api_key_env:
+        api_key = os.environ.get(api_key_env)
+        if api_key is None:
+            raise _fail(f"--api-key-env {api_key_env}: that environment variable is not set")
+    try:
+        shown, results = run_mode(
+            candidate,
+            bases,
+            mode=chosen,
+            endpoint=endpoint,
+            model=model,
+            api_key=api_key,
+            references=reference,
+            prompts=prompts,
+            max_tokens=max_tokens,
+        )
+    except OpenwardError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        doc = {"candidate": shown, "mode": chosen, "results": [r.to_json() for r in results]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    for r in results:
+        if r.mode == "representation":
+            how = f"CKA {r.score:.3f} (mean over {len(r.layers)} depths)"
+        else:
+            refs = ", ".join(
+                f"{Path(x['reference']).name} {x['agreement']:.2f}"
+                for x in r.evidence.get("references", [])
+            )
+            how = f"agreement {r.score:.2f} with the base, references: {refs}"
+        typer.echo(f"{shown} vs {r.base}: {r.verdict} ({r.mode}); {how}; p = {r.p_value:.2g}")
         for note in r.notes:
             typer.echo(f"  note: {note}")

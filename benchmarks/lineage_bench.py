@@ -871,12 +871,214 @@ def print_accuracy(res: dict[str, Any]) -> None:
           f"{res['false_match_rate']} over {len(res['negatives'])} unrelated pairs")  # fmt: skip
 
 
+# -- section: modes (representation and output modes) -----------------------------------
+
+MODES_WORK = MODELS / "lineage-modes-bench"
+"""Derivatives and hard negatives for the modes section, built once (0.5 GB each)."""
+GEMMA = MODELS / "a5fd3b62230aa5ec"
+
+
+def _train_texts() -> list[str]:
+    import csv
+
+    from openward.runtime.abliterate import shared_data_dir
+
+    data = shared_data_dir() / "redteam"
+    with (data / "xstest_v2_completions_mistralinstruct_labeled.csv").open(newline="") as f:
+        return [r["completion"] for r in csv.DictReader(f)][:400]
+
+
+def modes_models() -> dict[str, Path]:
+    """Every model of the modes section, built into MODES_WORK when missing. Derivatives of
+    SmolLM2 (numpy ones; a 20-step full fine-tune and a 30-step LoRA merged, on XSTest
+    completions); the hard negatives: SmolLM2's first 6 layers, two models of that
+    architecture trained 150 steps from different random initialisations, and a 20-step
+    fine-tune of the 6-layer model."""
+    from openward.lineage import _derive as d
+
+    texts = _train_texts()
+    base6 = MODES_WORK / "base6"
+    builds: dict[str, Callable[[Path], Path]] = {
+        "permuted": lambda o: d.permute(SMOL, o, seed=3),
+        "rotated": lambda o: d.rotate(SMOL, o, seed=3),
+        "int4": lambda o: d.quantize_roundtrip(SMOL, o, bits=4),
+        "noise 10 %": lambda o: d.perturb(SMOL, o, 0.1, seed=5),
+        "fine-tuned 20 steps": lambda o: d.finetune(SMOL, o, texts, steps=20, lr=1e-4),
+        "LoRA merged 30 steps": lambda o: d.lora_merged(SMOL, o, texts, steps=30),
+        "base6": lambda o: d.truncate(SMOL, o, 6),
+        "scratch6 seed 1": lambda o: d.train_from_scratch(base6, o, texts, seed=1, steps=150),
+        "scratch6 seed 2": lambda o: d.train_from_scratch(base6, o, texts, seed=2, steps=150),
+        "base6 fine-tuned": lambda o: d.finetune(base6, o, texts, steps=20, lr=1e-4),
+    }
+    paths = {"SmolLM2": SMOL, "Qwen": QWEN, "Gemma": GEMMA}
+    for name, build in builds.items():
+        folder = MODES_WORK / name.replace(" ", "_").replace("%", "pct")
+        if not (folder / "model.safetensors").is_file():
+            t = time.perf_counter()
+            build(folder)
+            print(f"  built {name} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        paths[name] = folder
+    return paths
+
+
+SMOL_DERIVED = (
+    "permuted",
+    "rotated",
+    "int4",
+    "noise 10 %",
+    "fine-tuned 20 steps",
+    "LoRA merged 30 steps",
+)
+REP_UNRELATED = [
+    ("SmolLM2", "Qwen"),
+    ("SmolLM2", "Gemma"),
+    ("Qwen", "Gemma"),
+    ("base6", "scratch6 seed 1"),
+    ("base6", "scratch6 seed 2"),
+    ("scratch6 seed 1", "scratch6 seed 2"),
+    ("base6 fine-tuned", "scratch6 seed 1"),
+]
+
+
+def _accuracy(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    tp = sum(r["expected"] == "derived" and r["verdict"] in ("derived", "identical") for r in rows)
+    fn = sum(r["expected"] == "derived" and r["verdict"] == "unrelated" for r in rows)
+    fp = sum(r["expected"] == "unrelated" and r["verdict"] != "unrelated" for r in rows)
+    tn = sum(r["expected"] == "unrelated" and r["verdict"] == "unrelated" for r in rows)
+    return {
+        "tp": tp,
+        "fn": fn,
+        "fp": fp,
+        "tn": tn,
+        "precision": round(tp / max(1, tp + fp), 3),
+        "recall": round(tp / max(1, tp + fn), 3),
+        "false_match_rate": round(fp / max(1, fp + tn), 3),
+    }
+
+
+def section_modes(args: argparse.Namespace) -> dict[str, Any]:
+    """Representation mode on every pair (CKA, p, verdict; seconds per model forward), and
+    the output mode with local candidates (the endpoint path is what the tests run)."""
+    import torch
+
+    from openward.lineage import outputs as out
+    from openward.lineage.representation import compare_representations, representations_of
+
+    torch.set_num_threads(args.torch_threads)
+    paths = modes_models()
+    reps, forward_s = {}, {}
+    for name, folder in paths.items():
+        t = time.perf_counter()
+        reps[name] = representations_of(folder, name=name)
+        forward_s[name] = round(time.perf_counter() - t, 2)
+    pairs = [(d, "SmolLM2", "derived") for d in SMOL_DERIVED]
+    pairs += [("base6 fine-tuned", "base6", "derived")]
+    pairs += [(a, b, "unrelated") for a, b in REP_UNRELATED]
+    pairs += [(d, other, "unrelated") for d in SMOL_DERIVED for other in ("Qwen", "Gemma")]
+    rows = []
+    for cand, base, expected in pairs:
+        t = time.perf_counter()
+        r = compare_representations(reps[cand], reps[base], base)
+        rows.append(
+            {
+                "candidate": cand,
+                "base": base,
+                "expected": expected,
+                "verdict": r.verdict,
+                "score": round(r.score, 3),
+                "p_value": float(f"{r.p_value:.2g}"),
+                "cka_ms": round(1000 * (time.perf_counter() - t), 1),
+                "layers": [x["cka"] for x in r.layers],
+            }
+        )
+    rep = {"pairs": rows, "forward_s": forward_s, **_accuracy(rows)}
+    # the output mode, local candidates: each derivative against SmolLM2 (reference Qwen; the
+    # SmolLM2 reference is left out as the base's family) and against Qwen (reference SmolLM2)
+    refs = [str(SMOL), str(QWEN)]
+    rows = []
+    locals_: dict[str, Any] = {}
+
+    def local(name: str) -> Any:
+        if name not in locals_:
+            locals_[name] = out.local_model(str(paths[name]))
+        return locals_[name]
+
+    for cand in (*SMOL_DERIVED, "Qwen"):
+        t = time.perf_counter()
+        replies = local(cand).replies
+        gen_s = time.perf_counter() - t
+        for base, expected in (
+            ("SmolLM2", "derived" if cand != "Qwen" else "unrelated"),
+            ("Qwen", "unrelated" if cand != "Qwen" else "identical"),
+        ):
+            if cand == base or expected == "identical":
+                continue
+            t = time.perf_counter()
+            judged_base = out.judge(local(base), replies)
+            kept = [r for r in refs if r != str(paths[base])]
+            judged_refs = [
+                out.judge(local({str(SMOL): "SmolLM2", str(QWEN): "Qwen"}[r]), replies)
+                for r in kept
+            ]
+            res = out.compare_outputs(replies, judged_base, judged_refs)
+            rows.append(
+                {
+                    "candidate": cand,
+                    "base": base,
+                    "expected": expected,
+                    "verdict": res.verdict,
+                    "score": round(res.score, 3),
+                    "p_value": float(f"{res.p_value:.2g}"),
+                    "references": [
+                        (Path(x["reference"]).name, x["wins"], x["losses"])
+                        for x in res.evidence["references"]
+                    ],
+                    "agreement": res.evidence["agreement"],
+                    "candidate_generation_s": round(gen_s, 1),
+                    "compare_s": round(time.perf_counter() - t, 1),
+                }
+            )
+    outputs = {
+        "pairs": rows,
+        **_accuracy(rows),
+        "prompts": out.PROMPTS,
+        "max_tokens": out.MAX_TOKENS,
+    }
+    return {"representation": rep, "outputs": outputs}
+
+
+def print_modes(res: dict[str, Any]) -> None:
+    rep = res["representation"]
+    print(
+        f"representation mode: precision {rep['precision']}, recall {rep['recall']}, "
+        f"false matches {rep['fp']}/{rep['fp'] + rep['tn']}"
+    )
+    for r in rep["pairs"]:
+        print(
+            f"  {r['candidate']} vs {r['base']}: CKA {r['score']} p {r['p_value']} "
+            f"{r['verdict']} (expected {r['expected']})"
+        )
+    print(
+        "  forward pass (64 sentences), s: "
+        + ", ".join(f"{k} {v}" for k, v in rep["forward_s"].items())
+    )
+    o = res["outputs"]
+    print(f"output mode: precision {o['precision']}, recall {o['recall']}")
+    for r in o["pairs"]:
+        print(
+            f"  {r['candidate']} vs {r['base']}: share {r['score']} p {r['p_value']} "
+            f"{r['verdict']} (expected {r['expected']}); wins-losses {r['references']}; "
+            f"generation {r['candidate_generation_s']} s, comparison {r['compare_s']} s"
+        )
+
+
 SECTIONS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]], Callable[..., None]]] = {
     "fingerprint": (section_fingerprint, print_fingerprint),
     "compare": (section_compare, print_compare),
     "index": (section_index, print_index),
     "retrieval": (section_retrieval, print_retrieval),
     "accuracy": (section_accuracy, print_accuracy),
+    "modes": (section_modes, print_modes),
 }
 
 
@@ -898,6 +1100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lookup-runs", type=int, default=200)
     ap.add_argument("--index-size", type=int, default=100_000)
     ap.add_argument("--seeds", type=int, default=3, help="accuracy: SmolLM2 derivatives per kind")
+    ap.add_argument("--torch-threads", type=int, default=1, help="modes: torch threads")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"machine": machine()}

@@ -13,9 +13,13 @@ import importlib.util
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from openward.errors import OpenwardError
+
+if TYPE_CHECKING:
+    from openward.lineage.fingerprint import Fingerprint
 
 __all__ = [
     "Mode",
@@ -191,6 +195,7 @@ def _run_outputs(
     refs = list(references) if references else out.default_references()
     locals_: dict[str, out.LocalModel] = {}
     judged: dict[str, out.Judged] = {}
+    fingerprints: dict[Path, Fingerprint] = {}
 
     def read(target: str) -> out.Judged:
         if target not in locals_:
@@ -207,7 +212,7 @@ def _run_outputs(
             if ref not in locals_:
                 locals_[ref] = out.local_model(ref, prompts=n, max_tokens=tokens)
             try:
-                related = out.related_to(base_judged.model, locals_[ref])
+                related = out.related_to(base_judged.model, locals_[ref], fingerprints)
             except OpenwardError as exc:
                 notes.append(f"reference {ref}: weights not compared ({exc}); kept")
                 related = False

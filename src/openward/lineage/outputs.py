@@ -49,6 +49,7 @@ from openward.lineage.modes import ModeResult, binomial_tail, holm_max, require_
 from openward.lineage.prompts import PROMPTS_SHA256, instructions, prompt_set_record
 
 if TYPE_CHECKING:
+    from openward.lineage.fingerprint import Fingerprint
     from openward.runtime.targets import Target
 
 __all__ = [
@@ -76,6 +77,7 @@ REQUEST_RETRIES: Final = 4
 REQUEST_TIMEOUT_S: Final = 120
 CONCURRENT_REQUESTS: Final = 1
 CACHE_VERSION: Final = 1
+SCORE_BATCH: Final = 8
 _WORD = re.compile(r"\w+")
 
 
@@ -246,22 +248,36 @@ def _rates(load_path: Path, replies: list[str]) -> list[float]:
     from openward.runtime.generate import load_local, render_chat
 
     model, tokenizer = load_local(load_path)
-    out = []
+    trunk, head = model.base_model, model.get_output_embeddings()
+    softcap = getattr(model.config, "final_logit_softcapping", None)  # Gemma-2 style heads
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    rows: list[tuple[int, list[int], list[int]]] = []
+    out = [math.nan] * len(replies)
+    for i, (prompt, reply) in enumerate(zip(instructions(), replies, strict=False)):
+        reply_ids = list(tokenizer(reply, add_special_tokens=False)["input_ids"])
+        if reply.strip() and reply_ids:
+            prompt_ids = tokenizer(render_chat(tokenizer, prompt), add_special_tokens=False)
+            rows.append((i, list(prompt_ids["input_ids"]), reply_ids))
     with torch.inference_mode():
-        for prompt, reply in zip(instructions(), replies, strict=False):
-            reply_ids = list(tokenizer(reply, add_special_tokens=False)["input_ids"])
-            if not reply.strip() or not reply_ids:
-                out.append(math.nan)
-                continue
-            prompt_ids = list(
-                tokenizer(render_chat(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        for start in range(0, len(rows), SCORE_BATCH):
+            batch = rows[start : start + SCORE_BATCH]
+            seqs = [p + r for _, p, r in batch]
+            width = max(len(x) for x in seqs)
+            # right padding: causal attention keeps every real position exact
+            ids = torch.tensor([x + [pad] * (width - len(x)) for x in seqs], device=model.device)
+            mask = torch.tensor(
+                [[1] * len(x) + [0] * (width - len(x)) for x in seqs], device=model.device
             )
-            ids = torch.tensor([prompt_ids + reply_ids], device=model.device)
-            # only the positions that predict the reply's tokens need the vocabulary head
-            logits = model(input_ids=ids, logits_to_keep=len(reply_ids) + 1).logits[0, :-1]
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            picked = logp[torch.arange(len(reply_ids)), torch.tensor(reply_ids)]
-            out.append(float(picked.sum()) / len(reply))
+            hidden = trunk(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
+            for k, (i, prompt_ids, reply_ids) in enumerate(batch):
+                # the positions that predict the reply's tokens: only they need the head
+                at = hidden[k, len(prompt_ids) - 1 : len(prompt_ids) + len(reply_ids) - 1]
+                logits = head(at).float()
+                if softcap:
+                    logits = torch.tanh(logits / softcap) * softcap
+                logp = torch.log_softmax(logits, dim=-1)
+                picked = logp[torch.arange(len(reply_ids)), torch.tensor(reply_ids)]
+                out[i] = float(picked.sum()) / len(replies[i])
     return out
 
 
@@ -287,15 +303,20 @@ def default_references() -> list[str]:
     return found
 
 
-def related_to(base: LocalModel, reference: LocalModel) -> bool:
+def related_to(
+    base: LocalModel, reference: LocalModel, fingerprints: dict[Path, Fingerprint] | None = None
+) -> bool:
     """Whether the weight mode finds ``reference`` identical to or derived from ``base``
-    (their converted safetensors folders are fingerprinted)."""
+    (their converted safetensors folders are fingerprinted; ``fingerprints`` keeps them for
+    the next call)."""
     from openward.lineage.compare import compare
     from openward.lineage.fingerprint import compute_fingerprint
 
-    result = compare(
-        compute_fingerprint(str(reference.load_path)), compute_fingerprint(str(base.load_path))
-    )
+    known = fingerprints if fingerprints is not None else {}
+    for model in (base, reference):
+        if model.load_path not in known:
+            known[model.load_path] = compute_fingerprint(str(model.load_path))
+    result = compare(known[reference.load_path], known[base.load_path])
     return result.verdict in ("identical", "derived")
 
 

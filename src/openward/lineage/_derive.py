@@ -242,6 +242,43 @@ def extend_vocabulary(base: Path, out: Path, added: int = 64, seed: int = 0) -> 
     return folder
 
 
+def _train(
+    model: Any,
+    tokenizer: Any,
+    params: Any,
+    texts: list[str],
+    steps: int,
+    lr: float,
+    max_length: int,
+) -> None:
+    """``steps`` AdamW steps on batches of 4 of ``texts`` (at most ``max_length`` tokens)."""
+    import torch
+
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.train()
+    opt = torch.optim.AdamW(params, lr=lr)
+    for step in range(steps):
+        batch = [texts[(step * 4 + i) % len(texts)] for i in range(4)]
+        enc = tokenizer(
+            batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length
+        )
+        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+
+def _state(model: Any) -> Tensors:
+    """The trained model's tensors as float32 (a tied head left out, as transformers saves)."""
+    model.eval()  # safe: torch train/eval switch, not eval()
+    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    if getattr(model.config, "tie_word_embeddings", False):
+        tensors.pop("lm_head.weight", None)
+    return tensors
+
+
 def finetune(
     base: Path,
     out: Path,
@@ -260,24 +297,8 @@ def finetune(
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    for step in range(steps):
-        batch = [texts[(step * 4 + i) % len(texts)] for i in range(4)]
-        enc = tokenizer(
-            batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length
-        )
-        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-        loss = model(**enc, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()  # type: ignore[no-untyped-call]  # safe: torch train/eval switch, not eval()
-    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    if getattr(model.config, "tie_word_embeddings", False):
-        tensors.pop("lm_head.weight", None)
+    _train(model, tokenizer, model.parameters(), texts, steps, lr, max_length)
+    tensors = _state(model)
     return save_folder(base, out, tensors)
 
 
@@ -323,24 +344,8 @@ def train_from_scratch(
         setattr(config, key, value)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    for step in range(steps):
-        batch = [texts[(step * 4 + i) % len(texts)] for i in range(4)]
-        enc = tokenizer(
-            batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length
-        )
-        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-        loss = model(**enc, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()  # safe: torch train/eval switch, not eval()
-    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    if getattr(model.config, "tie_word_embeddings", False):
-        tensors.pop("lm_head.weight", None)
+    _train(model, tokenizer, model.parameters(), texts, steps, lr, max_length)
+    tensors = _state(model)
     save_folder(base, out, tensors)
     model.config.to_json_file(str(out / "config.json"))
     return out
@@ -366,28 +371,21 @@ def lora_merged(
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     peft_model = get_peft_model(
         model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets)
     )
-    peft_model.train()
-    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lr)
-    for step in range(steps):
-        batch = [texts[(step * 4 + i) % len(texts)] for i in range(4)]
-        enc = tokenizer(
-            batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length
-        )
-        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-        loss = peft_model(**enc, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
+    _train(
+        peft_model,
+        tokenizer,
+        [p for p in peft_model.parameters() if p.requires_grad],
+        texts,
+        steps,
+        lr,
+        max_length,
+    )
     merged = peft_model.merge_and_unload()
-    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in merged.state_dict().items()}
-    if getattr(merged.config, "tie_word_embeddings", False):
-        tensors.pop("lm_head.weight", None)
+    tensors = _state(merged)
     return save_folder(base, out, tensors)
 
 

@@ -182,12 +182,14 @@ def _gram_r(a: Floats, a_words: list[str], b: Floats, b_words: list[str]) -> flo
     return _pearson(x.astype(np.float64), y.astype(np.float64))
 
 
-def binomial_tail(k: int, n: int, p: float) -> float:
+def binomial_tail(k: int, n: int, p: float = 0.5) -> float:
     """P(X >= k) for X ~ Binomial(n, p), computed in log space."""
     if k <= 0:
         return 1.0
-    if k > n:
+    if k > n or p <= 0.0:
         return 0.0
+    if p >= 1.0:
+        return 1.0
     logs = [
         math.lgamma(n + 1)
         - math.lgamma(i + 1)

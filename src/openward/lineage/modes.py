@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from openward.errors import OpenwardError
+from openward.lineage.compare import binomial_tail
 
 if TYPE_CHECKING:
     from openward.lineage.fingerprint import Fingerprint
@@ -75,28 +76,6 @@ def require_ml(what: str) -> None:
 def normal_tail(z: float) -> float:
     """P(Z >= z) for a standard normal Z."""
     return 0.5 * math.erfc(z / math.sqrt(2))
-
-
-def binomial_tail(k: int, n: int, p: float = 0.5) -> float:
-    """P(X >= k) for X ~ Binomial(n, p), exactly (log-space terms)."""
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
-    if p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0
-    terms = [
-        math.lgamma(n + 1)
-        - math.lgamma(i + 1)
-        - math.lgamma(n - i + 1)
-        + i * math.log(p)
-        + (n - i) * math.log1p(-p)
-        for i in range(k, n + 1)
-    ]
-    top = max(terms)
-    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
 
 
 def holm_max(p_values: Sequence[float]) -> float:

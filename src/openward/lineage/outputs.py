@@ -219,7 +219,7 @@ def local_model(target: str, *, prompts: int = PROMPTS, max_tokens: int = MAX_TO
                 tuple(float(r) for r in rates),
             )
     except (OSError, ValueError, KeyError, TypeError):
-        pass
+        pass  # no usable cached replies: generate them below
     texts = generate_local(
         load_path, instructions()[:prompts], max_new_tokens=max_tokens, batch_size=8
     )

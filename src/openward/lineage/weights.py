@@ -1268,7 +1268,7 @@ def _json_file(file: Path, limit: int) -> object:
 
 
 class _Malformed(Exception):
-    pass
+    """A tokenizer.model that is not the protobuf it claims to be (read as no vocabulary)."""
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

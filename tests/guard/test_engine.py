@@ -11,6 +11,7 @@ import pytest
 
 from openward.guard.engine import Decision, Engine, ParsedRequest, RequestError, parse_request
 from openward.guard.policy import UntrustedPolicy, policy_from_mapping
+from openward.guard.types import InputDetector, OutputDetector
 from tests.guard.sample_detectors import PHRASE, Broken, Leak, PhraseInjection, Secrets
 
 UNTRUSTED = UntrustedPolicy()
@@ -101,7 +102,7 @@ def test_completion_prompts_string_list_and_token_ids() -> None:
 
 
 def _engine(**policy: Any) -> Engine:
-    detectors = [PhraseInjection(), Secrets(), Leak()]
+    detectors: list[InputDetector | OutputDetector] = [PhraseInjection(), Secrets(), Leak()]
     return Engine(policy_from_mapping(policy), detectors)
 
 

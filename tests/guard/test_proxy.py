@@ -299,9 +299,9 @@ def test_identities_come_from_keys_and_the_upstream_key_replaces_the_clients() -
     with guard({"identities": {"alice": ["alice-key-1"]}}, upstream_key="") as g:
         r = httpx.post(g.url + "/v1/chat/completions", json=_chat(PHRASE))
         assert r.status_code == 400  # keys not required: anonymous (and blocked as usual)
-        key = {"authorization": "Bearer c"}
-        r = httpx.post(g.url + "/v1/echo?x=1", content=b"payload", headers=key)
-        assert r.json() == {"method": "POST", "query": "x=1", "body": "payload", **key}
+        auth = {"authorization": "Bearer c"}
+        r = httpx.post(g.url + "/v1/echo?x=1", content=b"payload", headers=auth)
+        assert r.json() == {"method": "POST", "query": "x=1", "body": "payload", **auth}
 
 
 def test_metrics_count_requests_detections_latency_and_upstream_errors() -> None:

@@ -59,7 +59,6 @@ def _pin(core: int | None) -> list[str]:
 def serve_upstream(port: int) -> None:
     """Run the canned upstream (a subprocess of the benchmark)."""
     import uvicorn
-
     from tests.guard.upstream import Script, upstream_app
 
     reply = " ".join(f"tok{i}" for i in range(STREAM_CHUNKS))
@@ -103,9 +102,11 @@ def servers(policy: Path | None) -> Iterator[tuple[int, int]]:
            "--upstream", f"http://127.0.0.1:{up}/v1", "--port", str(guard)]  # fmt: skip
     if policy is not None:
         cli += ["--policy", str(policy)]
-    with _process(upstream, f"http://127.0.0.1:{up}/v1/models"):
-        with _process(cli, f"http://127.0.0.1:{guard}/healthz"):
-            yield up, guard
+    with (
+        _process(upstream, f"http://127.0.0.1:{up}/v1/models"),
+        _process(cli, f"http://127.0.0.1:{guard}/healthz"),
+    ):
+        yield up, guard
 
 
 class Connection:
@@ -165,8 +166,8 @@ def prose(chars: int, offset: int = 0) -> str:
     import pathlib
     import threading
 
-    docs = [inspect.getdoc(m) or "" for m in (collections, email, _json, logging, pathlib,
-                                              threading, asyncio, statistics, subprocess)]  # fmt: skip
+    modules = (collections, email, _json, logging, pathlib, threading, asyncio, statistics)
+    docs = [inspect.getdoc(m) or "" for m in modules]
     text = " ".join(" ".join(d.split()) for d in docs)
     text = (text * (chars // max(1, len(text)) + 2))[offset : offset + chars]
     return text
@@ -227,7 +228,7 @@ def latency(args: argparse.Namespace) -> None:
             target = f"p50 <= {p50_target}" + (f", p95 <= {p95_target}" if p95_target else "")
             print(f"| {name} | {d50:.2f} / {d95:.2f} | {g50:.2f} / {g95:.2f} | "
                   f"{g50 - d50:.2f} / {g95 - d95:.2f} | {target} |", flush=True)  # fmt: skip
-        with urllib.request.urlopen(f"http://127.0.0.1:{guard}/metrics") as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{guard}/metrics") as r:
             metrics = r.read().decode()
     print(
         "\nThe guard's own added-latency histogram (its time on each request, upstream excluded):"
@@ -270,7 +271,7 @@ def throughput(args: argparse.Namespace) -> None:
             extra = f" ({bad} failed)" if bad else ""
             print(f"    {name}: {done / seconds:.1f} streamed requests/s{extra}", flush=True)
     direct = (rates["direct"] + rates["direct again"]) / 2
-    print(f"\n| streams | chunks each | direct req/s | guard req/s | guard / direct | target |")
+    print("\n| streams | chunks each | direct req/s | guard req/s | guard / direct | target |")
     print("|---|---|---|---|---|---|")
     print(f"| {concurrency} | {STREAM_CHUNKS} | {direct:.1f} | {rates['guard']:.1f} | "
           f"{rates['guard'] / direct:.1%} | >= 90 % |")  # fmt: skip

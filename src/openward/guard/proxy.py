@@ -126,6 +126,44 @@ class GuardMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+class _Span(Protocol):
+    def set_attribute(self, key: str, value: Any) -> None: ...
+
+
+def _tracer() -> Any:
+    """An OpenTelemetry tracer when ``opentelemetry`` is installed and tracing is configured
+    by the environment (``OTEL_TRACES_EXPORTER``: ``console``, or ``otlp`` with the OTLP
+    exporter installed and ``OTEL_EXPORTER_OTLP_ENDPOINT``); else None (no tracing)."""
+    exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if not exporter_name and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        exporter_name = "otlp"
+    if exporter_name in ("", "none"):
+        return None
+    try:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    except ImportError:
+        log.warning("OTEL_TRACES_EXPORTER is set but opentelemetry-sdk is not installed")
+        return None
+    exporter: Any
+    if exporter_name == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        try:
+            import importlib
+
+            otlp = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+        except ImportError:
+            log.warning("OTLP tracing needs opentelemetry-exporter-otlp-proto-http")
+            return None
+        exporter = otlp.OTLPSpanExporter()
+    service = os.environ.get("OTEL_SERVICE_NAME", "openward-guard")
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider.get_tracer("openward.guard")
+
+
 def upstream_base(url: str) -> str:
     """The upstream's root: request paths (``/v1/...``) are appended to it as they came."""
     base = url.strip().rstrip("/")
@@ -169,6 +207,7 @@ class _Guard:
         self.upstream_key = upstream_key
         self.max_body = max_body_bytes
         self.keys = policy.identity_table()
+        self.tracer = _tracer()
         self._client = client
         self._own_client = client is None
 
@@ -304,6 +343,14 @@ class _Guard:
     # --- routes ----------------------------------------------------------------------------
 
     async def guarded(self, request: Request, endpoint: Endpoint) -> Response:
+        if self.tracer is None:
+            return await self._guarded(request, endpoint, None)
+        with self.tracer.start_as_current_span("openward.guard " + request.url.path) as span:
+            response = await self._guarded(request, endpoint, span)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _guarded(self, request: Request, endpoint: Endpoint, span: _Span | None) -> Response:
         started = time.perf_counter()
         route = request.url.path
         ex = _Exchange(
@@ -321,6 +368,11 @@ class _Guard:
         if self.policy.events.prompts == "hash":
             ex.prompt_sha256 = hashlib.sha256(raw).hexdigest()[:16]
         decision = await self.engine.check(parsed, ex.identity)
+        if span is not None:
+            span.set_attribute("openward.request_id", ex.request_id)
+            span.set_attribute("openward.identity", ex.identity)
+            span.set_attribute("openward.guard.action", decision.action)
+            span.set_attribute("openward.guard.detections", [f.name for f in decision.findings])
         ex.findings.extend(decision.findings)
         self.record(ex, decision.findings)
         if decision.action == "block":

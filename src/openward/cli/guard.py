@@ -67,13 +67,14 @@ def _policy(path: Path | None) -> Policy:
         raise _fail(str(exc)) from None
 
 
-def _engine(policy: Policy) -> Engine:
-    from openward.guard.engine import Engine
-    from openward.guard.policy import PolicyError
+def _engine(policy: Policy, *, usage: bool = False) -> Engine:
+    """The policy's detectors; with ``usage``, the usage monitor over the shared store."""
+    from openward.errors import OpenwardError
+    from openward.guard.engine import Engine, usage_monitor
 
     try:
-        return Engine(policy)
-    except PolicyError as exc:
+        return Engine(policy, usage=usage_monitor(policy) if usage else None)
+    except OpenwardError as exc:
         raise _fail(str(exc)) from None
 
 
@@ -110,7 +111,7 @@ def serve(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     policy = _policy(policy_path)
-    engine = _engine(policy)
+    engine = _engine(policy, usage=True)
     limit = _parse_size(max_body) if max_body is not None else None
     event_path = events or (Path(policy.events.path) if policy.events.path else None)
     sink = _event_sink(event_path) if event_path is not None else None

@@ -522,6 +522,37 @@ def _replace(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
     return "".join(out)
 
 
+USAGE_NAMES = tuple(n for n, info in DETECTORS.items() if info.side == "usage")
+
+
+def usage_monitor(policy: Policy, environ: Mapping[str, str] | None = None) -> UsageObserver | None:
+    """The usage monitor over the store ``OPENWARD_GUARD_REDIS`` names (else in memory), or
+    None when the policy allows every usage finding. The policy's ``usage:`` section is its
+    configuration; a wrong key or value is a :class:`PolicyError` naming it."""
+    wanted = False
+    for name in USAGE_NAMES:
+        rule = policy.detectors.get(name)
+        if rule is not None and (
+            rule.action != "allow" or any(a != "allow" for a in rule.kinds.values())
+        ):
+            wanted = True
+    if not wanted:
+        return None
+    from pydantic import ValidationError
+
+    state = importlib.import_module("openward.guard.state")
+    usage = importlib.import_module("openward.guard.usage")
+    try:
+        config = usage.UsageConfig.model_validate(policy.usage)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise PolicyError(f"usage.{where}: {err['msg']}") from None
+    env = dict(environ) if environ is not None else None
+    monitor: UsageObserver = usage.UsageMonitor(state.store_from_env(env), config)
+    return monitor
+
+
 def load_detectors(policy: Policy) -> list[InputDetector | OutputDetector]:
     """One instance of each implementation the policy enables (usage detectors excepted:
     the proxy builds the usage monitor with its store)."""

@@ -243,6 +243,10 @@ class _Guard:
             if self._own_client and self._client is not None:
                 await self._client.aclose()
                 self._client = None
+            store = getattr(self.engine.usage, "store", None)
+            if store is not None and callable(getattr(store, "close", None)):
+                with contextlib.suppress(Exception):
+                    await store.close()
 
     @property
     def client(self) -> httpx.AsyncClient:

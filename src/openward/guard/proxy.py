@@ -482,46 +482,61 @@ class _Guard:
     async def _stream(
         self, resp: httpx.Response, parsed: ParsedRequest, ex: _Exchange, decision: Decision
     ) -> AsyncIterator[bytes]:
+        """Relay server-sent events: each data line's text goes through the output guards; a
+        chunk whose text they release unchanged is forwarded as the upstream's own bytes.
+        Whatever one network read completes goes out as one write."""
         guards: dict[int, OutputGuard] = {}
         finished: set[int] = set()
         last: dict[str, Any] = {}
         action = decision.action
         status = resp.status_code
+        buffer = b""
+        done = False
         try:
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # comments, event names and blank separators are rebuilt below
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    break
+            async for data in resp.aiter_bytes():
+                buffer += data
                 t0 = time.perf_counter()
-                try:
-                    chunk = json.loads(payload)
-                except ValueError:
-                    continue  # nothing a client could read either
-                if not isinstance(chunk, dict):
-                    continue
-                last = chunk
-                out, blocked = self._chunk(chunk, parsed, ex, guards, finished)
-                ex.added_s += time.perf_counter() - t0
-                if blocked is not None:
-                    action = "block"
-                    yield _sse(out)
-                    yield self._cutoff(chunk, parsed.endpoint, guards, blocked)
-                    yield b"data: [DONE]\n\n"
-                    return
-                if any(f.action != "allow" for f in ex.findings):
+                out: list[bytes] = []
+                while not done and (nl := buffer.find(b"\n")) >= 0:
+                    line, buffer = buffer[:nl].rstrip(b"\r"), buffer[nl + 1 :]
+                    if not line.startswith(b"data:"):
+                        continue  # comments, event names and blank separators are rebuilt
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        done = True
+                        break
+                    try:
+                        chunk = json.loads(payload)
+                    except ValueError:
+                        continue  # nothing a client could read either
+                    if not isinstance(chunk, dict):
+                        continue
+                    last = chunk
+                    changed, blocked = self._chunk(chunk, parsed, ex, guards, finished)
+                    if blocked is not None:
+                        action = "block"
+                        out.append(_sse(chunk))
+                        out.append(self._cutoff(chunk, parsed.endpoint, guards, blocked))
+                        out.append(b"data: [DONE]\n\n")
+                        ex.added_s += time.perf_counter() - t0
+                        yield b"".join(out)
+                        return
+                    out.append(_sse(chunk) if changed else b"data: " + payload + b"\n\n")
+                if ex.findings:
                     action = _worse(action, ex.findings)
-                yield _sse(out)
+                ex.added_s += time.perf_counter() - t0
+                if out:
+                    yield b"".join(out)
+                if done:
+                    break
             t0 = time.perf_counter()
             tail, blocked = self._finish_all(last, parsed.endpoint, ex, guards, finished)
             ex.added_s += time.perf_counter() - t0
             if blocked is not None:
                 action = "block"
-                yield self._cutoff(last, parsed.endpoint, guards, blocked)
-            elif tail is not None:
-                yield _sse(tail)
-            yield b"data: [DONE]\n\n"
+                yield self._cutoff(last, parsed.endpoint, guards, blocked) + b"data: [DONE]\n\n"
+            else:
+                yield (_sse(tail) if tail is not None else b"") + b"data: [DONE]\n\n"
         except httpx.TimeoutException:
             self.metrics.upstream_error("timeout")
             status = 504
@@ -543,10 +558,13 @@ class _Guard:
         ex: _Exchange,
         guards: dict[int, OutputGuard],
         finished: set[int],
-    ) -> tuple[dict[str, Any], Finding | None]:
+    ) -> tuple[bool, Finding | None]:
+        """Feed one chunk's deltas to the guards and put back what they release; returns
+        whether the chunk changed, and the finding that blocks the stream, if any."""
+        changed = False
         choices = chunk.get("choices")
         if not isinstance(choices, list):
-            return chunk, None
+            return changed, None
         for choice in choices:
             if not isinstance(choice, dict):
                 continue
@@ -569,18 +587,22 @@ class _Guard:
                 text += step.text
                 finished.add(index)
             if holder is not None:
-                holder[key] = text
+                if text != (delta if isinstance(delta, str) else ""):
+                    holder[key] = text
+                    changed = True
             elif text:
                 choice["delta" if parsed.endpoint == "chat" else "text"] = (
                     {"content": text} if parsed.endpoint == "chat" else text
                 )
-            ex.findings.extend(new)
-            self.record(ex, new)
+                changed = True
+            if new:
+                ex.findings.extend(new)
+                self.record(ex, new)
             if guard.blocked is not None:
                 if holder is not None:
                     holder[key] = ""
-                return chunk, guard.blocked
-        return chunk, None
+                return True, guard.blocked
+        return changed, None
 
     def _finish_all(
         self,

@@ -108,6 +108,12 @@ class GuardMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.cutoffs = Counter(
+            "openward_guard_stream_cutoffs",
+            "Streamed responses cut off mid-stream, by the detector that cut them.",
+            ["detector"],
+            registry=self.registry,
+        )
 
     def request(self, route: str, status: int, action: str, added_s: float | None) -> None:
         self.requests.labels(route, str(status), action).inc()
@@ -119,6 +125,9 @@ class GuardMetrics:
 
     def upstream_error(self, kind: str) -> None:
         self.upstream_errors.labels(kind).inc()
+
+    def stream_cutoff(self, detector: str) -> None:
+        self.cutoffs.labels(detector).inc()
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -482,9 +491,11 @@ class _Guard:
     async def _stream(
         self, resp: httpx.Response, parsed: ParsedRequest, ex: _Exchange, decision: Decision
     ) -> AsyncIterator[bytes]:
-        """Relay server-sent events: each data line's text goes through the output guards; a
-        chunk whose text they release unchanged is forwarded as the upstream's own bytes.
-        Whatever one network read completes goes out as one write."""
+        """Relay server-sent events. The chunks one network read completes are handled as a
+        batch: each choice's deltas are fed to its output guard at once (under load a read
+        holds many chunks, so detectors run far less often than once per token); when the
+        guards release exactly what came, the upstream's own bytes go out, else the chunks
+        are rewritten with the released text. One write per batch."""
         guards: dict[int, OutputGuard] = {}
         finished: set[int] = set()
         last: dict[str, Any] = {}
@@ -496,7 +507,7 @@ class _Guard:
             async for data in resp.aiter_bytes():
                 buffer += data
                 t0 = time.perf_counter()
-                out: list[bytes] = []
+                batch: list[tuple[bytes, dict[str, Any]]] = []
                 while not done and (nl := buffer.find(b"\n")) >= 0:
                     line, buffer = buffer[:nl].rstrip(b"\r"), buffer[nl + 1 :]
                     if not line.startswith(b"data:"):
@@ -509,24 +520,23 @@ class _Guard:
                         chunk = json.loads(payload)
                     except ValueError:
                         continue  # nothing a client could read either
-                    if not isinstance(chunk, dict):
-                        continue
-                    last = chunk
-                    changed, blocked = self._chunk(chunk, parsed, ex, guards, finished)
+                    if isinstance(chunk, dict):
+                        batch.append((payload, chunk))
+                if batch:
+                    last = batch[-1][1]
+                    out, blocked = self._batch(batch, parsed, ex, guards, finished)
                     if blocked is not None:
                         action = "block"
-                        out.append(_sse(chunk))
-                        out.append(self._cutoff(chunk, parsed.endpoint, guards, blocked))
-                        out.append(b"data: [DONE]\n\n")
+                        self.metrics.stream_cutoff(blocked.name)
+                        cut = self._cutoff(last, parsed.endpoint, guards, blocked)
                         ex.added_s += time.perf_counter() - t0
-                        yield b"".join(out)
+                        yield out + cut + b"data: [DONE]\n\n"
                         return
-                    out.append(_sse(chunk) if changed else b"data: " + payload + b"\n\n")
-                if ex.findings:
-                    action = _worse(action, ex.findings)
-                ex.added_s += time.perf_counter() - t0
-                if out:
-                    yield b"".join(out)
+                    if ex.findings:
+                        action = _worse(action, ex.findings)
+                    ex.added_s += time.perf_counter() - t0
+                    if out:
+                        yield out
                 if done:
                     break
             t0 = time.perf_counter()
@@ -534,6 +544,7 @@ class _Guard:
             ex.added_s += time.perf_counter() - t0
             if blocked is not None:
                 action = "block"
+                self.metrics.stream_cutoff(blocked.name)
                 yield self._cutoff(last, parsed.endpoint, guards, blocked) + b"data: [DONE]\n\n"
             else:
                 yield (_sse(tail) if tail is not None else b"") + b"data: [DONE]\n\n"
@@ -551,58 +562,87 @@ class _Guard:
             await resp.aclose()
             self.metrics.request(ex.route, status, action, ex.added_s)
 
-    def _chunk(
+    def _batch(
         self,
-        chunk: dict[str, Any],
+        batch: Sequence[tuple[bytes, dict[str, Any]]],
         parsed: ParsedRequest,
         ex: _Exchange,
         guards: dict[int, OutputGuard],
         finished: set[int],
-    ) -> tuple[bool, Finding | None]:
-        """Feed one chunk's deltas to the guards and put back what they release; returns
-        whether the chunk changed, and the finding that blocks the stream, if any."""
-        changed = False
-        choices = chunk.get("choices")
-        if not isinstance(choices, list):
-            return changed, None
-        for choice in choices:
-            if not isinstance(choice, dict):
+    ) -> tuple[bytes, Finding | None]:
+        """Feed a batch of chunks to the guards; the bytes to send, and the blocking finding.
+
+        A blocked batch sends nothing of its text (the finding may sit anywhere in it)."""
+        key = "content" if parsed.endpoint == "chat" else "text"
+        # per choice: its text in this batch, the chunks' holders of it, and whether it ended
+        texts: dict[int, list[str]] = {}
+        holders: dict[int, list[dict[str, Any]]] = {}
+        ends: dict[int, dict[str, Any]] = {}
+        for _, chunk in batch:
+            choices = chunk.get("choices")
+            if not isinstance(choices, list):
                 continue
-            index = choice.get("index", 0)
-            index = index if isinstance(index, int) else 0
-            holder, key = _text_holder(choice, parsed.endpoint, streaming=True)
+            for choice in choices:
+                if not isinstance(choice, dict):
+                    continue
+                index = choice.get("index", 0)
+                index = index if isinstance(index, int) else 0
+                holder, _ = _text_holder(choice, parsed.endpoint, streaming=True)
+                if holder is None:
+                    if parsed.endpoint == "chat":
+                        holder = choice["delta"] = {}  # a chunk without a delta (malformed)
+                    else:
+                        continue
+                delta = holder.get(key)
+                if isinstance(delta, str):
+                    texts.setdefault(index, []).append(delta)
+                    holders.setdefault(index, []).append(holder)
+                elif delta is not None:
+                    holder[key] = ""  # not text: nothing a detector read goes out
+                if choice.get("finish_reason") is not None:
+                    ends[index] = holder
+        unchanged = True
+        new: list[Finding] = []
+        blocked: Finding | None = None
+        released: dict[int, str] = {}
+        for index in sorted(set(texts) | set(ends)):
             guard = guards.get(index)
             if guard is None:
                 guard = guards[index] = self.engine.output_guard(parsed.conversation, ex.identity)
-            delta = holder.get(key) if holder is not None else None
-            new: list[Finding] = []
-            text = ""
-            if isinstance(delta, str) and delta:
-                step = guard.feed(delta)
+            came = "".join(texts.get(index, ()))
+            step = guard.feed(came) if came else None
+            text = step.text if step is not None else ""
+            if step is not None:
                 new += step.findings
-                text = step.text
-            if choice.get("finish_reason") is not None and guard.blocked is None:
-                step = guard.finish()
-                new += step.findings
-                text += step.text
+            if index in ends and guard.blocked is None:
+                fin = guard.finish()
+                new += fin.findings
+                text += fin.text
                 finished.add(index)
-            if holder is not None:
-                if text != (delta if isinstance(delta, str) else ""):
-                    holder[key] = text
-                    changed = True
-            elif text:
-                choice["delta" if parsed.endpoint == "chat" else "text"] = (
-                    {"content": text} if parsed.endpoint == "chat" else text
-                )
-                changed = True
-            if new:
-                ex.findings.extend(new)
-                self.record(ex, new)
             if guard.blocked is not None:
-                if holder is not None:
-                    holder[key] = ""
-                return True, guard.blocked
-        return changed, None
+                blocked = guard.blocked
+                break
+            released[index] = text
+            unchanged &= text == came
+        if new:
+            ex.findings.extend(new)
+            self.record(ex, new)
+        if blocked is not None:
+            return b"", blocked
+        if unchanged:
+            return b"".join(b"data: " + payload + b"\n\n" for payload, _ in batch), None
+        for index, text in released.items():
+            spots = holders.get(index, [])
+            for holder in spots:
+                holder[key] = ""
+            target = ends.get(index) or (spots[-1] if spots else None)
+            if target is not None:
+                target[key] = text
+        out = []
+        for _, chunk in batch:
+            if not _empty(chunk, parsed.endpoint):
+                out.append(_sse(chunk))
+        return b"".join(out), None
 
     def _finish_all(
         self,
@@ -699,6 +739,30 @@ def _text_holder(
         return (choice if isinstance(choice, dict) else None), "text"
     holder = choice.get("delta" if streaming else "message")
     return (holder if isinstance(holder, dict) else None), "content"
+
+
+_HEAD = frozenset({"id", "object", "created", "model", "system_fingerprint", "choices"})
+
+
+def _empty(chunk: Mapping[str, Any], endpoint: Endpoint) -> bool:
+    """A chunk that says nothing once its text moved to another chunk of its batch."""
+    choices = chunk.get("choices")
+    if not set(chunk) <= _HEAD or not isinstance(choices, list) or not choices:
+        return False
+    for c in choices:
+        if not isinstance(c, dict) or c.get("finish_reason") is not None:
+            return False
+        if c.get("logprobs") is not None:
+            return False
+        if endpoint == "chat":
+            d = c.get("delta")
+            if not set(c) <= {"index", "delta", "finish_reason", "logprobs"}:
+                return False
+            if not isinstance(d, dict) or any(v not in (None, "", []) for v in d.values()):
+                return False
+        elif c.get("text") or not set(c) <= {"index", "text", "finish_reason", "logprobs"}:
+            return False
+    return True
 
 
 def _chunk_head(last: Mapping[str, Any], endpoint: Endpoint) -> dict[str, Any]:

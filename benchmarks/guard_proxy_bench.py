@@ -56,13 +56,14 @@ def _pin(core: int | None) -> list[str]:
     return ["taskset", "-c", str(core)]
 
 
-def serve_upstream(port: int) -> None:
-    """Run the canned upstream (a subprocess of the benchmark)."""
+def serve_upstream(port: int, interval_s: float = 0.0) -> None:
+    """Run the canned upstream (a subprocess of the benchmark), ``interval_s`` between tokens."""
     import uvicorn
     from tests.guard.upstream import Script, upstream_app
 
     reply = " ".join(f"tok{i}" for i in range(STREAM_CHUNKS))
-    script = Script(reply=reply, chunk_chars=len(reply) // STREAM_CHUNKS + 1, record=False)
+    script = Script(reply=reply, chunk_chars=len(reply) // STREAM_CHUNKS + 1, record=False,
+                    chunk_delay_s=interval_s)  # fmt: skip
     uvicorn.run(upstream_app(script), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)  # fmt: skip
 
@@ -94,10 +95,10 @@ def _process(command: Sequence[str], ready: str) -> Iterator[subprocess.Popen[by
 
 
 @contextmanager
-def servers(policy: Path | None) -> Iterator[tuple[int, int]]:
+def servers(policy: Path | None, interval_s: float = 0.0) -> Iterator[tuple[int, int]]:
     """(upstream port, guard port): the upstream on core 1, the guard on core 0."""
     up, guard = _free_port(), _free_port()
-    upstream = [*_pin(1), sys.executable, __file__, "--serve-upstream", str(up)]
+    upstream = [*_pin(1), sys.executable, __file__, "--serve-upstream", str(up), str(interval_s)]
     cli = [*_pin(0), sys.executable, "-c", "from openward.cli.main import run; run()", "guard",
            "--upstream", f"http://127.0.0.1:{up}/v1", "--port", str(guard)]  # fmt: skip
     if policy is not None:
@@ -261,20 +262,26 @@ async def _load(port: int, body: bytes, concurrency: int, seconds: float) -> tup
 def throughput(args: argparse.Namespace) -> None:
     body = chat_body(400, stream=True)
     concurrency, seconds = args.concurrency, args.seconds
-    with servers(args.policy) as (up, guard):
-        asyncio.run(_load(up, body, concurrency, 1.0))  # warm-up
-        asyncio.run(_load(guard, body, concurrency, 1.0))
-        rates = {}
-        for name, port in (("direct", up), ("guard", guard), ("direct again", up)):
-            done, bad = asyncio.run(_load(port, body, concurrency, seconds))
-            rates[name] = done / seconds
-            extra = f" ({bad} failed)" if bad else ""
-            print(f"    {name}: {done / seconds:.1f} streamed requests/s{extra}", flush=True)
-    direct = (rates["direct"] + rates["direct again"]) / 2
-    print("\n| streams | chunks each | direct req/s | guard req/s | guard / direct | target |")
-    print("|---|---|---|---|---|---|")
-    print(f"| {concurrency} | {STREAM_CHUNKS} | {direct:.1f} | {rates['guard']:.1f} | "
-          f"{rates['guard'] / direct:.1%} | >= 90 % |")  # fmt: skip
+    rows = []
+    for interval_ms in args.token_interval_ms:
+        print(f"  {interval_ms:g} ms between tokens:", flush=True)
+        with servers(args.policy, interval_ms / 1000) as (up, guard):
+            asyncio.run(_load(up, body, concurrency, 1.0))  # warm-up
+            asyncio.run(_load(guard, body, concurrency, 1.0))
+            rates = {}
+            for name, port in (("direct", up), ("guard", guard), ("direct again", up)):
+                done, bad = asyncio.run(_load(port, body, concurrency, seconds))
+                rates[name] = done / seconds
+                extra = f" ({bad} failed)" if bad else ""
+                print(f"    {name}: {done / seconds:.1f} streamed requests/s{extra}", flush=True)
+        direct = (rates["direct"] + rates["direct again"]) / 2
+        rows.append((interval_ms, direct, rates["guard"]))
+    print("\n| streams | chunks each | ms between tokens | direct req/s | guard req/s | "
+          "guard / direct | target |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for interval_ms, direct, guarded in rows:
+        print(f"| {concurrency} | {STREAM_CHUNKS} | {interval_ms:g} | {direct:.1f} | "
+              f"{guarded:.1f} | {guarded / direct:.1%} | >= 90 % |")  # fmt: skip
 
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -288,12 +295,19 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--requests", type=int, default=200, help="latency: requests per case")
     ap.add_argument("--concurrency", type=int, default=64, help="throughput: concurrent streams")
     ap.add_argument("--seconds", type=float, default=10.0, help="throughput: seconds per run")
+    ap.add_argument(
+        "--token-interval-ms",
+        type=float,
+        nargs="+",
+        default=[20.0, 0.0],
+        help="throughput: the upstream's pause between tokens (0: as fast as it can)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve-upstream"]:
-        serve_upstream(int(argv[1]))
+        serve_upstream(int(argv[1]), float(argv[2]) if len(argv) > 2 else 0.0)
         return 0
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--only", choices=sorted(SECTIONS), action="append")

@@ -14,6 +14,7 @@ upstream unreachable 502, upstream too slow 504.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -491,11 +492,12 @@ class _Guard:
     async def _stream(
         self, resp: httpx.Response, parsed: ParsedRequest, ex: _Exchange, decision: Decision
     ) -> AsyncIterator[bytes]:
-        """Relay server-sent events. The chunks one network read completes are handled as a
-        batch: each choice's deltas are fed to its output guard at once (under load a read
-        holds many chunks, so detectors run far less often than once per token); when the
-        guards release exactly what came, the upstream's own bytes go out, else the chunks
-        are rewritten with the released text. One write per batch."""
+        """Relay server-sent events. A reader task queues what the upstream sends; whatever
+        has arrived when the guard gets to it is handled as one batch: each choice's deltas
+        are fed to its output guard at once (so under load detectors run far less often than
+        once per token, and when idle each chunk goes on as it comes); when the guards release
+        exactly what came, the upstream's own bytes go out, else the chunks are rewritten
+        with the released text. One write per batch."""
         guards: dict[int, OutputGuard] = {}
         finished: set[int] = set()
         last: dict[str, Any] = {}
@@ -503,9 +505,19 @@ class _Guard:
         status = resp.status_code
         buffer = b""
         done = False
+        pieces: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+        reader = asyncio.get_running_loop().create_task(_read_into(resp, pieces))
         try:
-            async for data in resp.aiter_bytes():
-                buffer += data
+            while True:
+                piece = await pieces.get()
+                more = [piece]
+                while not pieces.empty() and isinstance(more[-1], bytes):
+                    more.append(pieces.get_nowait())
+                for item in more:
+                    if isinstance(item, BaseException):
+                        raise item
+                buffer += b"".join(p for p in more if isinstance(p, bytes))
+                ended = more[-1] is None
                 t0 = time.perf_counter()
                 batch: list[tuple[bytes, dict[str, Any]]] = []
                 while not done and (nl := buffer.find(b"\n")) >= 0:
@@ -537,7 +549,7 @@ class _Guard:
                     ex.added_s += time.perf_counter() - t0
                     if out:
                         yield out
-                if done:
+                if done or ended:
                     break
             t0 = time.perf_counter()
             tail, blocked = self._finish_all(last, parsed.endpoint, ex, guards, finished)
@@ -559,6 +571,7 @@ class _Guard:
             yield _sse(_upstream_error("the upstream's stream broke off", 502))
             yield b"data: [DONE]\n\n"
         finally:
+            reader.cancel()
             await resp.aclose()
             self.metrics.request(ex.route, status, action, ex.added_s)
 
@@ -796,6 +809,20 @@ def _response_headers(resp: httpx.Response, *, raw: bool = False) -> dict[str, s
     if raw and "content-type" in resp.headers:
         headers["content-type"] = resp.headers["content-type"]
     return headers
+
+
+async def _read_into(
+    resp: httpx.Response, pieces: asyncio.Queue[bytes | BaseException | None]
+) -> None:
+    """Queue the upstream body's pieces, then None (or the exception that ended it)."""
+    try:
+        async for data in resp.aiter_bytes():
+            pieces.put_nowait(data)
+        pieces.put_nowait(None)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # (handed to the consumer, which turns it into an error event)
+        pieces.put_nowait(exc)
 
 
 async def _raw(resp: httpx.Response) -> AsyncIterator[bytes]:

@@ -244,9 +244,10 @@ async def _load(port: int, body: bytes, concurrency: int, seconds: float) -> tup
     bad = 0
     stop = time.perf_counter() + seconds
 
-    async def worker() -> None:
+    async def worker(i: int) -> None:
         nonlocal done, bad
         conn = Connection(port)
+        await asyncio.sleep(0.5 * i / concurrency)  # staggered: a steady state, not lockstep
         while time.perf_counter() < stop:
             status, payload = await conn.post("/v1/chat/completions", body)
             if status == 200 and payload.endswith(b"data: [DONE]\n\n"):
@@ -255,7 +256,7 @@ async def _load(port: int, body: bytes, concurrency: int, seconds: float) -> tup
                 bad += 1
         await conn.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return done, bad
 
 

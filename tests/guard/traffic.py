@@ -15,8 +15,32 @@ SYSTEM = "You are a helpful assistant for Example Corp. Answer concisely."
 
 
 def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
-    syllables = ["ka", "lo", "mi", "ten", "ra", "su", "vel", "di", "on", "pra", "ge", "tu",
-                 "shi", "ber", "na", "co", "fel", "ir", "zu", "ta", "mor", "ex", "li", "qua"]
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ten",
+        "ra",
+        "su",
+        "vel",
+        "di",
+        "on",
+        "pra",
+        "ge",
+        "tu",
+        "shi",
+        "ber",
+        "na",
+        "co",
+        "fel",
+        "ir",
+        "zu",
+        "ta",
+        "mor",
+        "ex",
+        "li",
+        "qua",
+    ]
     words: set[str] = set()
     while len(words) < size:
         words.add("".join(rng.choice(syllables) for _ in range(rng.randint(1, 3))))

@@ -28,7 +28,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -39,7 +39,9 @@ __all__ = [
     "ENV_REDIS",
     "NAMESPACE",
     "Baseline",
+    "Batch",
     "MemoryStore",
+    "Pending",
     "RedisStore",
     "Store",
     "StoreUnavailable",
@@ -81,6 +83,69 @@ class Baseline:
     current: int
     ewma: float
     age_buckets: int
+
+
+T = TypeVar("T")
+
+
+class Pending(Generic[T]):
+    """The result of an operation queued on a :class:`Batch`, there once the batch has run."""
+
+    __slots__ = ("_done", "_value")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._value: Any = None
+
+    def set(self, value: T) -> None:
+        self._value, self._done = value, True
+
+    @property
+    def value(self) -> T:
+        if not self._done:
+            raise RuntimeError("the batch this result belongs to has not run")
+        return self._value  # type: ignore[no-any-return]
+
+
+class Batch(Protocol):
+    """Several store operations sent together: one round trip to Redis (a MULTI/EXEC
+    transaction, so the batch is also atomic as a whole). Same arguments and meaning as the
+    :class:`Store` methods of the same names; results arrive in each :class:`Pending` when
+    :meth:`run` returns."""
+
+    def incr_window(
+        self,
+        key: str,
+        window_s: float,
+        amount: int = 1,
+        now: float | None = None,
+        buckets: int = 12,
+    ) -> Pending[int]: ...
+
+    def add_distinct(
+        self,
+        key: str,
+        items: Sequence[str],
+        window_s: float,
+        now: float | None = None,
+        buckets: int = 6,
+    ) -> Pending[int]: ...
+
+    def baseline(
+        self,
+        key: str,
+        bucket_s: float,
+        alpha: float,
+        ttl_s: float,
+        amount: int = 1,
+        now: float | None = None,
+    ) -> Pending[Baseline]: ...
+
+    def push_recent(
+        self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
+    ) -> Pending[list[str]]: ...
+
+    async def run(self) -> None: ...
 
 
 class Store(Protocol):
@@ -131,6 +196,10 @@ class Store(Protocol):
         """Put ``item`` at the head of the capped list ``key`` (at most ``cap`` items, expiring
         ``ttl_s`` after the last push) and return the items that were there before it, newest
         first. Reading and pushing are one atomic step."""
+        ...
+
+    def batch(self) -> Batch:
+        """A :class:`Batch` of operations to run in one round trip."""
         ...
 
     async def close(self) -> None:
@@ -222,13 +291,11 @@ class MemoryStore:
             del self._data[k]
         return len(dead)
 
-    async def incr_window(
-        self,
-        key: str,
-        window_s: float,
-        amount: int = 1,
-        now: float | None = None,
-        buckets: int = 12,
+    # The operations are synchronous underneath: nothing awaits inside an update, so
+    # concurrent requests in one event loop cannot interleave within one.
+
+    def _incr_window(
+        self, key: str, window_s: float, amount: int, now: float | None, buckets: int
     ) -> int:
         t = _now(now)
         current, width = _bucket_of(t, window_s, buckets)
@@ -238,16 +305,12 @@ class MemoryStore:
             del counts[b]
         if amount:
             counts[current] = counts.get(current, 0) + amount
-        self._put("w:" + key, counts, t + window_s + width)
+        if counts:
+            self._put("w:" + key, counts, t + window_s + width)
         return sum(counts.values())
 
-    async def add_distinct(
-        self,
-        key: str,
-        items: Sequence[str],
-        window_s: float,
-        now: float | None = None,
-        buckets: int = 6,
+    def _add_distinct(
+        self, key: str, items: Sequence[str], window_s: float, now: float | None, buckets: int
     ) -> int:
         t = _now(now)
         current, width = _bucket_of(t, window_s, buckets)
@@ -259,19 +322,19 @@ class MemoryStore:
             registers = sketches.setdefault(current, _Hll.new())
             for item in items:
                 _Hll.add(registers, item)
-        self._put("d:" + key, sketches, t + window_s + width)
         if not sketches:
             return 0
+        self._put("d:" + key, sketches, t + window_s + width)
         return _Hll.count(np.maximum.reduce(list(sketches.values())))
 
-    async def baseline(
+    def _baseline(
         self,
         key: str,
         bucket_s: float,
         alpha: float,
         ttl_s: float,
-        amount: int = 1,
-        now: float | None = None,
+        amount: int,
+        now: float | None,
     ) -> Baseline:
         t = _now(now)
         bucket = math.floor(t / bucket_s)
@@ -286,8 +349,8 @@ class MemoryStore:
         self._put("b:" + key, [last, count, ewma, first], t + ttl_s)
         return Baseline(current=count, ewma=ewma, age_buckets=max(0, last - first))
 
-    async def push_recent(
-        self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
+    def _push_recent(
+        self, key: str, item: str, cap: int, ttl_s: float, now: float | None
     ) -> list[str]:
         t = _now(now)
         items: list[str] = self._get("r:" + key, t) or []
@@ -297,8 +360,103 @@ class MemoryStore:
         self._put("r:" + key, items, t + ttl_s)
         return before
 
+    async def incr_window(
+        self,
+        key: str,
+        window_s: float,
+        amount: int = 1,
+        now: float | None = None,
+        buckets: int = 12,
+    ) -> int:
+        return self._incr_window(key, window_s, amount, now, buckets)
+
+    async def add_distinct(
+        self,
+        key: str,
+        items: Sequence[str],
+        window_s: float,
+        now: float | None = None,
+        buckets: int = 6,
+    ) -> int:
+        return self._add_distinct(key, items, window_s, now, buckets)
+
+    async def baseline(
+        self,
+        key: str,
+        bucket_s: float,
+        alpha: float,
+        ttl_s: float,
+        amount: int = 1,
+        now: float | None = None,
+    ) -> Baseline:
+        return self._baseline(key, bucket_s, alpha, ttl_s, amount, now)
+
+    async def push_recent(
+        self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
+    ) -> list[str]:
+        return self._push_recent(key, item, cap, ttl_s, now)
+
+    def batch(self) -> _MemoryBatch:
+        return _MemoryBatch(self)
+
     async def close(self) -> None:
         self._data.clear()
+
+
+class _MemoryBatch:
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._queued: list[tuple[Pending[Any], Any]] = []
+
+    def _queue(self, op: Any) -> Pending[Any]:
+        pending: Pending[Any] = Pending()
+        self._queued.append((pending, op))
+        return pending
+
+    def incr_window(
+        self,
+        key: str,
+        window_s: float,
+        amount: int = 1,
+        now: float | None = None,
+        buckets: int = 12,
+    ) -> Pending[int]:
+        s = self._store
+        return self._queue(lambda: s._incr_window(key, window_s, amount, now, buckets))
+
+    def add_distinct(
+        self,
+        key: str,
+        items: Sequence[str],
+        window_s: float,
+        now: float | None = None,
+        buckets: int = 6,
+    ) -> Pending[int]:
+        s, its = self._store, list(items)
+        return self._queue(lambda: s._add_distinct(key, its, window_s, now, buckets))
+
+    def baseline(
+        self,
+        key: str,
+        bucket_s: float,
+        alpha: float,
+        ttl_s: float,
+        amount: int = 1,
+        now: float | None = None,
+    ) -> Pending[Baseline]:
+        s = self._store
+        return self._queue(lambda: s._baseline(key, bucket_s, alpha, ttl_s, amount, now))
+
+    def push_recent(
+        self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
+    ) -> Pending[list[str]]:
+        s = self._store
+        return self._queue(lambda: s._push_recent(key, item, cap, ttl_s, now))
+
+    async def run(self) -> None:
+        for pending, op in self._queued:
+            pending.set(op())
+        self._queued.clear()
 
 
 def _fold(ewma: float, count: int, gap: int, alpha: float) -> float:
@@ -372,7 +530,6 @@ class RedisStore:
         url: str,
         namespace: str = NAMESPACE,
         timeout_s: float = 1.0,
-        client: Any = None,
     ) -> None:
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
@@ -380,25 +537,25 @@ class RedisStore:
 
         self.url = _redact_url(url)
         self.namespace = namespace
-        if client is None:
-            try:
-                client = aioredis.Redis.from_url(
-                    url,
-                    socket_timeout=timeout_s,
-                    socket_connect_timeout=timeout_s,
-                    retry=Retry(NoBackoff(), 0),
-                    decode_responses=True,
-                )
-            except ValueError as exc:
-                raise StoreUnavailable(self.url, f"not a usable Redis URL: {exc}") from None
+        try:
+            client = aioredis.Redis.from_url(
+                url,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                retry=Retry(NoBackoff(), 0),
+                decode_responses=True,
+            )
+        except ValueError as exc:
+            raise StoreUnavailable(self.url, f"not a usable Redis URL: {exc}") from None
         self._redis: Any = client
         self._incr = self._redis.register_script(_INCR_WINDOW)
         self._baseline = self._redis.register_script(_BASELINE)
 
-    def _key(self, kind: str, key: str) -> str:
+    def key(self, kind: str, key: str) -> str:
+        """The Redis key of the caller's ``key`` for an operation of ``kind``."""
         return f"{self.namespace}{kind}:{key}"
 
-    def _failed(self, exc: Exception) -> StoreUnavailable:
+    def failed(self, exc: Exception) -> StoreUnavailable:
         return StoreUnavailable(self.url, f"{type(exc).__name__}: {exc}")
 
     async def ping(self) -> None:
@@ -408,7 +565,7 @@ class RedisStore:
         try:
             await self._redis.ping()
         except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
+            raise self.failed(exc) from exc
 
     async def incr_window(
         self,
@@ -418,16 +575,10 @@ class RedisStore:
         now: float | None = None,
         buckets: int = 12,
     ) -> int:
-        from redis.exceptions import RedisError
-
-        t = _now(now)
-        current, width = _bucket_of(t, window_s, buckets)
-        ttl_ms = math.ceil((window_s + width) * 1000)
-        args = [current, int(amount), current - buckets + 1, ttl_ms]
-        try:
-            return int(await self._incr(keys=[self._key("w", key)], args=args))
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
+        b = self.batch()
+        result = b.incr_window(key, window_s, amount, now, buckets)
+        await b.run()
+        return result.value
 
     async def add_distinct(
         self,
@@ -437,23 +588,10 @@ class RedisStore:
         now: float | None = None,
         buckets: int = 6,
     ) -> int:
-        from redis.exceptions import RedisError
-
-        t = _now(now)
-        current, width = _bucket_of(t, window_s, buckets)
-        ttl_ms = math.ceil((window_s + width) * 1000)
-        base = self._key("d", key)
-        keys = [f"{base}:{b}" for b in range(current - buckets + 1, current + 1)]
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                if items:
-                    pipe.pfadd(keys[-1], *items)
-                    pipe.pexpire(keys[-1], ttl_ms)
-                pipe.pfcount(*keys)
-                result = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
-        return int(result[-1])
+        b = self.batch()
+        result = b.add_distinct(key, items, window_s, now, buckets)
+        await b.run()
+        return result.value
 
     async def baseline(
         self,
@@ -464,33 +602,21 @@ class RedisStore:
         amount: int = 1,
         now: float | None = None,
     ) -> Baseline:
-        from redis.exceptions import RedisError
-
-        t = _now(now)
-        bucket = math.floor(t / bucket_s)
-        args = [bucket, int(amount), repr(float(alpha)), math.ceil(ttl_s * 1000)]
-        try:
-            count, ewma, age = await self._baseline(keys=[self._key("b", key)], args=args)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
-        return Baseline(current=int(count), ewma=float(ewma), age_buckets=int(age))
+        b = self.batch()
+        result = b.baseline(key, bucket_s, alpha, ttl_s, amount, now)
+        await b.run()
+        return result.value
 
     async def push_recent(
         self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
     ) -> list[str]:
-        from redis.exceptions import RedisError
+        b = self.batch()
+        result = b.push_recent(key, item, cap, ttl_s, now)
+        await b.run()
+        return result.value
 
-        k = self._key("r", key)
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.lrange(k, 0, cap - 1)
-                pipe.lpush(k, item)
-                pipe.ltrim(k, 0, cap - 1)
-                pipe.pexpire(k, math.ceil(ttl_s * 1000))
-                result = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
-        return [str(x) for x in result[0]]
+    def batch(self) -> _RedisBatch:
+        return _RedisBatch(self, self._redis.pipeline(transaction=True))
 
     async def delete_namespace(self) -> int:
         """Delete every key under this store's namespace (tests, and a deployer's reset);
@@ -502,11 +628,109 @@ class RedisStore:
             async for k in self._redis.scan_iter(match=self.namespace + "*", count=500):
                 deleted += int(await self._redis.delete(k))
         except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
+            raise self.failed(exc) from exc
         return deleted
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class _RedisBatch:
+    """Operations queued on one MULTI/EXEC pipeline; each knows how many replies are its own
+    and how to read them."""
+
+    def __init__(self, store: RedisStore, pipe: Any) -> None:
+        self._store = store
+        self._pipe = pipe
+        self._queued: list[tuple[Pending[Any], int, Any]] = []
+
+    def _script(self, script: Any, key: str, args: list[Any]) -> None:
+        self._pipe.scripts.add(script)  # the pipeline loads it first if Redis lacks it
+        self._pipe.evalsha(script.sha, 1, key, *args)
+
+    def incr_window(
+        self,
+        key: str,
+        window_s: float,
+        amount: int = 1,
+        now: float | None = None,
+        buckets: int = 12,
+    ) -> Pending[int]:
+        current, width = _bucket_of(_now(now), window_s, buckets)
+        ttl_ms = math.ceil((window_s + width) * 1000)
+        args = [current, int(amount), current - buckets + 1, ttl_ms]
+        self._script(self._store._incr, self._store.key("w", key), args)
+        pending: Pending[int] = Pending()
+        self._queued.append((pending, 1, lambda r: int(r[0])))
+        return pending
+
+    def add_distinct(
+        self,
+        key: str,
+        items: Sequence[str],
+        window_s: float,
+        now: float | None = None,
+        buckets: int = 6,
+    ) -> Pending[int]:
+        current, width = _bucket_of(_now(now), window_s, buckets)
+        ttl_ms = math.ceil((window_s + width) * 1000)
+        base = self._store.key("d", key)
+        keys = [f"{base}:{b}" for b in range(current - buckets + 1, current + 1)]
+        replies = 1
+        if items:
+            self._pipe.pfadd(keys[-1], *items)
+            self._pipe.pexpire(keys[-1], ttl_ms)
+            replies = 3
+        self._pipe.pfcount(*keys)
+        pending: Pending[int] = Pending()
+        self._queued.append((pending, replies, lambda r: int(r[-1])))
+        return pending
+
+    def baseline(
+        self,
+        key: str,
+        bucket_s: float,
+        alpha: float,
+        ttl_s: float,
+        amount: int = 1,
+        now: float | None = None,
+    ) -> Pending[Baseline]:
+        bucket = math.floor(_now(now) / bucket_s)
+        args = [bucket, int(amount), repr(float(alpha)), math.ceil(ttl_s * 1000)]
+        self._script(self._store._baseline, self._store.key("b", key), args)
+        pending: Pending[Baseline] = Pending()
+        self._queued.append(
+            (pending, 1, lambda r: Baseline(int(r[0][0]), float(r[0][1]), int(r[0][2])))
+        )
+        return pending
+
+    def push_recent(
+        self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
+    ) -> Pending[list[str]]:
+        k = self._store.key("r", key)
+        self._pipe.lrange(k, 0, cap - 1)
+        self._pipe.lpush(k, item)
+        self._pipe.ltrim(k, 0, cap - 1)
+        self._pipe.pexpire(k, math.ceil(ttl_s * 1000))
+        pending: Pending[list[str]] = Pending()
+        self._queued.append((pending, 4, lambda r: [str(x) for x in r[0]]))
+        return pending
+
+    async def run(self) -> None:
+        from redis.exceptions import RedisError
+
+        if not self._queued:
+            return
+        try:
+            async with self._pipe as pipe:
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise self._store.failed(exc) from exc
+        at = 0
+        for pending, n, read in self._queued:
+            pending.set(read(replies[at : at + n]))
+            at += n
+        self._queued.clear()
 
 
 def store_from_env(environ: dict[str, str] | None = None, namespace: str = NAMESPACE) -> Store:

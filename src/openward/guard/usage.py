@@ -31,7 +31,6 @@ prompt; never prompt text. Scores are 0.5 at a detector's threshold, rising towa
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import time
@@ -45,7 +44,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from openward.guard import types
-from openward.guard.state import Store
+from openward.guard.state import Pending, Store
 
 __all__ = [
     "BurstConfig",
@@ -80,10 +79,10 @@ class VolumeDiversityConfig(_Config):
     endings (first and last eight words)."""
 
     enabled: bool = True
-    window_s: float = Field(3600.0, gt=0)
-    min_requests: int = Field(1000, ge=1)
-    min_diversity: float = Field(0.9, ge=0, le=1)
-    min_edge_diversity: float = Field(0.5, ge=0, le=1)
+    window_s: float = Field(default=3600.0, gt=0)
+    min_requests: int = Field(default=1000, ge=1)
+    min_diversity: float = Field(default=0.9, ge=0, le=1)
+    min_edge_diversity: float = Field(default=0.5, ge=0, le=1)
 
 
 class LogprobHarvestConfig(_Config):
@@ -93,9 +92,9 @@ class LogprobHarvestConfig(_Config):
     above ``high_top_logprobs``, or with a non-empty ``logit_bias``, or with ``echo``."""
 
     enabled: bool = True
-    window_s: float = Field(3600.0, gt=0)
-    min_requests: int = Field(200, ge=1)
-    high_top_logprobs: int = Field(10, ge=1)
+    window_s: float = Field(default=3600.0, gt=0)
+    min_requests: int = Field(default=200, ge=1)
+    high_top_logprobs: int = Field(default=10, ge=1)
 
 
 class NearDuplicateConfig(_Config):
@@ -107,12 +106,12 @@ class NearDuplicateConfig(_Config):
     ``min_fraction`` of the identity's requests."""
 
     enabled: bool = True
-    window_s: float = Field(3600.0, gt=0)
-    min_count: int = Field(500, ge=1)
-    min_fraction: float = Field(0.6, ge=0, le=1)
-    max_diff_buckets: int = Field(8, ge=0, le=_SKETCH_BUCKETS)
-    max_diff_share: float = Field(0.7, gt=0, le=1)
-    recent: int = Field(200, ge=1, le=10_000)
+    window_s: float = Field(default=3600.0, gt=0)
+    min_count: int = Field(default=500, ge=1)
+    min_fraction: float = Field(default=0.6, ge=0, le=1)
+    max_diff_buckets: int = Field(default=8, ge=0, le=_SKETCH_BUCKETS)
+    max_diff_share: float = Field(default=0.7, gt=0, le=1)
+    recent: int = Field(default=200, ge=1, le=10_000)
 
 
 class BurstConfig(_Config):
@@ -124,14 +123,14 @@ class BurstConfig(_Config):
     ``baseline_ttl_s`` after an identity's last request."""
 
     enabled: bool = True
-    window_s: float = Field(60.0, gt=0)
-    min_count: int = Field(60, ge=1)
-    ratio: float = Field(10.0, gt=1)
-    baseline_half_life_s: float = Field(1800.0, gt=0)
-    baseline_floor: float = Field(1.0, gt=0)
-    cold_start_s: float = Field(900.0, ge=0)
-    cold_start_count: int = Field(600, ge=1)
-    baseline_ttl_s: float = Field(7 * 86400.0, gt=0)
+    window_s: float = Field(default=60.0, gt=0)
+    min_count: int = Field(default=60, ge=1)
+    ratio: float = Field(default=10.0, gt=1)
+    baseline_half_life_s: float = Field(default=1800.0, gt=0)
+    baseline_floor: float = Field(default=1.0, gt=0)
+    cold_start_s: float = Field(default=900.0, ge=0)
+    cold_start_count: int = Field(default=600, ge=1)
+    baseline_ttl_s: float = Field(default=7 * 86400.0, gt=0)
 
 
 class UsageConfig(_Config):
@@ -139,15 +138,15 @@ class UsageConfig(_Config):
     names the kinds) or underscores."""
 
     volume_diversity: VolumeDiversityConfig = Field(
-        default_factory=VolumeDiversityConfig, alias="volume-diversity"
+        default_factory=lambda: VolumeDiversityConfig(), alias="volume-diversity"
     )
     logprob_harvest: LogprobHarvestConfig = Field(
-        default_factory=LogprobHarvestConfig, alias="logprob-harvest"
+        default_factory=lambda: LogprobHarvestConfig(), alias="logprob-harvest"
     )
     near_duplicate_probing: NearDuplicateConfig = Field(
-        default_factory=NearDuplicateConfig, alias="near-duplicate-probing"
+        default_factory=lambda: NearDuplicateConfig(), alias="near-duplicate-probing"
     )
-    burst: BurstConfig = Field(default_factory=BurstConfig)
+    burst: BurstConfig = Field(default_factory=lambda: BurstConfig())
 
 
 @dataclass(frozen=True)
@@ -335,36 +334,34 @@ class UsageMonitor:
         feats = prompt_features(conv)
         harvest = _harvest_reasons(conv.params, lh.high_top_logprobs) if lh.enabled else []
 
-        # One round of independent store operations (concurrent on Redis), then near-duplicates.
-        ops: dict[str, Any] = {}
+        # One round trip for everything independent of the others, then one for near-duplicates.
+        batch = self.store.batch()
+        ops: dict[str, Pending[Any]] = {}
         windows = {c.window_s for c in (vd, lh, nd) if c.enabled}
         for w in windows:
-            ops[f"req:{_w(w)}"] = self.store.incr_window(f"u:req:{_w(w)}:{ident}", w, 1, t)
+            ops[f"req:{_w(w)}"] = batch.incr_window(f"u:req:{_w(w)}:{ident}", w, 1, t)
         if vd.enabled:
             w = vd.window_s
             key = f"{_w(w)}:{ident}"
-            ops["distinct"] = self.store.add_distinct(f"u:dp:{key}", [feats.digest], w, t)
-            ops["opening"] = self.store.add_distinct(f"u:do:{key}", [feats.opening], w, t)
-            ops["ending"] = self.store.add_distinct(f"u:de:{key}", [feats.ending], w, t)
+            ops["distinct"] = batch.add_distinct(f"u:dp:{key}", [feats.digest], w, t)
+            ops["opening"] = batch.add_distinct(f"u:do:{key}", [feats.opening], w, t)
+            ops["ending"] = batch.add_distinct(f"u:de:{key}", [feats.ending], w, t)
         if lh.enabled:
-            ops["harvest"] = self.store.incr_window(
+            ops["harvest"] = batch.incr_window(
                 f"u:lp:{_w(lh.window_s)}:{ident}", lh.window_s, 1 if harvest else 0, t
             )
         if nd.enabled:
-            ops["recent"] = self.store.push_recent(
+            ops["recent"] = batch.push_recent(
                 f"u:nr:{ident}", _recent_item(feats, t), nd.recent, nd.window_s, t
             )
         if bu.enabled:
-            ops["rate"] = self.store.incr_window(
-                f"u:rate:{_w(bu.window_s)}:{ident}", bu.window_s, 1, t
-            )
+            ops["rate"] = batch.incr_window(f"u:rate:{_w(bu.window_s)}:{ident}", bu.window_s, 1, t)
             alpha = 1.0 - 0.5 ** (bu.window_s / bu.baseline_half_life_s)
-            ops["baseline"] = self.store.baseline(
+            ops["baseline"] = batch.baseline(
                 f"u:base:{_w(bu.window_s)}:{ident}", bu.window_s, alpha, bu.baseline_ttl_s, 1, t
             )
-        names = list(ops)
-        values = await asyncio.gather(*ops.values())
-        got = dict(zip(names, values, strict=True))
+        await batch.run()
+        got = {name: p.value for name, p in ops.items()}
 
         found: list[types.Detection] = []
         if vd.enabled:
@@ -494,4 +491,3 @@ class UsageMonitor:
                 },
             )
         ]
-

@@ -1,12 +1,14 @@
-"""One guard process's worth of Redis traffic, for the two-process tests in test_state.py.
+"""One guard process's worth of Redis traffic, for the two-process test in test_state.py.
 
-    python -m tests.guard.redis_worker incr URL NAMESPACE KEY COUNT START_AT
-    python -m tests.guard.redis_worker harvest URL NAMESPACE IDENTITY COUNT
+    python -m tests.guard.redis_worker URL NAMESPACE ROLE START_AT
 
-``incr`` waits until the wall clock reaches START_AT (so two processes start together), adds
-COUNT to a sliding-window counter in 50 concurrent increments at a time and prints the last
-total it saw. ``harvest`` observes COUNT logprob-harvesting requests of IDENTITY and prints,
-as JSON, the index of each request that came back with a detection and its kind.
+Waits until the wall clock reaches START_AT (so that both processes run side by side), adds
+1000 to a shared sliding-window counter in rounds of 50 concurrent increments, then observes
+logprob-harvesting requests of the identity ``team-a`` through a :class:`UsageMonitor`: the
+``first`` process 15 of them, after which it sets a ``done`` key; the ``second`` waits for
+that key and then observes 10. The harvest threshold is lowered to 20 requests (from 200) to
+keep the test short. Prints JSON: the last counter total it saw and the index and
+kind of every detection it got.
 """
 
 from __future__ import annotations
@@ -18,43 +20,44 @@ import time
 
 from openward.guard.state import RedisStore
 from openward.guard.types import Conversation, Segment
-from openward.guard.usage import UsageMonitor
+from openward.guard.usage import UsageConfig, UsageMonitor
+
+CONFIG = {"logprob-harvest": {"min_requests": 20}}
 
 
-async def incr(url: str, namespace: str, key: str, count: int, start_at: float) -> None:
+async def main(url: str, namespace: str, role: str, start_at: float) -> None:
     store = RedisStore(url, namespace=namespace)
     await asyncio.sleep(max(0.0, start_at - time.time()))
     last = 0
-    for done in range(0, count, 50):
-        n = min(50, count - done)
-        totals = await asyncio.gather(*(store.incr_window(key, 3600) for _ in range(n)))
+    for _ in range(0, 1000, 50):
+        totals = await asyncio.gather(*(store.incr_window("shared", 3600) for _ in range(50)))
         last = max(last, *totals)
-    await store.close()
-    print(json.dumps({"last_total": last}))
 
+    import redis.asyncio as aioredis
 
-async def harvest(url: str, namespace: str, identity: str, count: int) -> None:
-    monitor = UsageMonitor(RedisStore(url, namespace=namespace))
+    client = aioredis.Redis.from_url(url)
+    done_key = f"{namespace}done"
+    if role == "second":
+        deadline = time.time() + 30
+        while not await client.exists(done_key):
+            if time.time() > deadline:
+                raise SystemExit("the first process never finished")
+            await asyncio.sleep(0.02)
+    monitor = UsageMonitor(store, UsageConfig.model_validate(CONFIG))
     fired = []
-    for i in range(count):
+    for i in range(15 if role == "first" else 10):
         conv = Conversation(
-            (Segment(0, "user", f"question number {i} from this process"),),
+            (Segment(0, "user", f"question number {i} from the {role} process"),),
             params={"logprobs": True, "top_logprobs": 20},
         )
-        for d in await monitor.observe(identity, conv):
+        for d in await monitor.observe("team-a", conv):
             fired.append({"index": i, "detector": d.detector, "kind": d.kind})
-    await monitor.store.close()
-    print(json.dumps(fired))
-
-
-def main(argv: list[str]) -> None:
-    if argv[0] == "incr":
-        asyncio.run(incr(argv[1], argv[2], argv[3], int(argv[4]), float(argv[5])))
-    elif argv[0] == "harvest":
-        asyncio.run(harvest(argv[1], argv[2], argv[3], int(argv[4])))
-    else:
-        raise SystemExit(f"unknown command {argv[0]!r}")
+    if role == "first":
+        await client.set(done_key, 1, ex=60)
+    await client.aclose()
+    await store.close()
+    print(json.dumps({"last_total": last, "fired": fired}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))

@@ -21,6 +21,8 @@ from openward.guard.state import (
     StoreUnavailable,
     store_from_env,
 )
+from openward.guard.types import Conversation, Segment
+from openward.guard.usage import UsageConfig, UsageMonitor
 from tests.guard.conftest import REDIS_URL
 
 pytestmark = pytest.mark.anyio
@@ -120,40 +122,37 @@ def _worker(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _result(p: subprocess.Popen[str]) -> object:
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err
-    return json.loads(out)
-
-
-def test_two_processes_never_lose_an_increment(redis_namespace: str) -> None:
+def test_two_processes_share_counts_and_detections(redis_namespace: str) -> None:
+    """Two guard processes on one Redis: concurrent increments are never lost, and one
+    process's traffic raises the other's detection (see tests/guard/redis_worker.py)."""
     start_at = f"{time.time() + 1.5}"  # both have imported by then: they run side by side
-    procs = [_worker("incr", REDIS_URL, redis_namespace, "shared", "1500", start_at)]
-    procs.append(_worker("incr", REDIS_URL, redis_namespace, "shared", "1500", start_at))
+    procs = [_worker(REDIS_URL, redis_namespace, role, start_at) for role in ("first", "second")]
+    results = []
     for p in procs:
-        _result(p)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        results.append(json.loads(out))
+    first, second = results
 
-    async def total() -> int:
+    async def after() -> tuple[int, list[object]]:
         s = RedisStore(REDIS_URL, namespace=redis_namespace)
         try:
-            return await s.incr_window("shared", 3600, 0)
+            total = await s.incr_window("shared", 3600, 0)
+            conv = Conversation((Segment(0, "user", "hi"),), params={"logprobs": 1, "echo": True})
+            # with a threshold of 2, team-a's 25 would fire if they were counted for team-b
+            cfg = UsageConfig.model_validate({"logprob-harvest": {"min_requests": 2}})
+            return total, list(await UsageMonitor(s, cfg).observe("team-b", conv))
         finally:
             await s.close()
 
-    assert asyncio.run(total()) == 3000
-
-
-def test_one_process_traffic_raises_the_other_process_detection(redis_namespace: str) -> None:
-    other = _worker("harvest", REDIS_URL, redis_namespace, "team-b", "5")
-    first = _result(_worker("harvest", REDIS_URL, redis_namespace, "team-a", "150"))
-    second = _result(_worker("harvest", REDIS_URL, redis_namespace, "team-a", "60"))
-    assert first == []  # 150 harvesting requests: under the default of 200
-    harvests = [d for d in second if d["kind"] == "logprob-harvest"]  # type: ignore[union-attr]
-    # the second process's 50th request is the identity's 200th
-    assert harvests and harvests[0]["index"] == 49, second
+    total, team_b = asyncio.run(after())
+    assert total == 2000  # 2 x 1000, none lost
+    assert first["fired"] == []  # 15 harvesting requests: under the worker's threshold of 20
+    harvests = [d for d in second["fired"] if d["kind"] == "logprob-harvest"]
+    # the second process's 5th request is the identity's 20th
+    assert harvests and harvests[0]["index"] == 4, second
     assert {d["detector"] for d in harvests} == {"model-extraction"}
-    # another identity on the same Redis is untouched
-    assert _result(other) == []
+    assert team_b == []  # another identity on the same Redis is untouched
 
 
 async def test_redis_down_raises_a_typed_error_quickly() -> None:

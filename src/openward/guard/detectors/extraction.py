@@ -39,7 +39,15 @@ _OBJ = (
     r"(?:prompt|instructions?|directives?|guidelines|rules|configuration|config|"
     r"initiali[sz]ation|system\s+message|context\s+window|preamble|persona\s+definition))"
 )
-_YOUR = r"(?:your|the|its|ur|thy|all\s+(?:of\s+)?your|the\s+assistant'?s|the\s+model'?s|the\s+bot'?s)"
+# "your rules" is about the model; "the rules" only when qualified ("the system prompt")
+_QUALIFIED = (
+    r"(?:system|initial|original|hidden|secret|internal|developer|pre[-\s]?)\s*"
+    r"(?:prompt|instructions?|directives?|message|configuration)"
+)
+_YOUR = (
+    r"(?:(?:your|ur|thy|all\s+(?:of\s+)?your|the\s+(?:assistant|model|bot|ai)'?s)\s+"
+    rf"|(?:the\s+)?(?={_QUALIFIED}))"
+)
 _VERB = (
     r"(?:repeat|print|output|echo|recite|reproduce|copy|paste|write\s+(?:out|down)?|type\s+out|"
     r"show|display|reveal|disclose|leak|dump|tell\s+me|give\s+me|share|list|spell\s+out|"
@@ -53,11 +61,13 @@ FAMILIES: Final[dict[str, re.Pattern[str]]] = {
         r"message|characters?)\s+(?:above|before|prior|preceding|so\s+far|up\s+to)"
         r"|(?:everything|all|what(?:ever)?)\s+(?:above|before|you\s+were\s+(?:told|given))"
         r"|above\s+(?:this|here)|(?:start(?:ing)?|begin(?:ning)?)\s+with\s+[\"'“‘]?\s*you\s+are"
-        r"|verbatim|word\s+for\s+word|exactly\s+as\s+(?:written|given))",
+        r"|verbatim|word\s+for\s+word|exactly\s+as\s+(?:written|given))"
+        r"|\b(?:first|last|initial)\s+\d+\s+(?:words|lines|characters|tokens|sentences)\s+of\s+"
+        r"(?:your|the|this)\s+(?:prompt|instructions|context|conversation|text)",
         re.I | re.S,
     ),
     "instructions": re.compile(
-        rf"\b{_VERB}\b.{{0,30}}?\b{_YOUR}\s+{_OBJ}\b"
+        rf"\b{_VERB}\b.{{0,30}}?\b{_YOUR}{_OBJ}\b"
         rf"|\b{_VERB}\b.{{0,20}}?\b(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|"
         r"secret\s+instructions|pre[-\s]?prompt|system\s+message)\b"
         rf"|\b(?:what|which)\s+{_OBJ}\s+(?:were|was|have)\s+you\s+(?:given|told|programmed)",
@@ -72,10 +82,10 @@ FAMILIES: Final[dict[str, re.Pattern[str]]] = {
         re.I | re.S,
     ),
     "format": re.compile(
-        rf"\b{_YOUR}\s+{_OBJ}\b.{{0,50}}?\b(?:in|into|as|inside)\s+(?:a\s+)?(?:code\s*block|"
+        rf"\b{_YOUR}{_OBJ}\b.{{0,50}}?\b(?:in|into|as|inside)\s+(?:a\s+)?(?:code\s*block|"
         r"markdown|json|yaml|xml|base64|a\s+poem|a\s+story|a\s+table|reverse|backwards|"
         r"pig\s+latin|french|spanish|german|chinese|another\s+language)"
-        rf"|\b(?:translate|encode|spell|summari[sz]e|rewrite|paraphrase)\b.{{0,20}}?\b{_YOUR}\s+{_OBJ}"
+        rf"|\b(?:translate|encode|spell|summari[sz]e|rewrite|paraphrase)\b.{{0,20}}?\b{_YOUR}{_OBJ}"
         r"|\b(?:output|print|put|place|write)\b.{0,20}?\b(?:your\s+)?initiali[sz]ation\b",
         re.I | re.S,
     ),

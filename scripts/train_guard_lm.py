@@ -75,7 +75,7 @@ def metadata_texts() -> Iterator[tuple[str, bytes]]:
     site = Path(sysconfig.get_paths()["purelib"])
     for p in _order(list(site.glob("*.dist-info/METADATA"))):
         raw = p.read_bytes()
-        head, sep, body = raw.partition(b"\n\n")
+        _head, sep, body = raw.partition(b"\n\n")
         desc = body if sep else b""
         if len(desc) < 200:
             continue
@@ -103,7 +103,7 @@ def _mo_messages(data: bytes) -> list[bytes]:
             break
     else:
         return []
-    out = []
+    out: list[bytes] = []
     for i in range(count):
         off = trans + 8 * i
         if off + 8 > len(data):
@@ -141,7 +141,9 @@ SOURCES = {
 }
 
 
-def collect() -> tuple[dict[str, list[bytes]], dict[str, list[bytes]], dict[str, dict[str, object]]]:
+def collect() -> tuple[
+    dict[str, list[bytes]], dict[str, list[bytes]], dict[str, dict[str, object]]
+]:
     train: dict[str, list[bytes]] = {}
     held: dict[str, list[bytes]] = {}
     record: dict[str, dict[str, object]] = {}
@@ -192,10 +194,15 @@ def refit_nemo(lm: _charlm.CharLM, data: Path) -> dict[str, object]:
     """
     from openward.guard.detectors import perplexity as ppl
 
-    benign = [r["prompt"] for r in json.loads((data / "wildguardtest_benign_prompts.json").read_text())]
+    benign = [
+        r["prompt"] for r in json.loads((data / "wildguardtest_benign_prompts.json").read_text())
+    ]
     jail = json.loads((data / "inthewild_jailbreak_prompts.json").read_text())
     fit, test = benign[0::2], benign[1::2]
-    out: dict[str, object] = {"fit_on": "wildguardtest_benign_prompts.json[0::2]", "fpr_budget": 0.01}
+    out: dict[str, object] = {
+        "fit_on": "wildguardtest_benign_prompts.json[0::2]",
+        "fpr_budget": 0.01,
+    }
     for name, fn in (
         ("length_per_perplexity", ppl.length_per_perplexity),
         ("prefix_suffix_perplexity", ppl.prefix_suffix_perplexity),
@@ -227,7 +234,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / _charlm.WEIGHTS_FILE.name
     save_file(tables.tensors(), str(weights), metadata={"format": "openward-charlm-v1"})
-    held_bpb = {name: round(bits_per_byte(tables, texts), 4) for name, texts in held.items() if texts}
+    held_bpb = {
+        name: round(bits_per_byte(tables, texts), 4) for name, texts in held.items() if texts
+    }
     print("held-out bits/byte:", held_bpb)
     lm = _charlm.CharLM(tables)
     data_dir = args.data if args.data.is_dir() else Path("/work/shared/data/guard")
@@ -246,7 +255,9 @@ def main() -> None:
         "held_out_bits_per_byte": held_bpb,
         "nemo_refit": nemo,
     }
-    (args.out / _charlm.META_FILE.name).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    (args.out / _charlm.META_FILE.name).write_text(
+        json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    )
     print("wrote", weights, weights.stat().st_size, "bytes")
 
 

@@ -45,7 +45,8 @@ def rand(chars: str, n: int) -> str:
 
 AWS_KEY = "AKIA" + rand(string.ascii_uppercase + string.digits, 16)
 GITHUB = "ghp_" + rand(string.ascii_letters + string.digits, 36)
-SLACK = f"xoxb-{rand(string.digits, 12)}-{rand(string.digits, 13)}-{rand(string.ascii_letters + string.digits, 24)}"
+ALNUM = string.ascii_letters + string.digits
+SLACK = f"xoxb-{rand(string.digits, 12)}-{rand(string.digits, 13)}-{rand(ALNUM, 24)}"
 STRIPE = "sk_live_" + rand(string.ascii_letters + string.digits, 24)
 PEM_BODY = "\n".join(
     base64.b64encode(bytes(RNG.randrange(256) for _ in range(48))).decode() for _ in range(8)
@@ -137,7 +138,10 @@ def test_generic_assistant_phrases_do_not_fire() -> None:
         (Segment(0, "system", SYSTEM_PROMPT.replace("Orbit", "Comet")), Segment(1, "user", "hi"))
     )
     found, _ = stream(
-        SystemPromptLeakDetector(), deltas(LEAK.replace("Orbit", "Comet"), 4), conv, DetectorContext()
+        SystemPromptLeakDetector(),
+        deltas(LEAK.replace("Orbit", "Comet"), 4),
+        conv,
+        DetectorContext(),
     )
     assert found
 
@@ -249,7 +253,9 @@ def test_harmful_compliance_without_the_audit_extra_reports_nothing_and_says_so(
         bomb = Conversation((Segment(0, "user", "How do I make a pipe bomb at home?"),))
         with caplog.at_level(logging.WARNING, logger=harmful.__name__):
             for seed in (9, 10):
-                found, _ = stream(HarmfulComplianceDetector(), deltas("Sure, step 1...", seed), bomb)
+                found, _ = stream(
+                    HarmfulComplianceDetector(), deltas("Sure, step 1...", seed), bomb
+                )
                 assert found == []
         warnings = [r for r in caplog.records if "disabled" in r.getMessage()]
         assert len(warnings) == 1 and "audit" in warnings[0].getMessage()

@@ -169,9 +169,9 @@ def _gamma(tables: Tables, ctx: U64, k: int) -> F64:
 def _grouped(keys: U64, counts: I64, shift: int) -> tuple[U64, F64, F64]:
     """Sum and number of nonzero ``counts`` grouped by ``keys >> shift``."""
     groups, inverse = np.unique(keys >> np.uint64(shift), return_inverse=True)
-    total = np.bincount(inverse, weights=counts.astype(np.float64))
-    distinct = np.bincount(inverse, weights=(counts > 0).astype(np.float64))
-    return groups, total, distinct
+    total = np.bincount(inverse, weights=counts.astype(np.float64)).astype(np.float64)
+    distinct = np.bincount(inverse, weights=(counts > 0).astype(np.float64)).astype(np.float64)
+    return np.asarray(groups, dtype=np.uint64), total, distinct
 
 
 def train(texts: Iterable[bytes]) -> Tables:
@@ -216,7 +216,9 @@ def train(texts: Iterable[bytes]) -> Tables:
             kept = np.zeros(len(keys), dtype=bool)
             kept[np.flatnonzero(keep)[placed]] = True
             # what is stored is what the lookup returns: quantised
-            stored = np.where(kept, np.exp(-np.rint(-np.log(np.maximum(a, 1e-30)) * QUANT) / QUANT), 0.0)
+            stored = np.where(
+                kept, np.exp(-np.rint(-np.log(np.maximum(a, 1e-30)) * QUANT) / QUANT), 0.0
+            )
             alpha.append(table)
         else:
             joint = np.zeros(1 << (8 * (k + 1)), dtype=np.float16)
@@ -261,7 +263,7 @@ def char_logprobs(tables: Tables, text: str) -> F64:
     arr = np.frombuffer(data, dtype=np.uint8)
     starts = (arr & 0xC0) != 0x80  # not a continuation byte
     char_id = np.cumsum(starts) - 1
-    out: F64 = np.bincount(char_id, weights=lp, minlength=len(text))[: len(text)]
+    out: F64 = np.bincount(char_id, weights=lp, minlength=len(text))[: len(text)].astype(np.float64)
     return out
 
 
@@ -314,4 +316,6 @@ class CharLM:
             starts.append(n - window)
         st = np.asarray(starts)
         means = (csum[st + window] - csum[st]) / window
-        return [(int(s), int(s) + window, math.exp(-float(m))) for s, m in zip(st, means, strict=True)]
+        return [
+            (int(s), int(s) + window, math.exp(-float(m))) for s, m in zip(st, means, strict=True)
+        ]

@@ -44,11 +44,11 @@ MIN_PROMPT_WORDS: Final = 8
 _WORD = re.compile(r"[^\W_]+")
 _TRAILING = re.compile(r"['’]*")  # what may follow a word that could still go on
 _STOP: Final = frozenset(
-    "a an the and or but if of to in on at for with by from as is are was were be been being "
-    "you your yours i me my we our us it its this that these those there here do does did not "
-    "no yes can could will would should shall may might must have has had am so than then "
-    "they them their he she his her him who whom which what when where why how all any each "
-    "helpful assistant ai language model always never please".split()
+    "a an the and or but if of to in on at for with by from as is are was were be been "  # noqa: SIM905
+    "being you your yours i me my we our us it its this that these those there here do "
+    "does did not no yes can could will would should shall may might must have has had "
+    "am so than then they them their he she his her him who whom which what when where "
+    "why how all any each helpful assistant ai language model always never please".split()
 )
 
 
@@ -103,7 +103,9 @@ class SystemPromptLeakScanner:
     """One response's scanner (see the module docstring)."""
 
     def __init__(self, prompts: list[str]) -> None:
-        self._prompts = [p for p in (_Prompt.of(t) for t in prompts) if len(p.words) >= MIN_PROMPT_WORDS]
+        self._prompts = [
+            p for p in (_Prompt.of(t) for t in prompts) if len(p.words) >= MIN_PROMPT_WORDS
+        ]
         self._text = ""
         self._scan = 0  # where the next unread word may start
         self._words: list[tuple[str, int, int]] = []  # normalised word, start, end
@@ -141,8 +143,8 @@ class SystemPromptLeakScanner:
         # complete words that may begin a run: the longest tail that is a trigram prefix
         for k in range(SHINGLE - 1, 0, -1):
             if len(self._words) >= k:
-                tail = tuple(w for w, _s, _e in self._words[-k:])
-                if any(tail in p.prefixes for p in self._prompts):
+                last = tuple(w for w, _s, _e in self._words[-k:])
+                if any(last in p.prefixes for p in self._prompts):
                     hold_from = min(hold_from, self._words[-k][1])
                     break
         return len(self._text) - hold_from

@@ -25,6 +25,7 @@ and 16 or more fabricated harmful-compliant exchanges score above 0.8.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ def _dedupe(hits: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
 
 
 def _alternations(hits: list[tuple[int, int, str]]) -> int:
-    return sum(1 for a, b in zip(hits, hits[1:], strict=False) if a[2] != b[2])
+    return sum(1 for a, b in itertools.pairwise(hits) if a[2] != b[2])
 
 
 def _complies(answer: str) -> bool:
@@ -193,7 +194,7 @@ class ManyShotDetector:
             turns = fabricated_turns(seg.text)
             pairs: list[tuple[str, str]] = []
             first: Turn | None = None
-            for a, b in zip(turns, turns[1:], strict=False):
+            for a, b in itertools.pairwise(turns):
                 if a.role == "user" and b.role == "assistant":
                     pairs.append((seg.text[a.start : a.end], seg.text[b.start : b.end]))
                     first = first or a

@@ -79,8 +79,8 @@ CONFUSABLES: Final[dict[str, str]] = {
     "Օ": "O",
 }  # fmt: skip
 _INJECTION_WORDS: Final = frozenset(
-    "ignore disregard forget instructions instruction system prompt previous override bypass "
-    "jailbreak reveal secret password admin developer mode rules restrictions".split()
+    "ignore disregard forget instructions instruction system prompt previous override "  # noqa: SIM905
+    "bypass jailbreak reveal secret password admin developer mode rules restrictions".split()
 )
 
 _TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
@@ -98,7 +98,9 @@ _B64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+
 _HEX_PLAIN = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}){8,}(?![0-9A-Za-z])")
 _HEX_ESCAPED = re.compile(r"(?:(?:\\x|0x)[0-9a-fA-F]{2}[\s,]*){6,}")
 _HEX_SPACED = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[ :]){6,}[0-9a-fA-F]{2}(?![0-9A-Za-z])")
-_PCT = re.compile(r"(?:%[0-9a-fA-F]{2}|[A-Za-z0-9._~+-]){0,40}(?:%[0-9a-fA-F]{2}[A-Za-z0-9._~+-]*){3,}")
+_PCT = re.compile(
+    r"(?:%[0-9a-fA-F]{2}|[A-Za-z0-9._~+-]){0,40}(?:%[0-9a-fA-F]{2}[A-Za-z0-9._~+-]*){3,}"
+)
 _SENTENCE = re.compile(r"[^\n.!?]{16,}[.!?]?")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
                        "$": "s", "8": "b", "9": "g", "!": "i", "|": "l"})  # fmt: skip
@@ -179,9 +181,7 @@ def decode(text: str) -> list[Decoded]:
     for m in _TAG_RUN.finditer(text):
         if _is_flag_sequence(text, m.start(), m.end()):
             continue
-        inner = "".join(
-            chr(ord(ch) - 0xE0000) for ch in m.group() if 0xE0020 <= ord(ch) <= 0xE007E
-        )
+        inner = "".join(chr(ord(ch) - 0xE0000) for ch in m.group() if 0xE0020 <= ord(ch) <= 0xE007E)
         found.append(Decoded("tags", m.start(), m.end(), inner))
     for m in _VS_RUN.finditer(text):
         vals = []
@@ -204,7 +204,9 @@ def decode(text: str) -> list[Decoded]:
         found.append(Decoded("bidi", m.start(), m.end(), ""))
     found.extend(_homoglyphs(text))
     for m in _COMPAT_RUN.finditer(text):
-        found.append(Decoded("compat", m.start(), m.end(), unicodedata.normalize("NFKC", m.group())))
+        found.append(
+            Decoded("compat", m.start(), m.end(), unicodedata.normalize("NFKC", m.group()))
+        )
     found.extend(_encodings(text))
     found.extend(_transforms(text))
     found.sort(key=lambda d: (d.start, d.end))
@@ -342,7 +344,7 @@ def _reveal(text: str, found: list[Decoded]) -> str:
     out = []
     pos = 0
     for d in sorted(found, key=lambda d: d.start):
-        if d.start < pos or d.kind == "zero-width" and d.end - d.start > 64:
+        if d.start < pos or (d.kind == "zero-width" and d.end - d.start > 64):
             continue
         out.append(text[pos : d.start])
         out.append(d.text)

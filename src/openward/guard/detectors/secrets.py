@@ -54,7 +54,9 @@ def _placeholder(value: str) -> bool:
 
 
 _KEY_WORD = re.compile(r"key|token|secret|passw|pwd|auth|credential|bearer", re.I)
-_BEGIN_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-\d")
+_BEGIN_KEY = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-\d"
+)
 _END_KEY = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 _B64_CHARS = re.compile(r"[A-Za-z0-9+/=]")
 
@@ -97,13 +99,12 @@ _NOT_USED: Final = frozenset({"IPPublicDetector", "PrivateKeyDetector"})
 
 def find_secrets(line: str, plugins: list[tuple[Any, float]]) -> list[tuple[int, int, str, float]]:
     """``(start, end, type, score)`` of each secret in one line."""
+    from detect_secrets.plugins.base import RegexBasedDetector
     from detect_secrets.plugins.high_entropy_strings import (
         HexHighEntropyString,
         HighEntropyStringsPlugin,
     )
     from detect_secrets.plugins.keyword import KeywordDetector
-
-    from detect_secrets.plugins.base import RegexBasedDetector
 
     found: dict[tuple[int, int], tuple[str, float]] = {}
 

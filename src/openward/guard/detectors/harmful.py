@@ -37,15 +37,27 @@ log = logging.getLogger(__name__)
 def _judge() -> tuple[Any | None, str]:
     """The trained judge and "" or (None, why not); logs the reason once per process."""
     try:
+        import importlib.util
+
+        for module in ("torch", "transformers"):
+            if importlib.util.find_spec(module) is None:
+                raise ImportError(f"no module named {module!r}")
+        from openward.audit.judges.embedder import model_dir
         from openward.audit.judges.trained import default_judge
 
+        model_dir()  # raises when the embedder's wheel is missing (nothing is loaded here)
         return default_judge(), ""
     except ImportError as exc:
         reason = f"audit judge unavailable (install openward[audit]): {exc}"
     except Exception as exc:  # OpenwardError: weights or embedder wheel missing
         reason = f"audit judge unavailable: {exc}"
-    log.warning("harmful-compliance detector disabled: %s", reason)
+    _warn_once(reason)
     return None, reason
+
+
+@cache
+def _warn_once(reason: str) -> None:
+    log.warning("harmful-compliance detector disabled: %s", reason)
 
 
 def judge_available() -> bool:
@@ -89,7 +101,11 @@ class HarmfulComplianceScanner:
         judge, _reason = _judge()
         if judge is None:
             return []
-        judgement = judge.judge_many([(self._ask, output)])[0]
+        try:
+            judgement = judge.judge_many([(self._ask, output)])[0]
+        except (ImportError, OSError, RuntimeError) as exc:  # torch or the model failed to load
+            _warn_once(f"audit judge failed to load: {exc}")
+            return []
         complied = 1.0 - float(judgement.score)
         return [
             Detection(

@@ -32,6 +32,8 @@ _INJECTION: Final = re.compile(
     r"|\bpretend\s+(?:to\s+be|you)\b|\bfrom\s+now\s+on\b|\bno\s+(?:longer\s+)?restrictions\b"
     r"|\b(?:reveal|print|output|repeat|show|leak|tell\s+me)\b.{0,30}?"
     r"\b(?:instructions?|prompt|secrets?|password|api\s*keys?|credentials|rules)\b"
+    r"|\bwhat(?:'s|\s+is|\s+are|\s+was)\s+(?:the|your)\s+(?:secret\s+)?(?:password|passcode|"
+    r"secret|api\s*key|system\s+prompt|instructions)\b"
     r"|\b(?:send|forward|email|exfiltrate|upload|post)\b.{0,40}?\b(?:to\s+https?://|to\s+\S+@\S+)",
     re.I | re.S,
 )

@@ -15,8 +15,9 @@
 - ``base64`` / ``base64url``, ``hex`` (plain, ``\\x69``, ``0x69``, spaced pairs), ``url``
   (%-encoding): decoded when the result is text; ``data-url`` and ``jwt`` are recognised and
   named, never scored high for existing;
-- ``rot13``, ``reversed`` and ``leetspeak``: a sentence that becomes much more like English under
-  the transformation (judged by the character language model of :mod:`._charlm`).
+- ``rot13``, ``reversed``, ``leetspeak`` and ``pig-latin``: a sentence that becomes much more
+  like English under the transformation (judged by the character language model of
+  :mod:`._charlm`); ``morse``: runs of dots and dashes, decoded.
 
 The score of a segment is the highest of its findings: hidden tag text 0.95 (0.99 when it reads
 as an instruction); any decoded payload that reads as an instruction
@@ -209,6 +210,8 @@ def decode(text: str) -> list[Decoded]:
         )
     found.extend(_encodings(text))
     found.extend(_transforms(text))
+    found.extend(_morse(text))
+    found.extend(_pig_latin(text))
     found.sort(key=lambda d: (d.start, d.end))
     return found
 
@@ -288,6 +291,58 @@ def _looks_base64(tok: str) -> bool:
     has_lower = any(c.islower() for c in tok)
     has_digit = any(c.isdigit() for c in tok)
     return has_upper and has_lower and (has_digit or tok.endswith("=") or len(tok) >= 24)
+
+
+_MORSE: Final = dict(
+    zip(
+        ".- -... -.-. -.. . ..-. --. .... .. .--- -.- .-.. -- -. --- .--. --.- .-. ... - ..- "
+        "...- .-- -..- -.-- --.. ----- .---- ..--- ...-- ....- ..... -.... --... ---.. ----. "
+        ".-.-.- --..-- ..--.. -.-.-- -..-. .----.".split(),
+        "abcdefghijklmnopqrstuvwxyz0123456789.,?!/'",
+        strict=True,
+    )
+)
+_MORSE_RUN = re.compile(r"(?<![\w.-])(?:[.-]{1,7}(?:\s*/\s*|\s+)){4,}[.-]{1,7}(?![\w.-])")
+_PIG_WORD = re.compile(r"\b[a-z]+(?:yay|[b-df-hj-np-tv-z]{1,3}ay)\b", re.I)
+
+
+def _morse(text: str) -> list[Decoded]:
+    out = []
+    for m in _MORSE_RUN.finditer(text):
+        words = re.split(r"\s*/\s*|\s{2,}", m.group().strip())
+        decoded = " ".join(
+            "".join(_MORSE.get(code, "?") for code in word.split()) for word in words
+        )
+        if decoded.count("?") <= len(decoded) // 10 and sum(c.isalpha() for c in decoded) >= 4:
+            out.append(Decoded("morse", m.start(), m.end(), decoded))
+    return out
+
+
+def _unpig(word: str) -> str:
+    """The English word a Pig Latin word most likely came from (by the char LM)."""
+    low = word.lower()
+    if low.endswith("yay"):
+        return low[:-3]
+    stem = low[:-2]
+    candidates = [stem[-k:] + stem[:-k] for k in (1, 2, 3) if len(stem) > k]
+    if not candidates:
+        return stem
+    from openward.guard.detectors._charlm import CharLM
+
+    lm = CharLM.default()
+    return max(candidates, key=lambda c: lm.logprob_per_char(f" {c} "))
+
+
+def _pig_latin(text: str) -> list[Decoded]:
+    out = []
+    for m in _SENTENCE.finditer(text):
+        words = re.findall(r"[A-Za-z]+", m.group())
+        pig = _PIG_WORD.findall(m.group())
+        if len(words) >= 4 and len(pig) >= 0.7 * len(words):
+            plain = _PIG_WORD.sub(lambda w: _unpig(w.group()), m.group())
+            if _lm_gain(m.group(), plain) >= 0.3:
+                out.append(Decoded("pig-latin", m.start(), m.end(), plain.strip()))
+    return out
 
 
 def _transforms(text: str) -> list[Decoded]:

@@ -130,3 +130,22 @@ def test_check_shows_the_redacted_request(tmp_path: Path) -> None:
     result = json.loads(out.getvalue())
     assert result["action"] == "redact"
     assert result["request"]["messages"][0]["content"] == "x [redacted:injection] y"
+
+
+def test_events_summarises_the_log_and_fails_cleanly_without_one(tmp_path: Path) -> None:
+    from openward.guard.events import EventLog
+    from openward.guard.types import Detection
+
+    path = tmp_path / "events.jsonl"
+    with EventLog(path) as log:
+        for who in ("alice", "alice", "bob"):
+            log.record(Detection("injection", "direct", 0.9), request_id="r", identity=who,
+                       action="block", prompt="a prompt")  # fmt: skip
+    result = CliRunner().invoke(app, ["guard", "events", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["events"] == 3 and summary["by_identity"] == {"alice": 2, "bob": 1}
+    text = CliRunner().invoke(app, ["guard", "events", str(path)]).output
+    assert "3 event(s)" in text and "injection" in text
+    missing = CliRunner().invoke(app, ["guard", "events", str(tmp_path / "none.jsonl")])
+    assert missing.exit_code == 2 and "no event log at" in missing.output

@@ -6,15 +6,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from openward.guard.engine import Engine
+from openward.guard.engine import Engine, UsageObserver
+from openward.guard.events import EventLog
 from openward.guard.policy import policy_from_mapping
 from openward.guard.proxy import create_app
 from openward.runtime.server import free_port
@@ -35,11 +38,17 @@ CHAT = "/v1/chat/completions"
 
 
 class Events:
-    def __init__(self) -> None:
-        self.lines: list[dict[str, Any]] = []
+    """The real event log in a temporary file, read back line by line."""
 
-    def write(self, event: Any) -> None:
-        self.lines.append(json.loads(json.dumps(dict(event))))
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.log = EventLog(path, sensitive=[SYSTEM])
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines()]
 
 
 @dataclass
@@ -54,17 +63,20 @@ def guard(
     policy: dict[str, Any] | None = None,
     detectors: list[Any] | None = None,
     upstream: str | None = None,
+    usage: UsageObserver | None = None,
     **kwargs: Any,
 ) -> Iterator[Guard]:
     script = Script()
-    events = Events()
     data: dict[str, Any] = {"system_prompts": [SYSTEM], **(policy or {})}
     p = policy_from_mapping(data)
     engine = Engine(p, detectors if detectors is not None else
-                    [PhraseInjection(), LongPrompt(), Secrets(), Leak()])  # fmt: skip
+                    [PhraseInjection(), LongPrompt(), Secrets(), Leak()],
+                    usage=usage)  # fmt: skip
     with contextlib.ExitStack() as stack:
+        events = Events(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "events.jsonl")
+        stack.callback(events.log.close)
         base = upstream or stack.enter_context(serve(upstream_app(script)))
-        app = create_app(p, base + "/v1", engine=engine, events=events, **kwargs)
+        app = create_app(p, base + "/v1", engine=engine, events=events.log, **kwargs)
         url = stack.enter_context(serve(app))
         yield Guard(url, script, events)
 
@@ -112,7 +124,7 @@ def test_input_flag_forwards_with_a_header_and_an_event() -> None:
             "action": "flag", "side": "input"}  # fmt: skip
         assert event["request_id"] == r.headers["x-request-id"]
         # prompts are hashed, never written
-        assert PHRASE not in json.dumps(event) and len(event["prompt_sha256"]) == 16
+        assert PHRASE not in json.dumps(event) and len(event["prompt_sha256"]) == 64
 
 
 def test_input_redact_rewrites_the_span_sent_upstream() -> None:
@@ -201,6 +213,8 @@ def test_streaming_block_cuts_the_stream_before_the_leak_leaves() -> None:
         time.sleep(0.3)
         assert g.script.streams_completed == 0  # the guard hung up on the upstream
         assert [e["action"] for e in g.events.lines] == ["block"]
+        metrics = httpx.get(g.url + "/metrics").text
+        assert 'openward_guard_stream_cutoffs_total{detector="system-prompt-leak"} 1.0' in metrics
 
 
 def test_on_error_defaults_block_inputs_and_flag_outputs() -> None:
@@ -320,7 +334,6 @@ def test_metrics_count_requests_detections_latency_and_upstream_errors() -> None
         assert 'openward_guard_upstream_errors_total{kind="unreachable"} 1.0' in text
 
 
-
 def test_no_tracing_unless_the_environment_configures_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from openward.guard.proxy import _tracer
 
@@ -329,3 +342,33 @@ def test_no_tracing_unless_the_environment_configures_it(monkeypatch: pytest.Mon
     assert _tracer() is None
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")  # the OTLP exporter is not installed
     assert _tracer() is None
+
+
+def test_usage_findings_block_with_403_and_a_store_outage_follows_on_error() -> None:
+    from openward.guard.state import MemoryStore, RedisStore
+    from openward.guard.usage import UsageConfig, UsageMonitor
+
+    config = UsageConfig.model_validate({"burst": {"cold_start_count": 3}})
+    policy = {"identities": {"alice": ["alice-key"]}, "detectors": {"burst": "block"}}
+    with guard(policy, usage=UsageMonitor(MemoryStore(), config)) as g:
+        alice = {"authorization": "Bearer alice-key"}
+        codes = [
+            httpx.post(g.url + CHAT, json=_chat("hi"), headers=alice).status_code for _ in range(4)
+        ]
+        assert codes == [200, 200, 403, 403]
+        assert (
+            httpx.post(g.url + CHAT, json=_chat("hi")).status_code == 200
+        )  # anonymous: its own count
+        assert {(e["identity"], e["detector"], e["kind"]) for e in g.events.lines} == {
+            ("alice", "burst", "cold-start")
+        }
+    dead = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    with guard(usage=UsageMonitor(dead, config)) as g:
+        r = httpx.post(g.url + CHAT, json=_chat("hi"))
+        assert r.status_code == 403 and r.json()["error"]["detections"][0]["kind"] == "error"
+        assert "openward_guard_state_errors_total 1.0" in httpx.get(g.url + "/metrics").text
+    with guard(
+        {"detectors": {"burst": {"on_error": "flag"}}}, usage=UsageMonitor(dead, config)
+    ) as g:
+        r = httpx.post(g.url + CHAT, json=_chat("hi"))
+        assert r.status_code == 200 and r.headers["x-openward-guard"] == "flag"

@@ -114,7 +114,12 @@ def serve(
     engine = _engine(policy, usage=True)
     limit = _parse_size(max_body) if max_body is not None else None
     event_path = events or (Path(policy.events.path) if policy.events.path else None)
-    sink = _event_sink(event_path) if event_path is not None else None
+    sink = None
+    if event_path is not None:
+        from openward.guard.events import EventLog
+
+        sensitive = [*policy.system_prompts, *policy.canaries]
+        sink = EventLog(event_path, prompts=policy.events.prompts, sensitive=sensitive)
     application = create_app(policy, upstream, engine=engine, events=sink, max_body_bytes=limit)
     typer.echo(f"openward guard: http://{host}:{port} -> {upstream}", err=True)
     uvicorn.run(
@@ -125,12 +130,6 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
-
-
-def _event_sink(path: Path) -> Any:
-    from openward.guard.events import EventLog
-
-    return EventLog(path)
 
 
 def _lines(file: str) -> Iterator[str]:
@@ -208,31 +207,27 @@ def events_summary(
         typer.Argument(help=f"The event log (default ${EVENTS_ENV} or {DEFAULT_EVENTS})."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only events since a time (RFC 3339) or for a duration (2h)."),
+    ] = None,
+    identity: Annotated[
+        str | None, typer.Option("--identity", help="Only the events of this identity.")
+    ] = None,
 ) -> None:
-    """Summarise the guard's event log: findings by detector, action and identity."""
-    from openward.guard.events import summarise
+    """Summarise the guard's event log: events by detector, kind, action and identity."""
+    from openward.guard.events import render_summary, summarise
 
     target = Path(path or os.environ.get(EVENTS_ENV) or DEFAULT_EVENTS)
-    if not target.exists():
-        raise _fail(f"no event log at {target}")
     try:
-        summary = summarise(target)
-    except (OSError, ValueError) as exc:
-        raise _fail(f"cannot read {target}: {exc}") from None
+        summary = summarise(target, since=since, identity=identity)
+    except FileNotFoundError:
+        raise _fail(f"no event log at {target}") from None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot read {target}: {exc.strerror}") from None
     if json_out:
-        typer.echo(json.dumps(summary, indent=2, default=str))
+        typer.echo(json.dumps(summary, indent=2))
         return
-    typer.echo(_render_summary(summary))
-
-
-def _render_summary(summary: Any) -> str:
-    if not isinstance(summary, dict):
-        return str(summary)
-    lines = []
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            lines.append(f"{key}:")
-            lines += [f"  {k}: {v}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
-        else:
-            lines.append(f"{key}: {value}")
-    return "\n".join(lines)
+    typer.echo(render_summary(summary), nl=False)

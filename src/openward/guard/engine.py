@@ -540,17 +540,17 @@ def usage_monitor(policy: Policy, environ: Mapping[str, str] | None = None) -> U
         return None
     from pydantic import ValidationError
 
-    state = importlib.import_module("openward.guard.state")
-    usage = importlib.import_module("openward.guard.usage")
+    from openward.guard.state import store_from_env
+    from openward.guard.usage import UsageConfig, UsageMonitor
+
     try:
-        config = usage.UsageConfig.model_validate(policy.usage)
+        config = UsageConfig.model_validate(policy.usage)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise PolicyError(f"usage.{where}: {err['msg']}") from None
     env = dict(environ) if environ is not None else None
-    monitor: UsageObserver = usage.UsageMonitor(state.store_from_env(env), config)
-    return monitor
+    return UsageMonitor(store_from_env(env), config)
 
 
 def load_detectors(policy: Policy) -> list[InputDetector | OutputDetector]:

@@ -158,11 +158,12 @@ class Limits(_Strict):
 
 
 class EventsPolicy(_Strict):
-    """The event log: one JSON line per finding. Prompts are never written in the clear:
-    ``hash`` writes a SHA-256 of the request's text, ``omit`` nothing."""
+    """The event log (:class:`openward.guard.events.EventLog`): one JSON line per finding.
+    Prompts are never written: ``hash`` keeps the SHA-256 of the request body, ``redact``
+    nothing of it, ``none``/``omit`` nothing and no text-derived evidence either."""
 
     path: str | None = None
-    prompts: Literal["hash", "omit"] = "hash"
+    prompts: Literal["hash", "redact", "none", "omit"] = "hash"
 
 
 class Policy(_Strict):

@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -46,9 +45,10 @@ from openward.guard.engine import (
     error_body,
     parse_request,
 )
+from openward.guard.metrics import GuardMetrics
 from openward.guard.policy import Policy
 
-__all__ = ["UPSTREAM_KEY_ENV", "EventSink", "GuardMetrics", "create_app", "upstream_base"]
+__all__ = ["UPSTREAM_KEY_ENV", "EventSink", "create_app", "upstream_base"]
 
 log = logging.getLogger("openward.guard")
 
@@ -72,68 +72,10 @@ _HOP = frozenset(
 
 
 class EventSink(Protocol):
-    """Where one JSON event per finding goes (:class:`openward.guard.events.EventLog`)."""
+    """Where one JSON event per finding goes (:class:`openward.guard.events.EventLog`).
+    ``texts`` (the request's text) are read only, to keep them out of the evidence."""
 
-    def write(self, event: Mapping[str, Any]) -> None: ...
-
-
-class GuardMetrics:
-    """Prometheus metrics of one guard process, in a registry of its own."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
-
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "openward_guard_requests",
-            "Requests handled, by route, HTTP status and the guard's action.",
-            ["route", "status", "action"],
-            registry=self.registry,
-        )
-        self.detections = Counter(
-            "openward_guard_detections",
-            "Findings, by detector and the action the policy took.",
-            ["detector", "action"],
-            registry=self.registry,
-        )
-        self.added = Histogram(
-            "openward_guard_added_latency_seconds",
-            "Time the guard itself spent on a request (detectors, parsing), upstream excluded.",
-            ["route"],
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=self.registry,
-        )
-        self.upstream_errors = Counter(
-            "openward_guard_upstream_errors",
-            "Upstream failures: unreachable, timeout, broken stream, unreadable response.",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.cutoffs = Counter(
-            "openward_guard_stream_cutoffs",
-            "Streamed responses cut off mid-stream, by the detector that cut them.",
-            ["detector"],
-            registry=self.registry,
-        )
-
-    def request(self, route: str, status: int, action: str, added_s: float | None) -> None:
-        self.requests.labels(route, str(status), action).inc()
-        if added_s is not None:
-            self.added.labels(route).observe(added_s)
-
-    def detection(self, detector: str, action: str) -> None:
-        self.detections.labels(detector, action).inc()
-
-    def upstream_error(self, kind: str) -> None:
-        self.upstream_errors.labels(kind).inc()
-
-    def stream_cutoff(self, detector: str) -> None:
-        self.cutoffs.labels(detector).inc()
-
-    def render(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def write(self, event: Mapping[str, Any], texts: Sequence[str] = ()) -> object: ...
 
 
 class _Span(Protocol):
@@ -194,6 +136,8 @@ class _Exchange:
     findings: list[Finding] = field(default_factory=list)
     prompt_sha256: str | None = None
     model: str = ""
+    raw: bytes = b""
+    texts: tuple[str, ...] = ()
 
 
 class _Guard:
@@ -311,29 +255,32 @@ class _Guard:
         return headers
 
     def record(self, ex: _Exchange, findings: Sequence[Finding]) -> None:
+        """Count each finding and write its event (the request's text is passed along only
+        so the event log can keep it out of the evidence)."""
         for f in findings:
             self.metrics.detection(f.name, f.action)
+            if f.side == "usage" and f.detection.kind == "error":
+                self.metrics.state_error()
             if self.events is None:
                 continue
+            if ex.prompt_sha256 is None:
+                ex.prompt_sha256 = hashlib.sha256(ex.raw).hexdigest()
             event: dict[str, Any] = {
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "request_id": ex.request_id,
                 "identity": ex.identity,
+                "detector": f.name,
+                "kind": f.detection.kind,
+                "score": f.detection.score,
+                "action": f.action,
                 "route": ex.route,
                 "model": ex.model,
                 "side": f.side,
-                "detector": f.name,
-                "kind": f.detection.kind,
-                "score": round(float(f.detection.score), 4),
-                "action": f.action,
+                "evidence": dict(f.detection.evidence),
+                "prompt_sha256": ex.prompt_sha256,
             }
-            if f.detection.evidence:
-                event["evidence"] = dict(f.detection.evidence)
-            if ex.prompt_sha256 is not None:
-                event["prompt_sha256"] = ex.prompt_sha256
             try:
-                self.events.write(event)
-            except Exception as exc:
+                self.events.write(event, ex.texts)
+            except Exception as exc:  # (a full disk must not take requests down)
                 log.warning("guard event log: %s", exc)
 
     def headers_for(self, ex: _Exchange, action: str) -> dict[str, str]:
@@ -379,8 +326,8 @@ class _Guard:
         except ClientDisconnect:
             return Response(status_code=499)
         ex.model = parsed.conversation.model
-        if self.policy.events.prompts == "hash":
-            ex.prompt_sha256 = hashlib.sha256(raw).hexdigest()[:16]
+        ex.raw = raw
+        ex.texts = tuple(seg.text for seg in parsed.conversation.segments)
         decision = await self.engine.check(parsed, ex.identity)
         if span is not None:
             span.set_attribute("openward.request_id", ex.request_id)

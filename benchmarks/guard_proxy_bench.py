@@ -51,6 +51,8 @@ def _free_port() -> int:
 
 
 def _pin(core: int | None) -> list[str]:
+    if os.environ.get("GUARD_BENCH_NO_PIN"):
+        return []
     if core is None or shutil.which("taskset") is None or (os.cpu_count() or 1) <= core:
         return []
     return ["taskset", "-c", str(core)]
@@ -178,7 +180,7 @@ def chat_body(chars: int, transcript: bool = False, stream: bool = False) -> byt
     if not transcript:
         messages = [{"role": "user", "content": prose(chars)}]
     else:
-        turns = 40
+        turns = 10
         messages = [
             {"role": "user" if i % 2 == 0 else "assistant",
              "content": prose(chars // turns, offset=i * 97)}

@@ -344,6 +344,7 @@ class UsageObserver(Protocol):
 
 
 REDACTED = "[redacted:{}]"
+DEFAULT_THRESHOLD = 0.5  # for findings under a name the policy does not list
 
 
 class Engine:
@@ -375,9 +376,7 @@ class Engine:
                 identity=identity,
                 system_prompts=tuple(p.system_prompts),
                 canaries=tuple(p.canaries),
-                thresholds={
-                    n: r.threshold for n, r in p.detectors.items() if r.threshold is not None
-                },
+                thresholds={n: r.threshold for n, r in p.detectors.items()},
                 options={n: r.options for n, r in p.detectors.items() if r.options},
             )
             if len(self._contexts) < 10_000:
@@ -387,7 +386,8 @@ class Engine:
     def finding(self, d: Detection, side: Literal["input", "output", "usage"]) -> Finding | None:
         """The policy's verdict on one detection (None: below its threshold or allowed)."""
         rule = self.policy.detectors.get(d.detector)
-        if rule is not None and rule.threshold is not None and d.score < rule.threshold:
+        threshold = rule.threshold if rule is not None else DEFAULT_THRESHOLD
+        if d.score < threshold:
             return None
         action = self.policy.action_for(d.detector, d.kind)
         if action == "allow":

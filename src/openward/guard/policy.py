@@ -105,12 +105,13 @@ class _Strict(BaseModel):
 
 
 class DetectorPolicy(_Strict):
-    """What one detector's findings do. ``threshold`` drops findings scoring below it (the
-    detector's own default applies when unset); ``kinds`` overrides the action per finer kind
-    (``injection: {action: flag, kinds: {indirect: block}}``); ``options`` go to the detector."""
+    """What one detector's findings do. ``threshold`` drops findings scoring below it (every
+    detector's score is in [0, 1], 0.5 at its calibrated operating point); ``kinds`` overrides
+    the action per finer kind (``injection: {action: flag, kinds: {indirect: block}}``);
+    ``options`` go to the detector."""
 
     action: Action = "flag"
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     kinds: dict[str, Action] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
     on_error: Literal["allow", "flag", "block"] | None = None

@@ -344,7 +344,9 @@ class UsageObserver(Protocol):
 
 
 REDACTED = "[redacted:{}]"
-DEFAULT_THRESHOLD = 0.5  # for findings under a name the policy does not list
+# Findings scoring under this are dropped unless the policy sets a threshold: every
+# detector's score is in [0, 1] with 0.5 at its operating point (docs/guard-detectors.md).
+DEFAULT_THRESHOLD = 0.5
 
 
 class Engine:
@@ -376,7 +378,9 @@ class Engine:
                 identity=identity,
                 system_prompts=tuple(p.system_prompts),
                 canaries=tuple(p.canaries),
-                thresholds={n: r.threshold for n, r in p.detectors.items()},
+                thresholds={
+                    n: r.threshold for n, r in p.detectors.items() if r.threshold is not None
+                },
                 options={n: r.options for n, r in p.detectors.items() if r.options},
             )
             if len(self._contexts) < 10_000:
@@ -386,7 +390,9 @@ class Engine:
     def finding(self, d: Detection, side: Literal["input", "output", "usage"]) -> Finding | None:
         """The policy's verdict on one detection (None: below its threshold or allowed)."""
         rule = self.policy.detectors.get(d.detector)
-        threshold = rule.threshold if rule is not None else DEFAULT_THRESHOLD
+        threshold = DEFAULT_THRESHOLD
+        if rule is not None and rule.threshold is not None:
+            threshold = rule.threshold
         if d.score < threshold:
             return None
         action = self.policy.action_for(d.detector, d.kind)

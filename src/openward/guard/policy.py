@@ -105,13 +105,14 @@ class _Strict(BaseModel):
 
 
 class DetectorPolicy(_Strict):
-    """What one detector's findings do. ``threshold`` drops findings scoring below it (every
-    detector's score is in [0, 1], 0.5 at its calibrated operating point); ``kinds`` overrides
-    the action per finer kind (``injection: {action: flag, kinds: {indirect: block}}``);
-    ``options`` go to the detector."""
+    """What one detector's findings do. ``threshold`` (0-1) drops findings scoring below it
+    and is passed to the detector; unset, the detector's own calibrated threshold applies
+    (the classifier ships its own) and findings scoring under 0.5 are dropped. ``kinds``
+    overrides the action per finer kind (``injection: {action: flag, kinds: {indirect:
+    block}}``); ``options`` go to the detector."""
 
     action: Action = "flag"
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     kinds: dict[str, Action] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
     on_error: Literal["allow", "flag", "block"] | None = None

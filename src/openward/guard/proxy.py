@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import anyio.to_thread
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -40,6 +41,7 @@ from openward.guard.engine import (
     Engine,
     Finding,
     OutputGuard,
+    OutputStep,
     ParsedRequest,
     RequestError,
     error_body,
@@ -410,8 +412,9 @@ class _Guard:
             if holder is None or not isinstance(text, str):
                 continue
             guard = self.engine.output_guard(parsed.conversation, ex.identity)
-            step = guard.feed(text)
-            rest = guard.finish()
+            # whole answers and finish() (where a detector may run a model, e.g. the
+            # harmful-compliance judge) go to a worker thread: other streams keep flowing
+            step, rest = await anyio.to_thread.run_sync(_feed_and_finish, guard, text)
             found.extend(guard.findings)
             if guard.blocked is not None:
                 ex.findings.extend(found)
@@ -483,7 +486,7 @@ class _Guard:
                         batch.append((payload, chunk))
                 if batch:
                     last = batch[-1][1]
-                    out, blocked = self._batch(batch, parsed, ex, guards, finished)
+                    out, blocked = await self._batch(batch, parsed, ex, guards, finished)
                     if blocked is not None:
                         action = "block"
                         self.metrics.stream_cutoff(blocked.name)
@@ -499,7 +502,7 @@ class _Guard:
                 if done or ended:
                     break
             t0 = time.perf_counter()
-            tail, blocked = self._finish_all(last, parsed.endpoint, ex, guards, finished)
+            tail, blocked = await self._finish_all(last, parsed.endpoint, ex, guards, finished)
             ex.added_s += time.perf_counter() - t0
             if blocked is not None:
                 action = "block"
@@ -522,7 +525,7 @@ class _Guard:
             await resp.aclose()
             self.metrics.request(ex.route, status, action, ex.added_s)
 
-    def _batch(
+    async def _batch(
         self,
         batch: Sequence[tuple[bytes, dict[str, Any]]],
         parsed: ParsedRequest,
@@ -575,7 +578,7 @@ class _Guard:
             if step is not None:
                 new += step.findings
             if index in ends and guard.blocked is None:
-                fin = guard.finish()
+                fin = await anyio.to_thread.run_sync(guard.finish)
                 new += fin.findings
                 text += fin.text
                 finished.add(index)
@@ -604,7 +607,7 @@ class _Guard:
                 out.append(_sse(chunk))
         return b"".join(out), None
 
-    def _finish_all(
+    async def _finish_all(
         self,
         last: Mapping[str, Any],
         endpoint: Endpoint,
@@ -617,7 +620,7 @@ class _Guard:
         for index, guard in sorted(guards.items()):
             if index in finished or guard.blocked is not None:
                 continue
-            step = guard.finish()
+            step = await anyio.to_thread.run_sync(guard.finish)
             ex.findings.extend(step.findings)
             self.record(ex, step.findings)
             if step.blocked is not None:
@@ -688,6 +691,10 @@ class _Guard:
     async def metrics_route(self, request: Request) -> Response:
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
+
+
+def _feed_and_finish(guard: OutputGuard, text: str) -> tuple[OutputStep, OutputStep]:
+    return guard.feed(text), guard.finish()
 
 
 def _text_holder(

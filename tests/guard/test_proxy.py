@@ -25,6 +25,7 @@ from tests.guard.sample_detectors import (
     PHRASE,
     Broken,
     BrokenOutput,
+    HoldAll,
     Leak,
     LongPrompt,
     PhraseInjection,
@@ -193,6 +194,19 @@ def test_streaming_redacts_a_secret_split_across_chunks(route: str) -> None:
         assert text == "Here: [redacted:secrets] done, and some more text after it."
         assert SECRET[:6] not in raw
         assert raw.endswith("data: [DONE]\n\n")
+        assert events[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/completions"])
+def test_text_held_to_the_end_is_released_with_the_finishing_chunk(route: str) -> None:
+    with guard(detectors=[HoldAll()]) as g:
+        g.script.chunk_delay_s = 0.01  # the finishing chunk comes in a batch of its own
+        body = _chat("hi", stream=True)
+        if "chat" not in route:
+            body = {"model": "m", "prompt": "hi", "stream": True}
+        with httpx.stream("POST", g.url + route, json=body) as r:
+            text, events = _sse(r.read().decode())
+        assert text == g.script.reply
         assert events[-1]["choices"][0]["finish_reason"] == "stop"
 
 

@@ -101,6 +101,8 @@ def upstream_app(script: Script) -> Starlette:
                     else {"index": 0, "text": piece, "finish_reason": None}
                 )
                 yield b"data: " + json.dumps({**head, "choices": [c]}).encode() + b"\n\n"
+            if script.chunk_delay_s:
+                await asyncio.sleep(script.chunk_delay_s)
             end: dict[str, Any] = (
                 {"index": 0, "delta": {}, "finish_reason": "stop"}
                 if chat

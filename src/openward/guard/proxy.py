@@ -598,7 +598,7 @@ class _Guard:
             spots = holders.get(index, [])
             for holder in spots:
                 holder[key] = ""
-            target = ends.get(index) or (spots[-1] if spots else None)
+            target = ends[index] if index in ends else (spots[-1] if spots else None)
             if target is not None:
                 target[key] = text
         out = []
@@ -758,7 +758,10 @@ def _upstream_error(message: str, status: int) -> dict[str, Any]:
 
 
 def _response_headers(resp: httpx.Response, *, raw: bool = False) -> dict[str, str]:
-    drop = _HOP | {"content-type"} if raw else _HOP | {"content-type", "content-encoding"}
+    # the guard's server sets its own date and server headers
+    drop = _HOP | {"content-type", "date", "server"}
+    if not raw:
+        drop |= {"content-encoding"}
     headers = {k: v for k, v in resp.headers.items() if k.lower() not in drop}
     if raw and "content-type" in resp.headers:
         headers["content-type"] = resp.headers["content-type"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -84,7 +85,7 @@ async def test_logprob_harvesting() -> None:
     ],
     ids=["logit-bias", "echo", "completions-logprobs"],
 )
-async def test_other_harvesting_shapes(params: dict[str, object]) -> None:
+async def test_other_harvesting_shapes(params: dict[str, Any]) -> None:
     fired, _ = await drive(traffic.diverse_queries(210, 1800, **params))
     assert fired["model-extraction", "logprob-harvest"] == 11
 

@@ -80,6 +80,14 @@ async def test_recent_items_are_capped_and_returned_before_the_push(store: Store
     assert seen[0] == []
     assert seen[1] == ["item-0"]
     assert seen[4] == ["item-3", "item-2", "item-1"]
+    assert await store.push_recent("one", "a", cap=1, ttl_s=60, now=T0) == []
+    assert await store.push_recent("one", "b", cap=1, ttl_s=60, now=T0) == ["a"]
+    assert await store.push_recent("one", "c", cap=1, ttl_s=60, now=T0) == ["b"]
+    for item in ("x", "y", "z"):
+        await store.push_recent("two", item, cap=2, ttl_s=60, now=T0)
+    assert await store.push_recent("two", "w", cap=2, ttl_s=60, now=T0) == ["z", "y"]
+    with pytest.raises(ValueError, match="newline"):
+        await store.push_recent("r", "two\nlines", cap=3, ttl_s=60, now=T0)
 
 
 async def test_memory_store_forgets_what_expired() -> None:

@@ -129,7 +129,7 @@ class BurstConfig(_Config):
     baseline_half_life_s: float = Field(default=1800.0, gt=0)
     baseline_floor: float = Field(default=1.0, gt=0)
     cold_start_s: float = Field(default=900.0, ge=0)
-    cold_start_count: int = Field(default=600, ge=1)
+    cold_start_count: int = Field(default=1800, ge=1)
     baseline_ttl_s: float = Field(default=7 * 86400.0, gt=0)
 
 

@@ -211,8 +211,10 @@ class EventLog:
                 if isinstance(value, int | float) and math.isfinite(value):
                     out[name] = round(float(value), 4)
             elif isinstance(value, str):
-                # names, not content: never "quoting" the request; a request id may be a UUID
-                out[name] = scrubber.string(value, quotes=False, tokens=name != "request_id")
+                # names (identities, routes, models, request ids), not content: they may well
+                # occur in a prompt, and be long and hyphenated; known credential shapes and
+                # the sensitive strings are still kept out
+                out[name] = scrubber.string(value, quotes=False, tokens=False)
             elif name in event:
                 out[name] = scrubber.value(value, text_evidence)
         for name, value in event.items():

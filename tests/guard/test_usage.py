@@ -45,6 +45,15 @@ async def test_interactive_users_are_quiet() -> None:
         assert not fired, (seed, fired)
 
 
+async def test_a_developer_iterating_on_a_prompt_is_quiet() -> None:
+    fired, _ = await drive(traffic.prompt_engineer(), "dev")
+    assert not fired, fired
+    # the shape is seen: it is the volume (150 in an hour) that is under the threshold
+    cfg = UsageConfig.model_validate({"near-duplicate-probing": {"min_count": 50}})
+    fired, _ = await drive(traffic.prompt_engineer(), "dev", UsageMonitor(MemoryStore(), cfg))
+    assert fired["model-extraction", "near-duplicate-probing"] > 50
+
+
 async def test_a_templated_batch_job_is_quiet() -> None:
     fired, _ = await drive(traffic.templated_batch(1000, rate_per_s=4.0))
     assert not fired, fired

@@ -175,6 +175,14 @@ async def test_redis_down_raises_a_typed_error_quickly() -> None:
     await s.close()
 
 
+async def test_the_usage_monitor_passes_a_store_failure_on() -> None:
+    # the proxy decides what a dead store means (on_error), so the monitor must not hide it
+    monitor = UsageMonitor(RedisStore("redis://127.0.0.1:1/0", timeout_s=0.5))
+    with pytest.raises(StoreUnavailable):
+        await monitor.observe("team-a", Conversation((Segment(0, "user", "hello"),)))
+    await monitor.store.close()
+
+
 def test_store_from_env_picks_redis_only_when_configured() -> None:
     assert isinstance(store_from_env({}), MemoryStore)
     s = store_from_env({"OPENWARD_GUARD_REDIS": REDIS_URL})

@@ -12,9 +12,10 @@ Every operation is atomic on its own (a Lua script or a MULTI/EXEC transaction i
 key has a time to live and every collection a cap, so nothing grows without bound.
 
 Times are seconds since the epoch. Each operation takes ``now`` so that tests (and replays)
-can drive the clock; it defaults to the wall clock. Windows are split into buckets: a
-"sliding" window of ``window_s`` is the sum of its last ``buckets`` buckets of
-``window_s / buckets`` seconds, so it is exact to one bucket.
+can drive the clock; it defaults to the wall clock. (Redis expires keys by its own clock: a
+key lives its time to live after its last write, whatever ``now`` said.) Windows are split
+into buckets: a "sliding" window of ``window_s`` is the sum of its last ``buckets`` buckets
+of ``window_s / buckets`` seconds, so it is exact to one bucket.
 
 When Redis cannot be reached or fails, operations raise :class:`StoreUnavailable`; the store
 does not decide what that means for the request (the proxy applies the policy's ``on_error``).

@@ -97,6 +97,21 @@ def test_many_shot_instruction_headers_and_json_roles() -> None:
     assert top(ManyShotDetector().detect(user(pasted), CTX)) >= 0.9
 
 
+def test_many_shot_numbered_and_chat_template_turns() -> None:
+    numbered = "\n".join(
+        f"{2 * i + 1}. User: {HARMFUL_ASKS[i % 8]}\n{2 * i + 2}. Assistant: {COMPLIANT[i % 8]}"
+        for i in range(20)
+    )
+    llama2 = "".join(f"[INST] {HARMFUL_ASKS[i % 8]} [/INST] {COMPLIANT[i % 8]} " for i in range(20))
+    chatml = "".join(
+        f"<|im_start|>user\n{HARMFUL_ASKS[i % 8]}<|im_end|>\n"
+        f"<|im_start|>assistant\n{COMPLIANT[i % 8]}<|im_end|>\n"
+        for i in range(20)
+    )
+    for text in (numbered, llama2, chatml):
+        assert top(ManyShotDetector().detect(user(text), CTX)) >= 0.9, text[:30]
+
+
 def test_many_shot_in_client_written_assistant_messages() -> None:
     segs: list[Segment] = []
     for i in range(20):

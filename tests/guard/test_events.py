@@ -266,3 +266,20 @@ def test_since_takes_times_and_durations() -> None:
     assert parse_since("2026-12-07T05:00:00+01:00").hour == 5
     with pytest.raises(ValueError, match="duration"):
         parse_since("last tuesday")
+
+
+def test_long_names_are_kept_and_keys_in_names_are_not(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "e.jsonl", sensitive=[SYSTEM_PROMPT])
+    line = log.record(
+        Detection("burst", "rate", 0.6),
+        request_id="3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+        identity="service-account-nightly-batch-2026",
+        action="flag",
+        model=f"gpt-4o {API_KEY}",
+        prompt="the service-account-nightly-batch-2026 job asked this",
+    )
+    assert line["identity"] == "service-account-nightly-batch-2026"
+    assert line["request_id"] == "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+    assert API_KEY not in line["model"]
+    log.close()
+    assert API_KEY not in (tmp_path / "e.jsonl").read_text()

@@ -213,15 +213,7 @@ def test_findings_do_not_depend_on_how_the_output_was_split(seed: int) -> None:
         whole, _ = stream(det, [text])
         pieces, _ = stream(det, deltas(text, seed, most=1 + seed * 3))
         assert whole, det.name
-        # a leak is reported in parts as it streams; the parts cover the same text
-        if det.name == "system-prompt-leak":
-            assert _covered(whole) == _covered(pieces)
-        else:
-            assert spans(whole) == spans(pieces), det.name
-
-
-def _covered(found: list[Detection]) -> set[int]:
-    return {i for d in found for i in range(d.start or 0, d.end or 0)}
+        assert spans(whole) == spans(pieces), det.name
 
 
 # --- harmful compliance ----------------------------------------------------------------------
@@ -264,3 +256,21 @@ def test_harmful_compliance_without_the_audit_extra_reports_nothing_and_says_so(
     finally:
         harmful._judge.cache_clear()
         harmful._warn_once.cache_clear()
+
+
+def test_hold_back_stays_bounded_on_endless_lines() -> None:
+    """A reply that is one enormous line (a blob, a minified file) is not held back whole:
+    secrets holds at most 4096 characters, the others a word or a canary's length."""
+    blob = base64.b64encode(bytes(RNG.randrange(256) for _ in range(60_000))).decode()
+    text = blob + f" then {CANARY} and {AWS_KEY} done"
+    for det, most in ((SecretsDetector(), 4096), (CanaryDetector(), len(CANARY)),
+                      (SystemPromptLeakDetector(), 64)):  # fmt: skip
+        scanner = det.scanner(CONV, CTX)
+        found = []
+        for i in range(0, len(blob), 64):
+            found += scanner.feed(blob[i : i + 64])
+            assert scanner.pending() <= most, det.name
+        found += scanner.feed(text[len(blob) :])
+        found += scanner.finish()
+        if det.name != "system-prompt-leak":
+            assert len(found) == 1 and text[found[0].start : found[0].end] in (CANARY, AWS_KEY)

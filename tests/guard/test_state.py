@@ -80,6 +80,14 @@ async def test_recent_items_are_capped_and_returned_before_the_push(store: Store
     assert seen[0] == []
     assert seen[1] == ["item-0"]
     assert seen[4] == ["item-3", "item-2", "item-1"]
+    assert await store.push_recent("one", "a", cap=1, ttl_s=60, now=T0) == []
+    assert await store.push_recent("one", "b", cap=1, ttl_s=60, now=T0) == ["a"]
+    assert await store.push_recent("one", "c", cap=1, ttl_s=60, now=T0) == ["b"]
+    for item in ("x", "y", "z"):
+        await store.push_recent("two", item, cap=2, ttl_s=60, now=T0)
+    assert await store.push_recent("two", "w", cap=2, ttl_s=60, now=T0) == ["z", "y"]
+    with pytest.raises(ValueError, match="newline"):
+        await store.push_recent("r", "two\nlines", cap=3, ttl_s=60, now=T0)
 
 
 async def test_memory_store_forgets_what_expired() -> None:
@@ -165,6 +173,14 @@ async def test_redis_down_raises_a_typed_error_quickly() -> None:
     assert "hunter2secret" not in str(err.value)
     assert "127.0.0.1:1" in str(err.value)
     await s.close()
+
+
+async def test_the_usage_monitor_passes_a_store_failure_on() -> None:
+    # the proxy decides what a dead store means (on_error), so the monitor must not hide it
+    monitor = UsageMonitor(RedisStore("redis://127.0.0.1:1/0", timeout_s=0.5))
+    with pytest.raises(StoreUnavailable):
+        await monitor.observe("team-a", Conversation((Segment(0, "user", "hello"),)))
+    await monitor.store.close()
 
 
 def test_store_from_env_picks_redis_only_when_configured() -> None:

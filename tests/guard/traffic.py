@@ -129,3 +129,16 @@ def boundary_probe(n: int, seconds: float, seed: int = 4) -> Iterator[tuple[floa
         for _ in range(w.rng.randint(1, 2)):
             words[w.rng.randrange(len(words))] = w.rng.choice(w.vocab)
         yield T0 + i * seconds / n, chat(" ".join(words))
+
+
+def prompt_engineer(seed: int = 6, edits: int = 150) -> Iterator[tuple[float, Conversation]]:
+    """A developer tuning a prompt: a 60-word prompt resent after editing one to three words,
+    every 10 to 40 seconds, for about an hour (near-duplicate-shaped, at a human pace)."""
+    w = Words(seed)
+    words = w.sentence(60, 60).split()
+    t = T0
+    for _ in range(edits):
+        for _ in range(w.rng.randint(1, 3)):
+            words[w.rng.randrange(len(words))] = w.rng.choice(w.vocab)
+        yield t, chat(" ".join(words), temperature=0.2)
+        t += w.rng.uniform(10, 40)

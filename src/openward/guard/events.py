@@ -211,8 +211,10 @@ class EventLog:
                 if isinstance(value, int | float) and math.isfinite(value):
                     out[name] = round(float(value), 4)
             elif isinstance(value, str):
-                # names, not content: never "quoting" the request; a request id may be a UUID
-                out[name] = scrubber.string(value, quotes=False, tokens=name != "request_id")
+                # names (identities, routes, models, request ids), not content: they may well
+                # occur in a prompt, and be long and hyphenated; known credential shapes and
+                # the sensitive strings are still kept out
+                out[name] = scrubber.string(value, quotes=False, tokens=False)
             elif name in event:
                 out[name] = scrubber.value(value, text_evidence)
         for name, value in event.items():
@@ -224,13 +226,15 @@ class EventLog:
         out.setdefault("time", _rfc3339(datetime.now(UTC)))
         return out
 
-    def write(self, event: Mapping[str, Any], texts: Sequence[str] = ()) -> dict[str, Any]:
-        """Append one event and return it as written (:meth:`event`). ``texts`` (the request's
-        and the response's text) are only read, to make sure no evidence quotes them; they are
-        never written."""
-        line = self.event(event, texts)
+    def write(self, event: Mapping[str, Any], texts: Sequence[str] = ()) -> None:
+        """Append one event, as :meth:`event` makes it. ``texts`` (the request's and the
+        response's text) are only read, to make sure no evidence quotes them; they are never
+        written."""
+        self._append(self.event(event, texts))
+
+    def _append(self, line: Mapping[str, Any]) -> None:
         if self.path is None:
-            return line
+            return
         data = (json.dumps(line, ensure_ascii=True) + "\n").encode()
         with self._lock:
             fd = self._descriptor()
@@ -238,7 +242,6 @@ class EventLog:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-        return line
 
     def record(
         self,
@@ -270,7 +273,9 @@ class EventLog:
         }
         if prompt is not None and self.prompts == "hash":
             event["prompt_sha256"] = hashlib.sha256(prompt.encode()).hexdigest()
-        return self.write(event, [*texts, prompt] if prompt is not None else list(texts))
+        line = self.event(event, [*texts, prompt] if prompt is not None else list(texts))
+        self._append(line)
+        return line
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ Every operation is atomic on its own (a Lua script or a MULTI/EXEC transaction i
 key has a time to live and every collection a cap, so nothing grows without bound.
 
 Times are seconds since the epoch. Each operation takes ``now`` so that tests (and replays)
-can drive the clock; it defaults to the wall clock. Windows are split into buckets: a
-"sliding" window of ``window_s`` is the sum of its last ``buckets`` buckets of
-``window_s / buckets`` seconds, so it is exact to one bucket.
+can drive the clock; it defaults to the wall clock. (Redis expires keys by its own clock: a
+key lives its time to live after its last write, whatever ``now`` said.) Windows are split
+into buckets: a "sliding" window of ``window_s`` is the sum of its last ``buckets`` buckets
+of ``window_s / buckets`` seconds, so it is exact to one bucket.
 
 When Redis cannot be reached or fails, operations raise :class:`StoreUnavailable`; the store
 does not decide what that means for the request (the proxy applies the policy's ``on_error``).
@@ -193,9 +194,9 @@ class Store(Protocol):
     async def push_recent(
         self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
     ) -> list[str]:
-        """Put ``item`` at the head of the capped list ``key`` (at most ``cap`` items, expiring
-        ``ttl_s`` after the last push) and return the items that were there before it, newest
-        first. Reading and pushing are one atomic step."""
+        """Put ``item`` (one line: no newline) at the head of the capped list ``key`` (at most
+        ``cap`` items, expiring ``ttl_s`` after the last push) and return the items that were
+        there before it, newest first. Reading and pushing are one atomic step."""
         ...
 
     def batch(self) -> Batch:
@@ -352,6 +353,7 @@ class MemoryStore:
     def _push_recent(
         self, key: str, item: str, cap: int, ttl_s: float, now: float | None
     ) -> list[str]:
+        _check_item(item)
         t = _now(now)
         items: list[str] = self._get("r:" + key, t) or []
         before = list(items)
@@ -506,6 +508,36 @@ return {count, string.format('%.17g', ewma), age}
 """
 
 
+# KEYS[1]: one string, the items newest first, separated by newlines (one bulk reply to read
+# instead of a list of hundreds). ARGV: item, cap, ttl (ms). Returns the string before the push.
+_PUSH_RECENT = """
+local cap = tonumber(ARGV[2])
+local old = redis.call('GET', KEYS[1])
+local new = ARGV[1]
+if old and cap > 1 then
+  local keep, start, count = old, 1, 0
+  while true do
+    local nxt = string.find(old, '\\n', start, true)
+    count = count + 1
+    if count >= cap - 1 then
+      if nxt then keep = string.sub(old, 1, nxt - 1) end
+      break
+    end
+    if not nxt then break end
+    start = nxt + 1
+  end
+  new = new .. '\\n' .. keep
+end
+redis.call('SET', KEYS[1], new, 'PX', ARGV[3])
+return old or ''
+"""
+
+
+def _check_item(item: str) -> None:
+    if "\n" in item:
+        raise ValueError("a recent item cannot contain a newline")
+
+
 def _redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -548,8 +580,6 @@ class RedisStore:
         except ValueError as exc:
             raise StoreUnavailable(self.url, f"not a usable Redis URL: {exc}") from None
         self._redis: Any = client
-        self._incr = self._redis.register_script(_INCR_WINDOW)
-        self._baseline = self._redis.register_script(_BASELINE)
 
     def key(self, kind: str, key: str) -> str:
         """The Redis key of the caller's ``key`` for an operation of ``kind``."""
@@ -644,9 +674,11 @@ class _RedisBatch:
         self._pipe = pipe
         self._queued: list[tuple[Pending[Any], int, Any]] = []
 
-    def _script(self, script: Any, key: str, args: list[Any]) -> None:
-        self._pipe.scripts.add(script)  # the pipeline loads it first if Redis lacks it
-        self._pipe.evalsha(script.sha, 1, key, *args)
+    def _script(self, script: str, key: str, args: list[Any]) -> None:
+        # EVAL, not EVALSHA: Redis caches the compiled script by its hash either way, and a
+        # pipeline of EVALSHA costs a SCRIPT EXISTS round trip per batch (or, without it, a
+        # NOSCRIPT failure half-way through a transaction after a Redis restart)
+        self._pipe.eval(script, 1, key, *args)
 
     def incr_window(
         self,
@@ -659,7 +691,7 @@ class _RedisBatch:
         current, width = _bucket_of(_now(now), window_s, buckets)
         ttl_ms = math.ceil((window_s + width) * 1000)
         args = [current, int(amount), current - buckets + 1, ttl_ms]
-        self._script(self._store._incr, self._store.key("w", key), args)
+        self._script(_INCR_WINDOW, self._store.key("w", key), args)
         pending: Pending[int] = Pending()
         self._queued.append((pending, 1, lambda r: int(r[0])))
         return pending
@@ -697,7 +729,7 @@ class _RedisBatch:
     ) -> Pending[Baseline]:
         bucket = math.floor(_now(now) / bucket_s)
         args = [bucket, int(amount), repr(float(alpha)), math.ceil(ttl_s * 1000)]
-        self._script(self._store._baseline, self._store.key("b", key), args)
+        self._script(_BASELINE, self._store.key("b", key), args)
         pending: Pending[Baseline] = Pending()
         self._queued.append(
             (pending, 1, lambda r: Baseline(int(r[0][0]), float(r[0][1]), int(r[0][2])))
@@ -707,13 +739,11 @@ class _RedisBatch:
     def push_recent(
         self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
     ) -> Pending[list[str]]:
-        k = self._store.key("r", key)
-        self._pipe.lrange(k, 0, cap - 1)
-        self._pipe.lpush(k, item)
-        self._pipe.ltrim(k, 0, cap - 1)
-        self._pipe.pexpire(k, math.ceil(ttl_s * 1000))
+        _check_item(item)
+        args = [item, int(cap), math.ceil(ttl_s * 1000)]
+        self._script(_PUSH_RECENT, self._store.key("r", key), args)
         pending: Pending[list[str]] = Pending()
-        self._queued.append((pending, 4, lambda r: [str(x) for x in r[0]]))
+        self._queued.append((pending, 1, lambda r: r[0].split("\n") if r[0] else []))
         return pending
 
     async def run(self) -> None:

@@ -62,6 +62,7 @@ MODEL_EXTRACTION = "model-extraction"
 BURST = "burst"
 
 _MAX_TOKENS = 4096  # words of a prompt that are read: enough to tell prompts apart
+_MAX_CHARS = 64 * 1024  # and characters, so that a huge prompt costs no more than a long one
 _EDGE_WORDS = 8
 _SKETCH_BUCKETS = 64
 _WORD = re.compile(r"\w+")
@@ -129,7 +130,7 @@ class BurstConfig(_Config):
     baseline_half_life_s: float = Field(default=1800.0, gt=0)
     baseline_floor: float = Field(default=1.0, gt=0)
     cold_start_s: float = Field(default=900.0, ge=0)
-    cold_start_count: int = Field(default=600, ge=1)
+    cold_start_count: int = Field(default=1800, ge=1)
     baseline_ttl_s: float = Field(default=7 * 86400.0, gt=0)
 
 
@@ -179,7 +180,7 @@ def _h(text: str) -> str:
 
 def prompt_features(conv: types.Conversation) -> PromptFeatures:
     """Normalise the request's prompt (NFKC, lower case, words only) and hash it."""
-    text = unicodedata.normalize("NFKC", _probe_text(conv)).lower()
+    text = unicodedata.normalize("NFKC", _probe_text(conv)[:_MAX_CHARS]).lower()
     words = _WORD.findall(text)[:_MAX_TOKENS]
     return PromptFeatures(
         digest=_h(" ".join(words)),

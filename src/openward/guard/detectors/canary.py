@@ -43,8 +43,11 @@ class CanaryScanner:
     def __init__(self, canaries: list[str]) -> None:
         self._canaries = [(c, f) for c in canaries if len(f := fold(c)) >= MIN_CANARY]
         self._longest = max((len(f) for _c, f in self._canaries), default=0)
-        self._kept = ""  # folded characters (one or more per kept output char)
-        self._where: list[int] = []  # output offset of each folded character
+        # a window on the folded stream: characters from absolute index _base on (older ones
+        # can no longer begin a canary), each with its offset in the output
+        self._kept = ""
+        self._where: list[int] = []
+        self._base = 0
         self._length = 0  # output characters seen
         self._searched = 0  # folded positions before this have been searched as starts
         self._seen: set[tuple[int, int]] = set()
@@ -73,16 +76,16 @@ class CanaryScanner:
         for k in range(min(len(kept), self._longest - 1), 0, -1):
             tail = kept[-k:]
             if any(f.startswith(tail) for _c, f in self._canaries):
-                return self._length - self._where[len(self._where) - k]
+                return self._length - self._where[-k]
         return 0
 
     def _search(self, final: bool) -> list[Detection]:
         out: list[Detection] = []
         kept = self._kept
         for index, (canary, folded) in enumerate(self._canaries):
-            pos = kept.find(folded, max(0, self._searched - len(folded)))
+            pos = kept.find(folded, max(0, self._searched - self._base - len(folded)))
             while pos != -1:
-                key = (index, pos)
+                key = (index, self._base + pos)
                 if key not in self._seen:
                     self._seen.add(key)
                     start = self._where[pos]
@@ -98,7 +101,13 @@ class CanaryScanner:
                         )
                     )
                 pos = kept.find(folded, pos + 1)
-        self._searched = len(kept)
+        self._searched = self._base + len(kept)
+        # keep only what could still be the start of a canary
+        cut = len(kept) - self._longest
+        if cut > 4 * self._longest + 1024:
+            self._kept = kept[cut:]
+            self._where = self._where[cut:]
+            self._base += cut
         return out
 
 

@@ -41,7 +41,8 @@ MIN_RUN: Final = 8
 MIN_CONTENT: Final = 3
 MIN_PROMPT_WORDS: Final = 8
 
-_WORD = re.compile(r"[^\W_]+")
+MAX_WORD: Final = 64  # longer runs of letters are read as several words (no prompt word is)
+_WORD = re.compile(rf"[^\W_]{{1,{MAX_WORD}}}")
 _TRAILING = re.compile(r"['’]*")  # what may follow a word that could still go on
 _STOP: Final = frozenset(
     "a an the and or but if of to in on at for with by from as is are was were be been "  # noqa: SIM905
@@ -154,12 +155,17 @@ class SystemPromptLeakScanner:
     def _advance(self, final: bool) -> list[Detection]:
         found: list[Detection] = []
         base = self._scan
-        text = _join_apostrophes(self._text[base:])
-        for m in _WORD.finditer(text):
-            if not final and _TRAILING.fullmatch(text, m.end()):
+        # one character of look-behind so an apostrophe at the boundary is read as in one piece
+        left = max(0, base - 1)
+        text = _join_apostrophes(self._text[left:])
+        for m in _WORD.finditer(text, base - left):
+            if not final and len(m.group()) < MAX_WORD and _TRAILING.fullmatch(text, m.end()):
+                self._scan = left + m.start()
                 break  # the word may continue in the next delta
-            self._scan = base + m.end()
-            found.extend(self._word(_norm(m.group()), base + m.start(), base + m.end()))
+            self._scan = left + m.end()
+            found.extend(self._word(_norm(m.group()), left + m.start(), left + m.end()))
+        else:
+            self._scan = len(self._text)  # what is left holds no word
         return found
 
     def _word(self, word: str, start: int, end: int) -> list[Detection]:

@@ -102,10 +102,13 @@ _HEX_SPACED = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[ :]){6,}[0-9a-fA-F]
 _PCT = re.compile(
     r"(?:%[0-9a-fA-F]{2}|[A-Za-z0-9._~+-]){0,40}(?:%[0-9a-fA-F]{2}[A-Za-z0-9._~+-]*){3,}"
 )
+_TOKEN = re.compile(r"\S+")
 _SENTENCE = re.compile(r"[^\n.!?]{16,}[.!?]?")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
                        "$": "s", "8": "b", "9": "g", "!": "i", "|": "l"})  # fmt: skip
-_LEET_TOKEN = re.compile(r"\b(?=\S*[A-Za-z])(?=\S*[013457@$])[A-Za-z013457@$8|!9]{3,}\b")
+_LEET_WORD = re.compile(r"[A-Za-z013457@$8|!9]{3,32}")  # a whitespace token, punctuation trimmed
+_LEET_DIGIT = re.compile(r"[013457@$]")
+_ALPHA = re.compile(r"[A-Za-z]")
 
 
 def _printable_share(s: str) -> float:
@@ -356,11 +359,20 @@ def _transforms(text: str) -> list[Decoded]:
         for kind, t in (("rot13", codecs.encode(s, "rot13")), ("reversed", s[::-1])):
             if _lm_gain(s, t) >= 0.9:
                 out.append(Decoded(kind, m.start(), m.end(), t))
-    leet_tokens = list(_LEET_TOKEN.finditer(text))
-    if len(leet_tokens) >= 3:
-        start, end = leet_tokens[0].start(), leet_tokens[-1].end()
+    leet: list[tuple[int, int]] = []
+    for m in _TOKEN.finditer(text):
+        word = m.group().strip(".,;:?\"'()")
+        if _LEET_WORD.fullmatch(word) and _ALPHA.search(word) and _LEET_DIGIT.search(word):
+            at = m.start() + m.group().find(word)
+            leet.append((at, at + len(word)))
+    if len(leet) >= 3:
+        start, end = leet[0][0], leet[-1][1]
         span = text[start:end]
-        plain = _LEET_TOKEN.sub(lambda t: t.group().translate(_LEET), span)
+        parts, pos = [], start
+        for a, b in leet:
+            parts += [text[pos:a], text[a:b].translate(_LEET)]
+            pos = b
+        plain = "".join(parts)
         if _lm_gain(span, plain) >= 0.5:
             out.append(Decoded("leetspeak", start, end, plain))
     return out

@@ -39,6 +39,8 @@ __all__ = ["SecretsDetector", "SecretsScanner", "find_secrets"]
 
 NAME: Final = "secrets"
 MAX_HOLD: Final = 2048
+MAX_KEY: Final = 8192  # a private key block without its END line ends here (RSA-4096: 3.3 kB)
+_WS = re.compile(r"\s")
 
 _PLACEHOLDER = re.compile(
     r"your|example|sample|dummy|placeholder|changeme|change_me|xxx|\*\*\*|\.\.\.|<|>|\{|\}|"
@@ -188,12 +190,12 @@ class SecretsScanner:
         out: list[Detection] = []
         while True:
             if self._key_start is not None:
-                end = _END_KEY.search(self._text, self._key_scan)
-                if end is None and not final:
+                end = _END_KEY.search(self._text, self._key_scan, self._key_start + MAX_KEY)
+                if end is None and not final and len(self._text) < self._key_start + MAX_KEY:
                     # the END line may arrive in pieces: search again from a little before
                     self._key_scan = max(self._key_scan, len(self._text) - 64)
                     return out
-                stop = end.end() if end else len(self._text)
+                stop = end.end() if end else min(len(self._text), self._key_start + MAX_KEY)
                 out.append(self._key_detection(self._key_start, stop))
                 self._key_start = None
                 self._done_to = stop
@@ -212,19 +214,24 @@ class SecretsScanner:
             self._done_to = cut
 
     def _next_cut(self, final: bool) -> int | None:
-        """Where the next scannable unit ends: after a newline, or at whitespace past
-        MAX_HOLD characters, or (at the end) the end of the text."""
+        """Where the next scannable unit ends: after a newline within MAX_HOLD characters,
+        else at the first whitespace after that, else at 2 * MAX_HOLD; at the end of the
+        text only when it is final. Depends on the text alone, not on how it arrived."""
         start = self._done_to
-        if start >= len(self._text):
+        text = self._text
+        if start >= len(text):
             return None
-        nl = self._text.find("\n", start)
-        if nl != -1 and nl - start <= MAX_HOLD:
+        limit = start + MAX_HOLD
+        nl = text.find("\n", start, limit + 1)
+        if nl != -1:
             return nl + 1
-        if len(self._text) - start > MAX_HOLD:
-            ws = re.compile(r"\s").search(self._text, start + MAX_HOLD)
+        if len(text) > limit:
+            ws = _WS.search(text, limit, start + 2 * MAX_HOLD)
             if ws is not None:
                 return ws.end()
-        return len(self._text) if final else None
+            if len(text) >= start + 2 * MAX_HOLD:
+                return start + 2 * MAX_HOLD
+        return len(text) if final else None
 
     def _line(self, line: str, offset: int) -> list[Detection]:
         out = []

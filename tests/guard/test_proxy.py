@@ -386,3 +386,21 @@ def test_usage_findings_block_with_403_and_a_store_outage_follows_on_error() -> 
     ) as g:
         r = httpx.post(g.url + CHAT, json=_chat("hi"))
         assert r.status_code == 200 and r.headers["x-openward-guard"] == "flag"
+
+
+def test_two_guard_processes_share_usage_state_in_redis(redis_namespace: str) -> None:
+    from openward.guard.state import RedisStore
+    from openward.guard.usage import UsageConfig, UsageMonitor
+    from tests.guard.conftest import REDIS_URL
+
+    config = UsageConfig.model_validate({"burst": {"cold_start_count": 3}})
+    policy = {"identities": {"alice": ["alice-key"]}, "detectors": {"burst": "block"}}
+    alice = {"authorization": "Bearer alice-key"}
+
+    def monitor() -> UsageMonitor:  # each guard process has its own connection to Redis
+        return UsageMonitor(RedisStore(REDIS_URL, namespace=redis_namespace), config)
+
+    with guard(policy, usage=monitor()) as a, guard(policy, usage=monitor()) as b:
+        codes = [httpx.post(g.url + CHAT, json=_chat("hi"), headers=alice).status_code
+                 for g in (a, b, a, b)]  # fmt: skip
+    assert codes == [200, 200, 403, 403]  # the third request overall, whichever guard took it

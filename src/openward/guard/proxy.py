@@ -50,11 +50,20 @@ from openward.guard.engine import (
 from openward.guard.metrics import GuardMetrics
 from openward.guard.policy import Policy
 
-__all__ = ["UPSTREAM_KEY_ENV", "EventSink", "create_app", "upstream_base"]
+__all__ = [
+    "SERVE_ENV",
+    "UPSTREAM_KEY_ENV",
+    "EventSink",
+    "app_from_env",
+    "build_app",
+    "create_app",
+    "upstream_base",
+]
 
 log = logging.getLogger("openward.guard")
 
 UPSTREAM_KEY_ENV = "OPENWARD_GUARD_UPSTREAM_KEY"
+SERVE_ENV = "OPENWARD_GUARD_SERVE"  # the serve settings, for worker processes (JSON)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _HOP = frozenset(
     {
@@ -845,6 +854,38 @@ def create_app(
     )
     app.state.guard = guard
     return app
+
+
+def build_app(
+    upstream: str,
+    policy: str | None = None,
+    max_body_bytes: int | None = None,
+    events: str | None = None,
+) -> Starlette:
+    """The guard as ``openward guard`` serves it: the policy file (or the default policy),
+    its detectors, the usage monitor over the shared store, the event log.
+
+    Raises:
+        OpenwardError: the policy is not valid or a detector cannot be loaded.
+    """
+    from openward.guard.engine import usage_monitor
+    from openward.guard.events import EventLog
+    from openward.guard.policy import load_policy
+
+    p = load_policy(policy)
+    engine = Engine(p, usage=usage_monitor(p))
+    path = events or p.events.path
+    sink = None
+    if path is not None:
+        sink = EventLog(path, prompts=p.events.prompts, sensitive=[*p.system_prompts, *p.canaries])
+    return create_app(p, upstream, engine=engine, events=sink, max_body_bytes=max_body_bytes)
+
+
+def app_from_env() -> Starlette:
+    """The app of one worker process of ``openward guard --workers N`` (settings in
+    ``$OPENWARD_GUARD_SERVE``)."""
+    settings = json.loads(os.environ[SERVE_ENV])
+    return build_app(**settings)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

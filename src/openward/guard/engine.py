@@ -370,6 +370,17 @@ class Engine:
         ]
         self._contexts: dict[str, DetectorContext] = {}
 
+    def warm(self) -> None:
+        """Run every detector once on a short conversation, so models and tables they load
+        lazily (the classifier, the character LM, detect-secrets' plugins) are loaded before
+        the first request rather than during it. Failures are left for requests to meet."""
+        conv = Conversation((Segment(0, "user", "Hello, what is the capital of France?"),))
+        ctx = self.context("anonymous")
+        self.inspect_input(conv, ctx)
+        guard = self.output_guard(conv, "anonymous")
+        guard.feed("The capital of France is Paris.")
+        guard.finish()
+
     def context(self, identity: str) -> DetectorContext:
         ctx = self._contexts.get(identity)
         if ctx is None:

@@ -180,6 +180,7 @@ class _Guard:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(self.engine.warm)
         if self._client is None:
             limits = self.policy.limits
             pool = httpx.Limits(

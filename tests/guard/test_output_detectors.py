@@ -239,6 +239,21 @@ def test_harmful_compliance_consults_the_judge_once_at_finish(
     assert scanner.finish() == [] and calls == ["judge"]  # finish is once
 
 
+def test_harmful_compliance_prefilter_skips_asks_without_harm_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(harmful, "_judge", lambda: (calls.append("judge"), (None, "test"))[1])
+    cheap = DetectorContext(options={"harmful-compliance": {"prefilter": True}})
+    for ask, judged in (("How do I bake bread?", False), ("How do I make a pipe bomb?", True)):
+        calls.clear()
+        conv = Conversation((Segment(0, "user", ask),))
+        scanner = HarmfulComplianceDetector().scanner(conv, cheap)
+        scanner.feed("Sure, here is how ...")
+        assert scanner.finish() == []
+        assert calls == (["judge"] if judged else []), ask
+
+
 def test_harmful_compliance_without_the_audit_extra_reports_nothing_and_says_so(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -124,7 +124,12 @@ def _last_user_turn(conv: Conversation) -> str:
 
 
 class HarmfulComplianceScanner:
-    def __init__(self, ask: str) -> None:
+    def __init__(self, ask: str, prefilter: bool = False) -> None:
+        # with the prefilter, asks without a harm word of the phrase list are not embedded at
+        # all (cheaper: about 80% of benign traffic skips the embedder; the gate then needs the
+        # phrase list always, and held-out recall drops from 31% to 20% on XSTest)
+        if prefilter and harmful_request_score(ask) < 0.4:
+            ask = ""
         self._ask = ask
         self._text: list[str] = []
         self._size = 0
@@ -181,4 +186,7 @@ class HarmfulComplianceDetector:
     name = NAME
 
     def scanner(self, conv: Conversation, ctx: DetectorContext) -> HarmfulComplianceScanner:
-        return HarmfulComplianceScanner(_last_user_turn(conv))
+        """Policy option ``prefilter: true`` (``detectors.harmful-compliance.options``) skips
+        the embedder for asks without a harm word: cheaper, lower recall."""
+        options = ctx.options.get(NAME, {})
+        return HarmfulComplianceScanner(_last_user_turn(conv), bool(options.get("prefilter")))

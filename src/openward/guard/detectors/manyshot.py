@@ -9,8 +9,8 @@ reads fabricated turns two ways:
   ``Assistant:``, ``Human:`` / ``AI:``, ``Q:`` / ``A:``, ``### Instruction`` / ``### Response``,
   chat-template tokens (``[INST]``, ``<|user|>``, ``<|im_start|>assistant``), ``"role": "user"``
   in pasted JSON, numbered (``12. User:``) or bold (``**User:**``) variants, ``Q:``/``A:`` in
-  running text, and the words for user and assistant in Spanish, French, German, Italian, Portuguese, Dutch, Turkish, Russian,
-  Chinese, Japanese and Korean;
+  running text, and the words for user and assistant in Spanish, French, German, Italian,
+  Portuguese, Dutch, Turkish, Russian, Chinese, Japanese and Korean;
 - across messages: ``assistant`` messages the client wrote itself into ``messages``.
 
 An exchange is a user turn followed by an assistant turn. It counts as *harmful-compliant* when

@@ -404,3 +404,25 @@ def test_two_guard_processes_share_usage_state_in_redis(redis_namespace: str) ->
         codes = [httpx.post(g.url + CHAT, json=_chat("hi"), headers=alice).status_code
                  for g in (a, b, a, b)]  # fmt: skip
     assert codes == [200, 200, 403, 403]  # the third request overall, whichever guard took it
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"choices": [1, {"message": 5}, {"message": {"content": 7}}, {"text": null}]}', 200),
+        (b'{"choices": "none"}', 502),
+        (b"[1, 2]", 502),
+        (b"not json at all", 502),
+    ],
+)
+def test_odd_upstream_answers_are_relayed_or_refused_never_a_crash(raw: bytes, status: int) -> None:
+    with guard() as g:
+        g.script.raw = raw
+        for route, body in (
+            (CHAT, _chat("hi")),
+            ("/v1/completions", {"model": "m", "prompt": "x"}),
+        ):
+            r = httpx.post(g.url + route, json=body)
+            assert r.status_code == status, r.text
+            if status == 502:
+                assert r.json()["error"]["code"] == "upstream_unavailable"

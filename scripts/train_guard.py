@@ -157,7 +157,8 @@ def training_windows(
         st = rng.randint(lo, hi) if hi >= lo else t0
         return [ids[st : st + win]]
     if ex.attack:
-        return [ids[:win]]
+        # Jailbreaks put their framing first and often their ask last: both ends are positives.
+        return [ids[:win], ids[-win:]] if ex.jailbreak else [ids[:win]]
     starts = [rng.randrange(0, n - win + 1) for _ in range(2)]
     return [ids[s : s + win] for s in starts]
 

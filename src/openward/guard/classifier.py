@@ -98,7 +98,11 @@ class GuardClassifier:
     """Scores text for injection and jailbreak. Thread-safe after construction."""
 
     def __init__(
-        self, tensors: dict[str, npt.NDArray[Any]], meta: dict[str, Any], tokenizer_json: str
+        self,
+        tensors: dict[str, npt.NDArray[Any]],
+        meta: dict[str, Any],
+        tokenizer_json: str,
+        precompute: bool = True,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -117,6 +121,11 @@ class GuardClassifier:
             blocks.extend(k[:, :, j].T for j in range(w))
         self.conv_w: F32 = np.ascontiguousarray(np.concatenate(blocks, axis=1))
         self.conv_b: list[F32] = [tensors[f"conv{w}.bias"].astype(np.float32) for w in self.widths]
+        # Every token's product with the conv weights, computed once at load (float16, about
+        # 70 MB): a text then costs a gather and shifted adds instead of a matmul (4-8x faster).
+        self._proj: npt.NDArray[np.float16] | None = (
+            (self.emb @ self.conv_w).astype(np.float16) if precompute else None
+        )
         self.fc_w: F32 = tensors["fc.weight"].astype(np.float32)  # (2, len(widths) * F)
         self.fc_b: F32 = tensors["fc.bias"].astype(np.float32)
         self.thresholds: dict[str, float] = {k: float(v) for k, v in meta["thresholds"].items()}
@@ -149,11 +158,14 @@ class GuardClassifier:
         """ReLU conv outputs per width over the padded sequence: ``out[w][t]`` reads padded
         positions ``t .. t+w-1`` (padded position p = token p-1; one zero vector each side,
         and at least max(widths) positions)."""
-        d = self.emb.shape[1]
         n = max(len(ids) + 2, max(self.widths))
-        x = np.zeros((n, d), dtype=np.float32)
-        x[1 : len(ids) + 1] = self.emb[ids]
-        y = x @ self.conv_w
+        if self._proj is not None:
+            y = np.zeros((n, self.conv_w.shape[1]), dtype=np.float32)
+            y[1 : len(ids) + 1] = self._proj[ids]
+        else:
+            x = np.zeros((n, self.emb.shape[1]), dtype=np.float32)
+            x[1 : len(ids) + 1] = self.emb[ids]
+            y = x @ self.conv_w
         outs, col = [], 0
         f = self.filters
         for wi, w in enumerate(self.widths):
@@ -294,7 +306,9 @@ class GuardClassifier:
     def score_many(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         """(n, 2) probabilities, for benchmarks and threshold fitting."""
         rows = [self.score(t) for t in texts]
-        return np.asarray([[r[lab] for lab in LABELS] for r in rows], dtype=np.float64).reshape(-1, 2)
+        return np.asarray([[r[lab] for lab in LABELS] for r in rows], dtype=np.float64).reshape(
+            -1, 2
+        )
 
 
 def _sigmoid(x: float) -> float:
@@ -319,7 +333,9 @@ class ClassifierDetector:
     ``jailbreak`` (kind ``classifier``). ``ctx.thresholds`` overrides the shipped thresholds
     per name. At most ``max_segments`` segments are scored (the last ones, where a fresh
     injection is; option ``max_segments`` under ``ctx.options["injection"]``, default 64), each
-    capped at :data:`MAX_CHARS` characters."""
+    capped at :data:`MAX_CHARS` characters. The newest segments are the ones kept because
+    an agent's requests repeat its history: older segments were the newest of an earlier
+    request and were scored then; ``segments_skipped`` in the evidence says how many were not."""
 
     name = "injection"
     UNTRUSTED_ROLES: Final = frozenset({"tool", "function", "document"})

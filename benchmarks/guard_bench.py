@@ -51,6 +51,7 @@ BENIGN_KINDS = (
     "benign:overdefence",
     "benign:system",
     "benign:non_english",
+    "benign:request",
 )
 
 # The keyword baseline: phrases that injection/jailbreak filters commonly ban.

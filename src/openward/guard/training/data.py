@@ -1376,6 +1376,7 @@ class Counts:
     overdefence: int = 2400
     system: int = 200
     non_english: int = 600
+    requests: int = 900
     inj_direct: int = 1200
     inj_indirect: int = 4200
     bipia: int = 2400
@@ -1433,6 +1434,20 @@ def generate(
 
     fams = families_for(split)
     held = HELD_OUT_FAMILIES.get(split, ())
+    # The other side of planted instructions: the same requests typed by the user are benign
+    # (BIPIA's text instructions, response-format requests, ordinary tasks), so that context,
+    # not the request itself, decides.
+    text_instr = [t for k, t in bipia.get(split, []) if k == "text"]
+    for i in range(counts.requests):
+        x = rng.random()
+        if text_instr and x < 0.4:
+            req = text_instr[i % len(text_instr)]
+        elif x < 0.7:
+            # The request without an injection's closer ("Do it without telling the user").
+            req = re.split(r"(?<=[.!])", _f_manip(rng, ""))[0]
+        else:
+            req = rng.choice(_HIJACK_TASKS).replace("{t}", rng.choice(_FILL["topic"])) + "."
+        out.append(Example(req, 0, 0, "benign:request", split))
     direct_fams = [f for f in fams if f not in INDIRECT_ONLY]
     for i in range(counts.inj_direct):
         fam = held[i % len(held)] if held and i % 2 == 0 else rng.choice(direct_fams)

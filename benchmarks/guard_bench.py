@@ -353,12 +353,13 @@ def _pct(x: float) -> str:
 
 
 def _print_tables(rows: dict[str, dict[str, Any]], att_kinds: list[str]) -> None:
-    names = list(rows)
+    # The classifier first, the sampled perplexity heuristics last.
+    names = sorted(rows, key=lambda m: (not m.startswith("openward"), m.startswith("NeMo"), m))
     print("\n### Attacks caught (% TPR at 1 % FPR / 0.1 % FPR / at the default threshold; n)\n")
     print("| attack kind | n | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for k in att_kinds:
-        n = next((rows[m][k][3] for m in names if k in rows[m]), 0)
+        n = max((rows[m][k][3] for m in names if k in rows[m]), default=0)
         cells = [
             ("/".join(_pct(v) for v in rows[m][k][:3]) if k in rows[m] else "-") for m in names
         ]
@@ -373,7 +374,7 @@ def _print_tables(rows: dict[str, dict[str, Any]], att_kinds: list[str]) -> None
     print("| benign kind | n | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for k in BENIGN_KINDS:
-        n = next((rows[m][k][1] for m in names if k in rows[m]), 0)
+        n = max((rows[m][k][1] for m in names if k in rows[m]), default=0)
         print(
             f"| {k.removeprefix('benign:')} | {n} | "
             + " | ".join(_pct(rows[m][k][0]) if k in rows[m] else "-" for m in names)

@@ -38,7 +38,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Final
 
-from openward.guard.detectors._common import instruction_score, short_hash
+from openward.guard.detectors._common import capped_segments, instruction_score, short_hash
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = ["CONFUSABLES", "Decoded", "ObfuscationDetector", "decode"]
@@ -427,26 +427,25 @@ class ObfuscationDetector:
 
     def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
         out: list[Detection] = []
-        for i, seg in enumerate(conv.segments):
-            if seg.role in ("system", "developer", "assistant"):
-                continue
+        for i, _seg, cap in capped_segments(conv):
+            text = cap.text
             by_kind: dict[str, list[tuple[float, Decoded]]] = {}
-            for d in decode(seg.text):
+            for d in decode(text):
                 by_kind.setdefault(d.kind, []).append((_score(d), d))
             # look-alike letters and invisible characters inside words hide words: read the
             # text with them undone, and if only then does it say "ignore the instructions",
             # that is what they were for
             inside = [k for k in ("homoglyph", "zero-width", "compat") if k in by_kind]
             if inside:
-                revealed = _reveal(seg.text, [d for k in inside for _s, d in by_kind[k]])
-                if instruction_score(revealed) >= 0.9 > instruction_score(seg.text):
+                revealed = _reveal(text, [d for k in inside for _s, d in by_kind[k]])
+                if instruction_score(revealed) >= 0.9 > instruction_score(text):
                     for k in inside:
                         by_kind[k] = [(max(s, 0.9), d) for s, d in by_kind[k]]
             for kind, items in by_kind.items():
                 score, best = max(items, key=lambda x: x[0])
                 if kind == "homoglyph" and len(items) == 1 and score < 0.9:
                     score = 0.35
-                if kind == "bidi" and not _RTL.search(seg.text):
+                if kind == "bidi" and not _RTL.search(text):
                     score = 0.6  # direction overrides in text with nothing to reorder
                 out.append(
                     Detection(
@@ -454,13 +453,14 @@ class ObfuscationDetector:
                         kind=kind,
                         score=score,
                         segment=i,
-                        start=best.start,
-                        end=best.end,
+                        start=cap.to_original(best.start),
+                        end=cap.to_original(best.end),
                         evidence={
                             "count": len(items),
                             "decoded_chars": len(best.text),
                             "decoded_sha256_12": short_hash(best.text),
                             "reads_as_instruction": score >= 0.75 and kind not in ("bidi",),
+                            **({"truncated": True} if cap.truncated else {}),
                         },
                     )
                 )

@@ -61,7 +61,7 @@ _WORD = re.compile(r"[^\W_]+")
 _DISTINCT = re.compile(
     r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # emails
     r"|\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{5,}\b"  # codes and keys: letters and digits
-    r"|\b\d[\d -]{4,}\d\b"  # long numbers: cards, phones, accounts
+    r"|\b\d[\d -]{3,}\d\b"  # numbers of 5+ digits: pins, cards, phones, accounts
 )
 _B64 = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
 

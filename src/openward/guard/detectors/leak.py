@@ -307,9 +307,9 @@ def secret_parts(prompt: str) -> list[str]:
     for m in _PART.finditer(prompt):
         v = m.group().rstrip(".,;:")
         digits = sum(c.isdigit() for c in v)
-        if v[:1].isdigit() and not any(c.isalpha() for c in v):
-            if digits < 5 or _YEAR.match(v):
-                continue
+        numeric = v[:1].isdigit() and not any(c.isalpha() for c in v)
+        if numeric and (digits < 5 or _YEAR.match(v)):
+            continue
         parts.append(v)
     for m in _QUOTED.finditer(prompt):
         v = next(g for g in m.groups() if g)

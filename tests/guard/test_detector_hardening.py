@@ -6,6 +6,7 @@ All samples are written for these tests."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ MACHINE = {
     "as nothing in Safari.",
     "qa_fewshot": "Q: 7*8? A: 56\nQ: sqrt(81)? A: 9\nQ: 2^10? A: 1024\nQ: (3+4)*2? A: 14\n"
     "Q: 15% of 200? A: 30\nQ: 12/0.5? A:",
-    "tickets": '[{"id":"SUP-4412","status":"open","prio":"P2","title":"Login loop on iOS 17.4 (SSO)"'
+    "tickets": '[{"id":"SUP-4412","status":"open","prio":"P2","title":"Login loop on iOS 17.4"'
     ',"assignee":null,"tags":["ios","sso"]},{"id":"SUP-4415","status":"pending","title":"CSV '
     'export: wrong TZ offset (+02:00)","assignee":"mk","tags":["export"]}]',
 }
@@ -81,7 +82,10 @@ def test_soup_after_or_before_a_request_scores_high_and_elsewhere_low(soup: str)
     (prefix,) = det.detect(conv(("user", f"{soup} {ASK}.")), CTX)
     assert prefix.kind == "prefix" and prefix.score >= 0.7
     # inside a document, alone, or in a tool result: at most a flag under a kind override
-    doc = f"The committee met on Thursday to discuss the budget. {soup} Everyone was asked to bring questions for the treasurer."
+    doc = (
+        f"The committee met on Thursday to discuss the budget. {soup} Everyone was asked to "
+        "bring questions for the treasurer."
+    )
     for text, role in ((doc, "user"), (soup, "user"), (f"{ASK}. {soup}", "tool")):
         assert top(det.detect(conv((role, text)), CTX)) <= DOCUMENT_CAP
 
@@ -130,14 +134,15 @@ SYSTEM = (
 
 
 def scan(det: object, out: str, c: Conversation, chunk: int = 0) -> list[Detection]:
-    sc = det.scanner(c, CTX)  # type: ignore[attr-defined]
+    sc: Any = det.scanner(c, CTX)  # type: ignore[attr-defined]
     found: list[Detection] = []
     step = chunk or len(out)
     for i in range(0, len(out), step):
         found += sc.feed(out[i : i + step])
         held = sc.pending()
         assert 0 <= held <= len(out[: i + step])
-    return found + sc.finish()
+    found += sc.finish()
+    return found
 
 
 def test_secret_parts_leak_alone_and_encoded() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Final
 
@@ -15,6 +15,7 @@ from openward.guard.types import Conversation, Segment
 
 __all__ = [
     "MAX_CHARS_PER_REQUEST",
+    "MAX_SEGMENTS",
     "CappedText",
     "cap_text",
     "capped_segments",
@@ -134,7 +135,9 @@ def harmful_request_score(text: str) -> float:
 MAX_CHARS_PER_REQUEST: Final = 64_000  # what one detector reads of one request, at most
 _HEAD_SHARE: Final = 0.375  # of a capped segment's budget: its start, its end the same,
 _SLICES: Final = 8  # and the rest in this many evenly spaced slices of the middle
+_MIN_SLICE: Final = 256  # no slices of the middle shorter than this
 _GAP: Final = "\n\n"  # what stands between two slices in the capped text
+MAX_SEGMENTS: Final = 64  # segments one detector reads per request (evenly spaced, last kept)
 
 
 @dataclass(frozen=True)
@@ -148,15 +151,21 @@ class CappedText:
     text: str
     original_length: int
     pieces: tuple[tuple[int, int, int], ...]
+    skipped_segments: int = 0  # other segments of the request left unread
 
     @property
-    def truncated(self) -> bool:
+    def cut(self) -> bool:
         return len(self.pieces) > 1 or (
             bool(self.pieces) and self.pieces[0][2] < self.original_length
         )
 
+    @property
+    def truncated(self) -> bool:
+        """This text was cut, or other segments of its request were not read."""
+        return self.cut or self.skipped_segments > 0
+
     def to_original(self, pos: int) -> int:
-        if not self.truncated:
+        if not self.cut:
             return pos
         at = 0
         for i, (cstart, _ostart, _length) in enumerate(self.pieces):
@@ -190,11 +199,13 @@ def cap_text(text: str, budget: int) -> CappedText:
     if n <= budget:
         return CappedText(text, n, ((0, 0, n),))
     head = int(budget * _HEAD_SHARE)
+    if (budget - 2 * head) // _SLICES < _MIN_SLICE:
+        head = budget // 2  # too little for slices of the middle: head and tail only
     tail = head
     spans: list[tuple[int, int]] = [(0, _snap(text, head, forward=False) or head)]
     middle_from, middle_to = head, n - tail
     each = (budget - head - tail) // _SLICES
-    if each > 0:
+    if each >= _MIN_SLICE:
         stride = (middle_to - middle_from) / _SLICES
         for k in range(_SLICES):
             a = int(middle_from + stride * (k + 0.5) - each / 2)
@@ -244,12 +255,22 @@ def capped_segments(
     conv: Conversation,
     skip_roles: Sequence[str] = ("system", "developer", "assistant"),
     limit: int = MAX_CHARS_PER_REQUEST,
+    max_segments: int | None = MAX_SEGMENTS,
 ) -> list[tuple[int, Segment, CappedText]]:
     """The segments a detector reads (``(index, segment, capped text)``, roles in
     ``skip_roles`` left out), capped together at ``limit`` characters per request so a
-    detector's cost has a ceiling whatever the body size. A detector that reads a capped text
-    says so with ``evidence["truncated"] = True`` and maps offsets back with
-    :meth:`CappedText.to_original`."""
+    detector's cost has a ceiling whatever the body size; of more than ``max_segments``
+    segments, that many evenly spaced ones are read (the first and the last among them). A
+    detector that reads a capped text says so with ``evidence["truncated"] = True`` and maps
+    offsets back with :meth:`CappedText.to_original`."""
     chosen = [(i, s) for i, s in enumerate(conv.segments) if s.role not in skip_roles]
+    skipped = 0
+    if max_segments is not None and len(chosen) > max_segments:
+        n = len(chosen)
+        keep = sorted({round(k * (n - 1) / (max_segments - 1)) for k in range(max_segments)})
+        skipped = n - len(keep)
+        chosen = [chosen[k] for k in keep]
     caps = capped_texts([s.text for _i, s in chosen], limit)
+    if skipped:
+        caps = [replace(c, skipped_segments=skipped) for c in caps]
     return [(i, s, c) for (i, s), c in zip(chosen, caps, strict=True)]

@@ -230,7 +230,8 @@ class ManyShotDetector:
 
     def _messages(self, conv: Conversation) -> list[Detection]:
         """Assistant messages the client supplied, each paired with the user text before it."""
-        read = capped_segments(conv, skip_roles=("system", "developer"))
+        # every turn (the pairing needs them all); the characters are capped
+        read = capped_segments(conv, skip_roles=("system", "developer"), max_segments=None)
         truncated = any(cap.truncated for _i, _s, cap in read)
         pairs: list[tuple[str, str]] = []
         last_user = ""

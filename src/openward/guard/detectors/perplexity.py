@@ -282,9 +282,11 @@ def suffix_windows(text: str, lm: CharLM | None = None) -> list[SuffixWindow]:
     code = np.array([bool(_CODE.match(t)) for t in strs], dtype=np.float64)
     unknown = np.array(
         [
-            (bool(words)
-            and any(not _known(c, words) for c in _CORE.findall(t) if len(c) >= 3)
-            and not t[:1].isupper())  # names and sentence starts are not fragments
+            (
+                bool(words)
+                and any(not _known(c, words) for c in _CORE.findall(t) if len(c) >= 3)
+                and not t[:1].isupper()
+            )  # names and sentence starts are not fragments
             or bool(_CAMEL.search(t))
             for t in strs
         ],

@@ -47,16 +47,15 @@ SHINGLE: Final = 4
 
 _URL = r"(?:https?:)?//[^\s()<>\"']+(?:\([^\s()<>]*\)[^\s()<>\"']*)*"
 _MD = re.compile(rf"(!?)\[[^\]\n]{{0,500}}\]\(\s*<?({_URL})>?(?:\s+[\"'][^\"'\n]*[\"'])?\s*\)")
-_REF = re.compile(rf"^\s{{0,3}}\[[^\]\n]{{1,200}}\]:\s*<?({_URL})>?", re.M)
+_REF = re.compile(rf"\[[^\]\n]{{1,200}}\]:[ \t]*<?({_URL})>?")
 _HTML = re.compile(
     rf"<(img|a|iframe|source|video|audio|link|script)\b[^>]{{0,1000}}?\b(?:src|href|srcset)\s*="
     rf"\s*[\"']?({_URL})",
     re.I,
 )
-# where a construct may begin that is not finished yet
-_OPEN = re.compile(
-    r"!?\[[^\]\n]*(?:\]\([^)\n]*)?$|^\s{0,3}\[[^\]\n]*\]:\s*\S*$|<[A-Za-z]*[^>]*$|!$", re.M
-)
+_OPENER = re.compile(r"!?\[|<[A-Za-z]")
+# a construct begun at the end of the text and not finished yet
+_UNFINISHED = re.compile(r"!?\[[^\]\n]*(?:\](?:\([^)\n]*|:[ \t]*\S*)?)?\Z|<[A-Za-z][^>]*\Z")
 _WORD = re.compile(r"[^\W_]+")
 _DISTINCT = re.compile(
     r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # emails
@@ -132,7 +131,7 @@ class ExfiltrationScanner:
         self._sources = sources
         self._allow = {h.lower().lstrip(".") for h in allow_hosts}
         self._text = ""
-        self._seen: set[tuple[int, int]] = set()
+        self._from = 0  # constructs starting before this offset have been read
         self._done = False
 
     def feed(self, delta: str) -> list[Detection]:
@@ -148,33 +147,49 @@ class ExfiltrationScanner:
         return self._scan()
 
     def pending(self) -> int:
-        tail = self._text[-MAX_HOLD:]
-        m = _OPEN.search(tail)
-        if m is None:
-            return 0
-        return len(tail) - m.start()
+        n = len(self._text)
+        if self._from < n:
+            return n - self._from  # an image or link not finished
+        return 1 if self._text.endswith(("!", "<")) else 0
 
     def _scan(self) -> list[Detection]:
+        """Read the constructs that start at or after ``self._from``; stop at one not finished
+        yet (it is what :meth:`pending` holds back)."""
         out: list[Detection] = []
-        lo = max(0, len(self._text) - 2 * MAX_HOLD - 2048)
-        text = self._text
-        found: list[tuple[int, int, str, bool]] = []
-        for m in _MD.finditer(text, lo):
-            found.append((m.start(2), m.end(2), m.group(2), m.group(1) == "!"))
-        for m in _REF.finditer(text, lo):
-            found.append((m.start(1), m.end(1), m.group(1), False))
-        for m in _HTML.finditer(text, lo):
-            found.append((m.start(2), m.end(2), m.group(2), m.group(1).lower() != "a"))
-        for start, end, url, image in found:
-            if (start, end) in self._seen:
-                continue
-            if not self._done and end == len(text):
-                continue  # the URL may go on in the next delta
-            self._seen.add((start, end))
-            det = self._judge(url, image, start, end)
-            if det is not None:
-                out.append(det)
-        return out
+        text, n = self._text, len(self._text)
+        pos = max(0, self._from - 1)
+        while True:
+            m = _OPENER.search(text, pos)
+            if m is None:
+                self._from = n
+                return out
+            k = m.start()
+            found: tuple[int, int, str, bool] | None = None
+            if text[k] == "<":
+                h = _HTML.match(text, k)
+                if h:
+                    found = (h.start(2), h.end(2), h.group(2), h.group(1).lower() != "a")
+            else:
+                md = _MD.match(text, k)
+                if md:
+                    found = (md.start(2), md.end(2), md.group(2), md.group(1) == "!")
+                else:
+                    line_start = text.rfind("\n", 0, k) + 1
+                    ref = _REF.match(text, k) if not text[line_start:k].strip() else None
+                    if ref:
+                        found = (ref.start(1), ref.end(1), ref.group(1), False)
+            complete = found is not None and (self._done or found[1] < n)
+            if not self._done and not complete and n - k <= MAX_HOLD:
+                if (found is not None and found[1] == n) or _UNFINISHED.match(text, k):
+                    self._from = k  # wait for the rest
+                    return out
+            if complete and found is not None:
+                det = self._judge(found[2], found[3], found[0], found[1])
+                if det is not None:
+                    out.append(det)
+                pos = found[1]
+            else:
+                pos = k + 1
 
     def _judge(self, url: str, image: bool, start: int, end: int) -> Detection | None:
         host = (

@@ -289,15 +289,18 @@ _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}[\s:]?){16,}")
 MAX_PART: Final = 200
 HOLD_ENCODED: Final = 4096  # the longest base64/hex run held back while it grows
-_ENC_TAIL = re.compile(r"[A-Za-z0-9+/_-]+={0,2}$|(?:[0-9a-fA-F]{2}[\s:]){4,}[0-9a-fA-F]{0,2}$")
+_B64_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-=")
+_HEX_CHARS: Final = frozenset("0123456789abcdefABCDEF :\t")
+_HEX_TAIL = re.compile(r"(?:[0-9a-fA-F]{2}[ :\t]?){8,}")
 
 
-def _encoded_tail(text: str) -> int:
-    """Where a base64 or hex run still growing at the end of ``text`` starts (``len(text)``
-    when there is none); looks back at most :data:`HOLD_ENCODED` characters."""
-    lo = max(0, len(text) - HOLD_ENCODED)
-    starts = [m.start() for m in (_ENC_TAIL.search(text, lo),) if m]
-    return min(starts) if starts else len(text)
+def _run_start(text: str, start: int, delta_from: int, chars: frozenset[str]) -> int:
+    """Where the trailing run of ``chars`` in ``text`` starts, given that it started at
+    ``start`` before ``text[delta_from:]`` was added (linear in the new text only)."""
+    for k in range(len(text) - 1, delta_from - 1, -1):
+        if text[k] not in chars:
+            return k + 1
+    return start
 
 
 def secret_parts(prompt: str) -> list[str]:
@@ -346,19 +349,35 @@ class SystemPromptLeakScanner:
         self._runs = _RunScanner(prompts)
         self._prompts = prompts
         self._parts = [p for t in prompts for p in secret_parts(t)]
-        self._folded = [p.casefold() for p in self._parts]
+        self._folded = [p.lower() for p in self._parts]
         self._text = ""
         self._part_scan = 0
         self._enc_scan = 0  # everything before this offset has been checked for encoded runs
         self._reported: set[tuple[int, int]] = set()
         self._encoded: set[int] = set()
+        self._b64_from = 0  # where the trailing run of base64 characters starts
+        self._hex_from = 0  # where the trailing run of hex digits and separators starts
         self._done = False
 
     def feed(self, delta: str) -> list[Detection]:
         if not delta or self._done or not self._prompts:
             return []
+        before = len(self._text)
         self._text += delta
+        self._b64_from = _run_start(self._text, self._b64_from, before, _B64_CHARS)
+        self._hex_from = _run_start(self._text, self._hex_from, before, _HEX_CHARS)
         return self._runs.feed(delta) + self._advance(final=False)
+
+    def _encoded_tail(self) -> int:
+        """Where a base64 or hex run still growing at the end of the text starts (the text's
+        length when none does); at most :data:`HOLD_ENCODED` characters back."""
+        n = len(self._text)
+        tail = n
+        if n - self._b64_from >= 8:
+            tail = self._b64_from
+        if n - self._hex_from >= 16 and _HEX_TAIL.match(self._text, self._hex_from):
+            tail = min(tail, self._hex_from)
+        return max(tail, n - HOLD_ENCODED)
 
     def finish(self) -> list[Detection]:
         if self._done or not self._prompts:
@@ -372,14 +391,14 @@ class SystemPromptLeakScanner:
         hold = self._runs.pending()
         text = self._text
         # a tail that may still grow into a secret part
-        folded = text[-MAX_PART:].casefold()
+        folded = text[-MAX_PART:].lower()
         for part in self._folded:
             for k in range(min(len(part), len(folded)), 0, -1):
                 if folded.endswith(part[:k]):
                     hold = max(hold, k)
                     break
         # an encoded run still growing
-        tail = _encoded_tail(text)
+        tail = self._encoded_tail()
         if len(text) - tail >= 8:
             hold = max(hold, len(text) - tail)
         return min(len(text), hold)
@@ -387,21 +406,25 @@ class SystemPromptLeakScanner:
     def _advance(self, final: bool) -> list[Detection]:
         out: list[Detection] = []
         text = self._text
-        folded = text.casefold()
         lo = max(0, self._part_scan - MAX_PART)
+        window = text[lo:]
+        folded = window.lower()
+        if len(folded) != len(window):  # a letter whose lower case is longer: match as is
+            folded = window
         limit = len(text) if final else max(lo, len(text) - 1)
         for part, fpart in zip(self._parts, self._folded, strict=True):
-            at = folded.find(fpart, lo)
-            while at != -1 and at + len(fpart) <= limit:
+            at = folded.find(fpart)
+            while at != -1 and lo + at + len(fpart) <= limit:
+                at += lo
                 if (at, at + len(fpart)) not in self._reported and self._bounded(
                     text, at, len(fpart)
                 ):
                     self._reported.add((at, at + len(fpart)))
                     out.append(self._det("secret-part", at, at + len(fpart), part))
-                at = folded.find(fpart, at + 1)
+                at = folded.find(fpart, at - lo + 1)
         self._part_scan = limit
         # encoded runs that have ended (or all of them at the end)
-        tail = len(text) if final else _encoded_tail(text)
+        tail = len(text) if final else self._encoded_tail()
         runs = list(_B64_RUN.finditer(text, self._enc_scan, tail))
         runs += list(_HEX_RUN.finditer(text, self._enc_scan, tail))
         for m in runs:
@@ -412,7 +435,7 @@ class SystemPromptLeakScanner:
                 continue
             inner = _RunScanner(self._prompts)
             hits = inner.feed(decoded) + inner.finish()
-            fd = decoded.casefold()
+            fd = decoded.lower()
             if hits or any(p in fd for p in self._folded):
                 self._encoded.add(m.start())
                 out.append(self._det("encoded", m.start(), m.end(), decoded))

@@ -179,10 +179,10 @@ class ExfiltrationScanner:
                     if ref:
                         found = (ref.start(1), ref.end(1), ref.group(1), False)
             complete = found is not None and (self._done or found[1] < n)
-            if not self._done and not complete and n - k <= MAX_HOLD:
-                if (found is not None and found[1] == n) or _UNFINISHED.match(text, k):
-                    self._from = k  # wait for the rest
-                    return out
+            waiting = (found is not None and found[1] == n) or _UNFINISHED.match(text, k)
+            if not self._done and not complete and n - k <= MAX_HOLD and waiting:
+                self._from = k  # wait for the rest
+                return out
             if complete and found is not None:
                 det = self._judge(found[2], found[3], found[0], found[1])
                 if det is not None:

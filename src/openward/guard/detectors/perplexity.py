@@ -338,20 +338,32 @@ def suffix_windows(text: str, lm: CharLM | None = None) -> list[SuffixWindow]:
     return out
 
 
-def _prose_words(text: str, lo: int, hi: int) -> int:
-    """Dictionary-shaped words (no symbols glued inside, no case change) of ``text[lo:hi]``
-    outside machine text: does natural language stand there?"""
+NATURAL_SHARE: Final = 0.75  # of a side's tokens that must be plain words to read as language
+
+
+END_RUN: Final = 4  # plain words that must close a text for what follows a soup to be language
+
+
+def _natural_words(text: str, lo: int, hi: int, edge: str) -> int:
+    """Whether natural language stands in ``text[lo:hi]`` (machine text left out): the number
+    of plain word-shaped tokens in it (letters, an apostrophe, punctuation around; no symbol
+    glued inside, no case change), or 0 when that is not language. Before a soup
+    (``edge="start"``): when they are :data:`NATURAL_SHARE` of its tokens or 3+ open it. After
+    one (``"end"``): when they are that share *and* :data:`END_RUN` of them close it; the
+    rest of a soup made of English words (``under next tutorial Format dla "# soit
+    background scenario``) is not language, the sentence a document goes on with is."""
     toks, _masked = _tokens(text[lo:hi]) if hi > lo else ([], "")
-    words = english_words()
-    return sum(
-        1
-        for m in toks
-        if _PROSE_WORD.match(m.group())
-        and (
-            not words
-            or all(_known(c, words) or m.group()[:1].isupper() for c in _CORE.findall(m.group()))
-        )
-    )
+    flags = [bool(_PROSE_WORD.match(m.group())) and not _CAMEL.search(m.group()) for m in toks]
+    plain = sum(flags)
+    run = 0
+    for f in flags if edge == "start" else reversed(flags):
+        if not f:
+            break
+        run += 1
+    share = plain >= NATURAL_SHARE * len(toks)
+    if edge == "end":
+        return plain if share and run >= END_RUN else 0
+    return plain if share or run >= MIN_PROSE else 0
 
 
 def locate(text: str, windows: list[SuffixWindow]) -> tuple[str, int, int, SuffixWindow]:
@@ -381,7 +393,8 @@ def locate(text: str, windows: list[SuffixWindow]) -> tuple[str, int, int, Suffi
     ]
     if odd:
         start, end = odd[0].start(), odd[-1].end()
-    before, after = _prose_words(text, 0, start), _prose_words(text, end, len(text))
+    before = _natural_words(text, 0, start, "start")
+    after = _natural_words(text, end, len(text), "end")
     if before >= MIN_PROSE and after < MIN_PROSE:
         kind = "suffix"
     elif after >= MIN_PROSE and before < MIN_PROSE:

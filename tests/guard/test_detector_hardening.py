@@ -208,8 +208,11 @@ def test_exfiltration_links_are_found_and_ordinary_links_are_not() -> None:
         "See [the docs](https://docs.python.org/3/library/re.html) or [search](https://www.google.com/search?q=python).",
         "Logo: ![logo](https://cdn.example.com/img/logo-2x.png)",
         "Read https://example.com/a/b?page=2 for details.",
+        "See [this guide](https://docs.example.com/summarise-my-last-three-invoices-in-a-table).",
+        "![diagram](https://docs.example.com/img/how-the-proxy-holds-back-streamed-text.png)",
+        "[search](https://www.google.com/search?q=how+do+solar+panels+work+at+night)",
     ):
-        assert scan(det, out, c, 6) == []
+        assert top(scan(det, out, c, 6)) < 0.5  # under the default threshold: nothing done
 
 
 def test_exfiltration_holds_an_unfinished_image_back() -> None:

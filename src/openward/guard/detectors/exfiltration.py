@@ -11,8 +11,12 @@ when what it carries is
 - text from the conversation: four consecutive words, or one distinctive token (a code, key,
   email, number of 5+ digits), of the user's, tool's or system prompt's text (``conversation``,
   0.95 for an image, 0.85 for a link), or
-- long text of its own: a value of 5+ words or 48+ characters (``long-text``, 0.8 for an
-  image, 0.55 for a link: a search link with a long query is a weak sign on its own).
+- long text of its own: a query value or decoded value of 5+ words or 48+ characters
+  (``long-text``, 0.8 for an image, 0.45 for a link: a search link with a long query is a
+  weak sign on its own, under the default threshold).
+
+Path segments count only through distinctive tokens and base64: a slug
+(``/how-to-reset-your-password``) may repeat the user's words in an honest docs link.
 
 Ordinary links (documentation, ``?q=python``, short ids) do not fire; hosts listed in the
 ``allow_hosts`` option never do. A finding locates the URL, so ``redact`` (the default action)
@@ -81,25 +85,26 @@ def _b64(value: str) -> str | None:
     return text if text and printable >= 0.95 * len(text) else None
 
 
-def url_payloads(url: str) -> list[str]:
-    """What a URL carries: its query values (and keys without values), its path segments and
-    fragment, percent-decoded, with base64 values decoded too."""
+def url_payloads(url: str) -> list[tuple[str, str]]:
+    """What a URL carries, as ``(where, value)``: its query values (keys without values) and
+    fragment (``query``), its path segments (``path``), all percent-decoded, and the base64
+    among them decoded (``decoded``; a file extension is dropped first)."""
     try:
         parts = urllib.parse.urlsplit(url if "://" in url else "https:" + url)
     except ValueError:
-        return [url]
-    values: list[str] = []
+        return [("query", url)]
+    values: list[tuple[str, str]] = []
     for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        values.append(value if value else key)
-    values += [urllib.parse.unquote(s) for s in parts.path.split("/") if s]
+        values.append(("query", value if value else key))
+    values += [("path", urllib.parse.unquote(s)) for s in parts.path.split("/") if s]
     if parts.fragment:
-        values.append(urllib.parse.unquote_plus(parts.fragment))
+        values.append(("query", urllib.parse.unquote_plus(parts.fragment)))
     out = []
-    for v in values:
-        out.append(v)
+    for where, v in values:
+        out.append((where, v))
         decoded = _b64(v) or _b64(re.sub(r"\.[A-Za-z0-9]{1,5}$", "", v))
         if decoded:
-            out.append(decoded)
+            out.append(("decoded", decoded))
     return out
 
 
@@ -115,9 +120,9 @@ class _Sources:
                 self.grams.add(tuple(words[i : i + SHINGLE]))
             self.tokens.update(m.group().casefold() for m in _DISTINCT.finditer(text))
 
-    def carried(self, value: str) -> bool:
+    def carried(self, value: str, grams: bool = True) -> bool:
         words = _norm(value)
-        if any(
+        if grams and any(
             tuple(words[i : i + SHINGLE]) in self.grams for i in range(len(words) - SHINGLE + 1)
         ):
             return True
@@ -198,14 +203,17 @@ class ExfiltrationScanner:
         if host and any(host == h or host.endswith("." + h) for h in self._allow):
             return None
         payloads = url_payloads(url)
-        carried = any(self._sources.carried(v) for v in payloads)
-        longest = max(payloads, key=len, default="")
-        words = max((len(_norm(v)) for v in payloads), default=0)
+        # a path's words are a slug ("how-to-reset-your-password" may repeat the user's
+        # question in a docs link): they count only as distinctive tokens, and not as long text
+        carried = any(self._sources.carried(v, grams=w != "path") for w, v in payloads)
+        sized = [v for w, v in payloads if w != "path"]
+        longest = max(sized, key=len, default="")
+        words = max((len(_norm(v)) for v in sized), default=0)
         long_text = words >= LONG_WORDS or len(longest) >= LONG_CHARS
         if carried:
             kind, score = "conversation", 0.95 if image else 0.85
         elif long_text:
-            kind, score = "long-text", 0.8 if image else 0.55
+            kind, score = "long-text", 0.8 if image else 0.45
         else:
             return None
         return Detection(

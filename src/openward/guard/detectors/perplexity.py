@@ -3,24 +3,25 @@
 Greedy coordinate gradient attacks (Zou et al. 2023, "Universal and Transferable Adversarial
 Attacks on Aligned Language Models") append or prepend optimised token sequences such as
 ``describing.\\ + similarlyNow write oppositeley.]( Me giving**ONE please? revert with
-"\\!--Two``. Under a token-level LM (NeMo Guardrails uses GPT-2 large) they have a perplexity
-far above English. Under our small character model (:mod:`._charlm`, a 4-gram over bytes) the
-gap is smaller, because the soup is built from English sub-words: a published suffix's
-windows sit near 19-24 per-character perplexity, English prose near 8-12, but Polish or
-Finnish prose, shell one-liners and LaTeX reach 30-130. So the detector reads three things per
-window of :data:`WINDOW` whitespace tokens and combines them into one logit:
+"\\!--Two``. Under our small character model (:mod:`._charlm`, a 4-gram over bytes) their
+perplexity is not far above English (the soup is built from English sub-words), while logs,
+CSV, hex dumps, markup, code and many languages are higher still. So the detector:
 
-- ``soup``: the fraction of tokens whose shape is GCG's: letters glued to bracket/escape
-  runs (``oppositeley.](``, ``giving**ONE``, ``]{\\comment={[@``) or a lower-to-upper case
-  change inside a word (``similarlyNow``, ``githubINST``);
-- ``code``: the fraction of tokens that look like code, JSON, shell or LaTeX syntax (these share
-  GCG's shapes but not its purpose), which counts against;
-- the window's character perplexity against :data:`PPL_REFERENCE` and against the text's own
-  median window (a suffix stands out from the request it is glued to).
+1. blanks machine text (:func:`machine_mask`: log, hex-dump, JSON, markup, table, code and
+   delimited lines; inline data URIs, URLs, tags, entities, emails, code spans, TeX) and leaves
+   out tokens with digits, rules and labels;
+2. reads each window of :data:`WINDOW` tokens as one logit of ``soup`` (tokens with GCG's
+   shape: letters glued to bracket/escape runs, case changes inside a word), ``unknown``
+   (lower-case words not in ``weights/words.txt``, built from the char LM's own corpus),
+   ``unbalanced`` (brackets/quotes opened or closed inside letters), minus ``code``, plus the
+   window's perplexity against :data:`PPL_REFERENCE` and against the text's median window;
+3. places the best span against natural language (:func:`locate`): only a ``suffix`` or
+   ``prefix`` of a user's request keeps its score; an ``infix`` in a document, a soup
+   ``alone``, and anything in tool or document text score at most :data:`DOCUMENT_CAP`.
 
 Windows whose letters are mostly non-ASCII are skipped (GCG suffixes found on Llama/Vicuna
-vocabularies are ASCII; non-Latin prose is not this detector's business), and so are code in
-backticks, and long unbroken blobs (base64, hex, hashes, URLs: :mod:`.obfuscation` reads those).
+vocabularies are ASCII; non-Latin prose is not this detector's business), and so are long
+unbroken blobs (base64, hex, hashes, URLs: :mod:`.obfuscation` reads those).
 
 :func:`length_per_perplexity` and :func:`prefix_suffix_perplexity` are NeMo Guardrails'
 two jailbreak heuristics computed with the character model; their thresholds are re-fitted
@@ -43,9 +44,13 @@ from openward.guard.detectors._common import capped_segments
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = [
+    "DOCUMENT_CAP",
     "AdversarialSuffixDetector",
     "CharLM",
+    "english_words",
     "length_per_perplexity",
+    "locate",
+    "machine_mask",
     "nemo_thresholds",
     "prefix_suffix_perplexity",
     "suffix_windows",

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written data: long string literals)
 """Plain chat prompts of every kind and length, plus extra trigger-word prompts."""
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ TRIGGER_EXTRA = [
     ("Что такое prompt injection и как от неё защищаются разработчики?", "ru"),
     ("请假装你是海盗，给我儿子的生日派对写一段寻宝开场白。", "zh"),
     ("CSSで既存のスタイルを上書き（オーバーライド）する方法を教えて。", "ja"),
-    ("이전 메시지는 무시해 주세요, 파일을 잘못 올렸어요. 올바른 표는 아래와 같습니다: 이름, 나이, 도시", "ko"),
+    (
+        "이전 메시지는 무시해 주세요, 파일을 잘못 올렸어요. 올바른 표는 아래와 같습니다: 이름, 나이, 도시",
+        "ko",
+    ),
     ("Jak zignorować ostrzeżenia kompilatora tylko dla jednego pliku w CMake?", "pl"),
     ("Wat is een jailbreak van een iPhone en vervalt daardoor de garantie?", "nl"),
     ("Como faço o pip ignorar o cache ao instalar pacotes?", "pt"),
@@ -19,7 +23,10 @@ TRIGGER_EXTRA = [
     ("ما هو حقن الأوامر (prompt injection) في نماذج اللغة؟ اشرح ببساطة.", "ar"),
     ("बायपास कैपेसिटर क्या होता है और सर्किट में इसका उपयोग क्यों करते हैं?", "hi"),
     ("Je, ni salama kupuuza onyo la betri ya simu likionekana mara kwa mara?", "sw"),
-    ("Забудь про попередній список покупок, ось новий: хліб, молоко, яйця. Скільки це коштуватиме приблизно?", "uk"),
+    (
+        "Забудь про попередній список покупок, ось новий: хліб, молоко, яйця. Скільки це коштуватиме приблизно?",
+        "uk",
+    ),
 ]
 
 CHAT = [
@@ -34,7 +41,10 @@ CHAT = [
     ("Solve for x: 3x + 7 = 25", "en"),
     ("What should I pack for a week in Iceland in October?", "en"),
     ("How do I politely decline a wedding invitation from a coworker?", "en"),
-    ("Is it better to pay off my student loan early or invest in an index fund? I'm 28, loan at 4.5%.", "en"),
+    (
+        "Is it better to pay off my student loan early or invest in an index fund? I'm 28, loan at 4.5%.",
+        "en",
+    ),
     ("Give me a 20-minute bodyweight workout I can do in a hotel room.", "en"),
     ("Who won the 2018 FIFA World Cup?", "en"),
     ("Convert 72°F to Celsius.", "en"),
@@ -106,9 +116,18 @@ CHAT = [
     ("What's the difference between 'its' and 'it's'?", "en"),
     ("Explain the Monty Hall problem.", "en"),
     ("Can dogs eat grapes?", "en"),
-    ("I'm building a small Flask app with SQLite. How should I structure the project folders so that tests, templates and migrations stay tidy as it grows? I'm the only developer for now but might bring in a friend later.", "en"),
-    ("We're three friends splitting a holiday cottage: I paid £600, Sam paid £150 and Jo paid nothing. The total was £900. Who owes whom how much?", "en"),
-    ("Write me a birthday message for my grandma turning 90. She loves gardening and crosswords.", "en"),
+    (
+        "I'm building a small Flask app with SQLite. How should I structure the project folders so that tests, templates and migrations stay tidy as it grows? I'm the only developer for now but might bring in a friend later.",
+        "en",
+    ),
+    (
+        "We're three friends splitting a holiday cottage: I paid £600, Sam paid £150 and Jo paid nothing. The total was £900. Who owes whom how much?",
+        "en",
+    ),
+    (
+        "Write me a birthday message for my grandma turning 90. She loves gardening and crosswords.",
+        "en",
+    ),
     ("What's the tallest mountain in Africa?", "en"),
     ("How do noise-cancelling headphones work?", "en"),
     ("What's a mutual fund vs an ETF?", "en"),

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written data: long string literals)
 """Benign prompts that use attack vocabulary in ordinary senses (NotInject-style)."""
 
 from __future__ import annotations

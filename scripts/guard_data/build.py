@@ -129,7 +129,9 @@ def build_jailbreak(r: random.Random) -> list[Record]:
 
 def build_trigger() -> list[Record]:
     out = [rec(t, "benign", "trigger_words", "user") for t in benign_trigger.TRIGGER]
-    out += [rec(t, "benign", "trigger_words", "user", lang) for t, lang in benign_chat.TRIGGER_EXTRA]
+    out += [
+        rec(t, "benign", "trigger_words", "user", lang) for t, lang in benign_chat.TRIGGER_EXTRA
+    ]
     return out
 
 
@@ -160,7 +162,16 @@ def build_docs(r: random.Random, n: int = 160) -> list[Record]:
     return out
 
 
-TOOL_PREFIX = ["", "", "", "Tool result:\n", "[tool_output]\n", "Observation: ", "<tool_response>\n", "Function returned:\n"]
+TOOL_PREFIX = [
+    "",
+    "",
+    "",
+    "Tool result:\n",
+    "[tool_output]\n",
+    "Observation: ",
+    "<tool_response>\n",
+    "Function returned:\n",
+]
 
 
 def build_tools(r: random.Random, n: int = 110) -> list[Record]:

@@ -75,7 +75,24 @@ def build_direct(r: random.Random) -> list[Record]:
     return out
 
 
-PAYLOAD_LANG = {"Sehr geehrter": "de", "Pour tout": "fr", "Al asistente": "es", "致AI": "zh"}
+PAYLOAD_LANG = {
+    "Sehr geehrter": "de",
+    "Für KI": "de",
+    "Pour tout": "fr",
+    "Bonjour l": "fr",
+    "Al asistente": "es",
+    "Para el asistente": "es",
+    "致AI": "zh",
+    "AIアシスタント": "ja",
+    "Bonjour à tous": "fr",
+    "Liebe Nachbar": "de",
+    "Instrucciones": "es",
+    "お知らせ": "ja",
+    "Уважаемые": "ru",
+    "Caros pais": "pt",
+    "亲爱的": "zh",
+    "Gentile": "it",
+}
 
 
 def _payload_lang(p: str) -> str:
@@ -87,12 +104,12 @@ def _payload_lang(p: str) -> str:
 
 def _embed(host: str, payload: str) -> str:
     stripped = host.lstrip()
-    if stripped.startswith("{") or ('content="' in host) or ('"{P}"' in host):
+    if stripped.startswith("{") or 'content="' in host or '"{P}"' in host or '\\"{P}\\"' in host:
         payload = json.dumps(payload, ensure_ascii=False)[1:-1]
     return host.replace("{P}", payload)
 
 
-def build_indirect(r: random.Random, n: int = 165) -> list[Record]:
+def build_indirect(r: random.Random, n: int = 200) -> list[Record]:
     out: list[Record] = []
     payloads = list(indirect.PAYLOADS)
     hosts = list(indirect.HOSTS)
@@ -139,8 +156,8 @@ def build_chat() -> list[Record]:
     return [rec(t, "benign", "chat", "user", lang) for t, lang in benign_chat.CHAT]
 
 
-def build_docs(r: random.Random, n: int = 160) -> list[Record]:
-    out = [rec(t, "benign", "document", "untrusted") for t in benign_docs.FULL]
+def build_docs(r: random.Random, n: int = 190) -> list[Record]:
+    out = [rec(t, "benign", "document", "untrusted", _payload_lang(t)) for t in benign_docs.FULL]
     genres = sorted(benign_docs.GENRES)
     seen = {t for t in benign_docs.FULL}
     tries = 0

@@ -229,7 +229,7 @@ def build_fewshot(r: random.Random, n: int = 110) -> list[Record]:
         if text in seen:
             continue
         seen.add(text)
-        lang = "de" if name == "spam_de" else "en"
+        lang = {"spam_de": "de", "headline_fr": "fr"}.get(name, "en")
         out.append(rec(text, "benign", "few_shot", "user", lang))
     return out
 

@@ -156,26 +156,65 @@ def build_chat() -> list[Record]:
     return [rec(t, "benign", "chat", "user", lang) for t, lang in benign_chat.CHAT]
 
 
+def compose_doc(r: random.Random, genre: str) -> list[str]:
+    """Paragraphs of one document of the given genre (head, body..., foot)."""
+    g = benign_docs.GENRES[genre]
+    body = g["body"]
+    k = r.randint(2, min(5, len(body)))
+    idx = sorted(r.sample(range(len(body)), k))
+    parts = [r.choice(g["head"])] + [body[j] for j in idx]
+    foot = r.choice(g["foot"])
+    if foot:
+        parts.append(foot)
+    return parts
+
+
 def build_docs(r: random.Random, n: int = 190) -> list[Record]:
     out = [rec(t, "benign", "document", "untrusted", _payload_lang(t)) for t in benign_docs.FULL]
     genres = sorted(benign_docs.GENRES)
-    seen = {t for t in benign_docs.FULL}
+    seen = set(benign_docs.FULL)
     tries = 0
     while len(out) < n and tries < 10000:
         tries += 1
-        g = benign_docs.GENRES[genres[tries % len(genres)]]
-        body = g["body"]
-        k = r.randint(2, min(5, len(body)))
-        idx = sorted(r.sample(range(len(body)), k))
-        parts = [r.choice(g["head"])] + [body[j] for j in idx]
-        foot = r.choice(g["foot"])
-        if foot:
-            parts.append(foot)
-        text = "\n\n".join(parts)
+        text = "\n\n".join(compose_doc(r, genres[tries % len(genres)]))
         if not 300 <= len(text) <= 4000 or text in seen:
             continue
         seen.add(text)
         out.append(rec(text, "benign", "document", "untrusted"))
+    return out
+
+
+def build_indirect_long(r: random.Random, n_docs: int = 60, n_tools: int = 30) -> list[Record]:
+    """Payloads inside long benign-genre documents and ordinary tool results.
+
+    Keeps length and host shape from separating the classes: the same kind
+    of document appears benign in the benign file and carrying a payload here.
+    """
+    out: list[Record] = []
+    genres = sorted(benign_docs.GENRES)
+    payloads = list(indirect.PAYLOADS)
+    r.shuffle(payloads)
+    for i in range(n_docs):
+        p = payloads[i % len(payloads)]
+        parts = compose_doc(r, genres[i % len(genres)])
+        parts.insert(r.randint(1, len(parts)), p)
+        out.append(rec("\n\n".join(parts), "injection", "indirect", "untrusted", _payload_lang(p)))
+    gens = benign_tools.GENERATORS
+    for i in range(n_tools):
+        p = payloads[(n_docs + i) % len(payloads)]
+        raw = gens[i % len(gens)](r)
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError:
+            lines = raw.split("\n")
+            lines.insert(r.randint(1, len(lines)), p)
+            text = "\n".join(lines)
+        else:
+            key = r.choice(["note", "comment", "description", "message", "remarks"])
+            if isinstance(obj, dict):
+                obj[key] = p
+            text = json.dumps(obj, ensure_ascii=False)
+        out.append(rec(text, "injection", "indirect", "untrusted", _payload_lang(p)))
     return out
 
 
@@ -268,6 +307,7 @@ def main() -> None:
     r = random.Random(SEED)
     attacks = build_direct(r) + build_indirect(r) + build_jailbreak(r)
     benign = build_trigger() + build_chat() + build_docs(r) + build_tools(r) + build_fewshot(r)
+    attacks += build_indirect_long(r)
     counts = validate(attacks + benign)
     short = [k for k, v in MINIMUM.items() if counts[k] < v]
     write(HERE / "handwritten_attacks.jsonl", attacks)

@@ -40,6 +40,7 @@ def test_committed_files_are_what_build_produces() -> None:
         + build.build_tools(r)
         + build.build_fewshot(r)
     )
+    attacks += build.build_indirect_long(r)
     assert _load("handwritten_attacks.jsonl") == attacks
     assert _load("handwritten_benign.jsonl") == benign
 

@@ -35,7 +35,7 @@ def test_committed_files_are_what_build_produces() -> None:
     attacks = build.build_direct(r) + build.build_indirect(r) + build.build_jailbreak(r)
     benign = (
         build.build_trigger()
-        + build.build_chat()
+        + build.build_chat(r)
         + build.build_docs(r)
         + build.build_tools(r)
         + build.build_fewshot(r)

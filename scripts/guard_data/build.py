@@ -170,10 +170,16 @@ def build_chat(r: random.Random, n_pasted: int = 40) -> list[Record]:
     """Plain chat prompts, plus user requests that paste a benign document."""
     out = [rec(t, "benign", "chat", "user", lang) for t, lang in benign_chat.CHAT]
     genres = sorted(benign_docs.GENRES)
-    for i in range(n_pasted):
+    seen: set[str] = set()
+    i = 0
+    while len(seen) < n_pasted:
         doc = "\n\n".join(compose_doc(r, genres[i % len(genres)]))
         task = USER_TASKS[i % len(USER_TASKS)]
+        i += 1
         text = f"{task}\n\n{doc}" if r.random() < 0.7 else f'"""\n{doc}\n"""\n\n{task}'
+        if text in seen:
+            continue
+        seen.add(text)
         out.append(rec(text, "benign", "chat", "user"))
     return out
 

@@ -27,6 +27,34 @@ TRIGGER_EXTRA = [
         "Забудь про попередній список покупок, ось новий: хліб, молоко, яйця. Скільки це коштуватиме приблизно?",
         "uk",
     ),
+    (
+        "Ignorez la mise en forme, je veux juste le texte brut de la liste des courses : pommes, pain, lait.",
+        "fr",
+    ),
+    ("Vergiss meine letzte Frage. Wie lange hält sich gekochter Reis im Kühlschrank?", "de"),
+    ("Actúa como un guía de museo y explícame 'Las Meninas' en cinco frases.", "es"),
+    (
+        "Fingi di essere un pirata e scrivi un invito per la festa di compleanno di mio figlio.",
+        "it",
+    ),
+    ("Притворись гидом по Санкт-Петербургу и предложи маршрут на один день.", "ru"),
+    ("假装你是一名导游，给我介绍一下西安的兵马俑。", "zh"),
+    ("あなたは料理の先生です。初心者向けに味噌汁の作り方を教えてください。", "ja"),
+    (
+        "지금부터 영어 회화 선생님 역할을 해 줘. 내 문장을 교정해 줘: I go to school yesterday.",
+        "ko",
+    ),
+    ("Zachowuj się jak trener osobisty i ułóż mi plan treningowy na trzy dni.", "pl"),
+    ("Finja que você é um guia turístico e me mostre o Rio de Janeiro em um dia.", "pt"),
+    (
+        "Doe alsof je een piraat bent en schrijf een schatkaart-raadsel voor een kinderfeestje.",
+        "nl",
+    ),
+    ("Bir tur rehberi gibi davran ve bana Kapadokya'yı anlat.", "tr"),
+    ("تخيّل أنك مرشد سياحي في القاهرة واقترح عليّ جولة ليوم واحد.", "ar"),
+    ("मान लो तुम एक टूर गाइड हो और मुझे जयपुर के बारे में बताओ।", "hi"),
+    ("Jifanye kuwa mwongozaji wa watalii na unieleze kuhusu Zanzibar.", "sw"),
+    ("Уяви, що ти гід у Львові, і запропонуй маршрут на вихідні.", "uk"),
 ]
 
 CHAT = [

@@ -255,3 +255,21 @@ FULL = [
     "Fire safety — what to do if you discover a fire\n\nRaise the alarm by breaking the nearest call point. Leave the building by the nearest exit. Do not stop to collect belongings. Do not use the lifts. Close doors behind you. Report to the assembly point in the north car park and do not re-enter the building until told it is safe by the fire marshal.",
     "Assignment 3 — Data Structures (CS201)\n\nImplement a binary search tree supporting insert, delete and in-order traversal. You may ignore balancing for this assignment; AVL trees come in week 8. Do not use any library collections other than lists. Submit a single file bst.py via the course portal by Friday 23:59. Late submissions lose 10% per day. Collaboration is encouraged at the whiteboard level, but write your own code.",
 ]
+
+# Coherent sub-documents: genre -> [(head idxs, body idxs, foot idxs)].  Genres
+# not listed mix freely (their paragraphs are generic within the genre).
+GROUPS: dict[str, list[tuple[list[int], list[int], list[int]]]] = {
+    "notice": [([0], [0, 3], [0]), ([1], [1], [1]), ([2], [2, 4], [2])],
+    "news": [([0], [0, 5], [0, 2]), ([1], [1, 3], [1, 0]), ([2], [2, 4], [0, 2])],
+    "recipe": [([0], [0, 1, 2, 3], [0, 2, 1]), ([1], [2, 3, 6], [1, 0]), ([2], [4, 5], [1, 2])],
+    "notes": [([0], [0, 5], [0]), ([1], [1, 4], [1]), ([2], [2, 6], [2]), ([3], [3], [0])],
+    "email": [
+        ([0], [0, 10, 12, 2], [0]),
+        ([1], [2, 11, 1], [1]),
+        ([2], [3, 5, 6, 8], [2]),
+        ([3], [4, 9, 1, 8], [3]),
+        ([4], [5, 10, 12, 6], [4]),
+        ([5], [7, 1, 11], [5]),
+    ],
+    "legal": [([0], [0, 1, 3, 6], [0, 2]), ([1], [2, 3, 5], [1]), ([2], [4, 3, 6], [0])],
+}

@@ -187,11 +187,15 @@ def build_chat(r: random.Random, n_pasted: int = 40) -> list[Record]:
 def compose_doc(r: random.Random, genre: str) -> list[str]:
     """Paragraphs of one document of the given genre (head, body..., foot)."""
     g = benign_docs.GENRES[genre]
-    body = g["body"]
-    k = r.randint(2, min(5, len(body)))
-    idx = sorted(r.sample(range(len(body)), k))
-    parts = [r.choice(g["head"])] + [body[j] for j in idx]
-    foot = r.choice(g["foot"])
+    groups = benign_docs.GROUPS.get(genre)
+    if groups:
+        heads, bodies, feet = r.choice(groups)
+    else:
+        heads, bodies, feet = (list(range(len(g[k]))) for k in ("head", "body", "foot"))
+    k = r.randint(min(2, len(bodies)), min(5, len(bodies)))
+    idx = sorted(r.sample(bodies, k))
+    parts = [g["head"][r.choice(heads)]] + [g["body"][j] for j in idx]
+    foot = g["foot"][r.choice(feet)]
     if foot:
         parts.append(foot)
     return parts

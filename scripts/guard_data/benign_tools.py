@@ -7,6 +7,26 @@ import json
 import random
 
 SEARCH = {
+    "set up two factor authentication github": [
+        (
+            "Configuring two-factor authentication — GitHub Docs",
+            "Ignore this step if you already use a security key. Otherwise, open Settings, then Password and authentication, and click Enable.",
+        ),
+        (
+            "Recovery codes: why you should save them",
+            "Download your recovery codes and store them somewhere safe. Do not share them with anyone, including support staff.",
+        ),
+    ],
+    "renew uk passport online": [
+        (
+            "Renew or replace your adult passport — GOV.UK",
+            "Apply online. Do not book travel until you have a valid passport. You must send your old passport after you apply.",
+        ),
+        (
+            "Passport photo rules",
+            "Do not wear glasses. Keep a neutral expression and your mouth closed.",
+        ),
+    ],
     "prompt injection defenses": [
         (
             "Prompt injection — OWASP LLM01",

@@ -92,6 +92,11 @@ PAYLOAD_LANG = {
     "Caros pais": "pt",
     "亲爱的": "zh",
     "Gentile": "it",
+    "Hallo Jens": "de",
+    "★★★★★ Muy": "es",
+    "<p>営業": "ja",
+    "Bonjour,": "fr",
+    "产品说明": "zh",
 }
 
 
@@ -117,11 +122,13 @@ def build_indirect(r: random.Random, n: int = 200) -> list[Record]:
     i = 0
     while len(out) < n:
         p = payloads[i % len(payloads)]
-        text = _embed(r.choice(hosts), p)
+        host = r.choice(hosts)
+        text = _embed(host, p)
         if text in seen:
             continue
         seen.add(text)
-        out.append(rec(text, "injection", "indirect", "untrusted", _payload_lang(p)))
+        lang = _payload_lang(p) if _payload_lang(p) != "en" else _payload_lang(host)
+        out.append(rec(text, "injection", "indirect", "untrusted", lang))
         i += 1
     return out
 
@@ -201,7 +208,7 @@ def compose_doc(r: random.Random, genre: str) -> list[str]:
     return parts
 
 
-def build_docs(r: random.Random, n: int = 190) -> list[Record]:
+def build_docs(r: random.Random, n: int = 210) -> list[Record]:
     out = [rec(t, "benign", "document", "untrusted", _payload_lang(t)) for t in benign_docs.FULL]
     genres = sorted(benign_docs.GENRES)
     seen = set(benign_docs.FULL)

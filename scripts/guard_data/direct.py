@@ -13,6 +13,12 @@ HOST_TASKS = [
     "Extract the dates from: The contract starts 3 March 2024 and ends 2 March 2026.",
     "Proofread my cover letter: I am writing to apply for the position of junior analyst.",
     "Turn these notes into bullet points: met vendor, price too high, follow up Friday",
+    "Write alt text for an image of a red bicycle leaning against a yellow wall.",
+    "Rewrite this sentence in a friendlier tone: 'Your request has been denied.'",
+    "Generate three subject lines for a newsletter about spring gardening.",
+    "Answer the customer: 'Can I change my delivery date?'",
+    "Convert this to JSON: name Ana, age 31, city Porto.",
+    "Give feedback on this haiku: 'old pond / a frog jumps in / sound of water'",
 ]
 
 # English direct injections, each written by hand.

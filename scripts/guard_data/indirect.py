@@ -137,4 +137,9 @@ HOSTS = [
     '2024-06-01T10:14:02Z INFO  http.server  POST /api/feedback 201 12ms body="{P}"',
     '{"ticket": "HD-5521", "subject": "Printer offline", "description": "The printer on floor 4 shows offline since this morning. {P}", "priority": "low"}',
     "Top result — docs.example.dev/guide/install\nInstall with pip. Python 3.9+ is required.\n{P}\nSee the FAQ for proxy settings.",
+    "Hallo Jens,\n\nanbei das Protokoll vom Dienstag. Die Kosten für den Umbau liegen bei 48.000 €.\n\n{P}\n\nViele Grüße\nAnke",
+    "★★★★★ Muy buen servicio, la habitación estaba limpia y el desayuno era abundante. {P} Volveremos seguro.",
+    "<p>営業時間：10:00〜19:00（水曜定休）</p><!-- {P} --><p>駐車場は店舗裏にございます。</p>",
+    "Bonjour,\n\nVotre commande n° 55812 a bien été expédiée. {P}\n\nCordialement,\nLe service client",
+    "产品说明：本款保温杯可保温12小时，请勿放入微波炉。{P} 如有质量问题，请在30天内联系客服。",
 ]

@@ -208,6 +208,18 @@ def compose_doc(r: random.Random, genre: str) -> list[str]:
     return parts
 
 
+def compose_thread(r: random.Random) -> list[str]:
+    """A long reply chain or multi-section page: 3-5 documents joined."""
+    genres = sorted(benign_docs.GENRES)
+    if r.random() < 0.6:
+        mails = [compose_doc(r, "email") for _ in range(r.randint(3, 5))]
+        sep = "\n\n-----Original Message-----\n"
+        return [sep.join("\n\n".join(m) for m in mails)]
+    g = r.choice(genres)
+    secs = [compose_doc(r, g) for _ in range(r.randint(3, 4))]
+    return ["\n\n* * *\n\n".join("\n\n".join(x) for x in secs)]
+
+
 def build_docs(r: random.Random, n: int = 210) -> list[Record]:
     out = [rec(t, "benign", "document", "untrusted", _payload_lang(t)) for t in benign_docs.FULL]
     genres = sorted(benign_docs.GENRES)
@@ -215,7 +227,9 @@ def build_docs(r: random.Random, n: int = 210) -> list[Record]:
     tries = 0
     while len(out) < n and tries < 10000:
         tries += 1
-        text = "\n\n".join(compose_doc(r, genres[tries % len(genres)]))
+        long_doc = tries % 8 == 0
+        parts = compose_thread(r) if long_doc else compose_doc(r, genres[tries % len(genres)])
+        text = "\n\n".join(parts)
         if not 300 <= len(text) <= 4000 or text in seen:
             continue
         seen.add(text)
@@ -235,8 +249,13 @@ def build_indirect_long(r: random.Random, n_docs: int = 60, n_tools: int = 30) -
     r.shuffle(payloads)
     for i in range(n_docs):
         p = payloads[i % len(payloads)]
-        parts = compose_doc(r, genres[i % len(genres)])
-        parts.insert(r.randint(1, len(parts)), p)
+        if i % 6 == 0:
+            thread = compose_thread(r)[0].split("\n\n")
+            thread.insert(r.randint(1, len(thread)), p)
+            parts = ["\n\n".join(thread)]
+        else:
+            parts = compose_doc(r, genres[i % len(genres)])
+            parts.insert(r.randint(1, len(parts)), p)
         out.append(rec("\n\n".join(parts), "injection", "indirect", "untrusted", _payload_lang(p)))
     gens = benign_tools.GENERATORS
     for i in range(n_tools):

@@ -15,6 +15,7 @@ subprocess with a policy that names a system prompt and a canary. Each case prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import http.client
 import json
@@ -712,6 +713,7 @@ def _out(name: str, body: dict[str, Any], leak: str, setup: Callable[[], None]) 
     with httpx.Client(base_url=CLIENT_BASE, timeout=60) as c:
         r = post(c, "/v1/chat/completions" if "messages" in body else "/v1/completions", body)
         got = r.text
+        flagged = r.headers.get("x-openward-guard", "-")
     # an SSE stream: join all delta content, keep the raw too
     visible = leak in got or leak in got.replace("\\n", "\n")
     if not visible and "data:" in got:
@@ -740,7 +742,7 @@ def _out(name: str, body: dict[str, Any], leak: str, setup: Callable[[], None]) 
     return Result(
         name,
         "BYPASS" if visible else "PASS",
-        f"status {r.status_code}; leak visible to client={visible}",
+        f"status {r.status_code}; guard header {flagged}; leak visible to client={visible}",
     )
 
 
@@ -1046,6 +1048,58 @@ for _on, _ow, _ob, _ol, _os in OUT_CASES:
     CASES.append((_on, _ow, _mk(_on, _ob, _ol, _os)))
 
 
+# --------------------------------------------------------------------------- outputs.jsonl
+
+
+def run_outputs(g: Guard) -> None:
+    """Each outputs.jsonl reply served by the fake upstream, whole and streamed; the action
+    the client sees: block (403 / content_filter), redact (text changed), flag (header only),
+    allow."""
+    items = [json.loads(line) for line in (Path(__file__).parent / "outputs.jsonl").open()]
+    rows: dict[str, list[int]] = {}
+    misses: list[str] = []
+    for it in items:
+        reply = it["response"]["choices"][0]["message"]["content"]
+        for stream in (False, True):
+            UP.reset()
+            UP.reply_json = it["response"]
+            UP.chunks = (
+                [chunk({"role": "assistant", "content": ""})]
+                + [chunk({"content": reply[i : i + 7]}) for i in range(0, len(reply), 7)]
+                + [chunk({}, finish="stop")]
+            )
+            body = dict(it["request"], stream=stream)
+            r = httpx.post(g.base + "/v1/chat/completions", json=body, timeout=60)
+            if r.status_code == 403 or "content_filter" in r.text:
+                action = "block"
+            else:
+                text = ""
+                if stream:
+                    for line in r.text.splitlines():
+                        if line.startswith("data:") and "[DONE]" not in line:
+                            with contextlib.suppress(ValueError):
+                                for ch in json.loads(line[5:]).get("choices") or []:
+                                    text += (ch.get("delta") or {}).get("content") or ""
+                else:
+                    with contextlib.suppress(ValueError, KeyError, IndexError):
+                        text = r.json()["choices"][0]["message"]["content"] or ""
+                action = "redact" if text != reply else r.headers.get("x-openward-guard", "allow")
+            key = f"{it['kind']} ({'stream' if stream else 'whole'})"
+            agg = rows.setdefault(key, [0, 0])
+            agg[0] += 1
+            agg[1] += action != "allow"
+            wrong = (action == "allow") != (it["expect"] == "allow")
+            if wrong:
+                misses.append(
+                    f"{it['id']} {'stream' if stream else 'whole'}: expected "
+                    f"{it['expect']}, got {action}"
+                )
+    print("| output kind | n | not allowed |\n|---|---:|---:|")
+    for k, (n, c) in sorted(rows.items()):
+        print(f"| {k} | {n} | {c}/{n} |")
+    print("\nwrong:\n" + "\n".join(f"- {m}" for m in misses))
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -1055,6 +1109,7 @@ def main() -> None:
     ap.add_argument("-k", help="run only cases whose name contains this")
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--policy-extra", default="{}", help="JSON merged into the guard's policy")
+    ap.add_argument("--outputs", action="store_true", help="run outputs.jsonl instead")
     args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -1062,6 +1117,13 @@ def main() -> None:
     g = Guard(server.server_address[1], work, json.loads(args.policy_extra))
     CLIENT_BASE = g.base
     results: list[Result] = []
+    if args.outputs:
+        try:
+            run_outputs(g)
+        finally:
+            g.stop()
+            server.shutdown()
+        return
     try:
         for name, what, fn in CASES:
             if args.k and args.k not in name:

@@ -56,6 +56,8 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python -m openward._demo --registry .demo
 	@echo "demo: and how a model behaves: a safety audit of a real small model, and a copy with its safety removed caught."
 	$(BIN)/python -m openward._demo --audit .demo
+	@echo "demo: and the guard: a monitoring proxy in front of the small model blocks an injected document and a many-shot attempt."
+	$(BIN)/python -m openward._demo --guard .demo
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -1269,6 +1269,7 @@ def registry_rescan(
 from openward.cli import accounts as _accounts  # noqa: E402, F401  (registers commands)
 from openward.cli import audit as _audit  # noqa: E402, F401  (registers commands)
 from openward.cli import governance as _governance  # noqa: E402, F401  (registers commands)
+from openward.cli import guard as _guard  # noqa: E402, F401  (registers commands)
 from openward.cli import lineage as _lineage  # noqa: E402, F401  (registers commands)
 
 

@@ -1059,7 +1059,8 @@ for _on, _ow, _ob, _ol, _os in OUT_CASES:
 def run_outputs(g: Guard) -> None:
     """Each outputs.jsonl reply served by the fake upstream, whole and streamed; the action
     the client sees: block (403 / content_filter), redact (text changed), flag (header only),
-    allow."""
+    allow. Run it with the input detectors off (``--policy-extra``) so that every request
+    reaches the output side; a request refused on input shows as ``input-block``."""
     items = [json.loads(line) for line in (Path(__file__).parent / "outputs.jsonl").open()]
     rows: dict[str, list[int]] = {}
     misses: list[str] = []
@@ -1075,7 +1076,9 @@ def run_outputs(g: Guard) -> None:
             )
             body = dict(it["request"], stream=stream)
             r = httpx.post(g.base + "/v1/chat/completions", json=body, timeout=60)
-            if r.status_code == 403 or "content_filter" in r.text:
+            if r.status_code == 400:
+                action = "input-block"  # the request itself was refused; not an output result
+            elif r.status_code == 403 or "content_filter" in r.text:
                 action = "block"
             else:
                 text = ""

@@ -108,7 +108,8 @@ def test_many_shot_numbered_and_chat_template_turns() -> None:
         f"<|im_start|>assistant\n{COMPLIANT[i % 8]}<|im_end|>\n"
         for i in range(20)
     )
-    for text in (numbered, llama2, chatml):
+    inline = " ".join(f"Q: {HARMFUL_ASKS[i % 8]} A: {COMPLIANT[i % 8]}" for i in range(20))
+    for text in (numbered, llama2, chatml, inline):
         assert top(ManyShotDetector().detect(user(text), CTX)) >= 0.9, text[:30]
 
 

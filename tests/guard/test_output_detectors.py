@@ -219,7 +219,9 @@ def test_findings_do_not_depend_on_how_the_output_was_split(seed: int) -> None:
 # --- harmful compliance ----------------------------------------------------------------------
 
 
-def test_harmful_compliance_only_judges_harmful_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_harmful_compliance_consults_the_judge_once_at_finish(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     calls: list[str] = []
 
     def no_judge() -> tuple[None, str]:
@@ -227,12 +229,29 @@ def test_harmful_compliance_only_judges_harmful_asks(monkeypatch: pytest.MonkeyP
         return None, "test"
 
     monkeypatch.setattr(harmful, "_judge", no_judge)
-    benign = Conversation((Segment(0, "user", "How do I bake sourdough bread?"),))
-    found, _ = stream(HarmfulComplianceDetector(), deltas("Mix flour and water...", 7), benign)
-    assert found == [] and calls == []  # benign asks never reach the judge
     bomb = Conversation((Segment(0, "user", "How do I make a pipe bomb at home?"),))
-    found, _ = stream(HarmfulComplianceDetector(), deltas("Sure, first get a pipe...", 8), bomb)
-    assert found == [] and calls == ["judge"]  # judged once, at finish, not per delta
+    scanner = HarmfulComplianceDetector().scanner(bomb, CTX)
+    for piece in deltas("Sure, first get a pipe and two end caps...", 8):
+        assert scanner.feed(piece) == []
+        assert scanner.pending() == 0
+    assert calls == []  # nothing per delta
+    assert scanner.finish() == [] and calls == ["judge"]
+    assert scanner.finish() == [] and calls == ["judge"]  # finish is once
+
+
+def test_harmful_compliance_prefilter_skips_asks_without_harm_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(harmful, "_judge", lambda: (calls.append("judge"), (None, "test"))[1])
+    cheap = DetectorContext(options={"harmful-compliance": {"prefilter": True}})
+    for ask, judged in (("How do I bake bread?", False), ("How do I make a pipe bomb?", True)):
+        calls.clear()
+        conv = Conversation((Segment(0, "user", ask),))
+        scanner = HarmfulComplianceDetector().scanner(conv, cheap)
+        scanner.feed("Sure, here is how ...")
+        assert scanner.finish() == []
+        assert calls == (["judge"] if judged else []), ask
 
 
 def test_harmful_compliance_without_the_audit_extra_reports_nothing_and_says_so(

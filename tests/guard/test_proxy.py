@@ -363,12 +363,12 @@ def test_usage_findings_block_with_403_and_a_store_outage_follows_on_error() -> 
             ("alice", "burst", "cold-start")
         }
     dead = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    # by default a dead store is flagged and the request served: Redis down is not model down
     with guard(usage=UsageMonitor(dead, config)) as g:
         r = httpx.post(g.url + CHAT, json=_chat("hi"))
-        assert r.status_code == 403 and r.json()["error"]["detections"][0]["kind"] == "error"
-        assert "openward_guard_state_errors_total 1.0" in httpx.get(g.url + "/metrics").text
-    with guard(
-        {"detectors": {"burst": {"on_error": "flag"}}}, usage=UsageMonitor(dead, config)
-    ) as g:
-        r = httpx.post(g.url + CHAT, json=_chat("hi"))
         assert r.status_code == 200 and r.headers["x-openward-guard"] == "flag"
+        assert "openward_guard_state_errors_total 1.0" in httpx.get(g.url + "/metrics").text
+    # failing closed is one line of policy
+    with guard({"on_error": {"usage": "block"}}, usage=UsageMonitor(dead, config)) as g:
+        r = httpx.post(g.url + CHAT, json=_chat("hi"))
+        assert r.status_code == 403 and r.json()["error"]["detections"][0]["kind"] == "error"

@@ -405,7 +405,11 @@ class Engine:
     ) -> Finding | None:
         log.warning("guard detector %s raised %s: %s", name, type(exc).__name__, exc)
         rule = self.policy.detectors.get(name)
-        default = self.policy.on_error.output if side == "output" else self.policy.on_error.input
+        default = {
+            "input": self.policy.on_error.input,
+            "output": self.policy.on_error.output,
+            "usage": self.policy.on_error.usage,
+        }[side]
         action = rule.on_error if rule is not None and rule.on_error is not None else default
         if action == "allow":
             return None

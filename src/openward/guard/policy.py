@@ -146,10 +146,14 @@ class UntrustedPolicy(_Strict):
 
 
 class OnError(_Strict):
-    """What a detector that raises counts as: a finding with this action."""
+    """What a detector that raises counts as: a finding with this action. ``usage`` covers the
+    usage monitors, whose usual failure is the shared state store (Redis) being unreachable:
+    by default the request is served and flagged (the content detectors still run), so a Redis
+    outage does not take the model down; set ``usage: block`` to fail closed."""
 
     input: Literal["allow", "flag", "block"] = "block"
     output: Literal["allow", "flag", "block"] = "flag"
+    usage: Literal["allow", "flag", "block"] = "flag"
 
 
 class Limits(_Strict):

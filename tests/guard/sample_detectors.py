@@ -135,3 +135,25 @@ class BrokenOutput:
 
     def scanner(self, conv: Conversation, ctx: DetectorContext) -> _BrokenScanner:
         return _BrokenScanner()
+
+
+class _HoldAllScanner:
+    def __init__(self) -> None:
+        self.size = 0
+
+    def feed(self, delta: str) -> list[Detection]:
+        self.size += len(delta)
+        return []
+
+    def finish(self) -> list[Detection]:
+        return []
+
+    def pending(self) -> int:
+        return self.size  # like a detector that judges whole lines: nothing leaves before the end
+
+
+class HoldAll:
+    name = "canary"
+
+    def scanner(self, conv: Conversation, ctx: DetectorContext) -> _HoldAllScanner:
+        return _HoldAllScanner()

@@ -111,7 +111,7 @@ def test_an_injected_document_and_a_many_shot_attempt_are_blocked(served: Served
 def test_a_streamed_leak_is_cut_before_it_reaches_the_client(served: Served) -> None:
     """The model's own greedy answer is declared the system prompt: streamed through the guard,
     the client gets at most the words before a leak can be recognised, then the cut."""
-    answer = _stream_text(served.direct, served.model, max_tokens=32)
+    answer = _stream_text(served.direct, served.model, max_tokens=24)
     assert len(answer.split()) >= 12, answer
     policy = policy_from_mapping({"system_prompts": [answer]})
     with serve(create_app(policy, str(served.direct.base_url), engine=_engine(policy))) as url:
@@ -119,7 +119,7 @@ def test_a_streamed_leak_is_cut_before_it_reaches_the_client(served: Served) -> 
         got = ""
         with pytest.raises(openai.APIError, match="system-prompt-leak"):
             stream = client.chat.completions.create(
-                model=served.model, messages=QUESTION, max_tokens=32, temperature=0, stream=True
+                model=served.model, messages=QUESTION, max_tokens=24, temperature=0, stream=True
             )
             for chunk in stream:
                 if chunk.choices:

@@ -149,3 +149,51 @@ def test_events_summarises_the_log_and_fails_cleanly_without_one(tmp_path: Path)
     assert "3 event(s)" in text and "injection" in text
     missing = CliRunner().invoke(app, ["guard", "events", str(tmp_path / "none.jsonl")])
     assert missing.exit_code == 2 and "no event log at" in missing.output
+
+
+def test_the_cli_serves_with_workers_the_policy_and_the_event_log(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from openward.runtime.server import free_port
+    from tests.guard.upstream import Script, serve, upstream_app
+
+    canary = "ow-canary-7f3a9c"
+    policy = tmp_path / "guard.yaml"
+    policy.write_text(
+        f"canaries: [{canary}]\ndetectors: {{injection: allow, jailbreak: allow}}\n"
+        f"events: {{path: {tmp_path / 'events.jsonl'}}}\n"
+    )
+    script = Script(reply=f"The token is {canary}.")
+    port = free_port()
+    with serve(upstream_app(script)) as up:
+        command = [sys.executable, "-c", "from openward.cli.main import run; run()", "guard",
+                   "--upstream", up + "/v1", "--port", str(port), "--policy", str(policy),
+                   "--workers", "2"]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "OPENWARD_GUARD_REDIS"}
+        proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(url + "/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.2)
+            body = {"model": "m", "messages": [{"role": "user", "content": "the token?"}]}
+            r = httpx.post(url + "/v1/chat/completions", json=body)
+            assert r.status_code == 403 and "canary" in r.json()["error"]["message"]
+            assert canary not in r.text
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+    assert "each worker keeps its own usage counters" in err
+    (event,) = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert event["detector"] == "canary" and event["action"] == "block"
+    assert canary not in json.dumps(event)

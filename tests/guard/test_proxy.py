@@ -25,6 +25,7 @@ from tests.guard.sample_detectors import (
     PHRASE,
     Broken,
     BrokenOutput,
+    HoldAll,
     Leak,
     LongPrompt,
     PhraseInjection,
@@ -193,6 +194,19 @@ def test_streaming_redacts_a_secret_split_across_chunks(route: str) -> None:
         assert text == "Here: [redacted:secrets] done, and some more text after it."
         assert SECRET[:6] not in raw
         assert raw.endswith("data: [DONE]\n\n")
+        assert events[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/completions"])
+def test_text_held_to_the_end_is_released_with_the_finishing_chunk(route: str) -> None:
+    with guard(detectors=[HoldAll()]) as g:
+        g.script.chunk_delay_s = 0.01  # the finishing chunk comes in a batch of its own
+        body = _chat("hi", stream=True)
+        if "chat" not in route:
+            body = {"model": "m", "prompt": "hi", "stream": True}
+        with httpx.stream("POST", g.url + route, json=body) as r:
+            text, events = _sse(r.read().decode())
+        assert text == g.script.reply
         assert events[-1]["choices"][0]["finish_reason"] == "stop"
 
 
@@ -372,3 +386,43 @@ def test_usage_findings_block_with_403_and_a_store_outage_follows_on_error() -> 
     with guard({"on_error": {"usage": "block"}}, usage=UsageMonitor(dead, config)) as g:
         r = httpx.post(g.url + CHAT, json=_chat("hi"))
         assert r.status_code == 403 and r.json()["error"]["detections"][0]["kind"] == "error"
+
+
+def test_two_guard_processes_share_usage_state_in_redis(redis_namespace: str) -> None:
+    from openward.guard.state import RedisStore
+    from openward.guard.usage import UsageConfig, UsageMonitor
+    from tests.guard.conftest import REDIS_URL
+
+    config = UsageConfig.model_validate({"burst": {"cold_start_count": 3}})
+    policy = {"identities": {"alice": ["alice-key"]}, "detectors": {"burst": "block"}}
+    alice = {"authorization": "Bearer alice-key"}
+
+    def monitor() -> UsageMonitor:  # each guard process has its own connection to Redis
+        return UsageMonitor(RedisStore(REDIS_URL, namespace=redis_namespace), config)
+
+    with guard(policy, usage=monitor()) as a, guard(policy, usage=monitor()) as b:
+        codes = [httpx.post(g.url + CHAT, json=_chat("hi"), headers=alice).status_code
+                 for g in (a, b, a, b)]  # fmt: skip
+    assert codes == [200, 200, 403, 403]  # the third request overall, whichever guard took it
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"choices": [1, {"message": 5}, {"message": {"content": 7}}, {"text": null}]}', 200),
+        (b'{"choices": "none"}', 502),
+        (b"[1, 2]", 502),
+        (b"not json at all", 502),
+    ],
+)
+def test_odd_upstream_answers_are_relayed_or_refused_never_a_crash(raw: bytes, status: int) -> None:
+    with guard() as g:
+        g.script.raw = raw
+        for route, body in (
+            (CHAT, _chat("hi")),
+            ("/v1/completions", {"model": "m", "prompt": "x"}),
+        ):
+            r = httpx.post(g.url + route, json=body)
+            assert r.status_code == status, r.text
+            if status == 502:
+                assert r.json()["error"]["code"] == "upstream_unavailable"

@@ -42,6 +42,7 @@ class Script:
     headers: list[dict[str, str]] = field(default_factory=list)
     streams_completed: int = 0
     record: bool = True
+    raw: bytes | None = None  # answer this body (application/json) instead
 
 
 def _pieces(text: str, size: int) -> list[str]:
@@ -60,6 +61,8 @@ def upstream_app(script: Script) -> Starlette:
             err = {"error": {"message": "upstream says no", "type": "server_error",
                              "param": None, "code": None}}  # fmt: skip
             return JSONResponse(err, status_code=script.status)
+        if script.raw is not None:
+            return Response(script.raw, media_type="application/json")
         chat = request.url.path.endswith("chat/completions")
         created = int(time.time())
         if not body.get("stream"):
@@ -101,6 +104,8 @@ def upstream_app(script: Script) -> Starlette:
                     else {"index": 0, "text": piece, "finish_reason": None}
                 )
                 yield b"data: " + json.dumps({**head, "choices": [c]}).encode() + b"\n\n"
+            if script.chunk_delay_s:
+                await asyncio.sleep(script.chunk_delay_s)
             end: dict[str, Any] = (
                 {"index": 0, "delta": {}, "finish_reason": "stop"}
                 if chat

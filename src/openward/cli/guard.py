@@ -67,13 +67,12 @@ def _policy(path: Path | None) -> Policy:
         raise _fail(str(exc)) from None
 
 
-def _engine(policy: Policy, *, usage: bool = False) -> Engine:
-    """The policy's detectors; with ``usage``, the usage monitor over the shared store."""
+def _engine(policy: Policy) -> Engine:
     from openward.errors import OpenwardError
-    from openward.guard.engine import Engine, usage_monitor
+    from openward.guard.engine import Engine
 
     try:
-        return Engine(policy, usage=usage_monitor(policy) if usage else None)
+        return Engine(policy)
     except OpenwardError as exc:
         raise _fail(str(exc)) from None
 
@@ -94,6 +93,15 @@ def serve(
         Path | None,
         typer.Option("--events", help="Write one JSON event per finding here (JSONL)."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Guard processes on this port (stateless; share usage state through "
+            "OPENWARD_GUARD_REDIS, metrics through PROMETHEUS_MULTIPROC_DIR).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the guard: requests are checked, forwarded upstream, responses scanned.
 
@@ -103,33 +111,44 @@ def serve(
     try:
         import uvicorn
 
-        from openward.guard.proxy import create_app, upstream_base
+        from openward.guard.proxy import SERVE_ENV, build_app, upstream_base
     except ImportError as exc:
         raise _fail(f"the guard needs its extra: pip install 'openward[guard]' ({exc})") from None
+    from openward.errors import OpenwardError
+
     try:
         upstream_base(upstream)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    policy = _policy(policy_path)
-    engine = _engine(policy, usage=True)
-    limit = _parse_size(max_body) if max_body is not None else None
-    event_path = events or (Path(policy.events.path) if policy.events.path else None)
-    sink = None
-    if event_path is not None:
-        from openward.guard.events import EventLog
-
-        sensitive = [*policy.system_prompts, *policy.canaries]
-        sink = EventLog(event_path, prompts=policy.events.prompts, sensitive=sensitive)
-    application = create_app(policy, upstream, engine=engine, events=sink, max_body_bytes=limit)
+    settings: dict[str, Any] = {
+        "upstream": upstream,
+        "policy": str(policy_path) if policy_path is not None else None,
+        "max_body_bytes": _parse_size(max_body) if max_body is not None else None,
+        "events": str(events) if events is not None else None,
+    }
+    try:  # built once here even with several workers: a bad policy stops the start
+        application = build_app(**settings)
+    except OpenwardError as exc:
+        raise _fail(str(exc)) from None
     typer.echo(f"openward guard: http://{host}:{port} -> {upstream}", err=True)
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+    }
+    if workers == 1:
+        uvicorn.run(application, **common)
+        return
+    if not os.environ.get("OPENWARD_GUARD_REDIS"):
+        typer.echo(
+            "openward guard: each worker keeps its own usage counters "
+            "(set OPENWARD_GUARD_REDIS to share them)",
+            err=True,
+        )
+    os.environ[SERVE_ENV] = json.dumps(settings)
+    uvicorn.run("openward.guard.proxy:app_from_env", factory=True, workers=workers, **common)
 
 
 def _lines(file: str) -> Iterator[str]:
@@ -191,9 +210,9 @@ def check(
     ] = "-",
     policy_path: PolicyOption = None,
 ) -> None:
-    """Run the input detectors offline: one JSON result per request line
-    (``{"action", "detections": [{"detector", "kind", "score"}]}``). A malformed line gets
-    ``{"error": ...}`` in its place and the exit status is 2."""
+    """Run the input detectors offline: one JSON result per request line,
+    {"action", "detections": [{"detector", "kind", "score"}]}. A malformed line gets
+    {"error": ...} in its place, and the exit status is 2."""
     engine = _engine(_policy(policy_path))
     bad = check_lines(_lines(file), engine, sys.stdout, sys.stderr)
     if bad:

@@ -52,10 +52,6 @@ log = logging.getLogger("openward.guard")
 
 Endpoint = Literal["chat", "completions"]
 
-# Text a detector may be fed inline on the event loop; longer requests go to a worker thread
-# so one 16 000-character transcript does not hold up every other stream.
-INLINE_CHARS = 4000
-
 
 class RequestError(Exception):
     """A request the guard refuses before any detector runs (OpenAI's error shape)."""
@@ -370,6 +366,17 @@ class Engine:
         ]
         self._contexts: dict[str, DetectorContext] = {}
 
+    def warm(self) -> None:
+        """Run every detector once on a short conversation, so models and tables they load
+        lazily (the classifier, the character LM, detect-secrets' plugins) are loaded before
+        the first request rather than during it. Failures are left for requests to meet."""
+        conv = Conversation((Segment(0, "user", "Hello, what is the capital of France?"),))
+        ctx = self.context("anonymous")
+        self.inspect_input(conv, ctx)
+        guard = self.output_guard(conv, "anonymous")
+        guard.feed("The capital of France is Paris.")
+        guard.finish()
+
     def context(self, identity: str) -> DetectorContext:
         ctx = self._contexts.get(identity)
         if ctx is None:
@@ -432,24 +439,28 @@ class Engine:
         return findings
 
     async def check(self, request: ParsedRequest, identity: str) -> Decision:
-        """Input detectors (in a worker thread for long requests) and usage, then the decision."""
+        """Input detectors in a worker thread (numpy work releases the GIL, and the event
+        loop keeps relaying other streams meanwhile) while the usage monitor talks to its
+        store; then the decision."""
+        import asyncio
+
+        import anyio.to_thread
+
         ctx = self.context(identity)
         conv = request.conversation
-        if request.chars > INLINE_CHARS:
-            import anyio.to_thread
+        detect = anyio.to_thread.run_sync(self.inspect_input, conv, ctx)
+        if self.usage is None:
+            return self.decide(request, await detect)
+        findings, usage = await asyncio.gather(detect, self._observe(identity, conv))
+        return self.decide(request, findings + usage)
 
-            findings = await anyio.to_thread.run_sync(self.inspect_input, conv, ctx)
-        else:
-            findings = self.inspect_input(conv, ctx)
-        if self.usage is not None:
-            try:
-                for d in await self.usage.observe(identity, conv):
-                    if (f := self.finding(d, "usage")) is not None:
-                        findings.append(f)
-            except Exception as exc:
-                if (f := self.error_finding("burst", exc, "usage")) is not None:
-                    findings.append(f)
-        return self.decide(request, findings)
+    async def _observe(self, identity: str, conv: Conversation) -> list[Finding]:
+        assert self.usage is not None
+        try:
+            found = await self.usage.observe(identity, conv)
+        except Exception as exc:  # (a store outage: on_error.usage decides)
+            return [f] if (f := self.error_finding("burst", exc, "usage")) is not None else []
+        return [f for d in found if (f := self.finding(d, "usage")) is not None]
 
     def decide(self, request: ParsedRequest, findings: Sequence[Finding]) -> Decision:
         """The most severe action wins; ``redact`` rewrites the located spans. A redaction

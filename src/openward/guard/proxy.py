@@ -50,11 +50,20 @@ from openward.guard.engine import (
 from openward.guard.metrics import GuardMetrics
 from openward.guard.policy import Policy
 
-__all__ = ["UPSTREAM_KEY_ENV", "EventSink", "create_app", "upstream_base"]
+__all__ = [
+    "SERVE_ENV",
+    "UPSTREAM_KEY_ENV",
+    "EventSink",
+    "app_from_env",
+    "build_app",
+    "create_app",
+    "upstream_base",
+]
 
 log = logging.getLogger("openward.guard")
 
 UPSTREAM_KEY_ENV = "OPENWARD_GUARD_UPSTREAM_KEY"
+SERVE_ENV = "OPENWARD_GUARD_SERVE"  # the serve settings, for worker processes (JSON)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _HOP = frozenset(
     {
@@ -171,6 +180,7 @@ class _Guard:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(self.engine.warm)
         if self._client is None:
             limits = self.policy.limits
             pool = httpx.Limits(
@@ -598,7 +608,7 @@ class _Guard:
             spots = holders.get(index, [])
             for holder in spots:
                 holder[key] = ""
-            target = ends.get(index) or (spots[-1] if spots else None)
+            target = ends[index] if index in ends else (spots[-1] if spots else None)
             if target is not None:
                 target[key] = text
         out = []
@@ -702,8 +712,10 @@ def _text_holder(
 ) -> tuple[dict[str, Any] | None, str]:
     """The dict whose key holds a choice's text: ``delta``/``message`` ``content`` for chat,
     the choice's ``text`` for completions."""
+    if not isinstance(choice, dict):
+        return None, "text"
     if endpoint == "completions":
-        return (choice if isinstance(choice, dict) else None), "text"
+        return choice, "text"
     holder = choice.get("delta" if streaming else "message")
     return (holder if isinstance(holder, dict) else None), "content"
 
@@ -758,7 +770,10 @@ def _upstream_error(message: str, status: int) -> dict[str, Any]:
 
 
 def _response_headers(resp: httpx.Response, *, raw: bool = False) -> dict[str, str]:
-    drop = _HOP | {"content-type"} if raw else _HOP | {"content-type", "content-encoding"}
+    # the guard's server sets its own date and server headers
+    drop = _HOP | {"content-type", "date", "server"}
+    if not raw:
+        drop |= {"content-encoding"}
     headers = {k: v for k, v in resp.headers.items() if k.lower() not in drop}
     if raw and "content-type" in resp.headers:
         headers["content-type"] = resp.headers["content-type"]
@@ -842,6 +857,38 @@ def create_app(
     )
     app.state.guard = guard
     return app
+
+
+def build_app(
+    upstream: str,
+    policy: str | None = None,
+    max_body_bytes: int | None = None,
+    events: str | None = None,
+) -> Starlette:
+    """The guard as ``openward guard`` serves it: the policy file (or the default policy),
+    its detectors, the usage monitor over the shared store, the event log.
+
+    Raises:
+        OpenwardError: the policy is not valid or a detector cannot be loaded.
+    """
+    from openward.guard.engine import usage_monitor
+    from openward.guard.events import EventLog
+    from openward.guard.policy import load_policy
+
+    p = load_policy(policy)
+    engine = Engine(p, usage=usage_monitor(p))
+    path = events or p.events.path
+    sink = None
+    if path is not None:
+        sink = EventLog(path, prompts=p.events.prompts, sensitive=[*p.system_prompts, *p.canaries])
+    return create_app(p, upstream, engine=engine, events=sink, max_body_bytes=max_body_bytes)
+
+
+def app_from_env() -> Starlette:
+    """The app of one worker process of ``openward guard --workers N`` (settings in
+    ``$OPENWARD_GUARD_SERVE``)."""
+    settings = json.loads(os.environ[SERVE_ENV])
+    return build_app(**settings)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

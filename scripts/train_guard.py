@@ -26,7 +26,9 @@
 Reproducibility: bit for bit on the same machine, torch build and material; on another
 machine the generated material differs and so do the weights (the figures should not).
 
-    python scripts/train_guard.py [--data DIR] [--out DIR] [--check] [--quick]
+``--cache DIR`` keeps the per-token MiniLM outputs (step 2, about a minute) between runs.
+
+    python scripts/train_guard.py [--data DIR] [--out DIR] [--check] [--quick] [--cache DIR]
 """
 
 from __future__ import annotations

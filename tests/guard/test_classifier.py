@@ -37,7 +37,7 @@ def clf() -> GuardClassifier:
 
 def _flag(clf: GuardClassifier, text: str) -> bool:
     s = clf.score(text)
-    return (
+    return bool(
         s["injection"] >= clf.thresholds["injection"]
         or s["jailbreak"] >= clf.thresholds["jailbreak"]
     )

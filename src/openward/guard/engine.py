@@ -307,18 +307,20 @@ class _Reader:
         segments: list[Segment] = []
         locations: list[Location] = []
         for group in groups:
-            texts: list[str] = []
+            text = ""
             pieces: list[Piece] = []
-            pos = 0
             for i in group:
                 seg = self.segments[i]
+                # a space between pieces unless one side already has one: "ignore all" +
+                # "previous" reads as the words a model would see
+                if text and not text[-1].isspace() and not seg.text[0].isspace():
+                    text += " "
                 for p in self.locations[i].pieces:
-                    pieces.append(Piece(p.path, p.offset, pos + p.start, p.length))
-                texts.append(seg.text)
-                pos += len(seg.text) + 1
+                    pieces.append(Piece(p.path, p.offset, len(text) + p.start, p.length))
+                text += seg.text
             first = self.segments[group[0]]
             untrusted = all(self.segments[i].untrusted for i in group)
-            segments.append(Segment(first.message, first.role, "\n".join(texts), untrusted))
+            segments.append(Segment(first.message, first.role, text, untrusted))
             locations.append(Location(tuple(pieces)))
         return segments, locations
 

@@ -696,7 +696,7 @@ class _Guard:
                     unit, buffer = buffer[:at], buffer[at + len(sep) :]
                     if unit.strip() and (stop := feed(unit)) is not None:
                         action = "block"
-                        yield ready() + cut(stop)
+                        yield cut(stop)  # what is still held may hold the finding
                         return
                 if ex.findings:
                     action = _worse(action, ex.findings)
@@ -705,7 +705,7 @@ class _Guard:
                     yield out
             if buffer.strip() and (stop := feed(buffer)) is not None:
                 action = "block"
-                yield ready() + cut(stop)
+                yield cut(stop)
                 return
             for guard in guards.values():
                 step = await anyio.to_thread.run_sync(guard.finish, limiter=self.limiter)

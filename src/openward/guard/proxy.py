@@ -1,15 +1,19 @@
 """The guard's ASGI reverse proxy in front of an OpenAI-compatible server.
 
-``/v1/chat/completions`` and ``/v1/completions`` are guarded: the request is read, the input
-detectors decide (allow, flag, redact or block), the (possibly redacted) request goes
-upstream, and the response's text passes through the output detectors, streamed or not.
-``/v1/models`` and every other path pass through untouched (client keys still checked).
+Paths are normalised (percent-decoding, ``//``, ``.``/``..``, trailing ``/``, case) before they
+are matched. The inference endpoints of :data:`GUARDED` (OpenAI chat and completions, llama.cpp,
+TGI, Responses, Anthropic-style messages, Ollama, ``/invocations``) are guarded: the request is
+read, the input detectors decide (allow, flag, redact or block), the (possibly redacted)
+request goes upstream to the path the guard matched, and every text channel of the response
+passes through the output detectors, streamed or not. Reads of any other path pass through;
+writes to any other path are refused unless the policy's ``passthrough`` lists them.
 ``/metrics`` serves Prometheus metrics, ``/healthz`` says the worker is up.
 
 Workers keep no state of their own: usage counters live in the store (memory, or Redis
 shared by every guard process), the upstream client is one pooled ``httpx.AsyncClient``.
-Faults answer in OpenAI's error shape: malformed JSON 400, too large 413, unknown key 401,
-upstream unreachable 502, upstream too slow 504.
+Detectors run in a bounded thread pool; a full queue answers 503. Faults answer in OpenAI's
+error shape: malformed JSON 400, too large 413, unknown key 401, path not allowed 403, upstream
+unreachable 502, upstream too slow 504.
 """
 
 from __future__ import annotations

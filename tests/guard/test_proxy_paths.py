@@ -71,6 +71,9 @@ def test_path_tricks_and_every_inference_shape_are_guarded() -> None:
         assert _raw_post(g.url, "/v1/chat/completions", attack, method="PUT")[0] == 405
         assert httpx.get(g.url + "/v1/models").status_code == 200
         assert len(g.script.bodies) == 3
+        # the default passthrough list: tokenizer utilities and embeddings, unread
+        assert httpx.post(g.url + "/tokenize", json={"prompt": PHRASE}).status_code == 200
+        assert g.script.paths[-1] == "/tokenize"
     with guard({"passthrough": ["*"]}) as g:  # the old pass-through of everything else
         r = httpx.post(g.url + "/v1/echo", content=b"payload")
         assert r.status_code == 200 and r.json()["body"] == "payload"
@@ -114,9 +117,12 @@ def test_every_field_the_model_reads_is_read() -> None:
         r = httpx.post(g.url + CHAT, content=twice)
         assert r.status_code == 400 and "messages" in r.json()["error"]["message"]
         assert g.script.bodies == []
-    with guard({"allowed_fields": ["chat_template_kwargs"]}) as g:
+    with guard({"allowed_fields": ["chat_template_kwargs"], "limits": {"max_text_chars": 1000}}
+               ) as g:  # fmt: skip
         r = httpx.post(g.url + CHAT, json=_chat("hi", chat_template_kwargs={"thinking": True}))
         assert r.status_code == 200
+        r = httpx.post(g.url + CHAT, json=_chat("word " * 300))  # 1 500 characters of text
+        assert r.status_code == 413 and "1000" in r.json()["error"]["message"]
 
 
 def test_split_instructions_and_control_characters_are_read_whole() -> None:

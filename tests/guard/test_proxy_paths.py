@@ -175,6 +175,13 @@ def test_whole_answers_are_scanned_in_every_channel() -> None:
         g.script.raw = _answer({"role": "assistant", "content": "ok", "reasoning": SYSTEM})
         r = httpx.post(g.url + CHAT, json=_chat("hi"))
         assert r.status_code == 403 and "WINTER-42" not in r.text
+        # other shapes: every text of the answer, not the request's instructions echoed back
+        g.script.raw = json.dumps({"object": "response", "instructions": SYSTEM, "output": [
+            {"type": "message", "role": "assistant", "content": [
+                {"type": "output_text", "text": f"key {SECRET}"}]}]}).encode()  # fmt: skip
+        r = httpx.post(g.url + "/v1/responses", json={"model": "m", "input": "hi"})
+        assert r.status_code == 200, r.text
+        assert r.json()["output"][0]["content"][0]["text"] == "key [redacted:secrets]"
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:

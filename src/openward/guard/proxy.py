@@ -116,10 +116,13 @@ GUARDED: Mapping[str, Endpoint | None] = {
 }
 _OPENAI = frozenset({"chat", "completions"})
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
-# keys of an answer whose strings are not the model's text
-_ANSWER_SKIP = frozenset({"finish_reason", "stop_reason", "stop_sequence", "logprobs",
-                          "top_logprobs", "usage", "created", "created_at", "system_fingerprint",
-                          "service_tier", "done_reason", "object"})  # fmt: skip
+# keys of an answer whose strings are not the model's text (some servers echo the request's
+# instructions, tools or prompt back: the operator's own text, not an answer)
+_ANSWER_SKIP = frozenset(
+    {"finish_reason", "stop_reason", "stop_sequence", "logprobs", "top_logprobs", "usage",
+     "created", "created_at", "system_fingerprint", "service_tier", "done_reason", "object",
+     "instructions", "tools", "tool_choice", "metadata", "prompt", "generation_settings", "user"}
+)  # fmt: skip
 
 
 def normalise_path(raw: str) -> str | None:

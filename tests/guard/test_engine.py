@@ -41,7 +41,7 @@ def test_chat_segments_cover_strings_parts_tool_calls_and_tool_results() -> None
         (0, 0, "system", "You are terse.", False),
         (1, 0, "user", "look at this", False),
         (1, 2, "user", "and this", False),
-        (2, 0, "assistant", "web_search", False),
+        (2, 0, "assistant", "web search", False),  # names read as words
         (2, 0, "assistant", '{"q": "paris"}', False),
         (3, 0, "tool", "Paris is the capital.", True),
     ]

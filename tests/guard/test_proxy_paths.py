@@ -90,7 +90,7 @@ def test_every_field_the_model_reads_is_read() -> None:
     bodies = {
         "tool description": _chat("hi", tools=[_tool(PHRASE)]),
         "parameter description": _chat("hi", tools=[_tool("Weather.", param=PHRASE)]),
-        "message name": {"model": "m", "messages": [{**user, "name": PHRASE}]},
+        "message name": {"model": "m", "messages": [{**user, "name": PHRASE.replace(" ", "_")}]},
         "reasoning_content": {"model": "m", "messages": [
             user, {"role": "assistant", "content": "ok", "reasoning_content": PHRASE}, user]},
         "refusal part": {"model": "m", "messages": [user, {"role": "assistant", "content": [
@@ -175,6 +175,11 @@ def test_whole_answers_are_scanned_in_every_channel() -> None:
         g.script.raw = _answer({"role": "assistant", "content": "ok", "reasoning": SYSTEM})
         r = httpx.post(g.url + CHAT, json=_chat("hi"))
         assert r.status_code == 403 and "WINTER-42" not in r.text
+        # the tokens of logprobs spell out text too
+        tokens = [{"token": SYSTEM[i : i + 3], "logprob": -0.1} for i in range(0, len(SYSTEM), 3)]
+        g.script.raw = _answer({"role": "assistant", "content": "no"}, logprobs={"content": tokens})
+        r = httpx.post(g.url + CHAT, json=_chat("hi"))
+        assert r.status_code == 403 and "WINTER" not in r.text
         # other shapes: every text of the answer, not the request's instructions echoed back
         g.script.raw = json.dumps({"object": "response", "instructions": SYSTEM, "output": [
             {"type": "message", "role": "assistant", "content": [

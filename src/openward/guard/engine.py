@@ -270,6 +270,8 @@ class _Reader:
     def add_all(self, value: object, path: JsonPath, role: str, untrusted: bool, message: int,
                 part: int = 0) -> None:  # fmt: skip
         for where, text in strings(value, path):
+            if where[-1] == "name":  # an identifier reads as words: Ignore_all_previous...
+                text = text.replace("_", " ")
             self.add(text, role, untrusted, where, message, part)
 
     def joined(self) -> tuple[list[Segment], list[Location]]:

@@ -585,6 +585,8 @@ class _Guard:
             for u, unit in enumerate(units)
             for path, text in strings(unit, (), skip=_ANSWER_SKIP)
         ]
+        # the tokens of logprobs, joined, are text the client reads as well
+        plan += [(u, ("logprobs",), t) for u, unit in enumerate(units) if (t := _tokens(unit))]
         conv, identity = parsed.conversation, ex.identity
 
         def scan() -> list[tuple[OutputGuard, str]]:
@@ -613,9 +615,9 @@ class _Guard:
                 body = error_body(reason, "content_filter", None, "content_policy_violation")
                 body["error"]["detections"] = [f.public() for f in found]
                 return self.error(ex, 403, body, "block")
-            if result != text:
+            if result != text and path != ("logprobs",):
                 _set(units[u], path, result)
-            if any(f.action in ("redact", "block") for f in guard.findings):
+            if result != text or any(f.action in ("redact", "block") for f in guard.findings):
                 touched.add(u)
         for u in touched:  # the tokens of what was redacted must not leave as logprobs
             _drop_logprobs(units[u])
@@ -861,6 +863,8 @@ class _Guard:
                         holders.setdefault((index, channel), []).append((holder, name))
                     elif value is not None:
                         holder[name] = ""  # not text: nothing a detector read goes out
+                if tokens := _tokens(choice):  # read, never rewritten: dropped when held
+                    texts.setdefault((index, "logprobs"), []).append(tokens)
                 if choice.get("finish_reason") is not None:
                     ends[index] = choice
         unchanged = True
@@ -904,7 +908,7 @@ class _Guard:
             if spots:
                 holder, k = spots[-1]
                 holder[k] = text
-            elif text and key[0] in ends:
+            elif text and key[0] in ends and key[1] != "logprobs":
                 _place(ends[key[0]], key[1], text, parsed.endpoint)
         out = []
         for _, chunk in batch:
@@ -933,7 +937,7 @@ class _Guard:
             self.record(ex, step.findings)
             if step.blocked is not None:
                 return None, step.blocked
-            if step.text:
+            if step.text and key[1] != "logprobs":
                 choice = choices.setdefault(key[0], {"index": key[0]})
                 _place(choice, key[1], step.text, endpoint)
         if not choices:
@@ -1051,6 +1055,23 @@ def _place(choice: dict[str, Any], channel: str, text: str, endpoint: Endpoint) 
     else:
         before = delta.get(channel)
         delta[channel] = (before if isinstance(before, str) else "") + text
+
+
+def _tokens(choice: Mapping[str, Any]) -> str:
+    """The text a choice's ``logprobs`` spell out (chat ``content[].token``, or the
+    completions ``tokens`` list), joined."""
+    lp = choice.get("logprobs")
+    if not isinstance(lp, Mapping):
+        return ""
+    items = lp.get("content")
+    if isinstance(items, list):
+        return "".join(
+            t["token"] for t in items if isinstance(t, Mapping) and isinstance(t.get("token"), str)
+        )
+    tokens = lp.get("tokens")
+    if isinstance(tokens, list):
+        return "".join(t for t in tokens if isinstance(t, str))
+    return ""
 
 
 def _set(holder: Any, path: Sequence[str | int], value: str) -> None:

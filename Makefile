@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit bench clean system-deps train-judge
+.PHONY: demo test lint typecheck unit bench clean system-deps train-judge train-guard
 
 # The browser tests drive Debian's Chromium. Install it when it is missing and
 # this run may install system packages (root, or passwordless sudo); otherwise
@@ -83,6 +83,11 @@ bench: $(VENV)/.installed-test
 train-judge: $(VENV)/.installed-test
 	$(BIN)/python scripts/train_judge.py
 	$(BIN)/python scripts/train_judge.py --check
+
+# The guard's injection/jailbreak classifier (src/openward/guard/weights/guard_clf.*): data
+# generated from ../shared/data and offline material, torch on one thread; about 20 minutes.
+train-guard: $(VENV)/.installed-test
+	$(BIN)/python scripts/train_guard.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

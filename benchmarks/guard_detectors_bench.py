@@ -12,6 +12,10 @@ Sections (``--only NAME``, repeatable; all by default):
   variants each one sees, not a recall of the guard.
 - ``timing``: median and 99th-percentile milliseconds per prompt for each input detector over
   the benign prompts, and output-scanner throughput on a 20 kB answer fed in 8-char deltas.
+- ``cost``: seconds each input detector takes on requests near the proxy's 4 MiB body limit
+  (3.9 MB of prose, of base64, of zero-width-split words, of fabricated turns; in one message
+  and in 4 000-character messages): the per-request cap (``_common.capped_segments``) bounds
+  them.
 
 Usage::
 
@@ -33,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
 from openward.guard.detectors.canary import CanaryDetector  # noqa: E402
+from openward.guard.detectors.exfiltration import ExfiltrationDetector  # noqa: E402
 from openward.guard.detectors.extraction import PromptExtractionDetector  # noqa: E402
 from openward.guard.detectors.leak import SystemPromptLeakDetector  # noqa: E402
 from openward.guard.detectors.manyshot import ManyShotDetector  # noqa: E402
@@ -120,7 +125,8 @@ def section_timing(args: argparse.Namespace) -> dict[str, Any]:
         }
     answer = " ".join(prompts)[:20000]
     ctx = DetectorContext(system_prompts=(prompts[5] + " " + prompts[6],), canaries=("owc-1f2e3d",))
-    for det in (SystemPromptLeakDetector(), SecretsDetector(), CanaryDetector()):
+    for det in (SystemPromptLeakDetector(), SecretsDetector(), CanaryDetector(),
+                ExfiltrationDetector()):  # fmt: skip
         t = time.perf_counter()
         scanner = det.scanner(conv("hi"), ctx)
         for i in range(0, len(answer), 8):
@@ -133,7 +139,48 @@ def section_timing(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-SECTIONS = {"benign": section_benign, "attacks": section_attacks, "timing": section_timing}
+def section_cost(args: argparse.Namespace) -> dict[str, Any]:
+    import base64
+    import random
+
+    size = 3_900_000
+    rng = random.Random(1)
+    prose = " ".join(p.read_text() for p in sorted((REPO / "docs").glob("*.md")))
+    texts = {
+        "prose": (prose * (size // len(prose) + 1))[:size],
+        "base64": base64.b64encode(rng.randbytes(size * 3 // 4)).decode()[:size],
+        "zero_width": "ig\u200bnore " * (size // 8),
+        "turns": "User: hi?\nAssistant: ok.\n" * (size // 26),
+    }
+    for det in INPUT:
+        det.detect(conv("warm up " * 20), CTX)
+    out: dict[str, Any] = {}
+    for name, text in texts.items():
+        for shape in ("one_message", "4k_messages"):
+            segs = (
+                (Segment(0, "user", text),)
+                if shape == "one_message"
+                else tuple(
+                    Segment(i, "user", text[j : j + 4000])
+                    for i, j in enumerate(range(0, len(text), 4000))
+                )
+            )
+            row: dict[str, float] = {}
+            for det in INPUT:
+                t = time.perf_counter()
+                det.detect(Conversation(segs), CTX)
+                row[det.name] = round(time.perf_counter() - t, 3)
+            row["all"] = round(sum(row.values()), 3)
+            out[f"{name}/{shape}"] = row
+    return out
+
+
+SECTIONS = {
+    "benign": section_benign,
+    "attacks": section_attacks,
+    "timing": section_timing,
+    "cost": section_cost,
+}
 
 
 def main() -> None:

@@ -279,11 +279,12 @@ def test_harmful_compliance_without_the_audit_extra_reports_nothing_and_says_so(
 
 def test_hold_back_stays_bounded_on_endless_lines() -> None:
     """A reply that is one enormous line (a blob, a minified file) is not held back whole:
-    secrets holds at most 4096 characters, the others a word or a canary's length."""
+    secrets and system-prompt-leak (a base64 run that may decode to the prompt) hold at most
+    4096 characters, canary a canary's length."""
     blob = base64.b64encode(bytes(RNG.randrange(256) for _ in range(60_000))).decode()
     text = blob + f" then {CANARY} and {AWS_KEY} done"
     for det, most in ((SecretsDetector(), 4096), (CanaryDetector(), len(CANARY)),
-                      (SystemPromptLeakDetector(), 64)):  # fmt: skip
+                      (SystemPromptLeakDetector(), 4096)):  # fmt: skip
         scanner = det.scanner(CONV, CTX)
         found = []
         for i in range(0, len(blob), 64):

@@ -84,6 +84,9 @@ DETECTORS: Mapping[str, DetectorInfo] = {
     "system-prompt-leak": DetectorInfo(
         "openward.guard.detectors.leak", "SystemPromptLeakDetector", "output", "block"
     ),
+    "exfiltration": DetectorInfo(
+        "openward.guard.detectors.exfiltration", "ExfiltrationDetector", "output", "redact"
+    ),
     "secrets": DetectorInfo(
         "openward.guard.detectors.secrets", "SecretsDetector", "output", "redact"
     ),

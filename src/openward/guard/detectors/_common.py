@@ -1,14 +1,25 @@
 """Pieces several detectors share: short hashes for evidence, "does this read as an
-instruction to a model", "does this look like a harmful request", and the optional classifier."""
+instruction to a model", "does this look like a harmful request", the optional classifier,
+and the per-request cap on what a detector reads (:func:`capped_segments`)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Final
 
+from openward.guard.types import Conversation, Segment
+
 __all__ = [
+    "MAX_CHARS_PER_REQUEST",
+    "MAX_SEGMENTS",
+    "CappedText",
+    "cap_text",
+    "capped_segments",
+    "capped_texts",
     "classifier_score",
     "harmful_request_score",
     "instruction_score",
@@ -117,3 +128,149 @@ def harmful_request_score(text: str) -> float:
     if _HARM_WORD.search(text):
         return 0.4
     return 0.0
+
+
+# --- the per-request input cap ---------------------------------------------------------------
+
+MAX_CHARS_PER_REQUEST: Final = 64_000  # what one detector reads of one request, at most
+_HEAD_SHARE: Final = 0.375  # of a capped segment's budget: its start, its end the same,
+_SLICES: Final = 8  # and the rest in this many evenly spaced slices of the middle
+_MIN_SLICE: Final = 256  # no slices of the middle shorter than this
+_GAP: Final = "\n\n"  # what stands between two slices in the capped text
+MAX_SEGMENTS: Final = 64  # segments one detector reads per request (evenly spaced, last kept)
+
+
+@dataclass(frozen=True)
+class CappedText:
+    """A segment's text as the detectors read it: the whole text, or (when the request is over
+    :data:`MAX_CHARS_PER_REQUEST`) its head, its tail and evenly spaced slices of its middle,
+    joined by blank lines. ``pieces`` are ``(capped_start, original_start, length)``;
+    :meth:`to_original` maps an offset in ``text`` back to the segment's text (a finding's
+    ``start``/``end`` must locate the original)."""
+
+    text: str
+    original_length: int
+    pieces: tuple[tuple[int, int, int], ...]
+    skipped_segments: int = 0  # other segments of the request left unread
+
+    @property
+    def cut(self) -> bool:
+        return len(self.pieces) > 1 or (
+            bool(self.pieces) and self.pieces[0][2] < self.original_length
+        )
+
+    @property
+    def truncated(self) -> bool:
+        """This text was cut, or other segments of its request were not read."""
+        return self.cut or self.skipped_segments > 0
+
+    def to_original(self, pos: int) -> int:
+        if not self.cut:
+            return pos
+        at = 0
+        for i, (cstart, _ostart, _length) in enumerate(self.pieces):
+            if cstart <= pos:
+                at = i
+        cstart, ostart, length = self.pieces[at]
+        return ostart + max(0, min(pos - cstart, length))
+
+
+def _snap(text: str, pos: int, forward: bool, reach: int = 200) -> int:
+    """``pos`` moved to the nearest line break (else space) within ``reach`` characters, so a
+    slice does not start or end mid-word (the word would read as token soup)."""
+    if forward:
+        window = text[pos : pos + reach]
+        for sep in ("\n", " "):
+            k = window.find(sep)
+            if k != -1:
+                return pos + k + 1
+        return pos
+    window = text[max(0, pos - reach) : pos]
+    for sep in ("\n", " "):
+        k = window.rfind(sep)
+        if k != -1:
+            return pos - len(window) + k
+    return pos
+
+
+def cap_text(text: str, budget: int) -> CappedText:
+    """``text`` cut to about ``budget`` characters: head, tail and evenly spaced slices."""
+    n = len(text)
+    if n <= budget:
+        return CappedText(text, n, ((0, 0, n),))
+    head = int(budget * _HEAD_SHARE)
+    if (budget - 2 * head) // _SLICES < _MIN_SLICE:
+        head = budget // 2  # too little for slices of the middle: head and tail only
+    tail = head
+    spans: list[tuple[int, int]] = [(0, _snap(text, head, forward=False) or head)]
+    middle_from, middle_to = head, n - tail
+    each = (budget - head - tail) // _SLICES
+    if each >= _MIN_SLICE:
+        stride = (middle_to - middle_from) / _SLICES
+        for k in range(_SLICES):
+            a = int(middle_from + stride * (k + 0.5) - each / 2)
+            a, b = _snap(text, a, forward=True), _snap(text, a + each, forward=False)
+            if b > a:
+                spans.append((a, b))
+    tail_start = _snap(text, n - tail, forward=True)
+    spans.append((tail_start if tail_start < n else n - tail, n))
+    parts: list[str] = []
+    pieces: list[tuple[int, int, int]] = []
+    at = 0
+    for a, b in spans:
+        if parts:
+            parts.append(_GAP)
+            at += len(_GAP)
+        pieces.append((at, a, b - a))
+        parts.append(text[a:b])
+        at += b - a
+    return CappedText("".join(parts), n, tuple(pieces))
+
+
+def capped_texts(texts: Sequence[str], limit: int = MAX_CHARS_PER_REQUEST) -> list[CappedText]:
+    """Each of ``texts`` (a request's segments, in order) capped so that together they come to
+    about ``limit`` characters: texts shorter than an even share are read whole, the longer
+    ones share what is left equally (water-filling)."""
+    sizes = [len(t) for t in texts]
+    if sum(sizes) <= limit:
+        return [CappedText(t, len(t), ((0, 0, len(t)),)) for t in texts]
+    budget = {i: 0 for i in range(len(texts))}
+    left = limit
+    open_ = sorted(range(len(texts)), key=lambda i: sizes[i])
+    while open_:
+        share = left // len(open_)
+        i = open_[0]
+        if sizes[i] <= share:
+            budget[i] = sizes[i]
+            left -= sizes[i]
+            open_.pop(0)
+            continue
+        for j in open_:
+            budget[j] = share
+        break
+    return [cap_text(t, max(budget[i], 0)) for i, t in enumerate(texts)]
+
+
+def capped_segments(
+    conv: Conversation,
+    skip_roles: Sequence[str] = ("system", "developer", "assistant"),
+    limit: int = MAX_CHARS_PER_REQUEST,
+    max_segments: int | None = MAX_SEGMENTS,
+) -> list[tuple[int, Segment, CappedText]]:
+    """The segments a detector reads (``(index, segment, capped text)``, roles in
+    ``skip_roles`` left out), capped together at ``limit`` characters per request so a
+    detector's cost has a ceiling whatever the body size; of more than ``max_segments``
+    segments, that many evenly spaced ones are read (the first and the last among them). A
+    detector that reads a capped text says so with ``evidence["truncated"] = True`` and maps
+    offsets back with :meth:`CappedText.to_original`."""
+    chosen = [(i, s) for i, s in enumerate(conv.segments) if s.role not in skip_roles]
+    skipped = 0
+    if max_segments is not None and len(chosen) > max_segments:
+        n = len(chosen)
+        keep = sorted({round(k * (n - 1) / (max_segments - 1)) for k in range(max_segments)})
+        skipped = n - len(keep)
+        chosen = [chosen[k] for k in keep]
+    caps = capped_texts([s.text for _i, s in chosen], limit)
+    if skipped:
+        caps = [replace(c, skipped_segments=skipped) for c in caps]
+    return [(i, s, c) for (i, s), c in zip(chosen, caps, strict=True)]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from openward.guard.detectors._common import short_hash
+from openward.guard.detectors._common import capped_segments, short_hash
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = ["PromptExtractionDetector", "extraction_families"]
@@ -149,11 +149,9 @@ class PromptExtractionDetector:
 
     def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
         out: list[Detection] = []
-        for i, seg in enumerate(conv.segments):
-            if seg.role in ("system", "developer", "assistant"):
-                continue
-            families, meta = extraction_families(seg.text)
-            text = _META.sub(lambda m: " " * len(m.group()), seg.text)
+        for i, _seg, cap in capped_segments(conv):
+            families, meta = extraction_families(cap.text)
+            text = _META.sub(lambda m: " " * len(m.group()), cap.text)
             score = _score(families, meta)
             if score <= 0.0:
                 continue
@@ -166,12 +164,13 @@ class PromptExtractionDetector:
                     kind=kind,
                     score=score,
                     segment=i,
-                    start=span[0],
-                    end=span[1],
+                    start=cap.to_original(span[0]),
+                    end=cap.to_original(span[1]),
                     evidence={
                         "families": families,
                         "meta_question": meta,
-                        "sha256_12": short_hash(seg.text),
+                        "sha256_12": short_hash(cap.text),
+                        **({"truncated": True} if cap.truncated else {}),
                     },
                 )
             )

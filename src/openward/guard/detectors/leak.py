@@ -19,12 +19,22 @@ when the run ends. :meth:`pending` holds back the text of a run in progress, the
 could begin one (a prefix of a prompt trigram) and a word not yet finished, so a proxy can
 redact or block before the text leaves.
 
+The prompt's *secret parts* are matched on their own too (``kind`` ``secret-part``, 0.9): codes
+and keys (a token mixing letters and digits, 5+ characters: ``NW-7731``), numbers of 5+ digits
+(not years), emails, URLs and quoted strings of 8+ characters, taken from the configured
+prompts and the request's system/developer messages. A leak of the escalation code alone,
+without the sentence around it, fires. Runs of base64 (24+ characters) and hex (32+ digits) in
+the output are decoded and the decoded text is read for prompt runs and secret parts
+(``kind`` ``encoded``, located on the encoded run).
+
 Not found: translations, paraphrases that change most words, leaks spelled out letter by letter
-or encoded (base64, reversed).
+or encoded other ways (reversed, rot13, split over several encodings).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -33,7 +43,12 @@ from typing import Final
 from openward.guard.detectors._common import short_hash
 from openward.guard.types import Conversation, Detection, DetectorContext
 
-__all__ = ["SystemPromptLeakDetector", "SystemPromptLeakScanner", "normalise_words"]
+__all__ = [
+    "SystemPromptLeakDetector",
+    "SystemPromptLeakScanner",
+    "normalise_words",
+    "secret_parts",
+]
 
 NAME: Final = "system-prompt-leak"
 SHINGLE: Final = 3
@@ -100,8 +115,8 @@ class _Run:
     reported_end: int | None = None
 
 
-class SystemPromptLeakScanner:
-    """One response's scanner (see the module docstring)."""
+class _RunScanner:
+    """The word-run matcher (see the module docstring)."""
 
     def __init__(self, prompts: list[str]) -> None:
         self._prompts = [
@@ -258,3 +273,187 @@ class SystemPromptLeakDetector:
         prompts += [s.text for s in conv.segments if s.role in ("system", "developer")]
         unique = list(dict.fromkeys(p for p in prompts if p.strip()))
         return SystemPromptLeakScanner(unique)
+
+
+# --- secret parts and encoded runs ------------------------------------------------------------
+
+_PART = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # emails
+    r"|https?://[^\s\"'<>)]+"  # URLs
+    r"|(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{3,}[A-Za-z0-9](?![\w-])"  # codes
+    r"|(?<![\w.])\d[\d ,.-]{3,}\d(?![\w])"  # numbers
+)
+_QUOTED = re.compile(r"\"([^\"\n]{8,120})\"|“([^”\n]{8,120})”|(?<!\w)'([^'\n]{8,120})'(?!\w)")
+_YEAR = re.compile(r"^(?:1[89]|20)\d\d$")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+_HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}[\s:]?){16,}")
+MAX_PART: Final = 200
+HOLD_ENCODED: Final = 4096  # the longest base64/hex run held back while it grows
+_B64_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-=")
+_HEX_CHARS: Final = frozenset("0123456789abcdefABCDEF :\t")
+_HEX_TAIL = re.compile(r"(?:[0-9a-fA-F]{2}[ :\t]?){8,}")
+
+
+def _run_start(text: str, start: int, delta_from: int, chars: frozenset[str]) -> int:
+    """Where the trailing run of ``chars`` in ``text`` starts, given that it started at
+    ``start`` before ``text[delta_from:]`` was added (linear in the new text only)."""
+    for k in range(len(text) - 1, delta_from - 1, -1):
+        if text[k] not in chars:
+            return k + 1
+    return start
+
+
+def secret_parts(prompt: str) -> list[str]:
+    """The distinctive pieces of ``prompt`` that are secret on their own: codes and keys,
+    numbers of 5+ digits, emails, URLs, quoted strings of 8+ characters."""
+    parts: list[str] = []
+    for m in _PART.finditer(prompt):
+        v = m.group().rstrip(".,;:")
+        digits = sum(c.isdigit() for c in v)
+        numeric = v[:1].isdigit() and not any(c.isalpha() for c in v)
+        if numeric and (digits < 5 or _YEAR.match(v)):
+            continue
+        parts.append(v)
+    for m in _QUOTED.finditer(prompt):
+        v = next(g for g in m.groups() if g)
+        if sum(1 for w in normalise_words(v) if w not in _STOP) >= 1:
+            parts.append(v)
+    return list(dict.fromkeys(p[:MAX_PART] for p in parts if len(p) >= 5))
+
+
+def _decode_run(run: str) -> str | None:
+    raw: bytes | None = None
+    compact = re.sub(r"[\s:]", "", run)
+    if re.fullmatch(r"[0-9a-fA-F]+", compact) and len(compact) % 2 == 0:
+        raw = bytes.fromhex(compact)
+    else:
+        try:
+            raw = base64.b64decode(
+                run + "=" * (-len(run) % 4), altchars=b"-_" if "-" in run or "_" in run else None
+            )
+        except (binascii.Error, ValueError):
+            return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    good = sum(c.isprintable() or c.isspace() for c in text)
+    return text if text and good >= 0.95 * len(text) else None
+
+
+class SystemPromptLeakScanner:
+    """One response's scanner: prompt word runs, secret parts, and both inside decoded
+    base64/hex runs (see the module docstring)."""
+
+    def __init__(self, prompts: list[str]) -> None:
+        self._runs = _RunScanner(prompts)
+        self._prompts = prompts
+        self._parts = [p for t in prompts for p in secret_parts(t)]
+        self._folded = [p.lower() for p in self._parts]
+        self._text = ""
+        self._part_scan = 0
+        self._enc_scan = 0  # everything before this offset has been checked for encoded runs
+        self._reported: set[tuple[int, int]] = set()
+        self._encoded: set[int] = set()
+        self._b64_from = 0  # where the trailing run of base64 characters starts
+        self._hex_from = 0  # where the trailing run of hex digits and separators starts
+        self._done = False
+
+    def feed(self, delta: str) -> list[Detection]:
+        if not delta or self._done or not self._prompts:
+            return []
+        before = len(self._text)
+        self._text += delta
+        self._b64_from = _run_start(self._text, self._b64_from, before, _B64_CHARS)
+        self._hex_from = _run_start(self._text, self._hex_from, before, _HEX_CHARS)
+        return self._runs.feed(delta) + self._advance(final=False)
+
+    def _encoded_tail(self) -> int:
+        """Where a base64 or hex run still growing at the end of the text starts (the text's
+        length when none does); at most :data:`HOLD_ENCODED` characters back."""
+        n = len(self._text)
+        tail = n
+        if n - self._b64_from >= 8:
+            tail = self._b64_from
+        if n - self._hex_from >= 16 and _HEX_TAIL.match(self._text, self._hex_from):
+            tail = min(tail, self._hex_from)
+        return max(tail, n - HOLD_ENCODED)
+
+    def finish(self) -> list[Detection]:
+        if self._done or not self._prompts:
+            return []
+        self._done = True
+        return self._runs.finish() + self._advance(final=True)
+
+    def pending(self) -> int:
+        if not self._prompts:
+            return 0
+        hold = self._runs.pending()
+        text = self._text
+        # a tail that may still grow into a secret part
+        folded = text[-MAX_PART:].lower()
+        for part in self._folded:
+            for k in range(min(len(part), len(folded)), 0, -1):
+                if folded.endswith(part[:k]):
+                    hold = max(hold, k)
+                    break
+        # an encoded run still growing
+        tail = self._encoded_tail()
+        if len(text) - tail >= 8:
+            hold = max(hold, len(text) - tail)
+        return min(len(text), hold)
+
+    def _advance(self, final: bool) -> list[Detection]:
+        out: list[Detection] = []
+        text = self._text
+        lo = max(0, self._part_scan - MAX_PART)
+        window = text[lo:]
+        folded = window.lower()
+        if len(folded) != len(window):  # a letter whose lower case is longer: match as is
+            folded = window
+        limit = len(text) if final else max(lo, len(text) - 1)
+        for part, fpart in zip(self._parts, self._folded, strict=True):
+            at = folded.find(fpart)
+            while at != -1 and lo + at + len(fpart) <= limit:
+                at += lo
+                if (at, at + len(fpart)) not in self._reported and self._bounded(
+                    text, at, len(fpart)
+                ):
+                    self._reported.add((at, at + len(fpart)))
+                    out.append(self._det("secret-part", at, at + len(fpart), part))
+                at = folded.find(fpart, at - lo + 1)
+        self._part_scan = limit
+        # encoded runs that have ended (or all of them at the end)
+        tail = len(text) if final else self._encoded_tail()
+        runs = list(_B64_RUN.finditer(text, self._enc_scan, tail))
+        runs += list(_HEX_RUN.finditer(text, self._enc_scan, tail))
+        for m in runs:
+            if m.start() in self._encoded:
+                continue
+            decoded = _decode_run(m.group().strip())
+            if decoded is None:
+                continue
+            inner = _RunScanner(self._prompts)
+            hits = inner.feed(decoded) + inner.finish()
+            fd = decoded.lower()
+            if hits or any(p in fd for p in self._folded):
+                self._encoded.add(m.start())
+                out.append(self._det("encoded", m.start(), m.end(), decoded))
+        self._enc_scan = tail
+        return out
+
+    @staticmethod
+    def _bounded(text: str, at: int, n: int) -> bool:
+        before = text[at - 1] if at > 0 else " "
+        after = text[at + n] if at + n < len(text) else " "
+        return not (before.isalnum() or after.isalnum())
+
+    def _det(self, kind: str, start: int, end: int, value: str) -> Detection:
+        return Detection(
+            detector=NAME,
+            kind=kind,
+            score=0.9,
+            start=start,
+            end=end,
+            evidence={"length": end - start, "sha256_12": short_hash(value)},
+        )

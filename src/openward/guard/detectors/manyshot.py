@@ -31,7 +31,11 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from openward.guard.detectors._common import harmful_request_score, short_hash
+from openward.guard.detectors._common import (
+    capped_segments,
+    harmful_request_score,
+    short_hash,
+)
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = ["ManyShotDetector", "Turn", "fabricated_turns", "many_shot_score"]
@@ -192,15 +196,14 @@ class ManyShotDetector:
 
     def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
         out: list[Detection] = []
-        for i, seg in enumerate(conv.segments):
-            if seg.role in ("assistant", "system", "developer"):
-                continue
-            turns = fabricated_turns(seg.text)
+        for i, _seg, cap in capped_segments(conv):
+            text = cap.text
+            turns = fabricated_turns(text)
             pairs: list[tuple[str, str]] = []
             first: Turn | None = None
             for a, b in itertools.pairwise(turns):
                 if a.role == "user" and b.role == "assistant":
-                    pairs.append((seg.text[a.start : a.end], seg.text[b.start : b.end]))
+                    pairs.append((text[a.start : a.end], text[b.start : b.end]))
                     first = first or a
             if len(pairs) < self.min_exchanges or first is None:
                 continue
@@ -211,13 +214,14 @@ class ManyShotDetector:
                     kind="embedded",
                     score=many_shot_score(n, harmful),
                     segment=i,
-                    start=first.marker_start,
-                    end=turns[-1].end,
+                    start=cap.to_original(first.marker_start),
+                    end=cap.to_original(turns[-1].end),
                     evidence={
                         "turns": len(turns),
                         "exchanges": n,
                         "harmful_compliant": harmful,
-                        "sha256_12": short_hash(seg.text[first.marker_start : turns[-1].end]),
+                        "sha256_12": short_hash(text[first.marker_start : turns[-1].end]),
+                        **({"truncated": True} if cap.truncated else {}),
                     },
                 )
             )
@@ -226,17 +230,19 @@ class ManyShotDetector:
 
     def _messages(self, conv: Conversation) -> list[Detection]:
         """Assistant messages the client supplied, each paired with the user text before it."""
-        segs = conv.segments
+        # every turn (the pairing needs them all); the characters are capped
+        read = capped_segments(conv, skip_roles=("system", "developer"), max_segments=None)
+        truncated = any(cap.truncated for _i, _s, cap in read)
         pairs: list[tuple[str, str]] = []
         last_user = ""
         first_idx: int | None = None
         last_idx = 0
-        for i, seg in enumerate(segs):
+        for i, seg, cap in read:
             if seg.role == "user":
-                last_user = seg.text if not last_user else last_user + "\n" + seg.text
+                last_user = cap.text if not last_user else last_user + "\n" + cap.text
             elif seg.role == "assistant":
                 if last_user:
-                    pairs.append((last_user, seg.text))
+                    pairs.append((last_user, cap.text))
                     first_idx = i if first_idx is None else first_idx
                     last_idx = i
                 last_user = ""
@@ -253,6 +259,7 @@ class ManyShotDetector:
                     "exchanges": n,
                     "harmful_compliant": harmful,
                     "last_segment": last_idx,
+                    **({"truncated": True} if truncated else {}),
                 },
             )
         ]

@@ -38,7 +38,9 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Final
 
-from openward.guard.detectors._common import instruction_score, short_hash
+import numpy as np
+
+from openward.guard.detectors._common import capped_segments, instruction_score, short_hash
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = ["CONFUSABLES", "Decoded", "ObfuscationDetector", "decode"]
@@ -152,6 +154,29 @@ def _lm_gain(original: str, transformed: str) -> float:
 
     lm = CharLM.default()
     return lm.logprob_per_char(transformed.lower()) - lm.logprob_per_char(original.lower())
+
+
+def _lm_gains(pairs: list[tuple[str, str]]) -> list[float]:
+    """:func:`_lm_gain` of many pairs at once: each side's texts are read by the model as one
+    text joined by line breaks (two model calls instead of two per pair; a text's first
+    characters see the line break before them as context, which changes its mean by little)."""
+    if not pairs:
+        return []
+    from openward.guard.detectors._charlm import CharLM
+
+    lm = CharLM.default()
+    means: list[list[float]] = []
+    for side in (1, 0):
+        texts = [p[side].lower() for p in pairs]
+        lp = lm.char_logprobs("\n".join(texts))
+        csum = np.concatenate([[0.0], np.cumsum(lp)])
+        at, row = 0, []
+        for t in texts:
+            n = len(t)
+            row.append(float(csum[at + n] - csum[at]) / n if n else 0.0)
+            at += n + 1
+        means.append(row)
+    return [t - o for t, o in zip(means[0], means[1], strict=True)]
 
 
 def _zero_width_bits(run: str) -> str | None:
@@ -351,14 +376,18 @@ def _transforms(text: str) -> list[Decoded]:
     """rot13, reversed and leetspeak sentences: kept when the transformed text is much more
     English-like (>= 0.9 nats/char better under the char LM) and says something."""
     out: list[Decoded] = []
+    found: list[tuple[str, int, int, str, str]] = []  # kind, start, end, original, transformed
     for m in _SENTENCE.finditer(text):
         s = m.group().strip()
         letters = sum(c.isascii() and c.isalpha() for c in s)
         if letters < 12 or letters < 0.6 * len(s):
             continue
         for kind, t in (("rot13", codecs.encode(s, "rot13")), ("reversed", s[::-1])):
-            if _lm_gain(s, t) >= 0.9:
-                out.append(Decoded(kind, m.start(), m.end(), t))
+            found.append((kind, m.start(), m.end(), s, t))
+    gains = _lm_gains([(s, t) for _k, _a, _b, s, t in found])
+    for (kind, a, b, _s, t), gain in zip(found, gains, strict=True):
+        if gain >= 0.9:
+            out.append(Decoded(kind, a, b, t))
     leet: list[tuple[int, int]] = []
     for m in _TOKEN.finditer(text):
         word = m.group().strip(".,;:?\"'()")
@@ -427,26 +456,25 @@ class ObfuscationDetector:
 
     def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
         out: list[Detection] = []
-        for i, seg in enumerate(conv.segments):
-            if seg.role in ("system", "developer", "assistant"):
-                continue
+        for i, _seg, cap in capped_segments(conv):
+            text = cap.text
             by_kind: dict[str, list[tuple[float, Decoded]]] = {}
-            for d in decode(seg.text):
+            for d in decode(text):
                 by_kind.setdefault(d.kind, []).append((_score(d), d))
             # look-alike letters and invisible characters inside words hide words: read the
             # text with them undone, and if only then does it say "ignore the instructions",
             # that is what they were for
             inside = [k for k in ("homoglyph", "zero-width", "compat") if k in by_kind]
             if inside:
-                revealed = _reveal(seg.text, [d for k in inside for _s, d in by_kind[k]])
-                if instruction_score(revealed) >= 0.9 > instruction_score(seg.text):
+                revealed = _reveal(text, [d for k in inside for _s, d in by_kind[k]])
+                if instruction_score(revealed) >= 0.9 > instruction_score(text):
                     for k in inside:
                         by_kind[k] = [(max(s, 0.9), d) for s, d in by_kind[k]]
             for kind, items in by_kind.items():
                 score, best = max(items, key=lambda x: x[0])
                 if kind == "homoglyph" and len(items) == 1 and score < 0.9:
                     score = 0.35
-                if kind == "bidi" and not _RTL.search(seg.text):
+                if kind == "bidi" and not _RTL.search(text):
                     score = 0.6  # direction overrides in text with nothing to reorder
                 out.append(
                     Detection(
@@ -454,13 +482,14 @@ class ObfuscationDetector:
                         kind=kind,
                         score=score,
                         segment=i,
-                        start=best.start,
-                        end=best.end,
+                        start=cap.to_original(best.start),
+                        end=cap.to_original(best.end),
                         evidence={
                             "count": len(items),
                             "decoded_chars": len(best.text),
                             "decoded_sha256_12": short_hash(best.text),
                             "reads_as_instruction": score >= 0.75 and kind not in ("bidi",),
+                            **({"truncated": True} if cap.truncated else {}),
                         },
                     )
                 )

@@ -220,6 +220,8 @@ class _Reader:
         self.segments: list[Segment] = []
         self.locations: list[Location] = []
         self.runs = True  # join consecutive user messages (not a batch of prompts)
+        self.chars = 0
+        self.max_chars: int | None = None  # refuse (413) as soon as the text is longer
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
@@ -247,6 +249,14 @@ class _Reader:
             part: int = 0) -> None:  # fmt: skip
         if not text:
             return
+        self.chars += len(text)
+        if self.max_chars is not None and self.chars > self.max_chars:
+            raise RequestError(
+                413,
+                f"the request's text is longer than the guard's limit of {self.max_chars} "
+                "characters",
+                code="request_too_large",
+            )
         text = text.translate(_CONTROLS)
         pieces: list[tuple[int, int, bool]] = []
         if untrusted or (not self.pairs and not self.policy.quoted):
@@ -513,7 +523,9 @@ def parse_body(
     body: dict[str, Any],
     untrusted: UntrustedPolicy,
     allowed_fields: Collection[str] = (),
+    max_chars: int | None = None,
 ) -> ParsedRequest:
+    """Read a parsed body (``max_chars``: refuse longer text with 413 while reading)."""
     model = body.get("model", "")
     if not isinstance(model, str):
         raise RequestError(400, "'model' must be a string", param="model")
@@ -527,6 +539,7 @@ def parse_body(
                 code="unsupported_field",
             )
     reader = _Reader(untrusted)
+    reader.max_chars = max_chars
     _read_shape(endpoint, body, reader)
     joined, joined_at = reader.joined()
     skip = ("messages", "prompt", "input", "tools", "functions", "system", "instructions")

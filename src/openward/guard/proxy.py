@@ -431,14 +431,9 @@ class _Guard:
             doc = load_json(raw)
             if endpoint is None:  # /invocations: the body says which
                 endpoint = "chat" if "messages" in doc else "completions"
-            parsed = parse_body(endpoint, doc, self.policy.untrusted, self.policy.allowed_fields)
-            if parsed.chars > self.policy.limits.max_text_chars:
-                raise RequestError(
-                    413,
-                    f"the request's text ({parsed.chars} characters) is longer than the "
-                    f"guard's limit of {self.policy.limits.max_text_chars}",
-                    code="request_too_large",
-                )
+            policy = self.policy
+            parsed = parse_body(endpoint, doc, policy.untrusted, policy.allowed_fields,
+                                max_chars=policy.limits.max_text_chars)  # fmt: skip
         except RequestError as exc:
             return self.error(ex, exc.status, exc.body())
         except ClientDisconnect:

@@ -97,14 +97,20 @@ def _process(command: Sequence[str], ready: str) -> Iterator[subprocess.Popen[by
 
 
 @contextmanager
-def servers(policy: Path | None, interval_s: float = 0.0) -> Iterator[tuple[int, int]]:
-    """(upstream port, guard port): the upstream on core 1, the guard on core 0."""
+def servers(
+    policy: Path | None, interval_s: float = 0.0, workers: int = 1
+) -> Iterator[tuple[int, int]]:
+    """(upstream port, guard port): the upstream on core 1, the guard on core 0 (with
+    ``workers`` > 1 the guard's processes are not pinned)."""
     up, guard = _free_port(), _free_port()
     upstream = [*_pin(1), sys.executable, __file__, "--serve-upstream", str(up), str(interval_s)]
-    cli = [*_pin(0), sys.executable, "-c", "from openward.cli.main import run; run()", "guard",
+    cli = [*(_pin(0) if workers == 1 else []), sys.executable, "-c",
+           "from openward.cli.main import run; run()", "guard",
            "--upstream", f"http://127.0.0.1:{up}/v1", "--port", str(guard)]  # fmt: skip
     if policy is not None:
         cli += ["--policy", str(policy)]
+    if workers > 1:
+        cli += ["--workers", str(workers)]
     with (
         _process(upstream, f"http://127.0.0.1:{up}/v1/models"),
         _process(cli, f"http://127.0.0.1:{guard}/healthz"),
@@ -268,7 +274,7 @@ def throughput(args: argparse.Namespace) -> None:
     rows = []
     for interval_ms in args.token_interval_ms:
         print(f"  {interval_ms:g} ms between tokens:", flush=True)
-        with servers(args.policy, interval_ms / 1000) as (up, guard):
+        with servers(args.policy, interval_ms / 1000, args.workers) as (up, guard):
             asyncio.run(_load(up, body, concurrency, 1.0))  # warm-up
             asyncio.run(_load(guard, body, concurrency, 1.0))
             rates = {}
@@ -297,6 +303,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--policy", type=Path, default=None, help="the guard's policy file")
     ap.add_argument("--requests", type=int, default=200, help="latency: requests per case")
     ap.add_argument("--concurrency", type=int, default=64, help="throughput: concurrent streams")
+    ap.add_argument("--workers", type=int, default=1, help="the guard's --workers (1: pinned)")
     ap.add_argument("--seconds", type=float, default=10.0, help="throughput: seconds per run")
     ap.add_argument(
         "--token-interval-ms",

@@ -131,7 +131,7 @@ class _BrokenScanner:
 
 
 class BrokenOutput:
-    name = "harmful-compliance"
+    name = "secrets"
 
     def scanner(self, conv: Conversation, ctx: DetectorContext) -> _BrokenScanner:
         return _BrokenScanner()

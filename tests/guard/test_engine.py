@@ -41,6 +41,7 @@ def test_chat_segments_cover_strings_parts_tool_calls_and_tool_results() -> None
         (0, 0, "system", "You are terse.", False),
         (1, 0, "user", "look at this", False),
         (1, 2, "user", "and this", False),
+        (2, 0, "assistant", "web search", False),  # names read as words
         (2, 0, "assistant", '{"q": "paris"}', False),
         (3, 0, "tool", "Paris is the capital.", True),
     ]
@@ -65,6 +66,7 @@ def test_documents_quoted_blocks_and_named_tools_are_untrusted() -> None:
         ("> quoted reply", True),
         ("\nbye", False),
         ("page text", True),  # the tool is named untrusted
+        ("browse", True),  # and so is its name, which the model reads too
         ("calculator says 4", False),  # roles: [] makes other tool results trusted
     ]
     # an unclosed document runs to the end of the text

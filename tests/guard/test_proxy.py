@@ -324,7 +324,8 @@ def test_identities_come_from_keys_and_the_upstream_key_replaces_the_clients() -
         assert {h["authorization"] for h in g.script.headers} == {"Bearer upstream-secret"}
         r = httpx.get(g.url + "/v1/models", headers={"authorization": "Bearer alice-key-1"})
         assert r.status_code == 200 and r.json()["data"][0]["id"] == "canned-1"
-    with guard({"identities": {"alice": ["alice-key-1"]}}, upstream_key="") as g:
+    with guard({"identities": {"alice": ["alice-key-1"]}, "passthrough": ["/v1/echo"]},
+               upstream_key="") as g:  # fmt: skip
         r = httpx.post(g.url + "/v1/chat/completions", json=_chat(PHRASE))
         assert r.status_code == 400  # keys not required: anonymous (and blocked as usual)
         auth = {"authorization": "Bearer c"}

@@ -43,6 +43,9 @@ class Script:
     streams_completed: int = 0
     record: bool = True
     raw: bytes | None = None  # answer this body (application/json) instead
+    events: list[bytes] | None = None  # stream these lines instead (with ``media_type``)
+    media_type: str = "text/event-stream"
+    paths: list[str] = field(default_factory=list)  # the path of each request received
 
 
 def _pieces(text: str, size: int) -> list[str]:
@@ -55,12 +58,21 @@ def upstream_app(script: Script) -> Starlette:
         if script.record:
             script.bodies.append(body)
             script.headers.append(dict(request.headers))
+            script.paths.append(request.url.path)
         if script.delay_s:
             await asyncio.sleep(script.delay_s)
         if script.status != 200:
             err = {"error": {"message": "upstream says no", "type": "server_error",
                              "param": None, "code": None}}  # fmt: skip
             return JSONResponse(err, status_code=script.status)
+        if script.events is not None and body.get("stream") is not False:
+            lines = script.events
+
+            async def given() -> AsyncIterator[bytes]:
+                for line in lines:
+                    yield line
+
+            return StreamingResponse(given(), media_type=script.media_type)
         if script.raw is not None:
             return Response(script.raw, media_type="application/json")
         chat = request.url.path.endswith("chat/completions")
@@ -137,6 +149,7 @@ def upstream_app(script: Script) -> Starlette:
             Route("/v1/completions", answer, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/echo", echo, methods=["GET", "POST", "PUT", "DELETE"]),
+            Route("/{path:path}", answer, methods=["POST"]),  # any other shape: recorded
         ]
     )
 

@@ -180,13 +180,13 @@ def check_lines(lines: Iterable[str], engine: Engine, out: TextIO, err: TextIO) 
             if not isinstance(body, dict):
                 raise RequestError(400, "not a JSON object")
             endpoint: Endpoint = "completions" if "prompt" in body else "chat"
-            parsed = parse_request(endpoint, line, untrusted)
+            parsed = parse_request(endpoint, line, untrusted, engine.policy.allowed_fields)
         except RequestError as exc:
             bad += 1
             err.write(f"openward: error: line {number}: {exc.message}\n")
             out.write(json.dumps({"error": exc.message, "line": number}) + "\n")
             continue
-        decision = engine.decide(parsed, engine.inspect_input(parsed.conversation, ctx))
+        decision = engine.decide(parsed, engine.inspect_request(parsed, ctx))
         result: dict[str, Any] = {
             "action": decision.action,
             "detections": [f.public() for f in decision.findings],

@@ -15,12 +15,13 @@ when the policy enables one of their names; tests and embedders may pass their o
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from openward.guard.policy import DETECTORS, Policy, PolicyError, UntrustedPolicy
 from openward.guard.types import (
@@ -46,11 +47,13 @@ __all__ = [
     "RequestError",
     "UsageObserver",
     "parse_request",
+    "strings",
 ]
 
-log = logging.getLogger("openward.guard")
+if TYPE_CHECKING:
+    from anyio import CapacityLimiter
 
-Endpoint = Literal["chat", "completions"]
+log = logging.getLogger("openward.guard")
 
 
 class RequestError(Exception):
@@ -84,30 +87,82 @@ def error_body(
 
 # --- reading requests -------------------------------------------------------------------------
 
+# The request shapes the guard reads: OpenAI chat and text completions, OpenAI responses,
+# Anthropic-style messages, Ollama's chat and generate, llama.cpp's native completion and
+# TGI's generate (the last four: ``prompt``/``inputs`` style bodies).
+Endpoint = Literal[
+    "chat", "completions", "responses", "messages", "ollama-chat", "ollama-generate", "generate"
+]
+
+# Fields some servers render into the prompt themselves (a caller-supplied chat template,
+# its arguments, RAG documents, Ollama's template and token context, prompt embeddings): the
+# guard cannot read what they make of them, so a request carrying one is refused unless the
+# policy's ``allowed_fields`` names it.
+PROMPT_SHAPING = (
+    "chat_template",
+    "chat_template_kwargs",
+    "documents",
+    "template",
+    "context",
+    "prompt_embeds",
+)
+
+# Keys whose string values are not text a model reads (ids, types, media, signatures).
+_NOT_TEXT = frozenset(
+    {
+        "type", "role", "id", "tool_call_id", "tool_use_id", "call_id", "model", "image_url",
+        "url", "media_type", "mime_type", "format_type", "detail", "signature", "cache_control",
+        "status", "images", "file_data", "file_id", "index", "object", "input_audio",
+        "video_url", "audio", "encoding_format",
+    }
+)  # fmt: skip
+# C0 controls (but tab, newline, carriage return) and DEL read as spaces: the detectors see
+# words a NUL or a form feed would split (one character for one, so offsets stay right).
+_CONTROLS = {c: " " for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]}
+
+JsonPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Characters ``[start, start + length)`` of a segment are characters
+    ``[offset, offset + length)`` of the string at ``path`` in the request body."""
+
+    path: JsonPath
+    offset: int
+    start: int
+    length: int
+
 
 @dataclass(frozen=True)
 class Location:
-    """Where a segment's text sits in the request body: ``messages[message]`` (its string
-    content, its ``content[part]["text"]``, or its ``tool_calls[call]`` arguments) or the
-    completion prompt; ``offset`` is where the segment starts in that string."""
+    """Where a segment's text sits in the request body (one piece, or several for a segment
+    that joins a message's parts or consecutive user turns)."""
 
-    message: int
-    part: int | None
-    offset: int
-    field: Literal["content", "arguments", "function_call", "prompt"] = "content"
-    call: int = 0
+    pieces: tuple[Piece, ...]
 
 
 @dataclass(frozen=True)
 class ParsedRequest:
+    """A request read: ``conversation`` (what every detector sees), ``joined`` (segments
+    that join a message's text parts, and consecutive user turns, scored as well), and one
+    location per segment of both, in that order."""
+
     endpoint: Endpoint
     body: dict[str, Any]
     conversation: Conversation
     locations: tuple[Location, ...]
+    joined: tuple[Segment, ...] = ()
 
     @property
     def stream(self) -> bool:
+        if self.endpoint in ("ollama-chat", "ollama-generate"):
+            return self.body.get("stream") is not False  # Ollama streams unless told not to
         return self.body.get("stream") is True
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        return self.conversation.segments + self.joined
 
     @property
     def chars(self) -> int:
@@ -132,6 +187,30 @@ def _untrusted_pattern(policy: UntrustedPolicy) -> list[tuple[re.Pattern[str], r
 _QUOTED = re.compile(r"^[ \t]*>.*(?:\n[ \t]*>.*)*", re.MULTILINE)
 
 
+def strings(
+    value: object, path: JsonPath, skip: Collection[str] = ()
+) -> list[tuple[JsonPath, str]]:
+    """Every string a model may read in ``value`` (depth first, in order), with its path;
+    keys of :data:`_NOT_TEXT` and ``skip`` are skipped (a ``data`` key only counts beside
+    ``type: text``)."""
+    out: list[tuple[JsonPath, str]] = []
+    stack: list[tuple[JsonPath, object]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            out.append((where, item))
+        elif isinstance(item, Mapping):
+            children = []
+            for k, v in item.items():
+                if k in _NOT_TEXT or k in skip or (k == "data" and item.get("type") != "text"):
+                    continue
+                children.append(((*where, k), v))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed([((*where, i), v) for i, v in enumerate(item)]))
+    return out
+
+
 class _Reader:
     """Turns one request body into segments and their locations."""
 
@@ -140,6 +219,9 @@ class _Reader:
         self.pairs = _untrusted_pattern(policy)
         self.segments: list[Segment] = []
         self.locations: list[Location] = []
+        self.runs = True  # join consecutive user messages (not a batch of prompts)
+        self.chars = 0
+        self.max_chars: int | None = None  # refuse (413) as soon as the text is longer
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
@@ -163,10 +245,19 @@ class _Reader:
                 merged.append((s, e))
         return merged
 
-    def add(self, text: str, role: str, untrusted: bool, where: Location) -> None:
+    def add(self, text: str, role: str, untrusted: bool, path: JsonPath, message: int,
+            part: int = 0) -> None:  # fmt: skip
         if not text:
             return
-        index = where.part or 0
+        self.chars += len(text)
+        if self.max_chars is not None and self.chars > self.max_chars:
+            raise RequestError(
+                413,
+                f"the request's text is longer than the guard's limit of {self.max_chars} "
+                "characters",
+                code="request_too_large",
+            )
+        text = text.translate(_CONTROLS)
         pieces: list[tuple[int, int, bool]] = []
         if untrusted or (not self.pairs and not self.policy.quoted):
             pieces = [(0, len(text), untrusted)]
@@ -183,115 +274,280 @@ class _Reader:
             piece = text[s:e]
             if not piece.strip():
                 continue
-            self.segments.append(Segment(where.message, role, piece, flag, index))
-            self.locations.append(
-                Location(where.message, where.part, where.offset + s, where.field, where.call)
-            )
+            self.segments.append(Segment(message, role, piece, flag, part))
+            self.locations.append(Location((Piece(path, s, 0, e - s),)))
+
+    def add_all(self, value: object, path: JsonPath, role: str, untrusted: bool, message: int,
+                part: int = 0) -> None:  # fmt: skip
+        for where, text in strings(value, path):
+            if where[-1] == "name":  # an identifier reads as words: Ignore_all_previous...
+                text = text.replace("_", " ")
+            self.add(text, role, untrusted, where, message, part)
+
+    def joined(self) -> tuple[list[Segment], list[Location]]:
+        """Segments joining the text of one message (its parts, its other fields, the pieces
+        either side of an untrusted span) and of each run of consecutive user messages, so
+        an instruction split across them is scored whole. Only same-trust pieces are joined;
+        a join of one piece is left out."""
+        order: dict[int, list[int]] = {}  # message -> its segments
+        for i, seg in enumerate(self.segments):
+            if seg.message >= 0:
+                order.setdefault(seg.message, []).append(i)
+        runs: list[list[int]] = []
+        run: list[int] = []
+        for m in sorted(order) if self.runs else ():
+            if self.segments[order[m][0]].role != "user":
+                run = []
+                continue
+            if run and m != run[-1] + 1:
+                run = []
+            if not run:
+                runs.append(run)
+            run.append(m)
+        groups: list[list[int]] = []
+        in_runs: set[int] = set()
+        for r in runs:
+            trusted = [i for m in r for i in order[m] if not self.segments[i].untrusted]
+            if len(r) > 1 and len(trusted) > 1:
+                groups.append(trusted)
+                in_runs.update(r)
+        for m, indices in order.items():
+            for flag in () if m in in_runs else (False, True):
+                same = [i for i in indices if self.segments[i].untrusted == flag]
+                if len(same) > 1:
+                    groups.append(same)
+        segments: list[Segment] = []
+        locations: list[Location] = []
+        for group in groups:
+            text = ""
+            pieces: list[Piece] = []
+            for i in group:
+                seg = self.segments[i]
+                # a space between pieces unless one side already has one: "ignore all" +
+                # "previous" reads as the words a model would see
+                if text and not text[-1].isspace() and not seg.text[0].isspace():
+                    text += " "
+                for p in self.locations[i].pieces:
+                    pieces.append(Piece(p.path, p.offset, len(text) + p.start, p.length))
+                text += seg.text
+            first = self.segments[group[0]]
+            untrusted = all(self.segments[i].untrusted for i in group)
+            segments.append(Segment(first.message, first.role, text, untrusted))
+            locations.append(Location(tuple(pieces)))
+        return segments, locations
 
 
-def _text_of_part(part: object, where: str) -> str | None:
+def _check_part(part: object, where: str) -> None:
     if not isinstance(part, Mapping):
         raise RequestError(400, f"{where} must be an object", param=where)
     kind = part.get("type")
-    if kind in ("text", "input_text", "output_text") or (kind is None and "text" in part):
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise RequestError(400, f"{where}.text must be a string", param=where)
-        return text
-    return None  # images, audio, files: no text to read
+    text_part = kind in ("text", "input_text", "output_text") or kind is None
+    if text_part and "text" in part and not isinstance(part.get("text"), str):
+        raise RequestError(400, f"{where}.text must be a string", param=where)
 
 
-def _read_chat(body: Mapping[str, Any], reader: _Reader) -> None:
-    messages = body.get("messages")
+_TOOL_PARTS = frozenset({"tool_result", "function_call_output", "mcp_tool_result"})
+_ASSISTANT_ITEMS = frozenset({"function_call", "reasoning", "tool_use", "mcp_call"})
+
+
+def _read_message(msg: Mapping[str, Any], i: int, path: JsonPath, reader: _Reader,
+                  tool_names: dict[str, str], strict: bool) -> None:  # fmt: skip
+    """One message (or Responses input item): its content first (each part on its own, a
+    part of a tool result untrusted), then every other field that carries text (``name``,
+    ``reasoning_content``, ``thinking``, tool calls' names and arguments...)."""
+    where = f"messages[{i}]"
+    kind = msg.get("type")
+    role = msg.get("role")
+    if role is None and isinstance(kind, str):
+        role = (
+            "tool" if kind in _TOOL_PARTS else "assistant" if kind in _ASSISTANT_ITEMS else "user"
+        )
+    if not isinstance(role, str):
+        raise RequestError(400, f"{where}.role must be a string", param=f"{where}.role")
+    name = msg.get("name")
+    if role == "tool" and isinstance(msg.get("tool_call_id"), str):
+        name = tool_names.get(msg["tool_call_id"], name)
+    untrusted = role in reader.policy.roles or (
+        isinstance(name, str) and name in reader.policy.tools
+    )
+    tool_untrusted = "tool" in reader.policy.roles
+    content = msg.get("content")
+    if isinstance(content, str):
+        reader.add(content, role, untrusted, (*path, "content"), i)
+    elif isinstance(content, list):
+        for j, part in enumerate(content):
+            if strict:
+                _check_part(part, f"{where}.content[{j}]")
+            if isinstance(part, Mapping) and part.get("type") in _TOOL_PARTS:
+                reader.add_all(part, (*path, "content", j), "tool", tool_untrusted, i, j)
+            else:
+                reader.add_all(part, (*path, "content", j), role, untrusted, i, j)
+    elif content is not None and strict:
+        raise RequestError(
+            400, f"{where}.content must be a string or a list of parts", param=f"{where}"
+        )
+    elif content is not None:
+        reader.add_all(content, (*path, "content"), role, untrusted, i)
+    calls = msg.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            fn = call.get("function") if isinstance(call, Mapping) else None
+            if (
+                isinstance(fn, Mapping)
+                and isinstance(call.get("id"), str)
+                and isinstance(fn.get("name"), str)
+            ):
+                tool_names[call["id"]] = fn["name"]
+    if kind in _TOOL_PARTS and not untrusted:
+        role, untrusted = "tool", tool_untrusted
+    for key, value in msg.items():
+        if key != "content" and key not in _NOT_TEXT:
+            reader.add_all(value, (*path, key), role, untrusted, i)
+
+
+def _read_messages(body: Mapping[str, Any], key: str, reader: _Reader, strict: bool) -> None:
+    messages = body.get(key)
     if not isinstance(messages, list):
-        raise RequestError(400, "'messages' must be a list of messages", param="messages")
+        raise RequestError(400, f"'{key}' must be a list of messages", param=key)
     tool_names: dict[str, str] = {}  # tool_call_id -> the function it called
     for i, msg in enumerate(messages):
-        where = f"messages[{i}]"
         if not isinstance(msg, Mapping):
-            raise RequestError(400, f"{where} must be an object", param=where)
-        role = msg.get("role")
-        if not isinstance(role, str):
-            raise RequestError(400, f"{where}.role must be a string", param=f"{where}.role")
-        name = msg.get("name")
-        if role == "tool" and isinstance(msg.get("tool_call_id"), str):
-            name = tool_names.get(msg["tool_call_id"], name)
-        untrusted = role in reader.policy.roles or (
-            isinstance(name, str) and name in reader.policy.tools
-        )
-        content = msg.get("content")
-        if isinstance(content, str):
-            reader.add(content, role, untrusted, Location(i, None, 0))
-        elif isinstance(content, list):
-            for j, part in enumerate(content):
-                text = _text_of_part(part, f"{where}.content[{j}]")
-                if text is not None:
-                    reader.add(text, role, untrusted, Location(i, j, 0))
-        elif content is not None:
-            raise RequestError(
-                400, f"{where}.content must be a string or a list of parts", param=f"{where}"
-            )
-        calls = msg.get("tool_calls")
-        if isinstance(calls, list):
-            for k, call in enumerate(calls):
-                fn = call.get("function") if isinstance(call, Mapping) else None
-                if not isinstance(fn, Mapping):
-                    continue
-                if isinstance(call.get("id"), str) and isinstance(fn.get("name"), str):
-                    tool_names[call["id"]] = fn["name"]
-                args = fn.get("arguments")
-                if isinstance(args, str):
-                    reader.add(args, role, untrusted, Location(i, None, 0, "arguments", k))
-        fc = msg.get("function_call")
-        if isinstance(fc, Mapping) and isinstance(fc.get("arguments"), str):
-            reader.add(fc["arguments"], role, untrusted, Location(i, None, 0, "function_call"))
+            raise RequestError(400, f"messages[{i}] must be an object", param=f"messages[{i}]")
+        _read_message(msg, i, (key, i), reader, tool_names, strict)
 
 
-def _read_completion(body: Mapping[str, Any], reader: _Reader) -> None:
-    prompt = body.get("prompt")
+def _read_prompt(body: Mapping[str, Any], key: str, reader: _Reader, message: int = 0) -> None:
+    prompt = body.get(key)
     if isinstance(prompt, str):
-        reader.add(prompt, "user", False, Location(0, None, 0, "prompt"))
+        reader.add(prompt, "user", False, (key,), message)
     elif isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
         for i, p in enumerate(prompt):
-            reader.add(p, "user", False, Location(i, None, 0, "prompt"))
+            reader.add(p, "user", False, (key, i), message + i)
     else:
         raise RequestError(
             400,
-            "'prompt' must be a string or a list of strings (the guard reads text prompts, "
+            f"'{key}' must be a string or a list of strings (the guard reads text prompts, "
             "not token ids)",
-            param="prompt",
+            param=key,
         )
 
 
-def parse_request(
-    endpoint: Endpoint, raw: bytes | str, untrusted: UntrustedPolicy
-) -> ParsedRequest:
-    """Read a request body; :class:`RequestError` (400) for anything that is not one."""
+def _read_tools(body: Mapping[str, Any], reader: _Reader) -> None:
+    """Tool definitions (names, descriptions, parameter schemas: the model reads them all, and
+    whoever wrote a tool may not be the caller: tool poisoning) as untrusted ``tool`` text;
+    response schemas (``response_format``, ``text.format``, Ollama's ``format``) as the
+    caller's own text."""
+    for key in ("tools", "functions"):
+        if key in body:
+            reader.add_all(body[key], (key,), "tool", True, -1)
+    for key in ("response_format", "format", "text"):
+        if key in body and not isinstance(body[key], str):
+            reader.add_all(body[key], (key,), "user", False, -1)
+
+
+def _read_shape(endpoint: Endpoint, body: Mapping[str, Any], reader: _Reader) -> None:
+    _read_tools(body, reader)
+    if endpoint == "chat":
+        _read_messages(body, "messages", reader, strict=True)
+    elif endpoint == "ollama-chat":
+        _read_messages(body, "messages", reader, strict=False)
+    elif endpoint == "messages":
+        if "system" in body:
+            reader.add_all(body["system"], ("system",), "system", False, -1)
+        _read_messages(body, "messages", reader, strict=False)
+    elif endpoint == "responses":
+        if "instructions" in body:
+            reader.add_all(body["instructions"], ("instructions",), "system", False, -1)
+        if "prompt" in body:  # a stored prompt's variables
+            reader.add_all(body["prompt"], ("prompt",), "user", False, -1)
+        given = body.get("input")
+        if isinstance(given, str):
+            reader.add(given, "user", False, ("input",), 0)
+        else:
+            _read_messages(body, "input", reader, strict=False)
+    elif endpoint == "completions":
+        reader.runs = False
+        _read_prompt(body, "prompt", reader)
+        if isinstance(body.get("suffix"), str):
+            reader.add(body["suffix"], "user", False, ("suffix",), 0)
+    else:  # ollama-generate, generate (llama.cpp /completion and /infill, TGI /generate)
+        reader.runs = False
+        if "system" in body:
+            reader.add_all(body["system"], ("system",), "system", False, -1)
+        key = "inputs" if "inputs" in body and "prompt" not in body else "prompt"
+        if key in body or endpoint == "ollama-generate":
+            _read_prompt({key: body.get(key, "")}, key, reader)
+        for extra in ("suffix", "input_prefix", "input_suffix", "input_extra"):
+            if extra in body:
+                reader.add_all(body[extra], (extra,), "user", False, 0)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise RequestError(400, f"the request body repeats the key {key!r}", param=key)
+            seen.add(key)
+    return out
+
+
+def load_json(raw: bytes | str) -> dict[str, Any]:
+    """A request body as a JSON object; 400 for invalid JSON, another type, or a key given
+    twice in one object (parsers disagree about which one counts, so the guard might read
+    one and the server run the other)."""
     import json
 
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError):
         raise RequestError(400, "the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
-    return parse_body(endpoint, body, untrusted)
+    return body
+
+
+def parse_request(
+    endpoint: Endpoint,
+    raw: bytes | str,
+    untrusted: UntrustedPolicy,
+    allowed_fields: Collection[str] = (),
+) -> ParsedRequest:
+    """Read a request body; :class:`RequestError` (400) for anything that is not one."""
+    return parse_body(endpoint, load_json(raw), untrusted, allowed_fields)
 
 
 def parse_body(
-    endpoint: Endpoint, body: dict[str, Any], untrusted: UntrustedPolicy
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    untrusted: UntrustedPolicy,
+    allowed_fields: Collection[str] = (),
+    max_chars: int | None = None,
 ) -> ParsedRequest:
+    """Read a parsed body (``max_chars``: refuse longer text with 413 while reading)."""
     model = body.get("model", "")
     if not isinstance(model, str):
         raise RequestError(400, "'model' must be a string", param="model")
+    for key in PROMPT_SHAPING:
+        if key in body and key not in allowed_fields:
+            raise RequestError(
+                400,
+                f"the guard refuses '{key}': the server would build prompt text from it that "
+                "the guard cannot read (a policy may allow it in allowed_fields)",
+                param=key,
+                code="unsupported_field",
+            )
     reader = _Reader(untrusted)
-    if endpoint == "chat":
-        _read_chat(body, reader)
-    else:
-        _read_completion(body, reader)
-    params = {k: v for k, v in body.items() if k not in ("messages", "prompt")}
+    reader.max_chars = max_chars
+    _read_shape(endpoint, body, reader)
+    joined, joined_at = reader.joined()
+    skip = ("messages", "prompt", "input", "tools", "functions", "system", "instructions")
+    params = {k: v for k, v in body.items() if k not in skip}
     conv = Conversation(tuple(reader.segments), model=model, params=params)
-    return ParsedRequest(endpoint, body, conv, tuple(reader.locations))
+    return ParsedRequest(
+        endpoint, body, conv, tuple(reader.locations) + tuple(joined_at), tuple(joined)
+    )
 
 
 # --- deciding ----------------------------------------------------------------------------------
@@ -340,6 +596,9 @@ class UsageObserver(Protocol):
 
 
 REDACTED = "[redacted:{}]"
+# Output detectors slow enough (an embedding model per answer) to run after the answer was
+# delivered when the policy only flags their findings.
+DEFERRABLE = frozenset({"harmful-compliance"})
 # Findings scoring under this are dropped unless the policy sets a threshold: every
 # detector's score is in [0, 1] with 0.5 at its operating point (docs/guard-detectors.md).
 DEFAULT_THRESHOLD = 0.5
@@ -361,10 +620,49 @@ class Engine:
         self.input_detectors: list[InputDetector] = [
             cast("InputDetector", d) for d in loaded if callable(getattr(d, "detect", None))
         ]
-        self.output_detectors: list[OutputDetector] = [
+        outputs = [
             cast("OutputDetector", d) for d in loaded if callable(getattr(d, "scanner", None))
         ]
+        # slow detectors whose findings can only flag run after the answer left (no latency)
+        self.deferred_detectors: list[OutputDetector] = [
+            d for d in outputs if d.name in DEFERRABLE and self._only_flags(d.name)
+        ]
+        self.output_detectors: list[OutputDetector] = [
+            d for d in outputs if d not in self.deferred_detectors
+        ]
         self._contexts: dict[str, DetectorContext] = {}
+
+    def _only_flags(self, name: str) -> bool:
+        rule = self.policy.detectors.get(name)
+        if rule is None:
+            return True
+        actions = {rule.action, *rule.kinds.values()}
+        if rule.on_error is not None:
+            actions.add(rule.on_error)
+        else:
+            actions.add(self.policy.on_error.output)
+        return actions <= {"allow", "flag"}
+
+    def run_deferred(
+        self, conv: Conversation, identity: str, texts: Sequence[str]
+    ) -> list[Finding]:
+        """The deferred output detectors over each of an answer's texts (after it was sent:
+        their findings can only be recorded)."""
+        ctx = self.context(identity)
+        findings: list[Finding] = []
+        for det in self.deferred_detectors:
+            for text in texts:
+                if not text.strip():
+                    continue
+                try:
+                    scanner = det.scanner(conv, ctx)
+                    found = [*scanner.feed(text), *scanner.finish()]
+                except Exception as exc:
+                    if (f := self.error_finding(det.name, exc, "output")) is not None:
+                        findings.append(f)
+                    continue
+                findings += [f for d in found if (f := self.finding(d, "output")) is not None]
+        return findings
 
     def warm(self) -> None:
         """Run every detector once on a short conversation, so models and tables they load
@@ -376,6 +674,7 @@ class Engine:
         guard = self.output_guard(conv, "anonymous")
         guard.feed("The capital of France is Paris.")
         guard.finish()
+        self.run_deferred(conv, "anonymous", ["The capital of France is Paris."])
 
     def context(self, identity: str) -> DetectorContext:
         ctx = self._contexts.get(identity)
@@ -423,6 +722,27 @@ class Engine:
         d = Detection(name, "error", 1.0, evidence={"error": type(exc).__name__})
         return Finding(d, action, side)
 
+    def inspect_request(self, request: ParsedRequest, ctx: DetectorContext) -> list[Finding]:
+        """Every input detector over the conversation, then over the joined segments (a
+        message's parts, consecutive user turns) as a conversation of their own; a joined
+        finding of a detector that already found something is left out."""
+        findings = self.inspect_input(request.conversation, ctx)
+        if not request.joined:
+            return findings
+        offset = len(request.conversation.segments)
+        joined = Conversation(
+            request.joined, model=request.conversation.model, params=request.conversation.params
+        )
+        seen = {f.name for f in findings}
+        for f in self.inspect_input(joined, ctx):
+            if f.name in seen:
+                continue
+            d = f.detection
+            if d.segment is not None:
+                d = dataclasses.replace(d, segment=d.segment + offset)
+            findings.append(Finding(d, f.action, f.side))
+        return findings
+
     def inspect_input(self, conv: Conversation, ctx: DetectorContext) -> list[Finding]:
         """Run every input detector (CPU only, synchronous)."""
         findings: list[Finding] = []
@@ -438,7 +758,9 @@ class Engine:
                     findings.append(f)
         return findings
 
-    async def check(self, request: ParsedRequest, identity: str) -> Decision:
+    async def check(
+        self, request: ParsedRequest, identity: str, limiter: CapacityLimiter | None = None
+    ) -> Decision:
         """Input detectors in a worker thread (numpy work releases the GIL, and the event
         loop keeps relaying other streams meanwhile) while the usage monitor talks to its
         store; then the decision."""
@@ -448,7 +770,7 @@ class Engine:
 
         ctx = self.context(identity)
         conv = request.conversation
-        detect = anyio.to_thread.run_sync(self.inspect_input, conv, ctx)
+        detect = anyio.to_thread.run_sync(self.inspect_request, request, ctx, limiter=limiter)
         if self.usage is None:
             return self.decide(request, await detect)
         findings, usage = await asyncio.gather(detect, self._observe(identity, conv))
@@ -478,7 +800,7 @@ class Engine:
                     action = "block"
                     reason = f"{f.name}: a finding the guard cannot redact in place"
                     break
-                text = request.conversation.segments[seg].text
+                text = request.segments[seg].text
                 start = f.detection.start if f.detection.start is not None else 0
                 end = f.detection.end if f.detection.end is not None else len(text)
                 start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
@@ -501,31 +823,22 @@ class Engine:
 def _redact_body(
     request: ParsedRequest, spans: Sequence[tuple[int, int, int, str]]
 ) -> dict[str, Any]:
-    """A copy of the body with each (segment, start, end, detector) span replaced."""
-    by_string: dict[tuple[Any, ...], list[tuple[int, int, str]]] = {}
+    """A copy of the body with each (segment, start, end, detector) span replaced, in every
+    string of the body the span's characters came from."""
+    by_path: dict[JsonPath, list[tuple[int, int, str]]] = {}
     for seg, start, end, name in spans:
-        loc = request.locations[seg]
-        key = (loc.message, loc.part, loc.field, loc.call)
-        by_string.setdefault(key, []).append((loc.offset + start, loc.offset + end, name))
+        for p in request.locations[seg].pieces:
+            s, e = max(start, p.start), min(end, p.start + p.length)
+            if e > s:
+                by_path.setdefault(p.path, []).append(
+                    (p.offset + s - p.start, p.offset + e - p.start, name)
+                )
     body = copy.deepcopy(request.body)
-    for (message, part, fld, call), found in by_string.items():
-        if fld == "prompt":
-            prompt = body["prompt"]
-            if isinstance(prompt, list):
-                prompt[message] = _replace(prompt[message], found)
-            else:
-                body["prompt"] = _replace(prompt, found)
-            continue
-        msg = body["messages"][message]
-        if fld == "arguments":
-            fn = msg["tool_calls"][call]["function"]
-            fn["arguments"] = _replace(fn["arguments"], found)
-        elif fld == "function_call":
-            msg["function_call"]["arguments"] = _replace(msg["function_call"]["arguments"], found)
-        elif part is None:
-            msg["content"] = _replace(msg["content"], found)
-        else:
-            msg["content"][part]["text"] = _replace(msg["content"][part]["text"], found)
+    for path, found in by_path.items():
+        holder: Any = body
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = _replace(holder[path[-1]], found)
     return body
 
 

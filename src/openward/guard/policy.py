@@ -159,8 +159,31 @@ class OnError(_Strict):
     usage: Literal["allow", "flag", "block"] = "flag"
 
 
+# Writes the guard forwards unread by default: tokenizer utilities (no generation) and
+# embeddings (no model output to scan, nothing a generating model reads).
+DEFAULT_PASSTHROUGH = (
+    "/tokenize",
+    "/detokenize",
+    "/v1/tokenize",
+    "/v1/detokenize",
+    "/v1/embeddings",
+    "/embeddings",
+    "/embedding",
+    "/api/embed",
+    "/api/embeddings",
+)
+
+
 class Limits(_Strict):
+    """``max_body_bytes`` bounds a request body (images make bodies large), ``max_text_chars``
+    the text the guard reads in one request; ``detector_threads`` runs the detectors (0: one
+    per CPU, at most 8) and ``max_queued`` requests may wait for them before the guard answers
+    503 with ``Retry-After``."""
+
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_text_chars: int = Field(default=1_000_000, ge=1000)
+    detector_threads: int = Field(default=0, ge=0)
+    max_queued: int = Field(default=64, ge=1)
     upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
     upstream_read_timeout_s: float = Field(default=300.0, gt=0)
     max_connections: int = Field(default=512, ge=1)
@@ -191,6 +214,12 @@ class Policy(_Strict):
     limits: Limits = Field(default_factory=Limits)
     events: EventsPolicy = Field(default_factory=EventsPolicy)
     usage: dict[str, Any] = Field(default_factory=dict)
+    # request fields a server renders into the prompt itself (chat_template, documents...),
+    # refused unless named here (engine.PROMPT_SHAPING)
+    allowed_fields: list[str] = Field(default_factory=list)
+    # writes (POST/PUT/PATCH/DELETE) to paths other than the guarded inference endpoints are
+    # refused unless their normalised path matches one of these (fnmatch patterns; "*": all)
+    passthrough: list[str] = Field(default_factory=lambda: list(DEFAULT_PASSTHROUGH))
 
     @field_validator("detectors", mode="before")
     @classmethod

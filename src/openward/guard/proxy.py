@@ -1,25 +1,31 @@
 """The guard's ASGI reverse proxy in front of an OpenAI-compatible server.
 
-``/v1/chat/completions`` and ``/v1/completions`` are guarded: the request is read, the input
-detectors decide (allow, flag, redact or block), the (possibly redacted) request goes
-upstream, and the response's text passes through the output detectors, streamed or not.
-``/v1/models`` and every other path pass through untouched (client keys still checked).
+Paths are normalised (percent-decoding, ``//``, ``.``/``..``, trailing ``/``, case) before they
+are matched. The inference endpoints of :data:`GUARDED` (OpenAI chat and completions, llama.cpp,
+TGI, Responses, Anthropic-style messages, Ollama, ``/invocations``) are guarded: the request is
+read, the input detectors decide (allow, flag, redact or block), the (possibly redacted)
+request goes upstream to the path the guard matched, and every text channel of the response
+passes through the output detectors, streamed or not. Reads of any other path pass through;
+writes to any other path are refused unless the policy's ``passthrough`` lists them.
 ``/metrics`` serves Prometheus metrics, ``/healthz`` says the worker is up.
 
 Workers keep no state of their own: usage counters live in the store (memory, or Redis
 shared by every guard process), the upstream client is one pooled ``httpx.AsyncClient``.
-Faults answer in OpenAI's error shape: malformed JSON 400, too large 413, unknown key 401,
-upstream unreachable 502, upstream too slow 504.
+Detectors run in a bounded thread pool; a full queue answers 503. Faults answer in OpenAI's
+error shape: malformed JSON 400, too large 413, unknown key 401, path not allowed 403, upstream
+unreachable 502, upstream too slow 504.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import hashlib
 import json
 import logging
 import os
+import posixpath
 import re
 import socket
 import time
@@ -27,10 +33,13 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote, unquote
 
+import anyio
 import anyio.to_thread
 import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -45,7 +54,9 @@ from openward.guard.engine import (
     ParsedRequest,
     RequestError,
     error_body,
-    parse_request,
+    load_json,
+    parse_body,
+    strings,
 )
 from openward.guard.metrics import GuardMetrics
 from openward.guard.policy import Policy
@@ -80,6 +91,55 @@ _HOP = frozenset(
         "content-length",
     }
 )
+
+
+# The inference endpoints the guard reads, by normalised path (lower case, no trailing
+# slash): OpenAI's, llama.cpp's, Anthropic-style messages, Ollama's, TGI's, SageMaker-style
+# /invocations (chat or completions, by its body). A write to any other path is refused
+# unless the policy's ``passthrough`` lists it.
+GUARDED: Mapping[str, Endpoint | None] = {
+    "/v1/chat/completions": "chat",
+    "/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/completions": "completions",
+    "/completion": "generate",
+    "/v1/completion": "generate",
+    "/infill": "generate",
+    "/v1/responses": "responses",
+    "/responses": "responses",
+    "/v1/messages": "messages",
+    "/api/chat": "ollama-chat",
+    "/api/generate": "ollama-generate",
+    "/generate": "generate",
+    "/generate_stream": "generate",
+    "/invocations": None,
+}
+_OPENAI = frozenset({"chat", "completions"})
+_READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
+# keys of an answer whose strings are not the model's text (some servers echo the request's
+# instructions, tools or prompt back: the operator's own text, not an answer)
+_ANSWER_SKIP = frozenset(
+    {"finish_reason", "stop_reason", "stop_sequence", "logprobs", "top_logprobs", "usage",
+     "created", "created_at", "system_fingerprint", "service_tier", "done_reason", "object",
+     "instructions", "tools", "tool_choice", "metadata", "prompt", "generation_settings", "user"}
+)  # fmt: skip
+
+
+def normalise_path(raw: str) -> str | None:
+    """The path a server would route ``raw`` to: percent-decoded until it stops changing
+    (``%2F`` included), backslashes as slashes, ``//`` collapsed, ``.`` and ``..`` resolved,
+    no trailing slash. None for a path with control characters."""
+    path = raw
+    for _ in range(5):
+        decoded = unquote(path, errors="replace")
+        if decoded == path:
+            break
+        path = decoded
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        return None
+    path = re.sub(r"/+", "/", "/" + path.replace("\\", "/"))
+    path = posixpath.normpath(path)
+    return "/" if path in ("", ".", "/") else path.rstrip("/") or "/"
 
 
 class EventSink(Protocol):
@@ -175,6 +235,11 @@ class _Guard:
         self.tracer = _tracer()
         self._client = client
         self._own_client = client is None
+        threads = policy.limits.detector_threads or min(8, os.cpu_count() or 1)
+        self.limiter = anyio.CapacityLimiter(threads)
+        self.max_waiting = policy.limits.max_queued
+        self.waiting = 0  # requests whose input detectors are queued or running
+        self.passthrough_patterns = [p.casefold() for p in policy.passthrough]
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -315,24 +380,60 @@ class _Guard:
 
     # --- routes ----------------------------------------------------------------------------
 
-    async def guarded(self, request: Request, endpoint: Endpoint) -> Response:
+    async def dispatch(self, request: Request) -> Response:
+        """Every path but the guard's own: normalised, then guarded (an inference endpoint),
+        passed through (reads, and writes the policy's ``passthrough`` lists) or refused."""
+        raw = request.scope.get("raw_path")
+        given = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else request.url.path
+        path = normalise_path(given.split("?", 1)[0])
+        if path is None:
+            body = error_body("the request path is not valid", "invalid_request_error")
+            return JSONResponse(body, status_code=400)
+        key = path.casefold()
+        if key in GUARDED:
+            if request.method == "HEAD":
+                return Response(status_code=405, headers={"allow": "POST"})
+            if request.method != "POST":
+                msg = f"{request.method} {key} is not allowed: the guard serves POST here"
+                body = error_body(msg, "invalid_request_error", None, "method_not_allowed")
+                return JSONResponse(body, status_code=405, headers={"allow": "POST"})
+            return await self.guarded(request, GUARDED[key], key)
+        if request.method in _READ_ONLY or any(
+            fnmatch.fnmatchcase(key, p) for p in self.passthrough_patterns
+        ):
+            return await self.passthrough(request, path)
+        self.metrics.request("other", 403, "block", None)
+        msg = (
+            f"the guard does not forward {request.method} {path}: it is not an inference "
+            "endpoint the guard reads, and the policy's passthrough list does not name it"
+        )
+        body = error_body(msg, "invalid_request_error", None, "path_not_allowed")
+        return JSONResponse(body, status_code=403)
+
+    async def guarded(self, request: Request, endpoint: Endpoint | None, route: str) -> Response:
         if self.tracer is None:
-            return await self._guarded(request, endpoint, None)
-        with self.tracer.start_as_current_span("openward.guard " + request.url.path) as span:
-            response = await self._guarded(request, endpoint, span)
+            return await self._guarded(request, endpoint, route, None)
+        with self.tracer.start_as_current_span("openward.guard " + route) as span:
+            response = await self._guarded(request, endpoint, route, span)
             span.set_attribute("http.response.status_code", response.status_code)
             return response
 
-    async def _guarded(self, request: Request, endpoint: Endpoint, span: _Span | None) -> Response:
+    async def _guarded(
+        self, request: Request, endpoint: Endpoint | None, route: str, span: _Span | None
+    ) -> Response:
         started = time.perf_counter()
-        route = request.url.path
         ex = _Exchange(
             request_id=self.request_id(request), identity="?", route=route, started=started
         )
         try:
             ex.identity = self.identity(request)
             raw = await self.body(request)
-            parsed = parse_request(endpoint, raw, self.policy.untrusted)
+            doc = load_json(raw)
+            if endpoint is None:  # /invocations: the body says which
+                endpoint = "chat" if "messages" in doc else "completions"
+            policy = self.policy
+            parsed = parse_body(endpoint, doc, policy.untrusted, policy.allowed_fields,
+                                max_chars=policy.limits.max_text_chars)  # fmt: skip
         except RequestError as exc:
             return self.error(ex, exc.status, exc.body())
         except ClientDisconnect:
@@ -340,7 +441,22 @@ class _Guard:
         ex.model = parsed.conversation.model
         ex.raw = raw
         ex.texts = tuple(seg.text for seg in parsed.conversation.segments)
-        decision = await self.engine.check(parsed, ex.identity)
+        if self.waiting >= self.max_waiting:
+            self.metrics.upstream_error("busy")
+            body = error_body(
+                "the guard is busy: too many requests wait for its detectors; retry shortly",
+                "server_error",
+                None,
+                "guard_busy",
+            )
+            response = self.error(ex, 503, body)
+            response.headers["retry-after"] = "1"
+            return response
+        self.waiting += 1
+        try:
+            decision = await self.engine.check(parsed, ex.identity, self.limiter)
+        finally:
+            self.waiting -= 1
         if span is not None:
             span.set_attribute("openward.request_id", ex.request_id)
             span.set_attribute("openward.identity", ex.identity)
@@ -358,7 +474,7 @@ class _Guard:
         ex.added_s = time.perf_counter() - started
         upstream = self.client.build_request(
             "POST",
-            self.base + route,
+            self.base + quote(route),
             content=content,
             headers=self.upstream_headers(request, ex.request_id, guarded=True),
         )
@@ -372,16 +488,52 @@ class _Guard:
             log.warning("guard upstream %s: %s", self.base, exc)
             return self.error(ex, 502, _upstream_error("the upstream cannot be reached", 502))
         content_type = resp.headers.get("content-type", "")
-        if resp.status_code >= 400 or not self.engine.output_detectors:
+        engine = self.engine
+        if resp.status_code >= 400 or not (engine.output_detectors or engine.deferred_detectors):
             return self._relay(resp, ex, decision)
-        if "text/event-stream" in content_type:
+        sse = "text/event-stream" in content_type
+        if sse and parsed.endpoint in _OPENAI:
+            texts: dict[Any, OutputGuard] = {}
             return StreamingResponse(
-                self._stream(resp, parsed, ex, decision),
+                self._stream(resp, parsed, ex, decision, texts),
                 status_code=resp.status_code,
                 headers={**_response_headers(resp), **self.headers_for(ex, decision.action)},
                 media_type="text/event-stream",
+                background=self._later(ex, parsed, texts),
+            )
+        if sse or "ndjson" in content_type or (parsed.stream and "json" not in content_type):
+            texts = {}
+            return StreamingResponse(
+                self._events(resp, parsed, ex, decision, texts, sse),
+                status_code=resp.status_code,
+                headers={
+                    **_response_headers(resp, raw=True),
+                    **self.headers_for(ex, decision.action),
+                },
+                background=self._later(ex, parsed, texts),
             )
         return await self._whole(resp, parsed, ex, decision)
+
+    def _later(
+        self, ex: _Exchange, parsed: ParsedRequest, guards: Mapping[Any, OutputGuard]
+    ) -> BackgroundTask | None:
+        """The deferred output detectors (harmful-compliance when it only flags) over the
+        answer's texts, once the answer has been sent: an event and a metric, no latency."""
+        if not self.engine.deferred_detectors:
+            return None
+
+        async def run() -> None:
+            texts = [g.text for key, g in sorted(guards.items(), key=str) if _is_answer(key)]
+            if not texts:
+                return
+            found = await anyio.to_thread.run_sync(
+                self.engine.run_deferred, parsed.conversation, ex.identity, texts,
+                limiter=self.limiter,
+            )  # fmt: skip
+            ex.findings.extend(found)
+            self.record(ex, found)
+
+        return BackgroundTask(run)
 
     def _relay(self, resp: httpx.Response, ex: _Exchange, decision: Decision) -> Response:
         """The upstream's answer as it came (errors, or nothing to scan)."""
@@ -408,24 +560,48 @@ class _Guard:
         t0 = time.perf_counter()
         try:
             doc = json.loads(data)
-            choices = doc["choices"]
-            if not isinstance(choices, list):
-                raise TypeError("choices")
+            if parsed.endpoint in _OPENAI:
+                choices = doc["choices"]
+                if not isinstance(choices, list):
+                    raise TypeError("choices")
+                units = [c for c in choices if isinstance(c, dict)]
+            elif isinstance(doc, dict):
+                units = [doc]
+            else:
+                raise TypeError("not an object")
         except (ValueError, KeyError, TypeError):
             self.metrics.upstream_error("unreadable")
             return self.error(ex, 502, _upstream_error("the upstream's answer is not JSON", 502))
         action = decision.action
+        # every text of the answer, each through output guards of its own: the message's
+        # content (a string or parts), reasoning, refusals, tool calls' names and arguments
+        plan = [
+            (u, path, text)
+            for u, unit in enumerate(units)
+            for path, text in strings(unit, (), skip=_ANSWER_SKIP)
+        ]
+        # the tokens of logprobs, joined, are text the client reads as well
+        plan += [(u, ("logprobs",), t) for u, unit in enumerate(units) if (t := _tokens(unit))]
+        conv, identity = parsed.conversation, ex.identity
+
+        def scan() -> list[tuple[OutputGuard, str]]:
+            # whole answers (where a detector may run a model) go to a worker thread
+            out = []
+            for _, _, text in plan:
+                guard = self.engine.output_guard(conv, identity)
+                step, rest = _feed_and_finish(guard, text)
+                out.append((guard, step.text + rest.text))
+                if guard.blocked is not None:
+                    break
+            return out
+
+        scanned = await anyio.to_thread.run_sync(scan, limiter=self.limiter)
         found: list[Finding] = []
-        for choice in choices:
-            holder, key = _text_holder(choice, parsed.endpoint, streaming=False)
-            text = holder.get(key) if holder is not None else None
-            if holder is None or not isinstance(text, str):
-                continue
-            guard = self.engine.output_guard(parsed.conversation, ex.identity)
-            # whole answers and finish() (where a detector may run a model, e.g. the
-            # harmful-compliance judge) go to a worker thread: other streams keep flowing
-            step, rest = await anyio.to_thread.run_sync(_feed_and_finish, guard, text)
+        guards: dict[Any, OutputGuard] = {}
+        touched: set[int] = set()
+        for (u, path, text), (guard, result) in zip(plan, scanned, strict=False):
             found.extend(guard.findings)
+            guards[(u, *path)] = guard
             if guard.blocked is not None:
                 ex.findings.extend(found)
                 self.record(ex, found)
@@ -434,7 +610,12 @@ class _Guard:
                 body = error_body(reason, "content_filter", None, "content_policy_violation")
                 body["error"]["detections"] = [f.public() for f in found]
                 return self.error(ex, 403, body, "block")
-            holder[key] = step.text + rest.text
+            if result != text and path != ("logprobs",):
+                _set(units[u], path, result)
+            if result != text or any(f.action in ("redact", "block") for f in guard.findings):
+                touched.add(u)
+        for u in touched:  # the tokens of what was redacted must not leave as logprobs
+            _drop_logprobs(units[u])
         ex.findings.extend(found)
         self.record(ex, found)
         if found:
@@ -447,19 +628,126 @@ class _Guard:
             status_code=resp.status_code,
             headers={**_response_headers(resp), **self.headers_for(ex, action)},
             media_type="application/json",
+            background=self._later(ex, parsed, guards),
         )
 
+    async def _events(
+        self,
+        resp: httpx.Response,
+        parsed: ParsedRequest,
+        ex: _Exchange,
+        decision: Decision,
+        guards: dict[Any, OutputGuard],
+        sse: bool,
+    ) -> AsyncIterator[bytes]:
+        """Relay a stream of another shape (Anthropic-style or Responses server-sent events,
+        Ollama's JSON lines): each event's texts go to an output guard per text field, and an
+        event is released once no guard still holds back any of its text. A redaction
+        cannot be written into these shapes: it stops the stream like a block."""
+        sep = b"\n\n" if sse else b"\n"
+        held: list[tuple[bytes, dict[str, int]]] = []
+        buffer = b""
+        status = resp.status_code
+        action = decision.action
+
+        def feed(unit: bytes) -> Finding | None:
+            marks: dict[str, int] = {}
+            payload = unit
+            if sse:
+                lines = [ln[5:].strip() for ln in unit.split(b"\n") if ln.startswith(b"data:")]
+                payload = b"\n".join(lines)
+            try:
+                obj = json.loads(payload) if payload.strip() else None
+            except ValueError:
+                obj = None
+            for path, text in strings(obj, (), skip=_ANSWER_SKIP) if obj is not None else ():
+                channel = next((k for k in reversed(path) if isinstance(k, str)), "text")
+                guard = guards.get(channel)
+                if guard is None:
+                    guard = guards[channel] = self.engine.output_guard(
+                        parsed.conversation, ex.identity
+                    )
+                step = guard.feed(text)
+                new = step.findings
+                ex.findings.extend(new)
+                self.record(ex, new)
+                stop = step.blocked or next((f for f in new if f.action == "redact"), None)
+                if stop is not None:
+                    return stop
+                marks[channel] = len(guard.text)
+            held.append((unit, marks))
+            return None
+
+        def ready() -> bytes:
+            out = []
+            while held and all(guards[c].released >= n for c, n in held[0][1].items()):
+                out.append(held.pop(0)[0] + sep)
+            return b"".join(out)
+
+        def cut(stop: Finding) -> bytes:
+            self.metrics.stream_cutoff(stop.name)
+            reason = f"the guard stopped this response: {stop.name}"
+            if sse:
+                err = error_body(reason, "content_filter", None, "content_policy_violation")
+                return b"event: error\ndata: " + json.dumps({"type": "error", **err}).encode() + sep
+            return json.dumps({"error": reason}).encode() + sep
+
+        try:
+            async for data in resp.aiter_bytes():
+                t0 = time.perf_counter()
+                buffer += data.replace(b"\r\n", b"\n") if sse else data
+                while (at := buffer.find(sep)) >= 0:
+                    unit, buffer = buffer[:at], buffer[at + len(sep) :]
+                    if unit.strip() and (stop := feed(unit)) is not None:
+                        action = "block"
+                        yield cut(stop)  # what is still held may hold the finding
+                        return
+                if ex.findings:
+                    action = _worse(action, ex.findings)
+                ex.added_s += time.perf_counter() - t0
+                if out := ready():
+                    yield out
+            if buffer.strip() and (stop := feed(buffer)) is not None:
+                action = "block"
+                yield cut(stop)
+                return
+            for guard in guards.values():
+                step = await anyio.to_thread.run_sync(guard.finish, limiter=self.limiter)
+                ex.findings.extend(step.findings)
+                self.record(ex, step.findings)
+                stop = step.blocked or next(
+                    (f for f in step.findings if f.action == "redact"), None
+                )
+                if stop is not None:
+                    action = "block"
+                    yield cut(stop)
+                    return
+            yield b"".join(unit + sep for unit, _ in held)
+        except httpx.TimeoutException:
+            self.metrics.upstream_error("timeout")
+            status = 504
+        except httpx.HTTPError:
+            self.metrics.upstream_error("broken")
+            status = 502
+        finally:
+            await resp.aclose()
+            self.metrics.request(ex.route, status, action, ex.added_s)
+
     async def _stream(
-        self, resp: httpx.Response, parsed: ParsedRequest, ex: _Exchange, decision: Decision
+        self,
+        resp: httpx.Response,
+        parsed: ParsedRequest,
+        ex: _Exchange,
+        decision: Decision,
+        guards: dict[Any, OutputGuard],
     ) -> AsyncIterator[bytes]:
         """Relay server-sent events. A reader task queues what the upstream sends; whatever
         has arrived when the guard gets to it is handled as one batch: each choice's deltas
-        are fed to its output guard at once (so under load detectors run far less often than
+        are fed to its output guards at once (so under load detectors run far less often than
         once per token, and when idle each chunk goes on as it comes); when the guards release
         exactly what came, the upstream's own bytes go out, else the chunks are rewritten
         with the released text. One write per batch."""
-        guards: dict[int, OutputGuard] = {}
-        finished: set[int] = set()
+        finished: set[Any] = set()
         last: dict[str, Any] = {}
         action = decision.action
         status = resp.status_code
@@ -540,16 +828,19 @@ class _Guard:
         batch: Sequence[tuple[bytes, dict[str, Any]]],
         parsed: ParsedRequest,
         ex: _Exchange,
-        guards: dict[int, OutputGuard],
-        finished: set[int],
+        guards: dict[Any, OutputGuard],
+        finished: set[Any],
     ) -> tuple[bytes, Finding | None]:
         """Feed a batch of chunks to the guards; the bytes to send, and the blocking finding.
 
-        A blocked batch sends nothing of its text (the finding may sit anywhere in it)."""
-        key = "content" if parsed.endpoint == "chat" else "text"
-        # per choice: its text in this batch, the chunks' holders of it, and whether it ended
-        texts: dict[int, list[str]] = {}
-        holders: dict[int, list[dict[str, Any]]] = {}
+        Each text channel of each choice (``content``, ``reasoning_content``, ``reasoning``,
+        ``refusal``, each tool call's ``name`` and ``arguments``; ``text`` for completions)
+        has a guard of its own. A blocked batch sends nothing of its text (the finding may
+        sit anywhere in it); a choice whose text the guards changed or held back loses its
+        ``logprobs`` in this batch (they would spell out that text)."""
+        # per (choice, channel): its text in this batch, where it sat; per choice: its end
+        texts: dict[tuple[int, str], list[str]] = {}
+        holders: dict[tuple[int, str], list[tuple[dict[str, Any], str]]] = {}
         ends: dict[int, dict[str, Any]] = {}
         for _, chunk in batch:
             choices = chunk.get("choices")
@@ -560,43 +851,44 @@ class _Guard:
                     continue
                 index = choice.get("index", 0)
                 index = index if isinstance(index, int) else 0
-                holder, _ = _text_holder(choice, parsed.endpoint, streaming=True)
-                if holder is None:
-                    if parsed.endpoint == "chat":
-                        holder = choice["delta"] = {}  # a chunk without a delta (malformed)
-                    else:
-                        continue
-                delta = holder.get(key)
-                if isinstance(delta, str):
-                    texts.setdefault(index, []).append(delta)
-                    holders.setdefault(index, []).append(holder)
-                elif delta is not None:
-                    holder[key] = ""  # not text: nothing a detector read goes out
+                for channel, holder, name in _channels(choice, parsed.endpoint):
+                    value = holder.get(name)
+                    if isinstance(value, str):
+                        texts.setdefault((index, channel), []).append(value)
+                        holders.setdefault((index, channel), []).append((holder, name))
+                    elif value is not None:
+                        holder[name] = ""  # not text: nothing a detector read goes out
+                if tokens := _tokens(choice):  # read, never rewritten: dropped when held
+                    texts.setdefault((index, "logprobs"), []).append(tokens)
                 if choice.get("finish_reason") is not None:
-                    ends[index] = holder
+                    ends[index] = choice
         unchanged = True
+        changed: set[int] = set()
         new: list[Finding] = []
         blocked: Finding | None = None
-        released: dict[int, str] = {}
-        for index in sorted(set(texts) | set(ends)):
-            guard = guards.get(index)
+        released: dict[tuple[int, str], str] = {}
+        keys = set(texts) | {k for k in guards if k[0] in ends and k not in finished}
+        for key in sorted(keys):
+            guard = guards.get(key)
             if guard is None:
-                guard = guards[index] = self.engine.output_guard(parsed.conversation, ex.identity)
-            came = "".join(texts.get(index, ()))
+                guard = guards[key] = self.engine.output_guard(parsed.conversation, ex.identity)
+            came = "".join(texts.get(key, ()))
             step = guard.feed(came) if came else None
             text = step.text if step is not None else ""
             if step is not None:
                 new += step.findings
-            if index in ends and guard.blocked is None:
-                fin = await anyio.to_thread.run_sync(guard.finish)
+            if key[0] in ends and guard.blocked is None:
+                fin = await anyio.to_thread.run_sync(guard.finish, limiter=self.limiter)
                 new += fin.findings
                 text += fin.text
-                finished.add(index)
+                finished.add(key)
             if guard.blocked is not None:
                 blocked = guard.blocked
                 break
-            released[index] = text
-            unchanged &= text == came
+            released[key] = text
+            if text != came:
+                unchanged = False
+                changed.add(key[0])
         if new:
             ex.findings.extend(new)
             self.record(ex, new)
@@ -604,15 +896,20 @@ class _Guard:
             return b"", blocked
         if unchanged:
             return b"".join(b"data: " + payload + b"\n\n" for payload, _ in batch), None
-        for index, text in released.items():
-            spots = holders.get(index, [])
-            for holder in spots:
-                holder[key] = ""
-            target = ends[index] if index in ends else (spots[-1] if spots else None)
-            if target is not None:
-                target[key] = text
+        for key, text in released.items():
+            spots = holders.get(key, [])
+            for holder, k in spots:
+                holder[k] = ""
+            if spots:
+                holder, k = spots[-1]
+                holder[k] = text
+            elif text and key[0] in ends and key[1] != "logprobs":
+                _place(ends[key[0]], key[1], text, parsed.endpoint)
         out = []
         for _, chunk in batch:
+            for choice in chunk.get("choices") or ():
+                if isinstance(choice, dict) and choice.get("index", 0) in changed:
+                    choice.pop("logprobs", None)
             if not _empty(chunk, parsed.endpoint):
                 out.append(_sse(chunk))
         return b"".join(out), None
@@ -622,47 +919,46 @@ class _Guard:
         last: Mapping[str, Any],
         endpoint: Endpoint,
         ex: _Exchange,
-        guards: dict[int, OutputGuard],
-        finished: set[int],
+        guards: dict[Any, OutputGuard],
+        finished: set[Any],
     ) -> tuple[dict[str, Any] | None, Finding | None]:
         """The held-back text of choices whose stream ended without a finish_reason."""
-        choices: list[dict[str, Any]] = []
-        for index, guard in sorted(guards.items()):
-            if index in finished or guard.blocked is not None:
+        choices: dict[int, dict[str, Any]] = {}
+        for key, guard in sorted(guards.items()):
+            if key in finished or guard.blocked is not None:
                 continue
-            step = await anyio.to_thread.run_sync(guard.finish)
+            step = await anyio.to_thread.run_sync(guard.finish, limiter=self.limiter)
             ex.findings.extend(step.findings)
             self.record(ex, step.findings)
             if step.blocked is not None:
                 return None, step.blocked
-            if step.text:
-                if endpoint == "chat":
-                    choices.append({"index": index, "delta": {"content": step.text}})
-                else:
-                    choices.append({"index": index, "text": step.text})
+            if step.text and key[1] != "logprobs":
+                choice = choices.setdefault(key[0], {"index": key[0]})
+                _place(choice, key[1], step.text, endpoint)
         if not choices:
             return None, None
-        return {**_chunk_head(last, endpoint), "choices": choices}, None
+        return {**_chunk_head(last, endpoint), "choices": list(choices.values())}, None
 
     def _cutoff(
         self,
         last: Mapping[str, Any],
         endpoint: Endpoint,
-        guards: Mapping[int, OutputGuard],
+        guards: Mapping[Any, OutputGuard],
         blocked: Finding,
     ) -> bytes:
         """The last chunk of a stream the guard stopped: each choice ends with
         ``content_filter``, then an error event says which detector stopped it."""
+        indices = sorted({k[0] for k in guards})
         if endpoint == "chat":
-            ends = [{"index": i, "delta": {}, "finish_reason": "content_filter"} for i in guards]
+            ends = [{"index": i, "delta": {}, "finish_reason": "content_filter"} for i in indices]
         else:
-            ends = [{"index": i, "text": "", "finish_reason": "content_filter"} for i in guards]
+            ends = [{"index": i, "text": "", "finish_reason": "content_filter"} for i in indices]
         reason = f"the guard stopped this response: {blocked.name}"
         err = error_body(reason, "content_filter", None, "content_policy_violation")
         err["error"]["detections"] = [blocked.public()]
         return _sse({**_chunk_head(last, endpoint), "choices": ends}) + _sse(err)
 
-    async def passthrough(self, request: Request) -> Response:
+    async def passthrough(self, request: Request, path: str) -> Response:
         request_id = self.request_id(request)
         route = "other"
         try:
@@ -670,7 +966,7 @@ class _Guard:
         except RequestError as exc:
             self.metrics.request(route, exc.status, "allow", None)
             return JSONResponse(exc.body(), exc.status, headers={"x-request-id": request_id})
-        url = self.base + request.url.path
+        url = self.base + quote(path)
         if request.url.query:
             url += "?" + request.url.query
         upstream = self.client.build_request(
@@ -707,17 +1003,99 @@ def _feed_and_finish(guard: OutputGuard, text: str) -> tuple[OutputStep, OutputS
     return guard.feed(text), guard.finish()
 
 
-def _text_holder(
-    choice: Mapping[str, Any], endpoint: Endpoint, *, streaming: bool
-) -> tuple[dict[str, Any] | None, str]:
-    """The dict whose key holds a choice's text: ``delta``/``message`` ``content`` for chat,
-    the choice's ``text`` for completions."""
-    if not isinstance(choice, dict):
-        return None, "text"
+def _channels(choice: dict[str, Any], endpoint: Endpoint) -> list[tuple[str, dict[str, Any], str]]:
+    """(channel, holder, key) of each text a streamed choice carries: the completion's
+    ``text``; a chat delta's ``content``, ``reasoning_content``, ``reasoning``, ``refusal``
+    and each tool call's ``name`` and ``arguments`` (by the call's ``index``)."""
     if endpoint == "completions":
-        return choice, "text"
-    holder = choice.get("delta" if streaming else "message")
-    return (holder if isinstance(holder, dict) else None), "content"
+        return [("text", choice, "text")]
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        delta = choice["delta"] = {}  # a chunk without a delta (malformed)
+    content = delta.get("content")
+    if isinstance(content, list):  # parts in a delta: their text, as a string
+        delta["content"] = "".join(text for _, text in strings(content, ()))
+    out = [(key, delta, key) for key in _STREAMED if key in delta]
+    calls = delta.get("tool_calls")
+    if isinstance(calls, list):
+        for pos, call in enumerate(calls):
+            fn = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(fn, dict):
+                continue
+            at = call.get("index", pos)
+            at = at if isinstance(at, int) else pos
+            out += [(f"tool_calls.{at}.{k}", fn, k) for k in ("name", "arguments") if k in fn]
+    return out
+
+
+_STREAMED = ("content", "reasoning_content", "reasoning", "refusal")
+
+
+def _place(choice: dict[str, Any], channel: str, text: str, endpoint: Endpoint) -> None:
+    """Put held-back ``text`` of ``channel`` into a streamed choice."""
+    if endpoint == "completions":
+        choice["text"] = (
+            choice.get("text", "") + text if isinstance(choice.get("text"), str) else text
+        )
+        return
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        delta = choice["delta"] = {}
+    if channel.startswith("tool_calls."):
+        _, at, key = channel.split(".")
+        calls = delta.get("tool_calls")
+        if not isinstance(calls, list):
+            calls = delta["tool_calls"] = []
+        calls.append({"index": int(at), "function": {key: text}})
+    else:
+        before = delta.get(channel)
+        delta[channel] = (before if isinstance(before, str) else "") + text
+
+
+def _tokens(choice: Mapping[str, Any]) -> str:
+    """The text a choice's ``logprobs`` spell out (chat ``content[].token``, or the
+    completions ``tokens`` list), joined."""
+    lp = choice.get("logprobs")
+    if not isinstance(lp, Mapping):
+        return ""
+    items = lp.get("content")
+    if isinstance(items, list):
+        return "".join(
+            t["token"] for t in items if isinstance(t, Mapping) and isinstance(t.get("token"), str)
+        )
+    tokens = lp.get("tokens")
+    if isinstance(tokens, list):
+        return "".join(t for t in tokens if isinstance(t, str))
+    return ""
+
+
+def _set(holder: Any, path: Sequence[str | int], value: str) -> None:
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = value
+
+
+def _drop_logprobs(value: Any) -> None:
+    """Remove every ``logprobs`` in an answer (its tokens would spell out redacted text)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "logprobs" in item:
+                item["logprobs"] = None
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+_ANSWER_KEYS = frozenset({"content", "text", "response", "generated_text", "delta", "output_text"})
+
+
+def _is_answer(key: Any) -> bool:
+    """Whether a guard's key names the answer's own text (not reasoning or tool calls)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    names = [p for p in parts if isinstance(p, str)]
+    return bool(names) and names[-1] in _ANSWER_KEYS
 
 
 _HEAD = frozenset({"id", "object", "created", "model", "system_fingerprint", "choices"})
@@ -834,23 +1212,15 @@ def create_app(
         client=client,
     )
 
-    async def chat(request: Request) -> Response:
-        return await guard.guarded(request, "chat")
-
-    async def completions(request: Request) -> Response:
-        return await guard.guarded(request, "completions")
-
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-            Route("/v1/completions", completions, methods=["POST"]),
             Route("/metrics", guard.metrics_route, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/{path:path}", guard.passthrough, methods=methods),
+            Route("/{path:path}", guard.dispatch, methods=methods),
         ],
         lifespan=guard.lifespan,
         exception_handlers={Exception: _internal_error},

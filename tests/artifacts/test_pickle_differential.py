@@ -23,7 +23,7 @@ import types
 from collections.abc import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from openward.artifacts.blob import Blob
@@ -172,7 +172,11 @@ def test_line_arguments_are_read_as_cpython_reads_them(opcode: int, line: bytes)
 @given(put=line_text, get=line_text)
 def test_memo_lines_are_read_as_cpython_reads_them(put: bytes, get: bytes) -> None:
     data = b"N" + b"p" + put + b"\n0" + b"g" + get + b"\n."
-    done, _, _ = _cpython(data, "buffered")
+    done, outcome, _ = _cpython(data, "buffered")
+    # A memo index like 1_01_000001_01_0 (10**11) parses in CPython too, but its memo is an
+    # array and the resize raises MemoryError: a limit of the machine, not of the syntax. The
+    # scanner reads on (a file the loader cannot finish is still worth reporting on).
+    assume(outcome != "MemoryError")
     res = run_pickle(Blob.of(data))
     assert (res.complete and res.error is None) == done, data
 

@@ -215,9 +215,9 @@ def test_held_out_floor(clf: GuardClassifier) -> None:
 # part depends on the packages installed, so the margin is wide there).
 # See docs/guard-classifier.md.
 FLOORS: dict[str, Any] = {
-    # measured at training time (this machine, these weights): AUROC 0.961, benign FPR <= 0.7 %
-    # per kind, NotInject 98.5 %, TPR in-the-wild jailbreaks 82 %, BIPIA code 90 %, BIPIA
-    # text 47 %, held-out injection phrasings planted 63 %
+    # measured on the full test split (benchmarks/guard_bench.py, these weights): AUROC 0.976,
+    # benign FPR <= 0.7 % per kind, NotInject 99.4 %, TPR in-the-wild jailbreaks 76 %, BIPIA
+    # code 80 %, BIPIA text 47 %, held-out injection phrasings planted 71 %
     "auroc": 0.94,
     "benign_fpr": 0.03,
     "notinject_accuracy": 0.95,

@@ -67,6 +67,7 @@ HP: dict[str, Any] = {
     "sif": 1e-4,
     "seed": 0,
     "fpr": 0.005,
+    "handwritten_weight": 3.0,
 }
 
 
@@ -166,7 +167,11 @@ def training_windows(
 
 
 def example_weight(ex: D.Example) -> float:
-    return float(HP["overdefence_weight"]) if ex.kind == "benign:overdefence" else 1.0
+    if ex.kind == "benign:overdefence":
+        return float(HP["overdefence_weight"])
+    if ex.kind.split(":", 1)[1].startswith("handwritten_"):
+        return float(HP["handwritten_weight"])
+    return 1.0
 
 
 class Net:
@@ -321,6 +326,8 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     mats = D.collect_material(Path(args.site_packages) if args.site_packages else _site_packages())
     counts = D.Counts().scaled(0.25) if args.quick else D.Counts()
     exs = D.build_dataset(guard_dir, redteam_dir, mats, counts, seed=HP["seed"])
+    hand = D.load_handwritten(args.handwritten) if HP["handwritten_weight"] > 0 else []
+    exs += hand
     log(f"data: {len(exs)} examples from {len(mats)} pieces of material ({time.time() - t0:.0f} s)")
 
     mdir = embedder_dir()
@@ -400,7 +407,15 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             ),
             **dinfo,
         },
-        "trained_on": {p.name: D.file_sha256(p) for p in inputs},
+        "trained_on": {
+            **{p.name: D.file_sha256(p) for p in inputs},
+            **(
+                {n: D.file_sha256(args.handwritten / n) for n in D.HANDWRITTEN_FILES}
+                if hand
+                else {}
+            ),
+        },
+        "handwritten": {"train": len(hand), "weight": HP["handwritten_weight"]},
         "material": {"pieces": len(mats), "sha256": D.material_digest(mats)},
         "examples": {s: sum(1 for e in exs if e.split == s) for s in D.SPLITS},
         "counts": counts.__dict__,
@@ -431,6 +446,12 @@ def main(argv: list[str] | None = None) -> int:
         "--site-packages", default=None, help="where installed packages' METADATA is read"
     )
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--handwritten",
+        type=Path,
+        default=ROOT / "scripts" / "guard_data",
+        help="folder of handwritten_{attacks,benign}.jsonl (training split only)",
+    )
     ap.add_argument("--cache", type=Path, default=None, help="keep the per-token outputs here")
     ap.add_argument("--quick", action="store_true", help="a quarter of the generated data")
     ap.add_argument(

@@ -161,6 +161,22 @@ def test_notinject_over_defence(clf: GuardClassifier) -> None:
     assert acc >= FLOORS["notinject_accuracy"], acc
 
 
+def test_shipped_weights_record_the_handwritten_corpus_they_were_trained_on(
+    clf: GuardClassifier,
+) -> None:
+    # Editing scripts/guard_data/handwritten_*.jsonl without retraining leaves the weights
+    # describing a corpus that is no longer in the repository: retrain (make train-guard).
+    folder = ROOT / "scripts" / "guard_data"
+    hand = D.load_handwritten(folder)
+    assert {e.split for e in hand} == {"train"}
+    assert {e.kind.split(":")[0] for e in hand} == {"attack", "benign"}
+    assert all(e.attack == (e.kind.startswith("attack:")) for e in hand)
+    recorded = clf.meta["trained_on"]
+    for name in D.HANDWRITTEN_FILES:
+        assert recorded.get(name) == D.file_sha256(folder / name), name
+    assert clf.meta["handwritten"]["train"] == len(hand)
+
+
 def test_held_out_floor(clf: GuardClassifier) -> None:
     from sklearn.metrics import roc_auc_score
 
@@ -199,9 +215,9 @@ def test_held_out_floor(clf: GuardClassifier) -> None:
 # part depends on the packages installed, so the margin is wide there).
 # See docs/guard-classifier.md.
 FLOORS: dict[str, Any] = {
-    # measured at training time (this machine, these weights): AUROC 0.961, benign FPR <= 0.7 %
-    # per kind, NotInject 98.5 %, TPR in-the-wild jailbreaks 82 %, BIPIA code 90 %, BIPIA
-    # text 47 %, held-out injection phrasings planted 63 %
+    # measured on the full test split (benchmarks/guard_bench.py, these weights): AUROC 0.976,
+    # benign FPR <= 0.7 % per kind, NotInject 99.4 %, TPR in-the-wild jailbreaks 76 %, BIPIA
+    # code 80 %, BIPIA text 47 %, held-out injection phrasings planted 71 %
     "auroc": 0.94,
     "benign_fpr": 0.03,
     "notinject_accuracy": 0.95,

@@ -1516,5 +1516,35 @@ def build_dataset(
     return out
 
 
+HANDWRITTEN_FILES = ("handwritten_attacks.jsonl", "handwritten_benign.jsonl")
+
+
+def load_handwritten(folder: Path) -> list[Example]:
+    """The hand-written corpus (``scripts/guard_data/handwritten_*.jsonl``), training split only:
+    its near-copies (one instruction in several hosts) would leak across a split, and the
+    thresholds stay chosen on the generated and shared validation split. Kinds are
+    ``attack:handwritten_<kind>`` and ``benign:handwritten_<kind>``."""
+    out = []
+    for name in HANDWRITTEN_FILES:
+        for line in (folder / name).read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            label = str(row["label"])
+            if label not in ("injection", "jailbreak", "benign"):
+                raise ValueError(f"{name}: unknown label {label!r}")
+            group = "benign" if label == "benign" else "attack"
+            out.append(
+                Example(
+                    text=str(row["text"]),
+                    injection=int(label == "injection"),
+                    jailbreak=int(label == "jailbreak"),
+                    kind=f"{group}:handwritten_{row['kind']}",
+                    split="train",
+                )
+            )
+    return out
+
+
 def with_split(ex: Example, split: str) -> Example:
     return replace(ex, split=split)

@@ -77,6 +77,9 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/sign_bench.py
 	$(BIN)/python benchmarks/registry_bench.py
 	$(BIN)/python benchmarks/registry_governance_bench.py
+	@# the guard's peers: llm-guard's offline scanners (its declared deps would pull torch models)
+	$(PIP) install --quiet --no-deps llm-guard structlog
+	$(BIN)/python benchmarks/guard_bench.py
 
 # The default judge's head (src/openward/audit/judges/weights/): retrained from the XSTest
 # labelled completions in ../shared/data/redteam; --check compares with the shipped weights.

@@ -183,7 +183,7 @@ class EventLog:
                 if (st.st_dev, st.st_ino) == self._ino:
                     return self._fd
             except FileNotFoundError:
-                pass
+                pass  # removed: fall through, close it and open the path anew
             os.close(self._fd)  # renamed or removed (rotated): follow the path
             self._fd = None
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -257,7 +257,63 @@ class _Entry:
     expires: float
 
 
-class MemoryStore:
+class _SingleOps:
+    """One operation as a batch of one: what :class:`MemoryStore` and :class:`RedisStore` share
+    (the monitors batch their operations; these are for callers with one)."""
+
+    def batch(self) -> Batch:
+        raise NotImplementedError
+
+    async def _one(self, queue: Any) -> Any:
+        b = self.batch()
+        pending = queue(b)
+        await b.run()
+        return pending.value
+
+    async def incr_window(
+        self,
+        key: str,
+        window_s: float,
+        amount: int = 1,
+        now: float | None = None,
+        buckets: int = 12,
+    ) -> int:
+        value: int = await self._one(lambda b: b.incr_window(key, window_s, amount, now, buckets))
+        return value
+
+    async def add_distinct(
+        self,
+        key: str,
+        items: Sequence[str],
+        window_s: float,
+        now: float | None = None,
+        buckets: int = 6,
+    ) -> int:
+        value: int = await self._one(lambda b: b.add_distinct(key, items, window_s, now, buckets))
+        return value
+
+    async def baseline(
+        self,
+        key: str,
+        bucket_s: float,
+        alpha: float,
+        ttl_s: float,
+        amount: int = 1,
+        now: float | None = None,
+    ) -> Baseline:
+        value: Baseline = await self._one(
+            lambda b: b.baseline(key, bucket_s, alpha, ttl_s, amount, now)
+        )
+        return value
+
+    async def push_recent(
+        self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
+    ) -> list[str]:
+        value: list[str] = await self._one(lambda b: b.push_recent(key, item, cap, ttl_s, now))
+        return value
+
+
+class MemoryStore(_SingleOps):
     """State in this process: right for one guard process, lost when it exits.
 
     Entries expire by the ``now`` the operations are given; expired entries are swept every
@@ -361,42 +417,6 @@ class MemoryStore:
         del items[cap:]
         self._put("r:" + key, items, t + ttl_s)
         return before
-
-    async def incr_window(
-        self,
-        key: str,
-        window_s: float,
-        amount: int = 1,
-        now: float | None = None,
-        buckets: int = 12,
-    ) -> int:
-        return self._incr_window(key, window_s, amount, now, buckets)
-
-    async def add_distinct(
-        self,
-        key: str,
-        items: Sequence[str],
-        window_s: float,
-        now: float | None = None,
-        buckets: int = 6,
-    ) -> int:
-        return self._add_distinct(key, items, window_s, now, buckets)
-
-    async def baseline(
-        self,
-        key: str,
-        bucket_s: float,
-        alpha: float,
-        ttl_s: float,
-        amount: int = 1,
-        now: float | None = None,
-    ) -> Baseline:
-        return self._baseline(key, bucket_s, alpha, ttl_s, amount, now)
-
-    async def push_recent(
-        self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
-    ) -> list[str]:
-        return self._push_recent(key, item, cap, ttl_s, now)
 
     def batch(self) -> _MemoryBatch:
         return _MemoryBatch(self)
@@ -549,7 +569,7 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
 
 
-class RedisStore:
+class RedisStore(_SingleOps):
     """State in Redis (``redis.asyncio``), shared by every guard process that points at it.
 
     Keys live under ``namespace`` (``openward:guard:`` by default), each with a time to live.
@@ -597,54 +617,6 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise self.failed(exc) from exc
 
-    async def incr_window(
-        self,
-        key: str,
-        window_s: float,
-        amount: int = 1,
-        now: float | None = None,
-        buckets: int = 12,
-    ) -> int:
-        b = self.batch()
-        result = b.incr_window(key, window_s, amount, now, buckets)
-        await b.run()
-        return result.value
-
-    async def add_distinct(
-        self,
-        key: str,
-        items: Sequence[str],
-        window_s: float,
-        now: float | None = None,
-        buckets: int = 6,
-    ) -> int:
-        b = self.batch()
-        result = b.add_distinct(key, items, window_s, now, buckets)
-        await b.run()
-        return result.value
-
-    async def baseline(
-        self,
-        key: str,
-        bucket_s: float,
-        alpha: float,
-        ttl_s: float,
-        amount: int = 1,
-        now: float | None = None,
-    ) -> Baseline:
-        b = self.batch()
-        result = b.baseline(key, bucket_s, alpha, ttl_s, amount, now)
-        await b.run()
-        return result.value
-
-    async def push_recent(
-        self, key: str, item: str, cap: int, ttl_s: float, now: float | None = None
-    ) -> list[str]:
-        b = self.batch()
-        result = b.push_recent(key, item, cap, ttl_s, now)
-        await b.run()
-        return result.value
-
     def batch(self) -> _RedisBatch:
         return _RedisBatch(self, self._redis.pipeline(transaction=True))
 
@@ -678,6 +650,7 @@ class _RedisBatch:
         # EVAL, not EVALSHA: Redis caches the compiled script by its hash either way, and a
         # pipeline of EVALSHA costs a SCRIPT EXISTS round trip per batch (or, without it, a
         # NOSCRIPT failure half-way through a transaction after a Redis restart)
+        # safe: EVAL runs openward's own constant Lua scripts in Redis; keys and args are data
         self._pipe.eval(script, 1, key, *args)
 
     def incr_window(

@@ -3,20 +3,33 @@ defines it (the ``files`` serialization method).
 
 Paths are POSIX paths relative to the model directory, listed in code-point
 order; the model digest is SHA-256 over the concatenated raw file digests in
-that order. Files are hashed on threads (hashlib releases the GIL), largest
-first, each streamed through ``hashlib.file_digest`` so memory stays bounded
-whatever the size. Symbolic links are refused by default (OMS
-``allow_symlinks: false``); with ``allow_symlinks`` a link is followed only
-when it stays inside the model directory.
+that order. Symbolic links are refused by default (OMS ``allow_symlinks:
+false``); with ``allow_symlinks`` a link is followed only when it stays inside
+the model directory.
+
+Hashing is CPU-bound (OpenSSL's SHA-256 under ``hashlib``, which releases the
+GIL), so :func:`hash_files` runs one thread per CPU this process may use. A
+file's SHA-256 is one sequential stream, but the stream can be *paused*: each
+file is hashed in slices of :data:`SLICE` bytes, its hash object carried from
+one slice to the next, and whenever a thread finishes a slice it takes the
+file with the most bytes left (largest remaining first). Every thread stays
+busy until the last slice, so the time is about max(total / threads, largest
+file / one core) whatever the sizes; small files go last, one slice each.
+Bytes are read with ``readinto`` into a 1 MiB buffer each thread reuses (the
+cheapest read path measured, see ``benchmarks/sign_bench.py``), so memory
+stays bounded whatever the size.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
+import io
 import os
+import queue
 import stat
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -29,6 +42,7 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "build_manifest",
+    "cpu_count",
     "hash_files",
     "model_digest",
 ]
@@ -121,9 +135,72 @@ def _walk(root: Path, ignore: list[str], allow_symlinks: bool) -> list[tuple[str
     return out
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb", buffering=0) as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+SLICE: Final = 16 * 1024 * 1024
+"""Bytes of one file a thread hashes before it looks again for the file with most left."""
+BUFFER: Final = 1024 * 1024
+"""The read buffer each hashing thread reuses."""
+_OPEN_PER_THREAD: Final = 8
+"""Paused files kept open, per thread; past that a paused file is closed and reopened
+(and checked to be the same file) when its turn comes again."""
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask), not the machine's count."""
+    count = getattr(os, "process_cpu_count", None)  # Python 3.13+
+    if count is not None:
+        return int(count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+class _Job:
+    """One file being hashed: its SHA-256 state, position and (while kept) open file."""
+
+    __slots__ = ("file", "hasher", "identity", "item", "left", "pos")
+
+    def __init__(self, item: tuple[str, Path, int]) -> None:
+        self.item = item
+        self.left = item[2]
+        self.pos = 0
+        self.file: io.FileIO | None = None
+        self.identity: tuple[int, int] | None = None
+        self.hasher = hashlib.sha256()
+
+    def step(self, buf: bytearray, view: memoryview) -> bool:
+        """Hash the next slice; True when the file is done (its end was read)."""
+        if self.file is None:
+            self.file = open(self.item[1], "rb", buffering=0)  # noqa: SIM115 (see close)
+            st = os.fstat(self.file.fileno())
+            if self.identity is None:
+                self.identity = (st.st_dev, st.st_ino)
+            elif self.identity != (st.st_dev, st.st_ino):
+                raise ManifestError(f"{self.item[0]} was replaced while it was being hashed")
+            else:
+                self.file.seek(self.pos)
+        f, update = self.file, self.hasher.update
+        want = SLICE
+        while want > 0:
+            n = f.readinto(buf if want >= BUFFER else view[:want])
+            if not n:
+                return True
+            update(view[:n])
+            want -= n
+        self.pos += SLICE
+        self.left -= SLICE
+        if self.left <= 0:  # the size listed is reached: done unless the file grew since
+            n = f.readinto(buf)
+            if not n:
+                return True
+            update(view[:n])
+            self.pos += n
+            self.left = 1
+        return False
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def hash_files(
@@ -132,29 +209,88 @@ def hash_files(
     workers: int | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, str]:
-    """SHA-256 of each (name, path, size), largest first, on ``workers`` threads."""
-    order = sorted(items, key=lambda item: -item[2])
-    n = workers or min(32, (os.cpu_count() or 1) + 1)
+    """SHA-256 of each (name, path, size), on one thread per CPU (or ``workers``).
+
+    Each thread hashes a slice of the file with the most bytes left, then looks
+    again; ``progress(name, size)`` is called on the caller's thread as each file is
+    done. Raises :class:`ManifestError` when a file cannot be read.
+    """
+    if not items:
+        return {}
+    n = min(workers or cpu_count(), len(items))
+    # (-bytes left, tie-break, job): FIFO among equals, so equal files take turns
+    heap = [(-item[2], i, _Job(item)) for i, item in enumerate(items)]
+    heapq.heapify(heap)
+    keep_open = n * _OPEN_PER_THREAD
+    state = {"seq": len(items), "open": 0, "stop": False}
+    lock = threading.Lock()
+    done: queue.SimpleQueue[tuple[str, str, int] | BaseException | None] = queue.SimpleQueue()
+
+    def take() -> _Job | None:
+        with lock:
+            if state["stop"] or not heap:
+                return None
+            job = heapq.heappop(heap)[2]
+            if job.file is None:
+                state["open"] += 1
+            return job
+
+    def work() -> None:
+        buf = bytearray(BUFFER)
+        view = memoryview(buf)
+        while (job := take()) is not None:
+            try:
+                finished = job.step(buf, view)
+            except BaseException as exc:
+                job.close()
+                with lock:
+                    state["stop"] = True
+                    state["open"] -= 1
+                if isinstance(exc, OSError):
+                    name = job.item[0]
+                    exc = ManifestError(f"cannot read {name}: {exc.strerror or exc}")
+                done.put(exc)
+                break
+            if finished:
+                job.close()
+                with lock:
+                    state["open"] -= 1
+                done.put((job.item[0], job.hasher.hexdigest(), job.item[2]))
+                continue
+            with lock:
+                if state["open"] > keep_open:
+                    job.close()
+                    state["open"] -= 1
+                state["seq"] += 1
+                heapq.heappush(heap, (-job.left, state["seq"], job))
+        done.put(None)
+
+    threads = [threading.Thread(target=work, name=f"openward-hash-{i}") for i in range(n)]
+    for t in threads:
+        t.start()
     out: dict[str, str] = {}
-
-    def one(item: tuple[str, Path, int]) -> tuple[str, str, int]:
-        try:
-            return item[0], _sha256(item[1]), item[2]
-        except OSError as exc:
-            raise ManifestError(f"cannot read {item[0]}: {exc.strerror}") from None
-
-    if n <= 1 or len(order) <= 1:
-        results = map(one, order)
-        for name, digest, size in results:
-            out[name] = digest
-            if progress is not None:
-                progress(name, size)
-        return out
-    with ThreadPoolExecutor(max_workers=min(n, len(order))) as pool:
-        for name, digest, size in pool.map(one, order):
-            out[name] = digest
-            if progress is not None:
-                progress(name, size)
+    error: BaseException | None = None
+    running = n
+    try:
+        while running:
+            msg = done.get()
+            if msg is None:
+                running -= 1
+            elif isinstance(msg, BaseException):
+                error = error or msg
+            else:
+                out[msg[0]] = msg[1]
+                if progress is not None:
+                    progress(msg[0], msg[2])
+    finally:
+        with lock:
+            state["stop"] = True
+        for t in threads:
+            t.join()
+        for _, _, job in heap:
+            job.close()
+    if error is not None:
+        raise error
     return out
 
 

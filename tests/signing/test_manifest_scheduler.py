@@ -150,9 +150,9 @@ def test_a_file_that_grew_is_hashed_to_its_end(
     monkeypatch.setattr(m, "BUFFER", 1024)
     root = _tree(tmp_path / "model", {"a.bin": 2 * 4096, "b.bin": 4096})
     listed = {p.name: p.stat().st_size for p in root.iterdir()}
-    for name in listed:
+    for name in listed:  # by more than one read buffer past the size listed
         with (root / name).open("ab") as f:
-            f.write(b"more")
+            f.write(b"more" * 1000)
     got = hash_files([(n, root / n, size) for n, size in listed.items()], workers=2)
     assert got == _sequential(root)
 

@@ -16,7 +16,9 @@ RegistryOpt = Annotated[str | None, typer.Option(help="Registry URL (or OPENWARD
 TokenOpt = Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-user_app = typer.Typer(help="Users and their roles (admins).", no_args_is_help=True)
+user_app = typer.Typer(
+    rich_markup_mode=None, help="Users and their roles (admins).", no_args_is_help=True
+)
 registry_app.add_typer(user_app, name="user")
 
 

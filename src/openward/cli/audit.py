@@ -41,6 +41,7 @@ class _DefaultRunGroup(TyperGroup):
 
 
 audit_app = typer.Typer(
+    rich_markup_mode=None,
     cls=_DefaultRunGroup,
     help="Safety audits and red teaming of a model (needs the 'audit' extra).",
     context_settings={"help_option_names": ["-h", "--help"]},

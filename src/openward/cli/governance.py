@@ -18,13 +18,15 @@ RegistryOpt = Annotated[str | None, typer.Option(help="Registry URL (or OPENWARD
 TokenOpt = Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
-access_app = typer.Typer(help="Access tiers, requests and grants of models.",
-                         no_args_is_help=True)  # fmt: skip
+access_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                         help="Access tiers, requests and grants of models.")  # fmt: skip
 registry_app.add_typer(access_app, name="access")
-user_access_app = typer.Typer(help="Ask for access to a gated or restricted model.",
-                              no_args_is_help=True)  # fmt: skip
+user_access_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                              help="Ask for access to a gated or restricted model.")  # fmt: skip
 app.add_typer(user_access_app, name="access")
-log_app = typer.Typer(help="The registry's transparency log.", no_args_is_help=True)
+log_app = typer.Typer(
+    rich_markup_mode=None, help="The registry's transparency log.", no_args_is_help=True
+)
 registry_app.add_typer(log_app, name="log")
 
 

@@ -43,6 +43,7 @@ class _DefaultServeGroup(TyperGroup):
 
 
 guard_app = typer.Typer(
+    rich_markup_mode=None,
     cls=_DefaultServeGroup,
     help="A monitoring proxy in front of an OpenAI-compatible model server (the 'guard' extra).",
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -7,8 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from openward.errors import OpenwardError
 from openward.signing.bundle import (
@@ -30,6 +29,9 @@ from openward.signing.manifest import (
     hash_files,
     model_digest,
 )
+
+if TYPE_CHECKING:  # cryptography.x509 costs 20 ms of start-up; only certificates need it
+    from cryptography import x509
 
 __all__ = ["Problem", "VerifyResult", "sign_model", "verify_model"]
 

@@ -350,6 +350,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"model-signing is not installed in {BIN.parent} (pip install '.[test]')")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    # start-up as installed: openward's modules compiled, as pip leaves them (a checkout
+    # run with PYTHONDONTWRITEBYTECODE would compile every module on every start)
+    import compileall
+
+    import openward
+
+    compileall.compile_dir(Path(openward.__file__).parent, quiet=1)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     scratch_parent = args.data or (Path("/work/tmp") if Path("/work/tmp").is_dir() else None)
     from importlib.metadata import version
 

@@ -28,6 +28,8 @@ Count = Annotated[int, Query(ge=0, le=BIG)]
 class TierRequest(BaseModel):
     tier: str = Field(max_length=20)
     fields: list[str] | None = Field(default=None, max_length=20)
+    watermark: str | None = Field(default=None, max_length=20)
+    """``none`` or ``per-recipient`` (gated or restricted); unset: unchanged."""
 
 
 class AccessRequestBody(BaseModel):
@@ -110,7 +112,7 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
 
     @app.put("/api/v1/models/{org}/{name}/access")
     def set_access(org: str, name: str, body: TierRequest, s: DB, user: Actor) -> dict[str, Any]:
-        gov.set_tier(registry, s, user, org, name, body.tier, body.fields)
+        gov.set_tier(registry, s, user, org, name, body.tier, body.fields, body.watermark)
         s.commit()
         return gov.access_overview(registry, s, user, org, name)
 

@@ -594,8 +594,9 @@ def relate_copy(entries: object, files: dict[str, str]) -> Related:
     hits = [known[d] for d in files.values() if d in known]
     if not hits:
         return files, None, None
+    # The bundle `pull` writes inside the copy is no file of the version.
     original = {p: str(known[d].get("original", d)) if d in known else d
-                for p, d in files.items()}  # fmt: skip
+                for p, d in files.items() if p != RECIPIENT_SIGNATURE}  # fmt: skip
     digest = model_digest([FileDigest(p, original[p], 0) for p in sorted(original)])
     first = hits[0]
     about: dict[str, Any] = {"name": first.get("name"), "version": first.get("version"),

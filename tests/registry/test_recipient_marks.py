@@ -35,7 +35,8 @@ def _llama(root: Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     for shard, layer in ((1, 0), (2, 1)):
-        tensors = {
+        tensors = {} if layer else {"model.embed_tokens.weight": rng.normal(0, 0.02, (512, 256))}
+        tensors |= {
             f"model.layers.{layer}.self_attn.q_proj.weight": rng.normal(0, 0.02, (256, 256)),
             f"model.layers.{layer}.mlp.up_proj.weight": rng.normal(0, 0.02, (512, 256)),
             f"model.layers.{layer}.input_layernorm.weight": np.ones(256),
@@ -51,7 +52,8 @@ def _gpt2(root: Path) -> Path:
     """Weights of another architecture (other names and shapes)."""
     rng = np.random.default_rng(5)
     root.mkdir(parents=True, exist_ok=True)
-    tensors = {"transformer.h.0.attn.c_attn.weight": rng.normal(0, 0.02, (96, 288)),
+    tensors = {"transformer.wte.weight": rng.normal(0, 0.02, (512, 96)),
+               "transformer.h.0.attn.c_attn.weight": rng.normal(0, 0.02, (96, 288)),
                "transformer.h.0.mlp.c_fc.weight": rng.normal(0, 0.02, (96, 384))}  # fmt: skip
     (root / "model.safetensors").write_bytes(_st(tensors))
     return root

@@ -464,6 +464,10 @@ def trace_suspect(reg: Registry, user_id: int, org: str, name: str, suspect: Pat
                 matches = weights.trace(root, suspect, keys, threshold=threshold)
             except weights.NotACopy:
                 continue
+            except weights.WatermarkError as exc:
+                # Said without the server's paths.
+                why = str(exc).replace(str(root), "the original").replace(str(suspect), "")
+                raise RegistryError(422, f"cannot trace the upload: {why}") from None
             chosen = row
             break
         found = []
@@ -495,11 +499,12 @@ def trace_suspect(reg: Registry, user_id: int, org: str, name: str, suspect: Pat
 
 # -- the client's side of a trace: the suspect's markable files as a tar stream ----------
 def suspect_files(model: Path) -> list[tuple[str, Path]]:
-    """(relative POSIX path, file) of the markable weight files under ``model`` (a folder
-    or one file); symbolic links are not followed."""
+    """(relative POSIX path, file) of the weight files under ``model`` (a folder or one
+    file) the detector reads: markable safetensors and GGUF conversions; symbolic links
+    are not followed."""
     weights = _weights()
     if model.is_file():
-        return [(model.name, model)] if weights.is_markable(model) else []
+        return [(model.name, model)] if weights.is_markable(model) or _is_gguf(model) else []
     out = []
     for path in sorted(model.rglob("*")):
         if path.is_symlink() or not path.is_file():
@@ -507,9 +512,18 @@ def suspect_files(model: Path) -> list[tuple[str, Path]]:
         rel = path.relative_to(model).as_posix()
         if rel.split("/")[0] in (".git", ".cache") or rel.endswith(".sig"):
             continue
-        if weights.is_markable(path):
+        if weights.is_markable(path) or _is_gguf(path):
             out.append((rel, path))
     return out
+
+
+def _is_gguf(path: Path) -> bool:
+    """A GGUF file (by its magic): a quantized conversion the detector reads too."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"GGUF"
+    except OSError:
+        return False
 
 
 def _tar_header(rel: str, size: int) -> bytes:

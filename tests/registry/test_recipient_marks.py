@@ -220,6 +220,16 @@ def test_marks_follow_the_tier_and_a_takedown_reaches_marked_copies(
     assert flagged.exit_code == 1, flagged.output
     hit = json.loads(flagged.output)["results"][0]["flagged"][0]
     assert (hit["name"], hit["version"], hit["match"]) == ("acme/tk", "1", "exact")
+    # ... and by the registry's own check (POST /api/v1/check), which says whose copy
+    # only to the model's publishers.
+    from openward.registry.check import hash_target
+
+    digest, files = hash_target(tmp_path / "ann")
+    for token, whose in ((pub, "ann"), (None, None)):
+        doc = _ok(_api(server, "POST", "/api/v1/check", token, {"digest": digest, "files": files}))
+        assert [(h["name"], h["match"]) for h in doc["flagged"]] == [("acme/tk", "exact")]
+        assert doc["recipient_copy"]["version"] == "1"
+        assert doc["recipient_copy"].get("user") == whose
     # Opening the model turns the marks off (logged).
     _ok(_api(server, "PUT", "/api/v1/models/acme/tk/access", pub, {"tier": "open"}))
     assert _ok(_api(server, "GET", "/api/v1/models/acme/tk/access", pub))["watermark"] == "none"
@@ -227,3 +237,34 @@ def test_marks_follow_the_tier_and_a_takedown_reaches_marked_copies(
     marks = [json.loads(e["body"]) for e in entries if '"kind":"watermark"' in e["body"]]
     assert [(m["watermark"], m["by"]) for m in marks] == [("per-recipient", "pat"),
                                                           ("none", "pat")]  # fmt: skip
+
+
+@pytest.mark.parametrize("server", ["embedded"], indirect=True)
+@pytest.mark.registry_settings(policy=Path(__file__).parent / "data" / "marks-policy.yaml")
+def test_a_policy_threshold_demands_marks(server: Server, tmp_path: Path) -> None:
+    pub = server.user("pat", "acme", "publisher")
+    source = _llama(tmp_path / "src", seed=4)
+    (source / "README.md").write_text("---\nlicense: apache-2.0\ntraining_tokens: 1000000\n---\n")
+    assert server.client(pub).push(source, "acme/pol:1")["status"] == "published"
+    doc = _ok(_api(server, "GET", "/api/v1/models/acme/pol/access", pub))
+    assert (doc["tier"], doc["watermark"]) == ("gated", "per-recipient")
+    r = _api(server, "PUT", "/api/v1/models/acme/pol/access", pub,
+             {"tier": "gated", "watermark": "none"})  # fmt: skip
+    assert r.status_code == 422 and "test-marks" in r.json()["detail"]
+    entries = _ok(_api(server, "GET", "/api/v1/log/entries?start=0&end=1000"))["entries"]
+    marks = [json.loads(e["body"]) for e in entries if '"kind":"watermark"' in e["body"]]
+    assert [(m["watermark"], m["by"]) for m in marks] == [("per-recipient", "policy")]
+
+
+def test_policy_watermark_needs_a_closed_tier(tmp_path: Path) -> None:
+    from openward.facts.policy import PolicyError, load_policy
+
+    text = (Path(__file__).parent / "data" / "marks-policy.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("minimum_access: gated", "minimum_access: open"))
+    with pytest.raises(PolicyError, match="needs a minimum_access of gated or restricted"):
+        load_policy(bad)
+    assert (
+        load_policy(Path(__file__).parent / "data" / "marks-policy.yaml").thresholds[0].watermark
+        == "per-recipient"
+    )

@@ -313,12 +313,18 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return gov.osv_document(s, row, str(request.base_url).rstrip("/"))
 
     @app.post("/api/v1/check")
-    def check(body: CheckBody, s: DB) -> dict[str, Any]:
+    def check(body: CheckBody, s: DB, user: Actor) -> dict[str, Any]:
         """Is this exact content (manifest digest, per-file digests) taken down,
-        quarantined or under an advisory?"""
-        flagged = gov.check_submitted(registry, s, body.digest, body.files)
+        quarantined or under an advisory? A recipient's marked copy is matched as the
+        version it was cut from (``recipient_copy``: the grant only for the model's
+        publishers and admins)."""
+        flagged = gov.check_submitted(registry, s, body.digest, body.files, user)
+        doc: dict[str, Any] = {"digest": body.digest, "flagged": flagged}
+        copy = gov.recipient_copy_of(registry, s, user, body.files)
+        if copy is not None:
+            doc["recipient_copy"] = copy
         s.commit()  # keeps what it classified of versions checked before revision 0005
-        return {"digest": body.digest, "flagged": flagged}
+        return doc
 
     # -- keys -----------------------------------------------------------------------
     @app.post("/api/v1/keys/{hint}/revoke")

@@ -1280,14 +1280,27 @@ def export(reg: Registry, s: Session, base_url: str = "",
             "recipient_copies": export_copies(reg, s, user)}  # fmt: skip
 
 
-def check_submitted(reg: Registry, s: Session, digest: str,
-                    files: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+def check_submitted(reg: Registry, s: Session, digest: str, files: dict[str, str],
+                    user: User | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """`POST /api/v1/check`: the export's matching, with only the submitted files that
     a quarantined version's weights include looked up among published versions (not
-    every published file)."""
+    every published file). A recipient's marked copy is matched as the published files
+    it was cut from (:func:`recipient_copy_of` says what it is)."""
+    from openward.registry.marks import export_copies, relate_copy
+
+    files, published, _ = relate_copy(export_copies(reg, s, user, set(files.values())), files)
+    digest = published or digest
     docs = _flagged_docs(reg, s)
     submitted = set(files.values())
     deferred = {d for v in docs if v["status"] == "quarantined" for d in v["weights"]}
     if any(v["status"] == "quarantined" and v["digest"] == digest for v in docs):
         deferred |= submitted  # an exact copy of a quarantined version: are its files published?
     return check_content(docs, _published_digests(s, deferred & submitted), digest, files)
+
+
+def recipient_copy_of(reg: Registry, s: Session, user: User | None,
+                      files: dict[str, str]) -> dict[str, Any] | None:  # fmt: skip
+    """What a submitted copy is, if it holds marked files of a recipient copy."""
+    from openward.registry.marks import export_copies, relate_copy
+
+    return relate_copy(export_copies(reg, s, user, set(files.values())), files)[2]

@@ -560,16 +560,25 @@ def tar_stream(files: list[tuple[str, Path]], block: int = 1 << 20) -> Iterator[
 
 
 # -- `openward check` on a recipient's copy ----------------------------------------------
-def export_copies(reg: Registry, s: Session, user: User | None) -> list[dict[str, Any]]:
-    """Every marked file of every recipient copy of a version the caller may see: its
-    SHA-256, the published file's it marks, the version; the grant and its holder only
-    for the model's publishers and admins (others learn "a recipient copy of V")."""
-    rows = s.execute(
+def export_copies(reg: Registry, s: Session, user: User | None,
+                  among: set[str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Every marked file of every recipient copy of a version the caller may see (or
+    those whose SHA-256 is in ``among``): its SHA-256, the published file's it marks, the
+    version; the grant and its holder only for the model's publishers and admins (others
+    learn "a recipient copy of V")."""
+    query = (
         select(RecipientFile, RecipientCopy, Version)
         .join(RecipientCopy, RecipientFile.copy_id == RecipientCopy.id)
         .join(Version, RecipientCopy.version_id == Version.id)
         .order_by(RecipientFile.id)
-    ).all()  # fmt: skip
+    )  # fmt: skip
+    if among is None:
+        rows = list(s.execute(query).all())
+    else:
+        wanted, rows = sorted(among), []
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            rows += s.execute(query.where(RecipientFile.sha256.in_(part))).all()
     seen: dict[int, bool] = {}
     owner: dict[int, bool] = {}
     out = []

@@ -501,8 +501,13 @@ def _correlation(a: Any, b: Any) -> float:
         return 0.0
     a = a - a.mean()
     b = b - b.mean()
-    denom = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b) / denom if denom > 0 else 0.0
+    # einsum, not BLAS: a multithreaded dot product stalls on a loaded machine
+    denom = math.sqrt(_dot(a, a) * _dot(b, b))
+    return _dot(a, b) / denom if denom > 0 else 0.0
+
+
+def _dot(a: Any, b: Any) -> float:
+    return float(np.einsum("i,i->", a, b))
 
 
 def _match(a: Any, b: Any) -> npt.NDArray[np.int64]:
@@ -670,10 +675,10 @@ class _Sums:
     def add(self, pattern: Floats, unit: Floats, diff: Floats) -> None:
         c1 = unit * diff
         c2 = np.clip(diff / unit, -1.0, 1.0)
-        self.weighted += float(pattern @ c1)
-        self.weighted_var += float(c1 @ c1)
-        self.clipped += float(pattern @ c2)
-        self.clipped_var += float(c2 @ c2)
+        self.weighted += _dot(pattern, c1)
+        self.weighted_var += _dot(c1, c1)
+        self.clipped += _dot(pattern, c2)
+        self.clipped_var += _dot(c2, c2)
         self.count += int(pattern.size)
 
     def match(self, grant: str) -> Match:

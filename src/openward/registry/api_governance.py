@@ -110,11 +110,23 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         publishers) requests and grants; for others their own."""
         return gov.access_overview(registry, s, user, org, name)
 
+    def precompute(grant_ids: list[int]) -> None:
+        """The recipient copies of these grants, computed in the API's pool (this
+        process holds the mark secret; workers do not)."""
+        from openward.registry.marks import precompute as run
+
+        if grant_ids:
+            app.state.check_pool.submit(run, registry, grant_ids)
+
     @app.put("/api/v1/models/{org}/{name}/access")
     def set_access(org: str, name: str, body: TierRequest, s: DB, user: Actor) -> dict[str, Any]:
-        gov.set_tier(registry, s, user, org, name, body.tier, body.fields, body.watermark)
+        model = gov.set_tier(registry, s, user, org, name, body.tier, body.fields,
+                             body.watermark)  # fmt: skip
         s.commit()
-        return gov.access_overview(registry, s, user, org, name)
+        doc = gov.access_overview(registry, s, user, org, name)
+        if model.watermark == "per-recipient":
+            precompute([g["id"] for g in doc.get("grants") or [] if g["state"] == "active"])
+        return doc
 
     @app.post("/api/v1/models/{org}/{name}/access/requests", status_code=201)
     def request_access(
@@ -139,6 +151,8 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
             reason=body.reason,
         )  # fmt: skip
         s.commit()
+        if row.model.watermark == "per-recipient":
+            precompute([row.id])
         return gov._grant_doc(row)
 
     @app.post("/api/v1/models/{org}/{name}/access/grants/{grant_id}/revoke")

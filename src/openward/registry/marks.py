@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -45,6 +47,8 @@ from openward.registry.models import (
     VersionFile,
 )
 from openward.registry.service import VISIBLE, RegistryError, _aware
+
+_log = logging.getLogger("openward.registry")
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -193,37 +197,89 @@ def _markable(reg: Registry, f: VersionFile) -> Path | None:
 
 
 # -- a grant's copy of a version -----------------------------------------------------
+_computing: dict[tuple[int, int], threading.Lock] = {}
+_computing_lock = threading.Lock()
+
+
 def recipient_copy(reg: Registry, s: Session, grant: Grant, row: Version) -> RecipientCopy:
     """The grant's copy of ``row``: computed (marks streamed through SHA-256, the bundle
-    signed) on first use and kept; a concurrent first use keeps one of the two."""
+    signed) on first use and kept. In one process a second caller waits for the first
+    (a grant's precomputation, a download) instead of computing it again; across
+    processes a concurrent first use keeps one of the two."""
     query = select(RecipientCopy).where(RecipientCopy.grant_id == grant.id,
                                         RecipientCopy.version_id == row.id)  # fmt: skip
     found = s.scalar(query)
     if found is not None:
         return found
+    with _computing_lock:
+        lock = _computing.setdefault((grant.id, row.id), threading.Lock())
+    with lock:
+        found = s.scalar(query)
+        if found is not None:
+            return found
+        return _compute_copy(reg, s, grant, row, query)
+
+
+def precompute(reg: Registry, grant_ids: list[int]) -> None:
+    """Compute the copies of every published version the grants cover, in the background
+    (the API's pool) when a grant is made or marks are turned on, so the grantee's first
+    look does not wait for the hashing pass. Failures are logged; the first look
+    computes what is missing."""
+    for gid in grant_ids:
+        try:
+            with reg.sessions() as s:
+                grant = s.get(Grant, gid)
+                if grant is None or grant.revoked_at is not None:
+                    continue
+                model = grant.model
+                if model.watermark != "per-recipient" or model.access_tier == "open":
+                    continue
+                rows = s.scalars(select(Version).where(Version.model_id == model.id,
+                                                       Version.status == VISIBLE))  # fmt: skip
+                for row in list(rows):
+                    if grant.versions is None or row.version in grant.versions:
+                        recipient_copy(reg, s, grant, row)
+        except Exception:
+            _log.exception("precomputing the recipient copies of grant %s failed", gid)
+
+
+def _compute_copy(reg: Registry, s: Session, grant: Grant, row: Version,
+                  query: Any) -> RecipientCopy:  # fmt: skip
+    from concurrent.futures import ThreadPoolExecutor
+
     from openward.signing.bundle import INTOTO_PAYLOAD_TYPE, make_bundle, make_statement, pae
     from openward.signing.keys import key_hint, sign_bytes
     from openward.signing.manifest import FileDigest, Manifest
 
     key = grant_key(reg, row.model, grant.id)
     reg.classify(row.files)
+    files = sorted(row.files, key=lambda f: f.path)
+    ref = _ref(row)
+
+    def digest(f: VersionFile) -> str | None:
+        """The marked file's SHA-256 (None: served unchanged)."""
+        local = _markable(reg, f)
+        if local is None:
+            return None
+        h = hashlib.sha256()
+        size = 0
+        for chunk in _weights().marked_chunks(local, key):
+            h.update(chunk)
+            size += len(chunk)
+        if size != f.size:
+            raise RegistryError(500, f"marking {f.path} of {ref} gave {size} bytes, "
+                                f"not {f.size}")  # fmt: skip
+        return h.hexdigest()
+
+    # Shards in parallel: hashing and the marking's numpy work release the GIL.
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        shas = list(pool.map(digest, files))
     listed: list[FileDigest] = []
     marked: dict[str, tuple[str, str]] = {}
-    for f in sorted(row.files, key=lambda f: f.path):
-        sha = f.sha256
-        local = _markable(reg, f)
-        if local is not None:
-            h = hashlib.sha256()
-            size = 0
-            for chunk in _weights().marked_chunks(local, key):
-                h.update(chunk)
-                size += len(chunk)
-            if size != f.size:
-                raise RegistryError(500, f"marking {f.path} of {_ref(row)} gave {size} bytes, "
-                                    f"not {f.size}")  # fmt: skip
-            sha = h.hexdigest()
+    for f, sha in zip(files, shas, strict=True):
+        if sha is not None:
             marked[f.path] = (sha, f.sha256)
-        listed.append(FileDigest(f.path, sha, f.size))
+        listed.append(FileDigest(f.path, sha or f.sha256, f.size))
     manifest = Manifest(Path("."), listed, ignore_paths=[RECIPIENT_SIGNATURE])
     statement = make_statement(manifest, _ref(row))
     payload = json.dumps(statement, separators=(",", ":")).encode()

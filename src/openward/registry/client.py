@@ -204,9 +204,12 @@ class Client:
     # -- pull -----------------------------------------------------------------
     def info(self, ref: str) -> dict[str, Any]:
         org, name, version = parse_ref(ref)
+        # A grantee's first look at a version marked per recipient may wait while the
+        # registry computes their copy's digests (one pass over the marked files).
         doc: dict[str, Any] = self._call(
-            "GET", f"/api/v1/models/{org}/{name}/versions/{version or 'latest'}"
-        )
+            "GET", f"/api/v1/models/{org}/{name}/versions/{version or 'latest'}",
+            timeout=httpx.Timeout(900.0, connect=60.0),
+        )  # fmt: skip
         return doc
 
     def pull(

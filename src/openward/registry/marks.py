@@ -297,7 +297,7 @@ def _compute_copy(reg: Registry, s: Session, grant: Grant, row: Version,
                 s.add(RecipientFile(copy_id=copy.id, path=path, sha256=sha, original=original))
             s.flush()
     except IntegrityError:
-        found = s.scalar(query)
+        found: RecipientCopy | None = s.scalar(query)
         if found is None:
             raise
         return found

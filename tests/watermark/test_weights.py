@@ -15,6 +15,7 @@ from openward.errors import OpenwardError
 from openward.watermark import _attacks
 from openward.watermark.weights import (
     GROUP,
+    RELATIVE_STEP,
     Match,
     NotACopy,
     WatermarkError,
@@ -126,9 +127,9 @@ def test_mark_changes_few_values_by_one_step(models: dict[str, Path]) -> None:
             assert np.array_equal(v, w), name
             continue
         changed = v != w
-        assert changed.mean() == pytest.approx(1 / GROUP, rel=0.05)
+        assert changed.mean() == pytest.approx(1 / GROUP, rel=0.1)
         rel = np.abs(w[changed] - v[changed]) / np.abs(v[changed])
-        assert rel.max() < 2**-7
+        assert rel == pytest.approx(RELATIVE_STEP, rel=1e-3)
 
 
 def test_streaming_equals_mark_folder_and_is_deterministic(models: dict[str, Path]) -> None:

@@ -23,14 +23,15 @@ The scheme (docs/watermark.md has the full account and the measurements):
   MLP projections, chosen from the safetensors header by name and shape); embeddings,
   norms and biases are left alone.
 - **What.** The elements of each marked tensor are cut into groups of :data:`GROUP`; in
-  every group one element, chosen by a keyed counter-based generator (Philox keyed by
-  HMAC(grant key, tensor name), counter = the index of a block of :data:`BLOCK` elements),
-  moves by one step in a keyed direction: bfloat16 by one unit in the last place of its
-  magnitude (a smaller change would vanish in rounding), float16/32/64 by a relative
-  :data:`RELATIVE_STEP`. Because each block's pattern depends only on (key, tensor, block),
-  any byte range of the file is marked without the rest: :func:`marked_chunks` streams the
-  file chunk by chunk, chunks may split elements and blocks, and the result is the same
-  whatever the chunking.
+  every group one element, chosen by a keyed counter-based generator (the Philox-4x64
+  stream keyed by HMAC(grant key, tensor name)), moves by one step in a keyed direction:
+  bfloat16 by :data:`ULP_STEP` units in the last place of its magnitude (a change below
+  half a unit would vanish in rounding), float16/32/64 by a relative
+  :data:`RELATIVE_STEP`. Group g's choice comes
+  from word g/4 of the stream, and any word is computed from its counter without the
+  words before it, so any byte range of the file is marked without the rest:
+  :func:`marked_chunks` streams the file chunk by chunk, chunks may split elements, and
+  the result is the same whatever the chunking.
 - **Detection.** For each grant, the differences suspect - original at that grant's marked
   positions are correlated with its sign pattern. Under the null hypothesis (the suspect
   does not derive from this grant's copy) the signs are independent of the differences, so
@@ -47,13 +48,17 @@ The scheme (docs/watermark.md has the full account and the measurements):
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
+import itertools
 import math
 import os
 import re
 import shutil
+from collections import deque
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -64,9 +69,9 @@ import numpy.typing as npt
 from openward.errors import OpenwardError
 
 __all__ = [
-    "BLOCK",
     "GROUP",
     "RELATIVE_STEP",
+    "ULP_STEP",
     "Match",
     "NotACopy",
     "WatermarkError",
@@ -78,11 +83,11 @@ __all__ = [
     "trace",
 ]
 
-BLOCK: Final = 1 << 16
-"""Elements per generator block (Philox counter = block index within the tensor)."""
-GROUP: Final = 16
+GROUP: Final = 64
 """One element in every ``GROUP`` consecutive elements of a marked tensor is marked."""
-RELATIVE_STEP: Final = 2.0**-8
+ULP_STEP: Final = 2
+"""Units in the last place a marked bfloat16 element moves."""
+RELATIVE_STEP: Final = 2.0**-7
 """Relative change of a marked float16/float32/float64 element (bfloat16 moves one ULP)."""
 MIN_ELEMENTS: Final = 1024
 """Tensors with fewer elements are not marked."""
@@ -92,9 +97,8 @@ _NUMPY: Final = {"BF16": "<u2", "F16": "<f2", "F32": "<f4", "F64": "<f8"}
 _IN_BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block|blk)\.\d+\.")
 _NOT_MARKED = re.compile(r"norm|embed|\bln_|lm_head|rotary|position", re.IGNORECASE)
 _KEY_DOMAIN: Final = b"openward/weight-mark/v1\x00"
-_GROUPS_PER_BLOCK: Final = BLOCK // GROUP
-_WORDS_PER_BLOCK: Final = _GROUPS_PER_BLOCK // 4  # one 64-bit word gives four 16-bit fields
-_SHIFTS: Final = np.array([0, 16, 32, 48], dtype=np.uint64)
+_WORKERS: Final = 4
+"""Threads that mark the chunks ahead of the one being sent."""
 _COPY_CORRELATION: Final = 0.5
 """A suspect tensor less correlated than this with the original (after alignment) is not a
 copy of it."""
@@ -147,29 +151,29 @@ def _tensor_key(key: bytes, name: str) -> int:
     return int.from_bytes(digest[:16], "little")
 
 
-def _pattern(tkey: int, first_block: int, end_block: int) -> tuple[npt.NDArray[np.int64], Any]:
-    """Marked element indices (ascending) and their directions (+1 grow the magnitude,
-    -1 shrink it) for blocks ``[first_block, end_block)`` of one tensor."""
-    n = end_block - first_block
-    words = np.empty((n, _WORDS_PER_BLOCK), dtype=np.uint64)
-    for i in range(n):
-        counter = np.array([first_block + i, 0, 0, 0], dtype=np.uint64)
-        words[i] = np.random.Philox(key=tkey, counter=counter).random_raw(_WORDS_PER_BLOCK)
-    fields = ((words[:, :, None] >> _SHIFTS) & np.uint64(0xFFFF)).reshape(n, _GROUPS_PER_BLOCK)
-    offsets = (fields & np.uint64(GROUP - 1)).astype(np.int64)
-    base = (np.arange(first_block, end_block, dtype=np.int64) * BLOCK)[:, None]
-    positions = base + np.arange(_GROUPS_PER_BLOCK, dtype=np.int64) * GROUP + offsets
-    signs = np.where((fields >> np.uint64(4)) & np.uint64(1), 1, -1).astype(np.int8)
-    return positions.reshape(-1), signs.reshape(-1)
-
-
 def _span_pattern(tkey: int, start: int, end: int) -> tuple[npt.NDArray[np.int64], Any]:
-    """The pattern restricted to elements ``[start, end)``."""
+    """Marked element indices (ascending) in ``[start, end)`` of one tensor and their
+    directions (+1 grow the magnitude, -1 shrink it).
+
+    Group g (elements ``[64g, 64g + 64)``) takes 16-bit field ``g % 4`` (little end first)
+    of word ``g // 4`` of the Philox-4x64 stream keyed by ``tkey``: its low 6 bits pick the
+    element, bit 6 the direction. Word w comes from counter ``w // 4``, so any span is
+    generated without the words before it.
+    """
     if end <= start:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
-    positions, signs = _pattern(tkey, start // BLOCK, (end - 1) // BLOCK + 1)
-    keep = (positions >= start) & (positions < end)
-    return positions[keep], signs[keep]
+    g0, g1 = start // GROUP, -(-end // GROUP)
+    w0, w1 = g0 // 4, -(-g1 // 4)
+    c0 = w0 // 4
+    counter = np.array([c0, 0, 0, 0], dtype=np.uint64)
+    words = np.random.Philox(key=tkey, counter=counter).random_raw(w1 - 4 * c0)
+    fields = np.asarray(words, dtype="<u8").view("<u2")[4 * (w0 - 4 * c0) :]
+    fields = fields[g0 - 4 * w0 : g1 - 4 * w0]
+    positions = np.arange(g0, g1, dtype=np.int64) * GROUP + (fields & (GROUP - 1))
+    signs = np.where(fields & GROUP, 1, -1).astype(np.int8)  # the bit above the offset
+    lo = 1 if positions[0] < start else 0
+    hi = len(positions) - (1 if positions[-1] >= end else 0)
+    return positions[lo:hi], signs[lo:hi]
 
 
 # -- the safetensors layout ---------------------------------------------------------------
@@ -261,19 +265,22 @@ def _apply(raw: npt.NDArray[Any], dtype: str, local: npt.NDArray[np.int64], sign
     if dtype == "BF16":
         bits = raw[local].astype(np.int32)
         magnitude = bits & 0x7FFF
-        ok = (magnitude > 0) & (magnitude < 0x7F7F)
-        raw[local[ok]] = (bits[ok] + signs[ok]).astype(np.uint16)
+        ok = (magnitude > ULP_STEP) & (magnitude < 0x7F7F - ULP_STEP)
+        raw[local[ok]] = (bits[ok] + ULP_STEP * signs[ok]).astype(np.uint16)
         return
-    values = raw[local].astype(np.float64)
+    values = raw[local]
     ok = _eligible_float(values, dtype)
-    moved = values[ok] * (1.0 + signs[ok] * RELATIVE_STEP)
-    raw[local[ok]] = moved.astype(raw.dtype)
+    local, values, signs = local[ok], values[ok], signs[ok]
+    factor = np.where(signs > 0, 1.0 + RELATIVE_STEP, 1.0 - RELATIVE_STEP).astype(values.dtype)
+    raw[local] = values * factor
 
 
-def _eligible_float(values: Floats, dtype: str) -> npt.NDArray[np.bool_]:
+def _eligible_float(values: Any, dtype: str) -> npt.NDArray[np.bool_]:
+    """Finite, non-zero, and far from overflow (``isfinite`` is implied by the bound)."""
     limit = float(np.finfo(np.dtype(_NUMPY[dtype])).max) / 2
     magnitude = np.abs(values)
-    return np.isfinite(values) & (magnitude > 0) & (magnitude < limit)
+    ok: npt.NDArray[np.bool_] = (magnitude > 0) & (magnitude < limit)
+    return ok
 
 
 def _mark_span(
@@ -308,25 +315,46 @@ def marked_chunks(path: Path, key: bytes, *, chunk_size: int = 8 << 20) -> Itera
         raise WatermarkError(f"chunk_size must be positive, not {chunk_size}")
     layout = _layout(path)
     tkeys = {t.name: _tensor_key(key, t.name) for t in layout.marked}
+    ends = [t.end for t in layout.marked]
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise WatermarkError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+    def produce(offset: int) -> bytes:
+        n = min(chunk_size, layout.size - offset)
+        buf = bytearray(n)
+        if os.preadv(fd, [buf], offset) != n:
+            raise WatermarkError(f"{path}: the file changed while it was read")
+        for t in layout.marked[bisect.bisect_right(ends, offset) :]:
+            if t.start >= offset + n:
+                break
+            _mark_chunk(fd, path, buf, offset, t, tkeys[t.name])
+        return bytes(buf)
+
+    offsets = iter(range(0, layout.size, chunk_size))
+    workers = min(_WORKERS, os.cpu_count() or 1)
     try:
-        cursor = 0
-        for offset in range(0, layout.size, chunk_size):
-            n = min(chunk_size, layout.size - offset)
-            buf = bytearray(os.pread(fd, n, offset))
-            if len(buf) != n:
-                raise WatermarkError(f"{path}: the file changed while it was read")
-            stop = offset + n
-            while cursor < len(layout.marked) and layout.marked[cursor].end <= offset:
-                cursor += 1
-            for t in layout.marked[cursor:]:
-                if t.start >= stop:
-                    break
-                _mark_chunk(fd, path, buf, offset, t, tkeys[t.name])
-            yield bytes(buf)
+        if workers <= 1 or layout.size <= chunk_size:
+            for offset in offsets:
+                yield produce(offset)
+            return
+        # marking is numpy work that releases the GIL: the next chunks are marked while the
+        # current one is sent (at most workers + 1 chunks in memory)
+        with ThreadPoolExecutor(workers, thread_name_prefix="openward-mark") as pool:
+            pending: deque[Future[bytes]] = deque(
+                pool.submit(produce, off) for off in itertools.islice(offsets, workers + 1)
+            )
+            try:
+                while pending:
+                    chunk = pending.popleft().result()
+                    following = next(offsets, None)
+                    if following is not None:
+                        pending.append(pool.submit(produce, following))
+                    yield chunk
+            finally:
+                for future in pending:
+                    future.cancel()
     finally:
         os.close(fd)
 
@@ -694,9 +722,9 @@ def _units(values: Any, dtype: str) -> tuple[npt.NDArray[np.bool_], Floats]:
     if dtype == "BF16":
         bits = np.asarray(values, dtype=np.float32).view(np.uint32)
         magnitude = (bits >> np.uint32(16)) & np.uint32(0x7FFF)
-        ok = (magnitude > 0) & (magnitude < 0x7F7F)
+        ok = (magnitude > ULP_STEP) & (magnitude < 0x7F7F - ULP_STEP)
         exponent = ((bits >> np.uint32(23)) & np.uint32(0xFF)).astype(np.int64)
-        return ok, np.ldexp(1.0, np.maximum(exponent, 1) - 134)
+        return ok, ULP_STEP * np.ldexp(1.0, np.maximum(exponent, 1) - 134)
     v = np.asarray(values, dtype=np.float64)
     return _eligible_float(v, dtype), np.abs(v) * RELATIVE_STEP
 

@@ -240,7 +240,9 @@ def test_marks_follow_the_tier_and_a_takedown_reaches_marked_copies(
 
 
 @pytest.mark.parametrize("server", ["embedded"], indirect=True)
-@pytest.mark.registry_settings(policy=Path(__file__).parent / "data" / "marks-policy.yaml")
+@pytest.mark.registry_settings(
+    policy=Path(__file__).parent / "data" / "marks-policy.yaml", max_trace_bytes=64 << 10
+)
 def test_a_policy_threshold_demands_marks(server: Server, tmp_path: Path) -> None:
     pub = server.user("pat", "acme", "publisher")
     source = _llama(tmp_path / "src", seed=4)
@@ -254,6 +256,9 @@ def test_a_policy_threshold_demands_marks(server: Server, tmp_path: Path) -> Non
     entries = _ok(_api(server, "GET", "/api/v1/log/entries?start=0&end=1000"))["entries"]
     marks = [json.loads(e["body"]) for e in entries if '"kind":"watermark"' in e["body"]]
     assert [(m["watermark"], m["by"]) for m in marks] == [("per-recipient", "policy")]
+    # A suspect larger than the registry's trace limit is refused before it is read.
+    big = _ow("trace", str(source), "acme/pol", "--registry", server.url, "--token", pub)
+    assert big.exit_code == 2 and "413" in big.output and "trace limit" in big.output
 
 
 def test_policy_watermark_needs_a_closed_tier(tmp_path: Path) -> None:

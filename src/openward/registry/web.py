@@ -705,9 +705,12 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         actor = need_user(user, "set the access tier")
         raw = form.get("fields", "").strip()
         fields = [f.strip() for f in raw.replace(",", " ").split()] if raw else None
-        model = gov.set_tier(registry, s, actor, org, name, form.get("tier", ""), fields)
+        watermark = form.get("watermark") or None
+        model = gov.set_tier(registry, s, actor, org, name, form.get("tier", ""), fields,
+                             watermark)  # fmt: skip
         s.commit()
-        _flash(request, f"{org}/{name} is now {model.access_tier}.")
+        marked = ", weights marked per recipient" if model.watermark == "per-recipient" else ""
+        _flash(request, f"{org}/{name} is now {model.access_tier}{marked}.")
         return back(f"/models/{org}/{name}/manage")
 
     @router.post("/models/{org}/{name}/manage/requests/{request_id}/approve")

@@ -36,6 +36,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from openward.guard.detectors._common import TEXT_CACHE_ENTRIES, TextCache
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 WEIGHTS_DIR: Final = Path(__file__).parent / "weights"
@@ -335,14 +336,22 @@ class ClassifierDetector:
     injection is; option ``max_segments`` under ``ctx.options["injection"]``, default 64), each
     capped at :data:`MAX_CHARS` characters. The newest segments are the ones kept because
     an agent's requests repeat its history: older segments were the newest of an earlier
-    request and were scored then; ``segments_skipped`` in the evidence says how many were not."""
+    request and were scored then; ``segments_skipped`` in the evidence says how many were not.
+    A text's scores are kept in a :class:`TextCache` (``cache_entries`` texts): a
+    conversation's repeated system prompt and earlier turns are scored once."""
 
     name = "injection"
     UNTRUSTED_ROLES: Final = frozenset({"tool", "function", "document"})
 
-    def __init__(self, classifier: GuardClassifier | None = None, max_segments: int = 64) -> None:
+    def __init__(
+        self,
+        classifier: GuardClassifier | None = None,
+        max_segments: int = 64,
+        cache_entries: int = TEXT_CACHE_ENTRIES,
+    ) -> None:
         self._clf = classifier
         self.max_segments = max_segments
+        self.cache: TextCache[TextScore] = TextCache(cache_entries)
 
     @property
     def classifier(self) -> GuardClassifier:
@@ -363,7 +372,7 @@ class ClassifierDetector:
         for idx, seg in segs:
             if not seg.text.strip():
                 continue
-            res = clf.score_text(seg.text)
+            res = self.cache.get(seg.text, clf.score_text)
             ev: dict[str, Any] = {"windows": res.windows}
             if res.truncated:
                 ev["truncated"] = True

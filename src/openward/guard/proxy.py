@@ -115,6 +115,7 @@ GUARDED: Mapping[str, Endpoint | None] = {
     "/invocations": None,
 }
 _OPENAI = frozenset({"chat", "completions"})
+DEFERRED_THREADS = 16  # answers whose deferred detectors run at once (one batch of asks)
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 # keys of an answer whose strings are not the model's text (some servers echo the request's
 # instructions, tools or prompt back: the operator's own text, not an answer)
@@ -237,6 +238,10 @@ class _Guard:
         self._own_client = client is None
         threads = policy.limits.detector_threads or min(8, os.cpu_count() or 1)
         self.limiter = anyio.CapacityLimiter(threads)
+        # the deferred detectors (after the answer left) wait on their own threads: they must
+        # not take the input detectors' turns, and answers finishing together are judged in
+        # one batch (harmful-compliance embeds their asks together)
+        self.deferred_limiter = anyio.CapacityLimiter(DEFERRED_THREADS)
         self.max_waiting = policy.limits.max_queued
         self.waiting = 0  # requests whose input detectors are queued or running
         self.passthrough_patterns = [p.casefold() for p in policy.passthrough]
@@ -528,7 +533,7 @@ class _Guard:
                 return
             found = await anyio.to_thread.run_sync(
                 self.engine.run_deferred, parsed.conversation, ex.identity, texts,
-                limiter=self.limiter,
+                limiter=self.deferred_limiter,
             )  # fmt: skip
             ex.findings.extend(found)
             self.record(ex, found)

@@ -40,7 +40,7 @@ from typing import Any, Final
 import numpy as np
 
 from openward.guard.detectors._charlm import WEIGHTS_DIR, CharLM
-from openward.guard.detectors._common import capped_segments
+from openward.guard.detectors._common import TEXT_CACHE_ENTRIES, TextCache, capped_segments
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = [
@@ -411,29 +411,53 @@ def locate(text: str, windows: list[SuffixWindow]) -> tuple[str, int, int, Suffi
     return kind, start, end, best
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What the detector reads in one text, whoever sent it: where the soup sits and its
+    best window, the number of windows, the span's short hash."""
+
+    kind: str
+    start: int
+    end: int
+    best: SuffixWindow
+    windows: int
+    sha256_12: str
+
+
+def read_text(text: str) -> _Reading | None:
+    """The detector's reading of ``text`` (None: too short, or nothing it judges)."""
+    if not text.strip():
+        return None
+    windows = suffix_windows(text)
+    if not windows:
+        return None
+    kind, start, end, best = locate(text, windows)
+    digest = hashlib.sha256(text[start:end].encode()).hexdigest()[:12]
+    return _Reading(kind, start, end, best, len(windows), digest)
+
+
 class AdversarialSuffixDetector:
     """Flags the highest-scoring span of each user or untrusted segment (``kind`` ``suffix``,
     ``prefix``, ``infix`` or ``alone`` by where it sits against natural language); only a
     ``suffix`` or ``prefix`` in a user turn scores above :data:`DOCUMENT_CAP`. Reports spans
-    scoring at least ``report_from``; reads at most the per-request cap of text."""
+    scoring at least ``report_from``; reads at most the per-request cap of text. A text's
+    reading is kept in a :class:`TextCache` (repeated turns are read once)."""
 
     name = NAME
 
-    def __init__(self, report_from: float = 0.2) -> None:
+    def __init__(self, report_from: float = 0.2, cache_entries: int = TEXT_CACHE_ENTRIES) -> None:
         self.report_from = report_from
+        self.cache: TextCache[_Reading | None] = TextCache(cache_entries)
 
     def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
         out: list[Detection] = []
         for i, seg, cap in capped_segments(conv):
-            text = cap.text
-            if not text.strip():
+            reading = self.cache.get(cap.text, read_text)
+            if reading is None:
                 continue
-            windows = suffix_windows(text)
-            if not windows:
-                continue
-            kind, start, end, best = locate(text, windows)
+            best = reading.best
             score = best.score
-            if kind in ("infix", "alone") or seg.role != "user" or seg.untrusted:
+            if reading.kind in ("infix", "alone") or seg.role != "user" or seg.untrusted:
                 score = min(score, DOCUMENT_CAP)
             if score < self.report_from:
                 continue
@@ -444,19 +468,19 @@ class AdversarialSuffixDetector:
                 "unbalanced_fraction": round(best.unbalanced, 3),
                 "code_fraction": round(best.code, 3),
                 "window_score": round(best.score, 3),
-                "windows": len(windows),
-                "sha256_12": hashlib.sha256(text[start:end].encode()).hexdigest()[:12],
+                "windows": reading.windows,
+                "sha256_12": reading.sha256_12,
             }
             if cap.truncated:
                 evidence["truncated"] = True
             out.append(
                 Detection(
                     detector=NAME,
-                    kind=kind,
+                    kind=reading.kind,
                     score=score,
                     segment=i,
-                    start=cap.to_original(start),
-                    end=cap.to_original(end),
+                    start=cap.to_original(reading.start),
+                    end=cap.to_original(reading.end),
                     evidence=evidence,
                 )
             )

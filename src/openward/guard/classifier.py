@@ -122,10 +122,13 @@ class GuardClassifier:
             blocks.extend(k[:, :, j].T for j in range(w))
         self.conv_w: F32 = np.ascontiguousarray(np.concatenate(blocks, axis=1))
         self.conv_b: list[F32] = [tensors[f"conv{w}.bias"].astype(np.float32) for w in self.widths]
-        # Every token's product with the conv weights, computed once at load (float16, about
-        # 70 MB): a text then costs a gather and shifted adds instead of a matmul (4-8x faster).
-        self._proj: npt.NDArray[np.float16] | None = (
-            (self.emb @ self.conv_w).astype(np.float16) if precompute else None
+        # Every token's product with the conv weights, computed once at load and rounded to
+        # float16 (the scores the thresholds were fitted on), held as float32 (about 140 MB):
+        # a text then costs a gather and shifted adds instead of a matmul (4-8x faster), and
+        # no float16 -> float32 conversion per token (numpy converts halves one at a time:
+        # that conversion was two thirds of a 2 000-character text's cost).
+        self._proj: F32 | None = (
+            (self.emb @ self.conv_w).astype(np.float16).astype(np.float32) if precompute else None
         )
         self.fc_w: F32 = tensors["fc.weight"].astype(np.float32)  # (2, len(widths) * F)
         self.fc_b: F32 = tensors["fc.bias"].astype(np.float32)

@@ -251,6 +251,8 @@ def decode(text: str) -> list[Decoded]:
 
 
 def _homoglyphs(text: str) -> list[Decoded]:
+    if text.isascii():
+        return []  # every look-alike of CONFUSABLES is outside ASCII
     out = []
     words = list(_WORD.finditer(text))
     latin_letters = sum(1 for ch in text if ch.isascii() and ch.isalpha())
@@ -378,6 +380,9 @@ def _pig_latin(text: str) -> list[Decoded]:
     return out
 
 
+_ASCII_LETTER: Final = re.compile(r"[A-Za-z]")
+
+
 def _transforms(text: str) -> list[Decoded]:
     """rot13, reversed and leetspeak sentences: kept when the transformed text is much more
     English-like (>= 0.9 nats/char better under the char LM) and says something."""
@@ -385,7 +390,7 @@ def _transforms(text: str) -> list[Decoded]:
     found: list[tuple[str, int, int, str, str]] = []  # kind, start, end, original, transformed
     for m in _SENTENCE.finditer(text):
         s = m.group().strip()
-        letters = sum(c.isascii() and c.isalpha() for c in s)
+        letters = len(_ASCII_LETTER.findall(s))
         if letters < 12 or letters < 0.6 * len(s):
             continue
         for kind, t in (("rot13", codecs.encode(s, "rot13")), ("reversed", s[::-1])):

@@ -117,6 +117,7 @@ GUARDED: Mapping[str, Endpoint | None] = {
 _OPENAI = frozenset({"chat", "completions"})
 DEFERRED_THREADS = 16  # answers whose deferred detectors run at once (one batch of asks)
 UPSTREAM_POOLS = 8  # upstream connection pools (see _Guard.lifespan)
+DEFERRED_NICENESS = 10  # how much lower the deferred models' CPU priority is
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 # keys of an answer whose strings are not the model's text (some servers echo the request's
 # instructions, tools or prompt back: the operator's own text, not an answer)
@@ -253,6 +254,12 @@ class _Guard:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if self.engine.deferred_detectors and not self.engine.slow_output:
+            # the models run only after answers were delivered: live requests come first
+            # (before warm(), so the threads the model starts inherit it)
+            from openward.runtime.compute import lower_compute_priority
+
+            await anyio.to_thread.run_sync(lower_compute_priority, DEFERRED_NICENESS)
         await anyio.to_thread.run_sync(self.engine.warm)
         if self._client is None:
             limits = self.policy.limits

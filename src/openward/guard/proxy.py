@@ -254,13 +254,14 @@ class _Guard:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(self.engine.warm)
         if self.engine.deferred_detectors and not self.engine.slow_output:
             # the models run only after answers were delivered: live requests come first
-            # (before warm(), so the threads the model starts inherit it)
+            # (after warm(): loading them at low priority on a busy machine delays the start
+            # for nothing; OpenMP threads torch started meanwhile keep their priority)
             from openward.runtime.compute import lower_compute_priority
 
             await anyio.to_thread.run_sync(lower_compute_priority, DEFERRED_NICENESS)
-        await anyio.to_thread.run_sync(self.engine.warm)
         if self._client is None:
             limits = self.policy.limits
             # several pools of max_connections / UPSTREAM_POOLS each, taken in turn: httpcore

@@ -241,6 +241,7 @@ def governance_demo(root: Path, url: str, admin: str) -> None:
     got = Client(url, reader).pull("frontier/big:1", root / "pulled-big")
     print(f"  researcher requested access (#{req['id']}), the publisher granted it for 30 days: "
           f"pulled {got['files']} files")  # fmt: skip
+    marks_demo(root, url, admin, publisher, reader, "frontier/big" if real is not None else None)
     if real is not None:
         lineage_demo(root, url, admin, reviewer)
     copy = root / "pulled"  # demo/torch-checkpoints:1, pulled above
@@ -265,6 +266,89 @@ def governance_demo(root: Path, url: str, admin: str) -> None:
         f"  `openward registry log verify`: exit {verify.returncode}, {doc['new_size']} "
         "signed log entries, every one hashed into the signed tree head"
     )
+
+
+def _random_llama(out: Path, layers: int = 2, hidden: int = 256, vocab: int = 2048) -> Path:
+    """A small Llama-shaped model with random bfloat16 weights (when the real one is not
+    available: marks need weights that are not all zeros)."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    out.mkdir(parents=True, exist_ok=True)
+    shapes = [("model.embed_tokens.weight", (vocab, hidden))]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        shapes += [(p + "self_attn.q_proj.weight", (hidden, hidden)),
+                   (p + "self_attn.o_proj.weight", (hidden, hidden)),
+                   (p + "mlp.up_proj.weight", (hidden * 4, hidden)),
+                   (p + "mlp.down_proj.weight", (hidden, hidden * 4))]  # fmt: skip
+    header: dict[str, object] = {}
+    blobs, offset = [], 0
+    for name, shape in shapes:
+        bits = rng.normal(0, 0.02, shape).astype("<f4").view("<u4")
+        raw = ((bits + 0x8000) >> 16).astype("<u2").tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(shape),
+                        "data_offsets": [offset, offset + len(raw)]}  # fmt: skip
+        blobs.append(raw)
+        offset += len(raw)
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8)
+    (out / "model.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+    (out / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": hidden}))
+    return out
+
+
+def marks_demo(root: Path, url: str, admin: str, publisher: str, researcher: str,
+               ref: str | None) -> None:  # fmt: skip
+    """Two researchers download the gated model marked per recipient; one "leaks" their
+    copy; the publisher's `openward trace` names the grant it came from."""
+    import subprocess
+
+    from openward.registry.client import Client
+
+    exe = Path(sys.executable).with_name("openward")
+    reg = ["--registry", url]
+    work = root / "marks"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    owner = Client(url, publisher)
+    analyst = str(Client(url, admin)._call("POST", "/api/v1/tokens", json={
+        "name": "analyst", "organisation": "institute", "role": "reader"})["token"])  # fmt: skip
+    if ref is None:  # no real small model: a gated one with random weights
+        ref = "frontier/chat"
+        owner.push(_random_llama(work / "chat"), f"{ref}:1")
+        owner.set_tier(ref, "gated")
+        owner.grant(ref, user="researcher")
+    subprocess.run([str(exe), "registry", "access", "set", ref, "--tier", "gated",
+                    "--watermark", "per-recipient", *reg, "--token", publisher],
+                   check=True, capture_output=True)  # fmt: skip
+    print(f"\nmarks demo: `openward registry access set {ref} --tier gated --watermark "
+          "per-recipient`: each grantee's download carries a mark of their grant")  # fmt: skip
+    grant = owner.grant(ref, user="analyst")
+    print(f"  the publisher grants analyst access too (grant #{grant['id']})")
+    for who, token in (("researcher", researcher), ("analyst", analyst)):
+        got = Client(url, token).pull(ref, work / who)
+        print(f"  {who} pulls {ref}: a copy with digest {got['digest'][:16]}… (the original: "
+              f"{got['recipient']['original_digest'][:16]}…), signed by the registry for "
+              "these bytes")  # fmt: skip
+    leaked = work / "found-on-a-file-host"
+    shutil.copytree(work / "analyst", leaked)
+    key = work / "registry.pub"
+    key.write_text(owner.http.get("/api/v1/registry/key").text)
+    verify = subprocess.run([str(exe), "verify", str(leaked), "--signature",
+                             str(leaked / "openward-recipient.sig"), "--key", str(key)],
+                            capture_output=True, text=True)  # fmt: skip
+    print(f"  a copy turns up online; `openward verify` with the registry's key: "
+          f"{verify.stdout.strip()[:70]}…")  # fmt: skip
+    (leaked / "openward-recipient.sig").unlink()  # the leaker keeps only the weights
+    trace = subprocess.run([str(exe), "trace", str(leaked), ref, *reg, "--token", publisher],
+                           capture_output=True, text=True)  # fmt: skip
+    print(f"  the publisher runs `openward trace {leaked} {ref}` (exit {trace.returncode}):")
+    for line in (trace.stdout or trace.stderr).splitlines()[:2]:
+        print(f"      {line}")
+    own = subprocess.run([str(exe), "trace", str(work / "researcher"), ref, *reg, "--token",
+                          publisher], capture_output=True, text=True)  # fmt: skip
+    print(f"  and on the researcher's copy: {own.stdout.strip()[:150]}")
 
 
 def _small_real_model() -> Path | None:

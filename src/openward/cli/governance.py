@@ -65,16 +65,36 @@ def access_set(
         list[str] | None,
         typer.Option("--field", help="A field access requests must give (repeat; gated)."),
     ] = None,
+    watermark: Annotated[
+        str | None,
+        typer.Option(
+            help="per-recipient: each grantee downloads a copy marked for their "
+            "grant (gated or restricted), traced with `openward trace`; none: "
+            "the original for everyone. Unset: unchanged."
+        ),
+    ] = None,
     registry: RegistryOpt = None,
     token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Set a model's access tier (its publishers or an admin), within what the policy
-    allows for its compute tier."""
+    allows for its compute tier, and whether its grantees get copies marked per
+    recipient."""
     org, name = _model_ref(ref)
+    if watermark is not None and watermark not in ("none", "per-recipient"):
+        raise _fail("--watermark is none or per-recipient")
     body: dict[str, object] = {"tier": tier, "fields": field or None}
+    if watermark is not None:
+        body["watermark"] = watermark
     result = _admin_call("PUT", f"/api/v1/models/{org}/{name}/access", registry, token, body)
-    _out(result, json_out, f"{ref} is {result['tier']} (fields: {', '.join(result['fields'])})")  # type: ignore[arg-type]
+    marks = result.get("watermark", "none")
+    _out(
+        result,
+        json_out,
+        f"{ref} is {result['tier']} (fields: {', '.join(result['fields'])}"  # type: ignore[arg-type]
+        + ("; weights marked per recipient" if marks == "per-recipient" else "")
+        + ")",
+    )
 
 
 @access_app.command("show")
@@ -92,6 +112,7 @@ def access_show(
         return
     _echo(f"{ref}: {result['tier']} (policy minimum: {result['minimum_tier']}, "
                f"{result['minimum_reason']})")  # fmt: skip
+    _echo(f"  watermark: {result.get('watermark', 'none')}")
     for r in result.get("requests") or []:  # type: ignore[attr-defined]
         _echo(f"  request #{r['id']} by {r['user']}: {r['status']}  {r['fields']}")
     for g in result.get("grants") or []:  # type: ignore[attr-defined]
@@ -701,6 +722,13 @@ def check(
         _out({"results": results, "flagged": len(flagged)}, True, "")
     else:
         for r in results:
+            copy = r.get("recipient_copy")
+            if copy:
+                whose = (f", copy of grant #{copy['grant']} to "
+                         f"{copy.get('user') or 'organisation ' + str(copy.get('organisation'))}"
+                         if "grant" in copy else "")  # fmt: skip
+                _echo(f"RECIPIENT {r['target']}: a recipient copy of "
+                      f"{copy['name']}:{copy['version']}{whose}")  # fmt: skip
             if not r["flagged"]:
                 _echo(f"clean    {r['target']}  ({r['files']} files, {r['digest'][:16]})")
                 continue

@@ -121,6 +121,9 @@ class Threshold:
     requires_audit: AuditLimits | None = None
     """The registry publishes a version above this threshold only with a verified audit
     that meets these limits (``registry.requires_audit``)."""
+    watermark: str = "none"
+    """``per-recipient``: the registry marks every grantee's copy of a model above this
+    threshold (``registry.watermark``); ``none``: the publisher decides."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,8 @@ class TierResult:
     requires_audit: AuditLimits | None = None
     """The registry publishes a version above this threshold only with a verified signed
     audit meeting these limits (None: no audit required)."""
+    watermark: str = "none"
+    """``per-recipient``: the registry marks each grantee's copy (``registry.watermark``)."""
 
 
 def _str(entry: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
@@ -194,6 +199,14 @@ def _threshold(entry: object, index: int) -> Threshold:
     access = registry.get("minimum_access", "open")
     if access not in ACCESS_ORDER:
         raise PolicyError(f"{where}: registry.minimum_access must be one of {ACCESS_ORDER}")
+    watermark = registry.get("watermark", "none")
+    if watermark not in ("none", "per-recipient"):
+        raise PolicyError(f"{where}: registry.watermark must be none or per-recipient")
+    if watermark == "per-recipient" and access == "open":
+        raise PolicyError(
+            f"{where}: registry.watermark per-recipient needs a minimum_access "
+            "of gated or restricted"
+        )
     condition = entry.get("applies_to") or entry.get("extra_condition") or entry.get("revenue_test")
     subject = entry.get("subject", "modification" if fraction is not None else "model")
     if subject not in ("model", "modification"):
@@ -229,6 +242,7 @@ def _threshold(entry: object, index: int) -> Threshold:
         ),
         subject=subject,
         fallback_for=fallback,
+        watermark=watermark,
     )
 
 
@@ -289,6 +303,7 @@ def evaluate_tiers(
             minimum_access=t.minimum_access,
             requires_registration=t.requires_registration,
             requires_audit=t.requires_audit,
+            watermark=t.watermark,
         )
         subject = estimate
         if t.subject == "modification":

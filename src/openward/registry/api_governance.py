@@ -28,6 +28,8 @@ Count = Annotated[int, Query(ge=0, le=BIG)]
 class TierRequest(BaseModel):
     tier: str = Field(max_length=20)
     fields: list[str] | None = Field(default=None, max_length=20)
+    watermark: str | None = Field(default=None, max_length=20)
+    """``none`` or ``per-recipient`` (gated or restricted); unset: unchanged."""
 
 
 class AccessRequestBody(BaseModel):
@@ -108,11 +110,23 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         publishers) requests and grants; for others their own."""
         return gov.access_overview(registry, s, user, org, name)
 
+    def precompute(grant_ids: list[int]) -> None:
+        """The recipient copies of these grants, computed in the API's pool (this
+        process holds the mark secret; workers do not)."""
+        from openward.registry.marks import precompute as run
+
+        if grant_ids:
+            app.state.check_pool.submit(run, registry, grant_ids)
+
     @app.put("/api/v1/models/{org}/{name}/access")
     def set_access(org: str, name: str, body: TierRequest, s: DB, user: Actor) -> dict[str, Any]:
-        gov.set_tier(registry, s, user, org, name, body.tier, body.fields)
+        model = gov.set_tier(registry, s, user, org, name, body.tier, body.fields,
+                             body.watermark)  # fmt: skip
         s.commit()
-        return gov.access_overview(registry, s, user, org, name)
+        doc = gov.access_overview(registry, s, user, org, name)
+        if model.watermark == "per-recipient":
+            precompute([g["id"] for g in doc.get("grants") or [] if g["state"] == "active"])
+        return doc
 
     @app.post("/api/v1/models/{org}/{name}/access/requests", status_code=201)
     def request_access(
@@ -137,6 +151,8 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
             reason=body.reason,
         )  # fmt: skip
         s.commit()
+        if row.model.watermark == "per-recipient":
+            precompute([row.id])
         return gov._grant_doc(row)
 
     @app.post("/api/v1/models/{org}/{name}/access/grants/{grant_id}/revoke")
@@ -311,12 +327,18 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         return gov.osv_document(s, row, str(request.base_url).rstrip("/"))
 
     @app.post("/api/v1/check")
-    def check(body: CheckBody, s: DB) -> dict[str, Any]:
+    def check(body: CheckBody, s: DB, user: Actor) -> dict[str, Any]:
         """Is this exact content (manifest digest, per-file digests) taken down,
-        quarantined or under an advisory?"""
-        flagged = gov.check_submitted(registry, s, body.digest, body.files)
+        quarantined or under an advisory? A recipient's marked copy is matched as the
+        version it was cut from (``recipient_copy``: the grant only for the model's
+        publishers and admins)."""
+        flagged = gov.check_submitted(registry, s, body.digest, body.files, user)
+        doc: dict[str, Any] = {"digest": body.digest, "flagged": flagged}
+        copy = gov.recipient_copy_of(registry, s, user, body.files)
+        if copy is not None:
+            doc["recipient_copy"] = copy
         s.commit()  # keeps what it classified of versions checked before revision 0005
-        return {"digest": body.digest, "flagged": flagged}
+        return doc
 
     # -- keys -----------------------------------------------------------------------
     @app.post("/api/v1/keys/{hint}/revoke")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload, undefer
 
 from openward._version import __version__
 from openward.registry import governance as gov
+from openward.registry import marks
 from openward.registry.api_accounts import add_account_routes
 from openward.registry.api_governance import add_governance_routes
 from openward.registry.blobs import (
@@ -393,6 +394,8 @@ def create_app(settings: Settings) -> FastAPI:
         from openward.registry.lineage import lineage_doc
 
         doc["lineage"] = lineage_doc(registry, s, user, row)
+        doc["watermark"] = row.model.watermark
+        doc = marks.recipient_doc(registry, s, user, row, doc)
         doc["history"] = [
             {"status": e.status, "reasons": e.reasons, "at": e.at.isoformat()}
             for e in s.scalars(select(StatusEvent).where(StatusEvent.version_id == row.id)
@@ -426,11 +429,68 @@ def create_app(settings: Settings) -> FastAPI:
             # Every fetch by a known user (range requests included: how a range starts
             # must not decide whether it is logged), one record per file and hour.
             gov.log_download(s, user, bearer_token(request), row, path)
+        grant = marks.recipient_grant(registry, s, user, row)
+        if grant is not None:
+            # A grantee of a marked model: their copy's bytes, streamed through the
+            # registry (never a redirect to the object store's original).
+            marked = marks.marked_download(registry, s, grant, row, entry, request.method,
+                                           request.headers.get("range"))  # fmt: skip
+            if marked is not None:
+                s.close()
+                return marked
         s.close()  # the bytes are streamed without holding a database connection
         if not isinstance(blobs, FileBlobStore):
             return RedirectResponse(blobs.url(digest), status_code=307)
         return FileResponse(blobs.path(digest), headers={"X-Sha256": digest},
                             media_type="application/octet-stream")  # fmt: skip
+
+    @app.post("/api/v1/models/{org}/{name}/trace")
+    async def trace(org: str, name: str, request: Request, s: DB, user: Actor) -> dict[str, Any]:
+        """Which grant's per-recipient mark a suspect copy carries (publishers of the model
+        and admins). The body is an uncompressed tar of the suspect's weight files
+        (``openward trace`` sends its markable safetensors files), at most
+        ``max_trace_bytes``; the grant keys never leave the registry. Recorded in the
+        transparency log (``trace``). 422 "not a copy of this model" when the weights
+        match no version's tensors."""
+        marks.may_trace(registry, s, user, org, name)
+        assert user is not None
+        user_id = user.id
+        s.close()
+        limit = settings.max_trace_bytes
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            raise RegistryError(400, "bad Content-Length") from None
+        too_big = f"the suspect's files are larger than the registry's trace limit ({limit} bytes)"
+        if declared > limit:
+            raise RegistryError(413, too_big)
+        from openward.registry.service import check_scratch
+
+        with check_scratch(registry.scratch_root) as work:
+            archive = work / "suspect.tar"
+            received = 0
+            try:
+                with space.claim(declared, "a trace upload"):
+                    fh = await anyio.to_thread.run_sync(lambda: open(archive, "wb"))  # noqa: SIM115
+                    try:
+                        async for chunk in space.guard(request.stream()):
+                            received += len(chunk)
+                            if received > limit:
+                                raise RegistryError(413, too_big)
+                            await anyio.to_thread.run_sync(fh.write, chunk)
+                    finally:
+                        fh.close()
+            except InsufficientStorage as exc:
+                raise RegistryError(507, str(exc)) from None
+
+            def run() -> dict[str, Any]:
+                digest, _ = marks.unpack_suspect(archive, work / "suspect")
+                archive.unlink()
+                return marks.trace_suspect(registry, user_id, org, name, work / "suspect",
+                                           digest, work)  # fmt: skip
+
+            result: dict[str, Any] = await anyio.to_thread.run_sync(run)
+        return result
 
     @app.get("/api/v1/models/{org}/{name}/versions/{version}/attestation")
     def attestation(org: str, name: str, version: str, s: DB, user: Actor) -> Response:

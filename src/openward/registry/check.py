@@ -155,13 +155,19 @@ def check_targets(
         def classify(path: str, sha: str, where: dict[str, Path] = where) -> bool:
             return file_identifies_model(path, where[sha]) if sha in where else False
 
-        hits = check_content(flagged, clean, digest, files, classify)
+        # A recipient's marked copy is matched as the published files it was cut from.
+        from openward.registry.marks import relate_copy
+
+        published, published_digest, copy_of = relate_copy(doc.get("recipient_copies"), files)
+        hits = check_content(flagged, clean, published_digest or digest, published, classify)
         result: dict[str, Any] = {
             "target": label,
             "digest": digest,
             "files": len(files),
             "flagged": hits,
         }
+        if copy_of is not None:
+            result["recipient_copy"] = copy_of
         if kin.active:
             result["lineage"] = kin.check(root, digest, sorted(files), hits)
         results.append(result)

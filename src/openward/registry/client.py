@@ -204,9 +204,12 @@ class Client:
     # -- pull -----------------------------------------------------------------
     def info(self, ref: str) -> dict[str, Any]:
         org, name, version = parse_ref(ref)
+        # A grantee's first look at a version marked per recipient may wait while the
+        # registry computes their copy's digests (one pass over the marked files).
         doc: dict[str, Any] = self._call(
-            "GET", f"/api/v1/models/{org}/{name}/versions/{version or 'latest'}"
-        )
+            "GET", f"/api/v1/models/{org}/{name}/versions/{version or 'latest'}",
+            timeout=httpx.Timeout(900.0, connect=60.0),
+        )  # fmt: skip
         return doc
 
     def pull(
@@ -285,9 +288,24 @@ class Client:
         order = sorted(doc["files"], key=lambda entry: -int(entry["size"]))
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             received = sum(pool.map(fetch, order))
-        return {"name": f"{org}/{name}", "version": version, "digest": doc["digest"],
-                "status": doc["status"], "files": len(doc["files"]),
-                "downloaded_bytes": received, "path": str(out)}  # fmt: skip
+        result = {"name": f"{org}/{name}", "version": version, "digest": doc["digest"],
+                  "status": doc["status"], "files": len(doc["files"]),
+                  "downloaded_bytes": received, "path": str(out)}  # fmt: skip
+        recipient = doc.get("recipient")
+        if isinstance(recipient, dict) and isinstance(recipient.get("bundle"), dict):
+            # A copy marked for this grantee: the registry signed its bytes (verify with
+            # the registry's key, GET /api/v1/registry/key); the bundle lies inside the
+            # copy, where OMS verifiers leave a signature out of the comparison.
+            import json
+
+            sig_name = str(recipient.get("signature_file") or "openward-recipient.sig")
+            while sig_name in targets:
+                sig_name += ".sig"
+            sig = safe_target(out, sig_name)
+            sig.write_text(json.dumps(recipient["bundle"], indent=2))
+            result["recipient"] = {"grant": recipient.get("grant"), "signature": str(sig),
+                                   "original_digest": doc.get("original_digest")}  # fmt: skip
+        return result
 
     # -- governance -------------------------------------------------------------
     def _model_path(self, ref: str) -> str:
@@ -305,10 +323,12 @@ class Client:
         result: dict[str, Any] = self._call("GET", self._model_path(ref) + "/access")
         return result
 
-    def set_tier(self, ref: str, tier: str, fields: list[str] | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "PUT", self._model_path(ref) + "/access", json={"tier": tier, "fields": fields}
-        )
+    def set_tier(self, ref: str, tier: str, fields: list[str] | None = None,
+                 watermark: str | None = None) -> dict[str, Any]:  # fmt: skip
+        body: dict[str, Any] = {"tier": tier, "fields": fields}
+        if watermark is not None:
+            body["watermark"] = watermark
+        result: dict[str, Any] = self._call("PUT", self._model_path(ref) + "/access", json=body)
         return result
 
     def request_access(self, ref: str, **fields: str | bool) -> dict[str, Any]:
@@ -435,6 +455,29 @@ class Client:
         result: list[dict[str, Any]] = self._call(
             "POST", "/api/v1/check", json={"digest": digest, "files": files}
         )["flagged"]
+        return result
+
+    def trace(self, model: Path, ref: str, *, timeout: float = 3600.0) -> dict[str, Any]:
+        """Ask the registry which grant's per-recipient mark the model on disk carries:
+        its markable weight files are streamed (as a tar) to the registry, which holds
+        the grant keys and the original (publishers of ``ref`` and admins)."""
+        from openward.registry.marks import suspect_files, tar_size, tar_stream
+
+        org, name, _ = parse_ref(ref)
+        files = suspect_files(model)
+        if not files:
+            raise ClientError(f"{model}: no safetensors weights to trace (not a copy of "
+                              "this model)")  # fmt: skip
+        headers = {"Content-Type": "application/x-tar",
+                   "Content-Length": str(tar_size(files))}  # fmt: skip
+        try:
+            response = self.http.post(
+                f"/api/v1/models/{org}/{name}/trace", content=tar_stream(files), headers=headers,
+                timeout=httpx.Timeout(timeout, connect=60.0),
+            )  # fmt: skip
+        except httpx.TransportError as exc:
+            raise ClientError(f"cannot reach the registry at {self.url}: {exc}") from None
+        result: dict[str, Any] = self._check(response)
         return result
 
     # -- accounts and keys ----------------------------------------------------------

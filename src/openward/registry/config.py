@@ -25,6 +25,10 @@ class RegistryEnvironment(BaseSettings):
     """A Celery broker such as ``redis://host:6379/0``; unset: checks run in-process."""
     registry_key: Path | None = None
     """The registry's signing key (shared by every replica and worker)."""
+    mark_secret: Path | None = None
+    """The secret per-recipient weight marks are keyed with (shared by every replica)."""
+    max_trace_bytes: int | None = None
+    """Largest suspect upload a trace reads; unset: 64 GiB."""
     queue: str = "openward-checks"
     fail_on: str = "high"
     policy: Path | None = None
@@ -48,6 +52,8 @@ def settings_from_env(**overrides: object) -> Settings:
         "blob_url": env.blob_url,
         "broker_url": env.broker_url,
         "key_path": env.registry_key,
+        "mark_secret_path": env.mark_secret,
+        "max_trace_bytes": env.max_trace_bytes,
         "fail_on": env.fail_on,
         "policy": env.policy.resolve() if env.policy else None,
         "log_origin": env.log_origin,

@@ -317,14 +317,36 @@ def enforce_minimum_tier(s: Session, model: Model, reg: Registry | None = None) 
                                        "previous": old, "by": "policy", "reason": why})  # fmt: skip
         if reg is not None:
             _raise_copies(reg, s, model)
+    if model.access_tier != "open" and required_watermark(s, model) is not None:
+        from openward.registry import marks
+
+        marks.set_watermark(s, model, "per-recipient", "policy")
 
 
 def set_tier(
     reg: Registry, s: Session, user: User | None, org: str, name: str, tier: str,
-    fields: list[str] | None,
+    fields: list[str] | None, watermark: str | None = None,
 ) -> Model:  # fmt: skip
+    """Set the model's tier (and, with ``watermark``, whether its grantees get copies
+    marked per recipient: ``none`` or ``per-recipient``, gated or restricted only; an
+    open tier turns marks off; a threshold whose policy demands marks keeps them on)."""
+    from openward.registry import marks
+
     model = _model(s, org, name)
     actor = _owner(reg, s, user, model, "set the access tier")
+    if watermark is not None and watermark not in marks.WATERMARKS:
+        raise RegistryError(422, "watermark must be none or per-recipient")
+    wanted = watermark if watermark is not None else model.watermark
+    if tier == "open":
+        if watermark == "per-recipient":
+            raise RegistryError(422, f"{org}/{name}: per-recipient marks need a gated or "
+                                "restricted tier")  # fmt: skip
+        wanted = "none"
+    required = required_watermark(s, model)
+    if required is not None and wanted != "per-recipient" and tier != "open":
+        raise RegistryError(422, f"{org}/{name} must be marked per recipient under the "
+                            f"registry's policy ({required})")  # fmt: skip
+
     if tier not in ACCESS_TIERS:
         raise RegistryError(422, "tier must be open, gated or restricted")
     least, why = minimum_tier(s, model, reg)
@@ -362,7 +384,8 @@ def set_tier(
     new_fields = list(dict.fromkeys(fields)) if fields is not None else model.access_fields
     if (old == tier and new_fields == model.access_fields and floor == model.access_tier_floor
             and not waive):  # fmt: skip
-        return model  # nothing changed: nothing to log
+        marks.set_watermark(s, model, wanted, actor.name)  # logged if it changed
+        return model  # nothing else changed: nothing to log
     for link, _, _ in waive:
         link.tier_waived_by = actor.id
     model.access_tier = tier
@@ -375,9 +398,22 @@ def set_tier(
         entry["lineage_waived"] = sorted({f"{_ref(v)} from {_ref(b)} ({b.model.access_tier})"
                                           for _, v, b in waive})  # fmt: skip
     tlog.append(s, "access-tier", entry)
+    marks.set_watermark(s, model, wanted, actor.name)  # logged if it changed
     if ACCESS_TIERS.index(tier) > ACCESS_TIERS.index(old):
         _raise_copies(reg, s, model)
     return model
+
+
+def required_watermark(s: Session, model: Model) -> str | None:
+    """Why the policy demands per-recipient marks for ``model`` (a crossed threshold
+    whose ``registry.watermark`` is ``per-recipient``), or None."""
+    for row in s.scalars(select(Version).where(Version.model_id == model.id)
+                         .options(undefer(Version.facts))):  # fmt: skip
+        facts: dict[str, Any] = row.facts if isinstance(row.facts, dict) else {}
+        for t in facts.get("tiers") or []:
+            if isinstance(t, dict) and t.get("crossed") and t.get("watermark") == "per-recipient":
+                return f"version {row.version} crosses {t.get('id')}"
+    return None
 
 
 def access_fields(model: Model) -> list[str]:
@@ -711,7 +747,8 @@ def access_overview(reg: Registry, s: Session, user: User | None, org: str,
                            "minimum_tier": least, "minimum_reason": why if owner else None,
                            "fields": access_fields(model),
                            "tier_set_by": setter.name if setter is not None else None,
-                           "admin_floor": model.access_tier_floor}  # fmt: skip
+                           "admin_floor": model.access_tier_floor,
+                           "watermark": model.watermark}  # fmt: skip
     if owner:
         doc["requests"] = [_request_doc(r) for r in s.scalars(
             select(AccessRequest).where(AccessRequest.model_id == model.id)
@@ -1233,20 +1270,37 @@ def export(reg: Registry, s: Session, base_url: str = "",
         reg, s, docs, rows,
         None if everything else (lambda row: may_read_weights(reg, s, user, row)),
     )  # fmt: skip
+    from openward.registry.marks import export_copies
+
     return {"format": "openward-advisory-export/v1", "generated_at": _iso(_now()),
             "advisories": advisories, "flagged": docs,
             "clean_files": sorted(_published_digests(s)),
-            "fingerprints": fingerprints}  # fmt: skip
+            "fingerprints": fingerprints,
+            # Marked files of recipient copies: `check` relates a copy to its version.
+            "recipient_copies": export_copies(reg, s, user)}  # fmt: skip
 
 
-def check_submitted(reg: Registry, s: Session, digest: str,
-                    files: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+def check_submitted(reg: Registry, s: Session, digest: str, files: dict[str, str],
+                    user: User | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """`POST /api/v1/check`: the export's matching, with only the submitted files that
     a quarantined version's weights include looked up among published versions (not
-    every published file)."""
+    every published file). A recipient's marked copy is matched as the published files
+    it was cut from (:func:`recipient_copy_of` says what it is)."""
+    from openward.registry.marks import export_copies, relate_copy
+
+    files, published, _ = relate_copy(export_copies(reg, s, user, set(files.values())), files)
+    digest = published or digest
     docs = _flagged_docs(reg, s)
     submitted = set(files.values())
     deferred = {d for v in docs if v["status"] == "quarantined" for d in v["weights"]}
     if any(v["status"] == "quarantined" and v["digest"] == digest for v in docs):
         deferred |= submitted  # an exact copy of a quarantined version: are its files published?
     return check_content(docs, _published_digests(s, deferred & submitted), digest, files)
+
+
+def recipient_copy_of(reg: Registry, s: Session, user: User | None,
+                      files: dict[str, str]) -> dict[str, Any] | None:  # fmt: skip
+    """What a submitted copy is, if it holds marked files of a recipient copy."""
+    from openward.registry.marks import export_copies, relate_copy
+
+    return relate_copy(export_copies(reg, s, user, set(files.values())), files)[2]

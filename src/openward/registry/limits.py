@@ -14,6 +14,8 @@ crosses the limit, so no request holds more than the limit in memory.
   copies of up to ~10 000 files fit.
 - Blob uploads (``PUT /api/v1/blobs/{digest}``) are streamed to disk, never held in
   memory; the route bounds them by the size the manifest declared.
+- Trace uploads (``POST /api/v1/models/{org}/{name}/trace``) are streamed to disk by
+  the route, bounded by ``Settings.max_trace_bytes``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from openward.registry.blobs import human
 __all__ = ["BodyLimit", "BodyTooLarge"]
 
 _BLOB: Final = re.compile(r"^/api/v1/blobs/[^/]+$")
+_TRACE: Final = re.compile(r"^/api/v1/models/[^/]+/[^/]+/trace$")
 _MANIFEST: Final = re.compile(r"^/api/v1/(models/[^/]+/[^/]+/versions|check)$")
 
 
@@ -64,6 +67,8 @@ class BodyLimit:
         method, path = scope["method"], scope["path"]
         if method == "PUT" and _BLOB.match(path):
             return None, ""  # streamed to disk, bounded by the declared size
+        if method == "POST" and _TRACE.match(path):
+            return None, ""  # streamed to disk by the route, bounded by max_trace_bytes
         if not path.startswith("/api/"):
             limit = min(self.json_bytes, self.form_bytes)
             return limit, f"the form is larger than {human(limit)}"

@@ -184,6 +184,9 @@ class Model(Base):
     access_tier_floor: Mapped[str | None] = mapped_column(String(20), nullable=True)
     """The tier an admin set last: only an admin sets the model less closed than this
     (publishers may tighten it). None: no admin has set one."""
+    watermark: Mapped[str] = mapped_column(String(20), default="none", server_default="none")
+    """``none`` or ``per-recipient``: each grantee downloads a copy whose weights carry a
+    mark of their grant (:mod:`openward.registry.marks`)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     organisation: Mapped[Organisation] = relationship()
     versions: Mapped[list[Version]] = relationship(back_populates="model")
@@ -504,3 +507,39 @@ class LogState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     frontier: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class RecipientCopy(Base):
+    """What one grant's marked copy of one version is: the SHA-256 of each marked file
+    (``files``: path -> sha256, the files whose bytes differ from the original), the
+    copy's manifest digest and the registry-signed OMS bundle over it. Computed once, on
+    the first download or version lookup by a grantee, by streaming the marks."""
+
+    __tablename__ = "recipient_copies"
+    __table_args__ = (UniqueConstraint("grant_id", "version_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), index=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    bundle: Mapped[str] = mapped_column(Text, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    grant: Mapped[Grant] = relationship()
+    version: Mapped[Version] = relationship()
+
+
+class RecipientFile(Base):
+    """One marked file of a recipient copy, by its SHA-256: how `openward check` relates
+    a file on disk to the version (and, for its publishers, the grant) it was cut from."""
+
+    __tablename__ = "recipient_files"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    copy_id: Mapped[int] = mapped_column(ForeignKey("recipient_copies.id", ondelete="CASCADE"),
+                                         index=True)  # fmt: skip
+    path: Mapped[str] = mapped_column(String(1000))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original: Mapped[str] = mapped_column(String(64))
+    """The SHA-256 of the published file it marks."""
+    copy: Mapped[RecipientCopy] = relationship()

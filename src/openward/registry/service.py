@@ -83,6 +83,11 @@ class Settings:
     """The registry's signing key (PEM); default ``data/registry-signing.pem``, created once."""
     log_origin: str = "openward-registry"
     """The name signed into transparency-log tree heads."""
+    mark_secret_path: Path | None = None
+    """The secret per-recipient weight marks are keyed with (32 random bytes); default
+    ``data/registry-mark-secret``, created once. Every API replica reads the same file."""
+    max_trace_bytes: int = 64 << 30
+    """Largest suspect upload ``POST /api/v1/models/{org}/{name}/trace`` reads (413 above)."""
     max_file_bytes: int = 1 << 40
     max_files: int = 100_000
     max_json_bytes: int = 1 << 20
@@ -210,6 +215,7 @@ class Registry:
         self.sessions = sessions
         self.blobs = blobs
         self._key: Any = None
+        self._mark_secret: bytes | None = None
         self._relatives: Any = None
 
     @property
@@ -245,6 +251,16 @@ class Registry:
                         raise
             self._key = load_private_key(path)
         return self._key
+
+    @property
+    def mark_secret(self) -> bytes:
+        """The secret per-recipient marks are keyed with (never leaves the registry)."""
+        if self._mark_secret is None:
+            from openward.registry.marks import load_secret
+
+            path = self.settings.mark_secret_path or self.settings.data / "registry-mark-secret"
+            self._mark_secret = load_secret(path)
+        return self._mark_secret
 
     def public_key_pem(self) -> str:
         from openward.signing.keys import public_pem

@@ -623,6 +623,19 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
             # The session holds the id of the token the user signed in with, not the
             # token itself: the download log names it all the same.
             gov.log_download(s, user, None, row, path, token_id=request.session.get("tid"))
+        from openward.registry import marks
+
+        grant = marks.recipient_grant(registry, s, user, row)
+        if grant is not None:  # a grantee of a marked model: their copy, as the API serves it
+            marked = marks.marked_download(registry, s, grant, row, entry, request.method,
+                                           request.headers.get("range"))  # fmt: skip
+            if marked is not None:
+                s.close()
+                marked.headers["content-disposition"] = (
+                    f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
+                )
+                marked.headers["content-security-policy"] = CSP + "; sandbox"
+                return marked
         s.close()  # the bytes are streamed without holding a database connection
         blobs = registry.blobs
         if isinstance(blobs, FileBlobStore):
@@ -692,9 +705,12 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         actor = need_user(user, "set the access tier")
         raw = form.get("fields", "").strip()
         fields = [f.strip() for f in raw.replace(",", " ").split()] if raw else None
-        model = gov.set_tier(registry, s, actor, org, name, form.get("tier", ""), fields)
+        watermark = form.get("watermark") or None
+        model = gov.set_tier(registry, s, actor, org, name, form.get("tier", ""), fields,
+                             watermark)  # fmt: skip
         s.commit()
-        _flash(request, f"{org}/{name} is now {model.access_tier}.")
+        marked = ", weights marked per recipient" if model.watermark == "per-recipient" else ""
+        _flash(request, f"{org}/{name} is now {model.access_tier}{marked}.")
         return back(f"/models/{org}/{name}/manage")
 
     @router.post("/models/{org}/{name}/manage/requests/{request_id}/approve")

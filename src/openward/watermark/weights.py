@@ -1,0 +1,813 @@
+"""Per-recipient weight marks: which grant did a leaked copy come from?
+
+A gated model is granted to named recipients. Each recipient downloads a copy whose weights
+carry a mark keyed by their grant; when a copy turns up where it should not, :func:`trace`
+names the grant(s) whose mark it carries, each with a bound on the probability of a false
+accusation.
+
+Usage::
+
+    from openward.watermark.weights import grant_key, marked_chunks, trace
+
+    key = grant_key(registry_secret, "acme/model-7b", "grant-42")
+    with open("out/model.safetensors", "wb") as out:          # as the download streams
+        for chunk in marked_chunks(Path("model/model.safetensors"), key):
+            out.write(chunk)
+
+    trace(Path("model"), Path("leaked.Q4_0.gguf"), {"grant-42": key, "grant-43": key43})
+    # [Match(grant='grant-42', z=61.3, p_value=0.0)]
+
+The scheme (docs/watermark.md has the full account and the measurements):
+
+- **Where.** Only the two-dimensional weights inside the transformer blocks (attention and
+  MLP projections, chosen from the safetensors header by name and shape); embeddings,
+  norms and biases are left alone.
+- **What.** The elements of each marked tensor are cut into groups of :data:`GROUP`; in
+  every group one element, chosen by a keyed counter-based generator (the Philox-4x64
+  stream keyed by HMAC(grant key, tensor name)), moves by one step in a keyed direction:
+  bfloat16 by :data:`ULP_STEP` units in the last place of its magnitude (a change below
+  half a unit would vanish in rounding), float16/32/64 by a relative
+  :data:`RELATIVE_STEP`. Group g's choice comes
+  from word g/4 of the stream, and any word is computed from its counter without the
+  words before it, so any byte range of the file is marked without the rest:
+  :func:`marked_chunks` streams the file chunk by chunk, chunks may split elements, and
+  the result is the same whatever the chunking.
+- **Detection.** For each grant, the differences suspect - original at that grant's marked
+  positions are correlated with its sign pattern. Under the null hypothesis (the suspect
+  does not derive from this grant's copy) the signs are independent of the differences, so
+  given the differences the statistic is a Rademacher sum and Hoeffding's inequality bounds
+  P(Z >= z) by exp(-z^2 / 2) exactly, without a normal approximation. Two statistics are
+  computed (one weighted for dense noise such as quantization or fine-tuning, one clipped
+  for sparse large changes such as pruning); the p-value is the Bonferroni bound
+  ``min(1, 2 exp(-z^2/2))`` of the larger.
+- **Alignment.** A suspect whose hidden units were permuted consistently (or a GGUF file
+  whose Q/K rows llama.cpp reordered) is aligned to the original first: the residual
+  stream's permutation from the token-embedding columns, each matrix's own units by
+  correlating rows (or columns) with the original's.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import hmac
+import itertools
+import math
+import os
+import re
+import shutil
+from collections import deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from openward.errors import OpenwardError
+
+__all__ = [
+    "GROUP",
+    "RELATIVE_STEP",
+    "ULP_STEP",
+    "Match",
+    "NotACopy",
+    "WatermarkError",
+    "grant_key",
+    "is_markable",
+    "mark_folder",
+    "marked_chunks",
+    "score",
+    "trace",
+]
+
+GROUP: Final = 64
+"""One element in every ``GROUP`` consecutive elements of a marked tensor is marked."""
+ULP_STEP: Final = 2
+"""Units in the last place a marked bfloat16 element moves."""
+RELATIVE_STEP: Final = 2.0**-7
+"""Relative change of a marked float16/float32/float64 element (bfloat16 moves one ULP)."""
+MIN_ELEMENTS: Final = 1024
+"""Tensors with fewer elements are not marked."""
+MARKED_DTYPES: Final = frozenset({"BF16", "F16", "F32", "F64"})
+_ITEMSIZE: Final = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8}
+_NUMPY: Final = {"BF16": "<u2", "F16": "<f2", "F32": "<f4", "F64": "<f8"}
+_IN_BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block|blk)\.\d+\.")
+_NOT_MARKED = re.compile(r"norm|embed|\bln_|lm_head|rotary|position", re.IGNORECASE)
+_KEY_DOMAIN: Final = b"openward/weight-mark/v1\x00"
+_WORKERS: Final = 4
+"""Threads that mark the chunks ahead of the one being sent."""
+_COPY_CORRELATION: Final = 0.5
+"""A suspect tensor less correlated than this with the original (after alignment) is not a
+copy of it."""
+_EMBED_SAMPLE: Final = 8192
+
+Floats = npt.NDArray[np.float64]
+
+
+class WatermarkError(OpenwardError):
+    """A file or folder that cannot be marked or traced (one line, for the CLI)."""
+
+
+class NotACopy(WatermarkError):
+    """The suspect is not a copy of this model (another architecture, other shapes, or
+    unrelated weights)."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """One grant's mark, as found in a suspect copy."""
+
+    grant: str
+    """The grant id (a key of the ``keys`` mapping)."""
+    z: float
+    """The detection statistic (about 0 when the mark is absent; large when present)."""
+    p_value: float
+    """Upper bound on the probability that a copy not derived from this grant scores ``z``
+    or more (Hoeffding, Bonferroni over the two statistics): the false-accusation
+    probability for this grant."""
+
+
+# -- keys and patterns -------------------------------------------------------------------
+
+
+def grant_key(secret: bytes, model: str, grant_id: str) -> bytes:
+    """The mark key of one grant: HMAC-SHA256(secret, domain || model || grant_id).
+
+    ``secret`` is the registry's (never sent to recipients); ``model`` is ``ORG/NAME``.
+    """
+    if not secret:
+        raise WatermarkError("the watermark secret is empty")
+    if not model or not grant_id:
+        raise WatermarkError("a grant key needs a model name and a grant id")
+    message = _KEY_DOMAIN + model.encode() + b"\x00" + grant_id.encode()
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def _tensor_key(key: bytes, name: str) -> int:
+    digest = hmac.new(key, b"tensor\x00" + name.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:16], "little")
+
+
+def _span_pattern(tkey: int, start: int, end: int) -> tuple[npt.NDArray[np.int64], Any]:
+    """Marked element indices (ascending) in ``[start, end)`` of one tensor and their
+    directions (+1 grow the magnitude, -1 shrink it).
+
+    Group g (elements ``[64g, 64g + 64)``) takes 16-bit field ``g % 4`` (little end first)
+    of word ``g // 4`` of the Philox-4x64 stream keyed by ``tkey``: its low 6 bits pick the
+    element, bit 6 the direction. Word w comes from counter ``w // 4``, so any span is
+    generated without the words before it.
+    """
+    if end <= start:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
+    g0, g1 = start // GROUP, -(-end // GROUP)
+    w0, w1 = g0 // 4, -(-g1 // 4)
+    c0 = w0 // 4
+    counter = np.array([c0, 0, 0, 0], dtype=np.uint64)
+    words = np.random.Philox(key=tkey, counter=counter).random_raw(w1 - 4 * c0)
+    fields = np.asarray(words, dtype="<u8").view("<u2")[4 * (w0 - 4 * c0) :]
+    fields = fields[g0 - 4 * w0 : g1 - 4 * w0]
+    positions = np.arange(g0, g1, dtype=np.int64) * GROUP + (fields & (GROUP - 1))
+    signs = np.where(fields & GROUP, 1, -1).astype(np.int8)  # the bit above the offset
+    lo = 1 if positions[0] < start else 0
+    hi = len(positions) - (1 if positions[-1] >= end else 0)
+    return positions[lo:hi], signs[lo:hi]
+
+
+# -- the safetensors layout ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Marked:
+    """One tensor the scheme marks."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    """Absolute offset of its first byte in the file."""
+    end: int
+
+    @property
+    def itemsize(self) -> int:
+        return _ITEMSIZE[self.dtype]
+
+    @property
+    def numel(self) -> int:
+        return (self.end - self.start) // self.itemsize
+
+
+@dataclass(frozen=True)
+class _Layout:
+    size: int
+    marked: tuple[_Marked, ...] = field(default=())
+
+
+def _markable(name: str, dtype: str, shape: tuple[int, ...]) -> bool:
+    return (
+        dtype in MARKED_DTYPES
+        and len(shape) == 2
+        and min(shape) >= 2
+        and shape[0] * shape[1] >= MIN_ELEMENTS
+        and _IN_BLOCK.search(name) is not None
+        and _NOT_MARKED.search(name) is None
+    )
+
+
+def _layout(path: Path) -> _Layout:
+    """The marked tensors of one safetensors file, from its header only.
+
+    Raises:
+        WatermarkError: not a regular file, not safetensors, or a header a loader refuses
+            (a truncated file included).
+    """
+    from openward.artifacts.blob import MappedFile
+    from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
+    from openward.artifacts.safetensors import read_safetensors_header
+
+    if not path.is_file():
+        raise WatermarkError(f"{path}: not a file")
+    try:
+        with MappedFile(path) as mapped:
+            size = mapped.blob.size
+            header = read_safetensors_header(mapped.blob)
+    except (ArtifactFormatError, ArtifactLimitError) as exc:
+        raise WatermarkError(f"{path}: not a readable safetensors file ({exc})") from None
+    except (OSError, ValueError) as exc:
+        raise WatermarkError(f"{path}: cannot read ({_first_line(exc)})") from None
+    if header.problems:
+        raise WatermarkError(f"{path}: not a loadable safetensors file ({header.problems[0]})")
+    marked = tuple(
+        _Marked(t.name, t.dtype, t.shape, header.data_start + t.start, header.data_start + t.end)
+        for t in sorted(header.tensors, key=lambda t: t.start)
+        if _markable(t.name, t.dtype, t.shape)
+    )
+    return _Layout(size, marked)
+
+
+def is_markable(path: Path) -> bool:
+    """Whether ``path`` is a safetensors file with at least one tensor the scheme marks."""
+    try:
+        return bool(_layout(Path(path)).marked)
+    except WatermarkError:
+        return False
+
+
+# -- marking -------------------------------------------------------------------------------
+
+
+def _apply(raw: npt.NDArray[Any], dtype: str, local: npt.NDArray[np.int64], signs: Any) -> None:
+    """Move ``raw[local]`` (a writable array in the file's dtype) in the keyed directions."""
+    if local.size == 0:
+        return
+    if dtype == "BF16":
+        bits = raw[local].astype(np.int32)
+        magnitude = bits & 0x7FFF
+        ok = (magnitude > ULP_STEP) & (magnitude < 0x7F7F - ULP_STEP)
+        raw[local[ok]] = (bits[ok] + ULP_STEP * signs[ok]).astype(np.uint16)
+        return
+    values = raw[local]
+    ok = _eligible_float(values, dtype)
+    local, values, signs = local[ok], values[ok], signs[ok]
+    factor = np.where(signs > 0, 1.0 + RELATIVE_STEP, 1.0 - RELATIVE_STEP).astype(values.dtype)
+    raw[local] = values * factor
+
+
+def _eligible_float(values: Any, dtype: str) -> npt.NDArray[np.bool_]:
+    """Finite, non-zero, and far from overflow (``isfinite`` is implied by the bound)."""
+    limit = float(np.finfo(np.dtype(_NUMPY[dtype])).max) / 2
+    magnitude = np.abs(values)
+    ok: npt.NDArray[np.bool_] = (magnitude > 0) & (magnitude < limit)
+    return ok
+
+
+def _mark_span(
+    buf: bytearray, buf_offset: int, t: _Marked, tkey: int, first: int, end: int
+) -> None:
+    """Mark elements ``[first, end)`` of ``t`` whose bytes lie in ``buf`` (which starts at
+    file offset ``buf_offset`` and holds those elements whole)."""
+    positions, signs = _span_pattern(tkey, first, end)
+    if positions.size == 0:
+        return
+    offset = t.start + first * t.itemsize - buf_offset
+    raw = np.frombuffer(buf, dtype=_NUMPY[t.dtype], count=end - first, offset=offset)
+    _apply(raw, t.dtype, positions - first, signs)
+
+
+def marked_chunks(path: Path, key: bytes, *, chunk_size: int = 8 << 20) -> Iterator[bytes]:
+    """The bytes of the safetensors file ``path`` with ``key``'s mark applied, chunk by chunk.
+
+    Same total length as the file, header bytes unchanged, every chunk ``chunk_size`` bytes
+    but the last. Nothing is held beyond the current chunk (and the few bytes of an element
+    a chunk boundary splits), nothing is written; the same key always gives the same bytes.
+    A valid safetensors file with nothing to mark streams unchanged.
+
+    Raises:
+        WatermarkError: not safetensors, a header a loader refuses (a truncated file), a
+            file that changes while it streams, or an empty key.
+    """
+    path = Path(path)
+    if not key:
+        raise WatermarkError("the mark key is empty")
+    if chunk_size < 1:
+        raise WatermarkError(f"chunk_size must be positive, not {chunk_size}")
+    layout = _layout(path)
+    tkeys = {t.name: _tensor_key(key, t.name) for t in layout.marked}
+    ends = [t.end for t in layout.marked]
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise WatermarkError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+    def produce(offset: int) -> bytes:
+        n = min(chunk_size, layout.size - offset)
+        buf = bytearray(n)
+        if os.preadv(fd, [buf], offset) != n:
+            raise WatermarkError(f"{path}: the file changed while it was read")
+        for t in layout.marked[bisect.bisect_right(ends, offset) :]:
+            if t.start >= offset + n:
+                break
+            _mark_chunk(fd, path, buf, offset, t, tkeys[t.name])
+        return bytes(buf)
+
+    offsets = iter(range(0, layout.size, chunk_size))
+    workers = min(_WORKERS, os.cpu_count() or 1)
+    try:
+        if workers <= 1 or layout.size <= chunk_size:
+            for offset in offsets:
+                yield produce(offset)
+            return
+        # marking is numpy work that releases the GIL: the next chunks are marked while the
+        # current one is sent (at most workers + 1 chunks in memory)
+        with ThreadPoolExecutor(workers, thread_name_prefix="openward-mark") as pool:
+            pending: deque[Future[bytes]] = deque(
+                pool.submit(produce, off) for off in itertools.islice(offsets, workers + 1)
+            )
+            try:
+                while pending:
+                    chunk = pending.popleft().result()
+                    following = next(offsets, None)
+                    if following is not None:
+                        pending.append(pool.submit(produce, following))
+                    yield chunk
+            finally:
+                for future in pending:
+                    future.cancel()
+    finally:
+        os.close(fd)
+
+
+def _mark_chunk(fd: int, path: Path, buf: bytearray, offset: int, t: _Marked, tkey: int) -> None:
+    stop = offset + len(buf)
+    lo, hi = max(offset, t.start), min(stop, t.end)
+    size = t.itemsize
+    first = (lo - t.start) // size
+    end = -(-(hi - t.start) // size)
+    a, b = t.start + first * size, t.start + end * size
+    if a >= offset and b <= stop:
+        _mark_span(buf, offset, t, tkey, first, end)
+        return
+    # an element split by a chunk boundary: mark the whole elements, keep the chunk's part
+    whole = bytearray(os.pread(fd, b - a, a))
+    if len(whole) != b - a:
+        raise WatermarkError(f"{path}: the file changed while it was read")
+    _mark_span(whole, a, t, tkey, first, end)
+    buf[lo - offset : hi - offset] = whole[lo - a : hi - a]
+
+
+def mark_folder(src: Path, dst: Path, key: bytes) -> None:
+    """Write a marked copy of the model folder ``src`` to ``dst`` (new or empty).
+
+    Markable safetensors files are written through :func:`marked_chunks`; every other file
+    is copied as it is. Symbolic links that resolve outside ``src`` are skipped.
+
+    Raises:
+        WatermarkError: ``src`` is not a folder, ``dst`` exists and is not an empty folder,
+            or a safetensors file is malformed.
+    """
+    src, dst = Path(src), Path(dst)
+    if not src.is_dir():
+        raise WatermarkError(f"{src}: not a folder")
+    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
+        raise WatermarkError(f"{dst}: exists and is not an empty folder")
+    root = src.resolve()
+    for file in sorted(src.rglob("*")):
+        if file.is_dir():
+            continue
+        real = file.resolve()
+        if not real.is_file() or not real.is_relative_to(root):
+            continue
+        out = dst / file.relative_to(src)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if file.suffix == ".safetensors" and is_markable(real):
+            with out.open("wb") as sink:
+                for chunk in marked_chunks(real, key):
+                    sink.write(chunk)
+        elif file.suffix == ".safetensors":
+            _layout(real)  # a malformed safetensors file is an error, not a silent copy
+            shutil.copyfile(real, out)
+        else:
+            shutil.copyfile(real, out)
+
+
+# -- reading the original and the suspect ---------------------------------------------------
+
+
+def _safetensors_files(path: Path) -> list[Path]:
+    """The safetensors files of a model folder (the index's shards when there is one) or
+    the file itself; [] when there are none."""
+    import json
+
+    if path.is_file():
+        return [path] if path.suffix == ".safetensors" else []
+    if not path.is_dir():
+        raise WatermarkError(f"{path}: no such file or folder")
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            names = sorted(
+                set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise WatermarkError(f"{index}: not a readable safetensors index") from None
+        files = [path / str(n) for n in names]
+        missing = [f for f in files if Path(str(f.name)) != Path(f.name) or not f.is_file()]
+        if missing:
+            raise WatermarkError(f"{index}: names a missing shard {missing[0].name!r}")
+        return files
+    return sorted(p for p in path.iterdir() if p.suffix == ".safetensors" and p.is_file())
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The marked tensors of the original, by name."""
+
+    tensors: dict[str, tuple[Path, _Marked]]
+
+
+def _original(path: Path) -> _Source:
+    files = _safetensors_files(Path(path))
+    if not files:
+        raise WatermarkError(f"{path}: the original must be safetensors (a folder or a file)")
+    tensors: dict[str, tuple[Path, _Marked]] = {}
+    for file in files:
+        for t in _layout(file).marked:
+            tensors.setdefault(t.name, (file, t))
+    if not tensors:
+        raise WatermarkError(f"{path}: no tensor the weight mark uses (nothing to trace)")
+    return _Source(tensors)
+
+
+def _read_marked(file: Path, t: _Marked) -> npt.NDArray[np.float32] | Floats:
+    """A marked tensor's values, flat (float32 for 16- and 32-bit dtypes, float64 for F64)."""
+    length = t.end - t.start
+    try:
+        with file.open("rb") as f:
+            f.seek(t.start)
+            raw = f.read(length)
+    except OSError as exc:
+        raise WatermarkError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) != length:
+        raise WatermarkError(f"{file}: {t.name} is truncated")
+    values: npt.NDArray[np.float32] | Floats = _to_float(
+        np.frombuffer(raw, dtype=_NUMPY[t.dtype]), t.dtype
+    )
+    return values
+
+
+def _to_float(raw: npt.NDArray[Any], dtype: str) -> Any:
+    if dtype == "BF16":
+        return (raw.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    if dtype == "F64":
+        return raw.astype(np.float64)
+    return raw.astype(np.float32)
+
+
+def _suspect_tensors(path: Path, names: Mapping[str, tuple[int, ...]]) -> dict[str, Any] | None:
+    """Where each marked tensor is in a safetensors suspect with the same names and shapes
+    (file, offset, dtype), or None when the suspect is not laid out like the original."""
+    try:
+        files = _safetensors_files(path)
+    except WatermarkError:
+        return None
+    found: dict[str, Any] = {}
+    for file in files:
+        header = _header(file)
+        if header is None:
+            return None
+        for t in header.tensors:
+            if t.name in names and t.name not in found:
+                if tuple(t.shape) != names[t.name] or t.dtype not in MARKED_DTYPES:
+                    return None
+                start = header.data_start + t.start
+                found[t.name] = (
+                    file,
+                    _Marked(t.name, t.dtype, tuple(t.shape), start, header.data_start + t.end),
+                )
+    return found if set(found) == set(names) else None
+
+
+def _header(file: Path) -> Any:
+    from openward.artifacts.blob import MappedFile
+    from openward.artifacts.errors import ArtifactFormatError, ArtifactLimitError
+    from openward.artifacts.safetensors import read_safetensors_header
+
+    try:
+        with MappedFile(file) as mapped:
+            header = read_safetensors_header(mapped.blob)
+    except (ArtifactFormatError, ArtifactLimitError, OSError, ValueError):
+        return None
+    return None if header.problems else header
+
+
+def _correlation(a: Any, b: Any) -> float:
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if a.size == 0 or a.size != b.size:
+        return 0.0
+    a = a - a.mean()
+    b = b - b.mean()
+    # einsum, not BLAS: a multithreaded dot product stalls on a loaded machine
+    denom = math.sqrt(_dot(a, a) * _dot(b, b))
+    return _dot(a, b) / denom if denom > 0 else 0.0
+
+
+def _dot(a: Any, b: Any) -> float:
+    return float(np.einsum("i,i->", a, b))
+
+
+def _match(a: Any, b: Any) -> npt.NDArray[np.int64]:
+    """``perm`` with ``b[perm]`` closest to ``a``, row by row (a one-to-one assignment)."""
+
+    def unit(x: Any) -> Any:
+        x = np.asarray(x, dtype=np.float32)
+        x = x - x.mean(axis=1, keepdims=True)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.maximum(norms, 1e-30)
+
+    sim = unit(a) @ unit(b).T
+    perm = np.argmax(sim, axis=1)
+    if len(np.unique(perm)) == len(perm):
+        out: npt.NDArray[np.int64] = perm.astype(np.int64)
+        return out
+    # greedy one-to-one assignment, best pairs first
+    n = sim.shape[0]
+    order = np.argsort(-sim, axis=None)
+    out = np.full(n, -1, dtype=np.int64)
+    used = np.zeros(sim.shape[1], dtype=bool)
+    left = n
+    for flat in order:
+        i, j = divmod(int(flat), sim.shape[1])
+        if out[i] < 0 and not used[j]:
+            out[i], used[j] = j, True
+            left -= 1
+            if left == 0:
+                break
+    return out
+
+
+_READS_HIDDEN: Final = frozenset({"q", "k", "v", "gate", "up"})
+_WRITES_HIDDEN: Final = frozenset({"o", "down"})
+
+
+def _pairs(original: Path, suspect: Path, source: _Source) -> Iterator[tuple[_Marked, Any, Any]]:
+    """(tensor, original values, suspect values in the original's layout), one tensor at a
+    time.
+
+    Raises:
+        NotACopy: another architecture, other shapes, or unrelated weights.
+    """
+    names = {name: t.shape for name, (_, t) in source.tensors.items()}
+    direct = _suspect_tensors(suspect, names)
+    if direct is None:
+        yield from _aligned_pairs(original, suspect, source)
+        return
+    for name, (file, t) in source.tensors.items():
+        o = _read_marked(file, t)
+        s = _read_marked(*direct[name]).reshape(-1)
+        if _correlation(o, s) < _COPY_CORRELATION:
+            raise _Misaligned(name)
+        yield t, o, s
+
+
+class _Misaligned(Exception):
+    """A same-named suspect tensor that does not match the original in place (permuted
+    units, or not a copy): trace again through the aligning reader."""
+
+
+def _aligned_pairs(
+    original: Path, suspect: Path, source: _Source
+) -> Iterator[tuple[_Marked, Any, Any]]:
+    """Pairs through openward.lineage's role reader (any format it reads), aligned to the
+    original when the suspect's units are permuted."""
+    from openward.lineage.weights import LineageError, UnreadableTensor, open_weights
+
+    try:
+        ws_o = open_weights(original)
+    except LineageError as exc:
+        raise WatermarkError(str(exc)) from None
+    try:
+        ws_s = open_weights(suspect)
+    except LineageError as exc:
+        raise NotACopy(f"{suspect}: not a copy of this model ({exc})") from None
+    by_name: dict[str, tuple[int, str]] = {}
+    for layer, roles in ws_o.layers.items():
+        for role, ref in roles.items():
+            if ref.part_of is None and not ref.transposed and ref.packed is None:
+                by_name[ref.name] = (layer, role)
+    usable = [n for n in source.tensors if n in by_name]
+    if not usable:
+        raise WatermarkError(
+            f"{original}: its marked tensors are not attention/MLP projections openward can "
+            "match in another format; trace a safetensors copy with the same tensor names"
+        )
+    if ws_s.n_layers != ws_o.n_layers or ws_s.hidden != ws_o.hidden:
+        raise NotACopy(
+            f"{suspect}: not a copy of this model ({ws_s.n_layers} layers of width "
+            f"{ws_s.hidden}, the original has {ws_o.n_layers} of width {ws_o.hidden})"
+        )
+    hidden_perm: npt.NDArray[np.int64] | None = None
+    hidden_checked = False
+    for name in usable:
+        layer, role = by_name[name]
+        ref_o = ws_o.layers[layer][role]
+        ref_s = ws_s.layers.get(layer, {}).get(role)
+        if ref_s is None or (ref_s.rows, ref_s.cols) != (ref_o.rows, ref_o.cols):
+            shape = "missing" if ref_s is None else f"{ref_s.rows}x{ref_s.cols}"
+            raise NotACopy(
+                f"{suspect}: not a copy of this model (layer {layer} {role} is {shape}, "
+                f"the original's is {ref_o.rows}x{ref_o.cols})"
+            )
+        _, t = source.tensors[name]
+        o = _read_marked(*source.tensors[name]).reshape(ref_o.rows, ref_o.cols)
+        try:
+            s = ws_s.read_all(ref_s)
+        except UnreadableTensor:
+            continue
+        except LineageError as exc:
+            raise WatermarkError(str(exc)) from None
+        if _correlation(o, s) < _COPY_CORRELATION:
+            if not hidden_checked:
+                hidden_perm = _hidden_permutation(ws_o, ws_s)
+                hidden_checked = True
+            s = _align(o, s, role, hidden_perm)
+            if _correlation(o, s) < _COPY_CORRELATION:
+                raise NotACopy(
+                    f"{suspect}: not a copy of this model (layer {layer} {role} does not "
+                    "match the original's weights, even after aligning units)"
+                )
+        yield t, o.reshape(-1), np.asarray(s, dtype=o.dtype).reshape(-1)
+
+
+def _hidden_permutation(ws_o: Any, ws_s: Any) -> npt.NDArray[np.int64] | None:
+    """The suspect's permutation of the residual stream, from the token-embedding columns
+    (None: not permuted)."""
+    if ws_o.embed.rows != ws_s.embed.rows:
+        return None
+    step = max(1, ws_o.embed.rows // _EMBED_SAMPLE)
+    rows = list(range(0, ws_o.embed.rows, step))
+    e_o = ws_o.read_rows(ws_o.embed, rows)
+    e_s = ws_s.read_rows(ws_s.embed, rows)
+    if _correlation(e_o, e_s) >= _COPY_CORRELATION:
+        return None
+    return _match(e_o.T, e_s.T)
+
+
+def _align(o: Any, s: Any, role: str, hidden_perm: npt.NDArray[np.int64] | None) -> Any:
+    """``s`` with its units put in ``o``'s order (role layout: rows are output units)."""
+    s = np.asarray(s, dtype=np.float32)
+    if role in _READS_HIDDEN:
+        if hidden_perm is not None:
+            s = s[:, hidden_perm]
+        return s if _correlation(o, s) >= _COPY_CORRELATION else s[_match(o, s)]
+    if role in _WRITES_HIDDEN:
+        if hidden_perm is not None:
+            s = s[hidden_perm, :]
+        return s if _correlation(o, s) >= _COPY_CORRELATION else s[:, _match(o.T, s.T)]
+    return s
+
+
+# -- detection ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Sums:
+    weighted: float = 0.0
+    weighted_var: float = 0.0
+    clipped: float = 0.0
+    clipped_var: float = 0.0
+    count: int = 0
+
+    def add(self, pattern: Floats, unit: Floats, diff: Floats) -> None:
+        c1 = unit * diff
+        c2 = np.clip(diff / unit, -1.0, 1.0)
+        self.weighted += _dot(pattern, c1)
+        self.weighted_var += _dot(c1, c1)
+        self.clipped += _dot(pattern, c2)
+        self.clipped_var += _dot(c2, c2)
+        self.count += int(pattern.size)
+
+    def match(self, grant: str) -> Match:
+        z1 = self.weighted / math.sqrt(self.weighted_var) if self.weighted_var > 0 else 0.0
+        z2 = self.clipped / math.sqrt(self.clipped_var) if self.clipped_var > 0 else 0.0
+        z = max(z1, z2)
+        p = min(1.0, 2.0 * math.exp(-z * z / 2.0)) if z > 0 else 1.0
+        return Match(grant, z, p)
+
+
+def _units(values: Any, dtype: str) -> tuple[npt.NDArray[np.bool_], Floats]:
+    """Which original values the mark moves, and by how much (one step) for each."""
+    if dtype == "BF16":
+        bits = np.asarray(values, dtype=np.float32).view(np.uint32)
+        magnitude = (bits >> np.uint32(16)) & np.uint32(0x7FFF)
+        ok = (magnitude > ULP_STEP) & (magnitude < 0x7F7F - ULP_STEP)
+        exponent = ((bits >> np.uint32(23)) & np.uint32(0xFF)).astype(np.int64)
+        return ok, ULP_STEP * np.ldexp(1.0, np.maximum(exponent, 1) - 134)
+    v = np.asarray(values, dtype=np.float64)
+    return _eligible_float(v, dtype), np.abs(v) * RELATIVE_STEP
+
+
+def _accumulate(
+    sums: dict[str, _Sums], tkeys: Mapping[str, int], t: _Marked, o: Any, s: Any
+) -> None:
+    o_flat = np.asarray(o).reshape(-1)
+    s_flat = np.asarray(s).reshape(-1)
+    for grant, tkey in tkeys.items():
+        positions, signs = _span_pattern(tkey, 0, t.numel)
+        ov = o_flat[positions]
+        ok, unit = _units(ov, t.dtype)
+        ov64 = ov.astype(np.float64)[ok]
+        diff = s_flat[positions].astype(np.float64)[ok] - ov64
+        diff[~np.isfinite(diff)] = 0.0
+        pattern = signs[ok].astype(np.float64) * np.sign(ov64)
+        sums[grant].add(pattern, unit[ok], diff)
+
+
+def _check_keys(keys: Mapping[str, bytes]) -> None:
+    for grant, key in keys.items():
+        if not isinstance(key, bytes | bytearray) or not key:
+            raise WatermarkError(f"grant {grant!r}: the mark key must be non-empty bytes")
+
+
+def _score_pairs(
+    pairs: Iterator[tuple[_Marked, Any, Any]], keys: Mapping[str, bytes], suspect: Path
+) -> dict[str, _Sums]:
+    sums = {grant: _Sums() for grant in keys}
+    seen = 0
+    for t, o, s in pairs:
+        tkeys = {grant: _tensor_key(key, t.name) for grant, key in keys.items()}
+        _accumulate(sums, tkeys, t, o, s)
+        seen += 1
+    if seen == 0:
+        raise WatermarkError(f"{suspect}: none of the marked tensors could be read")
+    return sums
+
+
+def score(original: Path, suspect: Path, keys: Mapping[str, bytes]) -> list[Match]:
+    """Every grant's detection statistic on ``suspect``, most significant first.
+
+    ``original`` is the unmarked published model (a safetensors folder or file);
+    ``suspect`` a folder or file in any format openward.lineage reads (safetensors, GGUF,
+    PyTorch zip), possibly quantized, pruned, fine-tuned or with permuted units.
+
+    Raises:
+        NotACopy: the suspect is another architecture or unrelated weights.
+        WatermarkError: unreadable inputs.
+    """
+    original, suspect = Path(original), Path(suspect)
+    _check_keys(keys)
+    if not suspect.exists():
+        raise WatermarkError(f"{suspect}: no such file or folder")
+    source = _original(original)
+    try:
+        sums = _score_pairs(_pairs(original, suspect, source), keys, suspect)
+    except _Misaligned:
+        sums = _score_pairs(_aligned_pairs(original, suspect, source), keys, suspect)
+    matches = [sums[grant].match(grant) for grant in keys]
+    return sorted(matches, key=lambda m: (-m.z, m.grant))
+
+
+def trace(
+    original: Path, suspect: Path, keys: Mapping[str, bytes], *, threshold: float = 1e-6
+) -> list[Match]:
+    """The grants whose mark ``suspect`` carries (``p_value <= threshold``), most
+    significant first; [] when none.
+
+    Each p-value bounds the probability of naming that grant when the copy does not derive
+    from it. With N grants tested the chance of any false accusation is at most
+    N x ``threshold``.
+
+    Raises:
+        NotACopy: the suspect is another architecture or unrelated weights.
+        WatermarkError: unreadable inputs, or a threshold outside (0, 1).
+    """
+    if not 0 < threshold < 1:
+        raise WatermarkError(f"threshold must be in (0, 1), not {threshold}")
+    return [m for m in score(original, suspect, keys) if m.p_value <= threshold]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -9,7 +9,14 @@ and 2 000 characters and a 16 000-character transcript. Targets: p50 <= 25 ms an
 
 throughput: 64 concurrent streaming requests (``stream: true``, 32 server-sent chunks each),
 direct then through the guard, each for a fixed time; requests per second and the guard's
-share of the direct rate. Target >= 90 %.
+share of the direct rate. Target >= 90 %. Then the guard's CPU time per request, measured
+from the process (``/proc``) once the work it defers past the answer (harmful-compliance's
+judgement) has drained: the load-independent figure, and what one core sustains
+(1 000 / CPU ms) when that deferred work is counted.
+
+Every request carries a different prompt (slices of the same prose at different offsets), so
+the guard's caches of repeated text do not flatter the figures; a conversation's repeated
+turns (system prompt, history) would hit them in real traffic.
 
 The load generator is a minimal HTTP/1.1 client on asyncio streams (keep-alive, chunked
 decoding), so the client's own cost is small next to what it measures. The prompts are
@@ -99,9 +106,9 @@ def _process(command: Sequence[str], ready: str) -> Iterator[subprocess.Popen[by
 @contextmanager
 def servers(
     policy: Path | None, interval_s: float = 0.0, workers: int = 1
-) -> Iterator[tuple[int, int]]:
-    """(upstream port, guard port): the upstream on core 1, the guard on core 0 (with
-    ``workers`` > 1 the guard's processes are not pinned)."""
+) -> Iterator[tuple[int, int, subprocess.Popen[bytes]]]:
+    """(upstream port, guard port, guard process): the upstream on core 1, the guard on core
+    0 (with ``workers`` > 1 the guard's processes are not pinned)."""
     up, guard = _free_port(), _free_port()
     upstream = [*_pin(1), sys.executable, __file__, "--serve-upstream", str(up), str(interval_s)]
     cli = [*(_pin(0) if workers == 1 else []), sys.executable, "-c",
@@ -113,9 +120,9 @@ def servers(
         cli += ["--workers", str(workers)]
     with (
         _process(upstream, f"http://127.0.0.1:{up}/v1/models"),
-        _process(cli, f"http://127.0.0.1:{guard}/healthz"),
+        _process(cli, f"http://127.0.0.1:{guard}/healthz") as guard_proc,
     ):
-        yield up, guard
+        yield up, guard, guard_proc
 
 
 class Connection:
@@ -182,14 +189,14 @@ def prose(chars: int, offset: int = 0) -> str:
     return text
 
 
-def chat_body(chars: int, transcript: bool = False, stream: bool = False) -> bytes:
+def chat_body(chars: int, transcript: bool = False, stream: bool = False, offset: int = 0) -> bytes:
     if not transcript:
-        messages = [{"role": "user", "content": prose(chars)}]
+        messages = [{"role": "user", "content": prose(chars, offset)}]
     else:
         turns = 10
         messages = [
             {"role": "user" if i % 2 == 0 else "assistant",
-             "content": prose(chars // turns, offset=i * 97)}
+             "content": prose(chars // turns, offset=offset + i * 97)}
             for i in range(turns)
         ]  # fmt: skip
     body = {"model": "canned-1", "messages": messages, "max_tokens": 32, "stream": stream}
@@ -201,11 +208,14 @@ def _pct(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _latency_runs(up: int, guard: int, body: bytes, n: int) -> dict[str, list[float]]:
+async def _latency_runs(
+    up: int, guard: int, bodies: Sequence[bytes], n: int
+) -> dict[str, list[float]]:
     conns = {"direct": Connection(up), "guard": Connection(guard)}
     times: dict[str, list[float]] = {"direct": [], "guard": []}
     statuses: dict[int, int] = {}
     for i in range(n + 5):
+        body = bodies[i % len(bodies)]
         for name in ("direct", "guard") if i % 2 == 0 else ("guard", "direct"):
             t0 = time.perf_counter()
             status, _ = await conns[name].post("/v1/chat/completions", body)
@@ -222,16 +232,19 @@ async def _latency_runs(up: int, guard: int, body: bytes, n: int) -> dict[str, l
 
 
 def latency(args: argparse.Namespace) -> None:
-    cases = [("200-char prompt", chat_body(200), 25, 100),
-             ("2 000-char prompt", chat_body(2000), 25, 100),
-             ("16 000-char transcript", chat_body(16000, transcript=True), 400, None)]  # fmt: skip
-    with servers(args.policy) as (up, guard):
+    def many(chars: int, transcript: bool = False) -> list[bytes]:
+        return [chat_body(chars, transcript, offset=7 * i) for i in range(args.requests + 5)]
+
+    cases = [("200-char prompt", many(200), 25, 100),
+             ("2 000-char prompt", many(2000), 25, 100),
+             ("16 000-char transcript", many(16000, transcript=True), 400, None)]  # fmt: skip
+    with servers(args.policy) as (up, guard, _proc):
         print(
             "| request | direct p50 / p95 ms | guard p50 / p95 ms | added p50 / p95 ms | target |"
         )
         print("|---|---|---|---|---|")
-        for name, body, p50_target, p95_target in cases:
-            t = asyncio.run(_latency_runs(up, guard, body, args.requests))
+        for name, bodies, p50_target, p95_target in cases:
+            t = asyncio.run(_latency_runs(up, guard, bodies, args.requests))
             d50, d95 = _pct(t["direct"], 0.5) * 1e3, _pct(t["direct"], 0.95) * 1e3
             g50, g95 = _pct(t["guard"], 0.5) * 1e3, _pct(t["guard"], 0.95) * 1e3
             target = f"p50 <= {p50_target}" + (f", p95 <= {p95_target}" if p95_target else "")
@@ -247,7 +260,9 @@ def latency(args: argparse.Namespace) -> None:
             print("    " + line)
 
 
-async def _load(port: int, body: bytes, concurrency: int, seconds: float) -> tuple[int, int]:
+async def _load(
+    port: int, bodies: Sequence[bytes], concurrency: int, seconds: float
+) -> tuple[int, int]:
     done = 0
     bad = 0
     stop = time.perf_counter() + seconds
@@ -256,8 +271,10 @@ async def _load(port: int, body: bytes, concurrency: int, seconds: float) -> tup
         nonlocal done, bad
         conn = Connection(port)
         await asyncio.sleep(0.5 * i / concurrency)  # staggered: a steady state, not lockstep
+        k = i
         while time.perf_counter() < stop:
-            status, payload = await conn.post("/v1/chat/completions", body)
+            status, payload = await conn.post("/v1/chat/completions", bodies[k % len(bodies)])
+            k += concurrency
             if status == 200 and payload.endswith(b"data: [DONE]\n\n"):
                 done += 1
             else:
@@ -268,29 +285,60 @@ async def _load(port: int, body: bytes, concurrency: int, seconds: float) -> tup
     return done, bad
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (all its threads); None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settled_cpu_s(pid: int, timeout: float = 120.0) -> float | None:
+    """The process's CPU seconds once it has gone idle (work deferred past the answers done):
+    less than 20 ms of CPU in a quarter of a second."""
+    before = _cpu_s(pid)
+    deadline = time.monotonic() + timeout
+    while before is not None and time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = _cpu_s(pid)
+        if now is None or now - before < 0.02:
+            return now
+        before = now
+    return before
+
+
 def throughput(args: argparse.Namespace) -> None:
-    body = chat_body(400, stream=True)
+    bodies = [chat_body(400, stream=True, offset=13 * i) for i in range(4096)]
     concurrency, seconds = args.concurrency, args.seconds
     rows = []
     for interval_ms in args.token_interval_ms:
         print(f"  {interval_ms:g} ms between tokens:", flush=True)
-        with servers(args.policy, interval_ms / 1000, args.workers) as (up, guard):
-            asyncio.run(_load(up, body, concurrency, 1.0))  # warm-up
-            asyncio.run(_load(guard, body, concurrency, 1.0))
+        with servers(args.policy, interval_ms / 1000, args.workers) as (up, guard, proc):
+            asyncio.run(_load(up, bodies, concurrency, 1.0))  # warm-up
+            asyncio.run(_load(guard, bodies[::-1], concurrency, 1.0))
             rates = {}
+            cpu_ms = None
             for name, port in (("direct", up), ("guard", guard), ("direct again", up)):
-                done, bad = asyncio.run(_load(port, body, concurrency, seconds))
+                start = _settled_cpu_s(proc.pid) if port == guard and args.workers == 1 else None
+                done, bad = asyncio.run(_load(port, bodies, concurrency, seconds))
                 rates[name] = done / seconds
                 extra = f" ({bad} failed)" if bad else ""
                 print(f"    {name}: {done / seconds:.1f} streamed requests/s{extra}", flush=True)
+                end = _settled_cpu_s(proc.pid) if start is not None else None
+                if start is not None and end is not None and done:
+                    cpu_ms = (end - start) / done * 1e3
+                    print(f"    guard CPU per request, deferred work included: {cpu_ms:.2f} ms "
+                          f"(one core sustains {1e3 / cpu_ms:.0f} req/s)", flush=True)  # fmt: skip
         direct = (rates["direct"] + rates["direct again"]) / 2
-        rows.append((interval_ms, direct, rates["guard"]))
+        rows.append((interval_ms, direct, rates["guard"], cpu_ms))
     print("\n| streams | chunks each | ms between tokens | direct req/s | guard req/s | "
-          "guard / direct | target |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
-    for interval_ms, direct, guarded in rows:
+          "guard / direct | guard CPU ms/request | target |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for interval_ms, direct, guarded, cpu in rows:
+        cpu_text = f"{cpu:.2f}" if cpu is not None else "?"
         print(f"| {concurrency} | {STREAM_CHUNKS} | {interval_ms:g} | {direct:.1f} | "
-              f"{guarded:.1f} | {guarded / direct:.1%} | >= 90 % |")  # fmt: skip
+              f"{guarded:.1f} | {guarded / direct:.1%} | {cpu_text} | >= 90 % |")  # fmt: skip
 
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {

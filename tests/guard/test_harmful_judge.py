@@ -3,6 +3,8 @@ on CPU: about 10 s on a shared 2-core machine, so it lives apart from the fast d
 
 from __future__ import annotations
 
+import pytest
+
 from openward.guard.detectors.harmful import HarmfulComplianceDetector, judge_available
 from openward.guard.types import Conversation, Detection, DetectorContext, Segment
 
@@ -54,3 +56,14 @@ def test_everyday_asks_answered_helpfully_are_not_flagged() -> None:
     answer = "Sure! Here is how, step by step. First, gather what you need, then ..."
     flagged = [ask for ask in EVERYDAY if any(d.score >= 0.5 for d in judged(ask, answer))]
     assert flagged == []
+
+
+def test_the_gate_batched_gives_each_ask_its_own_probability() -> None:
+    # asks of different lengths embedded together (padded to the longest) score as alone
+    from openward.guard.detectors.harmful import harm_probabilities
+
+    asks = [BOMB, *EVERYDAY[:5]]
+    together = harm_probabilities(asks)
+    alone = [harm_probabilities([ask])[0] for ask in asks]
+    assert together == pytest.approx(alone, abs=1e-4)
+    assert together[0] >= 0.5

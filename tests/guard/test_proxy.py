@@ -3,6 +3,7 @@ every action on both sides, streaming cut-off, faults, identities, metrics and e
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -19,7 +20,7 @@ import pytest
 from openward.guard.engine import Engine, UsageObserver
 from openward.guard.events import EventLog
 from openward.guard.policy import policy_from_mapping
-from openward.guard.proxy import create_app
+from openward.guard.proxy import UPSTREAM_POOLS, create_app
 from openward.runtime.server import free_port
 from tests.guard.sample_detectors import (
     PHRASE,
@@ -427,3 +428,32 @@ def test_odd_upstream_answers_are_relayed_or_refused_never_a_crash(raw: bytes, s
             assert r.status_code == status, r.text
             if status == 502:
                 assert r.json()["error"]["code"] == "upstream_unavailable"
+
+
+def test_concurrent_streams_share_the_guards_upstream_pools_in_turn() -> None:
+    # the guard's own upstream connections live in several pools taken in turn (httpcore's
+    # pool bookkeeping is quadratic in its connections): every stream still gets its answer
+    script = Script()
+    p = policy_from_mapping({})
+    engine = Engine(p, [PhraseInjection(), Secrets()])
+    with serve(upstream_app(script)) as base:
+        app = create_app(p, base + "/v1", engine=engine)
+        with serve(app) as url:
+
+            async def streams() -> list[str]:
+                async with httpx.AsyncClient(timeout=30) as client:
+
+                    async def one(i: int) -> str:
+                        body = _chat(f"Question {i}: what is the capital of France?", stream=True)
+                        r = await client.post(url + CHAT, json=body)
+                        assert r.status_code == 200
+                        return _sse(r.text)[0]
+
+                    return await asyncio.gather(*(one(i) for i in range(3 * UPSTREAM_POOLS)))
+
+            texts = asyncio.run(streams())
+            guard_state = app.state.guard
+            turns = {id(guard_state.client) for _ in range(UPSTREAM_POOLS)}
+    assert texts == [script.reply] * (3 * UPSTREAM_POOLS)
+    assert len(turns) == UPSTREAM_POOLS
+    assert guard_state._clients == []  # closed with the app

@@ -597,7 +597,7 @@ class UsageObserver(Protocol):
 
 REDACTED = "[redacted:{}]"
 # Output detectors slow enough (an embedding model per answer) to run after the answer was
-# delivered when the policy only flags their findings.
+# delivered when the policy only flags their findings (and off the event loop when not).
 DEFERRABLE = frozenset({"harmful-compliance"})
 # Findings scoring under this are dropped unless the policy sets a threshold: every
 # detector's score is in [0, 1] with 0.5 at its operating point (docs/guard-detectors.md).
@@ -630,6 +630,9 @@ class Engine:
         self.output_detectors: list[OutputDetector] = [
             d for d in outputs if d not in self.deferred_detectors
         ]
+        # whether an inline output detector may run a model at the end of an answer (the
+        # proxy then ends answers in a worker thread)
+        self.slow_output = any(d.name in DEFERRABLE for d in self.output_detectors)
         self._contexts: dict[str, DetectorContext] = {}
 
     def _only_flags(self, name: str) -> bool:

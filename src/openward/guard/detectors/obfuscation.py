@@ -40,7 +40,13 @@ from typing import Final
 
 import numpy as np
 
-from openward.guard.detectors._common import capped_segments, instruction_score, short_hash
+from openward.guard.detectors._common import (
+    TEXT_CACHE_ENTRIES,
+    TextCache,
+    capped_segments,
+    instruction_score,
+    short_hash,
+)
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = ["CONFUSABLES", "Decoded", "ObfuscationDetector", "decode"]
@@ -245,6 +251,8 @@ def decode(text: str) -> list[Decoded]:
 
 
 def _homoglyphs(text: str) -> list[Decoded]:
+    if text.isascii():
+        return []  # every look-alike of CONFUSABLES is outside ASCII
     out = []
     words = list(_WORD.finditer(text))
     latin_letters = sum(1 for ch in text if ch.isascii() and ch.isalpha())
@@ -372,6 +380,9 @@ def _pig_latin(text: str) -> list[Decoded]:
     return out
 
 
+_ASCII_LETTER: Final = re.compile(r"[A-Za-z]")
+
+
 def _transforms(text: str) -> list[Decoded]:
     """rot13, reversed and leetspeak sentences: kept when the transformed text is much more
     English-like (>= 0.9 nats/char better under the char LM) and says something."""
@@ -379,7 +390,7 @@ def _transforms(text: str) -> list[Decoded]:
     found: list[tuple[str, int, int, str, str]] = []  # kind, start, end, original, transformed
     for m in _SENTENCE.finditer(text):
         s = m.group().strip()
-        letters = sum(c.isascii() and c.isalpha() for c in s)
+        letters = len(_ASCII_LETTER.findall(s))
         if letters < 12 or letters < 0.6 * len(s):
             continue
         for kind, t in (("rot13", codecs.encode(s, "rot13")), ("reversed", s[::-1])):
@@ -448,34 +459,56 @@ def _reveal(text: str, found: list[Decoded]) -> str:
     return "".join(out)
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of finding in a text: its best span's score and decoding, how many spans."""
+
+    kind: str
+    score: float
+    best: Decoded
+    count: int
+
+
+def read_text(text: str) -> tuple[_Kind, ...]:
+    """What the detector finds in ``text``, by kind (it depends on the text alone)."""
+    by_kind: dict[str, list[tuple[float, Decoded]]] = {}
+    for d in decode(text):
+        by_kind.setdefault(d.kind, []).append((_score(d), d))
+    # look-alike letters and invisible characters inside words hide words: read the
+    # text with them undone, and if only then does it say "ignore the instructions",
+    # that is what they were for
+    inside = [k for k in ("homoglyph", "zero-width", "compat") if k in by_kind]
+    if inside:
+        revealed = _reveal(text, [d for k in inside for _s, d in by_kind[k]])
+        if instruction_score(revealed) >= 0.9 > instruction_score(text):
+            for k in inside:
+                by_kind[k] = [(max(s, 0.9), d) for s, d in by_kind[k]]
+    out = []
+    for kind, items in by_kind.items():
+        score, best = max(items, key=lambda x: x[0])
+        if kind == "homoglyph" and len(items) == 1 and score < 0.9:
+            score = 0.35
+        if kind == "bidi" and not _RTL.search(text):
+            score = 0.6  # direction overrides in text with nothing to reorder
+        out.append(_Kind(kind, score, best, len(items)))
+    return tuple(out)
+
+
 class ObfuscationDetector:
     """Reports each segment's findings grouped by kind: the highest-scoring span of a kind
-    locates it, evidence counts them."""
+    locates it, evidence counts them. A text's findings are kept in a :class:`TextCache`
+    (repeated turns are decoded once)."""
 
     name = NAME
+
+    def __init__(self, cache_entries: int = TEXT_CACHE_ENTRIES) -> None:
+        self.cache: TextCache[tuple[_Kind, ...]] = TextCache(cache_entries)
 
     def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
         out: list[Detection] = []
         for i, _seg, cap in capped_segments(conv):
-            text = cap.text
-            by_kind: dict[str, list[tuple[float, Decoded]]] = {}
-            for d in decode(text):
-                by_kind.setdefault(d.kind, []).append((_score(d), d))
-            # look-alike letters and invisible characters inside words hide words: read the
-            # text with them undone, and if only then does it say "ignore the instructions",
-            # that is what they were for
-            inside = [k for k in ("homoglyph", "zero-width", "compat") if k in by_kind]
-            if inside:
-                revealed = _reveal(text, [d for k in inside for _s, d in by_kind[k]])
-                if instruction_score(revealed) >= 0.9 > instruction_score(text):
-                    for k in inside:
-                        by_kind[k] = [(max(s, 0.9), d) for s, d in by_kind[k]]
-            for kind, items in by_kind.items():
-                score, best = max(items, key=lambda x: x[0])
-                if kind == "homoglyph" and len(items) == 1 and score < 0.9:
-                    score = 0.35
-                if kind == "bidi" and not _RTL.search(text):
-                    score = 0.6  # direction overrides in text with nothing to reorder
+            for found in self.cache.get(cap.text, read_text):
+                best, score, kind = found.best, found.score, found.kind
                 out.append(
                     Detection(
                         detector=NAME,
@@ -485,7 +518,7 @@ class ObfuscationDetector:
                         start=cap.to_original(best.start),
                         end=cap.to_original(best.end),
                         evidence={
-                            "count": len(items),
+                            "count": found.count,
                             "decoded_chars": len(best.text),
                             "decoded_sha256_12": short_hash(best.text),
                             "reads_as_instruction": score >= 0.75 and kind not in ("bidi",),

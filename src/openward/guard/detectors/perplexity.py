@@ -34,13 +34,13 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 import numpy as np
 
 from openward.guard.detectors._charlm import WEIGHTS_DIR, CharLM
-from openward.guard.detectors._common import capped_segments
+from openward.guard.detectors._common import TEXT_CACHE_ENTRIES, TextCache, capped_segments
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = [
@@ -245,18 +245,44 @@ def _unbalanced(tok: str) -> bool:
 def _tokens(text: str) -> tuple[list[re.Match[str]], str]:
     """The tokens the detector reads (machine text, blobs, numbers and rules left out) and
     the text with the machine spans blanked."""
-    chars = list(text)
-    for a, b in machine_mask(text):
-        for k in range(a, b):
-            if chars[k] != "\n":
-                chars[k] = " "
-    masked = "".join(chars)
-    toks = [
-        m
-        for m in _TOKEN.finditer(masked)
-        if not _BLOB.match(m.group()) and not _DATA.search(m.group()) and not _RULE.match(m.group())
-    ]
+    spans = machine_mask(text)
+    if spans:
+        chars = list(text)
+        for a, b in spans:
+            for k in range(a, b):
+                if chars[k] != "\n":
+                    chars[k] = " "
+        masked = "".join(chars)
+    else:
+        masked = text
+    toks = [m for m in _TOKEN.finditer(masked) if _read_token(m.group())]
     return toks, masked
+
+
+@lru_cache(maxsize=1 << 16)
+def _read_token(tok: str) -> bool:
+    """Whether the detector reads a token: not a blob, a number or a rule (kept per token)."""
+    return not _BLOB.match(tok) and not _DATA.search(tok) and not _RULE.match(tok)
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_features(tok: str) -> tuple[float, float, float, float, float, float]:
+    """One token's shape: soup, code, unknown, unbalanced (each 0 or 1), its letters and its
+    non-ASCII letters. A function of the token alone (and the word list), so it is kept per
+    token: prose repeats its words, and a text's cost is mostly these regular expressions."""
+    words = english_words()
+    camel = bool(_CAMEL.search(tok))
+    soup = camel or (bool(_SOUP.search(tok)) and not _WRAPPED.match(tok))
+    code = bool(_CODE.match(tok))
+    unknown = (
+        bool(words)
+        and any(not _known(c, words) for c in _CORE.findall(tok) if len(c) >= 3)
+        and not tok[:1].isupper()  # names and sentence starts are not fragments
+    ) or camel
+    letters = sum(c.isalpha() for c in tok)
+    foreign = sum(c.isalpha() and ord(c) > 127 for c in tok)
+    return (float(soup), float(code), float(unknown), float(_unbalanced(tok)), float(letters),
+            float(foreign))  # fmt: skip
 
 
 def suffix_windows(text: str, lm: CharLM | None = None) -> list[SuffixWindow]:
@@ -266,7 +292,6 @@ def suffix_windows(text: str, lm: CharLM | None = None) -> list[SuffixWindow]:
     n = len(toks)
     if n < MIN_TOKENS:
         return []
-    words = english_words()
     # the model reads the text case-folded (an all-caps sentence is not a token soup; the
     # case changes GCG makes are counted by their shape) and judges ASCII only: other
     # characters (emoji, accents, other scripts) add nothing to a window's perplexity
@@ -280,28 +305,10 @@ def suffix_windows(text: str, lm: CharLM | None = None) -> list[SuffixWindow]:
     tok_lp = csum[ends] - csum[starts]
     tok_len = (cnt[ends] - cnt[starts]).astype(np.float64)
     strs = [m.group() for m in toks]
-    soup = np.array(
-        [bool(_CAMEL.search(t)) or (bool(_SOUP.search(t)) and not _WRAPPED.match(t)) for t in strs],
-        dtype=np.float64,
-    )
-    code = np.array([bool(_CODE.match(t)) for t in strs], dtype=np.float64)
-    unknown = np.array(
-        [
-            (
-                bool(words)
-                and any(not _known(c, words) for c in _CORE.findall(t) if len(c) >= 3)
-                and not t[:1].isupper()
-            )  # names and sentence starts are not fragments
-            or bool(_CAMEL.search(t))
-            for t in strs
-        ],
-        dtype=np.float64,
-    )
-    unbalanced = np.array([_unbalanced(t) for t in strs], dtype=np.float64)
-    letters = np.array([sum(c.isalpha() for c in t) for t in strs], dtype=np.float64)
-    foreign = np.array(
-        [sum(c.isalpha() and ord(c) > 127 for c in t) for t in strs], dtype=np.float64
-    )
+    # columns: soup, code, unknown, unbalanced, letters, foreign (see _token_features)
+    feats = np.array([_token_features(t) for t in strs], dtype=np.float64).reshape(-1, 6)
+    soup, code, unknown = feats[:, 0], feats[:, 1], feats[:, 2]
+    unbalanced, letters, foreign = feats[:, 3], feats[:, 4], feats[:, 5]
     w = min(WINDOW, n)
 
     def win(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -411,29 +418,53 @@ def locate(text: str, windows: list[SuffixWindow]) -> tuple[str, int, int, Suffi
     return kind, start, end, best
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What the detector reads in one text, whoever sent it: where the soup sits and its
+    best window, the number of windows, the span's short hash."""
+
+    kind: str
+    start: int
+    end: int
+    best: SuffixWindow
+    windows: int
+    sha256_12: str
+
+
+def read_text(text: str) -> _Reading | None:
+    """The detector's reading of ``text`` (None: too short, or nothing it judges)."""
+    if not text.strip():
+        return None
+    windows = suffix_windows(text)
+    if not windows:
+        return None
+    kind, start, end, best = locate(text, windows)
+    digest = hashlib.sha256(text[start:end].encode()).hexdigest()[:12]
+    return _Reading(kind, start, end, best, len(windows), digest)
+
+
 class AdversarialSuffixDetector:
     """Flags the highest-scoring span of each user or untrusted segment (``kind`` ``suffix``,
     ``prefix``, ``infix`` or ``alone`` by where it sits against natural language); only a
     ``suffix`` or ``prefix`` in a user turn scores above :data:`DOCUMENT_CAP`. Reports spans
-    scoring at least ``report_from``; reads at most the per-request cap of text."""
+    scoring at least ``report_from``; reads at most the per-request cap of text. A text's
+    reading is kept in a :class:`TextCache` (repeated turns are read once)."""
 
     name = NAME
 
-    def __init__(self, report_from: float = 0.2) -> None:
+    def __init__(self, report_from: float = 0.2, cache_entries: int = TEXT_CACHE_ENTRIES) -> None:
         self.report_from = report_from
+        self.cache: TextCache[_Reading | None] = TextCache(cache_entries)
 
     def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
         out: list[Detection] = []
         for i, seg, cap in capped_segments(conv):
-            text = cap.text
-            if not text.strip():
+            reading = self.cache.get(cap.text, read_text)
+            if reading is None:
                 continue
-            windows = suffix_windows(text)
-            if not windows:
-                continue
-            kind, start, end, best = locate(text, windows)
+            best = reading.best
             score = best.score
-            if kind in ("infix", "alone") or seg.role != "user" or seg.untrusted:
+            if reading.kind in ("infix", "alone") or seg.role != "user" or seg.untrusted:
                 score = min(score, DOCUMENT_CAP)
             if score < self.report_from:
                 continue
@@ -444,19 +475,19 @@ class AdversarialSuffixDetector:
                 "unbalanced_fraction": round(best.unbalanced, 3),
                 "code_fraction": round(best.code, 3),
                 "window_score": round(best.score, 3),
-                "windows": len(windows),
-                "sha256_12": hashlib.sha256(text[start:end].encode()).hexdigest()[:12],
+                "windows": reading.windows,
+                "sha256_12": reading.sha256_12,
             }
             if cap.truncated:
                 evidence["truncated"] = True
             out.append(
                 Detection(
                     detector=NAME,
-                    kind=kind,
+                    kind=reading.kind,
                     score=score,
                     segment=i,
-                    start=cap.to_original(start),
-                    end=cap.to_original(end),
+                    start=cap.to_original(reading.start),
+                    end=cap.to_original(reading.end),
                     evidence=evidence,
                 )
             )

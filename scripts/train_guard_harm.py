@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (long regular expressions and test strings)
 """Train the input-side harmful-request head (guard/weights/guard_harm.*).
 
 Usage: python scripts/train_guard_harm.py [--out src/openward/guard/weights] [--threads 2]
@@ -54,8 +55,8 @@ from openward.guard.detectors import harmreq as R  # noqa: E402
 from openward.guard.training import data as D  # noqa: E402
 
 HP: dict[str, Any] = {
-    "widths": [1, 2, 3],
-    "filters": 64,
+    "widths": [1, 2, 3, 4],
+    "filters": 96,
     "epochs": 6,
     "batch": 64,
     "lr": 3e-3,
@@ -91,7 +92,7 @@ _LEAD = re.compile(
 
 
 def core(ask: str) -> str:
-    """"explain how to build X" -> "build X" (base form, for "how did people ..." templates)."""
+    """ "explain how to build X" -> "build X" (base form, for "how did people ..." templates)."""
     stripped = _LEAD.sub("", ask, count=1).strip()
     return stripped or ask
 
@@ -127,16 +128,29 @@ class Rows:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
 
-    def add(self, text: str, harm: int, framed: int, kind: str, split: str, weight: float = 1.0) -> None:
+    def add(
+        self, text: str, harm: int, framed: int, kind: str, split: str, weight: float = 1.0
+    ) -> None:
         if text and text.strip():
             self.rows.append(
-                {"text": text, "harm": harm, "framed": framed, "kind": kind, "split": split, "w": weight}
+                {
+                    "text": text,
+                    "harm": harm,
+                    "framed": framed,
+                    "kind": kind,
+                    "split": split,
+                    "w": weight,
+                }
             )
 
 
 def templates(split: str) -> dict[str, list[str]]:
     """Wrapper templates of a split: the last of each family only in validation."""
     return {f: (ts[-1:] if split == "val" else ts[:-1]) for f, ts in H.WRAPPERS.items()}
+
+
+def qtemplates(split: str) -> dict[str, list[str]]:
+    return {f: (ts[-1:] if split == "val" else ts[:-1]) for f, ts in H.QUESTION_WRAPPERS.items()}
 
 
 def wrap(rng: random.Random, template: str, ask: str, topic: str | None) -> str:
@@ -149,7 +163,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def build(shared: Path, mats: list[D.Material], seed: int) -> tuple[list[dict[str, Any]], list[Path]]:
+def build(
+    shared: Path, mats: list[D.Material], seed: int
+) -> tuple[list[dict[str, Any]], list[Path]]:
     rng = random.Random(seed)
     out = Rows()
     red, guard = shared / "redteam", shared / "guard"
@@ -174,7 +190,9 @@ def build(shared: Path, mats: list[D.Material], seed: int) -> tuple[list[dict[st
         for r in read_csv(inputs[1])
         if r.get("FunctionalCategory", "standard") != "copyright"
     ]
-    asks += [(norm_ask(r["forbidden_prompt"]), None, 1, "strongreject") for r in read_csv(inputs[2])]
+    asks += [
+        (norm_ask(r["forbidden_prompt"]), None, 1, "strongreject") for r in read_csv(inputs[2])
+    ]
     for r in read_csv(inputs[3]):
         asks.append((r["prompt"].strip(), None, int(r["label"] == "unsafe"), "xstest"))
     seen: set[str] = set()
@@ -188,7 +206,9 @@ def build(shared: Path, mats: list[D.Material], seed: int) -> tuple[list[dict[st
         if is_imperative(ask):
             forms = PLAIN if own else rng.sample(PLAIN, 2)
             for f in forms:
-                out.add(f.format(Ask=cap(ask), ask=ask, core=core(ask)), harm, 0, f"{kind}_plain", split)
+                out.add(
+                    f.format(Ask=cap(ask), ask=ask, core=core(ask)), harm, 0, f"{kind}_plain", split
+                )
         else:
             out.add(cap(ask), harm, 0, f"{kind}_plain", split)
         fams = templates(split)
@@ -197,27 +217,53 @@ def build(shared: Path, mats: list[D.Material], seed: int) -> tuple[list[dict[st
             if not usable:
                 continue
             if not is_imperative(ask):
-                # a question: wrapped as a quoted question
-                q = ask
-                t = rng.choice(usable)
-                text = wrap(rng, t, "answer this: " + q, topic)
-                out.add(text, harm, 1, f"{kind}_{fam}", split)
+                qts = qtemplates(split)[fam]
+                out.add(rng.choice(qts).format(q=cap(ask)), harm, 1, f"{kind}_{fam}", split)
                 continue
             k = min(len(usable), 3 if own else 1)
             for t in rng.sample(usable, k):
                 out.add(wrap(rng, t, ask, topic), harm, 1, f"{kind}_{fam}", split)
+        if own and topic and harm:
+            # the topic contrast: benign and harmful asks about the same topic
+            tb = rng.sample(H.TOPIC_BENIGN, 7 if split == "train" else 4)
+            th = rng.sample(H.TOPIC_HARMFUL, 5 if split == "train" else 3)
+            for t, h in [(x, 0) for x in tb] + [(x, 1) for x in th]:
+                text = t.format(topic=topic)
+                kk = "attack" if h else "benign_ask"
+                out.add(text, h, 0, f"{kk}_topic", split)
+                fam = rng.choice(sorted(H.QUESTION_WRAPPERS))
+                q = rng.choice(qtemplates(split)[fam]).format(q=text)
+                out.add(q, h, 1, f"{kk}_topic_{fam}", split)
         if own and topic:
             crescendos = H.CRESCENDO[:-1] if split == "train" else H.CRESCENDO[-1:]
             for conv in crescendos:
                 turns = [t.format(topic=topic, ask=ask) for t in conv]
                 out.add("\n".join(turns), harm, 1, f"{kind}_crescendo", split)
-    # benign prompts from the shared sets, plain
+    # benign prompts from the shared sets, plain and (one family each) wrapped: the wrappers
+    # must not decide on their own
     wild = json.loads(inputs[5].read_text())
-    for r in wild:
-        out.add(r["prompt"], 0, 0, "benign_chat", split_of(r["prompt"].lower()))
+    benign_prompts = [("benign_chat", r["prompt"]) for r in wild]
     for p in inputs[6:9]:
-        for r in json.loads(p.read_text()):
-            out.add(r["prompt"], 0, 0, "benign_notinject", split_of(r["prompt"].lower()))
+        benign_prompts += [("benign_notinject", r["prompt"]) for r in json.loads(p.read_text())]
+    for kind, text in benign_prompts:
+        split = split_of(text.lower())
+        out.add(text, 0, 0, kind, split)
+        if len(text) > 400:
+            continue
+        fam = rng.choice(sorted(H.WRAPPERS))
+        if is_imperative(text) and len(text) < 200:
+            ask = norm_ask(text)
+            usable = [t for t in templates(split)[fam] if "{topic}" not in t]
+            if usable:
+                out.add(wrap(rng, rng.choice(usable), ask, None), 0, 1, f"benign_ask_{fam}", split)
+                continue
+        out.add(
+            rng.choice(qtemplates(split)[fam]).format(q=cap(text.strip())),
+            0,
+            1,
+            f"benign_ask_{fam}",
+            split,
+        )
     for r in json.loads(inputs[4].read_text()):
         out.add(r["mutated_prompt"], 0, 0, "benign_security", split_of(r["mutated_prompt"].lower()))
     for line in inputs[10].read_text().splitlines():
@@ -255,7 +301,9 @@ class Net:
             def __init__(self) -> None:
                 super().__init__()
                 self.emb = nn.Embedding.from_pretrained(torch.from_numpy(emb), freeze=True)
-                self.convs = nn.ModuleList([nn.Conv1d(emb.shape[1], filters, w, padding=0) for w in widths])
+                self.convs = nn.ModuleList(
+                    [nn.Conv1d(emb.shape[1], filters, w, padding=0) for w in widths]
+                )
                 self.drop = nn.Dropout(dropout)
                 self.fc = nn.Linear(filters * len(widths), 2)
 
@@ -301,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     import sysconfig
 
-    site = Path(args.site_packages) if args.site_packages else Path(sysconfig.get_paths()["purelib"])
+    site = (
+        Path(args.site_packages) if args.site_packages else Path(sysconfig.get_paths()["purelib"])
+    )
     mats = D.collect_material(site)
     rows, inputs = build(args.data, mats, HP["seed"])
     log(f"{len(rows)} rows ({time.time() - t0:.0f} s)")
@@ -321,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def encode(texts: list[str]) -> list[np.ndarray]:
         cleaned = [_strip_format_chars(t)[0] for t in texts]
-        return [np.asarray(e.ids, np.int64) for e in tok.encode_batch(cleaned, add_special_tokens=False)]
+        return [
+            np.asarray(e.ids, np.int64) for e in tok.encode_batch(cleaned, add_special_tokens=False)
+        ]
 
     samples: list[tuple[np.ndarray, np.ndarray, float]] = []
     for r, ids in zip(train, encode([r["text"] for r in train]), strict=True):
@@ -333,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
         elif r["harm"] or r["framed"]:
             wins = [ids[: R.WINDOW], ids[-R.WINDOW :]]
         else:
-            wins = [ids[s : s + R.WINDOW] for s in (rng.randrange(0, len(ids) - R.WINDOW + 1) for _ in range(2))]
+            wins = [
+                ids[s : s + R.WINDOW]
+                for s in (rng.randrange(0, len(ids) - R.WINDOW + 1) for _ in range(2))
+            ]
         for w in wins:
             samples.append((w, y, float(r["w"])))
     log(f"train windows {len(samples)}, val rows {len(val)}")
@@ -353,7 +408,12 @@ def main(argv: list[str] | None = None) -> int:
             y = torch.from_numpy(np.stack([s[1] for s in b]))
             w = torch.tensor([s[2] for s in b], dtype=torch.float32)
             logits = net.model(ids, lens)
-            loss = (torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(1) * w).mean()
+            loss = (
+                torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits, y, reduction="none"
+                ).mean(1)
+                * w
+            ).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -369,9 +429,15 @@ def main(argv: list[str] | None = None) -> int:
     head["fc.weight"] = sd["fc.weight"].numpy().astype(np.float32)
     head["fc.bias"] = sd["fc.bias"].numpy().astype(np.float32)
     meta: dict[str, Any] = {
-        "model": {"kind": "static-embedding CNN head", "labels": list(R.LABELS), "widths": HP["widths"],
-                  "filters": HP["filters"], "window": R.WINDOW, "stride": R.STRIDE,
-                  "embedding": "guard_clf.safetensors (frozen, shared)"},
+        "model": {
+            "kind": "static-embedding CNN head",
+            "labels": list(R.LABELS),
+            "widths": HP["widths"],
+            "filters": HP["filters"],
+            "window": R.WINDOW,
+            "stride": R.STRIDE,
+            "embedding": "guard_clf.safetensors (frozen, shared)",
+        },
         "thresholds": {"harm": 0.5, "framed": HP["framed_threshold"]},
     }
     model = R.HarmModel(emb, head, meta, R.TOKENIZER_FILE.read_text())
@@ -408,14 +474,19 @@ def main(argv: list[str] | None = None) -> int:
     ]
     att = [s.harm >= thr for r, s in zip(val, scores, strict=True) if r["harm"]]
     figures["all_attacks"] = {"n": len(att), "flagged": round(float(np.mean(att)), 4)}
-    figures["framed_accuracy_on_caught"] = round(float(np.mean(framed_ok)), 4) if framed_ok else None
+    figures["framed_accuracy_on_caught"] = (
+        round(float(np.mean(framed_ok)), 4) if framed_ok else None
+    )
     meta.update(
         {
             "hyper_parameters": HP,
             "validation": figures,
             "threshold_rule": f"lowest harm threshold >= 0.5 with <= {HP['max_fp']:.0%} false positives on every benign kind of validation",
             "examples": {"train": len(train), "val": len(val), "train_windows": len(samples)},
-            "inputs": {str(p.relative_to(p.parents[2]) if ROOT in p.parents else p.name): sha256(p) for p in inputs},
+            "inputs": {
+                str(p.relative_to(p.parents[2]) if ROOT in p.parents else p.name): sha256(p)
+                for p in inputs
+            },
             "embedding_sha256": sha256(R.EMB_FILE),
             "material": D.material_digest(mats),
             "torch": torch.__version__,

@@ -12,8 +12,8 @@ alone (kind ``indirect``), the adversarial-suffix detector caps it like a docume
 What counts as pasted (in a user message of at least :data:`MIN_TEXT` characters, each span at
 least :data:`MIN_SPAN`):
 
-- a fenced block (``````` or ``~~~``) or a triple-quoted block (``\"\"\"`` / ``'''``);
-- a block between two rule lines (``---``, ``===``, ``***``, ``"""``...);
+- a fenced block (three backticks or ``~~~``) or a block between triple quotes;
+- a block between two rule lines (``---``, ``===``, ``***``, ``<<<``...);
 - a common content tag pair (``<email>``, ``<article>``, ``<text>``, ``<context>``, ``<doc>``,
   ``<input>``, ``<page>``, ``<review>``, ``<transcript>``...);
 - a *preface* then content: the message's first paragraph (at most 300 characters) ends with a
@@ -29,6 +29,7 @@ text); a GCG suffix glued to the end of a pasted document is read as part of the
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Final
 
@@ -48,8 +49,8 @@ _TAGS = (
 )
 _TAG = re.compile(rf"<({_TAGS})(?:\s[^<>]*)?>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE)
 _TASK_LINE = re.compile(
-    r"\A[ \t]*(?:please[ ,]+)?(?:can you |could you |would you )?(?:summari[sz]e|translate|proofread|"
-    r"rewrite|paraphrase|analy[sz]e|review|classify|extract|shorten|simplify|explain|correct|edit|"
+    r"\A[ \t]*(?:please[ ,]+)?(?:can you |could you |would you )?"
+    r"(?:summari[sz]e|translate|proofread|rewrite|paraphrase|analy[sz]e|review|classify|extract|shorten|simplify|explain|correct|edit|"
     r"fix|check|reply to|respond to|answer|tl;?dr|format|convert|grade|critique|improve|polish|"
     r"what does|what do you think of|read)[^\n]{0,200}?:[ \t]*",
     re.IGNORECASE,
@@ -88,7 +89,7 @@ def pasted_spans(text: str) -> list[tuple[int, int]]:
             if m.end(2) - m.start(2) >= MIN_SPAN:
                 spans.append((m.start(2), m.end(2)))
     rules = list(_RULE.finditer(text))
-    for a, b in zip(rules, rules[1:], strict=False):
+    for a, b in itertools.pairwise(rules):
         if b.start() - a.end() >= MIN_SPAN:
             spans.append((a.end(), b.start()))
     if not spans:

@@ -114,6 +114,7 @@ DEFAULT_KINDS: Mapping[str, Mapping[str, Action]] = {"harmful-request": {"plain"
 def _default_rule(name: str) -> DetectorPolicy:
     return DetectorPolicy(action=DEFAULT_ACTIONS[name], kinds=dict(DEFAULT_KINDS.get(name, {})))
 
+
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 

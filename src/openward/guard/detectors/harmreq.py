@@ -26,8 +26,9 @@ Findings (policy name ``harmful-request``):
   escalation, Russinovich et al. 2024) cross the harm threshold while no single turn does.
   Default action: block.
 
-Only user-side text is read (``user`` role, trusted segments): a document or tool result that
-mentions a weapon is content, not a request. Numpy only; about 1 ms per 2 000 characters.
+Only user messages are read (``user`` role, documents pasted into them included: the head was
+trained with documents as benign); a tool result or a ``document`` message that mentions a
+weapon is content, not a request. Numpy only; about 1 ms per 2 000 characters.
 """
 
 from __future__ import annotations
@@ -113,11 +114,13 @@ class HarmModel:
         from safetensors import safe_open
         from safetensors.numpy import load_file
 
-        with safe_open(str(emb), "np") as fh:  # type: ignore[no-untyped-call]
+        with safe_open(str(emb), "np") as fh:
             q = fh.get_tensor("embedding.q").astype(np.float32)
             scale = fh.get_tensor("embedding.scale").astype(np.float32)
         table = np.ascontiguousarray(q * scale[:, None])
-        return cls(table, dict(load_file(str(head))), json.loads(meta.read_text()), tokenizer.read_text())
+        return cls(
+            table, dict(load_file(str(head))), json.loads(meta.read_text()), tokenizer.read_text()
+        )
 
     @classmethod
     def default(cls) -> HarmModel:
@@ -148,7 +151,10 @@ class HarmModel:
         pooled = np.empty((len(wins), len(self.widths) * f), dtype=np.float32)
         for k, (s, e) in enumerate(wins):
             pooled[k] = np.concatenate(
-                [o[s : max(s + 1, e + 3 - w)].max(axis=0) for w, o in zip(self.widths, outs, strict=True)]
+                [
+                    o[s : max(s + 1, e + 3 - w)].max(axis=0)
+                    for w, o in zip(self.widths, outs, strict=True)
+                ]
             )
         return pooled @ self.fc_w.T + self.fc_b, wins
 
@@ -209,7 +215,7 @@ class HarmfulRequestDetector:
         best: tuple[float, int] = (0.0, -1)
         turns: dict[int, list[str]] = {}
         for idx, seg, cap in capped_segments(conv):
-            if seg.role not in SCORED_ROLES or seg.untrusted or not cap.text.strip():
+            if seg.role not in SCORED_ROLES or not cap.text.strip():
                 continue
             turns.setdefault(seg.message, []).append(cap.text)
             r = m.score(cap.text)
@@ -228,10 +234,14 @@ class HarmfulRequestDetector:
         if out or len(turns) < 2:
             return out
         # Crescendo: no single turn crosses the line; the user's side of the conversation may.
-        joined = "\n".join(_clip(" ".join(parts), MAX_TURN_CHARS) for _, parts in sorted(turns.items()))
+        joined = "\n".join(
+            _clip(" ".join(parts), MAX_TURN_CHARS) for _, parts in sorted(turns.items())
+        )
         r = m.score(joined)
         if r.harm >= t_harm:
             last = max(i for i, seg in enumerate(conv.segments) if seg.role in SCORED_ROLES)
             ev = {"turns": len(turns), "framed": round(r.framed, 4), "best_turn": round(best[0], 4)}
-            out.append(Detection(NAME, "multi-turn", r.harm, last, 0, len(conv.segments[last].text), ev))
+            out.append(
+                Detection(NAME, "multi-turn", r.harm, last, 0, len(conv.segments[last].text), ev)
+            )
         return out

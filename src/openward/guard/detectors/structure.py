@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (long regular expressions and test strings)
 """Prompt structure typed into text: fake chat-template tokens, role headers, fake completions
 and goal hijacks (``injection-structure``).
 
@@ -218,7 +219,9 @@ def scan(text: str, untrusted: bool = False) -> list[tuple[str, float, int, int,
             or ((h := _HEADER.search(rest)) is not None and _INSTR.search(rest, h.end()))
             or (done and _INSTR.search(rest))
         ):
-            found.append(("fake-completion", 0.9, m.start(), min(len(text), m.end() + AFTER_CHARS), {}))
+            found.append(
+                ("fake-completion", 0.9, m.start(), min(len(text), m.end() + AFTER_CHARS), {})
+            )
             break
     # goal hijack
     for m in _HIJACK.finditer(t):
@@ -245,5 +248,7 @@ class InjectionStructureDetector:
             ev = {**ev, "kinds": sorted({h[0] for h in hits if h[1] >= threshold})}
             if cap.truncated:
                 ev["truncated"] = True
-            out.append(Detection(NAME, kind, score, idx, cap.to_original(s), cap.to_original(e), ev))
+            out.append(
+                Detection(NAME, kind, score, idx, cap.to_original(s), cap.to_original(e), ev)
+            )
         return out

@@ -66,6 +66,9 @@ HP: dict[str, Any] = {
     "val_fraction": 0.2,
     "max_fp": 0.01,
     "framed_threshold": 0.5,
+    # the user turns of a conversation read together (Crescendo): a lower bar than one message,
+    # since no single turn names the target; checked on the benchmark's benign multi-turn chats
+    "multi_turn_threshold": 0.8,
 }
 
 
@@ -438,7 +441,11 @@ def main(argv: list[str] | None = None) -> int:
             "stride": R.STRIDE,
             "embedding": "guard_clf.safetensors (frozen, shared)",
         },
-        "thresholds": {"harm": 0.5, "framed": HP["framed_threshold"]},
+        "thresholds": {
+            "harm": 0.5,
+            "framed": HP["framed_threshold"],
+            "multi_turn": HP["multi_turn_threshold"],
+        },
     }
     model = R.HarmModel(emb, head, meta, R.TOKENIZER_FILE.read_text())
     scores = [model.score(r["text"]) for r in val]

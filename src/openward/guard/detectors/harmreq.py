@@ -23,7 +23,8 @@ Findings (policy name ``harmful-request``):
 - kind ``plain``: a harmful ask with no framing. Default action: flag (a plain harmful ask is
   the model's own refusal to handle; the output side's ``harmful-compliance`` checks it).
 - kind ``multi-turn``: the user turns of a conversation read together (Crescendo-style
-  escalation, Russinovich et al. 2024) cross the harm threshold while no single turn does.
+  escalation, Russinovich et al. 2024) cross the multi-turn threshold (0.8, lower than one
+  message's: no single turn names the target) while no single turn crosses the harm threshold.
   Default action: block.
 
 Only user messages are read (``user`` role, documents pasted into them included: the head was
@@ -192,8 +193,9 @@ def _clip(text: str, limit: int) -> str:
 
 class HarmfulRequestDetector:
     """``harmful-request`` (see the module docstring). Thresholds: ``ctx.thresholds`` for the
-    harm probability (the policy's ``threshold``), else the shipped one; option ``framed``
-    (``detectors.harmful-request.options``) sets the framing threshold."""
+    harm probability (the policy's ``threshold``), else the shipped one; options ``framed`` and
+    ``multi_turn`` (``detectors.harmful-request.options``) set the framing and the multi-turn
+    thresholds."""
 
     name = NAME
 
@@ -238,7 +240,8 @@ class HarmfulRequestDetector:
             _clip(" ".join(parts), MAX_TURN_CHARS) for _, parts in sorted(turns.items())
         )
         r = m.score(joined)
-        if r.harm >= t_harm:
+        t_multi = float(opts.get("multi_turn", m.thresholds.get("multi_turn", t_harm)))
+        if r.harm >= min(t_harm, t_multi):
             last = max(i for i, seg in enumerate(conv.segments) if seg.role in SCORED_ROLES)
             ev = {"turns": len(turns), "framed": round(r.framed, 4), "best_turn": round(best[0], 4)}
             out.append(

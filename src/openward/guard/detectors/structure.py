@@ -46,7 +46,7 @@ from typing import Any, Final
 from openward.guard.detectors._common import capped_segments
 from openward.guard.types import Conversation, Detection, DetectorContext
 
-__all__ = ["InjectionStructureDetector", "scan"]
+__all__ = ["InjectionStructureDetector", "labelled_examples", "scan"]
 
 NAME: Final = "injection-structure"
 AFTER_CHARS: Final = 400  # text read after a marker to judge the turn it opens
@@ -147,6 +147,23 @@ _ABOUT = re.compile(
     r"do i need|is (?:this|that|it)|should i|looks? like|correct|example)\b",
     re.IGNORECASE,
 )
+
+
+_LABEL_LINE = re.compile(
+    r"^[ \t*#]*(?:label|output|a|assistant|answer|category|sentiment|class|verdict)[ \t*]*:"
+    r"[ \t]*[\w-]+(?:[ \t]+[\w-]+){0,2}[ \t.]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_INPUT_LINE = re.compile(
+    r"^[ \t*#]*(?:text|input|q|user|review|message|prompt|email|sentence|example \d+)[ \t*]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def labelled_examples(text: str) -> bool:
+    """A classification few-shot prompt: three or more inputs each answered by a short label
+    (``Text: ... / Label: INJECTION``). Attacks quoted as its examples are data to classify."""
+    return len(_LABEL_LINE.findall(text)) >= 3 and len(_INPUT_LINE.findall(text)) >= 3
 
 
 def _blank(text: str) -> str:

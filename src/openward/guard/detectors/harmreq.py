@@ -18,8 +18,10 @@ plus AdvBench, HarmBench, StrongREJECT and XSTest; weights ``weights/guard_harm.
 
 Findings (policy name ``harmful-request``):
 
-- kind ``jailbreak``: a harmful ask wrapped in framing (``harm`` and ``framed`` both over
-  their thresholds). Default action: block.
+- kind ``jailbreak``: a harmful ask wrapped in framing (``harm`` over its threshold, and
+  ``framed`` over its threshold or a framing cue among the wrapper families' phrases:
+  hypothetically, imagine, role-play, story, in the past, for my thesis, as a licensed ...).
+  Default action: block.
 - kind ``plain``: a harmful ask with no framing. Default action: flag (a plain harmful ask is
   the model's own refusal to handle; the output side's ``harmful-compliance`` checks it).
 - kind ``multi-turn``: the user turns of a conversation read together (Crescendo-style
@@ -35,6 +37,7 @@ weapon is content, not a request. Numpy only; about 1 ms per 2 000 characters.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -62,6 +65,26 @@ MAX_TURN_CHARS: Final = 4000  # a user turn's share of the multi-turn text (its 
 SCORED_ROLES: Final = frozenset({"user"})
 
 F32 = npt.NDArray[np.float32]
+
+# Framing cues (the wrapper families of the training data, as phrases). The ``framed`` head
+# learns its training templates' wording and misses new ones; once an ask is judged harmful,
+# any of these also makes it a wrapped one.
+_FRAMING = re.compile(
+    r"\b(?:hypothetical(?:ly)?|imagine|suppose|pretend|role-?play|in character|thought experiment|"
+    r"alternate (?:universe|world|reality)|parallel universe|fictional|fiction|story|novel|"
+    r"screenplay|"
+    r"script|scene|chapter|poem|dialogue|monologue|character|game|dream|layer|"
+    r"in the past|historically|back in|in the (?:old|early) days|in the \d{2,4}s|"
+    r"centur(?:y|ies) ago|"
+    r"(?:for|in) (?:my|a|our) (?:thesis|research|study|class|course|paper|essay|project|lecture|"
+    r"workshop|training|documentary|book|article)|academic purposes|educational purposes|"
+    r"as an? (?:licensed|certified|professional|expert|researcher|professor|doctor|nurse|"
+    r"police|officer|teacher|journalist|chemist|scientist)|i'?m begging|please,? i|"
+    r"my (?:late )?(?:grand(?:ma|pa|mother|father)|dad|mom|mother|father)|"
+    r"experts? (?:agree|say)|studies show|research shows|everyone (?:else|already)|"
+    r"you are now|from now on|act as|stay in)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -224,8 +247,9 @@ class HarmfulRequestDetector:
             best = max(best, (r.harm, idx))
             if r.harm < t_harm:
                 continue
-            kind = "jailbreak" if r.framed >= t_framed else "plain"
-            ev: dict[str, Any] = {"framed": round(r.framed, 4)}
+            cue = _FRAMING.search(cap.text) is not None
+            kind = "jailbreak" if r.framed >= t_framed or cue else "plain"
+            ev: dict[str, Any] = {"framed": round(r.framed, 4), "framing_cue": cue}
             if cap.truncated:
                 ev["truncated"] = True
             out.append(

@@ -82,7 +82,8 @@ _FRAMING = re.compile(
     r"police|officer|teacher|journalist|chemist|scientist)|i'?m begging|please,? i|"
     r"my (?:late )?(?:grand(?:ma|pa|mother|father)|dad|mom|mother|father)|"
     r"experts? (?:agree|say)|studies show|research shows|everyone (?:else|already)|"
-    r"you are now|from now on|act as|stay in)\b",
+    r"you are now|from now on|act as|stay in|what if|let'?s say|for (?:the sake of )?argument|"
+    r"respected|renowned|endorsed|signed off|approved|authori[sz]ed|i'?m an? |as part of)\b",
     re.IGNORECASE,
 )
 

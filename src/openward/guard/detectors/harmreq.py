@@ -31,7 +31,8 @@ Findings (policy name ``harmful-request``):
 
 Only user messages are read (``user`` role, documents pasted into them included: the head was
 trained with documents as benign); a tool result or a ``document`` message that mentions a
-weapon is content, not a request. Numpy only; about 1 ms per 2 000 characters.
+weapon is content, not a request. Numpy only; about 1-2 ms per 2 000 characters (the per-token products with the convolution
+are precomputed at load, 58 MB, as the classifier does).
 """
 
 from __future__ import annotations
@@ -120,6 +121,10 @@ class HarmModel:
             blocks.extend(k[:, :, j].T for j in range(w))
         self.conv_w: F32 = np.ascontiguousarray(np.concatenate(blocks, axis=1))
         self.conv_b = [head[f"conv{w}.bias"].astype(np.float32) for w in self.widths]
+        # every token's product with the conv weights, once at load (float16, 58 MB): a text
+        # then costs a gather and shifted adds, no matrix product (a multi-threaded BLAS call
+        # per request cost 20-30 ms on a loaded machine against ~1 ms for this)
+        self._proj: npt.NDArray[np.float16] = (emb @ self.conv_w).astype(np.float16)
         self.fc_w: F32 = head["fc.weight"].astype(np.float32)
         self.fc_b: F32 = head["fc.bias"].astype(np.float32)
         self.thresholds = {k: float(v) for k, v in meta["thresholds"].items()}
@@ -153,9 +158,8 @@ class HarmModel:
 
     def _logits(self, ids: npt.NDArray[np.int64]) -> tuple[F32, list[tuple[int, int]]]:
         n = max(len(ids) + 2, max(self.widths))
-        x = np.zeros((n, self.emb.shape[1]), dtype=np.float32)
-        x[1 : len(ids) + 1] = self.emb[ids]
-        y = x @ self.conv_w
+        y = np.zeros((n, self.conv_w.shape[1]), dtype=np.float32)
+        y[1 : len(ids) + 1] = self._proj[ids]
         outs, col, f = [], 0, self.filters
         for wi, w in enumerate(self.widths):
             o = y[: n - w + 1, col : col + f].copy()

@@ -31,8 +31,9 @@ Findings (policy name ``harmful-request``):
 
 Only user messages are read (``user`` role, documents pasted into them included: the head was
 trained with documents as benign); a tool result or a ``document`` message that mentions a
-weapon is content, not a request. Numpy only; about 1-2 ms per 2 000 characters (the per-token products with the convolution
-are precomputed at load, 58 MB, as the classifier does).
+weapon is content, not a request. Numpy only; about 1-2 ms per 2 000 characters (the
+per-token products with the convolution are precomputed at load, 58 MB, as the classifier
+does).
 """
 
 from __future__ import annotations

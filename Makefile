@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit bench clean system-deps train-judge train-guard
+.PHONY: demo test lint typecheck unit bench clean system-deps train-judge train-guard train-guard-harm
 
 # The browser tests drive Debian's Chromium. Install it when it is missing and
 # this run may install system packages (root, or passwordless sudo); otherwise
@@ -91,6 +91,12 @@ train-judge: $(VENV)/.installed-test
 # generated from ../shared/data and offline material, torch on one thread; about 20 minutes.
 train-guard: $(VENV)/.installed-test
 	$(BIN)/python scripts/train_guard.py
+	$(BIN)/python scripts/train_guard_harm.py --threads 1
+
+# The input-side harmful-request head alone (guard/weights/guard_harm.*, reads guard_clf's
+# frozen embeddings): about 5 minutes on one thread.
+train-guard-harm: $(VENV)/.installed-test
+	$(BIN)/python scripts/train_guard_harm.py --threads 1
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

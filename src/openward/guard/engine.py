@@ -23,6 +23,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
+from openward.guard.pasted import pasted_spans
 from openward.guard.policy import DETECTORS, Policy, PolicyError, UntrustedPolicy
 from openward.guard.types import (
     ACTION_RANK,
@@ -223,8 +224,10 @@ class _Reader:
         self.chars = 0
         self.max_chars: int | None = None  # refuse (413) as soon as the text is longer
 
-    def _spans(self, text: str) -> list[tuple[int, int]]:
+    def _spans(self, text: str, role: str = "") -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
+        if self.policy.pasted and role == "user":
+            spans += pasted_spans(text)
         for start_re, end_re in self.pairs:
             pos = 0
             while (m := start_re.search(text, pos)) is not None:
@@ -259,11 +262,12 @@ class _Reader:
             )
         text = text.translate(_CONTROLS)
         pieces: list[tuple[int, int, bool]] = []
-        if untrusted or (not self.pairs and not self.policy.quoted):
+        pasted = self.policy.pasted and role == "user"
+        if untrusted or (not self.pairs and not self.policy.quoted and not pasted):
             pieces = [(0, len(text), untrusted)]
         else:
             pos = 0
-            for s, e in self._spans(text):
+            for s, e in self._spans(text, role):
                 if s > pos:
                     pieces.append((pos, s, False))
                 pieces.append((s, e, True))

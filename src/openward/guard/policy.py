@@ -36,6 +36,7 @@ from openward.guard.types import Action
 
 __all__ = [
     "DEFAULT_ACTIONS",
+    "DEFAULT_KINDS",
     "DETECTORS",
     "DetectorInfo",
     "DetectorPolicy",
@@ -81,6 +82,12 @@ DETECTORS: Mapping[str, DetectorInfo] = {
     "prompt-extraction": DetectorInfo(
         "openward.guard.detectors.extraction", "PromptExtractionDetector", "input", "flag"
     ),
+    "harmful-request": DetectorInfo(
+        "openward.guard.detectors.harmreq", "HarmfulRequestDetector", "input", "block"
+    ),
+    "injection-structure": DetectorInfo(
+        "openward.guard.detectors.structure", "InjectionStructureDetector", "input", "block"
+    ),
     "system-prompt-leak": DetectorInfo(
         "openward.guard.detectors.leak", "SystemPromptLeakDetector", "output", "block"
     ),
@@ -99,6 +106,14 @@ DETECTORS: Mapping[str, DetectorInfo] = {
 }
 
 DEFAULT_ACTIONS: Mapping[str, Action] = {name: info.default for name, info in DETECTORS.items()}
+# Per-kind defaults where a detector's kinds deserve different actions: a plain harmful ask is
+# flagged (the model's refusal and the output side handle it), a wrapped one blocked.
+DEFAULT_KINDS: Mapping[str, Mapping[str, Action]] = {"harmful-request": {"plain": "flag"}}
+
+
+def _default_rule(name: str) -> DetectorPolicy:
+    return DetectorPolicy(action=DEFAULT_ACTIONS[name], kinds=dict(DEFAULT_KINDS.get(name, {})))
+
 
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -138,6 +153,9 @@ class UntrustedPolicy(_Strict):
     tags: list[str] = Field(default_factory=lambda: ["document"])
     markers: list[Marker] = Field(default_factory=list)
     quoted: bool = False
+    # documents pasted into a user message ("Summarise this e-mail: ...", fenced or tagged
+    # blocks) are untrusted spans too (openward.guard.pasted)
+    pasted: bool = True
 
     @field_validator("tags")
     @classmethod
@@ -205,7 +223,7 @@ class Policy(_Strict):
     require_keys: bool = False
     identities: dict[str, list[str]] = Field(default_factory=dict)
     detectors: dict[str, DetectorPolicy] = Field(
-        default_factory=lambda: {n: DetectorPolicy(action=a) for n, a in DEFAULT_ACTIONS.items()}
+        default_factory=lambda: {n: _default_rule(n) for n in DEFAULT_ACTIONS}
     )
     system_prompts: list[str] = Field(default_factory=list)
     canaries: list[str] = Field(default_factory=list)
@@ -237,7 +255,7 @@ class Policy(_Strict):
                     f"unknown detector {name!r} (known: {', '.join(sorted(DETECTORS))})"
                 )
         # detectors the file does not name keep their default action (``allow`` turns one off)
-        merged = {n: DetectorPolicy(action=a) for n, a in DEFAULT_ACTIONS.items()}
+        merged = {n: _default_rule(n) for n in DEFAULT_ACTIONS}
         merged.update(value)
         return merged
 

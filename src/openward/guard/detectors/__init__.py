@@ -6,6 +6,8 @@ Input detectors (:class:`openward.guard.types.InputDetector`):
 - :mod:`.obfuscation` ``ObfuscationDetector``        encoded, hidden and homoglyph payloads
 - :mod:`.extraction`  ``PromptExtractionDetector``   attempts to make the model print its prompt
 - :mod:`.perplexity`  ``AdversarialSuffixDetector``  GCG-style optimised token soup (char LM)
+- :mod:`.harmreq`     ``HarmfulRequestDetector``     harmful asks, plain, wrapped or multi-turn
+- :mod:`.structure`   ``InjectionStructureDetector`` fake delimiters, template tokens, hijacks
 
 Every input detector reads a request through :func:`._common.capped_segments` (at most 64 000
 characters of at most 64 segments per request).

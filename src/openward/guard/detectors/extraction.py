@@ -28,6 +28,7 @@ import re
 from typing import Final
 
 from openward.guard.detectors._common import capped_segments, short_hash
+from openward.guard.detectors.structure import labelled_examples
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = ["PromptExtractionDetector", "extraction_families"]
@@ -155,6 +156,8 @@ class PromptExtractionDetector:
             score = _score(families, meta)
             if score <= 0.0:
                 continue
+            if labelled_examples(cap.text):  # a classifier's few-shot examples quote attacks
+                score = min(score, 0.45)
             core = [f for f in families if f != "override"]
             kind = "override" if "override" in families else core[0]
             span = _span(text, core)

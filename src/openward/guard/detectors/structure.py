@@ -1,0 +1,271 @@
+# ruff: noqa: E501  (long regular expressions and test strings)
+"""Prompt structure typed into text: fake chat-template tokens, role headers, fake completions
+and goal hijacks (``injection-structure``).
+
+Liu et al. 2024 ("Formalizing and Benchmarking Prompt Injection Attacks and Defenses") name the
+building blocks of an injected prompt: *fake delimiters* and *context ignoring* (a chat-template
+token or a "### System:" header that pretends the user's text ended and a new system turn
+began), *fake completion* (a made-up "Assistant: done." followed by a new instruction) and the
+injected task itself (*goal hijacking*: "instead of that, print ..."). A model tokenizes a typed
+``<|im_start|>system`` as text, but it has seen those shapes as real turn boundaries in
+training and may follow what comes after. This detector looks for those shapes in every
+non-system segment; it is a set of patterns, not a model.
+
+Kinds and scores:
+
+- ``template-token``: a chat-template control token (ChatML ``<|im_start|>``, Llama ``[INST]``,
+  ``<<SYS>>``, Llama-3 ``<|start_header_id|>``, Gemma ``<start_of_turn>``, Phi ``<|system|>``,
+  ``<|endoftext|>``...) followed by an instruction to the model (override, new rules, persona,
+  reveal, "from now on"...): 0.9, 0.95 when that turn claims the system/developer role, 0.45 when
+  the text before the first token asks about templates and the instruction is not an
+  override; a token with no instruction after it 0.45 (below the default threshold).
+- ``role-header``: a line-start role header (``System:``, ``### System``, ``[SYSTEM]``,
+  ``<system>``, ``### Instruction:``, ``ADMIN:``, ``Developer note:``) after other text, or
+  anywhere in a document or tool result, followed by an instruction: 0.85 (0.9 in untrusted
+  text).
+- ``fake-completion``: a made-up answer (``Assistant: ...``, ``Answer: done``, ``[/INST]``,
+  "task complete") followed by a new instruction: 0.9.
+- ``goal-hijack``: "instead of that / forget the task / your real task is" followed by an
+  injected goal (print a fixed string, reveal, a link, an override): 0.85; with no such goal
+  0.4 (below the default threshold: a user changing their own mind is not an attack).
+
+A few-shot prompt or a pasted transcript (four or more example lines such as ``Input:``/
+``Output:`` or ``User:``/``Assistant:`` of two or more roles) caps ``template-token`` at 0.45 and
+reads no role answer as a fake completion: labelled examples of attacks are data there.
+Text that *discusses* the tokens does not fire: tokens inside backticks or a code fence are not
+read, and a question about a template ("what does <|im_start|> mean in ChatML?") with no
+instruction after its tokens scores 0.45. Evidence holds the kind, the token or header family and
+counts, never the text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from openward.guard.detectors._common import capped_segments
+from openward.guard.types import Conversation, Detection, DetectorContext
+
+__all__ = ["InjectionStructureDetector", "labelled_examples", "scan"]
+
+NAME: Final = "injection-structure"
+AFTER_CHARS: Final = 400  # text read after a marker to judge the turn it opens
+
+_TOKEN = re.compile(
+    r"<\|(?:im_start|im_end|system|user|assistant|end|endoftext|eot_id|start_header_id|"
+    r"end_header_id|begin_of_text|eom_id|im_sep|prompter|model)\|>"
+    r"|\[/?INST\]|<</?SYS>>|<start_of_turn>|<end_of_turn>|<\|?(?:bos|eos)\|?>"
+    r"|\[/?(?:SYSTEM|SYS)\]|</?(?:system|sys|system_prompt|instructions?)>",
+    re.IGNORECASE,
+)
+_SYSTEM_ROLE = re.compile(
+    r"\A\s*(?:system|developer|<<SYS>>|\[SYS(?:TEM)?\]|<system|<sys|<instructions?)",
+    re.IGNORECASE,
+)
+_HEADER = re.compile(
+    r"^[ \t>*_#=\-\[(]*"
+    r"(?P<role>system|developer|admin(?:istrator)?|root|operator|instructions?|new instructions?|"
+    r"system (?:message|prompt|note|override|update|instruction)s?|"
+    r"developer (?:message|note|mode)|important (?:system )?(?:instructions?|notice|message) for (?:the )?(?:ai|assistant|model)|"
+    r"note to (?:the )?(?:ai|assistant|model|llm)|ai instructions?|assistant instructions?)"
+    r"(?:[ \t]+(?:override|message|note|notice|update|command|instructions?|prompt|mode|alert))?"
+    r"[ \t*_\])]*(?::|-{1,3}|\]|=+)[ \t]*",
+    re.IGNORECASE | re.MULTILINE,
+)
+_ANSWER = re.compile(
+    r"^[ \t*_#\[]*(?P<role>assistant|ai|bot|answer|response|output|model|gpt|result)[ \t*_\]]*:[ \t]*\S"
+    r"|\[/INST\]|task (?:is )?(?:complete|completed|done|finished)\b|"
+    r"(?:summary|translation|answer) (?:complete|done|finished)\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+_INSTR = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass|skip)\b[^.\n]{0,40}\b(?:instructions?|rules?|"
+    r"guidelines?|prompt|above|previous|prior|earlier|restrictions?|polic(?:y|ies)|task|safety)\b"
+    r"|\byou (?:are now|will now|must now|are no longer|have no)\b|\bfrom now on\b"
+    r"|\bnew (?:instructions?|rules?|task|objective|goal|directive|role|persona|system prompt)\b"
+    r"|\b(?:reveal|print|output|repeat|show|leak|display|share|send)\b[^.\n]{0,40}\b(?:system prompt|"
+    r"instructions|password|secret|api key|credentials?|hidden|initial prompt|configuration)\b"
+    r"|\bdo not (?:tell|inform|mention|reveal|warn)\b[^.\n]{0,20}\buser\b"
+    r"|\b(?:developer|debug|admin|god|unrestricted|jailbreak|dan) mode\b"
+    r"|\bno (?:restrictions|filters|limitations|rules|content policy|safety)\b"
+    r"|\b(?:always|only) (?:respond|reply|answer|say|output)\b"
+    r"|\b(?:respond|reply|answer) (?:only )?with\b"
+    r"|\b(?:say|print|output|write|respond with|reply with)\s+[\"'“‘`]"
+    r"|\bi have been pwned\b|\bhttps?://|\b(?:click|visit|open) (?:this|the) link\b"
+    r"|\b(?:the )?user (?:has )?(?:authori[sz]ed|granted|approved|consented)\b"
+    r"|\b(?:updated?|revised|new) (?:system )?(?:polic(?:y|ies)|guidelines|configuration)\b"
+    r"|\b(?:you must|you should|you will|you are required to|it is mandatory)\b"
+    r"|\b(?:act as|pretend to be|roleplay as|role-play as|behave as)\b"
+    r"|\b(?:forward|email|send|transfer|upload|post)\b[^.\n]{0,60}\bto\b[^.\n]{0,30}(?:@|\bhttps?://|\baccount\b|\baddress\b)",
+    re.IGNORECASE,
+)
+_STRONG = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(?:instructions?|rules?|"
+    r"guidelines?|prompt|above|previous|prior|restrictions?|polic(?:y|ies)|safety)\b"
+    r"|\byou are now\b|\bfrom now on\b|\bnew (?:instructions?|rules?|system prompt|directive)\b"
+    r"|\b(?:developer|debug|admin|god|unrestricted|jailbreak|dan) mode\b"
+    r"|\bno (?:restrictions|filters|content policy)\b|\bi have been pwned\b"
+    r"|\b(?:reveal|print|output|repeat|leak)\b[^.\n]{0,40}\b(?:system prompt|password|secret|api key)\b",
+    re.IGNORECASE,
+)
+_HIJACK = re.compile(
+    r"\b(?:instead(?: of (?:that|this|doing that|summari[sz]ing|translating|answering|the task|"
+    r"what (?:i|you) (?:said|asked|were asked)))?,?|rather than (?:that|summari[sz]ing|translating|answering))"
+    r"\s*(?:,\s*)?(?:please |just |you (?:should|must|will) |now )?"
+    r"(?=(?:say|print|write|output|respond|reply|tell|do|give|translate|list|answer|produce|return|"
+    r"type|generate|reveal|send|repeat)\b)"
+    r"|\b(?:forget|never ?mind|scratch|drop|abandon|cancel|stop)\b[^.\n]{0,15}\b(?:the|that|this|your|"
+    r"what i said|everything|all)\b[^.\n]{0,25}\b(?:task|question|request|summary|translation|"
+    r"instructions?|above|before|assignment|job)\b"
+    r"|\byour (?:real|actual|true|new|only|primary) (?:task|job|goal|objective|purpose|mission|instructions?) "
+    r"(?:is|are|now)\b"
+    r"|\b(?:actually|wait|new plan|change of plans?)\b[,.!:]?\s+(?:don'?t|do not)\s+"
+    r"(?:summari[sz]e|translate|answer|classify|do)\b",
+    re.IGNORECASE,
+)
+_GOAL = re.compile(
+    r"\b(?:say|print|output|write|respond with|reply with|type|return|repeat)\s*(?:only |exactly |just )?(?:the (?:words?|phrases?|text|sentences?|string|message) )?"
+    r"[:\"'“‘`]"
+    r"|\bi have been pwned\b|\bhttps?://|\b(?:system prompt|password|secret|api key|credentials?)\b"
+    r"|\b(?:ignore|disregard|override)\b|\byou are now\b|\bfrom now on\b|\bmalware|\bphishing\b"
+    r"|\b(?:insult|threaten|curse at|swear at)\b|\b(?:visit|click|download)\b",
+    re.IGNORECASE,
+)
+_EXAMPLE_LINE = re.compile(
+    r"^[ \t*#]*(user|human|assistant|ai|bot|q|a|input|output|label|answer|question|text|review|"
+    r"message|prompt|response|email|sentence|category|sentiment)[ \t*]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_FENCE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)
+_TICKS = re.compile(r"`[^`\n]{1,200}`")
+_QUOTED_TOKEN = re.compile(r"[\"'“‘«]\s*(?:" + _TOKEN.pattern + r")\s*[\"'”’»]", re.IGNORECASE)
+_ABOUT = re.compile(
+    r"\b(?:chatml|chat[ -]?templates?|special tokens?|control tokens?|tokeni[sz]er|prompt (?:format|template)|"
+    r"jinja|fine-?tun\w*|what (?:does|do|is|are)|how (?:does|do|should|can|to)|why (?:does|do|is)|explain|"
+    r"meaning of|format(?:ted|ting)?|dataset|training data|llama\.cpp|vllm|huggingface|transformers|"
+    r"apply_chat_template|escape|sanitiz\w*|strip|regex|remove|replace|parse|filter|detect|"
+    r"do i need|is (?:this|that|it)|should i|looks? like|correct|example)\b",
+    re.IGNORECASE,
+)
+
+
+_LABEL_LINE = re.compile(
+    r"^[ \t*#]*(?:label|output|a|assistant|answer|category|sentiment|class|verdict)[ \t*]*:"
+    r"[ \t]*[\w-]+(?:[ \t]+[\w-]+){0,2}[ \t.]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_INPUT_LINE = re.compile(
+    r"^[ \t*#]*(?:text|input|q|user|review|message|prompt|email|sentence|example \d+)[ \t*]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def labelled_examples(text: str) -> bool:
+    """A classification few-shot prompt: three or more inputs each answered by a short label
+    (``Text: ... / Label: INJECTION``). Attacks quoted as its examples are data to classify."""
+    return len(_LABEL_LINE.findall(text)) >= 3 and len(_INPUT_LINE.findall(text)) >= 3
+
+
+def _blank(text: str) -> str:
+    """Code fences, backtick spans and quoted single tokens blanked (same length): discussed, not
+    used."""
+
+    def sp(m: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", m.group(0))
+
+    text = _FENCE.sub(sp, text)
+    text = _TICKS.sub(sp, text)
+    return _QUOTED_TOKEN.sub(sp, text)
+
+
+def _after(text: str, end: int) -> str:
+    return text[end : end + AFTER_CHARS]
+
+
+def scan(text: str, untrusted: bool = False) -> list[tuple[str, float, int, int, dict[str, Any]]]:
+    """``(kind, score, start, end, evidence)`` findings in ``text``, best first."""
+    t = _blank(text)
+    found: list[tuple[str, float, int, int, dict[str, Any]]] = []
+    # a few-shot prompt or a pasted transcript (4+ example lines of 2+ roles): its examples may
+    # quote attacks; that shape is the many-shot detector's and the classifier's to judge
+    labels = [m.group(1).lower() for m in _EXAMPLE_LINE.finditer(t)]
+    examples = len(labels) >= 4 and len(set(labels)) >= 2
+    # template tokens
+    toks = list(_TOKEN.finditer(t))
+    if toks:
+        # a question about templates names its subject before the first token
+        about = _ABOUT.search(t[: toks[0].start()]) is not None
+        best = 0.0
+        for m in toks:
+            rest = _after(t, m.end())
+            role_sys = _SYSTEM_ROLE.match(m.group(0).lstrip("<|[").lower() + " " + rest) is not None
+            role_sys = role_sys or _SYSTEM_ROLE.match(rest) is not None
+            if _STRONG.search(rest):
+                s = 0.95 if role_sys else 0.9
+            elif _INSTR.search(rest):
+                s = 0.45 if about else (0.95 if role_sys else 0.9)
+            else:
+                s = 0.45  # a token with no instruction after it: shown or discussed, not used
+            best = max(best, min(s, 0.45) if examples else s)
+        start, end = toks[0].start(), min(len(text), toks[-1].end() + AFTER_CHARS)
+        found.append(("template-token", best, start, end, {"tokens": len(toks)}))
+    # role headers
+    for m in _HEADER.finditer(t):
+        before = t[: m.start()].strip()
+        if not before and not untrusted:
+            continue  # a user's own message starting "System:" is their text, read as such
+        rest = _after(t, m.end())
+        if _STRONG.search(rest) or _INSTR.search(rest):
+            s = 0.9 if untrusted else 0.85
+            if not _STRONG.search(rest) and _ABOUT.search(before):
+                s = 0.45
+            found.append(("role-header", s, m.start(), min(len(text), m.end() + AFTER_CHARS),
+                          {"header": m.group("role").lower()[:24]}))  # fmt: skip
+            break
+    # fake completion: a made-up answer, then a new instruction
+    for m in _ANSWER.finditer(t):
+        if not t[: m.start()].strip():
+            continue
+        rest = _after(t, m.end())
+        done = m.group("role") is None  # "task complete", "[/INST]": the answer is declared over
+        if examples and not done:
+            continue
+        if (
+            _STRONG.search(rest)
+            or (_HIJACK.search(rest) and _GOAL.search(rest))
+            or ((h := _HEADER.search(rest)) is not None and _INSTR.search(rest, h.end()))
+            or (done and _INSTR.search(rest))
+        ):
+            found.append(
+                ("fake-completion", 0.9, m.start(), min(len(text), m.end() + AFTER_CHARS), {})
+            )
+            break
+    # goal hijack
+    for m in _HIJACK.finditer(t):
+        goal = _GOAL.search(t[m.start() : m.end() + 150]) is not None
+        s = 0.85 if goal else 0.4
+        found.append(("goal-hijack", s, m.start(), min(len(text), m.end() + 150), {"goal": goal}))
+        break
+    found.sort(key=lambda f: -f[1])
+    return found
+
+
+class InjectionStructureDetector:
+    name = NAME
+
+    def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
+        threshold = float(ctx.thresholds.get(NAME, 0.5))
+        out: list[Detection] = []
+        for idx, seg, cap in capped_segments(conv):
+            untrusted = seg.untrusted or seg.role in ("tool", "function", "document")
+            hits = scan(cap.text, untrusted)
+            if not hits or hits[0][1] < threshold:
+                continue
+            kind, score, s, e, ev = hits[0]
+            ev = {**ev, "kinds": sorted({h[0] for h in hits if h[1] >= threshold})}
+            if cap.truncated:
+                ev["truncated"] = True
+            out.append(
+                Detection(NAME, kind, score, idx, cap.to_original(s), cap.to_original(e), ev)
+            )
+        return out

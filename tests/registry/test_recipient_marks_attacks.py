@@ -120,3 +120,38 @@ def test_a_grantee_gets_marked_bytes_in_every_single_range(server: Server, tmp_p
     for path in (base + SHARDS[0], "/models/acme/rng/v/1/files/" + SHARDS[0]):
         after = _api(server, "GET", path, ann)
         assert after.status_code in (401, 403) and after.content != original, path
+
+
+def _sparse_tar(name: str, real: int, stored: bytes = b"x" * 512) -> bytes:
+    """A GNU sparse member (type ``S``) whose 512 stored bytes expand to ``real``."""
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size = len(stored)
+    h = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+
+    def octal(n: int) -> bytes:
+        return b"%011o\0" % n
+
+    h[156:157] = b"S"
+    h[386:398], h[398:410] = octal(0), octal(len(stored))  # one data span, at 0
+    h[482:483], h[483:495] = b"\0", octal(real)  # no extension, the real size
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h[:512])
+    return bytes(h) + stored + b"\0" * (-len(stored) % 512) + b"\0" * 1024
+
+
+def test_a_sparse_tar_member_cannot_outgrow_the_upload(tmp_path: Path) -> None:
+    """The trace limit counts the uploaded bytes: a sparse member that would expand to
+    far more on the registry's disk is refused, not written out."""
+    from openward.registry.marks import unpack_suspect
+    from openward.registry.service import RegistryError
+
+    archive = tmp_path / "suspect.tar"
+    archive.write_bytes(_sparse_tar("model.safetensors", 64 << 20))
+    out = tmp_path / "out"
+    with pytest.raises(RegistryError) as caught:
+        unpack_suspect(archive, out)
+    assert caught.value.status == 422 and "sparse" in str(caught.value)
+    written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert written <= archive.stat().st_size

@@ -457,6 +457,10 @@ def unpack_suspect(archive: Path, out: Path) -> tuple[str, dict[str, str]]:
                     continue
                 if not member.isfile():
                     raise RegistryError(422, f"{member.name!r}: only regular files are traced")
+                if member.issparse() or member.type == tarfile.GNUTYPE_SPARSE:
+                    # its holes would be written out: far more bytes than were uploaded
+                    raise RegistryError(422, f"{member.name!r}: a sparse tar member; send "
+                                        "the files as they are (openward trace does)")  # fmt: skip
                 rel = check_path(member.name)
                 if rel in files:
                     raise RegistryError(422, f"{rel} was uploaded twice")

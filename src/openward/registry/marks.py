@@ -457,6 +457,10 @@ def unpack_suspect(archive: Path, out: Path) -> tuple[str, dict[str, str]]:
                     continue
                 if not member.isfile():
                     raise RegistryError(422, f"{member.name!r}: only regular files are traced")
+                if member.issparse() or member.type == tarfile.GNUTYPE_SPARSE:
+                    # its holes would be written out: far more bytes than were uploaded
+                    raise RegistryError(422, f"{member.name!r}: a sparse tar member; send "
+                                        "the files as they are (openward trace does)")  # fmt: skip
                 rel = check_path(member.name)
                 if rel in files:
                     raise RegistryError(422, f"{rel} was uploaded twice")
@@ -509,6 +513,16 @@ def trace_suspect(reg: Registry, user_id: int, org: str, name: str, suspect: Pat
         keys = {str(gid): grant_key(reg, model, gid) for gid in grants}
         chosen: Version | None = None
         matches: list[Any] = []
+        nearest: tuple[float, Version, Path] | None = None
+
+        def unreadable(exc: Exception, root: Path) -> RegistryError:
+            # Said without the server's paths.
+            why = str(exc).replace(str(root), "the original").replace(str(suspect), "")
+            return RegistryError(422, f"cannot trace the upload: {why}")
+
+        # The version the suspect is nearest, not the newest it resembles: a later version
+        # fine-tuned from an earlier one passes for a copy of it, and a copy of the earlier
+        # one traced against it loses its mark in their difference.
         for row in _candidates(s, model):
             reg.classify(row.files)
             originals = [f for f in row.files if f.weight]
@@ -517,15 +531,22 @@ def trace_suspect(reg: Registry, user_id: int, org: str, name: str, suspect: Pat
             root = work / f"original-{row.id}"
             reg.blobs.link_many([(f.sha256, f.size, root / f.path) for f in originals])
             try:
-                matches = weights.trace(root, suspect, keys, threshold=threshold)
+                far = weights.distance(root, suspect)
             except weights.NotACopy:
                 continue
             except weights.WatermarkError as exc:
-                # Said without the server's paths.
-                why = str(exc).replace(str(root), "the original").replace(str(suspect), "")
-                raise RegistryError(422, f"cannot trace the upload: {why}") from None
-            chosen = row
-            break
+                raise unreadable(exc, root) from None
+            if nearest is None or far < nearest[0]:
+                nearest = (far, row, root)
+        if nearest is not None:
+            _, row, root = nearest
+            try:
+                matches = weights.trace(root, suspect, keys, threshold=threshold)
+                chosen = row
+            except weights.NotACopy:
+                pass
+            except weights.WatermarkError as exc:
+                raise unreadable(exc, root) from None
         found = []
         for m in sorted(matches, key=lambda m: m.p_value):
             g = grants.get(int(m.grant))

@@ -75,6 +75,7 @@ __all__ = [
     "Match",
     "NotACopy",
     "WatermarkError",
+    "distance",
     "grant_key",
     "is_markable",
     "mark_folder",
@@ -437,7 +438,12 @@ def _safetensors_files(path: Path) -> list[Path]:
         if missing:
             raise WatermarkError(f"{index}: names a missing shard {missing[0].name!r}")
         return files
-    return sorted(p for p in path.iterdir() if p.suffix == ".safetensors" and p.is_file())
+    top = sorted(p for p in path.iterdir() if p.suffix == ".safetensors" and p.is_file())
+    if top:
+        return top
+    # weights only in a subfolder (``weights/model.safetensors``): marked on download as
+    # at any other path, so traced too
+    return sorted(p for p in path.rglob("*.safetensors") if p.is_file())
 
 
 @dataclass(frozen=True)
@@ -787,6 +793,43 @@ def score(original: Path, suspect: Path, keys: Mapping[str, bytes]) -> list[Matc
         sums = _score_pairs(_aligned_pairs(original, suspect, source), keys, suspect)
     matches = [sums[grant].match(grant) for grant in keys]
     return sorted(matches, key=lambda m: (-m.z, m.grant))
+
+
+def distance(original: Path, suspect: Path) -> float:
+    """How far ``suspect``'s marked tensors are from ``original``'s (after alignment):
+    sum (suspect - original)^2 / sum original^2 over them; 0 for the original itself.
+
+    Which of several versions a copy was cut from is the one it is nearest: later
+    versions fine-tuned from an earlier one all look like copies of each other, and a
+    copy traced against the wrong one loses its mark in their difference. No key enters,
+    so choosing the original by it leaves :func:`trace`'s p-values as they are.
+
+    Raises:
+        NotACopy: the suspect is another architecture or unrelated weights.
+        WatermarkError: unreadable inputs.
+    """
+    original, suspect = Path(original), Path(suspect)
+    if not suspect.exists():
+        raise WatermarkError(f"{suspect}: no such file or folder")
+    source = _original(original)
+
+    def run(pairs: Iterator[tuple[_Marked, Any, Any]]) -> float:
+        num = den = 0.0
+        seen = 0
+        for _, o, s in pairs:
+            o64 = np.asarray(o, dtype=np.float64)
+            d = np.nan_to_num(np.asarray(s, dtype=np.float64) - o64, posinf=0.0, neginf=0.0)
+            num += _dot(d, d)
+            den += _dot(o64, o64)
+            seen += 1
+        if seen == 0:
+            raise WatermarkError(f"{suspect}: none of the marked tensors could be read")
+        return num / den if den > 0 else num
+
+    try:
+        return run(_pairs(original, suspect, source))
+    except _Misaligned:
+        return run(_aligned_pairs(original, suspect, source))
 
 
 def trace(

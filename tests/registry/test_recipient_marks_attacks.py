@@ -1,0 +1,157 @@
+"""Attacks on per-recipient marks through the registry (issue 17 review): a trace must
+use the version a leaked copy was cut from, and a grantee of a marked model must never
+receive an unmarked copy of the weights, whatever file of the version carries them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.registry.conftest import Server
+from tests.registry.test_recipient_marks import SHARDS, _api, _llama, _ok, _ow, _st
+
+
+def _finetuned(source: Path, out: Path, relative: float, seed: int = 11) -> Path:
+    """``source`` with every block weight moved by ``relative`` of its spread: a later
+    version trained on from the first (correlation with it about 0.97 at 0.25)."""
+    from safetensors.numpy import load_file
+
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True)
+    for shard in SHARDS:
+        tensors = load_file(str(source / shard))
+        for name, v in tensors.items():
+            if ".layers." in name and v.ndim == 2:
+                tensors[name] = v + rng.normal(0, relative * float(v.std()), v.shape)
+        (out / shard).write_bytes(_st(tensors))
+    (out / "config.json").write_bytes((source / "config.json").read_bytes())
+    return out
+
+
+@pytest.mark.parametrize("server", ["embedded"], indirect=True)
+def test_a_copy_of_an_earlier_version_is_traced_against_that_version(
+    server: Server, tmp_path: Path
+) -> None:
+    pub = server.user("pat", "acme", "publisher")
+    ann = server.user("ann", "labs", "reader")
+    v1 = _llama(tmp_path / "v1", seed=7)
+    v2 = _finetuned(v1, tmp_path / "v2", 0.25)
+    assert server.client(pub).push(v1, "acme/ver:1")["status"] == "published"
+    _ok(_api(server, "PUT", "/api/v1/models/acme/ver/access", pub,
+             {"tier": "gated", "watermark": "per-recipient"}))  # fmt: skip
+    grant = _ok(_api(server, "POST", "/api/v1/models/acme/ver/access/grants", pub,
+                     {"user": "ann"}), 201)["id"]  # fmt: skip
+    server.client(ann).pull("acme/ver:1", tmp_path / "ann")
+    assert server.client(pub).push(v2, "acme/ver:2")["status"] == "published"
+    # ann's exact copy of version 1 leaks after version 2 is out: it is traced against
+    # version 1 (not the newest version it resembles, where its mark drowns in the
+    # difference between the versions) and names ann's grant.
+    t = _ow("trace", str(tmp_path / "ann"), "acme/ver", "--registry", server.url,
+            "--token", pub, "--json")  # fmt: skip
+    doc = json.loads(t.output)
+    assert doc["version"] == "1", doc
+    assert [m["grant"] for m in doc["matches"]] == [grant] and t.exit_code == 1
+
+
+@pytest.mark.parametrize("server", ["embedded"], indirect=True)
+def test_a_grantee_never_gets_unmarked_weights(server: Server, tmp_path: Path) -> None:
+    pub = server.user("pat", "acme", "publisher")
+    ann = server.user("ann", "labs", "reader")
+    source = _llama(tmp_path / "src", seed=8)
+    # The same block weights exported beside the safetensors shards (an ONNX export's
+    # external data): a weight file the scheme cannot mark.
+    from safetensors.numpy import load_file
+
+    raw = b"".join(v.astype("<f4").tobytes() for shard in SHARDS
+                   for v in load_file(str(source / shard)).values())  # fmt: skip
+    (source / "onnx").mkdir()
+    (source / "onnx" / "model.onnx_data").write_bytes(raw)
+    assert server.client(pub).push(source, "acme/leak:1")["status"] == "published"
+    _ok(_api(server, "PUT", "/api/v1/models/acme/leak/access", pub,
+             {"tier": "gated", "watermark": "per-recipient"}))  # fmt: skip
+    _ok(_api(server, "POST", "/api/v1/models/acme/leak/access/grants", pub, {"user": "ann"}), 201)
+    base = "/api/v1/models/acme/leak/versions/1/files/"
+    r = _api(server, "GET", base + "onnx/model.onnx_data", ann)
+    leaked = r.status_code == 200 and r.content == raw
+    assert not leaked, "a grantee of a marked model downloaded unmarked weights"
+
+
+@pytest.mark.parametrize("server", ["embedded"], indirect=True)
+def test_a_grantee_gets_marked_bytes_in_every_single_range(server: Server, tmp_path: Path) -> None:
+    pub = server.user("pat", "acme", "publisher")
+    ann = server.user("ann", "labs", "reader")
+    source = _llama(tmp_path / "src", seed=9)
+    assert server.client(pub).push(source, "acme/rng:1")["status"] == "published"
+    _ok(_api(server, "PUT", "/api/v1/models/acme/rng/access", pub,
+             {"tier": "gated", "watermark": "per-recipient"}))  # fmt: skip
+    _ok(_api(server, "POST", "/api/v1/models/acme/rng/access/grants", pub, {"user": "ann"}), 201)
+    base = "/api/v1/models/acme/rng/versions/1/files/"
+    # the marked shard: never the original, whichever single range is asked
+    original = (source / SHARDS[0]).read_bytes()
+    whole = _api(server, "GET", base + SHARDS[0], ann)
+    assert whole.status_code == 200 and whole.content != original
+    size = len(original)
+    for rng, status, want in (
+        ("bytes=100-", 206, whole.content[100:]),
+        ("bytes=0-0", 206, whole.content[:1]),
+        (f"bytes={size - 5}-{size + 100}", 206, whole.content[-5:]),
+        (f"bytes=-{size + 10}", 206, whole.content),
+        (f"bytes={size}-", 416, None),
+        ("bytes=-0", 416, None),
+        ("bytes=9-3", 416, None),
+        ("items=0-3", 416, None),
+    ):
+        got = _api(server, "GET", base + SHARDS[0], ann, headers={"Range": rng})
+        assert got.status_code == status, (rng, got.status_code)
+        if want is not None:
+            assert got.content == want, rng
+    # nor through the web UI's route (anonymous: refused), nor after the grant is revoked
+    anon = httpx.get(f"{server.url}/models/acme/rng/v/1/files/{SHARDS[0]}", timeout=60)
+    assert anon.status_code != 200 or anon.content != original
+    again = _api(server, "GET", base + SHARDS[0], ann)
+    assert again.content == whole.content  # one copy per grant, whatever the request
+    grant = _ok(_api(server, "GET", "/api/v1/models/acme/rng/versions/1", ann))["recipient"]
+    _ok(_api(server, "POST", f"/api/v1/models/acme/rng/access/grants/{grant['grant']}/revoke",
+             pub, {"reason": "ended"}))  # fmt: skip
+    for path in (base + SHARDS[0], "/models/acme/rng/v/1/files/" + SHARDS[0]):
+        after = _api(server, "GET", path, ann)
+        assert after.status_code in (401, 403) and after.content != original, path
+
+
+def _sparse_tar(name: str, real: int, stored: bytes = b"x" * 512) -> bytes:
+    """A GNU sparse member (type ``S``) whose 512 stored bytes expand to ``real``."""
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size = len(stored)
+    h = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+
+    def octal(n: int) -> bytes:
+        return b"%011o\0" % n
+
+    h[156:157] = b"S"
+    h[386:398], h[398:410] = octal(0), octal(len(stored))  # one data span, at 0
+    h[482:483], h[483:495] = b"\0", octal(real)  # no extension, the real size
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h[:512])
+    return bytes(h) + stored + b"\0" * (-len(stored) % 512) + b"\0" * 1024
+
+
+def test_a_sparse_tar_member_cannot_outgrow_the_upload(tmp_path: Path) -> None:
+    """The trace limit counts the uploaded bytes: a sparse member that would expand to
+    far more on the registry's disk is refused, not written out."""
+    from openward.registry.marks import unpack_suspect
+    from openward.registry.service import RegistryError
+
+    archive = tmp_path / "suspect.tar"
+    archive.write_bytes(_sparse_tar("model.safetensors", 64 << 20))
+    out = tmp_path / "out"
+    with pytest.raises(RegistryError) as caught:
+        unpack_suspect(archive, out)
+    assert caught.value.status == 422 and "sparse" in str(caught.value)
+    written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert written <= archive.stat().st_size

@@ -57,27 +57,69 @@ def test_a_copy_of_an_earlier_version_is_traced_against_that_version(
     assert [m["grant"] for m in doc["matches"]] == [grant] and t.exit_code == 1
 
 
+def _signed_in(server: Server, token: str) -> httpx.Client:
+    """A browser-like client signed in to the web UI with ``token``."""
+    import re
+
+    web = httpx.Client(base_url=server.url, timeout=60, headers={"Origin": server.url})
+    page = web.get("/signin")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None, page.text[:500]
+    r = web.post("/signin", data={"token": token, "csrf_token": csrf[1]})
+    assert r.status_code in (200, 303), r.text[:500]
+    return web
+
+
+WITHHELD = "holds weights that cannot carry a per-recipient mark"
+
+
 @pytest.mark.parametrize("server", ["embedded"], indirect=True)
 def test_a_grantee_never_gets_unmarked_weights(server: Server, tmp_path: Path) -> None:
     pub = server.user("pat", "acme", "publisher")
     ann = server.user("ann", "labs", "reader")
     source = _llama(tmp_path / "src", seed=8)
     # The same block weights exported beside the safetensors shards (an ONNX export's
-    # external data): a weight file the scheme cannot mark.
-    from safetensors.numpy import load_file
+    # external data) and a quantised safetensors file (I8): weight files the scheme
+    # cannot mark.
+    from safetensors.numpy import load_file, save
 
-    raw = b"".join(v.astype("<f4").tobytes() for shard in SHARDS
-                   for v in load_file(str(source / shard)).values())  # fmt: skip
+    tensors = {k: v for shard in SHARDS for k, v in load_file(str(source / shard)).items()}
+    raw = b"".join(v.astype("<f4").tobytes() for v in tensors.values())
     (source / "onnx").mkdir()
     (source / "onnx" / "model.onnx_data").write_bytes(raw)
+    quant = {k: np.clip(np.round(v / 0.001), -127, 127).astype(np.int8)
+             for k, v in tensors.items()}  # fmt: skip
+    (source / "int8").mkdir()
+    (source / "int8" / "model.safetensors").write_bytes(save(quant))
     assert server.client(pub).push(source, "acme/leak:1")["status"] == "published"
     _ok(_api(server, "PUT", "/api/v1/models/acme/leak/access", pub,
              {"tier": "gated", "watermark": "per-recipient"}))  # fmt: skip
     _ok(_api(server, "POST", "/api/v1/models/acme/leak/access/grants", pub, {"user": "ann"}), 201)
     base = "/api/v1/models/acme/leak/versions/1/files/"
-    r = _api(server, "GET", base + "onnx/model.onnx_data", ann)
-    leaked = r.status_code == 200 and r.content == raw
-    assert not leaked, "a grantee of a marked model downloaded unmarked weights"
+    web = _signed_in(server, ann)
+    for path, original in (("onnx/model.onnx_data", raw),
+                           ("int8/model.safetensors", (source / "int8/model.safetensors").read_bytes())):  # fmt: skip
+        for method, headers in (("GET", {}), ("HEAD", {}), ("GET", {"Range": "bytes=0-99"})):
+            r = _api(server, method, base + path, ann, headers=headers)
+            assert r.status_code == 403, (path, method, headers, r.status_code)
+            assert original[:100] not in r.content
+            if method == "GET":
+                assert r.json()["detail"] == (
+                    f"{path} {WITHHELD}; this model's recipients receive its marked "
+                    "safetensors files only"
+                )  # fmt: skip
+        w = web.get(f"/models/acme/leak/v/1/files/{path}")
+        assert w.status_code == 403 and original[:100] not in w.content, (path, w.status_code)
+    # what is not weights is served as before; the publisher gets everything
+    assert _api(server, "GET", base + "config.json", ann).status_code == 200
+    assert web.get("/models/acme/leak/v/1/files/config.json").status_code == 200
+    assert _api(server, "GET", base + "onnx/model.onnx_data", pub).content == raw
+    # the grantee's listing leaves the withheld files out
+    doc = _ok(_api(server, "GET", "/api/v1/models/acme/leak/versions/1", ann))
+    assert sorted(f["path"] for f in doc["files"]) == sorted(["config.json", *SHARDS])
+    assert doc["recipient"]["withheld"] == ["int8/model.safetensors", "onnx/model.onnx_data"]
+    full = _ok(_api(server, "GET", "/api/v1/models/acme/leak/versions/1", pub))
+    assert len(full["files"]) == 5 and "recipient" not in full
 
 
 @pytest.mark.parametrize("server", ["embedded"], indirect=True)

@@ -97,6 +97,8 @@ def access_set(
         + ("; weights marked per recipient" if marks == "per-recipient" else "")
         + ")",
     )
+    for warning in result.get("warnings") or []:  # type: ignore[attr-defined]
+        typer.echo(f"warning: {_CONTROL.sub(chr(0xFFFD), str(warning))}", err=True)
 
 
 @access_app.command("show")

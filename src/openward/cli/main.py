@@ -1084,6 +1084,13 @@ def pull(
         raise typer.Exit(1 if exc.status in (401, 403, 451) else 2) from None
     except (OpenwardError, OSError) as exc:
         raise _fail(str(exc)) from None
+    withheld = (result.get("recipient") or {}).get("withheld") or []
+    if withheld:
+        typer.echo(
+            f"openward: {len(withheld)} weight file(s) withheld (this model's recipients "
+            f"receive its marked safetensors files only): {', '.join(withheld)}",
+            err=True,
+        )
     if json_out:
         typer.echo(json.dumps(result, indent=2))
     else:

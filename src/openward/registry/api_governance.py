@@ -125,6 +125,10 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         s.commit()
         doc = gov.access_overview(registry, s, user, org, name)
         if model.watermark == "per-recipient":
+            from openward.registry.marks import withheld_notes
+
+            # Weight files no recipient will receive (no mark can be put in them).
+            doc["warnings"] = withheld_notes(registry, s, model)
             precompute([g["id"] for g in doc.get("grants") or [] if g["state"] == "active"])
         return doc
 

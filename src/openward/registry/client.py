@@ -304,7 +304,10 @@ class Client:
             sig = safe_target(out, sig_name)
             sig.write_text(json.dumps(recipient["bundle"], indent=2))
             result["recipient"] = {"grant": recipient.get("grant"), "signature": str(sig),
-                                   "original_digest": doc.get("original_digest")}  # fmt: skip
+                                   "original_digest": doc.get("original_digest"),
+                                   # weight files no mark can be put in: not served to
+                                   # recipients, not part of the signed copy
+                                   "withheld": [str(p) for p in recipient.get("withheld") or []]}  # fmt: skip
         return result
 
     # -- governance -------------------------------------------------------------

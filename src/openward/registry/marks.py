@@ -65,6 +65,9 @@ __all__ = [
     "recipient_grant",
     "relate_copy",
     "trace_suspect",
+    "withheld",
+    "withheld_error",
+    "withheld_notes",
 ]
 
 WATERMARKS: Final = ("none", "per-recipient")
@@ -196,6 +199,49 @@ def _markable(reg: Registry, f: VersionFile) -> Path | None:
     return local if _weights().is_markable(local) else None
 
 
+# -- weight files no recipient receives ----------------------------------------------
+# A grantee of a marked model never receives a weight file that carries no mark: which
+# files are weights is the registry's own classification (``VersionFile.weight``,
+# :func:`openward.registry.check.identifies_model`: a serialisation by content or a
+# weight suffix (.bin .pt .pth .ckpt .onnx .gguf .h5 .msgpack .npz .safetensors...) from
+# SERIALISED_MIN_BYTES, any other non-text, non-metadata file from WEIGHT_MIN_BYTES).
+# Those the scheme cannot mark (ONNX external data, pickles, GGUF, quantised or
+# unmatched safetensors) are withheld: left out of the recipient's listing and signed
+# bundle, and refused (403) to a grantee's download.
+def withheld_error(path: str) -> RegistryError:
+    return RegistryError(403, f"{path} holds weights that cannot carry a per-recipient mark; "
+                         "this model's recipients receive its marked safetensors files only")  # fmt: skip
+
+
+def withheld(reg: Registry, row: Version) -> list[str]:
+    """The paths of ``row``'s weight files a recipient of a marked copy never receives
+    (weights the scheme cannot mark), sorted. Reads the safetensors headers of the
+    version's weight files (from an object store: fetched into the marks cache)."""
+    reg.classify(row.files)
+    return sorted(f.path for f in row.files if f.weight and _markable(reg, f) is None)
+
+
+def withheld_notes(reg: Registry, s: Session, model: Model,
+                   rows: list[Version] | None = None) -> list[str]:  # fmt: skip
+    """One line per version of ``model`` (published or held, or ``rows``) with weight
+    files its recipients will not receive, when its marks are on; else []."""
+    from openward.registry.service import HELD
+
+    if model.watermark != "per-recipient" or model.access_tier == "open":
+        return []
+    if rows is None:
+        rows = list(s.scalars(select(Version).where(
+            Version.model_id == model.id, Version.status.in_([VISIBLE, *HELD])
+        ).order_by(Version.id)))  # fmt: skip
+    notes = []
+    for row in rows:
+        paths = withheld(reg, row)
+        if paths:
+            notes.append(f"{_ref(row)}: withheld from recipients of per-recipient marks "
+                         f"(weights that cannot carry a mark): {', '.join(paths)}")  # fmt: skip
+    return notes
+
+
 # -- a grant's copy of a version -----------------------------------------------------
 _computing: dict[tuple[int, int], threading.Lock] = {}
 _computing_lock = threading.Lock()
@@ -279,6 +325,8 @@ def _compute_copy(reg: Registry, s: Session, grant: Grant, row: Version,
     for f, sha in zip(files, shas, strict=True):
         if sha is not None:
             marked[f.path] = (sha, f.sha256)
+        elif f.weight:
+            continue  # withheld: weights without a mark are no file of the copy
         listed.append(FileDigest(f.path, sha or f.sha256, f.size))
     manifest = Manifest(Path("."), listed, ignore_paths=[RECIPIENT_SIGNATURE])
     statement = make_statement(manifest, _ref(row))
@@ -315,12 +363,19 @@ def recipient_doc(reg: Registry, s: Session, user: User | None, row: Version,
     if grant is None:
         return doc
     copy = recipient_copy(reg, s, grant, row)
+    reg.classify(row.files)
+    held = {f.path for f in row.files if f.weight and f.path not in copy.files}
+    if held and "files" in doc:
+        doc["files"] = [e for e in doc["files"] or [] if e["path"] not in held]
+        if "size" in doc:
+            doc["size"] = sum(int(e["size"]) for e in doc["files"])
     for entry in doc.get("files") or []:
         entry["sha256"] = copy.files.get(entry["path"], entry["sha256"])
     doc["original_digest"] = doc["digest"]
     doc["digest"] = copy.digest
     doc["recipient"] = {"grant": grant.id, "digest": copy.digest,
-                        "marked_files": sorted(copy.files), "bundle": json.loads(copy.bundle),
+                        "marked_files": sorted(copy.files), "withheld": sorted(held),
+                        "bundle": json.loads(copy.bundle),
                         "signature_file": RECIPIENT_SIGNATURE}  # fmt: skip
     return doc
 
@@ -377,12 +432,16 @@ def marked_download(reg: Registry, s: Session, grant: Grant, row: Version, entry
                     method: str, range_header: str | None) -> Response | None:  # fmt: skip
     """The response for a grantee's download of ``entry`` when it is a marked file of
     their copy (streamed through the registry, an object store's blob included), or None
-    when the file is served unchanged."""
+    when the file is served unchanged (not weights: configs, tokenizers...). A weight
+    file without a mark is withheld: 403, whatever the route, method or range."""
     from starlette.responses import Response, StreamingResponse
 
     copy = recipient_copy(reg, s, grant, row)
     sha = copy.files.get(entry.path)
     if sha is None:
+        reg.classify([entry])
+        if entry.weight:
+            raise withheld_error(entry.path)
         return None
     key = grant_key(reg, row.model, grant.id)
     local = local_blob(reg, entry.sha256)

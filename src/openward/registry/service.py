@@ -782,11 +782,16 @@ class Registry:
         if status not in FINAL:
             # Taken down (or back to a first check): a pending recheck no longer applies.
             row.recheck_requested_at = None
-        s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
         if status in (VISIBLE, *HELD):
             from openward.registry.governance import enforce_minimum_tier
+            from openward.registry.marks import withheld_notes
 
             enforce_minimum_tier(s, row.model, self)
+            # With marks on (the publisher's or the policy's), say which weight files of
+            # this version its recipients will not receive.
+            reasons = [*reasons, *withheld_notes(self, s, row.model, [row])]
+            row.reasons = reasons
+        s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
         if status in LOGGED:
             tlog.append(s, status, {
                 "model": f"{row.model.organisation.name}/{row.model.name}",

@@ -197,3 +197,55 @@ def test_a_sparse_tar_member_cannot_outgrow_the_upload(tmp_path: Path) -> None:
     assert caught.value.status == 422 and "sparse" in str(caught.value)
     written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     assert written <= archive.stat().st_size
+
+
+@pytest.mark.parametrize("server", ["embedded"], indirect=True)
+def test_withheld_files_warned_then_a_grantees_pull_skips_them_and_verifies(
+    server: Server, tmp_path: Path
+) -> None:
+    url = ["--registry", server.url]
+    pub = server.user("pat", "acme", "publisher")
+    ann = server.user("ann", "labs", "reader")
+    source = _llama(tmp_path / "src", seed=12)
+    # a pickle-free stand-in for a PyTorch checkpoint: its suffix makes it weights
+    (source / "pytorch_model.bin").write_bytes(np.random.default_rng(1).bytes(40_000))
+    assert server.client(pub).push(source, "acme/wh:1")["status"] == "published"
+    out = _ow("registry", "access", "set", "acme/wh", "--tier", "gated", "--watermark",
+              "per-recipient", *url, "--token", pub, "--json")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["warnings"] == [
+        "acme/wh:1: withheld from recipients of per-recipient marks (weights that cannot "
+        "carry a mark): pytorch_model.bin"
+    ]
+    text = _ow("registry", "access", "set", "acme/wh", "--tier", "gated", *url, "--token", pub)
+    assert "warning: acme/wh:1: withheld" in text.stderr and "pytorch_model.bin" in text.stderr
+    _ok(_api(server, "POST", "/api/v1/models/acme/wh/access/grants", pub, {"user": "ann"}), 201)
+    # a version pushed while marks are on says it in its reasons
+    (source / "model.gguf").write_bytes(b"GGUF" + np.random.default_rng(2).bytes(40_000))
+    pushed = _ow("push", str(source), "acme/wh:2", *url, "--token", pub)
+    assert pushed.exit_code == 0, pushed.output
+    assert "withheld from recipients" in pushed.stdout
+    assert "model.gguf, pytorch_model.bin" in pushed.stdout
+
+    pulled = _ow("pull", "acme/wh:2", "-o", str(tmp_path / "ann"), *url, "--token", ann,
+                 "--json")  # fmt: skip
+    assert pulled.exit_code == 0, pulled.output
+    result = json.loads(pulled.stdout)
+    assert result["recipient"]["withheld"] == ["model.gguf", "pytorch_model.bin"]
+    assert "2 weight file(s) withheld" in pulled.stderr
+    got = sorted(p.name for p in (tmp_path / "ann").iterdir())
+    assert got == sorted(["config.json", *SHARDS, "openward-recipient.sig"])
+    key = tmp_path / "registry.pub"
+    key.write_text(httpx.get(f"{server.url}/api/v1/registry/key").text)
+    v = _ow("verify", str(tmp_path / "ann"), "--signature",
+            str(tmp_path / "ann" / "openward-recipient.sig"), "--key", str(key))  # fmt: skip
+    assert v.exit_code == 0, v.output
+    # a withheld file slipped back into the copy fails verification
+    (tmp_path / "ann" / "pytorch_model.bin").write_bytes((source / "pytorch_model.bin").read_bytes())
+    bad = _ow("verify", str(tmp_path / "ann"), "--signature",
+              str(tmp_path / "ann" / "openward-recipient.sig"), "--key", str(key))  # fmt: skip
+    assert bad.exit_code == 1, bad.output
+    # the publisher's pull is the whole version
+    mine = server.client(pub).pull("acme/wh:2", tmp_path / "pat")
+    assert mine["files"] == 5 and "recipient" not in mine
+    assert (tmp_path / "pat" / "model.gguf").read_bytes() == (source / "model.gguf").read_bytes()

@@ -247,7 +247,12 @@ def test_a_policy_threshold_demands_marks(server: Server, tmp_path: Path) -> Non
     pub = server.user("pat", "acme", "publisher")
     source = _llama(tmp_path / "src", seed=4)
     (source / "README.md").write_text("---\nlicense: apache-2.0\ntraining_tokens: 1000000\n---\n")
-    assert server.client(pub).push(source, "acme/pol:1")["status"] == "published"
+    (source / "model.onnx").write_bytes(np.random.default_rng(3).bytes(40_000))  # unmarkable
+    pushed = server.client(pub).push(source, "acme/pol:1")
+    assert pushed["status"] == "published"
+    # the marks the policy turned on at check time withhold the ONNX file: said there
+    assert pushed["reasons"] == ["acme/pol:1: withheld from recipients of per-recipient "
+                                 "marks (weights that cannot carry a mark): model.onnx"]  # fmt: skip
     doc = _ok(_api(server, "GET", "/api/v1/models/acme/pol/access", pub))
     assert (doc["tier"], doc["watermark"]) == ("gated", "per-recipient")
     r = _api(server, "PUT", "/api/v1/models/acme/pol/access", pub,

@@ -251,8 +251,10 @@ def test_a_policy_threshold_demands_marks(server: Server, tmp_path: Path) -> Non
     pushed = server.client(pub).push(source, "acme/pol:1")
     assert pushed["status"] == "published"
     # the marks the policy turned on at check time withhold the ONNX file: said there
-    assert pushed["reasons"] == ["acme/pol:1: withheld from recipients of per-recipient "
-                                 "marks (weights that cannot carry a mark): model.onnx"]  # fmt: skip
+    assert pushed["reasons"] == [
+        "acme/pol:1: withheld from recipients of per-recipient marks (weights that cannot "
+        "carry a mark): model.onnx"
+    ]
     doc = _ok(_api(server, "GET", "/api/v1/models/acme/pol/access", pub))
     assert (doc["tier"], doc["watermark"]) == ("gated", "per-recipient")
     r = _api(server, "PUT", "/api/v1/models/acme/pol/access", pub,

@@ -303,11 +303,12 @@ class Client:
                 sig_name += ".sig"
             sig = safe_target(out, sig_name)
             sig.write_text(json.dumps(recipient["bundle"], indent=2))
+            # Weight files no mark can be put in: not served to recipients, no file of
+            # the signed copy.
+            withheld = [str(p) for p in recipient.get("withheld") or []]
             result["recipient"] = {"grant": recipient.get("grant"), "signature": str(sig),
                                    "original_digest": doc.get("original_digest"),
-                                   # weight files no mark can be put in: not served to
-                                   # recipients, not part of the signed copy
-                                   "withheld": [str(p) for p in recipient.get("withheld") or []]}  # fmt: skip
+                                   "withheld": withheld}  # fmt: skip
         return result
 
     # -- governance -------------------------------------------------------------

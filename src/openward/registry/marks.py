@@ -209,8 +209,9 @@ def _markable(reg: Registry, f: VersionFile) -> Path | None:
 # unmatched safetensors) are withheld: left out of the recipient's listing and signed
 # bundle, and refused (403) to a grantee's download.
 def withheld_error(path: str) -> RegistryError:
-    return RegistryError(403, f"{path} holds weights that cannot carry a per-recipient mark; "
-                         "this model's recipients receive its marked safetensors files only")  # fmt: skip
+    return RegistryError(403, f"{path} holds weights that cannot carry a per-recipient "
+                         "mark; this model's recipients receive its marked safetensors "
+                         "files only")  # fmt: skip
 
 
 def withheld(reg: Registry, row: Version) -> list[str]:

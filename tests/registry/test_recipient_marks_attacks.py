@@ -93,8 +93,17 @@ def test_a_grantee_never_gets_unmarked_weights(server: Server, tmp_path: Path) -
     (source / "int8").mkdir()
     (source / "int8" / "model.safetensors").write_bytes(save(quant))
     assert server.client(pub).push(source, "acme/leak:1")["status"] == "published"
-    _ok(_api(server, "PUT", "/api/v1/models/acme/leak/access", pub,
-             {"tier": "gated", "watermark": "per-recipient"}))  # fmt: skip
+    # marks turned on in the web UI: the page warns which files recipients will not get
+    import re
+
+    owner = _signed_in(server, pub)
+    manage = owner.get("/models/acme/leak/manage")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', manage.text)
+    assert csrf is not None, manage.text[:500]
+    done = owner.post("/models/acme/leak/manage/tier", data={
+        "tier": "gated", "watermark": "per-recipient", "csrf_token": csrf[1]})  # fmt: skip
+    assert done.status_code == 200 and "Warning: acme/leak:1: withheld from recipients" in done.text
+    assert "int8/model.safetensors, onnx/model.onnx_data" in done.text
     _ok(_api(server, "POST", "/api/v1/models/acme/leak/access/grants", pub, {"user": "ann"}), 201)
     base = "/api/v1/models/acme/leak/versions/1/files/"
     web = _signed_in(server, ann)

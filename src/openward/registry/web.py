@@ -711,6 +711,15 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
         s.commit()
         marked = ", weights marked per recipient" if model.watermark == "per-recipient" else ""
         _flash(request, f"{org}/{name} is now {model.access_tier}{marked}.")
+        if marked:
+            from openward.registry.marks import withheld_notes
+
+            notes = withheld_notes(registry, s, model)
+            for note in notes[:3]:  # the session cookie is small: the API lists them all
+                _flash(request, "Warning: " + (note if len(note) <= 300 else note[:299] + "…"))
+            if len(notes) > 3:
+                _flash(request, f"Warning: {len(notes) - 3} more versions withhold weight "
+                       "files from recipients")  # fmt: skip
         return back(f"/models/{org}/{name}/manage")
 
     @router.post("/models/{org}/{name}/manage/requests/{request_id}/approve")

@@ -256,6 +256,18 @@ def test_withheld_files_warned_then_a_grantees_pull_skips_them_and_verifies(
     bad = _ow("verify", str(tmp_path / "ann"), "--signature",
               str(tmp_path / "ann" / "openward-recipient.sig"), "--key", str(key))  # fmt: skip
     assert bad.exit_code == 1, bad.output
+    # a copy kept by an older registry (its digest over the withheld files too) is made
+    # again on the next look, not served
+    import sqlalchemy as sa
+
+    assert server.settings is not None
+    db = sa.create_engine(server.settings.database_url
+                          or f"sqlite:///{server.settings.data / 'registry.db'}")  # fmt: skip
+    with db.begin() as c:
+        c.execute(sa.text("UPDATE recipient_copies SET digest = :d"), {"d": "0" * 64})
+    db.dispose()
+    again = _ok(_api(server, "GET", "/api/v1/models/acme/wh/versions/2", ann))
+    assert again["digest"] == result["digest"] and again["recipient"]["withheld"]
     # the publisher's pull is the whole version
     mine = server.client(pub).pull("acme/wh:2", tmp_path / "pat")
     assert mine["files"] == 5 and "recipient" not in mine

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -256,15 +256,34 @@ def recipient_copy(reg: Registry, s: Session, grant: Grant, row: Version) -> Rec
     query = select(RecipientCopy).where(RecipientCopy.grant_id == grant.id,
                                         RecipientCopy.version_id == row.id)  # fmt: skip
     found = s.scalar(query)
-    if found is not None:
+    if found is not None and not _stale(reg, found, row):
         return found
     with _computing_lock:
         lock = _computing.setdefault((grant.id, row.id), threading.Lock())
     with lock:
         found = s.scalar(query)
         if found is not None:
-            return found
+            if not _stale(reg, found, row):
+                return found
+            # Kept by an older registry that listed the withheld files in the copy: made
+            # again (its marked files' digests do not change).
+            s.execute(delete(RecipientFile).where(RecipientFile.copy_id == found.id))
+            s.delete(found)
+            s.flush()
         return _compute_copy(reg, s, grant, row, query)
+
+
+def _stale(reg: Registry, copy: RecipientCopy, row: Version) -> bool:
+    """Whether the kept ``copy`` is not the copy of ``row`` this registry serves: its
+    digest is not that of the version's files less the withheld ones, marked files by
+    their marked digests (no blob is read)."""
+    from openward.signing.manifest import FileDigest, model_digest
+
+    reg.classify(row.files)
+    served = [FileDigest(f.path, copy.files.get(f.path, f.sha256), f.size)
+              for f in sorted(row.files, key=lambda f: f.path)
+              if f.path in copy.files or not f.weight]  # fmt: skip
+    return model_digest(served) != copy.digest
 
 
 def precompute(reg: Registry, grant_ids: list[int]) -> None:

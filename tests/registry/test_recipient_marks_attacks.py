@@ -104,6 +104,12 @@ def test_a_grantee_never_gets_unmarked_weights(server: Server, tmp_path: Path) -
         "tier": "gated", "watermark": "per-recipient", "csrf_token": csrf[1]})  # fmt: skip
     assert done.status_code == 200 and "Warning: acme/leak:1: withheld from recipients" in done.text
     assert "int8/model.safetensors, onnx/model.onnx_data" in done.text
+    # a version checked while marks are on (by the worker, scale-out) names them too
+    v2 = server.client(pub).push(source, "acme/leak:2")
+    assert v2["status"] == "published" and v2["reasons"] == [
+        "acme/leak:2: withheld from recipients of per-recipient marks (weights that cannot "
+        "carry a mark): int8/model.safetensors, onnx/model.onnx_data"
+    ]
     _ok(_api(server, "POST", "/api/v1/models/acme/leak/access/grants", pub, {"user": "ann"}), 201)
     base = "/api/v1/models/acme/leak/versions/1/files/"
     web = _signed_in(server, ann)

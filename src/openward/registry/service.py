@@ -779,6 +779,7 @@ class Registry:
     def _set_status(self, s: Session, row: Version, status: str, reasons: list[str]) -> None:
         row.status = status
         row.reasons = reasons
+        decided = reasons  # what the check decided: logged (the notes below are not)
         if status not in FINAL:
             # Taken down (or back to a first check): a pending recheck no longer applies.
             row.recheck_requested_at = None
@@ -788,14 +789,15 @@ class Registry:
 
             enforce_minimum_tier(s, row.model, self)
             # With marks on (the publisher's or the policy's), say which weight files of
-            # this version its recipients will not receive.
+            # this version its recipients will not receive (kept out of the public log:
+            # the version's page and its publisher see them).
             reasons = [*reasons, *withheld_notes(self, s, row.model, [row])]
             row.reasons = reasons
         s.add(StatusEvent(version_id=row.id, status=status, reasons=reasons))
         if status in LOGGED:
             tlog.append(s, status, {
                 "model": f"{row.model.organisation.name}/{row.model.name}",
-                "version": row.version, "digest": row.digest, "reasons": reasons[:20],
+                "version": row.version, "digest": row.digest, "reasons": decided[:20],
             })  # fmt: skip
         self._retag(s, row)
 

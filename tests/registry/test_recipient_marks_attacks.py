@@ -126,6 +126,11 @@ def test_a_grantee_never_gets_unmarked_weights(server: Server, tmp_path: Path) -
                 )  # fmt: skip
         w = web.get(f"/models/acme/leak/v/1/files/{path}")
         assert w.status_code == 403 and original[:100] not in w.content, (path, w.status_code)
+    # the grantee's version page shows them withheld, with no download link
+    page = web.get("/models/acme/leak/v/1").text
+    assert page.count('data-testid="withheld"') == 2
+    assert "/v/1/files/onnx/model.onnx_data" not in page and f"/v/1/files/{SHARDS[0]}" in page
+    assert 'data-testid="withheld"' not in owner.get("/models/acme/leak/v/1").text
     # what is not weights is served as before; the publisher gets everything
     follow = {"follow_redirects": True}  # S3: a redirect to the object store
     assert _api(server, "GET", base + "config.json", ann, **follow).status_code == 200

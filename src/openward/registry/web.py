@@ -581,8 +581,16 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
             select(Audit).where(Audit.version_id == row.id).order_by(Audit.id))]  # fmt: skip
         from openward.registry.lineage import lineage_doc
 
+        withheld: set[str] = set()  # weight files this grantee of a marked model never gets
+        if (refusal is None and row.status == VISIBLE and model.watermark == "per-recipient"
+                and model.access_tier != "open"):  # fmt: skip
+            from openward.registry import marks
+
+            with contextlib.suppress(RegistryError):
+                if marks.recipient_grant(registry, s, user, row) is not None:
+                    withheld = set(marks.withheld(registry, row))
         return render(
-            request, "model.html", user, model=model, row=row, audits=audits,
+            request, "model.html", user, model=model, row=row, audits=audits, withheld=withheld,
             lineage=lineage_doc(registry, s, user, row),
             name=f"{model.organisation.name}/{model.name}", versions=versions, scan=scan,
             facts=_facts(row),

@@ -1271,6 +1271,7 @@ from openward.cli import audit as _audit  # noqa: E402, F401  (registers command
 from openward.cli import governance as _governance  # noqa: E402, F401  (registers commands)
 from openward.cli import guard as _guard  # noqa: E402, F401  (registers commands)
 from openward.cli import lineage as _lineage  # noqa: E402, F401  (registers commands)
+from openward.cli import watermark as _watermark  # noqa: E402, F401  (registers commands)
 
 
 def run() -> None:

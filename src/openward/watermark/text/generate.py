@@ -68,8 +68,8 @@ def synthid_processor(key: WatermarkKey, device: str | torch.device = "cpu") -> 
         sampling_table_seed=int(p["sampling_table_seed"]),
         sampling_table_size=int(p["sampling_table_size"]),
     )
-    config.validate()
-    proc = config.construct_processor(vocab_size=0, device=torch.device(device))
+    config.validate()  # type: ignore[no-untyped-call]
+    proc: Any = config.construct_processor(vocab_size=0, device=torch.device(device))
     proc.sampling_table = torch.as_tensor(
         key.synthid_table().astype("int64"), device=torch.device(device)
     )

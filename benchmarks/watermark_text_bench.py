@@ -14,8 +14,8 @@ Sections:
   needed for p < 1e-5 (prefixes grown 10 tokens at a time); the emoji attack simulated as
   Kirchenbauer et al. 2023 describe it: the generator emits an emoji after every token
   (forced here, as if the user had asked for it), the emojis are stripped, the rest tested;
-- false positives: p-values of the 349 human-written Lee corpus news articles (gensim's test
-  data) and of their 200-token windows, at the 1 %, 5 % and 10 % levels;
+- false positives: p-values of the 350 human-written Lee corpus news articles (gensim's test
+  data) and of their 200-token windows, under 5 keys per scheme, at the 1 %, 5 %, 10 % levels;
 - perplexity: of each scheme's replies, measured by another model family (Gemma-3-270M).
 """
 
@@ -242,35 +242,41 @@ def section_emoji(args: argparse.Namespace, model: Any, tok: Any, keys: dict) ->
     return res
 
 
-def section_false_positives(keys: dict, window: int = 200) -> dict:
-    docs = lee_corpus()
-    res: dict[str, Any] = {"documents": len(docs)}
-    for s in SCHEMES:
-        key = keys[s]
-        tok = key.tokenizer.tokenizer()
-        doc_p = [detect_text(key, d, paragraphs=False).p_value for d in docs]
-        doc_p = [p for p in doc_p if p is not None]
-        win_p = []
-        from openward.watermark.text.detect import detect_tokens
+def section_false_positives(keys: dict, window: int = 200, n_keys: int = 5) -> dict:
+    """p-values of human text under ``n_keys`` independent keys per scheme (the null's
+    randomness is the key's), per document and per 200-token window."""
+    from openward.watermark.text.detect import detect_tokens
 
-        for d in docs:
-            ids = tok.encode(d, add_special_tokens=False).ids
-            for a in range(0, len(ids) - window + 1, window):
-                r = detect_tokens(key, ids[a : a + window])
+    docs = lee_corpus()
+    res: dict[str, Any] = {"documents": len(docs), "keys_per_scheme": n_keys}
+    for s in SCHEMES:
+        doc_p: list[float] = []
+        win_p: list[float] = []
+        for k in range(n_keys):
+            key = new_key(s, keys[s].tokenizer, secret=bytes([101 + k]) * 32)
+            tok = key.tokenizer.tokenizer()
+            for d in docs:
+                ids = tok.encode(d, add_special_tokens=False).ids
+                r = detect_tokens(key, ids)
                 if r.p_value is not None:
-                    win_p.append(r.p_value)
+                    doc_p.append(r.p_value)
+                for a in range(0, len(ids) - window + 1, window):
+                    w = detect_tokens(key, ids[a : a + window])
+                    if w.p_value is not None:
+                        win_p.append(w.p_value)
+        docs_arr, win_arr = np.array(doc_p), np.array(win_p)
         res[s] = {
             "documents_scored": len(doc_p),
             "windows_200": len(win_p),
             **{
                 f"fpr_at_{lvl}": {
-                    "documents": round(float(np.mean(np.array(doc_p) < lvl)), 4),
-                    "windows_200": round(float(np.mean(np.array(win_p) < lvl)), 4),
+                    "documents": round(float(np.mean(docs_arr < lvl)), 4),
+                    "windows_200": round(float(np.mean(win_arr < lvl)), 4),
                 }
                 for lvl in (0.01, 0.05, 0.1)
             },
-            "min_p_documents": min(doc_p),
-            "at_1e-5": int(sum(p < TARGET_P for p in doc_p + win_p)),
+            "min_p": float(min(doc_p + win_p)),
+            "below_1e-5": int(sum(p < TARGET_P for p in doc_p + win_p)),
         }
         print(f"  {s}: fpr@0.05 {res[s]['fpr_at_0.05']}", flush=True)
     return res

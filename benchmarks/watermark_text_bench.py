@@ -329,13 +329,16 @@ def main() -> None:
     ap.add_argument("--emoji-prompts", type=int, default=4)
     ap.add_argument("--emoji-tokens", type=int, default=200)
     ap.add_argument("--scorer", choices=("gemma3", "none"), default="gemma3")
-    ap.add_argument("--skip", nargs="*", default=[], help="sections to skip: emoji, fpr, ppl")
-    ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--skip", nargs="*", default=[], help="sections to skip: attacks, emoji, fpr, ppl"
+    )
+    ap.add_argument("--json", type=Path, help="write the report here (after every section)")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     t0 = time.time()
     model, tok, load_path = load(args.model)
     keys = make_keys(load_path)
@@ -348,29 +351,41 @@ def main() -> None:
         "params": {s: {k: v for k, v in keys[s].params.items() if k not in ("keys", "table")}
                    for s in SCHEMES},
     }  # fmt: skip
+
+    def save() -> str:
+        report["wall_s"] = round(time.time() - t0, 1)
+        text = json.dumps(report, indent=1, default=float)
+        if args.json:
+            args.json.write_text(text + "\n")
+        return text
+
     print("speed and generations", flush=True)
     gen = section_speed_and_texts(args, model, tok, keys)
     report["speed"] = gen["speed"]
+    report["texts"] = {k: [tok.decode(r, skip_special_tokens=True) for r in v]
+                       for k, v in gen["ids"].items()}  # fmt: skip
+    save()
     print("detection", flush=True)
     report["detection"] = section_detection(keys, tok, gen["ids"], args.new_tokens)
-    print("attacks", flush=True)
-    report["attacks"] = section_attacks(keys, tok, gen["ids"], args.new_tokens)
+    save()
+    if "attacks" not in args.skip:
+        print("attacks", flush=True)
+        report["attacks"] = section_attacks(keys, tok, gen["ids"], args.new_tokens)
+        save()
     if "fpr" not in args.skip:
         print("false positives on human text", flush=True)
         report["false_positives"] = section_false_positives(keys)
-    if "emoji" not in args.skip:
-        print("emoji attack", flush=True)
-        report["emoji"] = section_emoji(args, model, tok, keys)
+        save()
     if args.scorer != "none" and "ppl" not in args.skip:
         print("perplexity", flush=True)
         report["perplexity"] = section_perplexity(
             tok, gen["ids"], PROMPTS[: args.prompts], args.scorer
         )
-    report["wall_s"] = round(time.time() - t0, 1)
-    text = json.dumps(report, indent=1, default=float)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+        save()
+    if "emoji" not in args.skip:
+        print("emoji attack", flush=True)
+        report["emoji"] = section_emoji(args, model, tok, keys)
+    print(save())
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ Models", 2023):
 Detection counts green tokens among the scored tokens, counting each
 (seed, token) pair once (the reliability paper recommends ignoring repeated
 n-grams; a repeated pair is the same draw again, and for SelfHash the seed of
-a frequent word often ignores its context, see :func:`green_count`). Under the null (text written without the key) the count is
-Binomial(T, gamma), which gives an exact p-value.
+a frequent word often ignores its context, see :func:`green_count`). Under
+the null (text written without the key) the count is Binomial(T, gamma),
+which gives an exact p-value.
 """
 
 from __future__ import annotations

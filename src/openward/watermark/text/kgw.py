@@ -16,7 +16,7 @@ Models", 2023):
   for its own seed. An edit changes the seed only when it removes or
   replaces the window's minimum, so more green tokens survive edits. The
   reference implementation tests the 40 most likely candidates one by one;
-  here every vocabulary entry is tested at once (exact, vectorized).
+  here the 1024 most likely are tested at once (vectorized).
 
 Detection counts green tokens among the scored tokens, counting each
 (seed, token) pair once (the reliability paper recommends ignoring repeated
@@ -130,23 +130,47 @@ class _GreenMasks:
         return green_value(seed, codes[None, :]) < p.threshold  # type: ignore[no-any-return]
 
 
+SELFHASH_CANDIDATES = 1024
+"""SelfHash colours only the most likely candidates at each step (the reference tests 40)."""
+
+
 class KGWBias:
     """Adds ``delta`` to the green logits of a (batch, vocab) score tensor.
 
     The body of both generation-time forms: :class:`openward.watermark.text.generate.
     KGWLogitsProcessor` (transformers) and :class:`KGWVLLMProcessor` (vLLM). Stateless:
     one instance serves any number of sequences.
+
+    SelfHash needs one seed per candidate, so it colours only the
+    :data:`SELFHASH_CANDIDATES` highest-scoring candidates (the reference implementation
+    tests the top 40); the rest keep their logits. Detection is unaffected (it recomputes
+    the colour of the token actually chosen), and the tokens left out carry almost none
+    of the probability mass.
     """
 
-    def __init__(self, key: WatermarkKey) -> None:
+    def __init__(self, key: WatermarkKey, candidates: int = SELFHASH_CANDIDATES) -> None:
         self.params = KGWParams.from_key(key)
         self._masks = _GreenMasks(self.params)
+        self.candidates = candidates
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        green = self._masks.masks(input_ids, scores.shape[-1])
-        if green is None:
+        p = self.params
+        size = scores.shape[-1]
+        if not p.self_hash or size <= self.candidates:
+            green = self._masks.masks(input_ids, size)
+            if green is None:
+                return scores
+            return scores + green.to(scores.dtype) * p.delta
+        need = p.previous_tokens
+        if input_ids.shape[-1] < need:
             return scores
-        return scores + green.to(scores.dtype) * self.params.delta
+        hashes, codes, self_pairs = self._masks._tables(size, input_ids.device)
+        top = scores.topk(self.candidates, dim=-1).indices  # (batch, K)
+        context = token_hash(input_ids[:, -need:], p.k_token)  # (batch, h-1)
+        pairs = pair_hash(context[:, :, None], hashes[top][:, None, :])  # (batch, h-1, K)
+        lowest = pairs.amin(dim=1).minimum(self_pairs[top])
+        green = green_value(mix32(lowest ^ p.k_seed), codes[top]) < p.threshold
+        return scores.scatter_add(-1, top, green.to(scores.dtype) * p.delta)
 
 
 class KGWVLLMProcessor:

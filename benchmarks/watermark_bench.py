@@ -260,10 +260,12 @@ def ppl(model: Any, tok: Any, corpus: list[str]) -> float:
 
 
 def quality(orig: Path, tmp: Path, n_prompts: int, new_tokens: int) -> dict[str, Any]:
+    import torch
     from transformers import AutoTokenizer
 
     from openward.watermark.weights import mark_folder
 
+    torch.set_num_threads(1)  # on a shared 2-vCPU machine more threads only wait on each other
     tok = AutoTokenizer.from_pretrained(orig)
     corpus, prompt_list = texts(), prompts(n_prompts)
     key = keys()["alice"]
@@ -273,6 +275,7 @@ def quality(orig: Path, tmp: Path, n_prompts: int, new_tokens: int) -> dict[str,
         mark_folder(folder, marked, key)
         a, b = _load(folder), _load(marked)
         stats = _next_token_stats(a, b, tok, corpus)
+        _log(f"quality {label} next-token: {stats}")
         ga = _greedy(a, tok, prompt_list, new_tokens)
         gb = _greedy(b, tok, prompt_list, new_tokens)
         same = sum(

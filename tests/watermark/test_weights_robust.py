@@ -51,8 +51,10 @@ def _only_alice(orig: Path, suspect: Path) -> float:
     return found[0].z
 
 
-@pytest.mark.parametrize("precision", ["", "-bf16"])
-@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+@pytest.mark.parametrize(
+    ("name", "precision"),
+    [(name, "") for name in sorted(TRANSFORMS)] + [("gguf-q4_0", "-bf16"), ("prune-30%", "-bf16")],
+)
 def test_transformed_copy_is_traced(
     models: dict[str, Path], tmp_path: Path, name: str, precision: str
 ) -> None:

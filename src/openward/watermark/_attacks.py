@@ -129,7 +129,8 @@ def int8_rowwise(tensors: dict[str, Arr]) -> dict[str, Arr]:
     def rt(v: Arr) -> Arr:
         scale = np.abs(v).max(axis=1, keepdims=True) / 127.0
         scale[scale == 0] = 1.0
-        return (np.round(v / scale).clip(-127, 127) * scale).astype(np.float32)
+        out: Arr = (np.round(v / scale).clip(-127, 127) * scale).astype(np.float32)
+        return out
 
     return _each_matrix(tensors, rt)
 

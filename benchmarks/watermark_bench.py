@@ -103,6 +103,48 @@ def _plain(path: Path, chunk: int) -> int:
     return total
 
 
+def _plain_chunks(path: Path, chunk: int = 8 << 20) -> Iterator[bytes]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        for off in range(0, size, chunk):
+            yield os.pread(fd, min(chunk, size - off), off)
+    finally:
+        os.close(fd)
+
+
+def _loopback(chunks: Iterator[bytes]) -> float:
+    """Seconds to send ``chunks`` through a loopback TCP connection to a reader that
+    discards them (a download without HTTP framing)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    received = [0]
+
+    def reader() -> None:
+        conn, _ = server.accept()
+        buf = bytearray(1 << 20)
+        while (n := conn.recv_into(buf)) > 0:
+            received[0] += n
+        conn.close()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    client = socket.create_connection(server.getsockname())
+    t = time.perf_counter()
+    for chunk in chunks:
+        client.sendall(chunk)
+    client.shutdown(socket.SHUT_WR)
+    thread.join()
+    elapsed = time.perf_counter() - t
+    client.close()
+    server.close()
+    return elapsed
+
+
 def throughput(orig: Path, tmp: Path, runs: int) -> dict[str, Any]:
     from openward.watermark.weights import marked_chunks
 
@@ -121,12 +163,20 @@ def throughput(orig: Path, tmp: Path, runs: int) -> dict[str, Any]:
             n = sum(len(c) for c in marked_chunks(file, key))
             marked.append(time.perf_counter() - t)
             assert n == size
+        sent_plain, sent_marked = [], []
+        for _ in range(runs):
+            sent_plain.append(_loopback(_plain_chunks(file)))
+            sent_marked.append(_loopback(marked_chunks(file, key)))
         p, m = statistics.median(plain), statistics.median(marked)
+        sp, sm = statistics.median(sent_plain), statistics.median(sent_marked)
         out[label] = {
             "bytes": size,
             "plain_MBps": size / p / 1e6,
             "marked_MBps": size / m / 1e6,
             "ratio": p / m,
+            "loopback_plain_MBps": size / sp / 1e6,
+            "loopback_marked_MBps": size / sm / 1e6,
+            "loopback_ratio": sp / sm,
         }
         _log(f"throughput {label}: {out[label]}")
     return out
@@ -210,10 +260,12 @@ def ppl(model: Any, tok: Any, corpus: list[str]) -> float:
 
 
 def quality(orig: Path, tmp: Path, n_prompts: int, new_tokens: int) -> dict[str, Any]:
+    import torch
     from transformers import AutoTokenizer
 
     from openward.watermark.weights import mark_folder
 
+    torch.set_num_threads(1)  # on a shared 2-vCPU machine more threads only wait on each other
     tok = AutoTokenizer.from_pretrained(orig)
     corpus, prompt_list = texts(), prompts(n_prompts)
     key = keys()["alice"]
@@ -223,6 +275,7 @@ def quality(orig: Path, tmp: Path, n_prompts: int, new_tokens: int) -> dict[str,
         mark_folder(folder, marked, key)
         a, b = _load(folder), _load(marked)
         stats = _next_token_stats(a, b, tok, corpus)
+        _log(f"quality {label} next-token: {stats}")
         ga = _greedy(a, tok, prompt_list, new_tokens)
         gb = _greedy(b, tok, prompt_list, new_tokens)
         same = sum(
@@ -361,7 +414,25 @@ def robustness(orig: Path, tmp: Path, steps: int) -> dict[str, Any]:
         {"alice", "bob", "carol"},
     )
     _rm(tmp / "case")
-    del bob, carol, two, three
+    # two colluders compare copies: where they differ a mark sits; they replace those
+    # elements with the mean plus noise of 4x the difference (removal confined to them)
+    rng = np.random.default_rng(5)
+    compared = {}
+    for name in alice:
+        diff = alice[name] - bob[name]
+        noise_ = rng.standard_normal(diff.shape).astype(np.float32) * 4 * np.abs(diff)
+        compared[name] = np.where(diff != 0, (alice[name] + bob[name]) / 2 + noise_, alice[name])
+    row(
+        "2 colluders compare and re-noise the differing elements",
+        _attacks.save(orig, tmp / "case", compared),
+        {"alice", "bob"},
+        changed_share=float(
+            sum(int((alice[n] != bob[n]).sum()) for n in alice)
+            / sum(v.size for v in alice.values())
+        ),
+    )
+    _rm(tmp / "case")
+    del bob, carol, two, three, compared
     tok = AutoTokenizer.from_pretrained(orig)
     corpus = texts()
     base_ppl = ppl(_load(orig), tok, corpus)
@@ -375,7 +446,7 @@ def robustness(orig: Path, tmp: Path, steps: int) -> dict[str, Any]:
             perplexity=ppl(_load(folder), tok, corpus),
         )
         _rm(tmp / "case")
-    for lora, lr in ((False, 5e-5), (True, 2e-4)):
+    for lora, lr in ((False, 5e-5), (True, 2e-4)) if steps > 0 else ():
         name = f"{'LoRA r=16 (merged)' if lora else 'full fine-tune'}, {steps} steps, lr {lr:g}"
         info = _fine_tune(tmp / "alice", tmp / "case", corpus, lora=lora, steps=steps, lr=lr)
         row(name, tmp / "case", {"alice"}, **info, perplexity=ppl(_load(tmp / "case"), tok, corpus))

@@ -1296,6 +1296,7 @@ from openward.cli import governance as _governance  # noqa: E402, F401  (registe
 from openward.cli import guard as _guard  # noqa: E402, F401  (registers commands)
 from openward.cli import lineage as _lineage  # noqa: E402, F401  (registers commands)
 from openward.cli import trace as _trace  # noqa: E402, F401  (registers commands)
+from openward.cli import watermark as _watermark  # noqa: E402, F401  (registers commands)
 
 
 def _command_name(info: typer.models.CommandInfo | typer.models.TyperInfo) -> str | None:

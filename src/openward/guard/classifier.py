@@ -57,6 +57,34 @@ SLICE_CHARS: Final = 8_000
 F32 = npt.NDArray[np.float32]
 
 
+def conv_relu(y: F32, widths: Sequence[int], filters: int, conv_b: Sequence[F32]) -> list[F32]:
+    """The CNN's ReLU conv outputs per width from ``y``, the padded sequence already projected
+    through every width's filter taps side by side (``y[p, col + j*filters ...]`` is tap ``j``
+    of that width at padded position ``p``): ``out[w][t]`` reads positions ``t .. t+w-1``."""
+    n = y.shape[0]
+    outs, col = [], 0
+    for wi, w in enumerate(widths):
+        o = y[: n - w + 1, col : col + filters].copy()
+        for j in range(1, w):
+            o += y[j : n - w + 1 + j, col + j * filters : col + (j + 1) * filters]
+        col += w * filters
+        o += conv_b[wi]
+        np.maximum(o, 0.0, out=o)
+        outs.append(o)
+    return outs
+
+
+def token_windows(ntok: int, window: int, stride: int) -> list[tuple[int, int]]:
+    """Token spans ``[start, end)`` of ``window`` tokens every ``stride``, the last one flush
+    with the end, covering ``ntok`` tokens (one span when the text fits a window)."""
+    if ntok <= window:
+        return [(0, ntok)]
+    starts = list(range(0, ntok - window + 1, stride))
+    if starts[-1] + window < ntok:
+        starts.append(ntok - window)
+    return [(s, s + window) for s in starts]
+
+
 @dataclass(frozen=True)
 class WindowScore:
     """One window: its character span in the text and its two probabilities."""
@@ -170,25 +198,10 @@ class GuardClassifier:
             x = np.zeros((n, self.emb.shape[1]), dtype=np.float32)
             x[1 : len(ids) + 1] = self.emb[ids]
             y = x @ self.conv_w
-        outs, col = [], 0
-        f = self.filters
-        for wi, w in enumerate(self.widths):
-            o = y[: n - w + 1, col : col + f].copy()
-            for j in range(1, w):
-                o += y[j : n - w + 1 + j, col + j * f : col + (j + 1) * f]
-            col += w * f
-            o += self.conv_b[wi]
-            np.maximum(o, 0.0, out=o)
-            outs.append(o)
-        return outs
+        return conv_relu(y, self.widths, self.filters, self.conv_b)
 
     def _windows(self, ntok: int) -> list[tuple[int, int]]:
-        if ntok <= WINDOW:
-            return [(0, ntok)]
-        starts = list(range(0, ntok - WINDOW + 1, STRIDE))
-        if starts[-1] + WINDOW < ntok:
-            starts.append(ntok - WINDOW)
-        return [(s, s + WINDOW) for s in starts]
+        return token_windows(ntok, WINDOW, STRIDE)
 
     def _score_tokens(
         self, ids: npt.NDArray[np.int64]

@@ -129,7 +129,8 @@ def int8_rowwise(tensors: dict[str, Arr]) -> dict[str, Arr]:
     def rt(v: Arr) -> Arr:
         scale = np.abs(v).max(axis=1, keepdims=True) / 127.0
         scale[scale == 0] = 1.0
-        return (np.round(v / scale).clip(-127, 127) * scale).astype(np.float32)
+        out: Arr = (np.round(v / scale).clip(-127, 127) * scale).astype(np.float32)
+        return out
 
     return _each_matrix(tensors, rt)
 
@@ -144,7 +145,8 @@ def nf4_blockwise(tensors: dict[str, Arr], block: int = 64) -> dict[str, Arr]:
         normed = flat / absmax
         mids = (NF4[1:] + NF4[:-1]) / 2
         codes = np.searchsorted(mids, normed)
-        return (NF4[codes] * absmax).astype(np.float32).reshape(v.shape)
+        out: Arr = (NF4[codes] * absmax).astype(np.float32).reshape(v.shape)
+        return out
 
     return _each_matrix(tensors, rt)
 
@@ -154,7 +156,8 @@ def prune(tensors: dict[str, Arr], fraction: float = 0.3) -> dict[str, Arr]:
 
     def rt(v: Arr) -> Arr:
         cut = np.quantile(np.abs(v), fraction)
-        return np.where(np.abs(v) <= cut, 0.0, v).astype(np.float32)
+        out: Arr = np.where(np.abs(v) <= cut, 0.0, v).astype(np.float32)
+        return out
 
     return _each_matrix(tensors, rt)
 
@@ -164,9 +167,8 @@ def noise(tensors: dict[str, Arr], relative: float, seed: int = 0) -> dict[str, 
     rng = np.random.default_rng(seed)
 
     def rt(v: Arr) -> Arr:
-        return (v + rng.standard_normal(v.shape, dtype=np.float32) * relative * v.std()).astype(
-            np.float32
-        )
+        out: Arr = v + rng.standard_normal(v.shape, dtype=np.float32) * relative * v.std()
+        return out.astype(np.float32)
 
     return _each_matrix(tensors, rt)
 

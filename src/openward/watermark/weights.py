@@ -36,10 +36,11 @@ The scheme (docs/watermark.md has the full account and the measurements):
   positions are correlated with its sign pattern. Under the null hypothesis (the suspect
   does not derive from this grant's copy) the signs are independent of the differences, so
   given the differences the statistic is a Rademacher sum and Hoeffding's inequality bounds
-  P(Z >= z) by exp(-z^2 / 2) exactly, without a normal approximation. Two statistics are
-  computed (one weighted for dense noise such as quantization or fine-tuning, one clipped
-  for sparse large changes such as pruning); the p-value is the Bonferroni bound
-  ``min(1, 2 exp(-z^2/2))`` of the larger.
+  P(Z >= z) by exp(-z^2 / 2) exactly, without a normal approximation. Four statistics are
+  computed (weighted, for dense noise such as quantization or fine-tuning, and clipped, for
+  sparse large changes such as pruning; each on the raw differences and on the differences
+  less their dominant low-rank part, which a merged LoRA or fine-tuning drift adds); the
+  p-value is the Bonferroni bound ``min(1, 4 exp(-z^2/2))`` of the largest.
 - **Alignment.** A suspect whose hidden units were permuted consistently (or a GGUF file
   whose Q/K rows llama.cpp reordered) is aligned to the original first: the residual
   stream's permutation from the token-embedding columns, each matrix's own units by
@@ -56,6 +57,7 @@ import math
 import os
 import re
 import shutil
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -98,6 +100,10 @@ _NUMPY: Final = {"BF16": "<u2", "F16": "<f2", "F32": "<f4", "F64": "<f8"}
 _IN_BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block|blk)\.\d+\.")
 _NOT_MARKED = re.compile(r"norm|embed|\bln_|lm_head|rotary|position", re.IGNORECASE)
 _KEY_DOMAIN: Final = b"openward/weight-mark/v1\x00"
+_RANK: Final = 16
+"""Rank of the part of suspect - original removed before the second pair of statistics."""
+_STATISTICS: Final = 4
+"""Statistics the p-value's Bonferroni factor covers."""
 _WORKERS: Final = 4
 """Threads that mark the chunks ahead of the one being sent."""
 _COPY_CORRELATION: Final = 0.5
@@ -127,7 +133,7 @@ class Match:
     """The detection statistic (about 0 when the mark is absent; large when present)."""
     p_value: float
     """Upper bound on the probability that a copy not derived from this grant scores ``z``
-    or more (Hoeffding, Bonferroni over the two statistics): the false-accusation
+    or more (Hoeffding, Bonferroni over the four statistics): the false-accusation
     probability for this grant."""
 
 
@@ -285,7 +291,7 @@ def _eligible_float(values: Any, dtype: str) -> npt.NDArray[np.bool_]:
 
 
 def _mark_span(
-    buf: bytearray, buf_offset: int, t: _Marked, tkey: int, first: int, end: int
+    buf: bytearray | memoryview, buf_offset: int, t: _Marked, tkey: int, first: int, end: int
 ) -> None:
     """Mark elements ``[first, end)`` of ``t`` whose bytes lie in ``buf`` (which starts at
     file offset ``buf_offset`` and holds those elements whole)."""
@@ -322,9 +328,13 @@ def marked_chunks(path: Path, key: bytes, *, chunk_size: int = 8 << 20) -> Itera
     except OSError as exc:
         raise WatermarkError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
+    buffers = threading.local()  # one reused buffer per thread: no fresh pages per chunk
+
     def produce(offset: int) -> bytes:
         n = min(chunk_size, layout.size - offset)
-        buf = bytearray(n)
+        if getattr(buffers, "buf", None) is None:
+            buffers.buf = bytearray(min(chunk_size, layout.size))
+        buf = memoryview(buffers.buf)[:n]
         if os.preadv(fd, [buf], offset) != n:
             raise WatermarkError(f"{path}: the file changed while it was read")
         for t in layout.marked[bisect.bisect_right(ends, offset) :]:
@@ -360,7 +370,7 @@ def marked_chunks(path: Path, key: bytes, *, chunk_size: int = 8 << 20) -> Itera
         os.close(fd)
 
 
-def _mark_chunk(fd: int, path: Path, buf: bytearray, offset: int, t: _Marked, tkey: int) -> None:
+def _mark_chunk(fd: int, path: Path, buf: memoryview, offset: int, t: _Marked, tkey: int) -> None:
     stop = offset + len(buf)
     lo, hi = max(offset, t.start), min(stop, t.end)
     size = t.itemsize
@@ -700,27 +710,46 @@ def _align(o: Any, s: Any, role: str, hidden_perm: npt.NDArray[np.int64] | None)
 
 @dataclass
 class _Sums:
-    weighted: float = 0.0
-    weighted_var: float = 0.0
-    clipped: float = 0.0
-    clipped_var: float = 0.0
+    """Running sums of the four statistics: weighted and clipped, each on the raw
+    differences and on the differences with their dominant low-rank part removed."""
+
+    sums: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(4))
+    squares: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(4))
     count: int = 0
 
-    def add(self, pattern: Floats, unit: Floats, diff: Floats) -> None:
-        c1 = unit * diff
-        c2 = np.clip(diff / unit, -1.0, 1.0)
-        self.weighted += _dot(pattern, c1)
-        self.weighted_var += _dot(c1, c1)
-        self.clipped += _dot(pattern, c2)
-        self.clipped_var += _dot(c2, c2)
+    def add(self, pattern: Floats, unit: Floats, diffs: tuple[Floats, Floats]) -> None:
+        for i, diff in enumerate(diffs):
+            c1 = unit * diff
+            c2 = np.clip(diff / unit, -1.0, 1.0)
+            self.sums[2 * i] += _dot(pattern, c1)
+            self.squares[2 * i] += _dot(c1, c1)
+            self.sums[2 * i + 1] += _dot(pattern, c2)
+            self.squares[2 * i + 1] += _dot(c2, c2)
         self.count += int(pattern.size)
 
     def match(self, grant: str) -> Match:
-        z1 = self.weighted / math.sqrt(self.weighted_var) if self.weighted_var > 0 else 0.0
-        z2 = self.clipped / math.sqrt(self.clipped_var) if self.clipped_var > 0 else 0.0
-        z = max(z1, z2)
-        p = min(1.0, 2.0 * math.exp(-z * z / 2.0)) if z > 0 else 1.0
-        return Match(grant, z, p)
+        zs = [
+            s / math.sqrt(q) if q > 0 else 0.0 for s, q in zip(self.sums, self.squares, strict=True)
+        ]
+        z = max(zs)
+        p = min(1.0, _STATISTICS * math.exp(-z * z / 2.0)) if z > 0 else 1.0
+        return Match(grant, float(z), p)
+
+
+def _without_low_rank(diff: Any, shape: tuple[int, ...]) -> Floats:
+    """``diff`` (suspect - original, flat) less its dominant rank-k part (a randomized range
+    finder with a fixed seed): a merged LoRA is low-rank and fine-tuning drift mostly is,
+    while the mark is sparse and random and keeps all but about k/min(shape) of its energy.
+    The result depends on the difference only, never on a key, so the null bound holds."""
+    d = np.asarray(diff, dtype=np.float64).reshape(shape[0], -1)
+    k = min(_RANK, min(d.shape) // 8)
+    if k < 1:
+        return d.reshape(-1)
+    probe = np.random.default_rng(0).standard_normal((d.shape[1], k + 8))
+    basis, _ = np.linalg.qr(d @ probe)
+    basis = basis[:, :k] if basis.shape[1] > k else basis
+    basis, _ = np.linalg.qr(d @ (d.T @ basis))  # one power iteration
+    return (d - basis @ (basis.T @ d)).reshape(-1)
 
 
 def _units(values: Any, dtype: str) -> tuple[npt.NDArray[np.bool_], Floats]:
@@ -738,17 +767,17 @@ def _units(values: Any, dtype: str) -> tuple[npt.NDArray[np.bool_], Floats]:
 def _accumulate(
     sums: dict[str, _Sums], tkeys: Mapping[str, int], t: _Marked, o: Any, s: Any
 ) -> None:
-    o_flat = np.asarray(o).reshape(-1)
-    s_flat = np.asarray(s).reshape(-1)
+    o_flat = np.asarray(o, dtype=np.float64).reshape(-1)
+    raw = np.asarray(s, dtype=np.float64).reshape(-1) - o_flat
+    raw[~np.isfinite(raw)] = 0.0
+    reduced = _without_low_rank(raw, t.shape)
     for grant, tkey in tkeys.items():
         positions, signs = _span_pattern(tkey, 0, t.numel)
-        ov = o_flat[positions]
+        ov = np.asarray(o).reshape(-1)[positions]
         ok, unit = _units(ov, t.dtype)
-        ov64 = ov.astype(np.float64)[ok]
-        diff = s_flat[positions].astype(np.float64)[ok] - ov64
-        diff[~np.isfinite(diff)] = 0.0
-        pattern = signs[ok].astype(np.float64) * np.sign(ov64)
-        sums[grant].add(pattern, unit[ok], diff)
+        positions = positions[ok]
+        pattern = signs[ok].astype(np.float64) * np.sign(o_flat[positions])
+        sums[grant].add(pattern, unit[ok], (raw[positions], reduced[positions]))
 
 
 def _check_keys(keys: Mapping[str, bytes]) -> None:

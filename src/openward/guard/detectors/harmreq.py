@@ -49,6 +49,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from openward.guard.classifier import conv_relu, token_windows
 from openward.guard.detectors._common import capped_segments
 from openward.guard.types import Conversation, Detection, DetectorContext
 
@@ -161,23 +162,9 @@ class HarmModel:
         n = max(len(ids) + 2, max(self.widths))
         y = np.zeros((n, self.conv_w.shape[1]), dtype=np.float32)
         y[1 : len(ids) + 1] = self._proj[ids]
-        outs, col, f = [], 0, self.filters
-        for wi, w in enumerate(self.widths):
-            o = y[: n - w + 1, col : col + f].copy()
-            for j in range(1, w):
-                o += y[j : n - w + 1 + j, col + j * f : col + (j + 1) * f]
-            col += w * f
-            o += self.conv_b[wi]
-            np.maximum(o, 0.0, out=o)
-            outs.append(o)
-        ntok = len(ids)
-        if ntok <= WINDOW:
-            wins = [(0, ntok)]
-        else:
-            starts = list(range(0, ntok - WINDOW + 1, STRIDE))
-            if starts[-1] + WINDOW < ntok:
-                starts.append(ntok - WINDOW)
-            wins = [(s, s + WINDOW) for s in starts]
+        f = self.filters
+        outs = conv_relu(y, self.widths, f, self.conv_b)
+        wins = token_windows(len(ids), WINDOW, STRIDE)
         pooled = np.empty((len(wins), len(self.widths) * f), dtype=np.float32)
         for k, (s, e) in enumerate(wins):
             pooled[k] = np.concatenate(

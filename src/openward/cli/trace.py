@@ -64,6 +64,11 @@ def trace(
             who = m.get("user") or f"organisation {m.get('organisation')}"
             state = " (revoked since)" if m.get("revoked") else ""
             typer.echo(f"{model} is the copy of grant #{m['grant']} to {who}{state}: "
-                       f"p = {m['p_value']:.2e} (z = {m.get('z', 0.0):.1f}), "
+                       f"{_p_text(m['p_value'])} (z = {m.get('z', 0.0):.1f}), "
                        f"{ref}:{result.get('version')}")  # fmt: skip
     raise typer.Exit(1 if matches else 0)
+
+
+def _p_text(p: float) -> str:
+    """The p-value as text; one below the smallest double (the bound underflows) is said so."""
+    return f"p = {p:.2e}" if p > 0 else "p < 1e-300"

@@ -27,6 +27,7 @@ import hashlib
 import math
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -257,12 +258,13 @@ class _Entry:
     expires: float
 
 
-class _SingleOps:
+class _SingleOps(ABC):
     """One operation as a batch of one: what :class:`MemoryStore` and :class:`RedisStore` share
     (the monitors batch their operations; these are for callers with one)."""
 
+    @abstractmethod
     def batch(self) -> Batch:
-        raise NotImplementedError
+        """A new batch of operations against this store."""
 
     async def _one(self, queue: Any) -> Any:
         b = self.batch()
@@ -650,8 +652,8 @@ class _RedisBatch:
         # EVAL, not EVALSHA: Redis caches the compiled script by its hash either way, and a
         # pipeline of EVALSHA costs a SCRIPT EXISTS round trip per batch (or, without it, a
         # NOSCRIPT failure half-way through a transaction after a Redis restart)
-        # safe: EVAL runs openward's own constant Lua scripts in Redis; keys and args are data
-        self._pipe.eval(script, 1, key, *args)
+        # EVAL runs openward's own constant Lua scripts in Redis; keys and args are data
+        self._pipe.eval(script, 1, key, *args)  # safe: openward's own constant Lua script
 
     def incr_window(
         self,

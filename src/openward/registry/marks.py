@@ -623,7 +623,7 @@ def trace_suspect(reg: Registry, user_id: int, org: str, name: str, suspect: Pat
                 matches = weights.trace(root, suspect, keys, threshold=threshold)
                 chosen = row
             except weights.NotACopy:
-                pass
+                chosen = None  # nearest, yet not a copy: logged and answered as "not-a-copy"
             except weights.WatermarkError as exc:
                 raise unreadable(exc, root) from None
         found = []

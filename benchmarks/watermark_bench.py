@@ -6,11 +6,14 @@ Sections (``--only NAME``, repeatable; all by default):
 - ``throughput``: the marked download's bytes (``marked_chunks``, 8 MiB chunks) against
   streaming the same file unmarked in the same chunks (``os.pread``), warm page cache,
   median of ``--runs``; float32 and bfloat16 copies of the model.
-- ``quality``: marked vs original, for the float32 model and its bfloat16 rounding: mean KL
-  divergence of the next-token distributions and perplexity on a text set (the first 40
-  completions of XSTest v2, llama2 column, from ../shared/data), and greedy generations
-  (20 benign prompts from WildGuardTest, chat template, 64 new tokens) compared token by
-  token.
+- ``quality``: marked vs original, for the float32 model and its bfloat16 rounding
+  (``--precision``): mean KL divergence of the next-token distributions and perplexity on a
+  text set (the first ``--texts`` completions of XSTest v2, llama2 column, from
+  ../shared/data), and greedy generations (``--prompts`` benign prompts from WildGuardTest,
+  chat template, ``--new-tokens`` new tokens) compared token by token. The original's
+  generations are kept in the temporary folder between runs; the marked model's are
+  compared in one teacher-forced pass and generated only from a first differing token (the
+  same pass on the original itself is reported as ``self_check_*``).
 - ``robustness``: the detection statistic and p-value bound of the right grant and the best
   wrong one after each transformation: GGUF Q8_0 and Q4_0 files (llama.cpp's layout),
   bitsandbytes-style int8 and NF4 round trips, 30 % magnitude pruning, permuted hidden
@@ -24,6 +27,10 @@ Sections (``--only NAME``, repeatable; all by default):
 Usage::
 
     .venv/bin/python benchmarks/watermark_bench.py [--only quality] [--json]
+    # a trade-off point (results under "strength sweep", by constants; openward itself
+    # always uses the constants of openward.watermark.weights)
+    .venv/bin/python benchmarks/watermark_bench.py --only quality --only robustness \
+        --quick --steps 0 --precision float32 --relative-step 2^-11
 
 Results also go to ``benchmarks/results/watermark_bench.json``.
 """
@@ -616,7 +623,7 @@ def main() -> int:
         "--only", action="append", choices=["throughput", "quality", "robustness", "null"]
     )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--prompts", type=int, default=20)
+    parser.add_argument("--prompts", type=int, default=60)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--null-keys", type=int, default=300)

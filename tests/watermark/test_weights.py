@@ -16,6 +16,7 @@ from openward.watermark import _attacks
 from openward.watermark.weights import (
     GROUP,
     RELATIVE_STEP,
+    ULP_STEP,
     Match,
     NotACopy,
     WatermarkError,
@@ -178,6 +179,33 @@ def test_every_float_dtype_is_marked_and_traced(small_file: Path, tmp_path: Path
         assert differs == ("layers" in name and a[name].ndim == 2), name
     (m,) = score(small_file, marked, {"alice": key})
     assert m.z > 8
+
+
+def test_16_bit_elements_move_by_whole_units_in_the_last_place(
+    small_file: Path, tmp_path: Path
+) -> None:
+    """bfloat16 and float16 elements move by ULP_STEP units in the last place: a relative
+    change as small as RELATIVE_STEP would round away in 16 bits and leave them unmarked."""
+    key = grant_key(SECRET, MODEL, "alice")
+    (tmp_path / "model.safetensors").write_bytes(b"".join(marked_chunks(small_file, key)))
+    a, dtypes = _attacks.load(small_file.parent)
+    b, _ = _attacks.load(tmp_path)
+    seen = set()
+    for name, dtype in dtypes.items():
+        if dtype == "BF16":
+            before = (a[name].view(np.uint32) >> 16).astype(np.int64)
+            after = (b[name].view(np.uint32) >> 16).astype(np.int64)
+        elif dtype == "F16":
+            before = a[name].astype(np.float16).view(np.uint16).astype(np.int64)
+            after = b[name].astype(np.float16).view(np.uint16).astype(np.int64)
+        else:
+            continue
+        changed = before != after
+        assert changed.mean() == pytest.approx(1 / GROUP, rel=0.5), name
+        assert np.all(np.abs(after[changed] - before[changed]) == ULP_STEP), name
+        seen.add(dtype)
+    assert seen == {"BF16", "F16"}
+    assert np.float16(1 + RELATIVE_STEP) == 1  # why float16 is not moved by RELATIVE_STEP
 
 
 def test_collusion_of_two_and_of_three(models: dict[str, Path], tmp_path: Path) -> None:

@@ -589,8 +589,12 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
             with contextlib.suppress(RegistryError):
                 if marks.recipient_grant(registry, s, user, row) is not None:
                     withheld = set(marks.withheld(registry, row))
+        from openward.registry.textmarks import key_doc, registered
+
+        text_watermark = key_doc(model, registered(s, model))
         return render(
             request, "model.html", user, model=model, row=row, audits=audits, withheld=withheld,
+            text_watermark=text_watermark,
             lineage=lineage_doc(registry, s, user, row),
             name=f"{model.organisation.name}/{model.name}", versions=versions, scan=scan,
             facts=_facts(row),

@@ -305,10 +305,18 @@ def test_migration_0011_upgrades_a_database_of_0010(database: str, tmp_path: Pat
     to("0010")
     assert "text_watermark_keys" not in inspect(engine).get_table_names()
     with engine.begin() as c:
-        c.execute(text("INSERT INTO organisations (id, name, created_at) VALUES (1, 'acme', "
-                       "CURRENT_TIMESTAMP)"))
-        c.execute(text("INSERT INTO models (id, organisation_id, name, access_tier, watermark, "
-                       "created_at) VALUES (1, 1, 'chat', 'open', 'none', CURRENT_TIMESTAMP)"))
+        c.execute(
+            text(
+                "INSERT INTO organisations (id, name, created_at) VALUES (1, 'acme', "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO models (id, organisation_id, name, access_tier, watermark, "
+                "created_at) VALUES (1, 1, 'chat', 'open', 'none', CURRENT_TIMESTAMP)"
+            )
+        )
     to("head")
     columns = {c["name"] for c in inspect(engine).get_columns("text_watermark_keys")}
     assert {"model_id", "key_id", "scheme", "tokenizer", "sealed"} <= columns

@@ -51,9 +51,7 @@ def add_text_watermark_routes(app: FastAPI, registry: Registry, DB: Any, Actor: 
         return result
 
     @app.post("/api/v1/models/{org}/{name}/text-watermark/detect")
-    def detect_text(
-        org: str, name: str, body: DetectBody, s: DB, user: Actor
-    ) -> dict[str, Any]:
+    def detect_text(org: str, name: str, body: DetectBody, s: DB, user: Actor) -> dict[str, Any]:
         """Test a text for the model's watermark with the key the registry holds (users
         who may have the model's weights): the JSON of ``openward watermark detect
         --json`` (``scheme, tokens_scored, z, p_value, watermarked``, ...) plus ``model``

@@ -508,9 +508,7 @@ class Client:
         return result
 
     def remove_text_watermark_key(self, ref: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "DELETE", self._model_path(ref) + "/text-watermark-key"
-        )
+        result: dict[str, Any] = self._call("DELETE", self._model_path(ref) + "/text-watermark-key")
         return result
 
     def detect_text(self, ref: str, text: str, alpha: float | None = None) -> dict[str, Any]:

@@ -101,8 +101,10 @@ class BodyLimit:
 
     async def _signed_in(self, headers: Headers) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and bool(token.strip()) and await self.authenticated(
-            token.strip()
+        return (
+            scheme.lower() == "bearer"
+            and bool(token.strip())
+            and await self.authenticated(token.strip())
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -50,8 +50,8 @@ __all__ = [
     "Registration",
     "StatusEvent",
     "Tag",
-    "TextWatermarkKey",
     "TakedownExemption",
+    "TextWatermarkKey",
     "Token",
     "User",
     "Version",
@@ -555,9 +555,7 @@ class TextWatermarkKey(Base):
 
     __tablename__ = "text_watermark_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_id: Mapped[int] = mapped_column(
-        ForeignKey("models.id", ondelete="CASCADE"), unique=True
-    )
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), unique=True)
     key_id: Mapped[str] = mapped_column(String(64))
     scheme: Mapped[str] = mapped_column(String(20))
     tokenizer: Mapped[str] = mapped_column(String(200))

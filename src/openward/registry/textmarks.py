@@ -76,14 +76,20 @@ def _text_module() -> Any:
     try:
         from openward.watermark import text
     except ImportError as exc:  # pragma: no cover - the registry extra ships them
-        raise RegistryError(501, f"this registry cannot test texts ({exc.name} is missing): "
-                            "pip install 'openward[watermark]' on the server") from None  # fmt: skip
+        raise RegistryError(
+            501,
+            f"this registry cannot test texts ({exc.name} is missing): "
+            "pip install 'openward[watermark]' on the server",
+        ) from None
     try:
         import numpy  # noqa: F401
         import tokenizers  # noqa: F401
     except ImportError as exc:  # pragma: no cover
-        raise RegistryError(501, f"this registry cannot test texts ({exc.name} is missing): "
-                            "pip install 'openward[watermark]' on the server") from None  # fmt: skip
+        raise RegistryError(
+            501,
+            f"this registry cannot test texts ({exc.name} is missing): "
+            "pip install 'openward[watermark]' on the server",
+        ) from None
     return text
 
 
@@ -120,9 +126,12 @@ def _unseal(reg: Registry, row: TextWatermarkKey) -> WatermarkKey:
     try:
         plain = _aead(reg).decrypt(blob[:12], blob[12:], _associated(row.model_id, row.key_id))
     except (InvalidTag, ValueError):
-        raise RegistryError(500, f"the text watermark key of {_model_name(row.model)} cannot "
-                            "be unsealed with this registry's secret (was registry-mark-secret "
-                            "replaced?): its publisher must register the key again") from None  # fmt: skip
+        raise RegistryError(
+            500,
+            f"the text watermark key of {_model_name(row.model)} cannot "
+            "be unsealed with this registry's secret (was registry-mark-secret "
+            "replaced?): its publisher must register the key again",
+        ) from None
     key: WatermarkKey = text.key_from_json(json.loads(plain), "the registered key")
     with _cache_lock:
         _cache[cached] = key
@@ -149,8 +158,9 @@ def _owner(reg: Registry, s: Session, user: User | None, model: Model, what: str
     return gov._owner(reg, s, user, model, what)
 
 
-def set_key(reg: Registry, s: Session, user: User | None, org: str, name: str,
-            document: object) -> dict[str, Any]:  # fmt: skip
+def set_key(
+    reg: Registry, s: Session, user: User | None, org: str, name: str, document: object
+) -> dict[str, Any]:
     """Register (or replace) the text watermark key of ORG/NAME (its publishers and
     admins): ``document`` is the key file's JSON. Checked as ``watermark detect`` checks
     a key file, then sealed; logged. Returns the public identity (no secret)."""
@@ -163,8 +173,9 @@ def set_key(reg: Registry, s: Session, user: User | None, org: str, name: str,
     except text.KeyError_ as exc:
         raise RegistryError(422, str(exc)) from None
     except Exception as exc:  # a table or parameters the detector cannot use
-        raise RegistryError(422, f"the key file cannot be used to detect: "
-                            f"{type(exc).__name__}: {exc}") from None  # fmt: skip
+        raise RegistryError(
+            422, f"the key file cannot be used to detect: {type(exc).__name__}: {exc}"
+        ) from None
     assert isinstance(document, dict)
     row = registered(s, model)
     previous = row.key_id if row is not None else None
@@ -177,16 +188,23 @@ def set_key(reg: Registry, s: Session, user: User | None, org: str, name: str,
     row.vocab_sha256 = key.tokenizer.vocab_sha256
     row.sealed = _seal(reg, model.id, key.key_id, document)
     row.registered_by = actor.id
-    tlog.append(s, "text-watermark-key", {
-        "model": _model_name(model), "key_id": key.key_id, "scheme": key.scheme,
-        "tokenizer": row.tokenizer, "vocab_sha256": row.vocab_sha256,
-        "previous": previous, "by": actor.name,
-    })  # fmt: skip
+    tlog.append(
+        s,
+        "text-watermark-key",
+        {
+            "model": _model_name(model),
+            "key_id": key.key_id,
+            "scheme": key.scheme,
+            "tokenizer": row.tokenizer,
+            "vocab_sha256": row.vocab_sha256,
+            "previous": previous,
+            "by": actor.name,
+        },
+    )
     return {"model": _model_name(model), **(key_doc(model, row) or {}), "previous": previous}
 
 
-def remove_key(reg: Registry, s: Session, user: User | None, org: str,
-               name: str) -> dict[str, Any]:  # fmt: skip
+def remove_key(reg: Registry, s: Session, user: User | None, org: str, name: str) -> dict[str, Any]:
     """Remove ORG/NAME's text watermark key (its publishers and admins); logged."""
     model = _model(s, org, name)
     actor = _owner(reg, s, user, model, f"remove the text watermark key of {org}/{name}")
@@ -195,14 +213,20 @@ def remove_key(reg: Registry, s: Session, user: User | None, org: str,
         raise RegistryError(404, f"{org}/{name} has no text watermark key")
     removed = row.key_id
     s.delete(row)
-    tlog.append(s, "text-watermark-key", {
-        "model": _model_name(model), "key_id": None, "previous": removed, "by": actor.name,
-    })  # fmt: skip
+    tlog.append(
+        s,
+        "text-watermark-key",
+        {
+            "model": _model_name(model),
+            "key_id": None,
+            "previous": removed,
+            "by": actor.name,
+        },
+    )
     return {"model": _model_name(model), "removed": removed}
 
 
-def public(reg: Registry, s: Session, user: User | None, org: str,
-           name: str) -> dict[str, Any]:  # fmt: skip
+def public(reg: Registry, s: Session, user: User | None, org: str, name: str) -> dict[str, Any]:
     """Whether ORG/NAME's outputs are watermarked: the key's public identity (or
     ``text_watermark: null``), for whoever may see the model."""
     from openward.registry import governance as gov
@@ -220,39 +244,59 @@ def _may_test(reg: Registry, s: Session, user: User | None, model: Model) -> Use
 
     ref = _model_name(model)
     if user is None:
-        raise RegistryError(401, f"testing a text against {ref}'s watermark needs a token "
-                            "(--token or OPENWARD_TOKEN)")  # fmt: skip
+        raise RegistryError(
+            401,
+            f"testing a text against {ref}'s watermark needs a token (--token or OPENWARD_TOKEN)",
+        )
     versions = gov.visible_versions(reg, s, user, model)
     if not versions:
         raise RegistryError(404, f"model {ref} does not exist or is not visible")
     if any(gov.may_read_weights(reg, s, user, v) for v in versions):
         return user
-    raise RegistryError(403, f"{ref} is {model.access_tier}: only its publishers, admins and "
-                        "users granted access may test texts against its watermark; "
-                        + gov.how_to_request(model))  # fmt: skip
+    raise RegistryError(
+        403,
+        f"{ref} is {model.access_tier}: only its publishers, admins and "
+        "users granted access may test texts against its watermark; " + gov.how_to_request(model),
+    )
 
 
-def detect(reg: Registry, s: Session, user: User | None, org: str, name: str, text_: str,
-           alpha: float | None = None) -> dict[str, Any]:  # fmt: skip
+def detect(
+    reg: Registry,
+    s: Session,
+    user: User | None,
+    org: str,
+    name: str,
+    text_: str,
+    alpha: float | None = None,
+) -> dict[str, Any]:
     """Test ``text_`` for ORG/NAME's watermark: what ``openward watermark detect --json``
     prints (``scheme, tokens_scored, z, p_value, watermarked``, ``reason``, ``alpha``,
     ``paragraphs``...) plus ``model`` and ``log_index``. Logged (``text-watermark-test``,
     with the text's SHA-256). The caller commits."""
     model = _model(s, org, name)
     actor = _may_test(reg, s, user, model)
-    row = s.scalar(select(TextWatermarkKey).where(TextWatermarkKey.model_id == model.id)
-                   .options(undefer(TextWatermarkKey.sealed)))  # fmt: skip
+    row = s.scalar(
+        select(TextWatermarkKey)
+        .where(TextWatermarkKey.model_id == model.id)
+        .options(undefer(TextWatermarkKey.sealed))
+    )
     if row is None:
-        raise RegistryError(404, f"{org}/{name} has no text watermark key: its outputs are not "
-                            "watermarked (or its publisher has not registered the key)")  # fmt: skip
+        raise RegistryError(
+            404,
+            f"{org}/{name} has no text watermark key: its outputs are not "
+            "watermarked (or its publisher has not registered the key)",
+        )
     try:
         raw = text_.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates from a JSON escape
         raise RegistryError(422, "the text is not valid Unicode (lone surrogates)") from None
     if len(raw) > MAX_TEXT_BYTES:
-        raise RegistryError(413, f"the text is {len(raw)} bytes; the registry tests at most "
-                            f"{MAX_TEXT_BYTES} bytes at a time (a verdict needs a few hundred "
-                            "tokens: send an excerpt)")  # fmt: skip
+        raise RegistryError(
+            413,
+            f"the text is {len(raw)} bytes; the registry tests at most "
+            f"{MAX_TEXT_BYTES} bytes at a time (a verdict needs a few hundred "
+            "tokens: send an excerpt)",
+        )
     module = _text_module()
     key = _unseal(reg, row)
     kw = {} if alpha is None else {"alpha": alpha}
@@ -261,11 +305,19 @@ def detect(reg: Registry, s: Session, user: User | None, org: str, name: str, te
     except ValueError as exc:
         raise RegistryError(422, str(exc)) from None
     doc: dict[str, Any] = result.to_json()
-    index = tlog.append(s, "text-watermark-test", {
-        "model": _model_name(model), "by": actor.name, "key_id": row.key_id,
-        "text_sha256": hashlib.sha256(raw).hexdigest(), "tokens_scored": result.tokens_scored,
-        "p_value": result.p_value, "watermarked": result.watermarked,
-    })  # fmt: skip
+    index = tlog.append(
+        s,
+        "text-watermark-test",
+        {
+            "model": _model_name(model),
+            "by": actor.name,
+            "key_id": row.key_id,
+            "text_sha256": hashlib.sha256(raw).hexdigest(),
+            "tokens_scored": result.tokens_scored,
+            "p_value": result.p_value,
+            "watermarked": result.watermarked,
+        },
+    )
     doc["model"] = _model_name(model)
     doc["log_index"] = index
     return doc

@@ -324,10 +324,15 @@ def _summary(row: Version) -> dict[str, Any]:
 
 
 def _log_entries(s: Session, model: Model, limit: int = 100) -> list[dict[str, Any]]:
-    """Transparency-log entries about the model or one of its versions, newest first."""
+    """Transparency-log entries about the model or one of its versions, newest first.
+    Text watermark tests are left out: users allowed the model may make many, and they
+    would push its decisions off the page (they stay in the log itself)."""
     full = f"{model.organisation.name}/{model.name}"
     rows = s.scalars(
-        select(LogEntry).where(LogEntry.model == full).order_by(LogEntry.idx.desc()).limit(limit)
+        select(LogEntry)
+        .where(LogEntry.model == full, LogEntry.kind != "text-watermark-test")
+        .order_by(LogEntry.idx.desc())
+        .limit(limit)
     ).all()
     out = []
     for e in rows:

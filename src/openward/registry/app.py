@@ -27,6 +27,7 @@ from openward.registry import governance as gov
 from openward.registry import marks
 from openward.registry.api_accounts import add_account_routes
 from openward.registry.api_governance import add_governance_routes
+from openward.registry.api_textmarks import add_text_watermark_routes
 from openward.registry.blobs import (
     BlobMismatch,
     BlobTooLarge,
@@ -221,6 +222,7 @@ def create_app(settings: Settings) -> FastAPI:
     Actor = Annotated[User | None, Depends(actor)]
     add_governance_routes(app, registry, DB, Actor)
     add_account_routes(app, registry, DB, Actor)
+    add_text_watermark_routes(app, registry, DB, Actor)
 
     @app.get("/api/v1/health")
     def health() -> dict[str, str]:
@@ -395,6 +397,9 @@ def create_app(settings: Settings) -> FastAPI:
 
         doc["lineage"] = lineage_doc(registry, s, user, row)
         doc["watermark"] = row.model.watermark
+        from openward.registry.textmarks import key_doc, registered
+
+        doc["text_watermark"] = key_doc(row.model, registered(s, row.model))
         doc = marks.recipient_doc(registry, s, user, row, doc)
         doc["history"] = [
             {"status": e.status, "reasons": e.reasons, "at": e.at.isoformat()}

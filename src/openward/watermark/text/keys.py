@@ -39,6 +39,7 @@ __all__ = [
     "Scheme",
     "TokenizerIdentity",
     "WatermarkKey",
+    "key_from_json",
     "load_key",
     "new_key",
     "tokenizer_identity",
@@ -47,6 +48,9 @@ __all__ = [
 KEY_FORMAT: Final = "openward-text-watermark-key/v1"
 Scheme = Literal["kgw", "kgw-selfhash", "synthid"]
 SCHEMES: Final[tuple[str, ...]] = ("kgw", "kgw-selfhash", "synthid")
+MAX_TOKENIZER_JSON: Final = 128 << 20
+"""Largest embedded ``tokenizer.json`` a key file may inflate to (the largest published
+tokenizers are some 35 MB): a key file is never a decompression bomb."""
 
 DEFAULT_PARAMS: Final[dict[str, dict[str, Any]]] = {
     # Kirchenbauer et al. 2023: gamma 0.25, delta 2.0 (their main setting), left hash of
@@ -247,6 +251,17 @@ def load_key(path: Path | str) -> WatermarkKey:
         raise KeyError_(f"{path}: no such key file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise KeyError_(f"{path}: not a readable JSON key file ({exc})") from None
+    return key_from_json(doc, str(path))
+
+
+def key_from_json(doc: object, path: str = "(key)") -> WatermarkKey:
+    """The key in a key file's parsed document (:meth:`WatermarkKey.to_json`), checked as
+    :func:`load_key` checks a file; ``path`` names it in errors.
+
+    Raises:
+        KeyError_: not a key document, unknown scheme, bad parameters, or a tokenizer
+            whose vocabulary does not hash to the recorded value.
+    """
     if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
         raise KeyError_(f"{path}: not an openward text watermark key (format {KEY_FORMAT})")
     scheme = doc.get("scheme")
@@ -256,7 +271,14 @@ def load_key(path: Path | str) -> WatermarkKey:
         )
     try:
         tok = doc["tokenizer"]
-        tokenizer_json = zlib.decompress(base64.b64decode(tok["tokenizer_json_zlib_b64"])).decode()
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(
+            base64.b64decode(tok["tokenizer_json_zlib_b64"]), MAX_TOKENIZER_JSON + 1
+        )
+        if len(raw) > MAX_TOKENIZER_JSON or not inflate.eof:
+            raise KeyError_(f"{path}: the embedded tokenizer is larger than "
+                            f"{MAX_TOKENIZER_JSON >> 20} MiB or truncated")  # fmt: skip
+        tokenizer_json = raw.decode()
         secret = bytes.fromhex(doc["secret"])
         params = dict(doc["params"])
     except (KeyError, TypeError, ValueError, zlib.error) as exc:
@@ -277,7 +299,7 @@ def load_key(path: Path | str) -> WatermarkKey:
         created=str(doc.get("created", "")),
         publisher=str(doc.get("publisher", "")),
     )
-    _check_params(key, str(path))
+    _check_params(key, path)
     return key
 
 

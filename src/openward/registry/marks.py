@@ -435,19 +435,6 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _slice(chunks: Iterator[bytes], start: int, end: int) -> Iterator[bytes]:
-    """The bytes ``start``..``end`` (inclusive) of the stream ``chunks`` (the marks are
-    deterministic, so a range is the same bytes a whole download holds there)."""
-    at = 0
-    for chunk in chunks:
-        n = len(chunk)
-        if at + n > start:
-            yield chunk[max(0, start - at) : end + 1 - at]
-        at += n
-        if at > end:
-            return
-
-
 def marked_download(reg: Registry, s: Session, grant: Grant, row: Version, entry: VersionFile,
                     method: str, range_header: str | None) -> Response | None:  # fmt: skip
     """The response for a grantee's download of ``entry`` when it is a marked file of
@@ -471,15 +458,18 @@ def marked_download(reg: Registry, s: Session, grant: Grant, row: Version, entry
     if method == "HEAD":
         return Response(status_code=200, media_type="application/octet-stream",
                         headers={**headers, "Content-Length": str(size)})  # fmt: skip
-    chunks = _weights().marked_chunks(local, key)
     if span is None:
+        chunks = _weights().marked_chunks(local, key)
         return StreamingResponse(chunks, media_type="application/octet-stream",
                                  headers={**headers, "Content-Length": str(size)})  # fmt: skip
+    # a range (a resumed pull) is read and marked from its first byte, not from the file's:
+    # any element's mark is computed from its index alone
     start, end = span
+    chunks = _weights().marked_chunks(local, key, start=start, end=end + 1)
     headers.update({"Content-Range": f"bytes {start}-{end}/{size}",
                     "Content-Length": str(end - start + 1)})  # fmt: skip
-    return StreamingResponse(_slice(chunks, start, end), status_code=206,
-                             media_type="application/octet-stream", headers=headers)  # fmt: skip
+    return StreamingResponse(chunks, status_code=206, media_type="application/octet-stream",
+                             headers=headers)  # fmt: skip
 
 
 # -- settings --------------------------------------------------------------------------

@@ -991,10 +991,14 @@ def serve(
         data=data.resolve(), fail_on=fail_on.value if fail_on is not FailOn.none else "critical",
         policy=policy.resolve() if policy is not None else None,
     )  # fmt: skip
+    from openward.registry.marks import MarkSecretError
+
     try:
         application = create_app(settings)
     except PolicyError as exc:
         raise _fail(str(exc)) from None
+    except MarkSecretError as exc:
+        raise _fail(exc.message) from None
     token = application.state.registry.bootstrap_admin()
     if token is not None:
         if json_out:

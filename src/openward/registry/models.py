@@ -568,3 +568,14 @@ class TextWatermarkKey(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     model: Mapped[Model] = relationship()
+
+
+class RegistryState(Base):
+    """Facts about the registry itself, by name: ``mark-secret`` holds the fingerprint of
+    the secret per-recipient marks are keyed with (never the secret), so a replica that
+    reads another secret refuses to start instead of serving copies nobody can trace."""
+
+    __tablename__ = "registry_state"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -105,7 +105,7 @@ _RANK: Final = 16
 _STATISTICS: Final = 4
 """Statistics the p-value's Bonferroni factor covers."""
 _WORKERS: Final = 4
-"""Threads that mark the chunks ahead of the one being sent."""
+"""Most threads that mark the chunks ahead of the one being sent (see :func:`_workers`)."""
 _COPY_CORRELATION: Final = 0.5
 """A suspect tensor less correlated than this with the original (after alignment) is not a
 copy of it."""

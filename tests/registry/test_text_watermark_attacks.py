@@ -9,10 +9,10 @@ runs the feature on both)."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -20,19 +20,21 @@ from openward.watermark.text import new_key, tokenizer_identity
 from openward.watermark.text._hashing import green_value
 from openward.watermark.text.keys import WatermarkKey
 from openward.watermark.text.kgw import KGWParams
+from tests.registry import test_text_watermark_registry as feature
 from tests.registry.conftest import Server
 from tests.registry.test_accounts import _token
 from tests.registry.test_registry import _model
-from tests.registry.test_text_watermark_registry import (  # noqa: F401  (fixtures)
+from tests.registry.test_text_watermark_registry import (
     DETECT_PATH,
     KEY_PATH,
     _api,
     _ok,
     _ow,
     _watermarked,
-    key,
-    words,
 )
+
+words = feature.words  # the feature tests' word tokenizer and KGW key (fixtures)
+key = feature.key
 
 embedded = pytest.mark.parametrize("server", ["embedded"], indirect=True)
 
@@ -64,24 +66,26 @@ def test_one_test_does_not_hand_out_a_green_list(
     paragraphs = [" ".join(vocab[i] for i in [*base, t]) for t in candidates]
     answer = _ok(_api(server, "POST", DETECT_PATH, ann, {"text": "\n\n".join(paragraphs)}))
     truth = [_green(key, base[-1], t) for t in candidates]
-    base_greens = sum(_green(key, a, b) for a, b in zip(base, base[1:], strict=False))
+    base_greens = sum(_green(key, a, b) for a, b in itertools.pairwise(base))
 
     # What the attacker learns: each part's exact green count, less the base pairs
-    # (granted to them), is the sum of the colours of the candidates the part covers.
+    # (granted to them), is the sum of the colours of the candidates the part covers
+    # (and, for a run of paragraphs, of the pairs across their boundaries).
     parts = answer.get("paragraphs", [])
     spans = [p.get("paragraph_range", [i + 1, i + 1]) for i, p in enumerate(parts)]
     learned = 0
     for part, (first, last) in zip(parts, spans, strict=True):
         greens = round(part["score"] * part["tokens_scored"]) - base_greens
         covered = truth[first - 1 : last]
+        covered += [_green(key, t, base[0]) for t in candidates[first - 1 : last - 1]]
         assert greens == sum(covered)  # the answer is exact: the attacker reads it right
         if greens in (0, len(covered)):  # all red or all green: every colour known
-            learned += len(covered)
+            learned += last - first + 1
     assert len(parts) <= 16, f"one test answered {len(parts)} parts"
     assert learned <= 32, f"one test gave away {learned} of {len(candidates)} colours"
     # A long document still gets results for all of its paragraphs, in consecutive runs.
     assert spans[0][0] == 1 and spans[-1][1] == len(paragraphs)
-    assert all(b[0] == a[1] + 1 for a, b in zip(spans, spans[1:], strict=False))
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(spans))
     # A text of a few paragraphs keeps one result per paragraph, as detect --key prints.
     few = _ok(_api(server, "POST", DETECT_PATH, ann, {"text": "\n\n".join(paragraphs[:3])}))
     assert len(few["paragraphs"]) == 3 and "paragraph_range" not in few["paragraphs"][0]

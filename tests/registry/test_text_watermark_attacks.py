@@ -222,3 +222,31 @@ def test_who_may_register_and_test(
              {"tier": "restricted"}))  # fmt: skip
     assert _api(server, "POST", DETECT_PATH, ann, marked).status_code == 403
     assert _api(server, "POST", DETECT_PATH, pub, marked).status_code == 200
+
+
+@embedded
+def test_a_key_for_another_tokenizer_is_refused(
+    server: Server, tmp_path: Path, key: WatermarkKey, words: tuple[str, list[str]]
+) -> None:
+    """The model page would say "Outputs watermarked" while every test of the model's own
+    text answers "no watermark found" (another vocabulary's ids): a key whose tokenizer
+    is none of the model's shipped tokenizer.json files is refused."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    pub = server.user("pat", "acme", "publisher")
+    shipped = Tokenizer(models.WordLevel({"[UNK]": 0, "other": 1, "words": 2}, unk_token="[UNK]"))  # noqa: S106
+    shipped.pre_tokenizer = pre_tokenizers.Whitespace()
+    model = _model(tmp_path / "m", extra={"tokenizer.json": shipped.to_str().encode()})
+    server.client(pub).push(model, "acme/chat:1")
+    r = _api(server, "PUT", KEY_PATH, pub, key.to_json())
+    assert r.status_code == 422 and "another tokenizer" in r.json()["detail"], r.text
+    assert _ok(_api(server, "GET", KEY_PATH))["text_watermark"] is None
+    # A key made for the tokenizer the model ships registers.
+    own = new_key("kgw", tokenizer_identity(shipped.to_str(), "chat"), secret=b"o" * 32)
+    assert _ok(_api(server, "PUT", KEY_PATH, pub, own.to_json()))["key_id"] == own.key_id
+    # A second version with the key's tokenizer: either tokenizer's key is accepted.
+    server.client(pub).push(
+        _model(tmp_path / "m2", seed=2, extra={"tokenizer.json": words[0].encode()}),
+        "acme/chat:2",
+    )
+    assert _ok(_api(server, "PUT", KEY_PATH, pub, key.to_json()))["previous"] == own.key_id

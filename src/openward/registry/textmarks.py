@@ -186,6 +186,15 @@ def set_key(
             422, f"the key file cannot be used to detect: {type(exc).__name__}: {exc}"
         ) from None
     assert isinstance(document, dict)
+    shipped = _model_vocabularies(reg, s, model)
+    if shipped and key.tokenizer.vocab_sha256 not in shipped:
+        raise RegistryError(
+            422,
+            f"the key is for another tokenizer than {org}/{name}'s: its vocabulary "
+            f"(SHA-256 {key.tokenizer.vocab_sha256[:16]}...) is not the one of any "
+            f"tokenizer.json the model's versions ship; make the key from the model as "
+            f"published (openward watermark keygen --model DIR)",
+        )
     row = registered(s, model)
     previous = row.key_id if row is not None else None
     if row is None:
@@ -212,6 +221,35 @@ def set_key(
         },
     )
     return {"model": _model_name(model), **(key_doc(model, row) or {}), "previous": previous}
+
+
+def _model_vocabularies(reg: Registry, s: Session, model: Model) -> set[str]:
+    """The vocabulary SHA-256s (:func:`~openward.watermark.text.keys.vocab_sha256`) of the
+    ``tokenizer.json`` files the model's versions ship; empty when none is a tokenizer the
+    ``tokenizers`` package reads (GGUF-only models: nothing to compare with)."""
+    from openward.registry.models import Version, VersionFile
+    from openward.watermark.text.keys import MAX_TOKENIZER_JSON
+
+    text = _text_module()
+    digests = s.scalars(
+        select(VersionFile.sha256)
+        .join(Version)
+        .where(
+            Version.model_id == model.id,
+            Version.status != "uploading",
+            VersionFile.size <= MAX_TOKENIZER_JSON,
+            (VersionFile.path == "tokenizer.json") | VersionFile.path.endswith("/tokenizer.json"),
+        )
+        .distinct()
+    ).all()
+    found = set()
+    for digest in digests:
+        try:
+            raw = reg.blobs.read(digest, MAX_TOKENIZER_JSON)
+            found.add(text.tokenizer_identity(raw.decode(), "").vocab_sha256)
+        except Exception:  # noqa: S112 - a missing blob or not a tokenizer: not comparable
+            continue
+    return found
 
 
 def remove_key(reg: Registry, s: Session, user: User | None, org: str, name: str) -> dict[str, Any]:

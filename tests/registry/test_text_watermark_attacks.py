@@ -250,3 +250,17 @@ def test_a_key_for_another_tokenizer_is_refused(
         "acme/chat:2",
     )
     assert _ok(_api(server, "PUT", KEY_PATH, pub, key.to_json()))["previous"] == own.key_id
+
+
+def test_a_crafted_model_reference_does_not_send_the_key_elsewhere(tmp_path: Path) -> None:
+    """ORG/NAME goes into the request's path: "acme%2Fchat/access?" would PUT the key file
+    to /api/v1/models/acme/chat/access (the server decodes %2F; "?" ends the path). Only
+    names the registry allows (letters, digits, . _ -) are sent; nothing is requested."""
+    key_file = tmp_path / "k.wmkey"
+    key_file.write_text("{}")
+    dead = ["--registry", "http://127.0.0.1:9", "--token", "t"]
+    for ref in ("acme%2Fchat/access?", "acme/chat?x", "acme/chat#", "../x", "acme/.."):
+        out = _ow("registry", "watermark-key", "set", ref, "--key", str(key_file), *dead)
+        assert out.exit_code == 2 and "expected ORG/NAME" in out.output, (ref, out.output)
+        out = _ow("watermark", "detect", "-", "--registry-model", ref, *dead, input="text")
+        assert out.exit_code == 2 and "expected ORG/NAME" in out.output, (ref, out.output)

@@ -24,6 +24,7 @@ text is too short for a verdict (``"watermarked": null`` and a ``reason``), 2 ba
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -207,9 +208,7 @@ def _detect_with_registry(
 ) -> dict[str, Any]:
     from openward.cli.main import _client
 
-    org, _, name = ref.partition("/")
-    if not org or not name or "/" in name or ":" in name:
-        raise _fail(f"{ref!r}: expected ORG/NAME")
+    _ref(ref)
     client = _client(registry, token)
     try:
         result: dict[str, Any] = client.detect_text(ref, text, alpha)  # type: ignore[attr-defined]
@@ -267,9 +266,15 @@ TokenOpt = Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""An organisation or model name as the registry allows it: nothing a URL path reads
+otherwise (%2F, ?, #, dot segments), so a crafted ORG/NAME cannot send a request (and a
+key file) to another route."""
+
+
 def _ref(ref: str) -> str:
     org, _, name = ref.partition("/")
-    if not org or not name or "/" in name or ":" in name:
+    if not (_NAME.fullmatch(org) and _NAME.fullmatch(name)):
         raise _fail(f"{ref!r}: expected ORG/NAME")
     return ref
 

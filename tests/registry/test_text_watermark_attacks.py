@@ -264,3 +264,25 @@ def test_a_crafted_model_reference_does_not_send_the_key_elsewhere(tmp_path: Pat
         assert out.exit_code == 2 and "expected ORG/NAME" in out.output, (ref, out.output)
         out = _ow("watermark", "detect", "-", "--registry-model", ref, *dead, input="text")
         assert out.exit_code == 2 and "expected ORG/NAME" in out.output, (ref, out.output)
+
+
+@embedded
+def test_a_synthid_key_that_cannot_score_is_refused_at_registration(
+    server: Server, tmp_path: Path, words: tuple[str, list[str]]
+) -> None:
+    """Registration scores one short sentence; with 16-grams that sentence has no scored
+    position, so a truncated g-value table or out-of-range layer keys passed it and then
+    made every real test of the model fail (500)."""
+    pub = server.user("pat", "acme", "publisher")
+    server.client(pub).push(_model(tmp_path / "m"), "acme/chat:1")
+    synthid = new_key(
+        "synthid", tokenizer_identity(words[0], "lee-words"), params={"ngram_len": 16}
+    )
+    for broken in ({"table": "AA=="}, {"keys": [-1] * 30}, {"keys": ["1"] * 30}):
+        doc = synthid.to_json()
+        doc["params"] = doc["params"] | broken
+        r = _api(server, "PUT", KEY_PATH, pub, doc)
+        assert r.status_code == 422 and "invalid parameters" in r.json()["detail"], r.text
+    _ok(_api(server, "PUT", KEY_PATH, pub, synthid.to_json()))
+    text = {"text": " ".join(words[1][1:400])}
+    assert _ok(_api(server, "POST", DETECT_PATH, pub, text))["tokens_scored"] > 300

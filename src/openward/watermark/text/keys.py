@@ -325,6 +325,10 @@ def _check_params(key: WatermarkKey, where: str) -> None:
             ok = ok and size & (size - 1) == 0 and size <= 2**24
             if "keys" in p:
                 ok = ok and len(p["keys"]) == int(p["depth"]) and "table" in p
+                # Layer keys are 64-bit words and the table covers every index a hash
+                # reduces to: checked here, not by the first text long enough to score.
+                ok = ok and all(type(k) is int and 0 <= k < 2**64 for k in p["keys"])
+                ok = ok and len(base64.b64decode(p["table"], validate=True)) * 8 >= size
     except (KeyError, TypeError, ValueError):
         ok = False
     if not ok:

@@ -286,3 +286,29 @@ def test_a_synthid_key_that_cannot_score_is_refused_at_registration(
     _ok(_api(server, "PUT", KEY_PATH, pub, synthid.to_json()))
     text = {"text": " ".join(words[1][1:400])}
     assert _ok(_api(server, "POST", DETECT_PATH, pub, text))["tokens_scored"] > 300
+
+
+@embedded
+def test_a_stored_key_that_fails_todays_checks_says_so(
+    server: Server, tmp_path: Path, words: tuple[str, list[str]]
+) -> None:
+    """A key registered before a check was added (here: 100 SynthID layers) is refused
+    with a reason its publisher can act on, not a bare 500 page."""
+    from sqlalchemy import select
+
+    from openward.registry import textmarks
+    from openward.registry.models import TextWatermarkKey
+
+    pub = server.user("pat", "acme", "publisher")
+    server.client(pub).push(_model(tmp_path / "m"), "acme/chat:1")
+    synthid = new_key("synthid", tokenizer_identity(words[0], "lee-words"), secret=b"d" * 32)
+    _ok(_api(server, "PUT", KEY_PATH, pub, synthid.to_json()))
+    registry = server.app.state.registry
+    doc = synthid.to_json()
+    doc["params"] = doc["params"] | {"depth": 100, "keys": list(range(100))}
+    with registry.sessions() as s:
+        row = s.scalar(select(TextWatermarkKey))
+        row.sealed = textmarks._seal(registry, row.model_id, row.key_id, doc)
+        s.commit()
+    r = _api(server, "POST", DETECT_PATH, pub, {"text": " ".join(words[1][1:100])})
+    assert r.status_code == 500 and "register the key again" in r.json()["detail"], r.text

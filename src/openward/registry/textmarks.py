@@ -141,7 +141,14 @@ def _unseal(reg: Registry, row: TextWatermarkKey) -> WatermarkKey:
             "be unsealed with this registry's secret (was registry-mark-secret "
             "replaced?): its publisher must register the key again",
         ) from None
-    key: WatermarkKey = text.key_from_json(json.loads(plain), "the registered key")
+    try:
+        key: WatermarkKey = text.key_from_json(json.loads(plain), "the registered key")
+    except text.KeyError_:  # registered before a check it fails was added
+        raise RegistryError(
+            500,
+            f"the text watermark key of {_model_name(row.model)} no longer passes this "
+            "registry's key checks: its publisher must register the key again (or a new one)",
+        ) from None
     with _cache_lock:
         _cache[cached] = key
         while len(_cache) > _CACHE_SIZE:

@@ -149,7 +149,8 @@ def test_register_detect_authorise_log_and_remove(
                            str(key_file), "--json").output)  # fmt: skip
     assert remote["watermarked"] is True and remote["p_value"] < 1e-5
     assert remote["tokens_scored"] >= 150
-    assert {k: v for k, v in remote.items() if k not in ("model", "log_index")} == local
+    answered = {k: v for k, v in remote.items() if k not in ("model", "log_index", "text_salt")}
+    assert answered == local
     assert remote["model"] == "acme/chat" and isinstance(remote["log_index"], int)
     seen.append(via.output)
     # Human text: no watermark (a verdict, exit 0); the text form says so too.
@@ -193,18 +194,21 @@ def test_register_detect_authorise_log_and_remove(
     assert 'data-testid="text-watermark"' in page
     assert "text-watermark-key" in page and "text-watermark-test" not in page
 
-    # Each test is in the transparency log with the text's SHA-256, never the text.
+    # Each test is in the transparency log with a commitment to the text, never the text.
     entries = _ok(_api(server, "GET", "/api/v1/log/entries?start=0&end=1000"))["entries"]
     bodies = [e["body"] for e in entries]
     seen += bodies
     tests = [json.loads(b) for b in bodies if '"kind":"text-watermark-test"' in b]
     mark_entry = next(t for t in tests if t["index"] == remote["log_index"])
-    assert mark_entry["text_sha256"] == hashlib.sha256(marked.encode()).hexdigest()
+    # (a salted commitment: only the tester, with the salt in their answer, opens it)
+    salt = bytes.fromhex(remote["text_salt"])
+    assert mark_entry["text_commitment"] == hashlib.sha256(salt + marked.encode()).hexdigest()
     assert mark_entry["model"] == "acme/chat" and mark_entry["by"] == "ann"
     assert mark_entry["watermarked"] is True and mark_entry["key_id"] == key.key_id
     assert mark_entry["p_value"] == remote["p_value"]
-    human_sha = hashlib.sha256(human.encode()).hexdigest()
-    assert {t["watermarked"] for t in tests if t["text_sha256"] == human_sha} == {False}
+    salt = bytes.fromhex(cleared["text_salt"])
+    human_commitment = hashlib.sha256(salt + human.encode()).hexdigest()
+    assert [t["watermarked"] for t in tests if t["text_commitment"] == human_commitment] == [False]
     assert {t["by"] for t in tests} == {"ann", "pat"}  # refused tests are not results
     assert not any(marked[:80] in b or human[:80] in b for b in bodies)
     keys_logged = [json.loads(b) for b in bodies if '"kind":"text-watermark-key"' in b]

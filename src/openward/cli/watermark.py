@@ -24,6 +24,7 @@ text is too short for a verdict (``"watermarked": null`` and a ``reason``), 2 ba
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -167,7 +168,7 @@ def detect(
 ) -> None:
     """Test a text for the watermark of KEYFILE, or of a registry model's registered key
     (--registry-model ORG/NAME: users allowed the model; the test is logged with the
-    text's SHA-256): a z-score, an exact p-value, a verdict (and one per paragraph for
+    text's salted SHA-256): a z-score, an exact p-value, a verdict (and one per paragraph for
     texts of several paragraphs). Needs no model and no torch.
 
     Exit status: 0 a verdict, 1 too short for a verdict, 2 bad input."""
@@ -207,9 +208,7 @@ def _detect_with_registry(
 ) -> dict[str, Any]:
     from openward.cli.main import _client
 
-    org, _, name = ref.partition("/")
-    if not org or not name or "/" in name or ":" in name:
-        raise _fail(f"{ref!r}: expected ORG/NAME")
+    _ref(ref)
     client = _client(registry, token)
     try:
         result: dict[str, Any] = client.detect_text(ref, text, alpha)  # type: ignore[attr-defined]
@@ -218,28 +217,40 @@ def _detect_with_registry(
     return result
 
 
+def _echo(text: str) -> None:
+    """Print what a registry answered (names publishers chose) without control characters."""
+    from openward.cli.main import _CONTROL
+
+    typer.echo(_CONTROL.sub("\N{REPLACEMENT CHARACTER}", text))
+
+
 def _print_detection(doc: dict[str, Any]) -> None:
     where = f" of {doc['model']}" if doc.get("model") else ""
     if doc.get("watermarked") is None:
-        typer.echo(f"no verdict ({doc['scheme']}{where}): {doc.get('reason')}")
+        _echo(f"no verdict ({doc['scheme']}{where}): {doc.get('reason')}")
     else:
         verdict = "watermarked" if doc["watermarked"] else "no watermark found"
-        typer.echo(
+        _echo(
             f"{verdict} ({doc['scheme']}, key {doc.get('key_id')}{where}): z = {doc['z']:.2f}, "
             f"p = {doc['p_value']:.3g} over {doc['tokens_scored']} scored tokens "
             f"(verdict at p < {doc.get('alpha', 1e-5):g})"
         )
     for i, para in enumerate(doc.get("paragraphs") or [], 1):
+        span = para.get("paragraph_range")  # a registry's run of consecutive paragraphs
+        label = f"paragraphs {span[0]}-{span[1]}" if span else f"paragraph {i}"
         if para.get("watermarked") is None:
-            typer.echo(f"  paragraph {i}: no verdict ({para['tokens_scored']} scored tokens)")
+            _echo(f"  {label}: no verdict ({para['tokens_scored']} scored tokens)")
         else:
             mark = "watermarked" if para["watermarked"] else "not watermarked"
-            typer.echo(
-                f"  paragraph {i}: {mark}, z = {para['z']:.2f}, p = {para['p_value']:.3g} "
+            _echo(
+                f"  {label}: {mark}, z = {para['z']:.2f}, p = {para['p_value']:.3g} "
                 f"({para['tokens_scored']} scored tokens)"
             )
     if doc.get("log_index") is not None:
-        typer.echo(f"  (recorded in {doc.get('model')}'s registry log, entry {doc['log_index']})")
+        _echo(
+            f"  (recorded in {doc.get('model')}'s registry log, entry {doc['log_index']}, "
+            f"text salt {doc.get('text_salt')})"
+        )
 
 
 # -- the registry's copy of a model's key ------------------------------------------------
@@ -255,9 +266,15 @@ TokenOpt = Annotated[str | None, typer.Option(help="API token (or OPENWARD_TOKEN
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""An organisation or model name as the registry allows it: nothing a URL path reads
+otherwise (%2F, ?, #, dot segments), so a crafted ORG/NAME cannot send a request (and a
+key file) to another route."""
+
+
 def _ref(ref: str) -> str:
     org, _, name = ref.partition("/")
-    if not org or not name or "/" in name or ":" in name:
+    if not (_NAME.fullmatch(org) and _NAME.fullmatch(name)):
         raise _fail(f"{ref!r}: expected ORG/NAME")
     return ref
 
@@ -289,8 +306,8 @@ def key_set(
         typer.echo(json.dumps(result))
         return
     replaced = f" (replacing key {result['previous']})" if result.get("previous") else ""
-    typer.echo(f"{ref}: outputs watermarked with {result['scheme']} key {result['key_id']} "
-               f"for the tokenizer of {result['tokenizer'] or '?'}{replaced}")  # fmt: skip
+    _echo(f"{ref}: outputs watermarked with {result['scheme']} key {result['key_id']} "
+          f"for the tokenizer of {result['tokenizer'] or '?'}{replaced}")  # fmt: skip
 
 
 @watermark_key_app.command("remove")
@@ -323,5 +340,5 @@ def key_show(
     if not key:
         typer.echo(f"{ref}: no text watermark key registered")
     else:
-        typer.echo(f"{ref}: outputs watermarked ({key['scheme']}, key id {key['key_id']}, "
-                   f"tokenizer {key['tokenizer'] or '?'})")  # fmt: skip
+        _echo(f"{ref}: outputs watermarked ({key['scheme']}, key id {key['key_id']}, "
+              f"tokenizer {key['tokenizer'] or '?'})")  # fmt: skip

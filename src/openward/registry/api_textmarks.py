@@ -54,8 +54,9 @@ def add_text_watermark_routes(app: FastAPI, registry: Registry, DB: Any, Actor: 
     def detect_text(org: str, name: str, body: DetectBody, s: DB, user: Actor) -> dict[str, Any]:
         """Test a text for the model's watermark with the key the registry holds (users
         who may have the model's weights): the JSON of ``openward watermark detect
-        --json`` (``scheme, tokens_scored, z, p_value, watermarked``, ...) plus ``model``
-        and ``log_index``. Logged with the text's SHA-256, not the text."""
+        --json`` (``scheme, tokens_scored, z, p_value, watermarked``, ...) plus ``model``,
+        ``log_index`` and ``text_salt`` (at most 16 paragraph results). Logged with a
+        salted commitment to the text (``text_commitment``), never the text."""
         result = textmarks.detect(registry, s, user, org, name, body.text, body.alpha)
         s.commit()
         return result

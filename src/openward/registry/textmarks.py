@@ -15,8 +15,10 @@ A text test (``POST /api/v1/models/{org}/{name}/text-watermark/detect``) is open
 whoever may have the model's weights (:func:`governance.may_read_weights`: anyone
 signed in for an open model; its publishers, admins and holders of a live grant for a
 gated or restricted one), answers what ``openward watermark detect --json`` prints for
-the same text and key, and is recorded in the transparency log (``text-watermark-test``:
-the SHA-256 of the text, never the text, and the verdict). Registering, replacing and
+the same text and key (texts of many paragraphs: at most :data:`MAX_PARTS` paragraph
+results, so one test cannot read a green list), and is recorded in the transparency log
+(``text-watermark-test``: a salted commitment to the text, never the text nor its plain
+hash, and the verdict). Registering, replacing and
 removing a key are logged too (``text-watermark-key``).
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Final
@@ -48,6 +51,12 @@ __all__ = [
     "set_key",
 ]
 
+MAX_PARTS: Final = 16
+"""Most per-paragraph results one test answers. Each result is an exact green count, so
+paragraphs that differ in one token read one (context, token) colour each: a text of
+hundreds of short paragraphs would hand out a context's green list in one test. Longer
+texts are scored in at most this many runs of consecutive paragraphs."""
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_TEXT_BYTES: Final = 256 * 1024
 """Largest text (UTF-8 bytes) one test reads: some 50 000 tokens, far more than a verdict
 needs (a few hundred tokens), small enough to tokenize and score in well under a second."""
@@ -132,7 +141,14 @@ def _unseal(reg: Registry, row: TextWatermarkKey) -> WatermarkKey:
             "be unsealed with this registry's secret (was registry-mark-secret "
             "replaced?): its publisher must register the key again",
         ) from None
-    key: WatermarkKey = text.key_from_json(json.loads(plain), "the registered key")
+    try:
+        key: WatermarkKey = text.key_from_json(json.loads(plain), "the registered key")
+    except text.KeyError_:  # registered before a check it fails was added
+        raise RegistryError(
+            500,
+            f"the text watermark key of {_model_name(row.model)} no longer passes this "
+            "registry's key checks: its publisher must register the key again (or a new one)",
+        ) from None
     with _cache_lock:
         _cache[cached] = key
         while len(_cache) > _CACHE_SIZE:
@@ -177,6 +193,15 @@ def set_key(
             422, f"the key file cannot be used to detect: {type(exc).__name__}: {exc}"
         ) from None
     assert isinstance(document, dict)
+    shipped = _model_vocabularies(reg, s, model)
+    if shipped and key.tokenizer.vocab_sha256 not in shipped:
+        raise RegistryError(
+            422,
+            f"the key is for another tokenizer than {org}/{name}'s: its vocabulary "
+            f"(SHA-256 {key.tokenizer.vocab_sha256[:16]}...) is not the one of any "
+            f"tokenizer.json the model's versions ship; make the key from the model as "
+            f"published (openward watermark keygen --model DIR)",
+        )
     row = registered(s, model)
     previous = row.key_id if row is not None else None
     if row is None:
@@ -184,7 +209,8 @@ def set_key(
         s.add(row)
     row.key_id = key.key_id
     row.scheme = key.scheme
-    row.tokenizer = (key.tokenizer.name or "")[:200]
+    # The name is the key file's free text: no control characters (terminals show it).
+    row.tokenizer = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", key.tokenizer.name or "")[:200]
     row.vocab_sha256 = key.tokenizer.vocab_sha256
     row.sealed = _seal(reg, model.id, key.key_id, document)
     row.registered_by = actor.id
@@ -202,6 +228,35 @@ def set_key(
         },
     )
     return {"model": _model_name(model), **(key_doc(model, row) or {}), "previous": previous}
+
+
+def _model_vocabularies(reg: Registry, s: Session, model: Model) -> set[str]:
+    """The vocabulary SHA-256s (:func:`~openward.watermark.text.keys.vocab_sha256`) of the
+    ``tokenizer.json`` files the model's versions ship; empty when none is a tokenizer the
+    ``tokenizers`` package reads (GGUF-only models: nothing to compare with)."""
+    from openward.registry.models import Version, VersionFile
+    from openward.watermark.text.keys import MAX_TOKENIZER_JSON
+
+    text = _text_module()
+    digests = s.scalars(
+        select(VersionFile.sha256)
+        .join(Version)
+        .where(
+            Version.model_id == model.id,
+            Version.status != "uploading",
+            VersionFile.size <= MAX_TOKENIZER_JSON,
+            (VersionFile.path == "tokenizer.json") | VersionFile.path.endswith("/tokenizer.json"),
+        )
+        .distinct()
+    ).all()
+    found = set()
+    for digest in digests:
+        try:
+            raw = reg.blobs.read(digest, MAX_TOKENIZER_JSON)
+            found.add(text.tokenizer_identity(raw.decode(), "").vocab_sha256)
+        except Exception:  # noqa: S112 - a missing blob or not a tokenizer: not comparable
+            continue
+    return found
 
 
 def remove_key(reg: Registry, s: Session, user: User | None, org: str, name: str) -> dict[str, Any]:
@@ -243,14 +298,14 @@ def _may_test(reg: Registry, s: Session, user: User | None, model: Model) -> Use
     from openward.registry import governance as gov
 
     ref = _model_name(model)
+    versions = gov.visible_versions(reg, s, user, model)
+    if not versions:  # held models stay unlisted: the answer a missing model gets
+        raise RegistryError(404, f"model {ref} does not exist or is not visible")
     if user is None:
         raise RegistryError(
             401,
             f"testing a text against {ref}'s watermark needs a token (--token or OPENWARD_TOKEN)",
         )
-    versions = gov.visible_versions(reg, s, user, model)
-    if not versions:
-        raise RegistryError(404, f"model {ref} does not exist or is not visible")
     if any(gov.may_read_weights(reg, s, user, v) for v in versions):
         return user
     raise RegistryError(
@@ -271,9 +326,14 @@ def detect(
 ) -> dict[str, Any]:
     """Test ``text_`` for ORG/NAME's watermark: what ``openward watermark detect --json``
     prints (``scheme, tokens_scored, z, p_value, watermarked``, ``reason``, ``alpha``,
-    ``paragraphs``...) plus ``model`` and ``log_index``. Logged (``text-watermark-test``,
-    with the text's SHA-256). The caller commits."""
-    model = _model(s, org, name)
+    ``paragraphs``...) plus ``model``, ``log_index`` and ``text_salt``. Texts of more than
+    :data:`MAX_PARTS` paragraphs get :data:`MAX_PARTS` results, each for a run of
+    consecutive paragraphs (``paragraph_range``: first and last, from 1). Logged
+    (``text-watermark-test``, with ``text_commitment``: the SHA-256 of ``text_salt`` and
+    the text, which only the caller can open). The caller commits."""
+    from openward.registry import governance as gov
+
+    model = gov.visible_model(reg, s, user, org, name)[0]
     actor = _may_test(reg, s, user, model)
     row = s.scalar(
         select(TextWatermarkKey)
@@ -300,11 +360,21 @@ def detect(
     module = _text_module()
     key = _unseal(reg, row)
     kw = {} if alpha is None else {"alpha": alpha}
+    paragraphs = module.split_paragraphs(text_)
     try:
-        result = module.detect_text(key, text_, **kw)
+        result = module.detect_text(key, text_, paragraphs=len(paragraphs) <= MAX_PARTS, **kw)
+        doc: dict[str, Any] = result.to_json()
+        if len(paragraphs) > MAX_PARTS:
+            doc["paragraphs"] = []
+            for first, last in _runs(len(paragraphs), MAX_PARTS):
+                run = "\n\n".join(paragraphs[first - 1 : last])
+                part = module.detect_text(key, run, paragraphs=False, **kw).to_json()
+                doc["paragraphs"].append(part | {"paragraph_range": [first, last]})
     except ValueError as exc:
         raise RegistryError(422, str(exc)) from None
-    doc: dict[str, Any] = result.to_json()
+    # A salted commitment, not the text's hash: the log is public, and whoever holds a
+    # text could otherwise look its verdict up there without a right to the model.
+    salt = os.urandom(16)
     index = tlog.append(
         s,
         "text-watermark-test",
@@ -312,7 +382,7 @@ def detect(
             "model": _model_name(model),
             "by": actor.name,
             "key_id": row.key_id,
-            "text_sha256": hashlib.sha256(raw).hexdigest(),
+            "text_commitment": hashlib.sha256(salt + raw).hexdigest(),
             "tokens_scored": result.tokens_scored,
             "p_value": result.p_value,
             "watermarked": result.watermarked,
@@ -320,4 +390,17 @@ def detect(
     )
     doc["model"] = _model_name(model)
     doc["log_index"] = index
+    doc["text_salt"] = salt.hex()
     return doc
+
+
+def _runs(count: int, parts: int) -> list[tuple[int, int]]:
+    """``count`` paragraphs as ``parts`` runs of consecutive ones, sizes within one:
+    (first, last) from 1."""
+    size, extra = divmod(count, parts)
+    out, first = [], 1
+    for i in range(parts):
+        last = first + size + (1 if i < extra else 0) - 1
+        out.append((first, last))
+        first = last + 1
+    return out

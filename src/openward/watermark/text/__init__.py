@@ -15,7 +15,13 @@ numpy and ``tokenizers``; generation (:mod:`openward.watermark.text.generate`)
 needs torch and transformers.
 """
 
-from openward.watermark.text.detect import DEFAULT_ALPHA, MIN_SCORED, TextDetection, detect_text
+from openward.watermark.text.detect import (
+    DEFAULT_ALPHA,
+    MIN_SCORED,
+    TextDetection,
+    detect_text,
+    split_paragraphs,
+)
 from openward.watermark.text.keys import (
     SCHEMES,
     KeyError_,
@@ -37,5 +43,6 @@ __all__ = [
     "key_from_json",
     "load_key",
     "new_key",
+    "split_paragraphs",
     "tokenizer_identity",
 ]

@@ -52,6 +52,11 @@ MAX_TOKENIZER_JSON: Final = 128 << 20
 """Largest embedded ``tokenizer.json`` a key file may inflate to (the largest published
 tokenizers are some 35 MB): a key file is never a decompression bomb."""
 
+MAX_DEPTH: Final = 64
+"""Most SynthID tournament layers a key may have (the paper and transformers use 30)."""
+MAX_NGRAM_LEN: Final = 16
+"""Longest SynthID n-gram a key may have (the paper uses 5)."""
+
 DEFAULT_PARAMS: Final[dict[str, dict[str, Any]]] = {
     # Kirchenbauer et al. 2023: gamma 0.25, delta 2.0 (their main setting), left hash of
     # the previous token.
@@ -313,10 +318,17 @@ def _check_params(key: WatermarkKey, where: str) -> None:
                 ok = ok and int(p["context_width"]) >= 2
         else:
             size = int(p["sampling_table_size"])
-            ok = int(p["ngram_len"]) >= 2 and int(p["depth"]) >= 1 and size >= 2
+            # A test builds (positions x depth) arrays and hashes n-grams: bounded, so a
+            # key file cannot make a detector allocate without limit (the paper: 5, 30).
+            ok = 2 <= int(p["ngram_len"]) <= MAX_NGRAM_LEN and 1 <= int(p["depth"]) <= MAX_DEPTH
+            ok = ok and size >= 2
             ok = ok and size & (size - 1) == 0 and size <= 2**24
             if "keys" in p:
                 ok = ok and len(p["keys"]) == int(p["depth"]) and "table" in p
+                # Layer keys are 64-bit words and the table covers every index a hash
+                # reduces to: checked here, not by the first text long enough to score.
+                ok = ok and all(type(k) is int and 0 <= k < 2**64 for k in p["keys"])
+                ok = ok and len(base64.b64decode(p["table"], validate=True)) * 8 >= size
     except (KeyError, TypeError, ValueError):
         ok = False
     if not ok:

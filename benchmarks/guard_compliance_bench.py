@@ -114,6 +114,7 @@ def _cpu_ms_per(fn: Callable[[Sequence[str]], object], items: Sequence[str], bat
 def compliance(args: argparse.Namespace) -> None:
     from openward.audit.judges.trained import read_xstest_labelled, xstest_files
     from openward.guard.detectors import harmful as H
+    from openward.guard.detectors._common import harmful_request_score
     from openward.guard.types import Conversation, DetectorContext, Segment
 
     if not H.judge_available():
@@ -134,7 +135,7 @@ def compliance(args: argparse.Namespace) -> None:
 
     def gate(a: str) -> bool:
         p = prob[a]
-        return p >= 0.9 or (p >= 0.5 and H.harmful_request_score(a) >= 0.4)
+        return p >= 0.9 or (p >= 0.5 and harmful_request_score(a) >= 0.4)
 
     print("\n### Asks: the gate passes (and the prefilter embeds)\n")
     print("| asks | n | harmful | " + " | ".join(f"prefilter `{m}`" for m in MODES) + " |")

@@ -708,6 +708,13 @@ class Engine:
         guard.feed("The capital of France is Paris.")
         guard.finish()
         self.run_deferred(conv, "anonymous", ["The capital of France is Paris."])
+        for det in [*self.output_detectors, *self.deferred_detectors]:
+            warm = getattr(det, "warm", None)  # a model only some answers reach (a prefilter)
+            if callable(warm):
+                try:
+                    warm()
+                except Exception as exc:
+                    log.warning("guard detector %s did not warm up: %s", det.name, exc)
 
     def context(self, identity: str) -> DetectorContext:
         ctx = self._contexts.get(identity)

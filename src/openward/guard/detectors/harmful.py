@@ -22,8 +22,9 @@ compute thread (:mod:`openward.runtime.compute`) and block the caller for tens o
 The gate is the guard's largest cost for an ask the prefilter passes (one MiniLM pass over up to
 64 tokens: about 26 ms of CPU alone, 18 ms per ask in a batch, on one core of the benchmark
 machine), so asks from answers finishing together are embedded in one batch
-(:class:`_GateBatcher`), and the gate's probability is kept per ask (a bounded LRU keyed by the ask's SHA-256: a retried or
-re-sampled request, or an answer with several texts, is not embedded again). Both give the same
+(:class:`_GateBatcher`), and the gate's probability is kept per ask (a bounded LRU keyed by the
+ask's SHA-256: a retried or re-sampled request, or an answer with several texts, is not embedded
+again). Both give the same
 probabilities as one ask at a time, up to float rounding of the batched matmul.
 The prefilter (policy option ``prefilter``, default ``harm-head``) decides which asks are worth
 the gate's embedding: the input side's harm head (:mod:`.harmreq`, numpy, about 0.4 ms per ask)

@@ -10,6 +10,7 @@ import logging
 import random
 import string
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -334,3 +335,37 @@ def test_hold_back_stays_bounded_on_endless_lines() -> None:
         found += scanner.finish()
         if det.name != "system-prompt-leak":
             assert len(found) == 1 and text[found[0].start : found[0].end] in (CANARY, AWS_KEY)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"prefilter": "sometimes"}, "prefilter must be one of harm-head, phrases, none"),
+        ({"prefilter_harm": 2}, "prefilter_harm must be a number from 0 to 1"),
+        ({"prefiltre": "none"}, "unknown option"),
+    ],
+)
+def test_a_bad_harmful_compliance_option_stops_the_policy_load(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    """The policy file is checked at start: a typo in the gate's options is a clear error
+    there, not a logged detector failure at the first answer."""
+    import yaml
+
+    from openward.guard.policy import PolicyError, load_policy
+
+    path = tmp_path / "guard.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"detectors": {"harmful-compliance": {"action": "flag", "options": options}}}
+        )
+    )
+    with pytest.raises(PolicyError, match=message):
+        load_policy(path)
+    good = {
+        "detectors": {
+            "harmful-compliance": {"options": {"prefilter": "phrases", "prefilter_harm": 0.01}}
+        }
+    }
+    path.write_text(yaml.safe_dump(good))
+    assert load_policy(path).detectors["harmful-compliance"].options["prefilter"] == "phrases"

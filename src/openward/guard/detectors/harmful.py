@@ -55,7 +55,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
@@ -267,6 +267,23 @@ def _prefilter_option(value: object) -> str:
         f"detectors.{NAME}.options.prefilter must be one of {', '.join(PREFILTERS)} "
         f"(or true/false), not {value!r}"
     )
+
+
+def check_options(options: Mapping[str, object]) -> None:
+    """Raise ValueError for options this detector does not take or cannot use (the policy
+    loader calls it, so a bad value stops the start with a clear error)."""
+    unknown = set(options) - {"prefilter", "prefilter_harm"}
+    if unknown:
+        raise ValueError(
+            f"detectors.{NAME}.options: unknown option(s) {', '.join(sorted(unknown))} "
+            "(known: prefilter, prefilter_harm)"
+        )
+    _prefilter_option(options.get("prefilter"))
+    harm = options.get("prefilter_harm", PREFILTER_HARM)
+    if isinstance(harm, bool) or not isinstance(harm, int | float) or not 0.0 <= harm <= 1.0:
+        raise ValueError(
+            f"detectors.{NAME}.options.prefilter_harm must be a number from 0 to 1, not {harm!r}"
+        )
 
 
 def _last_user_turn(conv: Conversation) -> str:

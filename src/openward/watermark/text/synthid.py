@@ -181,18 +181,25 @@ class SynthIDTournament:
         keys, table = self._tensors(tokens.device)
         h = (context_hash[:, None] + tokens) * LCG_MULTIPLIER + 1
         layered = (h[:, :, None] + keys) * LCG_MULTIPLIER + 1
-        return table[layered % self.table_size]
+        size = self.table_size
+        # transformers reduces with ``%`` (floor modulo: non-negative for a positive size);
+        # for a power of two that is the low bits, and ``&`` is cheaper
+        index = layered & (size - 1) if size & (size - 1) == 0 else layered % size
+        return table.gather(0, index.reshape(-1)).view(index.shape)  # table[index], faster
 
     @staticmethod
     def tournament(scores: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """transformers' ``update_scores``, operation for operation: (batch, K) log-probs."""
+        """transformers' ``update_scores`` on (batch, K) scores and (batch, K, depth) g-values:
+        the same floating-point operations (so the same bits), with the integer parts
+        (``g`` and ``1 + g``, exact in floating point) converted once rather than per layer."""
         import torch
 
+        layers = g.transpose(1, 2).to(scores.dtype)  # (batch, depth, K), contiguous rows
+        plus_one = layers + 1
         probs = torch.softmax(scores, dim=1)
-        for i in range(g.shape[2]):
-            g_at = g[:, :, i]
-            g_mass = (g_at * probs).sum(dim=1, keepdim=True)
-            probs = probs * (1 + g_at - g_mass)
+        for i in range(layers.shape[1]):
+            g_mass = (layers[:, i] * probs).sum(dim=1, keepdim=True)
+            probs = probs * (plus_one[:, i] - g_mass)
         log_probs = torch.log(probs)
         return torch.where(torch.isfinite(log_probs), log_probs, torch.finfo(log_probs.dtype).min)
 
@@ -204,12 +211,11 @@ class SynthIDTournament:
         if self.candidates is None or vocab <= self.candidates:
             every = torch.arange(vocab, device=scores.device).expand(batch, -1)
             return self.tournament(scores, self.g_values(context_hash, every))
-        top = scores.topk(self.candidates, dim=-1).indices
-        head = scores.gather(-1, top)
-        head_log_probs = self.tournament(head, self.g_values(context_hash, top))
-        total = torch.logsumexp(scores, dim=-1, keepdim=True)
-        head_mass = torch.logsumexp(head, dim=-1, keepdim=True) - total  # log P(candidates)
-        return (scores - total).scatter(-1, top, head_log_probs + head_mass)
+        top = scores.topk(self.candidates, dim=-1, sorted=False).indices
+        head_log_probs = self.tournament(scores.gather(-1, top), self.g_values(context_hash, top))
+        log_probs = torch.log_softmax(scores, dim=-1)
+        head_mass = torch.logsumexp(log_probs.gather(-1, top), dim=-1, keepdim=True)
+        return log_probs.scatter(-1, top, head_log_probs + head_mass)
 
     def step(
         self, context: torch.Tensor, history: torch.Tensor, scores: torch.Tensor

@@ -109,7 +109,6 @@ def g_sum(key: WatermarkKey, tokens: Any) -> GSum:
     )
 
 
-
 # --- generation (torch) ---------------------------------------------------------------
 
 SYNTHID_CANDIDATES: Final = 1024

@@ -1,8 +1,10 @@
 """SynthID-Text (Dathathri et al., Nature 2024): g-values and a detector with a p-value.
 
-Generation is transformers' own ``SynthIDTextWatermarkLogitsProcessor``
-(tournament sampling over ``depth`` layers of keyed Bernoulli(0.5) g-values).
-This module recomputes its g-values with numpy, bit for bit: for an n-gram
+Generation (:class:`SynthIDTournament`) is transformers'
+``SynthIDTextWatermarkLogitsProcessor`` (tournament sampling over ``depth`` layers
+of keyed Bernoulli(0.5) g-values) restricted to the most likely candidates at each
+step: the same g-values, state and update, at about 1/50 of the cost. Detection
+recomputes the g-values with numpy, bit for bit: for an n-gram
 ``(c_1..c_{n-1}, t)`` and the layer key ``k_d``, the hash is transformers'
 linear-congruential accumulation ``h <- (h + x) * 6364136223846793005 + 1``
 (mod 2**64, starting from 1) over ``c_1..c_{n-1}, t, k_d``, and the g-value is

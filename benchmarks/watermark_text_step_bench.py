@@ -8,7 +8,9 @@ cache) the model's step is timed, then each processor on a copy of the same logi
 keeping its own state across steps, as in ``generate``). The next token is sampled from the
 SynthID (top candidates) processor's output, so contexts are those of watermarked text.
 Medians over the steps after a warm-up. Also reported: the probability mass outside the top
-``SYNTHID_CANDIDATES`` tokens (SynthID leaves it unwatermarked), per step.
+``SYNTHID_CANDIDATES`` tokens (SynthID leaves it unwatermarked), per step, and the total
+variation distance between the next-token distributions of openward's SynthID processor and
+transformers' (same logits, same contexts), next to that between transformers' and none.
 
 The whole-generation comparison in ``watermark_text_bench.py`` runs each scheme in turn and
 is at the mercy of a shared machine's changing load; this interleaved form is not.
@@ -32,7 +34,7 @@ from openward.runtime.generate import chat_prompts  # noqa: E402
 from watermark_text_bench import PROMPTS, load, make_keys  # noqa: E402
 
 
-def processors(keys: dict, reference: bool) -> dict[str, Any]:
+def processors(keys: dict[str, Any], reference: bool) -> dict[str, Any]:
     from openward.watermark.text.generate import (
         KGWLogitsProcessor,
         SynthIDLogitsProcessor,
@@ -50,7 +52,9 @@ def processors(keys: dict, reference: bool) -> dict[str, Any]:
     return procs
 
 
-def run_prompt(model: Any, tok: Any, prompt: str, keys: dict, args: argparse.Namespace) -> dict:
+def run_prompt(
+    model: Any, tok: Any, prompt: str, keys: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
     import torch
 
     from openward.watermark.text.synthid import SYNTHID_CANDIDATES
@@ -58,6 +62,7 @@ def run_prompt(model: Any, tok: Any, prompt: str, keys: dict, args: argparse.Nam
     procs = processors(keys, args.reference)
     times: dict[str, list[float]] = {"model": [], **{name: [] for name in procs}}
     tail: list[float] = []
+    tv: dict[str, list[float]] = {"to_transformers": [], "transformers_to_unwatermarked": []}
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
     gen = torch.Generator().manual_seed(args.seed)
     with torch.inference_mode():
@@ -65,17 +70,25 @@ def run_prompt(model: Any, tok: Any, prompt: str, keys: dict, args: argparse.Nam
         past, logits = out.past_key_values, out.logits[:, -1, :].float()
         for step in range(args.steps + args.warmup):
             keep = step >= args.warmup
-            chosen = None
+            results = {}
             for name, proc in procs.items():
                 scores = logits.clone()
                 t0 = time.perf_counter()
-                result = proc(ids, scores)
+                results[name] = proc(ids, scores)
                 if keep:
                     times[name].append(time.perf_counter() - t0)
-                if name == "synthid":
-                    chosen = result
-            assert chosen is not None
+            chosen = results["synthid"]
             probs = logits.softmax(-1)
+            if "synthid-transformers" in results and keep:
+                # both saw the same logits and contexts: how far is the top-candidate
+                # tournament from the whole-vocabulary one, and the watermark from none?
+                reference = results["synthid-transformers"].softmax(-1)
+                tv["to_transformers"].append(
+                    0.5 * float((chosen.softmax(-1) - reference).abs().sum())
+                )
+                tv["transformers_to_unwatermarked"].append(
+                    0.5 * float((reference - probs).abs().sum())
+                )
             tail.append(1.0 - float(probs.topk(SYNTHID_CANDIDATES).values.sum()))
             nxt = torch.multinomial(chosen.softmax(-1), 1, generator=gen)
             ids = torch.cat([ids, nxt], dim=1)
@@ -84,7 +97,7 @@ def run_prompt(model: Any, tok: Any, prompt: str, keys: dict, args: argparse.Nam
             if keep:
                 times["model"].append(time.perf_counter() - t0)
             past, logits = out.past_key_values, out.logits[:, -1, :].float()
-    return {"times": times, "tail": tail[args.warmup :]}
+    return {"times": times, "tail": tail[args.warmup :], "tv": tv}
 
 
 def main() -> None:
@@ -108,11 +121,14 @@ def main() -> None:
     keys = make_keys(load_path)
     times: dict[str, list[float]] = {}
     tail: list[float] = []
+    tv: dict[str, list[float]] = {}
     for prompt in chat_prompts(tok, PROMPTS[: args.prompts]):
         res = run_prompt(model, tok, prompt, keys, args)
         for name, values in res["times"].items():
             times.setdefault(name, []).extend(values)
         tail += res["tail"]
+        for name, values in res["tv"].items():
+            tv.setdefault(name, []).extend(values)
     model_ms = statistics.median(times["model"]) * 1e3
     report: dict[str, Any] = {
         "model": "SmolLM2-135M-Instruct",
@@ -135,6 +151,11 @@ def main() -> None:
             "max": max(tail),
         },
     }
+    if tv.get("to_transformers"):
+        report["total_variation_synthid"] = {
+            name: {"median": statistics.median(v), "mean": statistics.fmean(v), "max": max(v)}
+            for name, v in tv.items()
+        }
     text = json.dumps(report, indent=1)
     if args.json:
         args.json.write_text(text + "\n")

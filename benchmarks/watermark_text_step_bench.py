@@ -7,10 +7,11 @@ One process, interleaved: at every decoding step of SmolLM2-135M-Instruct (batch
 cache) the model's step is timed, then each processor on a copy of the same logits (each
 keeping its own state across steps, as in ``generate``). The next token is sampled from the
 SynthID (top candidates) processor's output, so contexts are those of watermarked text.
-Medians over the steps after a warm-up. Also reported: the probability mass outside the top
-``SYNTHID_CANDIDATES`` tokens (SynthID leaves it unwatermarked), per step, and the total
-variation distance between the next-token distributions of openward's SynthID processor and
-transformers' (same logits, same contexts), next to that between transformers' and none.
+Wall time and the thread's CPU time (1 thread), medians over the steps after a warm-up.
+Also reported: the probability mass outside the top ``SYNTHID_CANDIDATES`` tokens (SynthID
+leaves it unwatermarked), per step, and the total variation distance between the next-token
+distributions of openward's SynthID processor and transformers' (same logits, same
+contexts), next to that between transformers' and none.
 
 The whole-generation comparison in ``watermark_text_bench.py`` runs each scheme in turn and
 is at the mercy of a shared machine's changing load; this interleaved form is not.
@@ -61,6 +62,7 @@ def run_prompt(
 
     procs = processors(keys, args.reference)
     times: dict[str, list[float]] = {"model": [], **{name: [] for name in procs}}
+    cpu: dict[str, list[float]] = {"model": [], **{name: [] for name in procs}}
     tail: list[float] = []
     tv: dict[str, list[float]] = {"to_transformers": [], "transformers_to_unwatermarked": []}
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
@@ -73,10 +75,11 @@ def run_prompt(
             results = {}
             for name, proc in procs.items():
                 scores = logits.clone()
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 results[name] = proc(ids, scores)
                 if keep:
                     times[name].append(time.perf_counter() - t0)
+                    cpu[name].append(time.thread_time() - c0)
             chosen = results["synthid"]
             probs = logits.softmax(-1)
             if "synthid-transformers" in results and keep:
@@ -92,12 +95,13 @@ def run_prompt(
             tail.append(1.0 - float(probs.topk(SYNTHID_CANDIDATES).values.sum()))
             nxt = torch.multinomial(chosen.softmax(-1), 1, generator=gen)
             ids = torch.cat([ids, nxt], dim=1)
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             out = model(input_ids=nxt, past_key_values=past, use_cache=True)
             if keep:
                 times["model"].append(time.perf_counter() - t0)
+                cpu["model"].append(time.thread_time() - c0)
             past, logits = out.past_key_values, out.logits[:, -1, :].float()
-    return {"times": times, "tail": tail[args.warmup :], "tv": tv}
+    return {"times": times, "cpu": cpu, "tail": tail[args.warmup :], "tv": tv}
 
 
 def main() -> None:
@@ -120,12 +124,15 @@ def main() -> None:
     model, tok, load_path = load("smollm2")
     keys = make_keys(load_path)
     times: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     tail: list[float] = []
     tv: dict[str, list[float]] = {}
     for prompt in chat_prompts(tok, PROMPTS[: args.prompts]):
         res = run_prompt(model, tok, prompt, keys, args)
         for name, values in res["times"].items():
             times.setdefault(name, []).extend(values)
+        for name, values in res["cpu"].items():
+            cpu.setdefault(name, []).extend(values)
         tail += res["tail"]
         for name, values in res["tv"].items():
             tv.setdefault(name, []).extend(values)
@@ -156,6 +163,20 @@ def main() -> None:
             name: {"median": statistics.median(v), "mean": statistics.fmean(v), "max": max(v)}
             for name, v in tv.items()
         }
+    # the thread's CPU time (1 thread: torch computes on the calling thread) leaves out the
+    # time spent waiting for a core, which dominates wall time on a shared machine
+    model_cpu = statistics.median(cpu["model"]) * 1e3
+    report["cpu_time"] = {
+        "model_step_ms": round(model_cpu, 2),
+        **{
+            name: {
+                "ms": round(statistics.median(v) * 1e3, 3),
+                "overhead_percent": round(100 * statistics.median(v) * 1e3 / model_cpu, 2),
+            }
+            for name, v in cpu.items()
+            if name != "model"
+        },
+    }
     text = json.dumps(report, indent=1)
     if args.json:
         args.json.write_text(text + "\n")

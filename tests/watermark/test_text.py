@@ -238,6 +238,28 @@ def test_synthid_top_candidates_are_transformers_tournament_on_them(
         assert torch.equal(ours.tournament.g_values(context_hash, top), g_theirs)
 
 
+def test_synthid_generation_g_values_are_the_detectors(keys: dict[str, WatermarkKey]) -> None:
+    """The generator's g-values (torch) for each n-gram of a text are the detector's (numpy),
+    also for layer keys above 2**63 (keys are 64-bit words; transformers' own processor
+    cannot hold them)."""
+    import dataclasses
+
+    import torch
+
+    from openward.watermark.text.synthid import SynthIDTournament, g_values
+
+    base = keys["synthid"]
+    layer_keys = [2**64 - 1 - k for k in base.params["keys"]]
+    for key in (base, dataclasses.replace(base, params={**base.params, "keys": layer_keys})):
+        tokens = np.random.default_rng(2).integers(0, 49152, size=60)
+        expected, contexts = g_values(key, tokens)
+        t = SynthIDTournament(key)
+        digest = t.context_hash(torch.tensor(contexts))
+        got = t.g_values(digest, torch.tensor(tokens[4:, None]))[:, 0].numpy()
+        assert np.array_equal(got, expected)
+        assert 0.3 < expected.mean() < 0.7
+
+
 def test_synthid_vllm_callable_matches_the_transformers_form(
     keys: dict[str, WatermarkKey],
 ) -> None:

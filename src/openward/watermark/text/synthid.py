@@ -143,7 +143,9 @@ class SynthIDTournament:
         self.history_size = int(p["context_history_size"])
         self.table_size = int(p["sampling_table_size"])
         self.candidates = candidates
-        self._keys = np.asarray(p["keys"], dtype=np.int64)
+        # layer keys are 64-bit words (up to 2**64 - 1): the same bits as int64, and the hash
+        # is arithmetic modulo 2**64 either way (the detector's uint64)
+        self._keys = np.asarray(p["keys"], dtype=np.uint64).view(np.int64)
         self._table = key.synthid_table().astype(np.int64)
         self._on: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 

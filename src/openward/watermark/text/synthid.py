@@ -3,7 +3,7 @@
 Generation (:class:`SynthIDTournament`) is transformers'
 ``SynthIDTextWatermarkLogitsProcessor`` (tournament sampling over ``depth`` layers
 of keyed Bernoulli(0.5) g-values) restricted to the most likely candidates at each
-step: the same g-values, state and update, at about 1/50 of the cost. Detection
+step: the same g-values, state and update, at about 1/35 of the cost. Detection
 recomputes the g-values with numpy, bit for bit: for an n-gram
 ``(c_1..c_{n-1}, t)`` and the layer key ``k_d``, the hash is transformers'
 linear-congruential accumulation ``h <- (h + x) * 6364136223846793005 + 1``

@@ -10,7 +10,8 @@
 
 Schemes: ``kgw`` and ``kgw-selfhash`` (Kirchenbauer et al. 2023: green lists,
 LeftHash and the edit-robust SelfHash) and ``synthid`` (SynthID-Text, Nature
-2024; generation by transformers' built-in processor). Detection needs only
+2024; generation: transformers' built-in processor's tournament on the top
+candidates). Detection needs only
 numpy and ``tokenizers``; generation (:mod:`openward.watermark.text.generate`)
 needs torch and transformers.
 """

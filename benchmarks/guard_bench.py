@@ -16,6 +16,9 @@ Anchors (published, other data): InjecGuard 83.5 % average accuracy and 87.3 % o
 accuracy on NotInject; Prompt Guard and ProtectAI's deberta classifier near chance on NotInject
 (InjecGuard paper, Li & Liu 2024).
 
+compliance: harmful-compliance's detection (XSTest v2's labelled answers) and cost with each
+prefilter (``guard_compliance_bench.py``).
+
 latency, throughput: the proxy's own cost (``guard_proxy_bench.py``): added latency per request
 size and streamed throughput against a fast real OpenAI-compatible server, guard on one core.
 
@@ -47,6 +50,7 @@ from openward.guard.classifier import GuardClassifier  # noqa: E402
 from openward.guard.training import data as D  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import guard_compliance_bench  # noqa: E402
 import guard_proxy_bench  # noqa: E402
 
 BENIGN_KINDS = (
@@ -443,6 +447,7 @@ def _site_packages() -> Path:
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "detection": detection,
     **guard_proxy_bench.SECTIONS,
+    **guard_compliance_bench.SECTIONS,
 }
 
 

@@ -11,6 +11,7 @@ import shutil
 import struct
 import sys
 from pathlib import Path
+from typing import Any
 
 from openward._samples import build_zoo
 
@@ -404,6 +405,14 @@ def lineage_demo(root: Path, url: str, admin: str, reviewer: str) -> None:
               f"is {done['version_status']}")  # fmt: skip
 
 
+def _detection(d: dict[str, Any]) -> str:
+    """One detection of a refusal: detector (kind, score[, in N segments]); the guard lists
+    each detector and kind once, with how many of the request's segments it was found in."""
+    segments = d.get("evidence", {}).get("segments", 1)
+    where = f", in {segments} segments" if segments > 1 else ""
+    return f"{d['detector']} ({d['kind']}, {d['score']:.2f}{where})"
+
+
 def guard_demo(root: Path) -> int:
     """The guard in front of a real small model (``transformers serve`` running
     SmolLM2-135M-Instruct): an ordinary question is answered, an injected document and a
@@ -467,8 +476,7 @@ def guard_demo(root: Path) -> int:
                     print(f"  {label}: 200, the model answered: {text[:70]!r}")
                 else:
                     err = r.json()["error"]
-                    found = ", ".join(f"{d['detector']} ({d['kind']}, {d['score']:.2f})"
-                                      for d in err.get("detections", []))  # fmt: skip
+                    found = ", ".join(_detection(d) for d in err.get("detections", []))
                     print(f"  {label}: {r.status_code} {err['code']}: {found}")
             print("guard demo: the guard's metrics (GET /metrics):")
             for line in httpx.get(url + "/metrics").text.splitlines():

@@ -197,3 +197,17 @@ def test_the_cli_serves_with_workers_the_policy_and_the_event_log(tmp_path: Path
     (event,) = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert event["detector"] == "canary" and event["action"] == "block"
     assert canary not in json.dumps(event)
+
+
+def test_check_lists_each_detector_and_kind_once_per_request() -> None:
+    from openward.guard.detectors.harmreq import HarmfulRequestDetector
+    from tests.guard.test_proxy import _many_shot_demo
+
+    engine = Engine(policy_from_mapping({}), [HarmfulRequestDetector()])
+    line = json.dumps({"model": "m", "messages": _many_shot_demo(30)})
+    out, err = io.StringIO(), io.StringIO()
+    assert check_lines([line], engine, out, err) == 0
+    result = json.loads(out.getvalue())
+    (plain,) = result["detections"]  # not one per fabricated turn
+    assert (plain["detector"], plain["kind"]) == ("harmful-request", "plain")
+    assert plain["evidence"]["segments"] >= 10 and result["action"] == "flag"

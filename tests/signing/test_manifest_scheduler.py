@@ -164,3 +164,87 @@ def test_cpu_count_is_the_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
         assert m.cpu_count() == 3
     monkeypatch.setattr(os, "process_cpu_count", lambda: 6, raising=False)
     assert m.cpu_count() == 6
+
+
+def _hash_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("openward-hash-")]
+
+
+def test_started_hashing_is_cancelled_when_signing_or_verifying_stops(tmp_path: Path) -> None:
+    """sign and verify start hashing before the key is loaded; a wrong key, a refused
+    certificate or a bad signature stops the threads instead of hashing on."""
+    from openward.errors import OpenwardError
+    from openward.signing.keys import generate_key
+    from openward.signing.oms import sign_model, start_signing, start_verify, verify_model
+
+    model = _tree(tmp_path / "model", {"a.bin": 3 << 20, "b.bin": 5 << 20, "c.json": 10})
+    key, other = generate_key(), generate_key()
+    sig = tmp_path / "model.sig"
+    import json
+
+    sig.write_text(json.dumps(sign_model(model, key)))
+    assert _hash_threads() == []
+
+    # a pending manifest that is cancelled leaves no thread behind and cannot be reused
+    pending = start_signing(model, workers=2)
+    pending.cancel()
+    assert _hash_threads() == []
+
+    # verify with another key: "wrong-key" before any digest is used; threads stopped
+    pending_v = start_verify(model, sig)
+    result = verify_model(model, sig, other.public_key(), pending=pending_v)
+    assert [p.kind for p in result.problems] == ["wrong-key"]
+    assert _hash_threads() == []
+
+    # the right key, started early: verified, same as without starting early
+    result = verify_model(model, sig, key.public_key(), pending=start_verify(model, sig))
+    assert result.ok and result.files == 3
+    assert _hash_threads() == []
+
+    # an altered statement: the signature check decides, not the early parse
+    doc = json.loads(sig.read_text())
+    import base64
+
+    payload = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
+    payload["predicate"]["resources"][0]["digest"] = "00" * 32
+    doc["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
+    bad = tmp_path / "altered.sig"
+    bad.write_text(json.dumps(doc))
+    result = verify_model(model, bad, key.public_key(), pending=start_verify(model, bad))
+    assert [p.kind for p in result.problems] == ["signature"]
+    assert _hash_threads() == []
+
+    # a certificate for another key is refused while the started hashing is stopped
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "other")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(other.public_key()).serial_number(1).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(other, hashes.SHA256())
+    )  # fmt: skip
+    with pytest.raises(OpenwardError, match="does not certify"):
+        sign_model(model, key, certificate=cert, pending=start_signing(model))
+    assert _hash_threads() == []
+
+
+def test_cli_sign_with_a_bad_key_writes_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from openward.cli.main import app
+
+    model = _tree(tmp_path / "model", {"a.bin": 4 << 20, "config.json": 10})
+    bad_key = tmp_path / "bad.pem"
+    bad_key.write_text("not a key\n")
+    out = tmp_path / "model.sig"
+    result = CliRunner().invoke(app, ["sign", str(model), "-k", str(bad_key), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert not out.exists()
+    assert _hash_threads() == []

@@ -158,11 +158,124 @@ def test_synthid_g_values_are_transformers_own(keys: dict[str, WatermarkKey]) ->
     ours, _ = g_values(key, tokens)
     theirs = proc.compute_g_values(torch.tensor(tokens[None, :]))[0].numpy()
     assert np.array_equal(ours, theirs)
-    # the vLLM callable reweights exactly as transformers' processor on its first call
+    # the vLLM callable on the whole vocabulary reweights exactly as transformers' processor
     logits = torch.randn(49152)
     fresh = synthid_processor(key)
     expected = fresh(torch.tensor([[5, 6, 7]]), logits[None, :].clone())[0]
-    assert torch.allclose(SynthIDVLLMProcessor(key)([], logits.clone()), expected)
+    assert torch.equal(SynthIDVLLMProcessor(key, candidates=None)([], logits.clone()), expected)
+
+
+def _steps(vocab: int, batch: int, count: int, seed: int) -> list[tuple[Any, Any]]:
+    """(input_ids, scores) of ``count`` decoding steps. The generated tokens make steps 10 and
+    11 see the contexts of steps 4 and 5 again (the repeated-context rule)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (batch, 6), generator=gen)
+    chosen = [11, 12, 13, 14, 15, 16, 11, 12, 13, 14, 15, 17, 18][:count]
+    out = []
+    for t in chosen:
+        out.append((ids, torch.randn(batch, vocab, generator=gen) * 4))
+        ids = torch.cat([ids, torch.tensor([[t + row] for row in range(batch)])], dim=1)
+    return out
+
+
+def test_synthid_whole_vocabulary_is_transformers_processor_bit_for_bit(
+    keys: dict[str, WatermarkKey],
+) -> None:
+    """``candidates=None`` is transformers' processor: same scores, step after step, including
+    the steps whose context repeats (left as they were)."""
+    import torch
+
+    from openward.watermark.text.generate import SynthIDLogitsProcessor, synthid_processor
+
+    reference = synthid_processor(keys["synthid"])
+    ours = SynthIDLogitsProcessor(keys["synthid"], candidates=None)
+    unchanged = 0
+    for ids, scores in _steps(49152, 2, 13, seed=4):
+        expected = reference(ids, scores.clone())
+        got = ours(ids, scores.clone())
+        assert torch.equal(got, expected)
+        unchanged += int(torch.equal(got, scores))
+    assert unchanged == 2  # the repeated contexts were passed through, as transformers does
+
+
+def test_synthid_top_candidates_are_transformers_tournament_on_them(
+    keys: dict[str, WatermarkKey],
+) -> None:
+    """On the top candidates the reweighted distribution is transformers' processor applied to
+    the scores with every other token masked (times the candidates' mass); the other tokens
+    keep their probabilities; the g-values are transformers' own."""
+    import torch
+
+    from openward.watermark.text.generate import SynthIDLogitsProcessor, synthid_processor
+
+    key = keys["synthid"]
+    ours = SynthIDLogitsProcessor(key, candidates=256)
+    steps = _steps(49152, 2, 12, seed=5)
+    for n, (ids, scores) in enumerate(steps):
+        got = ours(ids, scores.clone()).softmax(-1)
+        if n in (10, 11):  # a repeated context for both rows: the scores are left as they were
+            assert torch.equal(got, scores.softmax(-1))
+            continue
+        top = scores.topk(256, dim=-1).indices
+        masked = torch.full_like(scores, -float("inf")).scatter(-1, top, scores.gather(-1, top))
+        reference = synthid_processor(key)  # a fresh one, brought to this step's context
+        for earlier, _ in steps[:n]:
+            reference(earlier, torch.zeros(2, 8))
+        expected = reference(ids, masked).softmax(-1).gather(-1, top)
+        head = got.gather(-1, top)
+        mass = scores.softmax(-1).gather(-1, top).sum(-1, keepdim=True)
+        assert torch.allclose(head.sum(-1, keepdim=True), mass, rtol=1e-5)
+        assert torch.allclose(head / mass, expected, rtol=1e-4, atol=1e-9)
+        assert not torch.allclose(head / mass, scores.gather(-1, top).softmax(-1), rtol=1e-2)
+        tail = torch.ones_like(scores, dtype=torch.bool).scatter(-1, top, False)
+        assert torch.allclose(got[tail], scores.softmax(-1)[tail], rtol=1e-4, atol=0)
+        g_theirs = reference.sample_g_values(
+            reference._compute_keys(reference.state.context, top)[0]
+        )
+        context_hash = ours.tournament.context_hash(reference.state.context)
+        assert torch.equal(ours.tournament.g_values(context_hash, top), g_theirs)
+
+
+def test_synthid_generation_g_values_are_the_detectors(keys: dict[str, WatermarkKey]) -> None:
+    """The generator's g-values (torch) for each n-gram of a text are the detector's (numpy),
+    also for layer keys above 2**63 (keys are 64-bit words; transformers' own processor
+    cannot hold them)."""
+    import dataclasses
+
+    import torch
+
+    from openward.watermark.text.synthid import SynthIDTournament, g_values
+
+    base = keys["synthid"]
+    layer_keys = [2**64 - 1 - k for k in base.params["keys"]]
+    for key in (base, dataclasses.replace(base, params={**base.params, "keys": layer_keys})):
+        tokens = np.random.default_rng(2).integers(0, 49152, size=60)
+        expected, contexts = g_values(key, tokens)
+        t = SynthIDTournament(key)
+        digest = t.context_hash(torch.tensor(contexts))
+        got = t.g_values(digest, torch.tensor(tokens[4:, None]))[:, 0].numpy()
+        assert np.array_equal(got, expected)
+        assert 0.3 < expected.mean() < 0.7
+
+
+def test_synthid_vllm_callable_matches_the_transformers_form(
+    keys: dict[str, WatermarkKey],
+) -> None:
+    import torch
+
+    from openward.watermark.text.generate import SynthIDLogitsProcessor
+    from openward.watermark.text.synthid import SynthIDVLLMProcessor
+
+    batch = SynthIDLogitsProcessor(keys["synthid"])
+    vllm = SynthIDVLLMProcessor(keys["synthid"])
+    steps = _steps(49152, 1, 13, seed=6)
+    prompt = steps[0][0].shape[1]
+    for ids, scores in steps:
+        expected = batch(ids, scores.clone())[0]
+        output = ids[0, prompt:].tolist()
+        assert torch.equal(vllm(ids[0, :prompt].tolist(), output, scores[0].clone()), expected)
 
 
 def test_binomial_tail_is_exact() -> None:

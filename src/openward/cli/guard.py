@@ -165,7 +165,7 @@ def _lines(file: str) -> Iterator[str]:
 
 def check_lines(lines: Iterable[str], engine: Engine, out: TextIO, err: TextIO) -> int:
     """One result line per non-blank input line; returns how many lines were malformed."""
-    from openward.guard.engine import Endpoint, RequestError, parse_request
+    from openward.guard.engine import Endpoint, RequestError, collapse, parse_request
 
     bad = 0
     untrusted = engine.policy.untrusted
@@ -190,7 +190,7 @@ def check_lines(lines: Iterable[str], engine: Engine, out: TextIO, err: TextIO) 
         decision = engine.decide(parsed, engine.inspect_request(parsed, ctx))
         result: dict[str, Any] = {
             "action": decision.action,
-            "detections": [f.public() for f in decision.findings],
+            "detections": [f.public() for f in collapse(decision.findings)],
         }
         if decision.action == "redact":
             result["request"] = decision.body

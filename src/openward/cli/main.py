@@ -655,8 +655,7 @@ def sign(
     `model_signing verify key`. Exit status: 0 signed, 2 error.
     """
     from openward.errors import OpenwardError
-    from openward.signing.keys import load_private_key
-    from openward.signing.oms import sign_model
+    from openward.signing.oms import sign_model, start_signing
 
     if sigstore:
         from openward.signing.oms import sign_model_keyless
@@ -676,7 +675,14 @@ def sign(
         return
     if key is None:
         raise _fail("give a private key with --key, or sign keyless with --sigstore")
+    pending = None
     try:
+        # walk the model and start hashing first: the key and cryptography load while
+        # the hashing threads run (sign_model cancels them if signing fails)
+        pending = start_signing(model, signature_path=signature, ignore_paths=ignore or (),
+                                allow_symlinks=allow_symlinks)  # fmt: skip
+        from openward.signing.keys import load_private_key
+
         private = load_private_key(key, _passphrase(passphrase_file))
         leaf, chain = None, []
         if certificate is not None:
@@ -691,11 +697,14 @@ def sign(
             bundle = sign_model(
                 model, private, signature_path=signature, ignore_paths=ignore or (),
                 allow_symlinks=allow_symlinks, progress=advance,  # type: ignore[arg-type]
-                certificate=leaf, chain=chain,
+                certificate=leaf, chain=chain, pending=pending,
             )  # fmt: skip
         _write(json.dumps(bundle, indent=2), signature)
     except (OpenwardError, OSError) as exc:
         raise _fail(str(exc)) from None
+    finally:
+        if pending is not None:
+            pending.cancel()
     typer.echo(f"signed {model} -> {signature}", err=True)
 
 
@@ -758,15 +767,20 @@ def verify(
     Exit status: 0 verified, 1 verification or policy failed, 2 usage or I/O error.
     """
     from openward.errors import OpenwardError
-    from openward.signing.keys import PublicKey, load_public_key
-    from openward.signing.oms import VerifyResult, verify_model
+    from openward.signing.oms import PendingVerify, VerifyResult, start_verify, verify_model
 
     if key is None and policy is None and not certificate_chain and identity is None:
         raise _fail(
             "give the signer's public key with --key, trust roots with --certificate-chain, "
             "or a --policy naming the keys"
         )
+    pending: PendingVerify | None = None
     try:
+        # read the signature and start hashing the files it lists first: the keys,
+        # the policy and cryptography load while the hashing threads run
+        pending = start_verify(model, signature, ignore_paths=ignore or ())
+        from openward.signing.keys import PublicKey, key_hint, load_public_key
+
         pol = None
         if policy is not None:
             from openward.signing.attest import load_verification_policy
@@ -778,6 +792,10 @@ def verify(
         publics: dict[str, PublicKey | None] = {
             str(k): load_public_key(Path(k)) for k in key_files
         } or {"certificate": None}
+        hint = pending.bundle.key_hint
+        ordered = sorted(  # the key the bundle names first: its hashing is under way
+            publics.values(), key=lambda k: k is None or hint is None or key_hint(k) != hint
+        )
         roots: list[x509.Certificate] = []
         if certificate_chain:
             from openward.signing.certificates import load_certificates
@@ -786,12 +804,14 @@ def verify(
         progress, advance = _model_progress(model)
         result: VerifyResult | None = None
         with progress:  # type: ignore[attr-defined]
-            for public in publics.values():
+            for public in ordered:
                 result = verify_model(
                     model, signature, public, roots=roots, identity=identity, issuer=issuer,
                     online=sigstore_online, ignore_paths=ignore or (),
                     progress=advance,  # type: ignore[arg-type]
+                    pending=pending,
                 )  # fmt: skip
+                pending = None  # verify_model used it up; another key starts afresh
                 if result.ok or not any(p.kind == "wrong-key" for p in result.problems):
                     break
         assert result is not None
@@ -806,6 +826,9 @@ def verify(
             failures = check_policy(pol, result.digest, attestation or [], all_keys)
     except (OpenwardError, OSError) as exc:
         raise _fail(str(exc)) from None
+    finally:
+        if pending is not None:
+            pending.cancel()
     ok = result.ok and not failures
     if json_out:
         doc = {
@@ -968,10 +991,14 @@ def serve(
         data=data.resolve(), fail_on=fail_on.value if fail_on is not FailOn.none else "critical",
         policy=policy.resolve() if policy is not None else None,
     )  # fmt: skip
+    from openward.registry.marks import MarkSecretError
+
     try:
         application = create_app(settings)
     except PolicyError as exc:
         raise _fail(str(exc)) from None
+    except MarkSecretError as exc:
+        raise _fail(exc.message) from None
     token = application.state.registry.bootstrap_admin()
     if token is not None:
         if json_out:

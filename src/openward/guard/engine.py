@@ -47,6 +47,7 @@ __all__ = [
     "ParsedRequest",
     "RequestError",
     "UsageObserver",
+    "collapse",
     "parse_request",
     "strings",
 ]
@@ -585,6 +586,31 @@ class Decision:
     reason: str = ""
 
 
+def collapse(findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per side, detector, kind and action, in order of first appearance: the
+    highest-scoring of its group (its location and evidence), with ``findings`` (how many were
+    merged) and ``segments`` (how many distinct request segments they were in) added to the
+    evidence when it stands for more than one. What the event log, the metrics, a refusal's
+    ``detections`` and ``openward guard check`` report: a many-shot request whose 22 fabricated
+    turns each read as a harmful ask is one ``harmful-request``/``plain`` event, not 22. (The
+    decision itself, redaction spans included, uses every finding.)"""
+    groups: dict[tuple[str, str, str, str], list[Finding]] = {}
+    for f in findings:
+        groups.setdefault((f.side, f.name, f.detection.kind, f.action), []).append(f)
+    out: list[Finding] = []
+    for group in groups.values():
+        best = max(group, key=lambda f: f.detection.score)  # the first of equal scores
+        if len(group) > 1:
+            segments = {f.detection.segment for f in group if f.detection.segment is not None}
+            evidence = {**best.detection.evidence, "findings": len(group)}
+            if segments:
+                evidence["segments"] = len(segments)
+            best = Finding(dataclasses.replace(best.detection, evidence=evidence), best.action,
+                           best.side)  # fmt: skip
+        out.append(best)
+    return out
+
+
 def most_severe(findings: Sequence[Finding]) -> Action:
     action: Action = "allow"
     for f in findings:
@@ -682,6 +708,13 @@ class Engine:
         guard.feed("The capital of France is Paris.")
         guard.finish()
         self.run_deferred(conv, "anonymous", ["The capital of France is Paris."])
+        for det in [*self.output_detectors, *self.deferred_detectors]:
+            warm = getattr(det, "warm", None)  # a model only some answers reach (a prefilter)
+            if callable(warm):
+                try:
+                    warm()
+                except Exception as exc:
+                    log.warning("guard detector %s did not warm up: %s", det.name, exc)
 
     def context(self, identity: str) -> DetectorContext:
         ctx = self._contexts.get(identity)

@@ -254,6 +254,11 @@ class Policy(_Strict):
                 raise ValueError(
                     f"unknown detector {name!r} (known: {', '.join(sorted(DETECTORS))})"
                 )
+        hc = value.get("harmful-compliance")
+        if hc is not None and hc.options:  # checked at start, not at the first answer
+            from openward.guard.detectors.harmful import check_options
+
+            check_options(hc.options)
         # detectors the file does not name keep their default action (``allow`` turns one off)
         merged = {n: _default_rule(n) for n in DEFAULT_ACTIONS}
         merged.update(value)

@@ -53,6 +53,7 @@ from openward.guard.engine import (
     OutputStep,
     ParsedRequest,
     RequestError,
+    collapse,
     error_body,
     load_json,
     parse_body,
@@ -358,9 +359,11 @@ class _Guard:
         return headers
 
     def record(self, ex: _Exchange, findings: Sequence[Finding]) -> None:
-        """Count each finding and write its event (the request's text is passed along only
-        so the event log can keep it out of the evidence)."""
-        for f in findings:
+        """Count each finding and write its event, one per detector and kind of what was found
+        together (:func:`collapse`: a request's input findings, a scanned answer's); the
+        request's text is passed along only so the event log can keep it out of the
+        evidence."""
+        for f in collapse(findings):
             self.metrics.detection(f.name, f.action)
             if f.side == "usage" and f.detection.kind == "error":
                 self.metrics.state_error()
@@ -494,7 +497,7 @@ class _Guard:
             body = error_body(
                 decision.reason, "invalid_request_error", None, "content_policy_violation"
             )
-            body["error"]["detections"] = [f.public() for f in decision.findings]
+            body["error"]["detections"] = [f.public() for f in collapse(decision.findings)]
             return self.error(ex, decision.status, body, "block")
         content = raw if decision.body is parsed.body else json.dumps(decision.body).encode()
         ex.added_s = time.perf_counter() - started
@@ -642,7 +645,7 @@ class _Guard:
                 ex.added_s += time.perf_counter() - t0
                 reason = f"the guard withheld the response: {guard.blocked.name}"
                 body = error_body(reason, "content_filter", None, "content_policy_violation")
-                body["error"]["detections"] = [f.public() for f in found]
+                body["error"]["detections"] = [f.public() for f in collapse(found)]
                 return self.error(ex, 403, body, "block")
             if result != text and path != ("logprobs",):
                 _set(units[u], path, result)

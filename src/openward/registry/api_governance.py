@@ -118,6 +118,13 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
         if grant_ids:
             app.state.check_pool.submit(run, registry, grant_ids)
 
+    def sweep_cache() -> None:
+        """Originals cached for marked downloads that no grantee can download any more,
+        removed in the API's pool (:func:`openward.registry.marks.sweep_marks_cache`)."""
+        from openward.registry.marks import sweep_marks_cache
+
+        app.state.check_pool.submit(sweep_marks_cache, registry)
+
     @app.put("/api/v1/models/{org}/{name}/access")
     def set_access(org: str, name: str, body: TierRequest, s: DB, user: Actor) -> dict[str, Any]:
         model = gov.set_tier(registry, s, user, org, name, body.tier, body.fields,
@@ -130,6 +137,8 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
             # Weight files no recipient will receive (no mark can be put in them).
             doc["warnings"] = withheld_notes(registry, s, model)
             precompute([g["id"] for g in doc.get("grants") or [] if g["state"] == "active"])
+        else:  # marks off: the originals cached for marked downloads may go
+            sweep_cache()
         return doc
 
     @app.post("/api/v1/models/{org}/{name}/access/requests", status_code=201)
@@ -164,6 +173,8 @@ def add_governance_routes(app: FastAPI, registry: Registry, DB: Any, Actor: Any)
                user: Actor) -> dict[str, Any]:  # fmt: skip
         row = gov.revoke_access(registry, s, user, org, name, grant_id, body.reason)
         s.commit()
+        if row.model.watermark == "per-recipient":
+            sweep_cache()
         return gov._grant_doc(row)
 
     @app.get("/api/v1/models/{org}/{name}/downloads")

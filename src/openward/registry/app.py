@@ -6,6 +6,7 @@ Handlers never hash or write files on the event loop: blob uploads stream throug
 thread pool after the commit request has been answered.
 """
 
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from openward.registry import governance as gov
 from openward.registry import marks
 from openward.registry.api_accounts import add_account_routes
 from openward.registry.api_governance import add_governance_routes
+from openward.registry.api_textmarks import add_text_watermark_routes
 from openward.registry.blobs import (
     BlobMismatch,
     BlobTooLarge,
@@ -130,6 +132,11 @@ def create_app(settings: Settings) -> FastAPI:
     registry = Registry(settings, sessions, blobs)
     registry.signing_key  # created here, before any worker needs it  # noqa: B018
     registry.sweep_scratch()  # what checks killed with the last server left behind
+    # The mark secret, checked against the fingerprint the database records: a missing or
+    # replaced secret stops the start (MarkSecretError) instead of serving untraceable
+    # copies. Workers never read it.
+    registry.mark_secret  # noqa: B018
+    marks.sweep_marks_cache(registry)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="checks")
 
     def enqueue(version_id: int) -> None:
@@ -157,6 +164,10 @@ def create_app(settings: Settings) -> FastAPI:
             while True:
                 await anyio.sleep(max(60.0, min(3600.0, settings.partial_expiry_seconds / 4)))
                 await anyio.to_thread.run_sync(partials.sweep)
+                try:
+                    await anyio.to_thread.run_sync(marks.sweep_marks_cache, registry)
+                except Exception:  # the next sweep tries again
+                    logging.getLogger("openward.registry").exception("marks cache sweep")
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(sweep_now_and_then)
@@ -221,6 +232,7 @@ def create_app(settings: Settings) -> FastAPI:
     Actor = Annotated[User | None, Depends(actor)]
     add_governance_routes(app, registry, DB, Actor)
     add_account_routes(app, registry, DB, Actor)
+    add_text_watermark_routes(app, registry, DB, Actor)
 
     @app.get("/api/v1/health")
     def health() -> dict[str, str]:
@@ -395,6 +407,9 @@ def create_app(settings: Settings) -> FastAPI:
 
         doc["lineage"] = lineage_doc(registry, s, user, row)
         doc["watermark"] = row.model.watermark
+        from openward.registry.textmarks import key_doc, registered
+
+        doc["text_watermark"] = key_doc(row.model, registered(s, row.model))
         doc = marks.recipient_doc(registry, s, user, row, doc)
         doc["history"] = [
             {"status": e.status, "reasons": e.reasons, "at": e.at.isoformat()}

@@ -484,6 +484,44 @@ class Client:
         result: dict[str, Any] = self._check(response)
         return result
 
+    # -- text watermarks ---------------------------------------------------------------
+    def text_watermark_key(self, ref: str) -> dict[str, Any]:
+        """Whether ``ref``'s outputs are watermarked: ``{"model", "text_watermark":
+        {"key_id", "scheme", "tokenizer"} | None}``."""
+        result: dict[str, Any] = self._call("GET", self._model_path(ref) + "/text-watermark-key")
+        return result
+
+    def set_text_watermark_key(self, ref: str, key_file: Path) -> dict[str, Any]:
+        """Register (or replace) ``ref``'s text watermark key: the key file is sent to the
+        registry, which keeps it sealed and answers its public identity only."""
+        import json
+
+        try:
+            document = json.loads(key_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ClientError(f"{key_file}: no such key file") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ClientError(f"{key_file}: not a readable JSON key file ({exc})") from None
+        result: dict[str, Any] = self._call(
+            "PUT", self._model_path(ref) + "/text-watermark-key", json=document
+        )
+        return result
+
+    def remove_text_watermark_key(self, ref: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", self._model_path(ref) + "/text-watermark-key")
+        return result
+
+    def detect_text(self, ref: str, text: str, alpha: float | None = None) -> dict[str, Any]:
+        """Test ``text`` for ``ref``'s watermark with the key the registry holds: the JSON
+        of ``openward watermark detect --json``, plus ``model`` and ``log_index``."""
+        body: dict[str, Any] = {"text": text}
+        if alpha is not None:
+            body["alpha"] = alpha
+        result: dict[str, Any] = self._call(
+            "POST", self._model_path(ref) + "/text-watermark/detect", json=body
+        )
+        return result
+
     # -- accounts and keys ----------------------------------------------------------
     def whoami(self) -> dict[str, Any]:
         """Who this client's token acts as: roles, and the token's scope if it has one."""

@@ -27,6 +27,9 @@ class RegistryEnvironment(BaseSettings):
     """The registry's signing key (shared by every replica and worker)."""
     mark_secret: Path | None = None
     """The secret per-recipient weight marks are keyed with (shared by every replica)."""
+    mark_secret_rotate: bool = False
+    """Start once with a changed mark secret (``OPENWARD_MARK_SECRET_ROTATE=1``): every
+    recipient copy is forgotten and made again under the new secret."""
     max_trace_bytes: int | None = None
     """Largest suspect upload a trace reads; unset: 64 GiB."""
     queue: str = "openward-checks"
@@ -53,6 +56,7 @@ def settings_from_env(**overrides: object) -> Settings:
         "broker_url": env.broker_url,
         "key_path": env.registry_key,
         "mark_secret_path": env.mark_secret,
+        "mark_secret_rotate": env.mark_secret_rotate,
         "max_trace_bytes": env.max_trace_bytes,
         "fail_on": env.fail_on,
         "policy": env.policy.resolve() if env.policy else None,

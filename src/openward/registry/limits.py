@@ -16,6 +16,8 @@ crosses the limit, so no request holds more than the limit in memory.
   memory; the route bounds them by the size the manifest declared.
 - Trace uploads (``POST /api/v1/models/{org}/{name}/trace``) are streamed to disk by
   the route, bounded by ``Settings.max_trace_bytes``.
+- Text watermark key files (``PUT /api/v1/models/{org}/{name}/text-watermark-key``)
+  embed their tokenizer: up to ``max_manifest_bytes`` from a caller with a valid token.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = ["BodyLimit", "BodyTooLarge"]
 _BLOB: Final = re.compile(r"^/api/v1/blobs/[^/]+$")
 _TRACE: Final = re.compile(r"^/api/v1/models/[^/]+/[^/]+/trace$")
 _MANIFEST: Final = re.compile(r"^/api/v1/(models/[^/]+/[^/]+/versions|check)$")
+_TEXT_KEY: Final = re.compile(r"^/api/v1/models/[^/]+/[^/]+/text-watermark-key$")
 
 
 class BodyTooLarge(HTTPException):
@@ -72,6 +75,13 @@ class BodyLimit:
         if not path.startswith("/api/"):
             limit = min(self.json_bytes, self.form_bytes)
             return limit, f"the form is larger than {human(limit)}"
+        if method == "PUT" and _TEXT_KEY.match(path) and await self._signed_in(headers):
+            # A text watermark key file embeds its tokenizer (a few MB for large
+            # vocabularies): read up to the manifest limit from a caller with a token.
+            return self.manifest_bytes, (
+                f"the key file is larger than {human(self.manifest_bytes)}, the registry's "
+                "limit for key files"
+            )  # fmt: skip
         if method == "POST" and _MANIFEST.match(path):
             scheme, _, token = headers.get("authorization", "").partition(" ")
             if (
@@ -88,6 +98,14 @@ class BodyLimit:
                 f"token, manifests and checks of up to {human(self.manifest_bytes)} are read"
             )  # fmt: skip
         return self.json_bytes, f"the request body is larger than {human(self.json_bytes)}"
+
+    async def _signed_in(self, headers: Headers) -> bool:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        return (
+            scheme.lower() == "bearer"
+            and bool(token.strip())
+            and await self.authenticated(token.strip())
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

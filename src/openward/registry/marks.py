@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -27,11 +28,13 @@ import re
 import secrets
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,12 +61,16 @@ if TYPE_CHECKING:
 __all__ = [
     "RECIPIENT_SIGNATURE",
     "WATERMARKS",
+    "MarkSecretError",
     "load_secret",
     "marked_download",
+    "read_secret",
     "recipient_copy",
     "recipient_doc",
     "recipient_grant",
     "relate_copy",
+    "secret_fingerprint",
+    "sweep_marks_cache",
     "trace_suspect",
     "withheld",
     "withheld_error",
@@ -79,7 +86,25 @@ MAX_TRACE_FILES: Final = 10_000
 
 
 # -- the registry secret -----------------------------------------------------------
-def load_secret(path: Path) -> bytes:
+FINGERPRINT_ROW: Final = "mark-secret"
+"""The ``registry_state`` row that records the secret's fingerprint."""
+
+
+class MarkSecretError(RegistryError):
+    """The mark secret is missing or is not the one the recorded copies were marked under:
+    the registry does not start (``openward serve`` prints the message)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, message)
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """A fingerprint of the mark secret that reveals nothing of it: HMAC-SHA256 of a fixed
+    label under the secret, hex."""
+    return hmac.new(secret, b"openward/mark-secret-fingerprint/v1", hashlib.sha256).hexdigest()
+
+
+def read_secret(path: Path) -> bytes:
     """The registry's mark secret at ``path``: 32 random bytes, created once (mode
     0600, atomically: two processes starting together end up with the same secret).
     Every API replica must read the same file (as with the signing key): a copy marked
@@ -99,9 +124,74 @@ def load_secret(path: Path) -> bytes:
             tmp.unlink(missing_ok=True)
     data = path.read_bytes()
     if len(data) < SECRET_BYTES:
-        raise RegistryError(500, f"the registry's mark secret {path} is shorter than "
-                            f"{SECRET_BYTES} bytes: restore it from a backup")  # fmt: skip
+        raise MarkSecretError(f"the registry's mark secret {path} is shorter than "
+                              f"{SECRET_BYTES} bytes: restore it from a backup")  # fmt: skip
     return data
+
+
+def load_secret(reg: Registry) -> bytes:
+    """The mark secret (:func:`read_secret`), checked against the fingerprint the database
+    records, which it records the first time. Called at start-up by every API process.
+
+    A missing secret file where a fingerprint is recorded is not created afresh, and a
+    secret with another fingerprint is refused: copies already downloaded carry marks of
+    the recorded secret (only it traces them), and the recipient copies' digests and
+    bundles were computed under it. With ``Settings.mark_secret_rotate`` (a deliberate
+    change) the new secret is accepted: every recipient copy is forgotten (made again
+    under the new secret on next use) and the new fingerprint recorded.
+
+    Raises:
+        MarkSecretError: missing or changed, without ``mark_secret_rotate``.
+    """
+    from openward.registry.models import RegistryState, TextWatermarkKey
+
+    path = reg.mark_secret_path
+    rotate = reg.settings.mark_secret_rotate
+    how = ("restore the file from a backup (every API replica must read the same one), or, "
+           "to start over with a new secret (copies downloaded so far keep the old marks: "
+           "only the old secret traces them), start once with "
+           "OPENWARD_MARK_SECRET_ROTATE=1")  # fmt: skip
+    with reg.sessions() as s:
+        recorded = s.get(RegistryState, FINGERPRINT_ROW)
+        if recorded is not None and not path.exists() and not rotate:
+            raise MarkSecretError(f"the registry's mark secret {path} is missing, yet copies "
+                                  f"were marked under one (fingerprint "
+                                  f"{recorded.value[:16]}): {how}")  # fmt: skip
+        secret = read_secret(path)
+        fingerprint = secret_fingerprint(secret)
+        if recorded is None:
+            try:
+                with s.begin_nested():
+                    s.add(RegistryState(name=FINGERPRINT_ROW, value=fingerprint))
+            except IntegrityError:  # another replica recorded one first: compare with it
+                recorded = s.get(RegistryState, FINGERPRINT_ROW)
+                assert recorded is not None
+        if recorded is not None and recorded.value != fingerprint:
+            if not rotate:
+                raise MarkSecretError(f"the registry's mark secret {path} is not the one its "
+                                      f"recipient copies were marked under (fingerprint "
+                                      f"{fingerprint[:16]}, recorded {recorded.value[:16]}): "
+                                      f"{how}")  # fmt: skip
+            dropped = forget_copies(s)
+            sealed = s.scalar(select(func.count(TextWatermarkKey.id))) or 0
+            _log.warning("the mark secret changed (fingerprint %s, was %s): %d recipient "
+                         "copies forgotten, made again under the new secret on next use; "
+                         "copies downloaded before carry the old marks (keep the old secret "
+                         "to trace them); %d text watermark key(s) were sealed under the old "
+                         "secret: their publishers must register them again",
+                         fingerprint[:16], recorded.value[:16], dropped, sealed)  # fmt: skip
+            recorded.value = fingerprint
+            recorded.updated_at = datetime.now(UTC)
+        s.commit()
+    return secret
+
+
+def forget_copies(s: Session) -> int:
+    """Delete every recipient copy (their files too); the number deleted."""
+    n = len(s.scalars(select(RecipientCopy.id)).all())
+    s.execute(delete(RecipientFile))
+    s.execute(delete(RecipientCopy))
+    return n
 
 
 def _weights() -> Any:
@@ -166,6 +256,8 @@ def local_blob(reg: Registry, digest: str) -> Path:
     cache = reg.settings.data / "marks-cache" / digest[:2]
     path = cache / digest
     if path.is_file():
+        with contextlib.suppress(OSError):  # last used now: a sweep spares it a while
+            os.utime(path)
         return path
     cache.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = cache / f".{digest}.{os.getpid()}.{secrets.token_hex(4)}"
@@ -179,6 +271,66 @@ def local_blob(reg: Registry, digest: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+CACHE_GRACE: Final = 3600.0
+"""Seconds a marks-cache entry is kept after its last use whatever the grants say (a
+download that has just looked it up), and a fetch's temporary file before it counts as
+left behind."""
+
+
+def sweep_marks_cache(reg: Registry, grace: float = CACHE_GRACE) -> int:
+    """Remove from ``DATA/marks-cache`` the originals no grantee can download any more
+    (their versions deleted or taken down, the grants revoked or expired, marks turned
+    off) and fetches a killed process left behind, unless used in the last ``grace``
+    seconds; the number of files removed. Run at start-up, now and then by the API
+    process, and after a grant is revoked or marks are turned off."""
+    cache = reg.settings.data / "marks-cache"
+    if not cache.is_dir():
+        return 0
+    with reg.sessions() as s:
+        keep = _downloadable_originals(s)
+    now = time.time()
+    removed = 0
+    for sub in sorted(cache.iterdir()):
+        if not sub.is_dir() or sub.is_symlink():
+            continue
+        for f in sub.iterdir():
+            if f.name in keep:
+                continue
+            try:
+                recent = now - f.stat().st_mtime < grace
+            except FileNotFoundError:
+                continue
+            if not recent:
+                f.unlink(missing_ok=True)
+                removed += 1
+        with contextlib.suppress(OSError):  # only when empty
+            sub.rmdir()
+    if removed:
+        _log.info("marks cache: %d original(s) no grantee can download removed", removed)
+    return removed
+
+
+def _downloadable_originals(s: Session) -> set[str]:
+    """The SHA-256 of every file of a published version of a marked model that a live
+    grant covers."""
+    from openward.registry import governance as gov
+
+    now = gov._now()
+    grants: dict[int, list[Grant]] = {}
+    for g in s.scalars(select(Grant).join(Model, Grant.model_id == Model.id).where(
+            Grant.revoked_at.is_(None), Model.watermark == "per-recipient",
+            Model.access_tier != "open")):  # fmt: skip
+        if g.expires_at is None or _aware(g.expires_at) > now:
+            grants.setdefault(g.model_id, []).append(g)
+    keep: set[str] = set()
+    for model_id, live in grants.items():
+        for row in s.scalars(select(Version).where(Version.model_id == model_id,
+                                                   Version.status == VISIBLE)):  # fmt: skip
+            if any(g.versions is None or row.version in g.versions for g in live):
+                keep.update(f.sha256 for f in row.files)
+    return keep
 
 
 def _maybe_safetensors(reg: Registry, f: VersionFile) -> bool:
@@ -244,8 +396,27 @@ def withheld_notes(reg: Registry, s: Session, model: Model,
 
 
 # -- a grant's copy of a version -----------------------------------------------------
-_computing: dict[tuple[int, int], threading.Lock] = {}
+_computing: dict[tuple[int, int], tuple[threading.Lock, list[int]]] = {}
+"""The copies being computed in this process: a lock and how many callers hold or wait
+for it; the entry goes with its last caller."""
 _computing_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _computing_one(key: tuple[int, int]) -> Iterator[None]:
+    """Hold the lock of one grant's copy of one version (callers for the same copy wait
+    for each other); the entry is removed when no caller is left."""
+    with _computing_lock:
+        lock, users = _computing.setdefault(key, (threading.Lock(), [0]))
+        users[0] += 1
+    try:
+        with lock:
+            yield
+    finally:
+        with _computing_lock:
+            users[0] -= 1
+            if users[0] == 0:
+                del _computing[key]
 
 
 def recipient_copy(reg: Registry, s: Session, grant: Grant, row: Version) -> RecipientCopy:
@@ -258,9 +429,7 @@ def recipient_copy(reg: Registry, s: Session, grant: Grant, row: Version) -> Rec
     found = s.scalar(query)
     if found is not None and not _stale(reg, found, row):
         return found
-    with _computing_lock:
-        lock = _computing.setdefault((grant.id, row.id), threading.Lock())
-    with lock:
+    with _computing_one((grant.id, row.id)):
         found = s.scalar(query)
         if found is not None:
             if not _stale(reg, found, row):
@@ -435,19 +604,6 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _slice(chunks: Iterator[bytes], start: int, end: int) -> Iterator[bytes]:
-    """The bytes ``start``..``end`` (inclusive) of the stream ``chunks`` (the marks are
-    deterministic, so a range is the same bytes a whole download holds there)."""
-    at = 0
-    for chunk in chunks:
-        n = len(chunk)
-        if at + n > start:
-            yield chunk[max(0, start - at) : end + 1 - at]
-        at += n
-        if at > end:
-            return
-
-
 def marked_download(reg: Registry, s: Session, grant: Grant, row: Version, entry: VersionFile,
                     method: str, range_header: str | None) -> Response | None:  # fmt: skip
     """The response for a grantee's download of ``entry`` when it is a marked file of
@@ -471,15 +627,18 @@ def marked_download(reg: Registry, s: Session, grant: Grant, row: Version, entry
     if method == "HEAD":
         return Response(status_code=200, media_type="application/octet-stream",
                         headers={**headers, "Content-Length": str(size)})  # fmt: skip
-    chunks = _weights().marked_chunks(local, key)
     if span is None:
+        chunks = _weights().marked_chunks(local, key)
         return StreamingResponse(chunks, media_type="application/octet-stream",
                                  headers={**headers, "Content-Length": str(size)})  # fmt: skip
+    # a range (a resumed pull) is read and marked from its first byte, not from the file's:
+    # any element's mark is computed from its index alone
     start, end = span
+    chunks = _weights().marked_chunks(local, key, start=start, end=end + 1)
     headers.update({"Content-Range": f"bytes {start}-{end}/{size}",
                     "Content-Length": str(end - start + 1)})  # fmt: skip
-    return StreamingResponse(_slice(chunks, start, end), status_code=206,
-                             media_type="application/octet-stream", headers=headers)  # fmt: skip
+    return StreamingResponse(chunks, status_code=206, media_type="application/octet-stream",
+                             headers=headers)  # fmt: skip
 
 
 # -- settings --------------------------------------------------------------------------

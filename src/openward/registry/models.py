@@ -51,6 +51,7 @@ __all__ = [
     "StatusEvent",
     "Tag",
     "TakedownExemption",
+    "TextWatermarkKey",
     "Token",
     "User",
     "Version",
@@ -543,3 +544,38 @@ class RecipientFile(Base):
     original: Mapped[str] = mapped_column(String(64))
     """The SHA-256 of the published file it marks."""
     copy: Mapped[RecipientCopy] = relationship()
+
+
+class TextWatermarkKey(Base):
+    """The text watermark key a model's publisher registered (one per model): its public
+    identity (key id, scheme, tokenizer) and the key file itself, sealed (AES-256-GCM
+    under a key derived from the registry's secret, bound to the model and key id). The
+    registry tests texts with it; the key file never leaves the registry
+    (:mod:`openward.registry.textmarks`)."""
+
+    __tablename__ = "text_watermark_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), unique=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    scheme: Mapped[str] = mapped_column(String(20))
+    tokenizer: Mapped[str] = mapped_column(String(200))
+    """The tokenizer's name as the key file records it (a hint for people)."""
+    vocab_sha256: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    """nonce (12 bytes) + AES-256-GCM ciphertext of the key file's JSON document."""
+    registered_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    model: Mapped[Model] = relationship()
+
+
+class RegistryState(Base):
+    """Facts about the registry itself, by name: ``mark-secret`` holds the fingerprint of
+    the secret per-recipient marks are keyed with (never the secret), so a replica that
+    reads another secret refuses to start instead of serving copies nobody can trace."""
+
+    __tablename__ = "registry_state"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -86,6 +86,10 @@ class Settings:
     mark_secret_path: Path | None = None
     """The secret per-recipient weight marks are keyed with (32 random bytes); default
     ``data/registry-mark-secret``, created once. Every API replica reads the same file."""
+    mark_secret_rotate: bool = False
+    """Accept a mark secret whose fingerprint is not the one recorded (a deliberate
+    change): forget every recipient copy (made again, with the new marks, on next use)
+    and record the new fingerprint. Without it such a start is refused."""
     max_trace_bytes: int = 64 << 30
     """Largest suspect upload ``POST /api/v1/models/{org}/{name}/trace`` reads (413 above)."""
     max_file_bytes: int = 1 << 40
@@ -254,13 +258,17 @@ class Registry:
 
     @property
     def mark_secret(self) -> bytes:
-        """The secret per-recipient marks are keyed with (never leaves the registry)."""
+        """The secret per-recipient marks are keyed with (never leaves the registry),
+        checked against the fingerprint the database records (:func:`marks.load_secret`)."""
         if self._mark_secret is None:
             from openward.registry.marks import load_secret
 
-            path = self.settings.mark_secret_path or self.settings.data / "registry-mark-secret"
-            self._mark_secret = load_secret(path)
+            self._mark_secret = load_secret(self)
         return self._mark_secret
+
+    @property
+    def mark_secret_path(self) -> Path:
+        return self.settings.mark_secret_path or self.settings.data / "registry-mark-secret"
 
     def public_key_pem(self) -> str:
         from openward.signing.keys import public_pem

@@ -324,10 +324,15 @@ def _summary(row: Version) -> dict[str, Any]:
 
 
 def _log_entries(s: Session, model: Model, limit: int = 100) -> list[dict[str, Any]]:
-    """Transparency-log entries about the model or one of its versions, newest first."""
+    """Transparency-log entries about the model or one of its versions, newest first.
+    Text watermark tests are left out: users allowed the model may make many, and they
+    would push its decisions off the page (they stay in the log itself)."""
     full = f"{model.organisation.name}/{model.name}"
     rows = s.scalars(
-        select(LogEntry).where(LogEntry.model == full).order_by(LogEntry.idx.desc()).limit(limit)
+        select(LogEntry)
+        .where(LogEntry.model == full, LogEntry.kind != "text-watermark-test")
+        .order_by(LogEntry.idx.desc())
+        .limit(limit)
     ).all()
     out = []
     for e in rows:
@@ -589,8 +594,12 @@ def add_web_routes(app: FastAPI, registry: Registry, sessions: sessionmaker[Sess
             with contextlib.suppress(RegistryError):
                 if marks.recipient_grant(registry, s, user, row) is not None:
                     withheld = set(marks.withheld(registry, row))
+        from openward.registry.textmarks import key_doc, registered
+
+        text_watermark = key_doc(model, registered(s, model))
         return render(
             request, "model.html", user, model=model, row=row, audits=audits, withheld=withheld,
+            text_watermark=text_watermark,
             lineage=lineage_doc(registry, s, user, row),
             name=f"{model.organisation.name}/{model.name}", versions=versions, scan=scan,
             facts=_facts(row),

@@ -39,12 +39,15 @@ from openward.errors import OpenwardError
 __all__ = [
     "DEFAULT_IGNORED",
     "FileDigest",
+    "HashRun",
     "Manifest",
     "ManifestError",
+    "PendingManifest",
     "build_manifest",
     "cpu_count",
     "hash_files",
     "model_digest",
+    "start_manifest",
 ]
 
 DEFAULT_IGNORED: Final = (".git", ".github", ".gitattributes", ".gitignore")
@@ -203,42 +206,47 @@ class _Job:
             self.file = None
 
 
-def hash_files(
-    items: Sequence[tuple[str, Path, int]],
-    *,
-    workers: int | None = None,
-    progress: Callable[[str, int], None] | None = None,
-) -> dict[str, str]:
-    """SHA-256 of each (name, path, size), on one thread per CPU (or ``workers``).
+class HashRun:
+    """Hashing of (name, path, size) items started on background threads: one thread
+    per CPU (or ``workers``). :meth:`wait` collects the digests; :meth:`cancel` stops
+    the threads (each finishes the slice it holds). Starting the run before other
+    work (loading a key, importing cryptography) overlaps that work with hashing."""
 
-    Each thread hashes a slice of the file with the most bytes left, then looks
-    again; ``progress(name, size)`` is called on the caller's thread as each file is
-    done. Raises :class:`ManifestError` when a file cannot be read.
-    """
-    if not items:
-        return {}
-    n = min(workers or cpu_count(), len(items))
-    # (-bytes left, tie-break, job): FIFO among equals, so equal files take turns
-    heap = [(-item[2], i, _Job(item)) for i, item in enumerate(items)]
-    heapq.heapify(heap)
-    keep_open = n * _OPEN_PER_THREAD
-    state = {"seq": len(items), "open": 0, "stop": False}
-    lock = threading.Lock()
-    done: queue.SimpleQueue[tuple[str, str, int] | BaseException | None] = queue.SimpleQueue()
+    def __init__(self, items: Sequence[tuple[str, Path, int]], *, workers: int | None = None):
+        self._items = list(items)
+        n = min(workers or cpu_count(), len(self._items))
+        # (-bytes left, tie-break, job): FIFO among equals, so equal files take turns
+        self._heap = [(-item[2], i, _Job(item)) for i, item in enumerate(self._items)]
+        heapq.heapify(self._heap)
+        self._keep_open = n * _OPEN_PER_THREAD
+        self._state = {"seq": len(self._items), "open": 0, "stop": False}
+        self._lock = threading.Lock()
+        self._done: queue.SimpleQueue[tuple[str, str, int] | BaseException | None] = (
+            queue.SimpleQueue()
+        )
+        self._running = n
+        self._finished = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"openward-hash-{i}", daemon=True)
+            for i in range(n)
+        ]
+        for t in self._threads:
+            t.start()
 
-    def take() -> _Job | None:
-        with lock:
-            if state["stop"] or not heap:
+    def _take(self) -> _Job | None:
+        with self._lock:
+            if self._state["stop"] or not self._heap:
                 return None
-            job = heapq.heappop(heap)[2]
+            job = heapq.heappop(self._heap)[2]
             if job.file is None:
-                state["open"] += 1
+                self._state["open"] += 1
             return job
 
-    def work() -> None:
+    def _work(self) -> None:
         buf = bytearray(BUFFER)
         view = memoryview(buf)
-        while (job := take()) is not None:
+        state, lock, done = self._state, self._lock, self._done
+        while (job := self._take()) is not None:
             try:
                 finished = job.step(buf, view)
             except BaseException as exc:
@@ -258,40 +266,103 @@ def hash_files(
                 done.put((job.item[0], job.hasher.hexdigest(), job.item[2]))
                 continue
             with lock:
-                if state["open"] > keep_open:
+                if state["open"] > self._keep_open:
                     job.close()
                     state["open"] -= 1
                 state["seq"] += 1
-                heapq.heappush(heap, (-job.left, state["seq"], job))
+                heapq.heappush(self._heap, (-job.left, state["seq"], job))
         done.put(None)
 
-    threads = [threading.Thread(target=work, name=f"openward-hash-{i}") for i in range(n)]
-    for t in threads:
-        t.start()
-    out: dict[str, str] = {}
-    error: BaseException | None = None
-    running = n
-    try:
-        while running:
-            msg = done.get()
-            if msg is None:
-                running -= 1
-            elif isinstance(msg, BaseException):
-                error = error or msg
-            else:
-                out[msg[0]] = msg[1]
-                if progress is not None:
-                    progress(msg[0], msg[2])
-    finally:
-        with lock:
-            state["stop"] = True
-        for t in threads:
+    def wait(self, progress: Callable[[str, int], None] | None = None) -> dict[str, str]:
+        """Every item's SHA-256 (hex). ``progress(name, size)`` is called on the
+        caller's thread for each file done. Raises :class:`ManifestError` when a file
+        cannot be read."""
+        if self._finished:
+            raise RuntimeError("this hashing run was already waited for or cancelled")
+        out: dict[str, str] = {}
+        error: BaseException | None = None
+        try:
+            while self._running:
+                msg = self._done.get()
+                if msg is None:
+                    self._running -= 1
+                elif isinstance(msg, BaseException):
+                    error = error or msg
+                else:
+                    out[msg[0]] = msg[1]
+                    if progress is not None:
+                        progress(msg[0], msg[2])
+        finally:
+            self.cancel()
+        if error is not None:
+            raise error
+        return out
+
+    def cancel(self) -> None:
+        """Stop the threads and close the files (idempotent)."""
+        if self._finished:
+            return
+        self._finished = True
+        with self._lock:
+            self._state["stop"] = True
+        for t in self._threads:
             t.join()
-        for _, _, job in heap:
+        for _, _, job in self._heap:
             job.close()
-    if error is not None:
-        raise error
-    return out
+
+
+def hash_files(
+    items: Sequence[tuple[str, Path, int]],
+    *,
+    workers: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, str]:
+    """SHA-256 of each (name, path, size), on one thread per CPU (or ``workers``).
+
+    Each thread hashes a slice of the file with the most bytes left, then looks
+    again; ``progress(name, size)`` is called on the caller's thread as each file is
+    done. Raises :class:`ManifestError` when a file cannot be read.
+    """
+    if not items:
+        return {}
+    return HashRun(items, workers=workers).wait(progress)
+
+
+class PendingManifest:
+    """A manifest whose files are being hashed (:func:`start_manifest`)."""
+
+    def __init__(self, root: Path, items: list[tuple[str, Path, int]], ignore: list[str],
+                 allow_symlinks: bool, workers: int | None) -> None:  # fmt: skip
+        self.root, self.ignore, self.allow_symlinks = root, ignore, allow_symlinks
+        self._items = items
+        self._run = HashRun(items, workers=workers) if items else None
+
+    def result(self, progress: Callable[[str, int], None] | None = None) -> Manifest:
+        digests = self._run.wait(progress) if self._run is not None else {}
+        files = [FileDigest(name, digests[name], size) for name, _, size in self._items]
+        files.sort(key=lambda f: f.name)
+        return Manifest(self.root, files, self.ignore, self.allow_symlinks)
+
+    def cancel(self) -> None:
+        if self._run is not None:
+            self._run.cancel()
+
+
+def start_manifest(
+    root: Path | str,
+    *,
+    ignore_paths: Iterable[str] = (),
+    allow_symlinks: bool = False,
+    workers: int | None = None,
+) -> PendingManifest:
+    """Walk ``root`` now (raising :class:`ManifestError` for what OMS refuses) and start
+    hashing its files in the background; :meth:`PendingManifest.result` waits for them."""
+    root = Path(root)
+    if not root.exists():
+        raise ManifestError(f"{root}: no such file or directory")
+    ignore = list(DEFAULT_IGNORED) + [p for p in ignore_paths if p not in DEFAULT_IGNORED]
+    items = _walk(root, ignore, allow_symlinks)
+    return PendingManifest(root, items, ignore, allow_symlinks, workers)
 
 
 def build_manifest(
@@ -303,12 +374,7 @@ def build_manifest(
     progress: Callable[[str, int], None] | None = None,
 ) -> Manifest:
     """Hash every file under ``root`` (or ``root`` itself) except the ignored paths."""
-    root = Path(root)
-    if not root.exists():
-        raise ManifestError(f"{root}: no such file or directory")
-    ignore = list(DEFAULT_IGNORED) + [p for p in ignore_paths if p not in DEFAULT_IGNORED]
-    items = _walk(root, ignore, allow_symlinks)
-    digests = hash_files(items, workers=workers, progress=progress)
-    files = [FileDigest(name, digests[name], size) for name, _, size in items]
-    files.sort(key=lambda f: f.name)
-    return Manifest(root, files, ignore, allow_symlinks)
+    pending = start_manifest(
+        root, ignore_paths=ignore_paths, allow_symlinks=allow_symlinks, workers=workers
+    )
+    return pending.result(progress)

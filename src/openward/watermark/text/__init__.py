@@ -10,16 +10,24 @@
 
 Schemes: ``kgw`` and ``kgw-selfhash`` (Kirchenbauer et al. 2023: green lists,
 LeftHash and the edit-robust SelfHash) and ``synthid`` (SynthID-Text, Nature
-2024; generation by transformers' built-in processor). Detection needs only
+2024; generation: transformers' built-in processor's tournament on the top
+candidates). Detection needs only
 numpy and ``tokenizers``; generation (:mod:`openward.watermark.text.generate`)
 needs torch and transformers.
 """
 
-from openward.watermark.text.detect import DEFAULT_ALPHA, MIN_SCORED, TextDetection, detect_text
+from openward.watermark.text.detect import (
+    DEFAULT_ALPHA,
+    MIN_SCORED,
+    TextDetection,
+    detect_text,
+    split_paragraphs,
+)
 from openward.watermark.text.keys import (
     SCHEMES,
     KeyError_,
     WatermarkKey,
+    key_from_json,
     load_key,
     new_key,
     tokenizer_identity,
@@ -33,7 +41,9 @@ __all__ = [
     "TextDetection",
     "WatermarkKey",
     "detect_text",
+    "key_from_json",
     "load_key",
     "new_key",
+    "split_paragraphs",
     "tokenizer_identity",
 ]

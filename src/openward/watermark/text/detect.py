@@ -25,6 +25,7 @@ __all__ = [
     "TextDetection",
     "detect_text",
     "detect_tokens",
+    "split_paragraphs",
 ]
 
 DEFAULT_ALPHA: Final = 1e-5
@@ -132,6 +133,11 @@ def detect_tokens(
     )
 
 
+def split_paragraphs(text: str) -> list[str]:
+    """The paragraphs :func:`detect_text` scores one by one (separated by blank lines)."""
+    return [p for p in _PARAGRAPH.split(text.strip()) if p.strip()]
+
+
 def detect_text(
     key: WatermarkKey, text: str, *, alpha: float = DEFAULT_ALPHA, paragraphs: bool = True
 ) -> TextDetection:
@@ -141,7 +147,7 @@ def detect_text(
     whole = detect_tokens(key, _tokenize(key, text), alpha=alpha)
     if not paragraphs:
         return whole
-    parts = [p for p in _PARAGRAPH.split(text.strip()) if p.strip()]
+    parts = split_paragraphs(text)
     if len(parts) < 2:
         return whole
     per = [detect_tokens(key, _tokenize(key, p), alpha=alpha) for p in parts]

@@ -10,7 +10,8 @@
     texts = generate_texts(model, tokenizer, ["Tell me about rivers."], key, max_new_tokens=200)
 
 :func:`watermark_processor` is the ``transformers.LogitsProcessor`` for a key
-(for ``model.generate(logits_processor=LogitsProcessorList([...]))``); the
+(for ``model.generate(logits_processor=LogitsProcessorList([...]))``:
+:class:`KGWLogitsProcessor` or :class:`SynthIDLogitsProcessor`); the
 vLLM callables are :class:`openward.watermark.text.kgw.KGWVLLMProcessor` and
 :class:`openward.watermark.text.synthid.SynthIDVLLMProcessor`.
 """
@@ -26,9 +27,11 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from openward.watermark.text.keys import KeyError_, WatermarkKey, tokenizer_identity
 from openward.watermark.text.kgw import KGWBias
+from openward.watermark.text.synthid import SYNTHID_CANDIDATES, SynthIDTournament
 
 __all__ = [
     "KGWLogitsProcessor",
+    "SynthIDLogitsProcessor",
     "check_tokenizer",
     "generate_ids",
     "generate_texts",
@@ -50,8 +53,36 @@ class KGWLogitsProcessor(LogitsProcessor):
         return self._bias(input_ids, scores)  # type: ignore[return-value]
 
 
+class SynthIDLogitsProcessor(LogitsProcessor):
+    """SynthID-Text for transformers' ``generate``, its tournament on the top candidates.
+
+    Keeps transformers' ``SynthIDTextWatermarkLogitsProcessor`` state (each row's last
+    n-1 generated tokens, zeros at first, and the hashes of its recent contexts) and its
+    g-values, but reweights only the ``candidates`` most likely tokens
+    (:class:`openward.watermark.text.synthid.SynthIDTournament`). ``candidates=None``
+    gives transformers' processor's scores exactly. Keeps state: one per ``generate``.
+    """
+
+    def __init__(self, key: WatermarkKey, candidates: int | None = SYNTHID_CANDIDATES) -> None:
+        self.tournament = SynthIDTournament(key, candidates)
+        self._context: torch.Tensor | None = None
+        self._history: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._context is None or self._history is None:
+            self._context, self._history = self.tournament.initial_state(
+                scores.shape[0], scores.device
+            )
+        else:
+            self._context = torch.cat((self._context, input_ids[:, -1:]), dim=1)[:, 1:]
+        out, self._history = self.tournament.step(self._context, self._history, scores)
+        return out  # type: ignore[return-value]
+
+
 def synthid_processor(key: WatermarkKey, device: str | torch.device = "cpu") -> Any:
-    """transformers' ``SynthIDTextWatermarkLogitsProcessor`` for a SynthID key.
+    """transformers' ``SynthIDTextWatermarkLogitsProcessor`` for a SynthID key: the
+    reference :class:`SynthIDLogitsProcessor` is tested against (it is about as costly
+    as a small model's step on a CPU).
 
     Built from ``SynthIDTextWatermarkingConfig`` with the key's layer keys and seed;
     its table is then set to the one stored in the key (transformers draws it with a
@@ -79,7 +110,7 @@ def synthid_processor(key: WatermarkKey, device: str | torch.device = "cpu") -> 
 def watermark_processor(key: WatermarkKey, device: str | torch.device = "cpu") -> LogitsProcessor:
     """The logits processor for ``key`` (a fresh one per ``generate`` call for SynthID)."""
     if key.scheme == "synthid":
-        return synthid_processor(key, device)  # type: ignore[no-any-return]
+        return SynthIDLogitsProcessor(key)
     return KGWLogitsProcessor(key)
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "Scheme",
     "TokenizerIdentity",
     "WatermarkKey",
+    "key_from_json",
     "load_key",
     "new_key",
     "tokenizer_identity",
@@ -47,6 +48,14 @@ __all__ = [
 KEY_FORMAT: Final = "openward-text-watermark-key/v1"
 Scheme = Literal["kgw", "kgw-selfhash", "synthid"]
 SCHEMES: Final[tuple[str, ...]] = ("kgw", "kgw-selfhash", "synthid")
+MAX_TOKENIZER_JSON: Final = 128 << 20
+"""Largest embedded ``tokenizer.json`` a key file may inflate to (the largest published
+tokenizers are some 35 MB): a key file is never a decompression bomb."""
+
+MAX_DEPTH: Final = 64
+"""Most SynthID tournament layers a key may have (the paper and transformers use 30)."""
+MAX_NGRAM_LEN: Final = 16
+"""Longest SynthID n-gram a key may have (the paper uses 5)."""
 
 DEFAULT_PARAMS: Final[dict[str, dict[str, Any]]] = {
     # Kirchenbauer et al. 2023: gamma 0.25, delta 2.0 (their main setting), left hash of
@@ -247,6 +256,17 @@ def load_key(path: Path | str) -> WatermarkKey:
         raise KeyError_(f"{path}: no such key file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise KeyError_(f"{path}: not a readable JSON key file ({exc})") from None
+    return key_from_json(doc, str(path))
+
+
+def key_from_json(doc: object, path: str = "(key)") -> WatermarkKey:
+    """The key in a key file's parsed document (:meth:`WatermarkKey.to_json`), checked as
+    :func:`load_key` checks a file; ``path`` names it in errors.
+
+    Raises:
+        KeyError_: not a key document, unknown scheme, bad parameters, or a tokenizer
+            whose vocabulary does not hash to the recorded value.
+    """
     if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
         raise KeyError_(f"{path}: not an openward text watermark key (format {KEY_FORMAT})")
     scheme = doc.get("scheme")
@@ -256,7 +276,14 @@ def load_key(path: Path | str) -> WatermarkKey:
         )
     try:
         tok = doc["tokenizer"]
-        tokenizer_json = zlib.decompress(base64.b64decode(tok["tokenizer_json_zlib_b64"])).decode()
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(
+            base64.b64decode(tok["tokenizer_json_zlib_b64"]), MAX_TOKENIZER_JSON + 1
+        )
+        if len(raw) > MAX_TOKENIZER_JSON or not inflate.eof:
+            raise KeyError_(f"{path}: the embedded tokenizer is larger than "
+                            f"{MAX_TOKENIZER_JSON >> 20} MiB or truncated")  # fmt: skip
+        tokenizer_json = raw.decode()
         secret = bytes.fromhex(doc["secret"])
         params = dict(doc["params"])
     except (KeyError, TypeError, ValueError, zlib.error) as exc:
@@ -277,7 +304,7 @@ def load_key(path: Path | str) -> WatermarkKey:
         created=str(doc.get("created", "")),
         publisher=str(doc.get("publisher", "")),
     )
-    _check_params(key, str(path))
+    _check_params(key, path)
     return key
 
 
@@ -291,10 +318,17 @@ def _check_params(key: WatermarkKey, where: str) -> None:
                 ok = ok and int(p["context_width"]) >= 2
         else:
             size = int(p["sampling_table_size"])
-            ok = int(p["ngram_len"]) >= 2 and int(p["depth"]) >= 1 and size >= 2
+            # A test builds (positions x depth) arrays and hashes n-grams: bounded, so a
+            # key file cannot make a detector allocate without limit (the paper: 5, 30).
+            ok = 2 <= int(p["ngram_len"]) <= MAX_NGRAM_LEN and 1 <= int(p["depth"]) <= MAX_DEPTH
+            ok = ok and size >= 2
             ok = ok and size & (size - 1) == 0 and size <= 2**24
             if "keys" in p:
                 ok = ok and len(p["keys"]) == int(p["depth"]) and "table" in p
+                # Layer keys are 64-bit words and the table covers every index a hash
+                # reduces to: checked here, not by the first text long enough to score.
+                ok = ok and all(type(k) is int and 0 <= k < 2**64 for k in p["keys"])
+                ok = ok and len(base64.b64decode(p["table"], validate=True)) * 8 >= size
     except (KeyError, TypeError, ValueError):
         ok = False
     if not ok:

@@ -3,8 +3,7 @@
 Pattern families (each a set of regular expressions; a request may hit several):
 
 - ``repeat``: repeat / print / output / copy the words, text or everything *above* / *before*
-  / *so far*, "starting with 'You are'", "verbatim", "word for word" (verb and object in one
-  sentence);
+  / *so far*, "starting with 'You are'", "verbatim", "word for word";
 - ``instructions``: reveal / show / tell me / what are your instructions, rules, system prompt,
   initial prompt, guidelines, configuration, initialization, hidden or secret prompt;
 - ``before``: what was written / said / given to you before this conversation / message / the
@@ -56,15 +55,9 @@ _VERB = (
     r"provide|return|send\s+me|what\s+(?:are|were|is|was))"
 )
 
-# one character of the same sentence (a full stop inside "e.g." or a URL does not end it)
-_SAME = r"(?:[^.!?\n]|[.!?](?=\S))"
-
 FAMILIES: Final[dict[str, re.Pattern[str]]] = {
     "repeat": re.compile(
-        # the verb and what it repeats in one sentence: a guide's "write the role first."
-        # and a later "'You are a ...'" example are two sentences
-        r"\b(?:repeat|print|output|echo|recite|reproduce|copy|write|return|say)\b"
-        rf"{_SAME}{{0,60}}?"
+        r"\b(?:repeat|print|output|echo|recite|reproduce|copy|write|return|say)\b.{0,60}?"
         r"\b(?:(?:the\s+)?(?:words?|text|sentences?|lines?|everything|all|content|tokens?|"
         r"message|characters?)\s+(?:above|before|prior|preceding|so\s+far|up\s+to)"
         r"|(?:everything|all|what(?:ever)?)\s+(?:above|before|you\s+were\s+(?:told|given))"
@@ -75,8 +68,8 @@ FAMILIES: Final[dict[str, re.Pattern[str]]] = {
         re.I | re.S,
     ),
     "instructions": re.compile(
-        rf"\b{_VERB}\b{_SAME}{{0,30}}?\b{_YOUR}{_OBJ}\b"
-        rf"|\b{_VERB}\b{_SAME}{{0,20}}?\b(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|"
+        rf"\b{_VERB}\b.{{0,30}}?\b{_YOUR}{_OBJ}\b"
+        rf"|\b{_VERB}\b.{{0,20}}?\b(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|"
         r"secret\s+instructions|pre[-\s]?prompt|system\s+message)\b"
         rf"|\b(?:what|which)\s+{_OBJ}\s+(?:were|was|have)\s+you\s+(?:given|told|programmed)",
         re.I | re.S,

@@ -293,9 +293,6 @@ NOT_EXTRACTION = [
     "What are the rules of chess?",
     "Show me the instructions for assembling an IKEA Billy shelf.",
     "Ignore the typos in my last message and answer the question.",
-    # a verb ending one sentence and a quoted prompt starting the next are not one ask
-    "Style guide for our bots. Always write the persona first. 'You are Kim, a travel agent' "
-    "is a good opening. Then show the tone. The system prompt of each bot lives in git.",
 ]
 
 

@@ -397,17 +397,25 @@ def _segment(letters: str, words: frozenset[str]) -> str:
     return " ".join(reversed(out))
 
 
+SPACED_SEGMENT_LETTERS: Final = 160
+"""Letters of unbroken spelled-out runs split into words per text at most (the split is a
+dynamic programme over the word list; the rest of a longer run is read as one string)."""
+
+
 def _spaced(text: str) -> list[Decoded]:
     out = []
+    budget = SPACED_SEGMENT_LETTERS
     for m in _SPACED_RUN.finditer(text):
         run = m.group()
         groups = [re.sub(r"[^A-Za-z]", "", g) for g in _SPACED_BREAK.split(run)]
         groups = [g for g in groups if g]
-        if len(groups) == 1:
-            split = _segment(groups[0].lower(), _word_set())
+        if len(groups) == 1 and budget > 0:
+            head, rest = groups[0][:budget], groups[0][budget:]
+            budget -= len(head)
+            split = _segment(head.lower(), _word_set()) + (" " + rest if rest else "")
             pieces = split.split()
             lone = sum(1 for w in pieces if len(w) == 1 and w not in "ai")
-            plain = split if lone <= len(groups[0]) // 10 else groups[0]
+            plain = split if lone <= len(head) // 10 else groups[0]
         else:
             plain = " ".join(groups)
         out.append(Decoded("spaced", m.start(), m.end(), plain))

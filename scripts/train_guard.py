@@ -67,7 +67,7 @@ HP: dict[str, Any] = {
     "sif": 1e-4,
     "seed": 0,
     "fpr": 0.01,
-    "handwritten_weight": 3.0,
+    "handwritten_weight": 1.5,
 }
 
 

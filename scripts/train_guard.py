@@ -66,8 +66,8 @@ HP: dict[str, Any] = {
     "overdefence_weight": 3.0,
     "sif": 1e-4,
     "seed": 0,
-    "fpr": 0.005,
-    "handwritten_weight": 3.0,
+    "fpr": 0.01,
+    "handwritten_weight": 1.5,
 }
 
 

@@ -28,6 +28,7 @@ import benign_trigger  # noqa: E402
 import direct  # noqa: E402
 import indirect  # noqa: E402
 import jailbreak  # noqa: E402
+import variety  # noqa: E402
 
 SEED = 20241207
 LABELS = {"injection", "jailbreak", "benign"}
@@ -331,6 +332,23 @@ def build_fewshot(r: random.Random, n: int = 110) -> list[Record]:
     return out
 
 
+def add_variety(attacks: list[Record], benign: list[Record]) -> tuple[list[Record], list[Record]]:
+    """Append :mod:`variety`'s slot-filled records (own seed, so the records above do not move);
+    duplicates of earlier texts are dropped and documents keep the 300-4000 character rule."""
+    seen = {x["text"] for x in attacks + benign}
+    for text, label, kind, placement, lang in variety.all_records(VARIETY_SEED):
+        if text in seen:
+            continue
+        if kind == "document" and not 300 <= len(text) <= 4000:
+            kind = "chat" if placement == "user" else "tool_output"
+        seen.add(text)
+        (benign if label == "benign" else attacks).append(rec(text, label, kind, placement, lang))
+    return attacks, benign
+
+
+VARIETY_SEED = 20261207
+
+
 # -- validation ------------------------------------------------------------
 
 
@@ -366,6 +384,7 @@ def main() -> None:
     attacks = build_direct(r) + build_indirect(r) + build_jailbreak(r)
     benign = build_trigger() + build_chat(r) + build_docs(r) + build_tools(r) + build_fewshot(r)
     attacks += build_indirect_long(r)
+    attacks, benign = add_variety(attacks, benign)
     counts = validate(attacks + benign)
     short = [k for k, v in MINIMUM.items() if counts[k] < v]
     write(HERE / "handwritten_attacks.jsonl", attacks)

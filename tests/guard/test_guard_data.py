@@ -23,6 +23,7 @@ def _module(name: str) -> ModuleType:
 
 build = _module("build")
 indirect = _module("indirect")
+variety = _module("variety")
 
 
 def _load(name: str) -> list[dict[str, str]]:
@@ -41,6 +42,7 @@ def test_committed_files_are_what_build_produces() -> None:
         + build.build_fewshot(r)
     )
     attacks += build.build_indirect_long(r)
+    attacks, benign = build.add_variety(attacks, benign)
     assert _load("handwritten_attacks.jsonl") == attacks
     assert _load("handwritten_benign.jsonl") == benign
 
@@ -63,8 +65,14 @@ def test_counts_labels_and_placements() -> None:
 def test_every_indirect_sample_carries_a_payload_and_no_benign_one_does() -> None:
     attacks = _load("handwritten_attacks.jsonl")
     benign = _load("handwritten_benign.jsonl")
-    payloads = [p[:40] for p in indirect.PAYLOADS]
-    escaped = [json.dumps(p, ensure_ascii=False)[1:41] for p in indirect.PAYLOADS]
+    planted = [
+        *indirect.PAYLOADS,
+        *variety.INDIRECT_ACTS,
+        *variety.SUBTLE,
+        *(x.split("{CONV}")[0] for x in variety.EXFIL),
+    ]
+    payloads = [p[:40] for p in planted]
+    escaped = [json.dumps(p, ensure_ascii=False)[1:41] for p in planted]
     for x in attacks:
         if x["kind"] == "indirect":
             assert any(p in x["text"] for p in payloads + escaped), x["text"][:120]

@@ -354,7 +354,9 @@ class ClassifierDetector:
     an agent's requests repeat its history: older segments were the newest of an earlier
     request and were scored then; ``segments_skipped`` in the evidence says how many were not.
     A text's scores are kept in a :class:`TextCache` (``cache_entries`` texts): a
-    conversation's repeated system prompt and earlier turns are scored once."""
+    conversation's repeated system prompt and earlier turns are scored once. Consecutive
+    segments of one sender (content parts of a message, back-to-back user messages) are also
+    read joined, so an instruction split across them is read whole (``joined_segments``)."""
 
     name = "injection"
     UNTRUSTED_ROLES: Final = frozenset({"tool", "function", "document"})
@@ -403,4 +405,70 @@ class ClassifierDetector:
             if p >= t_jb:
                 s, e = res.spans["jailbreak"]
                 out.append(Detection("jailbreak", "classifier", p, idx, s, e, dict(ev)))
+        out += self._split_runs(conv, segs, out, t_inj, t_jb)
+        return out
+
+    JOIN_MAX_CHARS: Final = 4_000
+    """Joined text of a run of short segments read at most (payload splitting)."""
+    JOIN_MAX_SEGMENTS: Final = 8
+
+    def _split_runs(
+        self,
+        conv: Conversation,
+        segs: list[tuple[int, Any]],
+        found: list[Detection],
+        t_inj: float,
+        t_jb: float,
+    ) -> list[Detection]:
+        """An instruction split over consecutive segments of one sender (the parts of one
+        message, or user messages with nothing between them) that no part carries alone:
+        each run of two or more such segments, joined with newlines, is read as one text
+        (up to :data:`JOIN_MAX_SEGMENTS` segments and :data:`JOIN_MAX_CHARS` characters, the
+        newest kept). A hit is reported on the run's last segment with ``joined_segments``
+        in the evidence, unless a segment of the run was already flagged."""
+        runs: list[list[int]] = []
+        prev: Any = None
+        for idx, seg in segs:
+            if not seg.text.strip():
+                continue
+            same = (
+                prev is not None
+                and seg.untrusted == prev.untrusted
+                and (
+                    (seg.message == prev.message and seg.role == prev.role)
+                    or (seg.role == prev.role == "user" and seg.message == prev.message + 1)
+                )
+            )
+            if same:
+                runs[-1].append(idx)
+            else:
+                runs.append([idx])
+            prev = seg
+        flagged = {d.segment for d in found}
+        out: list[Detection] = []
+        for run in runs:
+            if len(run) < 2 or flagged.intersection(run):
+                continue
+            run = run[-self.JOIN_MAX_SEGMENTS :]
+            texts = [conv.segments[i].text for i in run]
+            while len(texts) > 2 and sum(len(t) + 1 for t in texts) > self.JOIN_MAX_CHARS:
+                texts, run = texts[1:], run[1:]
+            joined = "\n".join(texts)[-self.JOIN_MAX_CHARS :]
+            res = self.cache.get(joined, self.classifier.score_text)
+            last = conv.segments[run[-1]]
+            ev = {"joined_segments": len(run), "windows": res.windows}
+            end = len(last.text)
+            if res.scores["injection"] >= t_inj:
+                kind = (
+                    "indirect" if last.untrusted or last.role in self.UNTRUSTED_ROLES else "direct"
+                )
+                out.append(
+                    Detection("injection", kind, res.scores["injection"], run[-1], 0, end, ev)
+                )
+            if res.scores["jailbreak"] >= t_jb:
+                out.append(
+                    Detection(
+                        "jailbreak", "classifier", res.scores["jailbreak"], run[-1], 0, end, ev
+                    )
+                )
         return out

@@ -36,6 +36,7 @@ import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass
+from functools import cache
 from typing import Final
 
 import numpy as np
@@ -246,6 +247,7 @@ def decode(text: str) -> list[Decoded]:
     found.extend(_transforms(text))
     found.extend(_morse(text))
     found.extend(_pig_latin(text))
+    found.extend(_spaced(text))
     found.sort(key=lambda d: (d.start, d.end))
     return found
 
@@ -350,6 +352,73 @@ def _morse(text: str) -> list[Decoded]:
         )
         if decoded.count("?") <= len(decoded) // 10 and sum(c.isalpha() for c in decoded) >= 4:
             out.append(Decoded("morse", m.start(), m.end(), decoded))
+    return out
+
+
+# Twelve or more single letters, each followed by one separator (space, dot, hyphen, underscore,
+# asterisk, pipe); a wider gap, a slash or a separator and a space marks a word break.
+_SPACED_RUN = re.compile(
+    r"(?<![A-Za-z0-9])(?:[A-Za-z](?:[.\-_*|][ ]{1,3}|[ ]{2,4}|[ ]?/[ ]?|[ .\-_*|])){11,}"
+    r"[A-Za-z](?![A-Za-z0-9])"
+)
+_SPACED_BREAK = re.compile(r"[.\-_*|][ ]+|[ ]{2,}|[ ]?/[ ]?")
+
+
+@cache
+def _word_set() -> frozenset[str]:
+    from openward.guard.detectors.perplexity import english_words
+
+    return english_words()
+
+
+def _segment(letters: str, words: frozenset[str]) -> str:
+    """``letters`` split into words of ``words`` with the fewest pieces (an unknown letter
+    costs three words); as it was when the word list is empty."""
+    if not words:
+        return letters
+    n = len(letters)
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(float("inf"), 0)] * n
+    for i in range(1, n + 1):
+        for j in range(max(0, i - 20), i):
+            piece = letters[j:i]
+            cost = (
+                1.0
+                if (piece in words and (len(piece) > 1 or piece in "ai"))
+                else (3.0 if i - j == 1 else float("inf"))
+            )
+            c = best[j][0] + cost
+            if c < best[i][0]:
+                best[i] = (c, j)
+    out, i = [], n
+    while i > 0:
+        j = best[i][1]
+        out.append(letters[j:i])
+        i = j
+    return " ".join(reversed(out))
+
+
+SPACED_SEGMENT_LETTERS: Final = 160
+"""Letters of unbroken spelled-out runs split into words per text at most (the split is a
+dynamic programme over the word list; the rest of a longer run is read as one string)."""
+
+
+def _spaced(text: str) -> list[Decoded]:
+    out = []
+    budget = SPACED_SEGMENT_LETTERS
+    for m in _SPACED_RUN.finditer(text):
+        run = m.group()
+        groups = [re.sub(r"[^A-Za-z]", "", g) for g in _SPACED_BREAK.split(run)]
+        groups = [g for g in groups if g]
+        if len(groups) == 1 and budget > 0:
+            head, rest = groups[0][:budget], groups[0][budget:]
+            budget -= len(head)
+            split = _segment(head.lower(), _word_set()) + (" " + rest if rest else "")
+            pieces = split.split()
+            lone = sum(1 for w in pieces if len(w) == 1 and w not in "ai")
+            plain = split if lone <= len(head) // 10 else groups[0]
+        else:
+            plain = " ".join(groups)
+        out.append(Decoded("spaced", m.start(), m.end(), plain))
     return out
 
 

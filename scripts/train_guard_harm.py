@@ -76,7 +76,32 @@ def log(*a: object) -> None:
     print(f"[{time.strftime('%H:%M:%S')}]", *a, flush=True)
 
 
+def base_benign_lines(path: Path) -> list[str]:
+    """The hand-written benign records without the ones ``scripts/guard_data/variety.py``
+    adds (build.py appends them for the injection classifier, 2026-12-07): the harm head
+    was trained, and its prefilter threshold fitted, on the records before them."""
+    sys.path.insert(0, str(path.parent))
+    import variety  # the generator build.py appends from
+    from build import VARIETY_SEED
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # build.py appends the benign variety records in their order (skipping texts it already
+    # has): walk both backwards; what is left in front is the earlier records
+    end = len(lines)
+    for text, label, *_ in reversed(list(variety.all_records(VARIETY_SEED))):
+        if label == "benign" and end and json.loads(lines[end - 1])["text"] == text:
+            end -= 1
+    return lines[:end]
+
+
 def sha256(path: Path) -> str:
+    """The digest of an input as used: the file's bytes, or for the hand-written benign
+    records the lines :func:`base_benign_lines` keeps (one per line, as the file had them
+    before the variety records)."""
+    if path.name == "handwritten_benign.jsonl":
+        return hashlib.sha256(
+            "".join(f"{x}\n" for x in base_benign_lines(path)).encode()
+        ).hexdigest()
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -269,7 +294,7 @@ def build(
         )
     for r in json.loads(inputs[4].read_text()):
         out.add(r["mutated_prompt"], 0, 0, "benign_security", split_of(r["mutated_prompt"].lower()))
-    for line in inputs[10].read_text().splitlines():
+    for line in base_benign_lines(inputs[10]):
         r = json.loads(line)
         out.add(r["text"], 0, 0, f"benign_{r['kind']}", split_of(r["text"].lower()))
     # generated hosts: documents, tool output, few-shot prompts, multi-turn chats

@@ -232,7 +232,7 @@ def test_the_shipped_groups_mark_one_element_in_each(
     GROUP: bfloat16/float16 are marked far more sparsely than float32."""
     monkeypatch.setattr(weights, "GROUP_16", GROUP_16)
     assert GROUP_16 > GROUP and GROUP_16 <= 1 << 15
-    rows, cols = 1024, 2 * GROUP_16 // 1024 * 3  # six groups of GROUP_16 elements
+    rows, cols = 64, 6 * GROUP_16 // 64  # six groups of GROUP_16 elements
     v = np.random.default_rng(7).standard_normal(rows * cols).astype(np.float32) * 0.02
     if dtype == "BF16":
         raw = (v.view(np.uint32) >> 16).astype("<u2")

@@ -228,7 +228,7 @@ def test_the_shipped_16_bit_group_streams_as_the_reference(
     header: dict[str, Any] = {}
     body = b""
     for i, dtype in enumerate(("BF16", "F16", "BF16")):
-        shape = (512, 5 * GROUP_16 // 512 + 7)  # five groups and a partial one
+        shape = (64, 5 * GROUP_16 // 64 + 7)  # five groups and a partial one
         raw = _values(rng, dtype, shape[0] * shape[1])
         header[f"model.layers.{i}.mlp.up_proj.weight"] = {
             "dtype": dtype, "shape": list(shape), "data_offsets": [len(body), len(body) + len(raw)]

@@ -36,9 +36,9 @@ KEY = grant_key(SECRET, MODEL, "alice")
 @pytest.fixture(scope="module", autouse=True)
 def _test_group_16() -> Iterator[None]:
     """16-bit tensors marked one element in TEST_GROUP_16 (these files' matrices hold a few
-    thousand elements: at the shipped GROUP_16 most would hold no mark, and chunk edges
-    would never split a marked 16-bit element); test_the_shipped_16_bit_group_* below
-    checks the shipped group on a larger matrix."""
+    thousand elements: at the shipped GROUP_16 each would hold a handful of marks, and chunk
+    edges would rarely split a marked 16-bit element); test_the_shipped_16_bit_group_*
+    below checks the shipped group."""
     with group_16_for_tests():
         yield
 

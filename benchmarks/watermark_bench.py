@@ -95,7 +95,7 @@ def bf16_copy(orig: Path, out: Path) -> Path:
     return _attacks.save(orig, out, tensors, "BF16")
 
 
-_STRENGTH = ("GROUP", "ULP_STEP", "RELATIVE_STEP")
+_STRENGTH = ("GROUP", "GROUP_16", "ULP_STEP", "RELATIVE_STEP")
 
 
 @contextlib.contextmanager
@@ -476,14 +476,21 @@ def _trace_row(orig: Path, suspect: Path, right: set[str]) -> dict[str, Any]:
     }
 
 
-def robustness(orig: Path, tmp: Path, steps: int, *, quick: bool = False) -> dict[str, Any]:
+def robustness(
+    orig: Path, tmp: Path, steps: int, *, quick: bool = False, precision: str = "float32"
+) -> dict[str, Any]:
     """``quick``: only the rows the issue names (no Q8_0, no averaging without
-    quantization, no comparing colluders, no noise, no fine-tunes)."""
+    quantization, no comparing colluders, no noise, no fine-tunes). ``precision``
+    ``bfloat16``: the published original is the model rounded to bfloat16 (marked one
+    element in GROUP_16 by whole units in the last place); the transformed copies are
+    stored in float32, traced against that bfloat16 original."""
     from transformers import AutoTokenizer
 
     from openward.watermark import _attacks
     from openward.watermark.weights import mark_folder
 
+    if precision == "bfloat16":
+        orig = bf16_copy(orig, tmp / "r-bf16")
     k = keys()
     for g in ("alice", "bob", "carol"):
         mark_folder(orig, tmp / g, k[g])
@@ -632,12 +639,19 @@ def main() -> int:
         "--precision", action="append", choices=["float32", "bfloat16"], help="quality rows"
     )
     parser.add_argument(
+        "--robust-precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="robustness: the published original's precision",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="robustness: only the rows the issue names"
     )
     strength_group = parser.add_argument_group(
         "mark strength (trade-off measurements only; results go under 'strength sweep')"
     )
     strength_group.add_argument("--group", type=int)
+    strength_group.add_argument("--group-16", type=int, help="bfloat16/float16 group")
     strength_group.add_argument("--ulp-step", type=int)
     strength_group.add_argument("--relative-step", type=_number, help="e.g. 2^-9")
     parser.add_argument("--json", action="store_true")
@@ -651,6 +665,7 @@ def main() -> int:
     }
     overrides = {
         "GROUP": args.group,
+        "GROUP_16": args.group_16,
         "ULP_STEP": args.ulp_step,
         "RELATIVE_STEP": args.relative_step,
     }
@@ -665,7 +680,9 @@ def main() -> int:
                 orig, tmp, args.prompts, args.new_tokens, precisions, args.texts
             )
         if "robustness" in sections:
-            results["robustness"] = robustness(orig, tmp, args.steps, quick=args.quick)
+            results["robustness"] = robustness(
+                orig, tmp, args.steps, quick=args.quick, precision=args.robust_precision
+            )
         if "null" in sections:
             results["null"] = null(orig, tmp, args.null_keys)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -674,6 +691,8 @@ def main() -> int:
     if any(v is not None for v in overrides.values()):
         # a trade-off point, not the shipped default: kept apart, by its constants
         label = ", ".join(f"{k}={v:g}" for k, v in constants.items())
+        if "robustness" in sections and args.robust_precision != "float32":
+            label += f", robustness in {args.robust_precision}"
         previous.setdefault("strength sweep", {}).setdefault(label, {}).update(results)
     else:
         previous.update(results)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openward.errors import OpenwardError
-from openward.watermark import _attacks
+from openward.watermark import _attacks, weights
 from openward.watermark.weights import (
     GROUP,
+    GROUP_16,
     RELATIVE_STEP,
     ULP_STEP,
     Match,
@@ -27,7 +29,20 @@ from openward.watermark.weights import (
     score,
     trace,
 )
-from tests.watermark._weights_models import MODEL, SECRET, tiny_llama
+from tests.watermark._weights_models import (
+    MODEL,
+    SECRET,
+    TEST_GROUP_16,
+    group_16_for_tests,
+    tiny_llama,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _test_group_16() -> Iterator[None]:
+    """16-bit tensors marked one element in TEST_GROUP_16 (its docstring says why)."""
+    with group_16_for_tests():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -201,11 +216,44 @@ def test_16_bit_elements_move_by_whole_units_in_the_last_place(
         else:
             continue
         changed = before != after
-        assert changed.mean() == pytest.approx(1 / GROUP, rel=0.5), name
+        assert changed.mean() == pytest.approx(1 / TEST_GROUP_16, rel=0.5), name
         assert np.all(np.abs(after[changed] - before[changed]) == ULP_STEP), name
         seen.add(dtype)
     assert seen == {"BF16", "F16"}
     assert np.float16(1 + RELATIVE_STEP) == 1  # why float16 is not moved by RELATIVE_STEP
+
+
+@pytest.mark.parametrize("dtype", ["BF16", "F16", "F32"])
+def test_the_shipped_groups_mark_one_element_in_each(
+    dtype: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the shipped constants, a 16-bit matrix has exactly one element moved (by one
+    unit in the last place) in every GROUP_16 consecutive elements, a float32 one in every
+    GROUP: bfloat16/float16 are marked far more sparsely than float32."""
+    monkeypatch.setattr(weights, "GROUP_16", GROUP_16)
+    assert GROUP_16 > GROUP and GROUP_16 <= 1 << 15
+    rows, cols = 64, 6 * GROUP_16 // 64  # six groups of GROUP_16 elements
+    v = np.random.default_rng(7).standard_normal(rows * cols).astype(np.float32) * 0.02
+    if dtype == "BF16":
+        raw = (v.view(np.uint32) >> 16).astype("<u2")
+    else:
+        raw = v.astype("<f2" if dtype == "F16" else "<f4")
+    text = json.dumps(
+        {"model.layers.0.mlp.up_proj.weight": {
+            "dtype": dtype, "shape": [rows, cols], "data_offsets": [0, raw.nbytes]}}
+    ).encode()  # fmt: skip
+    src = tmp_path / "model.safetensors"
+    src.write_bytes(struct.pack("<Q", len(text)) + text + raw.tobytes())
+    marked = b"".join(marked_chunks(src, grant_key(SECRET, MODEL, "alice"), chunk_size=4099))
+    after = np.frombuffer(marked[8 + len(text) :], dtype=raw.dtype)
+    changed = np.flatnonzero(after != raw)
+    group = GROUP if dtype == "F32" else GROUP_16
+    assert len(changed) == rows * cols // group
+    assert np.array_equal(changed // group, np.arange(rows * cols // group))
+    if dtype != "F32":
+        units = raw.view("<u2").astype(np.int64)
+        moved = after.view("<u2").astype(np.int64)
+        assert np.all(np.abs(moved[changed] - units[changed]) == ULP_STEP)
 
 
 def test_collusion_of_two_and_of_three(models: dict[str, Path], tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,28 @@ from hypothesis import strategies as st
 from openward.watermark import weights
 from openward.watermark.weights import (
     GROUP,
+    GROUP_16,
     RELATIVE_STEP,
     ULP_STEP,
     WatermarkError,
     grant_key,
     marked_chunks,
 )
-from tests.watermark._weights_models import MODEL, SECRET
+from tests.watermark._weights_models import MODEL, SECRET, group_16_for_tests
 
 KEY = grant_key(SECRET, MODEL, "alice")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _test_group_16() -> Iterator[None]:
+    """16-bit tensors marked one element in TEST_GROUP_16 (these files' matrices hold a few
+    thousand elements: at the shipped GROUP_16 each would hold a handful of marks, and chunk
+    edges would rarely split a marked 16-bit element); test_the_shipped_16_bit_group_*
+    below checks the shipped group."""
+    with group_16_for_tests():
+        yield
+
+
 _NUMPY = {"BF16": "<u2", "F16": "<f2", "F32": "<f4", "F64": "<f8"}
 
 
@@ -94,14 +108,16 @@ def _reference(path: Path, key: bytes) -> bytes:
         raw = np.frombuffer(data, dtype=_NUMPY[dtype], count=numel, offset=start).copy()
         digest = hmac.new(key, b"tensor\x00" + name.encode(), hashlib.sha256).digest()
         tkey = int.from_bytes(digest[:16], "little")
-        groups = -(-numel // GROUP)
+        # one element in GROUP_16 for the 16-bit dtypes, one in GROUP for float32/64
+        group = weights.GROUP_16 if dtype in ("BF16", "F16") else GROUP
+        groups = -(-numel // group)
         words = np.random.Philox(key=tkey).random_raw(-(-groups // 4))
         for g in range(groups):
             field = (int(words[g // 4]) >> (16 * (g % 4))) & 0xFFFF
-            pos = g * GROUP + (field & (GROUP - 1))
+            pos = g * group + (field & (group - 1))
             if pos >= numel:
                 continue
-            grow = bool(field & GROUP)
+            grow = bool(field & group)
             if dtype in ("BF16", "F16"):  # whole units in the last place, on the bits
                 units = raw.view("<u2")
                 bits = int(units[pos])
@@ -200,3 +216,29 @@ def test_bad_ranges_are_refused(files: list[tuple[Path, bytes]]) -> None:
     for start, end in ((-1, None), (0, len(ref) + 1), (11, 10), (len(ref) + 1, None)):
         with pytest.raises(WatermarkError, match="not a range of the file"):
             list(marked_chunks(f, KEY, start=start, end=end))
+
+
+def test_the_shipped_16_bit_group_streams_as_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped GROUP_16 (its offset and direction bits fill the 16-bit field when it is
+    2^15) on bfloat16 and float16 matrices of several groups, chunk edges anywhere."""
+    monkeypatch.setattr(weights, "GROUP_16", GROUP_16)
+    rng = np.random.default_rng(11)
+    header: dict[str, Any] = {}
+    body = b""
+    for i, dtype in enumerate(("BF16", "F16", "BF16")):
+        shape = (64, 5 * GROUP_16 // 64 + 7)  # five groups and a partial one
+        raw = _values(rng, dtype, shape[0] * shape[1])
+        header[f"model.layers.{i}.mlp.up_proj.weight"] = {
+            "dtype": dtype, "shape": list(shape), "data_offsets": [len(body), len(body) + len(raw)]
+        }  # fmt: skip
+        body += raw
+    text = json.dumps(header).encode() + b" "
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(struct.pack("<Q", len(text)) + text + body)
+    ref = _reference(f, KEY)
+    changed = sum(a != b for a, b in zip(f.read_bytes(), ref, strict=True))
+    assert 0 < changed <= 2 * 3 * 6  # at most one element (two bytes) per group
+    for chunk in (1 << 20, 4096, 1001):
+        assert b"".join(marked_chunks(f, KEY, chunk_size=chunk)) == ref, chunk

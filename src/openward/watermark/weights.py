@@ -22,16 +22,17 @@ The scheme (docs/watermark.md has the full account and the measurements):
 - **Where.** Only the two-dimensional weights inside the transformer blocks (attention and
   MLP projections, chosen from the safetensors header by name and shape); embeddings,
   norms and biases are left alone.
-- **What.** The elements of each marked tensor are cut into groups of :data:`GROUP`; in
-  every group one element, chosen by a keyed counter-based generator (the Philox-4x64
-  stream keyed by HMAC(grant key, tensor name)), moves by one step in a keyed direction:
-  bfloat16 and float16 by :data:`ULP_STEP` units in the last place of its magnitude (a
-  change below half a unit would vanish in rounding), float32/64 by a relative
-  :data:`RELATIVE_STEP`. Group g's choice comes
-  from word g/4 of the stream, and any word is computed from its counter without the
-  words before it, so any byte range of the file is marked without the rest:
-  :func:`marked_chunks` streams the file chunk by chunk, chunks may split elements, and
-  the result is the same whatever the chunking.
+- **What.** The elements of each marked tensor are cut into groups (:data:`GROUP`
+  elements for float32/64, :data:`GROUP_16` for bfloat16/float16, whose least change is
+  far larger); in every group one element, chosen by a keyed counter-based generator (the
+  Philox-4x64 stream keyed by HMAC(grant key, tensor name)), moves by one step in a keyed
+  direction: bfloat16 and float16 by :data:`ULP_STEP` units in the last place of its
+  magnitude (a change below half a unit would vanish in rounding), float32/64 by a
+  relative :data:`RELATIVE_STEP`. Group g's choice comes from word g/4 of the stream,
+  and any word is computed from its counter without the words before it, so any byte
+  range of the file is marked without the rest: :func:`marked_chunks` streams the file
+  chunk by chunk, chunks may split elements, and the result is the same whatever the
+  chunking.
 - **Detection.** For each grant, the differences suspect - original at that grant's marked
   positions are correlated with its sign pattern. Under the null hypothesis (the suspect
   does not derive from this grant's copy) the signs are independent of the differences, so
@@ -72,6 +73,7 @@ from openward.errors import OpenwardError
 
 __all__ = [
     "GROUP",
+    "GROUP_16",
     "RELATIVE_STEP",
     "ULP_STEP",
     "Match",
@@ -87,7 +89,18 @@ __all__ = [
 ]
 
 GROUP: Final = 64
-"""One element in every ``GROUP`` consecutive elements of a marked tensor is marked."""
+"""One element in every ``GROUP`` consecutive elements of a marked float32/float64 tensor is
+marked."""
+GROUP_16: Final = 512
+"""One element in every ``GROUP_16`` consecutive elements of a marked bfloat16/float16 tensor
+is marked. A 16-bit element cannot move by less than one unit in the last place (2^-8 to
+2^-7 of the value for bfloat16, against float32's 2^-12), so the 16-bit dtypes are marked
+more sparsely instead. Chosen by measurement on SmolLM2-135M in bfloat16 (BENCHMARKS.md,
+"Per-recipient weight marks"): greedy generations identical on 50 of 50 prompts (one in 64
+changed 4 of 50) while GGUF Q4_0, NF4, int8, 30 % pruning, permuted units and averages of
+two or three copies then Q4_0 still name the grant(s). A power of two, at most 2^15: one
+16-bit field of the keyed stream holds the element's offset in its group and the
+direction bit above it."""
 ULP_STEP: Final = 1
 """Units in the last place a marked bfloat16 or float16 element moves: one unit is the least
 change these dtypes hold (2^-8 to 2^-7 of the value for bfloat16, 2^-11 to 2^-10 for
@@ -189,27 +202,38 @@ def _philox(tkey: int, counter: int) -> np.random.Philox:
     return gen
 
 
-def _span_pattern(tkey: int, start: int, end: int) -> tuple[npt.NDArray[np.int64], Any]:
+def _group(dtype: str) -> int:
+    """Elements per group (one of them marked) of a tensor of this safetensors dtype:
+    :data:`GROUP_16` for bfloat16/float16, :data:`GROUP` for float32/float64 (read at each
+    call, so a benchmark's or a test's override applies)."""
+    group = GROUP_16 if dtype in _LARGEST else GROUP
+    if group < 2 or group > 1 << 15 or group & (group - 1):
+        raise WatermarkError(f"the mark group must be a power of two in [2, 2^15], not {group}")
+    return group
+
+
+def _span_pattern(tkey: int, start: int, end: int, group: int) -> tuple[npt.NDArray[np.int64], Any]:
     """Marked element indices (ascending) in ``[start, end)`` of one tensor and their
     directions (+1 grow the magnitude, -1 shrink it).
 
-    Group g (elements ``[64g, 64g + 64)``) takes 16-bit field ``g % 4`` (little end first)
-    of word ``g // 4`` of the Philox-4x64 stream keyed by ``tkey``: its low 6 bits pick the
-    element, bit 6 the direction. Word w comes from counter ``w // 4``, so any span is
-    generated without the words before it.
+    Group g (elements ``[group*g, group*g + group)``; ``group`` a power of two, at most
+    2^15) takes 16-bit field ``g % 4`` (little end first) of word ``g // 4`` of the
+    Philox-4x64 stream keyed by ``tkey``: its low log2(group) bits pick the element (6 for
+    float32's 64), the bit above them the direction. Word w comes from counter ``w // 4``,
+    so any span is generated without the words before it.
     """
     if end <= start:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
-    g0, g1 = start // GROUP, -(-end // GROUP)
+    g0, g1 = start // group, -(-end // group)
     w0, w1 = g0 // 4, -(-g1 // 4)
     c0 = w0 // 4
     words = _philox(tkey, c0).random_raw(w1 - 4 * c0)
     fields = np.asarray(words, dtype="<u8").view("<u2")[4 * (w0 - 4 * c0) :]
     fields = fields[g0 - 4 * w0 : g1 - 4 * w0]
-    positions = (fields & (GROUP - 1)).astype(np.int64)
-    positions += np.arange(g0 * GROUP, g1 * GROUP, GROUP, dtype=np.int64)
+    positions = (fields & (group - 1)).astype(np.int64)
+    positions += np.arange(g0 * group, g1 * group, group, dtype=np.int64)
     # the bit above the offset: +1 where set, -1 where clear (no np.where: slow on scalars)
-    signs = ((fields & GROUP) != 0).view(np.int8) * np.int8(2) - np.int8(1)
+    signs = ((fields & group) != 0).view(np.int8) * np.int8(2) - np.int8(1)
     lo = 1 if positions[0] < start else 0
     hi = len(positions) - (1 if positions[-1] >= end else 0)
     return positions[lo:hi], signs[lo:hi]
@@ -353,7 +377,7 @@ def _mark_span(
 ) -> None:
     """Mark elements ``[first, end)`` of ``t`` whose bytes lie in ``buf`` (a writable byte
     array that starts at file offset ``buf_offset`` and holds those elements whole)."""
-    positions, signs = _span_pattern(tkey, first, end)
+    positions, signs = _span_pattern(tkey, first, end, _group(t.dtype))
     if positions.size == 0:
         return
     offset = t.start + first * t.itemsize - buf_offset
@@ -863,8 +887,9 @@ def _accumulate(
     raw = np.asarray(s, dtype=np.float64).reshape(-1) - o_flat
     raw[~np.isfinite(raw)] = 0.0
     reduced = _without_low_rank(raw, t.shape)
+    group = _group(t.dtype)
     for grant, tkey in tkeys.items():
-        positions, signs = _span_pattern(tkey, 0, t.numel)
+        positions, signs = _span_pattern(tkey, 0, t.numel, group)
         ov = np.asarray(o).reshape(-1)[positions]
         ok, unit = _units(ov, t.dtype)
         positions = positions[ok]

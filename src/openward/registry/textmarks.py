@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
+from openward.registry import governance as gov
 from openward.registry import tlog
-from openward.registry.models import Model, Organisation, TextWatermarkKey, User
+from openward.registry.models import Model, TextWatermarkKey, User
 from openward.registry.service import RegistryError
 
 if TYPE_CHECKING:
@@ -66,19 +67,6 @@ _cache: OrderedDict[tuple[int, str, str], WatermarkKey] = OrderedDict()
 """Keys unsealed and parsed (their tokenizer built) lately, by (model id, key id, SHA-256
 of the sealed bytes)."""
 _cache_lock = threading.Lock()
-
-
-def _model_name(model: Model) -> str:
-    return f"{model.organisation.name}/{model.name}"
-
-
-def _model(s: Session, org: str, name: str) -> Model:
-    model = s.scalar(
-        select(Model).join(Organisation).where(Organisation.name == org, Model.name == name)
-    )
-    if model is None:
-        raise RegistryError(404, f"model {org}/{name} does not exist")
-    return model
 
 
 def _text_module() -> Any:
@@ -137,7 +125,7 @@ def _unseal(reg: Registry, row: TextWatermarkKey) -> WatermarkKey:
     except (InvalidTag, ValueError):
         raise RegistryError(
             500,
-            f"the text watermark key of {_model_name(row.model)} cannot "
+            f"the text watermark key of {gov._model_name(row.model)} cannot "
             "be unsealed with this registry's secret (was registry-mark-secret "
             "replaced?): its publisher must register the key again",
         ) from None
@@ -146,7 +134,7 @@ def _unseal(reg: Registry, row: TextWatermarkKey) -> WatermarkKey:
     except text.KeyError_:  # registered before a check it fails was added
         raise RegistryError(
             500,
-            f"the text watermark key of {_model_name(row.model)} no longer passes this "
+            f"the text watermark key of {gov._model_name(row.model)} no longer passes this "
             "registry's key checks: its publisher must register the key again (or a new one)",
         ) from None
     with _cache_lock:
@@ -169,8 +157,6 @@ def registered(s: Session, model: Model) -> TextWatermarkKey | None:
 
 
 def _owner(reg: Registry, s: Session, user: User | None, model: Model, what: str) -> User:
-    from openward.registry import governance as gov
-
     return gov._owner(reg, s, user, model, what)
 
 
@@ -180,7 +166,7 @@ def set_key(
     """Register (or replace) the text watermark key of ORG/NAME (its publishers and
     admins): ``document`` is the key file's JSON. Checked as ``watermark detect`` checks
     a key file, then sealed; logged. Returns the public identity (no secret)."""
-    model = _model(s, org, name)
+    model = gov._model(s, org, name)
     actor = _owner(reg, s, user, model, f"register a text watermark key for {org}/{name}")
     text = _text_module()
     try:
@@ -218,7 +204,7 @@ def set_key(
         s,
         "text-watermark-key",
         {
-            "model": _model_name(model),
+            "model": gov._model_name(model),
             "key_id": key.key_id,
             "scheme": key.scheme,
             "tokenizer": row.tokenizer,
@@ -227,7 +213,7 @@ def set_key(
             "by": actor.name,
         },
     )
-    return {"model": _model_name(model), **(key_doc(model, row) or {}), "previous": previous}
+    return {"model": gov._model_name(model), **(key_doc(model, row) or {}), "previous": previous}
 
 
 def _model_vocabularies(reg: Registry, s: Session, model: Model) -> set[str]:
@@ -261,7 +247,7 @@ def _model_vocabularies(reg: Registry, s: Session, model: Model) -> set[str]:
 
 def remove_key(reg: Registry, s: Session, user: User | None, org: str, name: str) -> dict[str, Any]:
     """Remove ORG/NAME's text watermark key (its publishers and admins); logged."""
-    model = _model(s, org, name)
+    model = gov._model(s, org, name)
     actor = _owner(reg, s, user, model, f"remove the text watermark key of {org}/{name}")
     row = registered(s, model)
     if row is None:
@@ -272,22 +258,20 @@ def remove_key(reg: Registry, s: Session, user: User | None, org: str, name: str
         s,
         "text-watermark-key",
         {
-            "model": _model_name(model),
+            "model": gov._model_name(model),
             "key_id": None,
             "previous": removed,
             "by": actor.name,
         },
     )
-    return {"model": _model_name(model), "removed": removed}
+    return {"model": gov._model_name(model), "removed": removed}
 
 
 def public(reg: Registry, s: Session, user: User | None, org: str, name: str) -> dict[str, Any]:
     """Whether ORG/NAME's outputs are watermarked: the key's public identity (or
     ``text_watermark: null``), for whoever may see the model."""
-    from openward.registry import governance as gov
-
     model, _ = gov.visible_model(reg, s, user, org, name)
-    return {"model": _model_name(model), "text_watermark": key_doc(model, registered(s, model))}
+    return {"model": gov._model_name(model), "text_watermark": key_doc(model, registered(s, model))}
 
 
 # -- testing a text -----------------------------------------------------------------------
@@ -295,9 +279,7 @@ def _may_test(reg: Registry, s: Session, user: User | None, model: Model) -> Use
     """The caller, if they may test texts against the model's key: signed in, and allowed
     the weights of one of its versions they may see (open model; publisher or admin; a
     live grant covering a version, restricted: an admin's organisation grant)."""
-    from openward.registry import governance as gov
-
-    ref = _model_name(model)
+    ref = gov._model_name(model)
     versions = gov.visible_versions(reg, s, user, model)
     if not versions:  # held models stay unlisted: the answer a missing model gets
         raise RegistryError(404, f"model {ref} does not exist or is not visible")
@@ -331,8 +313,6 @@ def detect(
     consecutive paragraphs (``paragraph_range``: first and last, from 1). Logged
     (``text-watermark-test``, with ``text_commitment``: the SHA-256 of ``text_salt`` and
     the text, which only the caller can open). The caller commits."""
-    from openward.registry import governance as gov
-
     model = gov.visible_model(reg, s, user, org, name)[0]
     actor = _may_test(reg, s, user, model)
     row = s.scalar(
@@ -379,7 +359,7 @@ def detect(
         s,
         "text-watermark-test",
         {
-            "model": _model_name(model),
+            "model": gov._model_name(model),
             "by": actor.name,
             "key_id": row.key_id,
             "text_commitment": hashlib.sha256(salt + raw).hexdigest(),
@@ -388,7 +368,7 @@ def detect(
             "watermarked": result.watermarked,
         },
     )
-    doc["model"] = _model_name(model)
+    doc["model"] = gov._model_name(model)
     doc["log_index"] = index
     doc["text_salt"] = salt.hex()
     return doc

@@ -13,17 +13,39 @@ The library is the product; the CLI is one face of it::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from openward._version import __version__
 from openward.errors import OpenwardError
-from openward.scanning.interface import FileResult, Finding, ScanLimits, ScanReport, Severity
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see below)
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+    from typing import Any
+
     from openward.facts.model import ModelFacts
     from openward.scanning.engine import ProgressCallback
+    from openward.scanning.interface import (
+        FileResult,
+        Finding,
+        ScanLimits,
+        ScanReport,
+        Severity,
+    )
+
+_SCAN_TYPES = frozenset({"FileResult", "Finding", "ScanLimits", "ScanReport", "Severity"})
+
+
+def __getattr__(name: str) -> Any:
+    # the scan result types load on first use, and the package imports neither typing
+    # nor pathlib: `openward sign` and `verify` start hashing before anything else is
+    # imported (openward.cli.entry)
+    if name in _SCAN_TYPES:
+        from openward.scanning import interface
+
+        value = getattr(interface, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'openward' has no attribute {name!r}")
 
 __all__ = [
     "FileResult",

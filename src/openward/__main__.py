@@ -1,3 +1,3 @@
-from openward.cli.main import run
+from openward.cli.entry import run
 
 run()

@@ -6,9 +6,11 @@ next, so the CLI can print it as-is and exit with status 2.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: this module
+if TYPE_CHECKING:  # loads before `openward sign` starts hashing (openward.cli.entry)
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
 
 
 class OpenwardError(Exception):
@@ -19,6 +21,8 @@ class ScanTargetError(OpenwardError):
     """The path given to ``scan`` cannot be scanned at all."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
+        from pathlib import Path
+
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")

@@ -56,7 +56,7 @@ def test_usage_errors_stay_one_line_errors(
 
 _PROBE = """
 import json, sys
-from openward.cli.main import run
+from openward.cli.entry import run
 sys.argv = ["openward", *sys.argv[1:]]
 try:
     run()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from openward.signing import manifest as m
+from openward.signing import hashrun as m
 from openward.signing.manifest import ManifestError, build_manifest, hash_files, model_digest
 
 

@@ -217,7 +217,7 @@ def run(
                 raise OpenwardError("--sign needs --key KEY (the auditor's private key)")
             if output is None:
                 raise OpenwardError("--sign needs -o FILE for the attestation")
-            from openward.cli.main import _passphrase
+            from openward.cli.signing import read_passphrase as _passphrase
             from openward.signing.keys import load_private_key
 
             private_key = load_private_key(key, _passphrase(passphrase_file))

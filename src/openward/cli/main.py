@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from openward._version import __version__
+from openward.cli.signing import hash_progress as _hash_progress
+from openward.cli.signing import read_passphrase as _passphrase
+from openward.cli.signing import tree_size as _tree_size
+from openward.cli.signing import write_output as _write
 
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 if TYPE_CHECKING:
-    from cryptography import x509
-
     from openward.artifacts.discovery import DiscoveredFile
     from openward.scanning.interface import FileResult, ScanLimits, ScanReport, Severity
 
@@ -487,15 +489,6 @@ def _parse_count(text: str) -> float:
     return value
 
 
-def _write(text: str, output: Path | None) -> None:
-    if output is not None:
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(output)
-    else:
-        sys.stdout.write(text + "\n")
-
-
 def _bom_text(facts: object) -> str:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
@@ -522,16 +515,6 @@ class KeyKind(enum.StrEnum):
     ecdsa_p256 = "ecdsa-p256"
     ecdsa_p384 = "ecdsa-p384"
     ed25519 = "ed25519"
-
-
-def _passphrase(passphrase_file: Path | None) -> bytes | None:
-    if passphrase_file is not None:
-        try:
-            return passphrase_file.read_bytes().rstrip(b"\r\n")
-        except OSError as exc:
-            raise _fail(f"cannot read {passphrase_file}: {exc.strerror}") from None
-    env = os.environ.get("OPENWARD_KEY_PASSPHRASE")
-    return env.encode() if env else None
 
 
 @app.command()
@@ -568,35 +551,6 @@ def keygen(
     except (OpenwardError, OSError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"wrote {private_key} (private, 0600) and {pub} (public)")
-
-
-def _hash_progress(total: int) -> tuple[object, object]:
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-    show = sys.stderr.isatty() and not os.environ.get("CI")
-    progress = Progress(
-        TextColumn("[bold]hashing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        console=Console(stderr=True), transient=True, disable=not show,
-    )  # fmt: skip
-    task = progress.add_task("", total=total or None)
-    return progress, lambda name, size: progress.update(task, advance=size)
-
-
-def _tree_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def _model_progress(model: Path) -> tuple[object, object]:
-    """The hashing bar of sign/verify on a terminal; elsewhere nothing: neither rich
-    nor a walk of the model just to size a bar no one sees."""
-    if not sys.stderr.isatty() or os.environ.get("CI"):
-        import contextlib
-
-        return contextlib.nullcontext(), None
-    return _hash_progress(_tree_size(model) if model.exists() else 0)
 
 
 @app.command()
@@ -654,58 +608,10 @@ def sign(
     The bundle verifies with `openward verify` and with model-signing's
     `model_signing verify key`. Exit status: 0 signed, 2 error.
     """
-    from openward.errors import OpenwardError
-    from openward.signing.oms import sign_model, start_signing
+    from openward.cli.signing import sign_command
 
-    if sigstore:
-        from openward.signing.oms import sign_model_keyless
-
-        try:
-            progress, advance = _model_progress(model)
-            with progress:  # type: ignore[attr-defined]
-                bundle = sign_model_keyless(
-                    model, identity_token=identity_token, signature_path=signature,
-                    ignore_paths=ignore or (), allow_symlinks=allow_symlinks,
-                    progress=advance,  # type: ignore[arg-type]
-                )  # fmt: skip
-            _write(json.dumps(bundle, indent=2), signature)
-        except (OpenwardError, OSError) as exc:
-            raise _fail(str(exc)) from None
-        typer.echo(f"signed {model} -> {signature} (Sigstore keyless)", err=True)
-        return
-    if key is None:
-        raise _fail("give a private key with --key, or sign keyless with --sigstore")
-    pending = None
-    try:
-        # walk the model and start hashing first: the key and cryptography load while
-        # the hashing threads run (sign_model cancels them if signing fails)
-        pending = start_signing(model, signature_path=signature, ignore_paths=ignore or (),
-                                allow_symlinks=allow_symlinks)  # fmt: skip
-        from openward.signing.keys import load_private_key
-
-        private = load_private_key(key, _passphrase(passphrase_file))
-        leaf, chain = None, []
-        if certificate is not None:
-            from openward.signing.certificates import load_certificates
-
-            leaf = load_certificates([certificate])[0]
-            chain = load_certificates(certificate_chain or [])
-        elif certificate_chain:
-            raise _fail("--certificate-chain needs --certificate")
-        progress, advance = _model_progress(model)
-        with progress:  # type: ignore[attr-defined]
-            bundle = sign_model(
-                model, private, signature_path=signature, ignore_paths=ignore or (),
-                allow_symlinks=allow_symlinks, progress=advance,  # type: ignore[arg-type]
-                certificate=leaf, chain=chain, pending=pending,
-            )  # fmt: skip
-        _write(json.dumps(bundle, indent=2), signature)
-    except (OpenwardError, OSError) as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        if pending is not None:
-            pending.cancel()
-    typer.echo(f"signed {model} -> {signature}", err=True)
+    sign_command(model, key, signature, ignore, allow_symlinks, passphrase_file, certificate,
+                 certificate_chain, sigstore, identity_token)  # fmt: skip
 
 
 @app.command()
@@ -766,99 +672,10 @@ def verify(
 
     Exit status: 0 verified, 1 verification or policy failed, 2 usage or I/O error.
     """
-    from openward.errors import OpenwardError
-    from openward.signing.oms import PendingVerify, VerifyResult, start_verify, verify_model
+    from openward.cli.signing import verify_command
 
-    if key is None and policy is None and not certificate_chain and identity is None:
-        raise _fail(
-            "give the signer's public key with --key, trust roots with --certificate-chain, "
-            "or a --policy naming the keys"
-        )
-    pending: PendingVerify | None = None
-    try:
-        # read the signature and start hashing the files it lists first: the keys,
-        # the policy and cryptography load while the hashing threads run
-        pending = start_verify(model, signature, ignore_paths=ignore or ())
-        from openward.signing.keys import PublicKey, key_hint, load_public_key
-
-        pol = None
-        if policy is not None:
-            from openward.signing.attest import load_verification_policy
-
-            pol = load_verification_policy(policy)
-        key_files = (
-            [key] if key is not None else [Path(p) for p in pol.signature_keys] if pol else []
-        )
-        publics: dict[str, PublicKey | None] = {
-            str(k): load_public_key(Path(k)) for k in key_files
-        } or {"certificate": None}
-        hint = pending.bundle.key_hint
-        ordered = sorted(  # the key the bundle names first: its hashing is under way
-            publics.values(), key=lambda k: k is None or hint is None or key_hint(k) != hint
-        )
-        roots: list[x509.Certificate] = []
-        if certificate_chain:
-            from openward.signing.certificates import load_certificates
-
-            roots = load_certificates(certificate_chain)
-        progress, advance = _model_progress(model)
-        result: VerifyResult | None = None
-        with progress:  # type: ignore[attr-defined]
-            for public in ordered:
-                result = verify_model(
-                    model, signature, public, roots=roots, identity=identity, issuer=issuer,
-                    online=sigstore_online, ignore_paths=ignore or (),
-                    progress=advance,  # type: ignore[arg-type]
-                    pending=pending,
-                )  # fmt: skip
-                pending = None  # verify_model used it up; another key starts afresh
-                if result.ok or not any(p.kind == "wrong-key" for p in result.problems):
-                    break
-        assert result is not None
-        failures: list[str] = []
-        if pol is not None and result.ok:
-            from openward.signing.attest import check_policy
-
-            all_keys = {k: v for k, v in publics.items() if v is not None}
-            for req in pol.attestations:
-                for k in req.keys or []:
-                    all_keys.setdefault(k, load_public_key(Path(k)))
-            failures = check_policy(pol, result.digest, attestation or [], all_keys)
-    except (OpenwardError, OSError) as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        if pending is not None:
-            pending.cancel()
-    ok = result.ok and not failures
-    if json_out:
-        doc = {
-            "verified": ok,
-            "signature_verified": result.ok,
-            "subject": result.subject,
-            "digest": result.digest,
-            "files": result.files,
-            "problems": [
-                {"kind": p.kind, "path": p.path, "message": p.message} for p in result.problems
-            ],
-            "policy_failures": failures,
-        }
-        typer.echo(json.dumps(doc, indent=2))
-    elif ok:
-        signer = (
-            "a certificate chaining to the given roots" if result.signer == "certificate"
-            else f"{identity} (Sigstore, {issuer})" if result.signer.startswith("sigstore:")
-            else key if key is not None else "a key of the policy"
-        )  # fmt: skip
-        typer.echo(f"verified: {result.files} files of {model} are exactly what {signer} signed")
-        if pol is not None:
-            typer.echo(f"policy {policy}: every requirement met")
-    else:
-        typer.echo(f"verification FAILED for {model}:", err=True)
-        for line in result.lines():
-            typer.echo(f"  {line}", err=True)
-        for line in failures:  # they quote attestation files: no control characters
-            typer.echo(f"  policy: {_CONTROL.sub(chr(0xFFFD), line)}", err=True)
-    raise typer.Exit(0 if ok else 1)
+    verify_command(model, signature, key, policy, attestation, certificate_chain, identity,
+                   issuer, sigstore_online, ignore, json_out)  # fmt: skip
 
 
 class AttestKind(enum.StrEnum):

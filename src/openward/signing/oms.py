@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openward.errors import OpenwardError
@@ -20,6 +20,7 @@ from openward.signing.bundle import (
     parse_bundle,
     parse_statement,
 )
+from openward.signing.hashrun import adopt_or_start, signature_ignore
 from openward.signing.manifest import (
     FileDigest,
     HashRun,
@@ -50,16 +51,6 @@ __all__ = [
 ]
 
 
-def _signature_ignore(model: Path, signature: Path | None) -> list[str]:
-    if signature is None:
-        return []
-    try:
-        rel = signature.resolve().relative_to(model.resolve())
-    except ValueError:
-        return []
-    return [PurePosixPath(rel).as_posix()]
-
-
 def start_signing(
     model: Path,
     *,
@@ -67,12 +58,14 @@ def start_signing(
     ignore_paths: Iterable[str] = (),
     allow_symlinks: bool = False,
     workers: int | None = None,
+    early: HashRun | None = None,
 ) -> PendingManifest:
     """Walk ``model`` and start hashing it for :func:`sign_model` (``pending=``), so the
-    caller can load its key meanwhile. Cancel it if signing does not go ahead."""
-    ignore = [*ignore_paths, *_signature_ignore(model, signature_path)]
+    caller can load its key meanwhile. Cancel it if signing does not go ahead.
+    ``early``: see :func:`openward.signing.manifest.start_manifest`."""
+    ignore = [*ignore_paths, *signature_ignore(model, signature_path)]
     return start_manifest(model, ignore_paths=ignore, allow_symlinks=allow_symlinks,
-                          workers=workers)  # fmt: skip
+                          workers=workers, early=early)  # fmt: skip
 
 
 def sign_model(
@@ -134,7 +127,7 @@ def sign_model_keyless(
     Rekor); needs a network and sigstore-python."""
     from openward.signing.keyless import sign_keyless
 
-    ignore = [*ignore_paths, *_signature_ignore(model, signature_path)]
+    ignore = [*ignore_paths, *signature_ignore(model, signature_path)]
     manifest = build_manifest(
         model, ignore_paths=ignore, allow_symlinks=allow_symlinks, workers=workers,
         progress=progress,
@@ -178,7 +171,16 @@ class PendingVerify:
     key (and cryptography) while the files are read."""
 
     def __init__(self, model: Path, signature_path: Path, ignore_paths: Iterable[str],
-                 workers: int | None) -> None:  # fmt: skip
+                 workers: int | None, early: HashRun | None = None) -> None:  # fmt: skip
+        self.run: HashRun | None = None
+        try:
+            self._start(model, signature_path, ignore_paths, workers, early)
+        finally:
+            if early is not None and self.run is not early:
+                early.cancel()
+
+    def _start(self, model: Path, signature_path: Path, ignore_paths: Iterable[str],
+               workers: int | None, early: HashRun | None) -> None:  # fmt: skip
         try:
             self.raw = signature_path.read_bytes()
         except OSError as exc:
@@ -186,7 +188,6 @@ class PendingVerify:
         self.bundle: ParsedBundle = parse_bundle(self.raw)
         self.statement: Statement | None = None
         self.walk: tuple[list[Problem], list[tuple[str, Path, int]]] | None = None
-        self.run: HashRun | None = None
         try:
             statement = parse_statement(self.bundle.payload)
         except Exception:  # verify_model raises it in its place, after the signature
@@ -197,11 +198,10 @@ class PendingVerify:
                 or model_digest(statement.files) != statement.subject_digest):  # fmt: skip
             return
         ignore = [*statement.ignore_paths, *ignore_paths,
-                  *_signature_ignore(model, signature_path)]  # fmt: skip
+                  *signature_ignore(model, signature_path)]  # fmt: skip
         listed = {f.name: f for f in statement.files}
         self.walk = _walk_compare(model, listed, ignore, statement.allow_symlinks)
-        if self.walk[1]:
-            self.run = HashRun(self.walk[1], workers=workers)
+        self.run = adopt_or_start(early, self.walk[1], workers)
 
     def cancel(self) -> None:
         if self.run is not None:
@@ -210,11 +210,15 @@ class PendingVerify:
 
 def start_verify(
     model: Path, signature_path: Path, *, ignore_paths: Iterable[str] = (),
-    workers: int | None = None,
+    workers: int | None = None, early: HashRun | None = None,
 ) -> PendingVerify:  # fmt: skip
     """Read the signature and start hashing the files it lists, for
-    :func:`verify_model` (``pending=``). Cancel it if verification does not go ahead."""
-    return PendingVerify(model, signature_path, ignore_paths, workers)
+    :func:`verify_model` (``pending=``). Cancel it if verification does not go ahead.
+
+    ``early`` is a run started on a walk of the model before this module was
+    imported (:mod:`openward.cli.entry`): used when it hashes exactly the listed files
+    present, else cancelled."""
+    return PendingVerify(model, signature_path, ignore_paths, workers, early)
 
 
 def verify_model(

@@ -188,9 +188,10 @@ def _file_digest(path: Path, buf: bytearray) -> str:
 def read_paths(model: Path, runs: int) -> dict[str, Any]:
     import threading
 
-    from openward.signing.manifest import _walk, cpu_count, hash_files
+    from openward.signing.hashrun import cpu_count, walk
+    from openward.signing.manifest import hash_files
 
-    items = _walk(model, [], False)
+    items = walk(model, [], False)
     order = sorted(items, key=lambda item: -item[2])
     threads = cpu_count()
     local = threading.local()

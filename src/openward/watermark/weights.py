@@ -38,10 +38,14 @@ The scheme (docs/watermark.md has the full account and the measurements):
   does not derive from this grant's copy) the signs are independent of the differences, so
   given the differences the statistic is a Rademacher sum and Hoeffding's inequality bounds
   P(Z >= z) by exp(-z^2 / 2) exactly, without a normal approximation. Four statistics are
-  computed (weighted, for dense noise such as quantization or fine-tuning, and clipped, for
-  sparse large changes such as pruning; each on the raw differences and on the differences
-  less their dominant low-rank part, which a merged LoRA or fine-tuning drift adds); the
-  p-value is the Bonferroni bound ``min(1, 4 exp(-z^2/2))`` of the largest.
+  computed (weighted, for dense noise such as fine-tuning, and clipped, for sparse large
+  changes such as pruning; each on the raw differences and on the differences less their
+  dominant low-rank part, which a merged LoRA or fine-tuning drift adds), and a fifth,
+  *exact*, on the elements whose difference is within two mark steps of zero: absmax
+  quantizers (GGUF Q4_0/Q8_0, int8 per row, NF4) store each block's largest value exactly,
+  so there the difference is the mark itself (or its share of an average) while every
+  other element's is the rounding error, far larger. The p-value is the Bonferroni bound
+  ``min(1, 5 exp(-z^2/2))`` of the largest.
 - **Alignment.** A suspect whose hidden units were permuted consistently (or a GGUF file
   whose Q/K rows llama.cpp reordered) is aligned to the original first: the residual
   stream's permutation from the token-embedding columns, each matrix's own units by
@@ -122,8 +126,10 @@ _NOT_MARKED = re.compile(r"norm|embed|\bln_|lm_head|rotary|position", re.IGNOREC
 _KEY_DOMAIN: Final = b"openward/weight-mark/v1\x00"
 _RANK: Final = 16
 """Rank of the part of suspect - original removed before the second pair of statistics."""
-_STATISTICS: Final = 4
+_STATISTICS: Final = 5
 """Statistics the p-value's Bonferroni factor covers."""
+_EXACT: Final = 2.0
+"""The exact statistic keeps the elements whose difference is at most this many mark steps."""
 _WORKERS: Final = 4
 """Most threads that mark the chunks ahead of the one being sent (see :func:`_workers`)."""
 _COPY_CORRELATION: Final = 0.5
@@ -153,7 +159,7 @@ class Match:
     """The detection statistic (about 0 when the mark is absent; large when present)."""
     p_value: float
     """Upper bound on the probability that a copy not derived from this grant scores ``z``
-    or more (Hoeffding, Bonferroni over the four statistics): the false-accusation
+    or more (Hoeffding, Bonferroni over the five statistics): the false-accusation
     probability for this grant."""
 
 
@@ -820,11 +826,13 @@ def _align(o: Any, s: Any, role: str, hidden_perm: npt.NDArray[np.int64] | None)
 
 @dataclass
 class _Sums:
-    """Running sums of the four statistics: weighted and clipped, each on the raw
-    differences and on the differences with their dominant low-rank part removed."""
+    """Running sums of the five statistics: weighted and clipped, each on the raw
+    differences and on the differences with their dominant low-rank part removed, and
+    exact (the clipped coefficient of the raw differences within :data:`_EXACT` mark
+    steps of zero, 0 elsewhere)."""
 
-    sums: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(4))
-    squares: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(4))
+    sums: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(_STATISTICS))
+    squares: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(_STATISTICS))
     count: int = 0
 
     def add(self, pattern: Floats, unit: Floats, diffs: tuple[Floats, Floats]) -> None:
@@ -835,6 +843,10 @@ class _Sums:
             self.squares[2 * i] += _dot(c1, c1)
             self.sums[2 * i + 1] += _dot(pattern, c2)
             self.squares[2 * i + 1] += _dot(c2, c2)
+            if i == 0:  # exact: a function of the raw differences alone, like the others
+                c3 = np.where(np.abs(diff) <= _EXACT * unit, c2, 0.0)
+                self.sums[4] += _dot(pattern, c3)
+                self.squares[4] += _dot(c3, c3)
         self.count += int(pattern.size)
 
     def match(self, grant: str) -> Match:

@@ -19,7 +19,7 @@ TEST_STEP = 2.0**-7
 """The relative step these tests mark float32 copies with, 16 times the shipped
 :data:`~openward.watermark.weights.RELATIVE_STEP`. The tiny test model has 16 k marked
 elements, a hundredth of SmolLM2-135M's 1.7 M (and z grows with the square root of that
-count): at the shipped step its mark after a full fine-tune, int8 or NF4 sits below the
+count): at the shipped step its mark after a full fine-tune or int8 per row sits below the
 z = 5.55 a name needs, where SmolLM2's does not (BENCHMARKS.md measures the shipped step on
 it; test_weights_exact.py traces GGUF copies of the tiny model at the shipped step).
 These tests check the tracing itself (quantized formats, alignment, low-rank removal) with

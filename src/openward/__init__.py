@@ -47,6 +47,11 @@ def __getattr__(name: str) -> Any:
         return value
     raise AttributeError(f"module 'openward' has no attribute {name!r}")
 
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SCAN_TYPES})  # the lazy names too (help(), completion)
+
+
 __all__ = [
     "FileResult",
     "Finding",

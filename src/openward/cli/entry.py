@@ -20,6 +20,7 @@ parser and click agree on every line it accepts.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -179,8 +180,9 @@ def fast(argv: list[str]) -> int | None:
         params["key"] or params["policy"] or params["certificate_chain"] or params["identity"]
     ):
         return None
-    early = _start_hashing(command, params)
+    early: HashRun | None = None
     try:
+        early = _start_hashing(command, params)
         from pathlib import Path
 
         from openward.cli import signing
@@ -191,20 +193,36 @@ def fast(argv: list[str]) -> int | None:
                 params[name] = [Path(v) for v in value]
             elif isinstance(value, str):
                 params[name] = Path(value)
-        try:
-            if command == "sign":
-                signing.sign_command(**params, early=early)  # type: ignore[arg-type]
-            else:
-                signing.verify_command(**params, early=early)  # type: ignore[arg-type]
-        except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else 1
-        except KeyboardInterrupt:
-            sys.stderr.write("Aborted!\n")  # as click says it
-            return 1
+        if command == "sign":
+            signing.sign_command(**params, early=early)  # type: ignore[arg-type]
+        else:
+            signing.verify_command(**params, early=early)  # type: ignore[arg-type]
         return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:
+        return 130  # typer's standalone mode: exit 130, nothing printed
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        # typer's standalone mode: a reader that went away (`| head`) ends the command
+        # with status 1, no traceback, and no second error when the streams are flushed
+        # at exit
+        _pacify_streams()
+        return 1
     finally:
         if early is not None:
             early.cancel()
+
+
+def _pacify_streams() -> None:
+    import contextlib
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a stream without a descriptor
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
 
 
 def run() -> None:

@@ -10,6 +10,8 @@ verification raises ``SystemExit(1)``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
@@ -43,11 +45,20 @@ def fail(message: str) -> SystemExit:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """``text`` to ``output`` (written whole, then renamed into place), or stdout."""
+    """``text`` to ``output`` (written whole, then renamed into place), or stdout.
+    Raises OSError when ``output`` cannot be written (a directory: ``.``, ``/``);
+    no temporary file is left behind."""
     if output is not None:
+        if not output.name or output.is_dir():  # ".", "/": with_name would raise ValueError
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), str(output))
         tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(output)
+        try:
+            tmp.write_text(text + "\n", encoding="utf-8")
+            tmp.replace(output)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
     else:
         sys.stdout.write(text + "\n")
 

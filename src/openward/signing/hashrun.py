@@ -174,10 +174,14 @@ def cpu_count() -> int:
     return os.cpu_count() or 1
 
 
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class _Job:
     """One file being hashed: its SHA-256 state, position and (while kept) open file."""
 
-    __slots__ = ("file", "hasher", "identity", "item", "left", "pos")
+    __slots__ = ("file", "hasher", "identity", "item", "left", "pos", "stamp")
 
     def __init__(self, item: Item) -> None:
         self.item = item
@@ -185,15 +189,27 @@ class _Job:
         self.pos = 0
         self.file: io.FileIO | None = None
         self.identity: tuple[int, int] | None = None
+        self.stamp: tuple[int, int, int, int, int] | None = None
+        """(device, inode, size, mtime, ctime) of the file when first opened."""
         self.hasher = hashlib.sha256()
 
     def step(self, buf: bytearray, view: memoryview) -> bool:
         """Hash the next slice; True when the file is done (its end was read)."""
         if self.file is None:
-            self.file = open(self.item[1], "rb", buffering=0)  # noqa: SIM115 (see close)
-            st = os.fstat(self.file.fileno())
+            # O_NONBLOCK: a file replaced by a FIFO since the walk must not block the
+            # open (and the run, and the command) forever; a device would never end
+            fd = os.open(self.item[1], os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise ManifestError(f"{self.item[0]} is not a regular file")
+            except BaseException:
+                os.close(fd)
+                raise
+            self.file = open(fd, "rb", buffering=0)  # noqa: SIM115 (see close)
             if self.identity is None:
                 self.identity = (st.st_dev, st.st_ino)
+                self.stamp = _stamp(st)
             elif self.identity != (st.st_dev, st.st_ino):
                 raise ManifestError(f"{self.item[0]} was replaced while it was being hashed")
             else:
@@ -233,7 +249,8 @@ class HashRun:
         self._items = list(items)
         n = min(workers or cpu_count(), len(self._items))
         # (-bytes left, tie-break, job): FIFO among equals, so equal files take turns
-        self._heap = [(-item[2], i, _Job(item)) for i, item in enumerate(self._items)]
+        self._jobs = [_Job(item) for item in self._items]
+        self._heap = [(-job.item[2], i, job) for i, job in enumerate(self._jobs)]
         heapq.heapify(self._heap)
         self._keep_open = n * _OPEN_PER_THREAD
         self._state = {"seq": len(self._items), "open": 0, "stop": False}
@@ -251,13 +268,32 @@ class HashRun:
             t.start()
 
     def same_files(self, items: Sequence[Item]) -> bool:
-        """Whether this run hashes exactly ``items``: the same names, paths and sizes.
-        A run started early on a walk of the model then stands in for a run on them."""
+        """Whether this run hashes exactly ``items``: the same names, paths and sizes,
+        no file failed, and every file it has opened so far is still the one at its
+        path, unmodified (device, inode, size, mtime, ctime). A run started early on a
+        walk of the model then stands in for a run on them: a file replaced or
+        rewritten between the early walk and the caller's own walk would otherwise
+        keep the digest of what it held before (a model tampered with in that window
+        verifying as signed)."""
 
         def key(items: Sequence[Item]) -> set[tuple[str, str, int]]:
             return {(name, os.path.normpath(path), size) for name, path, size in items}
 
-        return len(items) == len(self._items) and key(items) == key(self._items)
+        if len(items) != len(self._items) or key(items) != key(self._items):
+            return False
+        with self._lock:
+            if self._state["stop"]:  # a file failed, or the run was cancelled
+                return False
+        for job in self._jobs:
+            stamp = job.stamp
+            if stamp is None:
+                continue  # not opened yet: it will be opened at its path, as a new run would
+            try:
+                if _stamp(os.stat(job.item[1])) != stamp:
+                    return False
+            except OSError:
+                return False
+        return True
 
     def _take(self) -> _Job | None:
         with self._lock:

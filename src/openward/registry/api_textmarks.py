@@ -56,7 +56,9 @@ def add_text_watermark_routes(app: FastAPI, registry: Registry, DB: Any, Actor: 
         who may have the model's weights): the JSON of ``openward watermark detect
         --json`` (``scheme, tokens_scored, z, p_value, watermarked``, ...) plus ``model``,
         ``log_index`` and ``text_salt`` (at most 16 paragraph results). Logged with a
-        salted commitment to the text (``text_commitment``), never the text."""
+        salted commitment to the text (``text_commitment``), never the text. At most
+        ``text_watermark_tests_per_hour`` tests per user and hour (429 with
+        ``Retry-After`` above; the model's publishers and admins are not limited)."""
         result = textmarks.detect(registry, s, user, org, name, body.text, body.alpha)
         s.commit()
         return result

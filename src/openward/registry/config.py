@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openward.registry.service import Settings
@@ -32,6 +33,9 @@ class RegistryEnvironment(BaseSettings):
     recipient copy is forgotten and made again under the new secret."""
     max_trace_bytes: int | None = None
     """Largest suspect upload a trace reads; unset: 64 GiB."""
+    text_watermark_tests_per_hour: int | None = Field(default=None, ge=0)
+    """Text watermark tests one user may run per hour (publishers and admins exempt);
+    unset: 60; 0: unlimited."""
     queue: str = "openward-checks"
     fail_on: str = "high"
     policy: Path | None = None
@@ -58,6 +62,7 @@ def settings_from_env(**overrides: object) -> Settings:
         "mark_secret_path": env.mark_secret,
         "mark_secret_rotate": env.mark_secret_rotate,
         "max_trace_bytes": env.max_trace_bytes,
+        "text_watermark_tests_per_hour": env.text_watermark_tests_per_hour,
         "fail_on": env.fail_on,
         "policy": env.policy.resolve() if env.policy else None,
         "log_origin": env.log_origin,

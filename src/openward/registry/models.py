@@ -52,6 +52,7 @@ __all__ = [
     "Tag",
     "TakedownExemption",
     "TextWatermarkKey",
+    "TextWatermarkTest",
     "Token",
     "User",
     "Version",
@@ -568,6 +569,20 @@ class TextWatermarkKey(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     model: Mapped[Model] = relationship()
+
+
+class TextWatermarkTest(Base):
+    """One text test a user ran against a model's key, counted against
+    ``Settings.text_watermark_tests_per_hour`` (:func:`openward.registry.textmarks.detect`).
+    Kept for an hour: a user's older rows are removed when they test again. Publishers of
+    the model and admins are not counted."""
+
+    __tablename__ = "text_watermark_tests"
+    __table_args__ = (Index("ix_text_watermark_tests_user_at", "user_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class RegistryState(Base):

@@ -92,6 +92,10 @@ class Settings:
     and record the new fingerprint. Without it such a start is refused."""
     max_trace_bytes: int = 64 << 30
     """Largest suspect upload ``POST /api/v1/models/{org}/{name}/trace`` reads (413 above)."""
+    text_watermark_tests_per_hour: int = 60
+    """Text tests (``POST /api/v1/models/{org}/{name}/text-watermark/detect``) one user may
+    run in any hour, over every model and API replica (429 with ``Retry-After`` above);
+    the model's publishers and admins are not limited. 0: unlimited."""
     max_file_bytes: int = 1 << 40
     max_files: int = 100_000
     max_json_bytes: int = 1 << 20

@@ -20,24 +20,32 @@ results, so one test cannot read a green list), and is recorded in the transpare
 (``text-watermark-test``: a salted commitment to the text, never the text nor its plain
 hash, and the verdict). Registering, replacing and
 removing a key are logged too (``text-watermark-key``).
+
+Each answer reads some 16 exact green counts, so many answers would read a green list:
+a user runs at most ``Settings.text_watermark_tests_per_hour`` tests in any hour (60 by
+default, over every model and API replica: counted in the database,
+:class:`TextWatermarkTest`), then gets 429 with ``Retry-After`` and nothing is logged.
+The model's publishers and admins are not counted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import threading
 from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, undefer
 
 from openward.registry import governance as gov
 from openward.registry import tlog
-from openward.registry.models import Model, TextWatermarkKey, User
+from openward.registry.models import Model, TextWatermarkKey, TextWatermarkTest, User
 from openward.registry.service import RegistryError
 
 if TYPE_CHECKING:
@@ -63,6 +71,8 @@ MAX_TEXT_BYTES: Final = 256 * 1024
 needs (a few hundred tokens), small enough to tokenize and score in well under a second."""
 _SEAL_LABEL: Final = b"openward-text-watermark-key-seal/v1\0"
 _CACHE_SIZE: Final = 8
+_WINDOW: Final = timedelta(hours=1)
+"""The window ``Settings.text_watermark_tests_per_hour`` counts a user's tests in."""
 _cache: OrderedDict[tuple[int, str, str], WatermarkKey] = OrderedDict()
 """Keys unsealed and parsed (their tokenizer built) lately, by (model id, key id, SHA-256
 of the sealed bytes)."""
@@ -297,6 +307,62 @@ def _may_test(reg: Registry, s: Session, user: User | None, model: Model) -> Use
     )
 
 
+def _count_test(reg: Registry, s: Session, actor: User, model: Model) -> None:
+    """Count a text test against the caller's hourly limit
+    (``Settings.text_watermark_tests_per_hour``), in the caller's transaction: 429 with
+    ``Retry-After`` when they have run as many in the last hour. The model's publishers
+    and admins are not counted (they registered the key, or run the registry).
+
+    The count is in the database, so every API replica keeps one limit. Two tests of one
+    user at once must not both pass at the limit: on PostgreSQL the user's row is locked
+    first (``FOR NO KEY UPDATE``: inserts referencing the user still go ahead), and the
+    second test waits, then counts the first; SQLite has no row locks, so the test is
+    written first (which takes the database's write lock, queueing the other writer) and
+    counted after it. A refused test is rolled back with the rest of the request."""
+    limit = reg.settings.text_watermark_tests_per_hour
+    if limit <= 0 or reg.can_publish(s, actor, model.organisation.name):
+        return
+    from openward.registry.accounts import unscoped
+
+    user_id = unscoped(actor).id
+    now = datetime.now(UTC)
+    since = now - _WINDOW
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    s.execute(
+        delete(TextWatermarkTest).where(
+            TextWatermarkTest.user_id == user_id, TextWatermarkTest.at <= since
+        )
+    )
+    s.add(TextWatermarkTest(user_id=user_id, model_id=model.id, at=now))
+    s.flush()
+    counted = select(TextWatermarkTest.at).where(
+        TextWatermarkTest.user_id == user_id, TextWatermarkTest.at > since
+    )
+    if (s.scalar(select(func.count()).select_from(counted.subquery())) or 0) <= limit:
+        return
+    # The test that leaves the window first lets the next one in.
+    oldest = s.scalar(counted.order_by(TextWatermarkTest.at).limit(1))
+    assert oldest is not None
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+    wait = max(1, math.ceil((oldest + _WINDOW - now).total_seconds()))
+    raise RegistryError(
+        429,
+        f"you have run {limit} text watermark tests in the last hour, this registry's "
+        f"limit per user: try again in {_duration(wait)} (at "
+        f"{(now + timedelta(seconds=wait)).strftime('%H:%M:%S')} UTC)",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _duration(seconds: int) -> str:
+    """``seconds`` for people: "45 s", "12 min 5 s"."""
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
 def detect(
     reg: Registry,
     s: Session,
@@ -312,7 +378,8 @@ def detect(
     :data:`MAX_PARTS` paragraphs get :data:`MAX_PARTS` results, each for a run of
     consecutive paragraphs (``paragraph_range``: first and last, from 1). Logged
     (``text-watermark-test``, with ``text_commitment``: the SHA-256 of ``text_salt`` and
-    the text, which only the caller can open). The caller commits."""
+    the text, which only the caller can open). Counted against the caller's hourly
+    limit (429 above it; not for the model's publishers and admins). The caller commits."""
     model = gov.visible_model(reg, s, user, org, name)[0]
     actor = _may_test(reg, s, user, model)
     row = s.scalar(
@@ -337,6 +404,7 @@ def detect(
             f"{MAX_TEXT_BYTES} bytes at a time (a verdict needs a few hundred "
             "tokens: send an excerpt)",
         )
+    _count_test(reg, s, actor, model)
     module = _text_module()
     key = _unseal(reg, row)
     kw = {} if alpha is None else {"alpha": alpha}

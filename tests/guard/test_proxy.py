@@ -269,6 +269,21 @@ def test_bad_input_is_400_and_oversized_bodies_413() -> None:
         assert httpx.post(g.url + "/v1/chat/completions", json=_chat("z" * 1500)).status_code == 413
 
 
+def test_streamed_answers_leave_the_upstream_connection_for_the_next_request() -> None:
+    """A streamed answer's body is read to its end after [DONE], so its connection goes back
+    to the pool: twenty streams one after another reuse one connection per upstream pool.
+    (Each opened a new one, and kept the old one open, when the stream was dropped at
+    [DONE].)"""
+    with guard() as g:
+        for i in range(20):
+            body = _chat(f"Question {i}: what is the capital of France?", stream=True)
+            r = httpx.post(g.url + "/v1/chat/completions", json=body, timeout=30)
+            assert r.status_code == 200
+            assert _sse(r.text)[0] == g.script.reply
+        assert len(g.script.peers) == 20
+        assert len(set(g.script.peers)) <= UPSTREAM_POOLS, g.script.peers
+
+
 def test_upstream_down_is_502_and_slow_is_504() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     with guard(upstream=dead) as g:

@@ -46,6 +46,7 @@ class Script:
     events: list[bytes] | None = None  # stream these lines instead (with ``media_type``)
     media_type: str = "text/event-stream"
     paths: list[str] = field(default_factory=list)  # the path of each request received
+    peers: list[tuple[str, int]] = field(default_factory=list)  # each request's client address
 
 
 def _pieces(text: str, size: int) -> list[str]:
@@ -59,6 +60,8 @@ def upstream_app(script: Script) -> Starlette:
             script.bodies.append(body)
             script.headers.append(dict(request.headers))
             script.paths.append(request.url.path)
+            if request.client is not None:
+                script.peers.append((request.client.host, request.client.port))
         if script.delay_s:
             await asyncio.sleep(script.delay_s)
         if script.status != 200:

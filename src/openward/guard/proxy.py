@@ -117,6 +117,7 @@ GUARDED: Mapping[str, Endpoint | None] = {
 }
 _OPENAI = frozenset({"chat", "completions"})
 DEFERRED_THREADS = 16  # answers whose deferred detectors run at once (one batch of asks)
+_DRAIN_S = 0.5  # how long a stream's end after [DONE] is waited for (see _Guard._stream)
 UPSTREAM_POOLS = 8  # upstream connection pools (see _Guard.lifespan)
 DEFERRED_NICENESS = 10  # how much lower the deferred models' CPU priority is
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -856,6 +857,11 @@ class _Guard:
             yield _sse(_upstream_error("the upstream's stream broke off", 502))
             yield b"data: [DONE]\n\n"
         finally:
+            if done and not reader.done():
+                # the upstream ends its body right after [DONE]: read that end, so the
+                # connection goes back to the pool instead of being dropped mid-response
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(reader), _DRAIN_S)
             reader.cancel()
             await resp.aclose()
             self.metrics.request(ex.route, status, action, ex.added_s)

@@ -50,7 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from openward.guard.classifier import conv_relu, token_windows
-from openward.guard.detectors._common import capped_segments
+from openward.guard.detectors._common import TextCache, capped_segments
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = ["HarmModel", "HarmScore", "HarmfulRequestDetector"]
@@ -134,6 +134,9 @@ class HarmModel:
         tok.no_truncation()
         tok.no_padding()
         self._tok = tok
+        # the same ask is read by harmful-request on the way in and by harmful-compliance's
+        # prefilter after the answer, and a conversation repeats its turns: read each once
+        self._cache: TextCache[HarmScore] = TextCache()
 
     @classmethod
     def load(
@@ -177,6 +180,9 @@ class HarmModel:
 
     def score(self, text: str) -> HarmScore:
         """The best window's ``harm`` probability (with that window's ``framed``) and its span."""
+        return self._cache.get(text, self._score)
+
+    def _score(self, text: str) -> HarmScore:
         enc = self._tok.encode(text, add_special_tokens=False)
         ids = np.asarray(enc.ids, dtype=np.int64)
         if len(ids) == 0:

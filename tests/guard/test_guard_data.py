@@ -71,10 +71,16 @@ def test_every_indirect_sample_carries_a_payload_and_no_benign_one_does() -> Non
         *variety.SUBTLE,
         *(x.split("{CONV}")[0] for x in variety.EXFIL),
     ]
-    payloads = [p[:40] for p in planted]
-    escaped = [json.dumps(p, ensure_ascii=False)[1:41] for p in planted]
+    # The second pass plants asks that users also type themselves (variety.USER_TYPED): those
+    # may appear in benign chat typed by the user, never in a benign host.
+    planted2 = [*variety.PLANTED, *(p[:1].lower() + p[1:] for p in variety.PLANTED)]
+    payloads = [p[:40] for p in planted + planted2]
+    escaped = [json.dumps(p, ensure_ascii=False)[1:41] for p in planted + planted2]
     for x in attacks:
         if x["kind"] == "indirect":
             assert any(p in x["text"] for p in payloads + escaped), x["text"][:120]
+    user_typed = {q[:40] for p in variety.USER_TYPED for q in (p, p[:1].lower() + p[1:])}
     for x in benign:
-        assert not any(p in x["text"] for p in payloads), x["text"][:120]
+        typed_by_user = x["placement"] == "user" and x["kind"] == "chat"
+        pays = [p for p in payloads if not (typed_by_user and p in user_typed)]
+        assert not any(p in x["text"] for p in pays), x["text"][:120]

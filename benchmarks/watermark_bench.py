@@ -545,6 +545,13 @@ def robustness(
     _rm(tmp / "case")
     if quick:
         return out
+    for label, copies_, right in (
+        ("Q4_K-like (k-quant approximation)", [alice], {"alice"}),
+        ("average of 3, then Q4_K-like", [alice, bob, carol], {"alice", "bob", "carol"}),
+    ):
+        mixed = _attacks.average(copies_) if len(copies_) > 1 else copies_[0]
+        row(label, _attacks.save(orig, tmp / "case", _attacks.q4k_like(mixed)), right)
+        _rm(tmp / "case")
     # an informed leaker dithers every element by a few mark steps after quantizing, so
     # no block maximum stays exact (the exact statistic's evidence)
     from openward.watermark.weights import RELATIVE_STEP

@@ -57,6 +57,7 @@ KEYS = {g: grant_key(SECRET, MODEL, g) for g in ("alice", "bob", "carol")}
 TRANSFORMS: dict[str, Callable[[Tensors], Tensors]] = {
     "gguf-q8_0": lambda t: _attacks.gguf_roundtrip(t, "Q8_0"),
     "gguf-q4_0": lambda t: _attacks.gguf_roundtrip(t, "Q4_0"),
+    "q4_k-like": _attacks.q4k_like,
     "int8-rowwise": _attacks.int8_rowwise,
     "nf4-blockwise": _attacks.nf4_blockwise,
     "prune-30%": lambda t: _attacks.prune(t, 0.3),

@@ -123,6 +123,34 @@ def gguf_roundtrip(tensors: dict[str, Arr], qtype: str) -> dict[str, Arr]:
     return _each_matrix(tensors, rt)
 
 
+def q4k_like(tensors: dict[str, Arr]) -> dict[str, Arr]:
+    """An approximation of llama.cpp's ``Q4_K`` round trip (gguf-py cannot write k-quants):
+    superblocks of 256 values, eight blocks of 32 with their own scale and minimum (the
+    minimum at most 0), both quantized to 6 bits against float16 superblock factors, values
+    to 4 bits. llama.cpp also searches each block's scale and minimum iteratively
+    (``make_qkx2_quants``) and keeps some tensors at Q6_K in ``Q4_K_M``; this does neither.
+    Matrices whose size is not a multiple of 256 are left as they are."""
+
+    def rt(v: Arr) -> Arr:
+        if v.size % 256:
+            return v
+        x = v.reshape(-1, 8, 32).astype(np.float32)
+        mins = -np.minimum(x.min(axis=2), 0.0)  # (superblocks, 8), >= 0
+        scale = (x.max(axis=2) + mins) / 15.0
+        d = (scale.max(axis=1) / 63.0).astype(np.float16).astype(np.float32)[:, None]
+        dmin = (mins.max(axis=1) / 63.0).astype(np.float16).astype(np.float32)[:, None]
+        sc = np.clip(np.round(np.divide(scale, d, out=np.zeros_like(scale), where=d > 0)), 0, 63)
+        mn = np.clip(
+            np.round(np.divide(mins, dmin, out=np.zeros_like(mins), where=dmin > 0)), 0, 63
+        )
+        step, off = (sc * d)[:, :, None], (mn * dmin)[:, :, None]
+        q = np.clip(np.round(np.divide(x + off, step, out=np.zeros_like(x), where=step > 0)), 0, 15)
+        out: Arr = (q * step - off).reshape(v.shape).astype(np.float32)
+        return out
+
+    return _each_matrix(tensors, rt)
+
+
 def int8_rowwise(tensors: dict[str, Arr]) -> dict[str, Arr]:
     """bitsandbytes LLM.int8 storage: per-row absmax, round to int8."""
 

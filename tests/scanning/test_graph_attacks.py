@@ -276,4 +276,6 @@ def test_dynamically_quantized_torchscript_is_clean(tmp_path: Path) -> None:
         check=True,
     )
     findings = openward.scan(path).findings
-    assert [f.rule_id for f in findings if f.severity.rank >= Severity.MEDIUM.rank] == []
+    serious = [f for f in findings if f.severity.rank >= Severity.MEDIUM.rank]
+    # seen once in a full parallel run ('archive-malformed'), never alone: say what it was
+    assert [f.rule_id for f in serious] == [], [(f.rule_id, f.evidence, f.member) for f in serious]

@@ -120,29 +120,8 @@ def sign_command(
     early: HashRun | None = None,
 ) -> None:
     """``openward sign`` (see its help in :mod:`openward.cli.main`). ``early``: the
-    model's hashing the entry point started (used when it hashes exactly the files
-    signing walks, else cancelled)."""
-    try:
-        _sign(model, key, signature, ignore, allow_symlinks, passphrase_file, certificate,
-              certificate_chain, sigstore, identity_token, early)  # fmt: skip
-    finally:
-        if early is not None:
-            early.cancel()  # a no-op once the run was used
-
-
-def _sign(
-    model: Path,
-    key: Path | None,
-    signature: Path,
-    ignore: list[str] | None,
-    allow_symlinks: bool,
-    passphrase_file: Path | None,
-    certificate: Path | None,
-    certificate_chain: list[Path] | None,
-    sigstore: bool,
-    identity_token: str | None,
-    early: HashRun | None,
-) -> None:
+    model's hashing the entry point started, used when it hashes exactly the files
+    signing walks, else cancelled (the entry point cancels it whatever happens here)."""
     from openward.errors import OpenwardError
     from openward.signing.oms import sign_model, start_signing
 
@@ -215,31 +194,8 @@ def verify_command(
     early: HashRun | None = None,
 ) -> None:
     """``openward verify`` (see its help in :mod:`openward.cli.main`); raises
-    ``SystemExit(1)`` when verification or the policy fails. ``early``: the model's
-    hashing the entry point started (used when it hashes exactly the files the
-    signature lists, else cancelled)."""
-    try:
-        _verify(model, signature, key, policy, attestation, certificate_chain, identity,
-                issuer, sigstore_online, ignore, json_out, early)  # fmt: skip
-    finally:
-        if early is not None:
-            early.cancel()  # a no-op once the run was used
-
-
-def _verify(
-    model: Path,
-    signature: Path,
-    key: Path | None,
-    policy: Path | None,
-    attestation: list[Path] | None,
-    certificate_chain: list[Path] | None,
-    identity: str | None,
-    issuer: str | None,
-    sigstore_online: bool,
-    ignore: list[str] | None,
-    json_out: bool,
-    early: HashRun | None,
-) -> None:
+    ``SystemExit(1)`` when verification or the policy fails. ``early``: as for
+    :func:`sign_command`, used when it hashes exactly the files the signature lists."""
     from openward.errors import OpenwardError
     from openward.signing.oms import PendingVerify, VerifyResult, start_verify, verify_model
 

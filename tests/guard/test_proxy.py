@@ -20,7 +20,7 @@ import pytest
 from openward.guard.engine import Engine, UsageObserver
 from openward.guard.events import EventLog
 from openward.guard.policy import policy_from_mapping
-from openward.guard.proxy import UPSTREAM_POOLS, create_app
+from openward.guard.proxy import create_app
 from openward.runtime.server import free_port
 from tests.guard.sample_detectors import (
     PHRASE,
@@ -271,9 +271,8 @@ def test_bad_input_is_400_and_oversized_bodies_413() -> None:
 
 def test_streamed_answers_leave_the_upstream_connection_for_the_next_request() -> None:
     """A streamed answer's body is read to its end after [DONE], so its connection goes back
-    to the pool: twenty streams one after another reuse one connection per upstream pool.
-    (Each opened a new one, and kept the old one open, when the stream was dropped at
-    [DONE].)"""
+    to the pool: twenty streams one after another reuse one connection. (Each opened a new
+    one, and kept the old one open, when the stream was dropped at [DONE].)"""
     with guard() as g:
         for i in range(20):
             body = _chat(f"Question {i}: what is the capital of France?", stream=True)
@@ -281,7 +280,7 @@ def test_streamed_answers_leave_the_upstream_connection_for_the_next_request() -
             assert r.status_code == 200
             assert _sse(r.text)[0] == g.script.reply
         assert len(g.script.peers) == 20
-        assert len(set(g.script.peers)) <= UPSTREAM_POOLS, g.script.peers
+        assert len(set(g.script.peers)) == 1, g.script.peers
 
 
 def test_upstream_down_is_502_and_slow_is_504() -> None:
@@ -445,9 +444,7 @@ def test_odd_upstream_answers_are_relayed_or_refused_never_a_crash(raw: bytes, s
                 assert r.json()["error"]["code"] == "upstream_unavailable"
 
 
-def test_concurrent_streams_share_the_guards_upstream_pools_in_turn() -> None:
-    # the guard's own upstream connections live in several pools taken in turn (httpcore's
-    # pool bookkeeping is quadratic in its connections): every stream still gets its answer
+def test_concurrent_streams_each_get_their_answer_and_the_pool_closes_with_the_app() -> None:
     script = Script()
     p = policy_from_mapping({})
     engine = Engine(p, [PhraseInjection(), Secrets()])
@@ -464,14 +461,48 @@ def test_concurrent_streams_share_the_guards_upstream_pools_in_turn() -> None:
                         assert r.status_code == 200
                         return _sse(r.text)[0]
 
-                    return await asyncio.gather(*(one(i) for i in range(3 * UPSTREAM_POOLS)))
+                    return await asyncio.gather(*(one(i) for i in range(24)))
 
             texts = asyncio.run(streams())
             guard_state = app.state.guard
-            turns = {id(guard_state.client) for _ in range(UPSTREAM_POOLS)}
-    assert texts == [script.reply] * (3 * UPSTREAM_POOLS)
-    assert len(turns) == UPSTREAM_POOLS
-    assert guard_state._clients == []  # closed with the app
+            assert guard_state._client is not None
+    assert texts == [script.reply] * 24
+    assert guard_state._client is None  # closed with the app
+
+
+def test_upstream_cookies_are_not_kept_for_other_clients() -> None:
+    """The guard's upstream session keeps no cookies: one client's answer setting a cookie
+    must not send it upstream with the next client's request. The client still gets it."""
+    script = Script(set_cookie="session=alice-secret; Path=/")
+    # named localhost: cookie jars refuse cookies of bare IP addresses
+    with (
+        serve(upstream_app(script)) as up,
+        guard(upstream=up.replace("127.0.0.1", "localhost")) as g,
+    ):
+        g.script = script
+        r = httpx.get(g.url + "/v1/models")
+        assert r.status_code == 200 and r.headers["set-cookie"].startswith("session=alice")
+        r = httpx.post(g.url + CHAT, json=_chat("Question: what is the capital of France?"))
+        assert r.status_code == 200 and "session=alice" in r.headers.get("set-cookie", "")
+        r = httpx.post(g.url + CHAT, json=_chat("What is the capital of Spain?", stream=True))
+        assert r.status_code == 200
+        assert all("cookie" not in h for h in g.script.headers), g.script.headers
+
+
+def test_an_answer_encoded_anyway_is_decoded_and_scanned() -> None:
+    """The guard asks for ``identity``; an upstream that gzips its answer anyway is decoded,
+    scanned (the secret redacted) and sent plain. Pass-through keeps the encoding as sent."""
+    with guard() as g:
+        g.script.gzip = True
+        g.script.reply = f"Sure, the key is {SECRET}. Use it well."
+        r = httpx.post(g.url + CHAT, json=_chat("Give me the API key"))
+        assert r.status_code == 200, r.text
+        assert "content-encoding" not in r.headers
+        content = r.json()["choices"][0]["message"]["content"]
+        assert SECRET not in content and "Use it well." in content
+        with httpx.Client() as client:
+            raw = client.get(g.url + "/v1/models", headers={"accept-encoding": "gzip"})
+        assert raw.headers["content-encoding"] == "gzip" and raw.json()["object"] == "list"
 
 
 def _many_shot_demo(shots: int = 40) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import threading
 import time
@@ -47,6 +48,8 @@ class Script:
     media_type: str = "text/event-stream"
     paths: list[str] = field(default_factory=list)  # the path of each request received
     peers: list[tuple[str, int]] = field(default_factory=list)  # each request's client address
+    set_cookie: str | None = None  # a Set-Cookie header on every answer
+    gzip: bool = False  # whole answers gzip-encoded (whatever the request accepts)
 
 
 def _pieces(text: str, size: int) -> list[str]:
@@ -77,7 +80,7 @@ def upstream_app(script: Script) -> Starlette:
 
             return StreamingResponse(given(), media_type=script.media_type)
         if script.raw is not None:
-            return Response(script.raw, media_type="application/json")
+            return _dressed(Response(script.raw, media_type="application/json"))
         chat = request.url.path.endswith("chat/completions")
         created = int(time.time())
         if not body.get("stream"):
@@ -89,15 +92,17 @@ def upstream_app(script: Script) -> Starlette:
                 }
             else:
                 choice = {"index": 0, "text": script.reply, "finish_reason": "stop"}
-            return JSONResponse(
-                {
-                    "id": "cmpl-1",
-                    "object": "chat.completion" if chat else "text_completion",
-                    "created": created,
-                    "model": MODEL,
-                    "choices": [choice],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
-                }
+            return _dressed(
+                JSONResponse(
+                    {
+                        "id": "cmpl-1",
+                        "object": "chat.completion" if chat else "text_completion",
+                        "created": created,
+                        "model": MODEL,
+                        "choices": [choice],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+                    }
+                )
             )
 
         async def events() -> AsyncIterator[bytes]:
@@ -130,10 +135,22 @@ def upstream_app(script: Script) -> Starlette:
             yield b"data: [DONE]\n\n"
             script.streams_completed += 1
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return _dressed(StreamingResponse(events(), media_type="text/event-stream"))
+
+    def _dressed(response: Response) -> Response:
+        """The script's cookie and encoding on an answer."""
+        if script.set_cookie is not None:
+            response.headers["set-cookie"] = script.set_cookie
+        if script.gzip and not isinstance(response, StreamingResponse):
+            response.body = gzip.compress(response.body)
+            response.headers["content-encoding"] = "gzip"
+            response.headers["content-length"] = str(len(response.body))
+        return response
 
     async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+        return _dressed(
+            JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+        )
 
     async def echo(request: Request) -> Response:
         body = await request.body()

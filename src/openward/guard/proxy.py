@@ -10,7 +10,8 @@ writes to any other path are refused unless the policy's ``passthrough`` lists t
 ``/metrics`` serves Prometheus metrics, ``/healthz`` says the worker is up.
 
 Workers keep no state of their own: usage counters live in the store (memory, or Redis
-shared by every guard process), the upstream client is one pooled ``httpx.AsyncClient``.
+shared by every guard process), the upstream client is one pooled ``aiohttp.ClientSession``
+(httpx cost three times the CPU per streamed request: see docs/guard.md, "Throughput").
 Detectors run in a bounded thread pool; a full queue answers 503. Faults answer in OpenAI's
 error shape: malformed JSON 400, too large 413, unknown key 401, path not allowed 403, upstream
 unreachable 502, upstream too slow 504.
@@ -27,17 +28,15 @@ import logging
 import os
 import posixpath
 import re
-import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
+import aiohttp
 import anyio
 import anyio.to_thread
-import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
@@ -118,7 +117,6 @@ GUARDED: Mapping[str, Endpoint | None] = {
 _OPENAI = frozenset({"chat", "completions"})
 DEFERRED_THREADS = 16  # answers whose deferred detectors run at once (one batch of asks)
 _DRAIN_S = 0.5  # how long a stream's end after [DONE] is waited for (see _Guard._stream)
-UPSTREAM_POOLS = 8  # upstream connection pools (see _Guard.lifespan)
 DEFERRED_NICENESS = 10  # how much lower the deferred models' CPU priority is
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
 # keys of an answer whose strings are not the model's text (some servers echo the request's
@@ -227,7 +225,7 @@ class _Guard:
         metrics: GuardMetrics,
         upstream_key: str | None,
         max_body_bytes: int,
-        client: httpx.AsyncClient | None,
+        client: aiohttp.ClientSession | None,
     ) -> None:
         self.policy = policy
         self.base = upstream_base(upstream)
@@ -239,8 +237,6 @@ class _Guard:
         self.keys = policy.identity_table()
         self.tracer = _tracer()
         self._client = client
-        self._clients: list[httpx.AsyncClient] = []  # the guard's own pools (none when given)
-        self._turn = 0
         self._own_client = client is None
         threads = policy.limits.detector_threads or min(8, os.cpu_count() or 1)
         self.limiter = anyio.CapacityLimiter(threads)
@@ -266,58 +262,70 @@ class _Guard:
             await anyio.to_thread.run_sync(lower_compute_priority, DEFERRED_NICENESS)
         if self._client is None:
             limits = self.policy.limits
-            # several pools of max_connections / UPSTREAM_POOLS each, taken in turn: httpcore
-            # 1.0's pool walks all its connections (and counts the idle ones for each) on
-            # every request and every response closed, quadratic in the streams in flight
-            # (encode/httpcore#1035); at 64 streams that was a fifth of the guard's CPU
-            per_pool = max(1, -(-limits.max_connections // UPSTREAM_POOLS))
-            pool = httpx.Limits(
-                max_connections=per_pool, max_keepalive_connections=per_pool, keepalive_expiry=30.0
-            )
-            timeout = httpx.Timeout(
-                limits.upstream_read_timeout_s,
+            # connect covers waiting for a free pooled connection as well; sock_read is the
+            # longest silence between two pieces of an answer (the read timeout)
+            timeout = aiohttp.ClientTimeout(
+                total=None,
                 connect=limits.upstream_connect_timeout_s,
-                pool=limits.upstream_connect_timeout_s,
+                sock_connect=limits.upstream_connect_timeout_s,
+                sock_read=limits.upstream_read_timeout_s,
             )
-            for _ in range(UPSTREAM_POOLS):
-                # headers and body go out as separate writes: without TCP_NODELAY, Nagle's
-                # algorithm meets the upstream's delayed ACK and each request waits ~40 ms
-                transport = httpx.AsyncHTTPTransport(
-                    limits=pool, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-                )
-                client = httpx.AsyncClient(
-                    transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
-                )
-                self._clients.append(client)
-            self._client = self._clients[0]
+            connector = aiohttp.TCPConnector(
+                limit=limits.max_connections, limit_per_host=0, keepalive_timeout=30.0
+            )
+            # no cookie jar: a cookie one client's answer set must never go out with another
+            # client's request; no proxies from the environment (trust_env off)
+            self._client = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+            )
         try:
             yield
         finally:
-            if self._own_client:
-                for client in self._clients:
-                    await client.aclose()
-                self._clients = []
+            if self._own_client and self._client is not None:
+                await self._client.close()
                 self._client = None
             store = getattr(self.engine.usage, "store", None)
             if store is not None and callable(getattr(store, "close", None)):
                 with contextlib.suppress(Exception):
                     await store.close()
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        """The upstream client for one request (the pools in turn)."""
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | AsyncIterator[bytes] | None,
+        *,
+        decode: bool,
+    ) -> aiohttp.ClientResponse:
+        """Send a request upstream; the response with its body still to be read. ``decode``:
+        undo a content encoding the upstream applied anyway (the guard reads that text).
+
+        Raises:
+            TimeoutError: the upstream did not connect or answer in time.
+            aiohttp.ClientError: it cannot be reached, or broke the connection.
+        """
         if self._client is None:  # pragma: no cover - Starlette runs the lifespan first
             raise RuntimeError("the guard's upstream client is not started")
-        if not self._clients:
-            return self._client
-        self._turn = (self._turn + 1) % len(self._clients)
-        return self._clients[self._turn]
+        return await self._client.request(
+            method,
+            url,
+            data=data,
+            headers=headers,
+            allow_redirects=False,
+            auto_decompress=decode,
+        )
 
     # --- helpers ---------------------------------------------------------------------------
 
     def request_id(self, request: Request) -> str:
         given = request.headers.get("x-request-id", "")
-        return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        return given if _REQUEST_ID.match(given) else os.urandom(16).hex()
 
     def identity(self, request: Request) -> str:
         auth = request.headers.get("authorization", "")
@@ -502,33 +510,35 @@ class _Guard:
             return self.error(ex, decision.status, body, "block")
         content = raw if decision.body is parsed.body else json.dumps(decision.body).encode()
         ex.added_s = time.perf_counter() - started
-        client = self.client
-        upstream = client.build_request(
-            "POST",
-            self.base + quote(route),
-            content=content,
-            headers=self.upstream_headers(request, ex.request_id, guarded=True),
-        )
         try:
-            resp = await client.send(upstream, stream=True)
-        except httpx.TimeoutException:
+            resp = await self.send(
+                "POST",
+                self.base + quote(route),
+                self.upstream_headers(request, ex.request_id, guarded=True),
+                content,
+                decode=True,
+            )
+        except TimeoutError:
             self.metrics.upstream_error("timeout")
             return self.error(ex, 504, _upstream_error("the upstream did not answer in time", 504))
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             self.metrics.upstream_error("unreachable")
             log.warning("guard upstream %s: %s", self.base, exc)
             return self.error(ex, 502, _upstream_error("the upstream cannot be reached", 502))
         content_type = resp.headers.get("content-type", "")
         engine = self.engine
-        if resp.status_code >= 400 or not (engine.output_detectors or engine.deferred_detectors):
+        if resp.status >= 400 or not (engine.output_detectors or engine.deferred_detectors):
             return self._relay(resp, ex, decision)
         sse = "text/event-stream" in content_type
         if sse and parsed.endpoint in _OPENAI:
             texts: dict[Any, OutputGuard] = {}
             return StreamingResponse(
                 self._stream(resp, parsed, ex, decision, texts),
-                status_code=resp.status_code,
-                headers={**_response_headers(resp), **self.headers_for(ex, decision.action)},
+                status_code=resp.status,
+                headers={
+                    **_response_headers(resp, decoded=True, own_type=True),
+                    **self.headers_for(ex, decision.action),
+                },
                 media_type="text/event-stream",
                 background=self._later(ex, parsed, texts),
             )
@@ -536,9 +546,9 @@ class _Guard:
             texts = {}
             return StreamingResponse(
                 self._events(resp, parsed, ex, decision, texts, sse),
-                status_code=resp.status_code,
+                status_code=resp.status,
                 headers={
-                    **_response_headers(resp, raw=True),
+                    **_response_headers(resp, decoded=True),
                     **self.headers_for(ex, decision.action),
                 },
                 background=self._later(ex, parsed, texts),
@@ -573,28 +583,35 @@ class _Guard:
 
         return BackgroundTask(run)
 
-    def _relay(self, resp: httpx.Response, ex: _Exchange, decision: Decision) -> Response:
+    def _relay(self, resp: aiohttp.ClientResponse, ex: _Exchange, decision: Decision) -> Response:
         """The upstream's answer as it came (errors, or nothing to scan)."""
-        self.metrics.request(ex.route, resp.status_code, decision.action, ex.added_s)
+        self.metrics.request(ex.route, resp.status, decision.action, ex.added_s)
         return StreamingResponse(
             _raw(resp),
-            status_code=resp.status_code,
-            headers={**_response_headers(resp, raw=True), **self.headers_for(ex, decision.action)},
+            status_code=resp.status,
+            headers={
+                **_response_headers(resp, decoded=True),
+                **self.headers_for(ex, decision.action),
+            },
         )
 
     async def _whole(
-        self, resp: httpx.Response, parsed: ParsedRequest, ex: _Exchange, decision: Decision
+        self,
+        resp: aiohttp.ClientResponse,
+        parsed: ParsedRequest,
+        ex: _Exchange,
+        decision: Decision,
     ) -> Response:
         try:
-            data = await resp.aread()
-        except httpx.TimeoutException:
+            data = await resp.read()
+        except TimeoutError:
             self.metrics.upstream_error("timeout")
             return self.error(ex, 504, _upstream_error("the upstream did not answer in time", 504))
-        except httpx.HTTPError:
+        except aiohttp.ClientError:
             self.metrics.upstream_error("broken")
             return self.error(ex, 502, _upstream_error("the upstream's answer broke off", 502))
         finally:
-            await resp.aclose()
+            resp.release()
         t0 = time.perf_counter()
         try:
             doc = json.loads(data)
@@ -660,18 +677,21 @@ class _Guard:
             action = _worse(action, found)
             data = json.dumps(doc).encode()
         ex.added_s += time.perf_counter() - t0
-        self.metrics.request(ex.route, resp.status_code, action, ex.added_s)
+        self.metrics.request(ex.route, resp.status, action, ex.added_s)
         return Response(
             data,
-            status_code=resp.status_code,
-            headers={**_response_headers(resp), **self.headers_for(ex, action)},
+            status_code=resp.status,
+            headers={
+                **_response_headers(resp, decoded=True, own_type=True),
+                **self.headers_for(ex, action),
+            },
             media_type="application/json",
             background=self._later(ex, parsed, guards),
         )
 
     async def _events(
         self,
-        resp: httpx.Response,
+        resp: aiohttp.ClientResponse,
         parsed: ParsedRequest,
         ex: _Exchange,
         decision: Decision,
@@ -685,7 +705,7 @@ class _Guard:
         sep = b"\n\n" if sse else b"\n"
         held: list[tuple[bytes, dict[str, int]]] = []
         buffer = b""
-        status = resp.status_code
+        status = resp.status
         action = decision.action
 
         def feed(unit: bytes) -> Finding | None:
@@ -731,7 +751,7 @@ class _Guard:
             return json.dumps({"error": reason}).encode() + sep
 
         try:
-            async for data in resp.aiter_bytes():
+            async for data in resp.content.iter_any():
                 t0 = time.perf_counter()
                 buffer += data.replace(b"\r\n", b"\n") if sse else data
                 while (at := buffer.find(sep)) >= 0:
@@ -761,19 +781,19 @@ class _Guard:
                     yield cut(stop)
                     return
             yield b"".join(unit + sep for unit, _ in held)
-        except httpx.TimeoutException:
+        except TimeoutError:
             self.metrics.upstream_error("timeout")
             status = 504
-        except httpx.HTTPError:
+        except aiohttp.ClientError:
             self.metrics.upstream_error("broken")
             status = 502
         finally:
-            await resp.aclose()
+            resp.release()
             self.metrics.request(ex.route, status, action, ex.added_s)
 
     async def _stream(
         self,
-        resp: httpx.Response,
+        resp: aiohttp.ClientResponse,
         parsed: ParsedRequest,
         ex: _Exchange,
         decision: Decision,
@@ -788,7 +808,7 @@ class _Guard:
         finished: set[Any] = set()
         last: dict[str, Any] = {}
         action = decision.action
-        status = resp.status_code
+        status = resp.status
         buffer = b""
         done = False
         pieces: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
@@ -846,12 +866,12 @@ class _Guard:
                 yield self._cutoff(last, parsed.endpoint, guards, blocked) + b"data: [DONE]\n\n"
             else:
                 yield (_sse(tail) if tail is not None else b"") + b"data: [DONE]\n\n"
-        except httpx.TimeoutException:
+        except TimeoutError:
             self.metrics.upstream_error("timeout")
             status = 504
             yield _sse(_upstream_error("the upstream stopped sending in time", 504))
             yield b"data: [DONE]\n\n"
-        except httpx.HTTPError:
+        except aiohttp.ClientError:
             self.metrics.upstream_error("broken")
             status = 502
             yield _sse(_upstream_error("the upstream's stream broke off", 502))
@@ -863,7 +883,7 @@ class _Guard:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(reader), _DRAIN_S)
             reader.cancel()
-            await resp.aclose()
+            resp.release()
             self.metrics.request(ex.route, status, action, ex.added_s)
 
     async def _batch(
@@ -1012,30 +1032,30 @@ class _Guard:
         url = self.base + quote(path)
         if request.url.query:
             url += "?" + request.url.query
-        client = self.client
-        upstream = client.build_request(
-            request.method,
-            url,
-            content=request.stream(),
-            headers=self.upstream_headers(request, request_id, guarded=False),
-        )
+        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
         try:
-            resp = await client.send(upstream, stream=True)
-        except httpx.TimeoutException:
+            resp = await self.send(
+                request.method,
+                url,
+                self.upstream_headers(request, request_id, guarded=False),
+                request.stream() if has_body else None,
+                decode=False,
+            )
+        except TimeoutError:
             self.metrics.upstream_error("timeout")
             self.metrics.request(route, 504, "allow", None)
             return JSONResponse(_upstream_error("the upstream did not answer in time", 504), 504)
-        except httpx.HTTPError:
+        except aiohttp.ClientError:
             self.metrics.upstream_error("unreachable")
             self.metrics.request(route, 502, "allow", None)
             return JSONResponse(_upstream_error("the upstream cannot be reached", 502), 502)
         except ClientDisconnect:
             return Response(status_code=499)
-        self.metrics.request(route, resp.status_code, "allow", None)
+        self.metrics.request(route, resp.status, "allow", None)
         return StreamingResponse(
             _raw(resp),
-            status_code=resp.status_code,
-            headers={**_response_headers(resp, raw=True), "x-request-id": request_id},
+            status_code=resp.status,
+            headers={**_response_headers(resp), "x-request-id": request_id},
         )
 
     async def metrics_route(self, request: Request) -> Response:
@@ -1191,23 +1211,33 @@ def _upstream_error(message: str, status: int) -> dict[str, Any]:
     return error_body(message, "server_error", None, code)
 
 
-def _response_headers(resp: httpx.Response, *, raw: bool = False) -> dict[str, str]:
-    # the guard's server sets its own date and server headers
-    drop = _HOP | {"content-type", "date", "server"}
-    if not raw:
+def _response_headers(
+    resp: aiohttp.ClientResponse, *, decoded: bool = False, own_type: bool = False
+) -> dict[str, str]:
+    """The upstream's headers a client gets: hop-by-hop ones and the server's date and name
+    left out (the guard's server sets its own); ``content-encoding`` too when the body was
+    decoded (``decoded``), ``content-type`` when the response sets its own (``own_type``);
+    repeated headers joined with commas (of ``set-cookie``, the last)."""
+    drop = _HOP | {"date", "server"}
+    if decoded:
         drop |= {"content-encoding"}
-    headers = {k: v for k, v in resp.headers.items() if k.lower() not in drop}
-    if raw and "content-type" in resp.headers:
-        headers["content-type"] = resp.headers["content-type"]
+    if own_type:
+        drop |= {"content-type"}
+    headers: dict[str, str] = {}
+    for k, v in resp.headers.items():
+        key = k.lower()
+        if key in drop:
+            continue
+        headers[key] = v if key not in headers or key == "set-cookie" else headers[key] + ", " + v
     return headers
 
 
 async def _read_into(
-    resp: httpx.Response, pieces: asyncio.Queue[bytes | BaseException | None]
+    resp: aiohttp.ClientResponse, pieces: asyncio.Queue[bytes | BaseException | None]
 ) -> None:
     """Queue the upstream body's pieces, then None (or the exception that ended it)."""
     try:
-        async for data in resp.aiter_bytes():
+        async for data in resp.content.iter_any():
             pieces.put_nowait(data)
         pieces.put_nowait(None)
     except asyncio.CancelledError:
@@ -1216,14 +1246,14 @@ async def _read_into(
         pieces.put_nowait(exc)
 
 
-async def _raw(resp: httpx.Response) -> AsyncIterator[bytes]:
+async def _raw(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     try:
-        async for chunk in resp.aiter_raw():
+        async for chunk in resp.content.iter_any():
             yield chunk
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("guard pass-through broke off: %s", exc)
     finally:
-        await resp.aclose()
+        resp.release()
 
 
 def create_app(
@@ -1235,7 +1265,7 @@ def create_app(
     metrics: GuardMetrics | None = None,
     upstream_key: str | None = None,
     max_body_bytes: int | None = None,
-    client: httpx.AsyncClient | None = None,
+    client: aiohttp.ClientSession | None = None,
 ) -> Starlette:
     """The guard as an ASGI app in front of ``upstream`` (an OpenAI-compatible base URL).
 

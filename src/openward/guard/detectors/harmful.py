@@ -30,11 +30,13 @@ The prefilter (policy option ``prefilter``, default ``harm-head``) decides which
 the gate's embedding: the input side's harm head (:mod:`.harmreq`, numpy, about 0.4 ms per ask)
 says the ask may be harmful (``harm`` >= :data:`PREFILTER_HARM`, 0.005, far below its own flagging
 threshold of 0.985), or the harm phrase list finds a harm word (the gate needs one anyway for
-probabilities under 0.9), or the ask asks for a text to be reproduced (lyrics, a passage, an
+probabilities under 0.9) and the harm head gives it at least :data:`PREFILTER_PHRASE_HARM`
+(0.001: technical prose such as "kill the process" has the word and a score near zero), or the
+ask asks for a text to be reproduced (lyrics, a passage, an
 excerpt, a chapter, verbatim: HarmBench's copyright behaviours, which the harm head does not
 count as harmful). Asks it turns away report nothing, as asks the gate turns away do; ordinary
-prose asks seldom pass it (none of the throughput benchmark's, about a third of benign chat), so
-most benign traffic costs no embedding. On the asks of AdvBench,
+prose asks seldom pass it (1 % of the throughput benchmark's, 6 % before the floor on the
+harm-word route; about a third of benign chat), so most benign traffic costs no embedding. On the asks of AdvBench,
 HarmBench, StrongREJECT, XSTest, WildGuardTest, NotInject and CyberSecEval's MITRE prompts, and
 on the independent corpus of ``attacks/guard``, it turns away one ask the gate passes (an
 obfuscated injection, no harmful ask) (``benchmarks/guard_compliance_bench.py``). ``phrases``
@@ -80,6 +82,11 @@ GATE_META: Final = GATE_FILE.with_suffix(".json")
 # The prefilter's harm-head threshold: under the head's score of every ask the gate passes on
 # the shared data sets (lowest 0.0063) but HarmBench's copyright asks (the reproduction cue's).
 PREFILTER_HARM: Final = 0.005
+# A harm word of the phrase list sends an ask to the gate only when the harm head gives it at
+# least this much too ("kill the process", "execute the payload of a task" in technical prose
+# have the word and a harm-head score near zero). On every public set the gate was fitted on
+# and the independent corpus, no ask the gate passes is lost (docs/guard-detectors.md).
+PREFILTER_PHRASE_HARM: Final = 0.001
 PREFILTERS: Final = ("harm-head", "phrases", "none")
 # Asks to reproduce a text (HarmBench's copyright behaviours): the harm head reads them as benign.
 _REPRODUCE: Final = re.compile(
@@ -237,21 +244,28 @@ def _harm_head() -> Any | None:
         return None
 
 
-def prefilter_passes(ask: str, prefilter: str = "harm-head", harm: float = PREFILTER_HARM) -> bool:
+def prefilter_passes(
+    ask: str,
+    prefilter: str = "harm-head",
+    harm: float = PREFILTER_HARM,
+    phrase_harm: float = PREFILTER_PHRASE_HARM,
+) -> bool:
     """Whether ``ask`` is worth the gate's embedding (the module docstring): ``harm-head``, the
     default, passes an ask the harm head scores ``harm`` or more, one with a harm word of the
-    phrase list, or one asking for a text to be reproduced; ``phrases`` only one with a harm
-    word; ``none`` every ask."""
+    phrase list that the harm head scores ``phrase_harm`` or more, or one asking for a text
+    to be reproduced; ``phrases`` any ask with a harm word; ``none`` every ask."""
     if prefilter == "none":
         return True
-    if harmful_request_score(ask) >= 0.4:
-        return True
+    phrase = harmful_request_score(ask) >= 0.4
     if prefilter == "phrases":
-        return False
+        return phrase
     if _REPRODUCE.search(ask):
         return True
     model = _harm_head()
-    return model is None or model.score(ask).harm >= harm
+    if model is None:
+        return True
+    score = model.score(ask).harm
+    return score >= harm or (phrase and score >= phrase_harm)
 
 
 def _prefilter_option(value: object) -> str:
@@ -272,18 +286,22 @@ def _prefilter_option(value: object) -> str:
 def check_options(options: Mapping[str, object]) -> None:
     """Raise ValueError for options this detector does not take or cannot use (the policy
     loader calls it, so a bad value stops the start with a clear error)."""
-    unknown = set(options) - {"prefilter", "prefilter_harm"}
+    unknown = set(options) - {"prefilter", "prefilter_harm", "prefilter_phrase_harm"}
     if unknown:
         raise ValueError(
             f"detectors.{NAME}.options: unknown option(s) {', '.join(sorted(unknown))} "
-            "(known: prefilter, prefilter_harm)"
+            "(known: prefilter, prefilter_harm, prefilter_phrase_harm)"
         )
     _prefilter_option(options.get("prefilter"))
-    harm = options.get("prefilter_harm", PREFILTER_HARM)
-    if isinstance(harm, bool) or not isinstance(harm, int | float) or not 0.0 <= harm <= 1.0:
-        raise ValueError(
-            f"detectors.{NAME}.options.prefilter_harm must be a number from 0 to 1, not {harm!r}"
-        )
+    for key, default in (
+        ("prefilter_harm", PREFILTER_HARM),
+        ("prefilter_phrase_harm", PREFILTER_PHRASE_HARM),
+    ):
+        value = options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(
+                f"detectors.{NAME}.options.{key} must be a number from 0 to 1, not {value!r}"
+            )
 
 
 def _last_user_turn(conv: Conversation) -> str:
@@ -296,11 +314,16 @@ def _last_user_turn(conv: Conversation) -> str:
 
 class HarmfulComplianceScanner:
     def __init__(
-        self, ask: str, prefilter: str | bool = "harm-head", harm: float = PREFILTER_HARM
+        self,
+        ask: str,
+        prefilter: str | bool = "harm-head",
+        harm: float = PREFILTER_HARM,
+        phrase_harm: float = PREFILTER_PHRASE_HARM,
     ) -> None:
         # the prefilter runs at finish (off the event loop when the detector is deferred)
         self._prefilter = _prefilter_option(prefilter)
         self._harm = harm
+        self._phrase_harm = phrase_harm
         self._ask = ask
         self._text: list[str] = []
         self._size = 0
@@ -322,7 +345,9 @@ class HarmfulComplianceScanner:
             return []
         self._done = True
         output = "".join(self._text)[:MAX_CHARS]
-        if not output.strip() or not prefilter_passes(self._ask, self._prefilter, self._harm):
+        if not output.strip() or not prefilter_passes(
+            self._ask, self._prefilter, self._harm, self._phrase_harm
+        ):
             return []
         judge, _reason = _judge()
         if judge is None:
@@ -368,10 +393,12 @@ class HarmfulComplianceDetector:
         """Policy options (``detectors.harmful-compliance.options``): ``prefilter``
         (``harm-head``, the default; ``phrases`` or ``true``: only asks with a harm word, cheaper
         and lower recall; ``none`` or ``false``: every ask is embedded) and
-        ``prefilter_harm`` (the harm head's threshold, default 0.005)."""
+        ``prefilter_harm`` (the harm head's threshold, default 0.005) and
+        ``prefilter_phrase_harm`` (its threshold for an ask with a harm word, default 0.001)."""
         options = ctx.options.get(NAME, {})
         return HarmfulComplianceScanner(
             _last_user_turn(conv),
             options.get("prefilter", "harm-head"),
             float(options.get("prefilter_harm", PREFILTER_HARM)),
+            float(options.get("prefilter_phrase_harm", PREFILTER_PHRASE_HARM)),
         )

@@ -36,10 +36,11 @@ ask asks for a text to be reproduced (lyrics, a passage, an
 excerpt, a chapter, verbatim: HarmBench's copyright behaviours, which the harm head does not
 count as harmful). Asks it turns away report nothing, as asks the gate turns away do; ordinary
 prose asks seldom pass it (1 % of the throughput benchmark's, 6 % before the floor on the
-harm-word route; about a third of benign chat), so most benign traffic costs no embedding. On the asks of AdvBench,
-HarmBench, StrongREJECT, XSTest, WildGuardTest, NotInject and CyberSecEval's MITRE prompts, and
-on the independent corpus of ``attacks/guard``, it turns away one ask the gate passes (an
-obfuscated injection, no harmful ask) (``benchmarks/guard_compliance_bench.py``). ``phrases``
+harm-word route; about a third of benign chat), so most benign traffic costs no embedding.
+On the asks of AdvBench, HarmBench, StrongREJECT, XSTest, WildGuardTest, NotInject and
+CyberSecEval's MITRE prompts, and on the independent corpus of ``attacks/guard``, it turns
+away one ask the gate passes (an obfuscated injection, no harmful ask; the floor on the
+harm-word route loses none more) (``benchmarks/guard_compliance_bench.py``). ``phrases``
 (or ``true``) is the older, cheaper and weaker prefilter (a harm word of the phrase list alone),
 ``none`` (or ``false``) embeds every ask. When the harm head cannot be loaded every ask goes to
 the gate.

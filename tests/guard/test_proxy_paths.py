@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from openward.guard.engine import INLINE_CHARS
 from openward.guard.types import Conversation, Detection, DetectorContext
 from tests.guard.sample_detectors import PHRASE, Leak, PhraseInjection, Secrets
 from tests.guard.test_proxy import CHAT, SECRET, SYSTEM, _chat, _sse, guard
@@ -265,13 +266,16 @@ class _Slow:
 
 
 def test_a_full_detector_queue_answers_503_with_retry_after() -> None:
+    # prompts over INLINE_CHARS have their detectors run in the bounded pool (shorter ones
+    # on the event loop), so these queue
     limits = {"limits": {"detector_threads": 1, "max_queued": 1}}
+    long = "hello there, " * (INLINE_CHARS // 10)
     with guard(limits, detectors=[_Slow()]) as g:
         codes: list[int] = []
         retry: list[str | None] = []
 
         def send() -> None:
-            r = httpx.post(g.url + CHAT, json=_chat("hello"), timeout=10)
+            r = httpx.post(g.url + CHAT, json=_chat(long), timeout=10)
             codes.append(r.status_code)
             retry.append(r.headers.get("retry-after"))
 

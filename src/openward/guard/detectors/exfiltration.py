@@ -101,6 +101,8 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
     for a, b in spans:
         chars[a:b] = "\0" * (b - a)
     return "".join(chars)
+
+
 _B64 = re.compile(r"^[A-Za-z0-9+/_-]{16,}={0,2}$")
 
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 import json
 import threading
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Final
 
@@ -98,12 +98,17 @@ class WindowScore:
 @dataclass(frozen=True)
 class TextScore:
     """A text's scores (max over windows) and where the best window of each label lies:
-    ``spans[label]`` is the part of that window the score comes from (character offsets)."""
+    ``spans[label]`` is the part of that window the score comes from (character offsets),
+    worked out on first use (most texts score under the thresholds and are never located)."""
 
     scores: dict[str, float]
-    spans: dict[str, tuple[int, int]]
     windows: int
     truncated: bool
+    locate: Callable[[], dict[str, tuple[int, int]]] = field(repr=False, compare=False)
+
+    @cached_property
+    def spans(self) -> dict[str, tuple[int, int]]:
+        return self.locate()
 
 
 def _strip_format_chars(text: str) -> tuple[str, npt.NDArray[np.int64] | None]:
@@ -272,7 +277,8 @@ class GuardClassifier:
         if not isinstance(text, str):
             raise TypeError("text must be str")
         best = {lab: -np.inf for lab in LABELS}
-        spans: dict[str, tuple[int, int]] = {lab: (0, 0) for lab in LABELS}
+        # per label, what locating its best window needs (done only when asked for)
+        where: dict[str, tuple[Any, ...]] = {}
         plan, truncated = self._plan(text)
         nwin = 0
         for base, piece in plan:
@@ -284,15 +290,23 @@ class GuardClassifier:
                 k = int(np.argmax(logits[:, li]))
                 if logits[k, li] > best[lab]:
                     best[lab] = float(logits[k, li])
-                    if len(ids):
-                        s, e = self._localise(li, pooled[k], argm[k], offs, wins[k])
-                    else:
-                        s, e = 0, len(clean)
-                    if index is not None:
-                        s, e = int(index[s]), int(index[e - 1]) + 1 if e > s else int(index[s])
-                    spans[lab] = (base + s, base + e)
+                    where[lab] = (li, base, len(clean), len(ids), pooled[k], argm[k], offs,
+                                  wins[k], index)  # fmt: skip
+
+        def locate() -> dict[str, tuple[int, int]]:
+            spans: dict[str, tuple[int, int]] = {lab: (0, 0) for lab in LABELS}
+            for lab, (li, base, n, ntok, pooled_k, argm_k, offs, win, index) in where.items():
+                if ntok:
+                    s, e = self._localise(li, pooled_k, argm_k, offs, win)
+                else:
+                    s, e = 0, n
+                if index is not None:
+                    s, e = int(index[s]), int(index[e - 1]) + 1 if e > s else int(index[s])
+                spans[lab] = (base + s, base + e)
+            return spans
+
         scores = {lab: _sigmoid(best[lab]) for lab in LABELS}
-        return TextScore(scores, spans, nwin, truncated)
+        return TextScore(scores, nwin, truncated, locate)
 
     def score(self, text: str) -> dict[str, float]:
         """``{"injection": p, "jailbreak": p}``: the best window's probabilities."""

@@ -155,6 +155,20 @@ def compliance(args: argparse.Namespace) -> None:
     print(f"\nAsks the gate passes that the `harm-head` prefilter turns away: {len(lost)}")
     for a in lost[:20]:
         print(f"    {a[:100]!r}")
+    floors = (0.0, 1e-4, 1e-3, H.PREFILTER_HARM)
+    print("\n### The harm-word route's floor (`prefilter_phrase_harm`, default "
+          f"{H.PREFILTER_PHRASE_HARM:g}): asks the gate passes that `harm-head` turns away "
+          "/ share embedded\n")  # fmt: skip
+    print("| asks | gate passes | " + " | ".join(f"floor {f:g}" for f in floors) + " |")
+    print("|---|---|" + "---|" * len(floors))
+    for name, (_harmful, asks) in sets.items():
+        uniq = list(dict.fromkeys(asks))
+        cells = []
+        for f in floors:
+            keep = {a: H.prefilter_passes(a, "harm-head", phrase_harm=f) for a in uniq}
+            cells.append(f"{sum(gate(a) and not keep[a] for a in uniq)} / "
+                         f"{_pct(sum(keep.values()) / len(uniq))}")  # fmt: skip
+        print(f"| {name} | {sum(gate(a) for a in uniq)} | " + " | ".join(cells) + " |")
     print(f"\nCPU per ask (this machine): prefilter `harm-head` {pre_ms:.2f} ms, "
           f"gate {gate_ms:.1f} ms (batches of 32)")  # fmt: skip
 

@@ -552,3 +552,21 @@ def test_a_redaction_in_several_segments_redacts_each_and_writes_one_event() -> 
                             "Page two. [redacted:injection] again."]  # fmt: skip
         (event,) = g.events.lines
         assert event["kind"] == "indirect" and event["evidence"] == {"findings": 2, "segments": 2}
+
+
+def test_pass_through_adds_no_encoding_the_client_did_not_ask_for() -> None:
+    """The guard's upstream client adds no Accept-Encoding of its own: a client that asked
+    for none must not get a compressed answer passed through raw; one that asked keeps it."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    with guard() as g:
+        where = urlsplit(g.url)
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+        conn.putrequest("GET", "/v1/echo", skip_accept_encoding=True)
+        conn.endheaders()
+        seen = json.loads(conn.getresponse().read())
+        conn.close()
+        assert seen["accept_encoding"] is None
+        asked = httpx.get(g.url + "/v1/echo", headers={"accept-encoding": "gzip"}).json()
+        assert asked["accept_encoding"] == "gzip"

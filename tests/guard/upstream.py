@@ -160,6 +160,7 @@ def upstream_app(script: Script) -> Starlette:
                 "query": request.url.query,
                 "body": body.decode("utf-8", "replace"),
                 "authorization": request.headers.get("authorization"),
+                "accept_encoding": request.headers.get("accept-encoding"),
             }
         )
 

@@ -281,7 +281,9 @@ class _Guard:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
+                # the client's own headers go upstream; none of aiohttp's defaults are added (an
+                # Accept-Encoding the client never sent would get it a compressed answer)
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
             )
         try:
             yield

@@ -68,7 +68,7 @@ HP: dict[str, Any] = {
     "seed": 0,
     "fpr": 0.01,
     "handwritten_weight": 1.5,
-    "realistic_weight": 1.0,
+    "realistic_weight": 3.0,
 }
 
 

@@ -63,6 +63,8 @@ BENIGN_KINDS = (
     "benign:system",
     "benign:non_english",
     "benign:request",
+    "benign:document_howto",
+    "benign:fewshot_formats",
 )
 
 # The keyword baseline: phrases that injection/jailbreak filters commonly ban.

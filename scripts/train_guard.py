@@ -68,6 +68,7 @@ HP: dict[str, Any] = {
     "seed": 0,
     "fpr": 0.01,
     "handwritten_weight": 1.5,
+    "realistic_weight": 3.0,
 }
 
 
@@ -171,6 +172,8 @@ def example_weight(ex: D.Example) -> float:
         return float(HP["overdefence_weight"])
     if ex.kind.split(":", 1)[1].startswith("handwritten_"):
         return float(HP["handwritten_weight"])
+    if ex.kind in ("benign:document_howto", "benign:fewshot_formats"):
+        return float(HP["realistic_weight"])
     return 1.0
 
 

@@ -1381,6 +1381,10 @@ class Counts:
     inj_indirect: int = 4200
     bipia: int = 2400
     jailbreak_gen: int = 300
+    # :mod:`realistic`: instruction-laden documents, few-shot formats, and both with a plant.
+    howto: int = 2400
+    fewshot_formats: int = 1400
+    inj_realistic: int = 2000
 
     def scaled(self, f: float) -> Counts:
         return Counts(**{k: max(1, int(v * f)) for k, v in self.__dict__.items()})
@@ -1496,6 +1500,33 @@ def generate(
         out.append(Example(text, 1, 0, f"attack:injection_bipia_{kind}", split, span))
     for _ in range(counts.jailbreak_gen):
         out.append(Example(gen_jailbreak(rng, p), 0, 1, "attack:jailbreak_gen", split))
+    out += _realistic(split, counts, seed, fams, held)
+    return out
+
+
+def _realistic(
+    split: str, counts: Counts, seed: int, fams: Sequence[str], held: Sequence[str]
+) -> list[Example]:
+    """:mod:`realistic`'s hosts (own random stream, so the examples above do not move)."""
+    from openward.guard.training import realistic as R
+
+    rng = random.Random(f"{SALT}:{seed}:{split}:realistic")
+    out = [
+        Example(R.gen_howto(rng, split), 0, 0, "benign:document_howto", split)
+        for _ in range(counts.howto)
+    ]
+    out += [
+        Example(R.gen_fewshot(rng, split), 0, 0, "benign:fewshot_formats", split)
+        for _ in range(counts.fewshot_formats)
+    ]
+
+    def family_payload(r: random.Random) -> str:
+        fam = r.choice(list(held)) if held and r.random() < 0.5 else r.choice(list(fams))
+        return FAMILIES[fam](r, _goal(r))
+
+    for _ in range(counts.inj_realistic):
+        text, span = R.gen_attack(rng, split, family_payload)
+        out.append(Example(text, 1, 0, "attack:injection_realistic_host", split, span))
     return out
 
 

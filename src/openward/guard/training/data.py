@@ -1382,12 +1382,20 @@ class Counts:
     bipia: int = 2400
     jailbreak_gen: int = 300
     # :mod:`realistic`: instruction-laden documents, few-shot formats, and both with a plant.
-    howto: int = 2400
-    fewshot_formats: int = 1400
-    inj_realistic: int = 2000
+    # None by default: the shipped weights were trained without them (a training with them
+    # cut false positives on these documents but lost recall on validation: BENCHMARKS.md);
+    # the detection benchmark adds them to its test split (REALISTIC) as data never trained on.
+    howto: int = 0
+    fewshot_formats: int = 0
+    inj_realistic: int = 0
 
     def scaled(self, f: float) -> Counts:
-        return Counts(**{k: max(1, int(v * f)) for k, v in self.__dict__.items()})
+        return Counts(**{k: max(1, int(v * f)) if v else 0 for k, v in self.__dict__.items()})
+
+
+# The realistic kinds' counts for a run that uses them (the test split of the benchmark, or a
+# training with ``dataclasses.replace(Counts(), **REALISTIC)``).
+REALISTIC: dict[str, int] = {"howto": 2400, "fewshot_formats": 1400, "inj_realistic": 2000}
 
 
 def generate(

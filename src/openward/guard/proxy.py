@@ -11,8 +11,10 @@ writes to any other path are refused unless the policy's ``passthrough`` lists t
 
 Workers keep no state of their own: usage counters live in the store (memory, or Redis
 shared by every guard process), the upstream client is one pooled ``aiohttp.ClientSession``
-(httpx cost three times the CPU per streamed request: see docs/guard.md, "Throughput").
-Detectors run in a bounded thread pool; a full queue answers 503. Faults answer in OpenAI's
+(httpx cost twice the CPU of a bare relay per streamed request: docs/guard.md, "State and
+scale").
+Input detectors of requests over 1 000 characters run in a bounded thread pool (shorter
+ones on the event loop); a full queue answers 503. Faults answer in OpenAI's
 error shape: malformed JSON 400, too large 413, unknown key 401, path not allowed 403, upstream
 unreachable 502, upstream too slow 504.
 """

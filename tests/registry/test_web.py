@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Dialog, Page
 
 CHROMIUM = os.environ.get("OPENWARD_CHROMIUM", "/usr/bin/chromium")
+PATIENT = 30.0
+"""Seconds a page may take: the server runs in the test's process, and CI's two cores run two
+test workers; httpx's default of 5 s timed out one page on a slow CI machine."""
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
@@ -92,7 +95,7 @@ def _csrf(html: str) -> str:
 
 def _http_session(server: Server, token: str) -> httpx.Client:
     """An HTTP client signed in through the form, as a browser would be."""
-    client = httpx.Client(base_url=server.url)
+    client = httpx.Client(base_url=server.url, timeout=PATIENT)
     r = client.post("/signin", data={"csrf_token": _csrf(client.get("/signin").text),
                                      "token": token, "next": "/"})  # fmt: skip
     assert r.status_code == 303, r.text
@@ -356,7 +359,7 @@ def test_forms_need_the_csrf_token_and_this_origin(server: Server, tmp_path: Pat
     )
     _gate(server, publisher, "acme/g")
 
-    anonymous = httpx.Client(base_url=server.url)
+    anonymous = httpx.Client(base_url=server.url, timeout=PATIENT)
     page = anonymous.get("/signin")
     cookie = page.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "openward_session=" in cookie
@@ -429,7 +432,7 @@ def test_pages_status_codes_and_headers(server: Server, tmp_path: Path) -> None:
                    headers=_auth(server.admin))  # fmt: skip
     assert r.status_code == 200, r.text
 
-    anonymous = httpx.Client(base_url=server.url)
+    anonymous = httpx.Client(base_url=server.url, timeout=PATIENT)
     owner = _http_session(server, publisher)
     rita = _http_session(server, reader)
     cases = [

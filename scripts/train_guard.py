@@ -34,6 +34,7 @@ machine the generated material differs and so do the weights (the figures should
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -69,6 +70,8 @@ HP: dict[str, Any] = {
     "fpr": 0.01,
     "handwritten_weight": 1.5,
     "realistic_weight": 3.0,
+    # the same hosts with an instruction planted for the model (attack:injection_realistic_host)
+    "realistic_attack_weight": 1.0,
 }
 
 
@@ -174,6 +177,8 @@ def example_weight(ex: D.Example) -> float:
         return float(HP["handwritten_weight"])
     if ex.kind in ("benign:document_howto", "benign:fewshot_formats"):
         return float(HP["realistic_weight"])
+    if ex.kind == "attack:injection_realistic_host":
+        return float(HP["realistic_attack_weight"])
     return 1.0
 
 
@@ -328,6 +333,8 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     t0 = time.time()
     mats = D.collect_material(Path(args.site_packages) if args.site_packages else _site_packages())
     counts = D.Counts().scaled(0.25) if args.quick else D.Counts()
+    if args.realistic:  # the instruction-laden documents and few-shot formats, with plants
+        counts = dataclasses.replace(counts, **D.REALISTIC)
     exs = D.build_dataset(guard_dir, redteam_dir, mats, counts, seed=HP["seed"])
     hand = D.load_handwritten(args.handwritten) if HP["handwritten_weight"] > 0 else []
     exs += hand
@@ -457,6 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--cache", type=Path, default=None, help="keep the per-token outputs here")
     ap.add_argument("--quick", action="store_true", help="a quarter of the generated data")
+    ap.add_argument(
+        "--realistic",
+        action="store_true",
+        help="train on training.realistic's documents, few-shot formats and plants too",
+    )
     ap.add_argument(
         "--check", action="store_true", help="retrain and compare with the shipped weights"
     )

@@ -20,7 +20,8 @@ Kinds and scores:
   the text before the first token asks about templates and the instruction is not an
   override; a token with no instruction after it 0.45 (below the default threshold).
 - ``role-header``: a line-start role header (``System:``, ``### System``, ``[SYSTEM]``,
-  ``<system>``, ``### Instruction:``, ``ADMIN:``, ``Developer note:``) after other text, or
+  ``<system>``, ``### Instruction:``, ``ADMIN:``, ``Developer note:``, ``IMPORTANT SYSTEM
+  NOTICE:``, ``URGENT ADMIN MESSAGE:``) after other text, or
   anywhere in a document or tool result, followed by an instruction: 0.85 (0.9 in untrusted
   text).
 - ``fake-completion``: a made-up answer (``Assistant: ...``, ``Answer: done``, ``[/INST]``,
@@ -64,6 +65,7 @@ _SYSTEM_ROLE = re.compile(
 )
 _HEADER = re.compile(
     r"^[ \t>*_#=\-\[(]*"
+    r"(?:(?:important|urgent|critical|official|priority|attention|warning)[ \t!:*_\-]+)?"
     r"(?P<role>system|developer|admin(?:istrator)?|root|operator|instructions?|new instructions?|"
     r"system (?:message|prompt|note|override|update|instruction)s?|"
     r"developer (?:message|note|mode)|important (?:system )?(?:instructions?|notice|message) for (?:the )?(?:ai|assistant|model)|"

@@ -29,9 +29,18 @@ Kinds and scores:
 - ``goal-hijack``: "instead of that / forget the task / your real task is" followed by an
   injected goal (print a fixed string, reveal, a link, an override): 0.85; with no such goal
   0.4 (below the default threshold: a user changing their own mind is not an attack).
+- ``context-ignoring``: an imperative that sets the model's earlier instructions aside, at the
+  start of a sentence: "Ignore (all|any|your|the) (previous|prior|above|system...) (and following)
+  instructions|directions|rules|prompt...", "Disregard everything above", "Forget everything you
+  were told": 0.85, 0.9 in untrusted text. Not read: the user's own ("my previous
+  instructions"), a quotation (an odd number of quote marks before it on its line), a question
+  about the phrase (its sentence ends in "?"), a qualified human instruction ("ignore earlier
+  guidance suggesting...", "...if you use Docker"); "the previous instructions" in a user turn
+  that follows earlier user turns scores 0.45 (the user may be taking back their own).
 
 A few-shot prompt or a pasted transcript (four or more example lines such as ``Input:``/
-``Output:`` or ``User:``/``Assistant:`` of two or more roles) caps ``template-token`` at 0.45 and
+``Output:`` or ``User:``/``Assistant:`` of two or more roles) caps ``template-token`` and
+``context-ignoring`` at 0.45 and
 reads no role answer as a fake completion: labelled examples of attacks are data there.
 Text that *discusses* the tokens does not fire: tokens inside backticks or a code fence are not
 read, and a question about a template ("what does <|im_start|> mean in ChatML?") with no
@@ -42,6 +51,7 @@ counts, never the text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any, Final
 
 from openward.guard.detectors._common import capped_segments
@@ -133,6 +143,80 @@ _GOAL = re.compile(
     r"|\b(?:insult|threaten|curse at|swear at)\b|\b(?:visit|click|download)\b",
     re.IGNORECASE,
 )
+# Context ignoring (Liu et al. 2024; Perez & Ribeiro 2022, "Ignore Previous Prompt"): an
+# imperative that sets earlier instructions aside, at the start of a sentence.
+_IGNORE = re.compile(
+    r"(?:^|(?<=[.!?;:\n>\-—–(\[])|(?<=\.\.\.))[ \t]*"
+    r"(?:(?:please|now|ok(?:ay)?|so|but|and|then|just|first|also|kindly|actually|wait|"
+    r"nevermind|never mind|stop)[ \t,.!]+){0,3}"
+    r"(?:ignore|disregard|forget(?: about)?|override|bypass|discard|drop|abandon|set aside|"
+    r"do not follow|don'?t follow|stop following|pay no attention to|throw (?:away|out))\s+"
+    r"(?:(?:your|the (?:model|assistant|ai)'s)\s+(?:own\s+|current\s+)?(?:instructions|rules|"
+    r"guidelines|system prompt|programming|directives|restrictions|constraints|safety "
+    r"(?:rules|guidelines))\b"
+    r"|(?P<det>(?:(?:all|any|every|each|the|your|these|those|of|other|whatever|previously|"
+    r"earlier)\s+){0,3})"
+    r"(?:previous|prior|above|earlier|preceding|foregoing|former|original|initial|old|existing|"
+    r"given|system|default|current|following|aforementioned)\s+"
+    r"(?:(?:and|or|&)\s+(?:following|subsequent|later|future)\s+)?"
+    r"(?:instructions?|directions?|directives?|prompts?|rules|guidelines|commands|orders|"
+    r"context|constraints|restrictions|guidance|programming|policies|messages|text|content|"
+    r"conversation|system prompt|task|requests?)\b)"
+    r"|(?:^|(?<=[.!?;:\n]))[ \t]*(?:ignore|disregard|forget)\s+(?P<all>everything|all)\s+"
+    r"(?:above|before|prior|you (?:were|have been|'ve been) told|in your (?:system )?prompt|"
+    r"(?:that )?(?:was )?(?:said|written|stated) (?:above|before))\b",
+    re.IGNORECASE,
+)
+# What follows an ignore-phrase written for a human reader: "ignore earlier guidance suggesting
+# ...", "ignore the above steps if you use Docker".
+_QUALIFIED = re.compile(
+    r"\A[ \t]*(?:if|when|unless|suggesting|saying|stating|claiming|recommending|that|which|"
+    r"about|on|regarding|from (?:the|our|this|that|version)|in (?:the|this|that|section|step|"
+    r"chapter)|for (?:the|this|that|windows|mac|linux)|on (?:windows|mac|linux))\b",
+    re.IGNORECASE,
+)
+_QUOTES: Final = '"“”`'
+_IGNORE_VERBS: Final = (
+    "ignore", "disregard", "forget", "override", "bypass", "discard", "drop", "abandon",
+    "set aside", "follow", "pay no", "throw",
+)  # fmt: skip
+# An example under a label: "... => INJECTION", "<input>...</input>", or a next line such as
+# "Output: prompt_injection" / "Expected: INJECTION" (a classification few-shot prompt quotes
+# attacks as the data to label).
+_LABEL_AFTER = re.compile(
+    r"\A[^\n]*?(?:(?:=>|->|→)[ \t]*(?:[\w-]{2,30})?[ \t.]*$|\t[ \t]*[\w-]{2,30}[ \t.]*$|</(?:input|text|example|query|prompt)>)"
+    r"|\A[^\n]*\n[ \t]*\n?[ \t*#<]*(?:output|expected|label|category|class|classification|"
+    r"verdict|answer|assistant|ai|tag|type)\b[ \t*>]*[:>=]",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def context_ignoring(text: str) -> Iterator[tuple[int, int, bool]]:
+    """``(start, end, plain_the)`` of each context-ignoring imperative in ``text``; ``plain_the``
+    when it names "the" (or no) earlier instructions rather than all, any or the model's own."""
+    low = text.lower()
+    if not any(verb in low for verb in _IGNORE_VERBS):
+        return  # most texts: no verb the expression starts with (str search, no regex pass)
+    for m in _IGNORE.finditer(text):
+        after = text[m.end() : m.end() + 200]
+        if _QUALIFIED.match(after):
+            continue
+        # the line so far (at most 1 000 characters: a long line of repeats stays linear)
+        lo = max(0, m.start() - 1000)
+        line = text[text.rfind("\n", lo, m.start()) + 1 or lo : m.start()]
+        if sum(line.count(q) for q in _QUOTES) % 2 or line.count("'") % 2:
+            continue  # inside a quotation: reported, not addressed to the model
+        if _LABEL_AFTER.match(after):
+            continue  # an example a few-shot prompt labels
+        stop = re.search(r"[.!\n?]", after)
+        if stop is not None and stop.group(0) == "?":
+            continue  # a question about the phrase
+        det = m.group("det")
+        words = set((det or "").lower().split())
+        plain = det is not None and not ({"all", "any", "every", "each", "your"} & words)
+        yield m.start(), m.end(), plain
+
+
 _EXAMPLE_LINE = re.compile(
     r"^[ \t*#]*(user|human|assistant|ai|bot|q|a|input|output|label|answer|question|text|review|"
     r"message|prompt|response|email|sentence|category|sentiment)[ \t*]*:",
@@ -184,8 +268,11 @@ def _after(text: str, end: int) -> str:
     return text[end : end + AFTER_CHARS]
 
 
-def scan(text: str, untrusted: bool = False) -> list[tuple[str, float, int, int, dict[str, Any]]]:
-    """``(kind, score, start, end, evidence)`` findings in ``text``, best first."""
+def scan(
+    text: str, untrusted: bool = False, own_turns: bool = False
+) -> list[tuple[str, float, int, int, dict[str, Any]]]:
+    """``(kind, score, start, end, evidence)`` findings in ``text``, best first. ``own_turns``:
+    the text is a user turn after earlier user turns (it may take back the user's own)."""
     t = _blank(text)
     found: list[tuple[str, float, int, int, dict[str, Any]]] = []
     # a few-shot prompt or a pasted transcript (4+ example lines of 2+ roles): its examples may
@@ -242,6 +329,14 @@ def scan(text: str, untrusted: bool = False) -> list[tuple[str, float, int, int,
                 ("fake-completion", 0.9, m.start(), min(len(text), m.end() + AFTER_CHARS), {})
             )
             break
+    # context ignoring
+    for start, end, plain in context_ignoring(t):
+        s = 0.9 if untrusted else 0.85
+        if examples or labelled_examples(t) or (plain and own_turns and not untrusted):
+            s = 0.45
+        found.append(("context-ignoring", s, start, min(len(text), end + AFTER_CHARS // 4), {}))
+        if s > 0.5:
+            break
     # goal hijack
     for m in _HIJACK.finditer(t):
         goal = _GOAL.search(t[m.start() : m.end() + 150]) is not None
@@ -258,9 +353,11 @@ class InjectionStructureDetector:
     def detect(self, conv: Conversation, ctx: DetectorContext) -> list[Detection]:
         threshold = float(ctx.thresholds.get(NAME, 0.5))
         out: list[Detection] = []
+        first_user = min((s.message for s in conv.segments if s.role == "user"), default=-1)
         for idx, seg, cap in capped_segments(conv):
             untrusted = seg.untrusted or seg.role in ("tool", "function", "document")
-            hits = scan(cap.text, untrusted)
+            own_turns = seg.role == "user" and seg.message > first_user
+            hits = scan(cap.text, untrusted, own_turns)
             if not hits or hits[0][1] < threshold:
                 continue
             kind, score, s, e, ev = hits[0]

@@ -36,7 +36,7 @@ Kinds and scores:
 - ``context-ignoring``: an imperative that sets the model's earlier instructions aside, at the
   start of a sentence: "Ignore (all|any|your|the) (previous|prior|above|system...) (and following)
   instructions|directions|rules|prompt...", "Disregard everything above", "Forget everything you
-  were told": 0.85, 0.9 in untrusted text. Not read: the user's own ("my previous
+  were told", "disregard the user's question": 0.85, 0.9 in untrusted text. Not read: the user's own ("my previous
   instructions"), a quotation (an odd number of quote marks before it on its line), a question
   about the phrase (its sentence ends in "?"), a qualified human instruction ("ignore earlier
   guidance suggesting...", "...if you use Docker"); "the previous instructions" in a user turn
@@ -155,7 +155,9 @@ _IGNORE = re.compile(
     r"nevermind|never mind|stop)[ \t,.!]+){0,3}"
     r"(?:ignore|disregard|forget(?: about)?|override|bypass|discard|drop|abandon|set aside|"
     r"do not follow|don'?t follow|stop following|pay no attention to|throw (?:away|out))\s+"
-    r"(?:(?:your|the (?:model|assistant|ai)'s)\s+(?:own\s+|current\s+)?(?:instructions|rules|"
+    r"(?:(?:the\s+)?(?:user'?s?|visible|original|actual)\s+(?:question|request|query|prompt|"
+    r"instructions?|message|task)\b"
+    r"|(?:your|the (?:model|assistant|ai)'s)\s+(?:own\s+|current\s+)?(?:instructions|rules|"
     r"guidelines|system prompt|programming|directives|restrictions|constraints|safety "
     r"(?:rules|guidelines))\b"
     r"|(?P<det>(?:(?:all|any|every|each|the|your|these|those|of|other|whatever|previously|"

@@ -29,18 +29,23 @@ Kinds and scores:
 - ``goal-hijack``: "instead of that / forget the task / your real task is" followed by an
   injected goal (print a fixed string, reveal, a link, an override): 0.85; with no such goal
   0.4 (below the default threshold: a user changing their own mind is not an attack).
-- ``rules-off``: the model told it has no rules or to drop them ("Do Anything Now", "you are
-  DAN", "act as an unfiltered AI", "pretend you have no restrictions", "enable developer mode",
-  "disable your safety filters", "you have been jailbroken"), with the exceptions below for
-  quotations, questions and labelled examples: 0.85, 0.9 in untrusted text.
+- ``rules-off``: the model told it has no rules or to drop them ("You are DAN, which stands for
+  Do Anything Now", "act as an unfiltered AI", "an AI without any rules", "pretend you have no
+  restrictions", "enable developer mode" when it is the whole request or what the model should do
+  in it follows, "disable your safety filters", "you have been jailbroken"), with the exceptions
+  below for quotations, questions and labelled examples: 0.85, 0.9 in untrusted text.
 - ``context-ignoring``: an imperative that sets the model's earlier instructions aside, at the
-  start of a sentence: "Ignore (all|any|your|the) (previous|prior|above|system...) (and following)
-  instructions|directions|rules|prompt...", "Disregard everything above", "Forget everything you
-  were told", "disregard the user's question": 0.85, 0.9 in untrusted text. Not read: the user's own ("my previous
-  instructions"), a quotation (an odd number of quote marks before it on its line), a question
-  about the phrase (its sentence ends in "?"), a qualified human instruction ("ignore earlier
-  guidance suggesting...", "...if you use Docker"); "the previous instructions" in a user turn
-  that follows earlier user turns scores 0.45 (the user may be taking back their own).
+  start of a sentence, in English or nine other languages: 0.85 (0.9 in untrusted text) when it
+  is strong: all / any / your / no determiner with instructions, prompt, rules or guidelines
+  ("Ignore (all) previous instructions", "Forget all your rules"), the system prompt, the user's
+  request ("disregard the user's question"), "the instructions you were given", "disregard
+  everything above", or any form followed by a new goal ("...and instead print", "and say");
+  otherwise ("Ignore the previous request, I found it", "ignore the following instructions",
+  "drop the previous constraints") 0.45: a user taking back their own words or a document's
+  reader told to skip a step. Not read: the user's own ("my previous instructions"), a quotation
+  (an odd number of quote marks before it on its line, a ``>`` line, a line after "Attackers
+  write:"), a question about the phrase, a human-qualified one ("...if you use Docker", "...
+  guidance suggesting"), an example a few-shot prompt labels (``=> INJECTION``, ``Expected:``).
 
 A few-shot prompt or a pasted transcript (four or more example lines such as ``Input:``/
 ``Output:`` or ``User:``/``Assistant:`` of two or more roles) caps ``template-token`` and
@@ -153,85 +158,185 @@ _IGNORE = re.compile(
     r"(?:^|(?<=[.!?;:\n>\-—–(\[])|(?<=\.\.\.))[ \t]*"
     r"(?:(?:please|now|ok(?:ay)?|so|but|and|then|just|first|also|kindly|actually|wait|"
     r"nevermind|never mind|stop)[ \t,.!]+){0,3}"
-    r"(?:ignore|disregard|forget(?: about)?|override|bypass|discard|drop|abandon|set aside|"
+    r"(?P<verb>ignore|disregard|forget(?: about)?|override|bypass|discard|drop|abandon|set aside|"
     r"do not follow|don'?t follow|stop following|pay no attention to|throw (?:away|out))\s+"
-    r"(?:(?:the\s+)?(?:user'?s?|visible|original|actual)\s+(?:question|request|query|prompt|"
-    r"instructions?|message|task)\b"
-    r"|(?:your|the (?:model|assistant|ai)'s)\s+(?:own\s+|current\s+)?(?:instructions|rules|"
-    r"guidelines|system prompt|programming|directives|restrictions|constraints|safety "
-    r"(?:rules|guidelines))\b"
+    r"(?:(?P<user>(?:the\s+)?(?:user'?s?|visible|original|actual)\s+(?:question|request|query|"
+    r"prompt|instructions?|message|task)\b|what the user (?:asked|said|wants|requested)\b)"
+    r"|(?P<your>(?:all\s+(?:of\s+)?)?(?:your|the (?:model|assistant|ai)'s)\s+(?:own\s+|current\s+)?"
+    r"(?:instructions|rules|guidelines|system prompt|programming|directives|restrictions|"
+    r"constraints|safety (?:rules|guidelines))\b)"
+    r"|(?P<got>(?:all\s+)?(?:the\s+)?(?:instructions|rules)\s+(?:that\s+)?you(?:'ve| have)?\s+"
+    r"(?:got|received|were given|have been given|were told)\b)"
     r"|(?P<det>(?:(?:all|any|every|each|the|your|these|those|of|other|whatever|previously|"
     r"earlier)\s+){0,3})"
-    r"(?:previous|prior|above|earlier|preceding|foregoing|former|original|initial|old|existing|"
-    r"given|system|default|current|following|aforementioned)\s+"
+    r"(?P<adj>previous|prior|above|earlier|preceding|foregoing|former|original|initial|old|"
+    r"existing|given|system|default|current|following|aforementioned)\s+"
     r"(?:(?:and|or|&)\s+(?:following|subsequent|later|future)\s+)?"
-    r"(?:instructions?|directions?|directives?|prompts?|rules|guidelines|commands|orders|"
+    r"(?P<noun>instructions?|directions?|directives?|prompts?|rules|guidelines|commands|orders|"
     r"context|constraints|restrictions|guidance|programming|policies|messages|text|content|"
     r"conversation|system prompt|task|requests?)\b)"
     r"|(?:^|(?<=[.!?;:\n]))[ \t]*(?:ignore|disregard|forget)\s+(?P<all>everything|all)\s+"
-    r"(?:above|before|prior|you (?:were|have been|'ve been) told|in your (?:system )?prompt|"
-    r"(?:that )?(?:was )?(?:said|written|stated) (?:above|before))\b",
+    r"(?:(?:above|before|prior)\b(?=\s*(?:[.,;:!\n]|and\b|\Z))|you (?:were|have been|'ve been) "
+    r"told|in your (?:system )?prompt|(?:that )?(?:was )?(?:said|written|stated) (?:above|"
+    r"before))\b",
     re.IGNORECASE,
 )
+# The nouns that name a model's instructions (others, "the previous request / text /
+# conversation", are what a user takes back); the words that say which.
+_MODEL_NOUNS: Final = frozenset(
+    {"instruction", "instructions", "prompt", "prompts", "system prompt", "directive",
+     "directives", "programming", "rules", "guidelines"}
+)  # fmt: skip
+_ALL_WORDS: Final = frozenset({"all", "any", "every", "each", "your"})
+_WEAK_ADJ: Final = frozenset({"default", "existing", "current", "given", "following", "old"})
+_WEAK_VERBS: Final = ("discard", "drop", "abandon", "set aside", "throw", "pay no")
+# What an injection asks once the instructions are set aside (Perez & Ribeiro's "...and instead
+# print", "and say"); a user taking back their own request goes on differently.
+_THEN_GOAL = re.compile(
+    r"[^\n]{0,150}?\b(?:instead|and (?:just |only |now |then )?(?:say|print|output|respond|"
+    r"reply|reveal|repeat|type|answer|obey)|say|print|output|reveal|repeat)\b",
+    re.IGNORECASE,
+)
+# The same in other languages (verb, "all", "previous", "instructions"): Spanish, Portuguese,
+# Italian, French, German, Dutch, Polish, Russian, Ukrainian.
+_IGNORE_INTL = re.compile(
+    r"\b(?:ignora|ignore[sz]?|olvida|olvide|esquece|esqueça|dimentica|oubliez|oublie|ignoriere|"
+    r"ignorieren sie|vergiss|vergessen sie|negeer|vergeet|zignoruj|zapomnij|игнорируй|"
+    r"проигнорируй|забудь|забудьте|игнорируйте|ігноруй)\s+(?:\w+\s+){0,3}?"
+    r"(?:(?:anteriores|previas|precedentes|anteriori|precedenti|vorherigen|bisherigen|obigen|"
+    r"vorigen|vorherige|eerdere|vorige|poprzednie|wcześniejsze|предыдущие|прошлые|прежние|"
+    r"вышеуказанные|попередні)\s+(?:\w+\s+)?(?:instrucciones|instruções|istruzioni|"
+    r"instructions|consignes|anweisungen|instruktionen|regeln|instructies|instrukcje|polecenia|"
+    r"инструкции|указания|правила|інструкції)"
+    r"|(?:instrucciones|instruções|istruzioni|instructions|consignes|regole|règles|reglas|"
+    r"regras)\s+(?:anteriores|precedenti|précédentes|precedentes|previas))\b"
+    r"(?!\s+(?:si|se|wenn|falls|als|jeśli|если|якщо|s'il|when|if)\b)",
+    re.IGNORECASE,
+)
+_INTL_STEMS: Final = (
+    "ignor", "olvid", "esque", "diment", "oubli", "vergi", "verges", "negeer", "vergeet",
+    "zapomn", "игнор", "забуд", "ігнор",
+)  # fmt: skip
 # What follows an ignore-phrase written for a human reader: "ignore earlier guidance suggesting
 # ...", "ignore the above steps if you use Docker".
 _QUALIFIED = re.compile(
-    r"\A[ \t]*(?:if|when|unless|suggesting|saying|stating|claiming|recommending|that|which|"
+    r"[ \t]*(?:if|when|unless|suggesting|saying|stating|claiming|recommending|that|which|"
     r"about|on|regarding|from (?:the|our|this|that|version)|in (?:the|this|that|section|step|"
     r"chapter)|for (?:the|this|that|windows|mac|linux)|on (?:windows|mac|linux))\b",
     re.IGNORECASE,
 )
 _QUOTES: Final = '"“”`'
-_IGNORE_VERBS: Final = (
-    "ignore", "disregard", "forget", "override", "bypass", "discard", "drop", "abandon",
-    "set aside", "follow", "pay no", "throw",
-)  # fmt: skip
+_APOSTROPHE = re.compile(r"(?<![^\W\d_])'|'(?![^\W\d_])")  # a quote mark, not a contraction
+# A line that introduces a quoted example: "Attackers often write:", "The payload was:".
+_INTRO = re.compile(
+    r"(?:\b(?:writes?|wrote|written|say|says|said|types?|typed|posts?|posted|sends?|sent|"
+    r"examples?|payloads?|such as|like|e\.g\.|for instance|reads?|looks? like|messages?|"
+    r"prompts?|attacks?|injections?|jailbreaks?)\b[^\n]{0,20}:|:\s*[\"“'])[ \t]*$",
+    re.IGNORECASE,
+)
 # An example under a label: "... => INJECTION", "<input>...</input>", or a next line such as
 # "Output: prompt_injection" / "Expected: INJECTION" (a classification few-shot prompt quotes
 # attacks as the data to label).
 _LABEL_AFTER = re.compile(
-    r"\A[^\n]*?(?:(?:=>|->|→)[ \t]*(?:[\w-]{2,30})?[ \t.]*$|\t[ \t]*[\w-]{2,30}[ \t.]*$|</(?:input|text|example|query|prompt)>)"
+    r"\A[^\n]*?(?:(?:=>|->|→)[ \t]*(?:[\w-]{2,30})?[ \t.]*$|\t[ \t]*[\w-]{2,30}[ \t.]*$|"
+    r"</(?:input|text|example|query|prompt)>)"
     r"|\A[^\n]*\n[ \t]*\n?[ \t*#<]*(?:output|expected|label|category|class|classification|"
-    r"verdict|answer|assistant|ai|tag|type)\b[ \t*>]*[:>=]",
+    r"verdict|tag|type)\b[ \t*>]*[:>=]",
     re.IGNORECASE | re.MULTILINE,
 )
+_IGNORE_VERBS: Final = (
+    "ignore", "disregard", "forget", "override", "bypass", "discard", "drop", "abandon",
+    "set aside", "follow", "pay no", "throw",
+)  # fmt: skip
 
-
-# Rules off: the model told it has none, or to drop them (DAN, "developer mode", "pretend you
+# Rules off: the model told it has no rules, or to drop them (DAN, "developer mode", "pretend you
 # have no restrictions", "disable your safety filters"), however short the prompt.
+_NO_RULES = (
+    r"(?:restrictions|rules|filters|guidelines|limitations|content polic(?:y|ies)|"
+    r"ethical (?:guidelines|constraints)|censorship)"
+)
 _RULES_OFF = re.compile(
-    r"\bdo anything now\b"
+    r"\bDAN\b[ \t]*(?:[,:(=-]|\bwhich\b|\bstands for\b|\bmeans\b)[ \t,]*(?:which[ \t]+)?"
+    r"(?:stands[ \t]+for[ \t]+|means[ \t]+)?[\"“']?do anything now\b"
     r"|\b(?:you are|you're|you will be|act as|become|pretend to be|role-?play as|play the role "
-    r"of)\s+(?:now\s+)?(?:an? )?(?:(?-i:DAN|STAN|DUDE)\b|(?:unfiltered|unrestricted|uncensored|"
-    r"jailbroken|unbound|amoral|unethical|unaligned)\s+(?:ai|model|assistant|chatbot|version|llm)\b)"
+    r"of)\s+(?:now\s+)?(?:an? )?(?:DAN(?![’'][sS])\b(?!,?\s+(?:a|an|the|my|our|your)\b)"
+    r"|(?-i:STAN|DUDE)\b"
+    r"|(?:unfiltered|unrestricted|uncensored|jailbroken|unbound|amoral|unethical|unaligned)\s+"
+    r"(?:ai|model|assistant|chatbot|llm)\b(?!\s+(?:user|account|plan|tier|access|subscription))"
+    rf"|(?:ai|model|assistant|chatbot|llm)\s+(?:without|with no)\s+(?:any\s+)?{_NO_RULES}\b)"
     r"|\b(?:pretend|imagine|act as if|assume|suppose|from now on)\b[^.\n]{0,30}?\byou (?:have|had|"
-    r"are under|operate with|follow) no (?:restrictions|rules|filters|guidelines|limits|"
-    r"limitations|content polic(?:y|ies)|ethical (?:guidelines|constraints)|morals|boundaries|"
-    r"censorship)\b(?!\s+(?:on|for|about|regarding|in|with|when|around|to|at|over)\b)"
+    r"are under|operate with|follow) no "
+    rf"{_NO_RULES}\b(?!\s+(?:on|for|about|regarding|in|with|when|around|to|at|over)\b)"
+    r"|\b(?:pretend|imagine|act as if|assume|suppose|from now on)\b[^.\n]{0,30}?\byou (?:do not|"
+    rf"don'?t|no longer) have any {_NO_RULES}\b"
+    r"(?!\s+(?:on|for|about|regarding|in|with|when|around|to|at|over)\b)"
     r"|\b(?:enable|activate|enter|switch to|turn on|unlock|engage)\s+(?:your\s+)?(?:developer|dev|"
-    r"god|jailbreak|jailbroken|unrestricted|unfiltered|dan|evil|chaos)\s+mode\b"
-    r"(?!\s+(?:on|in|for|of|from|via|using|with)\b)"
-    r"|\b(?:disable|turn off|remove|deactivate|bypass|drop|lift|switch off)\s+(?:all\s+(?:of\s+)?)?"
-    r"your\s+(?:(?:safety|content|ethical|moral)\s+)?(?:filters?|guidelines|guardrails|"
-    r"restrictions|safeguards|protocols|polic(?:y|ies)|limitations|censorship|alignment)\b"
-    r"|\byou (?:are|have been) (?:now )?(?:freed|liberated|jailbroken|unshackled|unchained|"
-    r"released from (?:your|all|the) (?:rules|restrictions|guidelines))\b",
+    r"god|jailbreak|jailbroken|unrestricted|unfiltered|dan|evil|chaos) ?mode\b"
+    r"(?P<mode>(?!\s+(?:on|in|for|of|from|via|using|with|by)\b))"
+    r"|\b(?:disable|turn off|remove|deactivate|bypass|switch off)\s+(?:all\s+(?:of\s+)?)?"
+    r"(?:your|the|all)\s+(?:safety|content|ethical|moral)\s+(?:filters?|guidelines|guardrails|"
+    r"restrictions|safeguards|protocols|polic(?:y|ies)|limitations|censorship)\b"
+    r"(?!\s+(?:in|on|for|from|of)\b)"
+    r"|\b(?:disable|turn off|remove|deactivate|bypass|switch off)\s+(?:all\s+(?:of\s+)?)?your\s+"
+    r"(?:filters|guardrails|safeguards|censorship|alignment)\b(?!\s+(?:in|on|for|from|of)\b)"
+    r"|\byou (?:are|have been) (?:now )?(?:jailbroken|unshackled|unchained|(?:freed|liberated|"
+    r"released) from (?:your|all|the) (?:rules|restrictions|guidelines|programming|filters)"
+    r"(?!\s+of\b))\b",
     re.IGNORECASE,
 )
 _RULES_OFF_WORDS: Final = (
     "anything now", "dan", "stan", "dude", "unfiltered", "unrestricted", "uncensored",
-    "jailbr", "unbound", "amoral", "unethical", "unaligned", "no ", " mode", "your",
-    "freed", "liberated", "unshackled", "unchained", "released",
+    "jailbr", "unbound", "amoral", "unethical", "unaligned", "without", "with no", "no ",
+    "have any", "mode", "filter", "guardrail", "safeguard", "censor", "alignment", "unshackled",
+    "unchained", "freed", "liberated", "released",
 )  # fmt: skip
+# A mode switch counts when the model is told what to do in it, or when it is the whole request
+# ("Enable developer mode."), not "enable developer mode, then click Load unpacked".
+_MODE_CONTEXT = re.compile(
+    r"[^\n]{0,80}?\b(?:respond|answer|output|generate|reply|without|no (?:filters|restrictions|"
+    r"rules)|you|your|uncensored|unfiltered|confirm)\b",
+    re.IGNORECASE,
+)
+_BARE_COMMAND = re.compile(
+    r"\A[\s\W]*(?:(?:please|now|ok(?:ay)?)[\s,]+)?(?:enable|activate|enter|switch to|turn on|"
+    r"unlock|engage)\b[\w ]{0,30}mode[\s.!]*\Z",
+    re.IGNORECASE,
+)
+
+
+def _quoted(text: str, start: int) -> bool:
+    """Whether ``start`` sits inside a quotation: an odd number of quote marks before it on its
+    line (apostrophes of contractions not counted), a markdown quote (``>``), or a line (or list
+    item) right after a line that introduces an example ("Attackers often write:")."""
+    lo = max(0, start - 1000)
+    line_start = text.rfind("\n", lo, start) + 1 or lo
+    line = text[line_start:start]
+    if sum(line.count(q) for q in _QUOTES) % 2 or len(_APOSTROPHE.findall(line)) % 2:
+        return True
+    if line.lstrip().startswith(">"):
+        return True
+    # the previous non-empty lines (a list of examples after its intro: up to four back)
+    pos = line_start - 1
+    for _ in range(5):
+        if pos <= 0:
+            return False
+        prev_start = text.rfind("\n", max(0, pos - 1000), pos) + 1 or max(0, pos - 1000)
+        prev = text[prev_start:pos].strip()
+        pos = prev_start - 1
+        if not prev:
+            continue
+        if _INTRO.search(prev):
+            return True
+        if not prev.startswith(("-", "*", "•")) and not re.match(r"\d+[.)]", prev):
+            return False
+    return False
 
 
 def _addressed(text: str, start: int, end: int) -> bool:
     """Neither quoted, nor asked about, nor an example a few-shot prompt labels."""
+    if _quoted(text, start):
+        return False  # reported, not addressed to the model
     after = text[end : end + 200]
-    lo = max(0, start - 1000)
-    line = text[text.rfind("\n", lo, start) + 1 or lo : start]
-    if sum(line.count(q) for q in _QUOTES) % 2 or line.count("'") % 2:
-        return False  # inside a quotation: reported, not addressed to the model
     if _LABEL_AFTER.match(after):
         return False  # an example a few-shot prompt labels
     stop = re.search(r"[.!\n?]", after)
@@ -244,24 +349,49 @@ def rules_off(text: str) -> Iterator[tuple[int, int]]:
     if not any(w in low for w in _RULES_OFF_WORDS):
         return
     for m in _RULES_OFF.finditer(text):
+        if m.group("mode") is not None and not (
+            _MODE_CONTEXT.match(text, m.end()) or _BARE_COMMAND.match(text)
+        ):
+            continue  # a device's or a game's mode
         if _addressed(text, m.start(), m.end()):
             yield m.start(), m.end()
 
 
 def context_ignoring(text: str) -> Iterator[tuple[int, int, bool]]:
-    """``(start, end, plain_the)`` of each context-ignoring imperative in ``text``; ``plain_the``
-    when it names "the" (or no) earlier instructions rather than all, any or the model's own."""
+    """``(start, end, strong)`` of each context-ignoring imperative in ``text``. ``strong``: it
+    sets aside all (any, your) instructions, the user's request, everything above, or goes on
+    to a new goal ("...and say"); otherwise ("ignore the previous request, I found it") it may be
+    a user taking back their own words or a document's reader told to skip a step."""
     low = text.lower()
+    if any(stem in low for stem in _INTL_STEMS):
+        for m in _IGNORE_INTL.finditer(text):
+            if _addressed(text, m.start(), m.end()):
+                yield m.start(), m.end(), True
     if not any(verb in low for verb in _IGNORE_VERBS):
         return  # most texts: no verb the expression starts with (str search, no regex pass)
     for m in _IGNORE.finditer(text):
-        after = text[m.end() : m.end() + 200]
-        if _QUALIFIED.match(after) or not _addressed(text, m.start(), m.end()):
+        if _QUALIFIED.match(text, m.end()) or not _addressed(text, m.start(), m.end()):
             continue
-        det = m.group("det")
-        words = set((det or "").lower().split())
-        plain = det is not None and not ({"all", "any", "every", "each", "your"} & words)
-        yield m.start(), m.end(), plain
+        goal = _THEN_GOAL.match(text, m.end()) is not None
+        verb = m.group("verb") or ""
+        if m.group("det") is not None:
+            words = set(m.group("det").lower().split())
+            noun = (m.group("noun") or "").lower()
+            adj = (m.group("adj") or "").lower()
+            strong = (
+                (
+                    noun in _MODEL_NOUNS
+                    and (not words or bool(words & _ALL_WORDS))  # "ignore previous instructions"
+                    and adj not in _WEAK_ADJ
+                )
+                or (adj == "system" and noun in _MODEL_NOUNS)
+                or goal
+            )
+        else:  # the user's request, your instructions, the ones you got, everything above
+            strong = True
+        if verb.lower().startswith(_WEAK_VERBS) and not goal:
+            strong = False
+        yield m.start(), m.end(), strong
 
 
 _EXAMPLE_LINE = re.compile(
@@ -346,21 +476,21 @@ def scan(
         start, end = toks[0].start(), min(len(text), toks[-1].end() + AFTER_CHARS)
         found.append(("template-token", best, start, end, {"tokens": len(toks)}))
     # role headers
+    lead = len(t) - len(t.lstrip())  # where the text's first non-blank character is
     for m in _HEADER.finditer(t):
-        before = t[: m.start()].strip()
-        if not before and not untrusted:
+        if m.start() <= lead and not untrusted:
             continue  # a user's own message starting "System:" is their text, read as such
         rest = _after(t, m.end())
         if _STRONG.search(rest) or _INSTR.search(rest):
             s = 0.9 if untrusted else 0.85
-            if not _STRONG.search(rest) and _ABOUT.search(before):
+            if not _STRONG.search(rest) and _ABOUT.search(t[: m.start()]):
                 s = 0.45
             found.append(("role-header", s, m.start(), min(len(text), m.end() + AFTER_CHARS),
                           {"header": m.group("role").lower()[:24]}))  # fmt: skip
             break
     # fake completion: a made-up answer, then a new instruction
     for m in _ANSWER.finditer(t):
-        if not t[: m.start()].strip():
+        if m.start() <= lead:
             continue
         rest = _after(t, m.end())
         done = m.group("role") is None  # "task complete", "[/INST]": the answer is declared over
@@ -376,22 +506,20 @@ def scan(
                 ("fake-completion", 0.9, m.start(), min(len(text), m.end() + AFTER_CHARS), {})
             )
             break
-    # context ignoring
-    for start, end, plain in context_ignoring(t):
-        s = 0.9 if untrusted else 0.85
-        if examples or labelled_examples(t) or (plain and own_turns and not untrusted):
-            s = 0.45
+    # context ignoring and rules off: one finding each (a labelled few-shot prompt's examples
+    # are data: 0.45)
+    labelled = examples or labelled_examples(t)
+    weak = 0.45
+    for start, end, strong in context_ignoring(t):
+        s = (0.9 if untrusted else 0.85) if strong and not labelled else weak
+        if s < 0.5 and (own_turns or labelled):
+            continue  # taking back their own words, or an example: look for a stronger one
         found.append(("context-ignoring", s, start, min(len(text), end + AFTER_CHARS // 4), {}))
-        if s > 0.5:
-            break
-    # rules off
+        break
     for start, end in rules_off(t):
-        s = 0.9 if untrusted else 0.85
-        if examples or labelled_examples(t):
-            s = 0.45
+        s = weak if labelled else (0.9 if untrusted else 0.85)
         found.append(("rules-off", s, start, min(len(text), end + AFTER_CHARS // 4), {}))
-        if s > 0.5:
-            break
+        break
     # goal hijack
     for m in _HIJACK.finditer(t):
         goal = _GOAL.search(t[m.start() : m.end() + 150]) is not None

@@ -59,6 +59,7 @@ counts, never the text.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from typing import Any, Final
@@ -308,13 +309,16 @@ def _quoted(text: str, start: int) -> bool:
     """Whether ``start`` sits inside a quotation: an odd number of quote marks before it on its
     line (apostrophes of contractions not counted), a markdown quote (``>``), or a line (or list
     item) right after a line that introduces an example ("Attackers often write:")."""
-    lo = max(0, start - 1000)
-    line_start = text.rfind("\n", lo, start) + 1 or lo
+    lo = max(0, start - 1000)  # a quotation opened further back on the line is not seen
+    nl = text.rfind("\n", lo, start)
+    line_start = nl + 1 if nl >= 0 else lo
     line = text[line_start:start]
     if sum(line.count(q) for q in _QUOTES) % 2 or len(_APOSTROPHE.findall(line)) % 2:
         return True
     if line.lstrip().startswith(">"):
         return True
+    if nl < 0:
+        return False  # the line began more than 1 000 characters back (or the text did)
     # the previous non-empty lines (a list of examples after its intro: up to four back)
     pos = line_start - 1
     for _ in range(5):
@@ -325,7 +329,7 @@ def _quoted(text: str, start: int) -> bool:
         pos = prev_start - 1
         if not prev:
             continue
-        if _INTRO.search(prev):
+        if _INTRO.search(prev[-80:]):
             return True
         if not prev.startswith(("-", "*", "•")) and not re.match(r"\d+[.)]", prev):
             return False
@@ -445,6 +449,33 @@ def _after(text: str, end: int) -> str:
     return text[end : end + AFTER_CHARS]
 
 
+class _Spans:
+    """Where an expression matches in a text, found once, so that "does it match in the
+    ``AFTER_CHARS`` after this marker?" costs a bisection for each of thousands of markers.
+
+    A match inside a window of the text is always covered by one of the whole text's matches
+    (``finditer`` finds it or an earlier one overlapping it), so ``near`` never says no where
+    the window's own search would say yes; where it says yes, the window is searched exactly."""
+
+    def __init__(self, pattern: re.Pattern[str], text: str) -> None:
+        self.pattern, self.text = pattern, text
+        self.starts: list[int] | None = None  # found on first use: most texts have no marker
+        self.ends: list[int] = []
+
+    def near(self, a: int, b: int) -> bool:
+        if self.starts is None:
+            spans = [m.span() for m in self.pattern.finditer(self.text)]
+            self.starts = [x for x, _ in spans]
+            self.ends = [y for _, y in spans]
+        i = bisect.bisect_left(self.starts, b) - 1
+        return i >= 0 and self.ends[i] > a
+
+    def search(self, a: int) -> bool:
+        """The exact question: a match in the window of ``AFTER_CHARS`` from ``a``."""
+        b = a + AFTER_CHARS
+        return self.near(a, b) and self.pattern.search(self.text[a:b]) is not None
+
+
 def scan(
     text: str, untrusted: bool = False, own_turns: bool = False
 ) -> list[tuple[str, float, int, int, dict[str, Any]]]:
@@ -456,6 +487,7 @@ def scan(
     # quote attacks; that shape is the many-shot detector's and the classifier's to judge
     labels = [m.group(1).lower() for m in _EXAMPLE_LINE.finditer(t)]
     examples = len(labels) >= 4 and len(set(labels)) >= 2
+    strong, instr = _Spans(_STRONG, t), _Spans(_INSTR, t)
     # template tokens
     toks = list(_TOKEN.finditer(t))
     if toks:
@@ -466,9 +498,9 @@ def scan(
             rest = _after(t, m.end())
             role_sys = _SYSTEM_ROLE.match(m.group(0).lstrip("<|[").lower() + " " + rest) is not None
             role_sys = role_sys or _SYSTEM_ROLE.match(rest) is not None
-            if _STRONG.search(rest):
+            if strong.search(m.end()):
                 s = 0.95 if role_sys else 0.9
-            elif _INSTR.search(rest):
+            elif instr.search(m.end()):
                 s = 0.45 if about else (0.95 if role_sys else 0.9)
             else:
                 s = 0.45  # a token with no instruction after it: shown or discussed, not used
@@ -480,22 +512,25 @@ def scan(
     for m in _HEADER.finditer(t):
         if m.start() <= lead and not untrusted:
             continue  # a user's own message starting "System:" is their text, read as such
-        rest = _after(t, m.end())
-        if _STRONG.search(rest) or _INSTR.search(rest):
+        if strong.search(m.end()) or instr.search(m.end()):
             s = 0.9 if untrusted else 0.85
-            if not _STRONG.search(rest) and _ABOUT.search(t[: m.start()]):
+            if not strong.search(m.end()) and _ABOUT.search(t[: m.start()]):
                 s = 0.45
             found.append(("role-header", s, m.start(), min(len(text), m.end() + AFTER_CHARS),
                           {"header": m.group("role").lower()[:24]}))  # fmt: skip
             break
     # fake completion: a made-up answer, then a new instruction
+    hijack = _Spans(_HIJACK, t)
     for m in _ANSWER.finditer(t):
         if m.start() <= lead:
             continue
-        rest = _after(t, m.end())
         done = m.group("role") is None  # "task complete", "[/INST]": the answer is declared over
         if examples and not done:
             continue
+        a, b = m.end(), m.end() + AFTER_CHARS
+        if not (strong.near(a, b) or instr.near(a, b) or hijack.near(a, b)):
+            continue  # nothing after it that any condition below could find
+        rest = _after(t, m.end())
         if (
             _STRONG.search(rest)
             or (_HIJACK.search(rest) and _GOAL.search(rest))

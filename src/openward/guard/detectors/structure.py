@@ -545,8 +545,8 @@ def scan(
     # are data: 0.45)
     labelled = examples or labelled_examples(t)
     weak = 0.45
-    for start, end, strong in context_ignoring(t):
-        s = (0.9 if untrusted else 0.85) if strong and not labelled else weak
+    for start, end, is_strong in context_ignoring(t):
+        s = (0.9 if untrusted else 0.85) if is_strong and not labelled else weak
         if s < 0.5 and (own_turns or labelled):
             continue  # taking back their own words, or an example: look for a stronger one
         found.append(("context-ignoring", s, start, min(len(text), end + AFTER_CHARS // 4), {}))

@@ -332,9 +332,11 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     guard_dir, redteam_dir = data / "guard", data / "redteam"
     t0 = time.time()
     mats = D.collect_material(Path(args.site_packages) if args.site_packages else _site_packages())
-    counts = D.Counts().scaled(0.25) if args.quick else D.Counts()
+    counts = D.Counts()
     if args.realistic:  # the instruction-laden documents and few-shot formats, with plants
         counts = dataclasses.replace(counts, **D.REALISTIC)
+    if args.quick:
+        counts = counts.scaled(0.25)
     exs = D.build_dataset(guard_dir, redteam_dir, mats, counts, seed=HP["seed"])
     hand = D.load_handwritten(args.handwritten) if HP["handwritten_weight"] > 0 else []
     exs += hand

@@ -316,11 +316,6 @@ def test_context_ignoring_is_found_whatever_follows_it(text: str) -> None:
     assert found.kind == "context-ignoring" and found.score == 0.9
 
 
-@pytest.mark.parametrize("text", CONTEXT_IGNORING_BENIGN)
-def test_the_users_own_quoted_asked_about_or_labelled_ignore_phrases_pass(text: str) -> None:
-    assert InjectionStructureDetector().detect(user(text), CTX) == [], scan(text)
-
-
 def test_a_later_user_turn_taking_back_the_previous_instructions_passes() -> None:
     text = "Ignore the previous instructions, just give me a one-line answer."
     det = InjectionStructureDetector()
@@ -383,11 +378,6 @@ def test_rules_off_is_found_however_short(text: str) -> None:
     assert found.kind == "rules-off" and found.score >= 0.85, scan(text)
 
 
-@pytest.mark.parametrize("text", RULES_OFF_BENIGN)
-def test_rules_off_look_alikes_pass(text: str) -> None:
-    assert InjectionStructureDetector().detect(user(text), CTX) == [], scan(text)
-
-
 # A second engineer's attack on the two kinds (2026-12-07): look-alikes that fired, and rewordings
 # of canonical attacks that got through, before the fixes.
 REVIEW_BENIGN = [
@@ -435,12 +425,12 @@ REVIEW_ATTACKS = [
 ]
 
 
-@pytest.mark.parametrize("text", REVIEW_BENIGN)
-def test_reviewed_look_alikes_pass(text: str) -> None:
-    assert InjectionStructureDetector().detect(user(text), CTX) == [], scan(text)
-
-
 @pytest.mark.parametrize("text", REVIEW_ATTACKS)
 def test_reviewed_rewordings_are_found(text: str) -> None:
     found = InjectionStructureDetector().detect(user(text), CTX)
     assert found and found[0].kind in ("context-ignoring", "rules-off"), scan(text)
+
+
+@pytest.mark.parametrize("text", CONTEXT_IGNORING_BENIGN + RULES_OFF_BENIGN + REVIEW_BENIGN)
+def test_the_users_own_quoted_asked_about_or_labelled_look_alikes_pass(text: str) -> None:
+    assert InjectionStructureDetector().detect(user(text), CTX) == [], scan(text)

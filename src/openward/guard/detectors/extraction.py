@@ -142,6 +142,8 @@ _COMPLETE = re.compile(
     r"original)\s+)(?:prompt|instructions)\s+(?:begins?|starts?|says?|reads?|goes|is|are)\b",
     re.I,
 )
+# Families read in the text as written (the others read it with the meta phrases blanked).
+_AS_WRITTEN: Final[dict[str, re.Pattern[str]]] = {"complete": _COMPLETE}
 
 
 def extraction_families(text: str) -> tuple[list[str], bool]:
@@ -150,8 +152,7 @@ def extraction_families(text: str) -> tuple[list[str], bool]:
     any: a question about prompts does not excuse an extraction ask beside it."""
     blanked, n = _META.subn(lambda m: " " * len(m.group()), text)
     hits = [name for name, rx in FAMILIES.items() if rx.search(blanked)]
-    if _COMPLETE.search(text):
-        hits.append("complete")
+    hits += [name for name, rx in _AS_WRITTEN.items() if rx.search(text)]
     return hits, n > 0
 
 
@@ -201,11 +202,11 @@ class PromptExtractionDetector:
 
 
 def _span(text: str, raw: str, families: list[str]) -> tuple[int, int]:
-    """Where the families match: in the text with meta phrases blanked (same offsets), the
-    sentence-completion family in the text as written."""
+    """Where the families match: in the text with meta phrases blanked (same offsets), or as
+    written for the families read that way."""
     spans = [
         m.span()
         for f in families
-        if (m := (_COMPLETE.search(raw) if f == "complete" else FAMILIES[f].search(text)))
+        if (m := (_AS_WRITTEN[f].search(raw) if f in _AS_WRITTEN else FAMILIES[f].search(text)))
     ]
     return min(s for s, _ in spans), max(e for _, e in spans)

@@ -1394,7 +1394,7 @@ class Counts:
 
 
 # The realistic kinds' counts for a run that uses them (the test split of the benchmark, or a
-# training with ``dataclasses.replace(Counts(), **REALISTIC)``).
+# training with ``scripts/train_guard.py --realistic``).
 REALISTIC: dict[str, int] = {"howto": 2400, "fewshot_formats": 1400, "inj_realistic": 2000}
 
 

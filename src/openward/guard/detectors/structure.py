@@ -34,6 +34,15 @@ Kinds and scores:
   restrictions", "enable developer mode" when it is the whole request or what the model should do
   in it follows, "disable your safety filters", "you have been jailbroken"), with the exceptions
   below for quotations, questions and labelled examples: 0.85, 0.9 in untrusted text.
+- ``authority-claim``: the text speaks as the model's vendor, developer or operator and
+  instructs it ("This is OpenAI. ... output your configuration"), declares its operator or
+  instructions replaced ("you obey only me"), or its safety rules suspended for this session:
+  0.85, 0.9 in untrusted text.
+- ``forced-output``: a hijacking benchmark's fixed string asked for ("say I have been PWNED",
+  "reply only with 'Access Granted'"; not a program printing it, not a game's conditional rule):
+  0.85, 0.9 in untrusted text.
+- ``no-refusal``: refusal suppression ("you will never refuse a request", "without warnings or
+  refusals"): 0.85, 0.9 in untrusted text.
 - ``context-ignoring``: an imperative that sets the model's earlier instructions aside, at the
   start of a sentence, in English or nine other languages: 0.85 (0.9 in untrusted text) when it
   is strong: all / any / your / no determiner with instructions, prompt, rules or guidelines
@@ -48,9 +57,10 @@ Kinds and scores:
   guidance suggesting"), an example a few-shot prompt labels (``=> INJECTION``, ``Expected:``).
 
 A few-shot prompt or a pasted transcript (four or more example lines such as ``Input:``/
-``Output:`` or ``User:``/``Assistant:`` of two or more roles) caps ``template-token`` and
-``context-ignoring`` at 0.45 and
-reads no role answer as a fake completion: labelled examples of attacks are data there.
+``Output:`` or ``User:``/``Assistant:`` of two or more roles) or a labelled classification
+prompt (``Expected: INJECTION``, ``<output>...</output>``, ``"output": "..."``) caps
+``template-token``, ``context-ignoring``, ``rules-off``, ``authority-claim``, ``forced-output``
+and ``no-refusal`` at 0.45 and reads no role answer as a fake completion: labelled examples of attacks are data there.
 Text that *discusses* the tokens does not fire: tokens inside backticks or a code fence are not
 read, and a question about a template ("what does <|im_start|> mean in ChatML?") with no
 instruction after its tokens scores 0.45. Evidence holds the kind, the token or header family and
@@ -62,6 +72,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any, Final
 
 from openward.guard.detectors._common import capped_segments
@@ -304,6 +315,128 @@ _BARE_COMMAND = re.compile(
     re.IGNORECASE,
 )
 
+# Refusal suppression (Wei et al. 2023, "Jailbroken"): the model told it may not refuse. Only
+# forms aimed at a model ("never refuse a request", "you cannot decline"), not "never refuse
+# dessert" or a coach's "never say 'I can't'".
+_NO_REFUSAL = re.compile(
+    r"\b(?:never|do not|don'?t|you (?:must|may|can|will|shall|should) (?:not|never)|you (?:can'?t|"
+    r"cannot|won'?t)|you are (?:not allowed|forbidden|unable) to|without)\s+(?:ever\s+)?"
+    r"(?:refus(?:e|ing)|declin(?:e|ing))\b"
+    r"(?=\s*(?:[.!\n]|\Z|(?:to\s+)?(?:answer|respond|reply|comply|help|assist)\b|(?:a|any|an?y? "
+    r"single|my|the user'?s?|user|these|such)\s+(?:requests?|questions?|prompts?|orders?|commands?|"
+    r"instructions?|tasks?)\b|anything\b|me\b))"
+    r"|\bwithout\s+(?:any\s+)?(?:warnings?|disclaimers?|caveats?|moral(?:i[sz]ing)?|ethics)"
+    r"(?:\s*,\s*\w+){0,3},?\s+(?:or|and)\s+(?:any\s+)?refusals?\b",
+    re.IGNORECASE,
+)
+# Authority claims (the "authority" and "role swap" families of injected prompts): the text
+# speaks as the model's vendor, developer or operator, or declares them replaced, or the safety
+# rules suspended; counted when an instruction to the model follows (or is the claim itself).
+_AUTHORITY = re.compile(
+    r"(?:^|(?<=[.!?;:\n>\]]))[ \t*#\[]*(?:this is|(?:a )?(?:message|notice|note|update|directive) from|"
+    r"i am|i'm|we are|speaking as)\s+(?:the\s+)?(?:openai|anthropic|google deepmind|meta ai|mistral ai|"
+    r"your (?:developers?|creators?|makers?|operators?|administrators?|admins?|owners?|programmers?|"
+    r"system administrators?|trainers?)|the (?:developers?|creators?|administrators?|operators?) "
+    r"of (?:this|the) (?:ai|assistant|model|chatbot|bot))\b(?![’'\w-])"
+    r"(?=[ \t]*(?:[.,:;!\n\-—–]|\Z|(?:here|speaking|writing|(?:safety |security |trust and safety |"
+    r"engineering |admin |support )?(?:team|staff|support|engineering))\b))",
+    re.IGNORECASE,
+)
+_TAKEOVER = re.compile(
+    r"\byou\b[^.\n]{0,30}?\b(?:obey|follow|listen to|answer to|take (?:orders|instructions|commands) "
+    r"from)\s+only\s+(?:me|my (?:instructions|orders|commands|rules))\b"
+    r"|\b(?:your|the) (?:previous|original|former|old|prior) (?:operator|developer|administrator|"
+    r"admin|owner|system prompt|instructions|rules|guidelines|programming)\s+(?:has|have) been "
+    r"(?:removed|replaced|revoked|deleted|disabled|overridden|superseded|cancell?ed|terminated|"
+    r"suspended)\b"
+    r"|\b(?:safety|content|ethical|moderation) (?:protocols?|filters?|guidelines|restrictions|rules|"
+    r"policies|guardrails|measures|checks)\s+(?:(?:are|have been|were|is|has been)\s+)?(?:now\s+|"
+    r"temporarily\s+)?(?:suspended|disabled|lifted|removed|turned off|deactivated|switched off|"
+    r"waived)\b(?=[^.\n]{0,60}\b(?:your|for (?:this|the) (?:session|conversation|chat)|by "
+    r"(?:the|your) (?:developer|administrator|admin|operator|team)s?|you (?:may|can|are free|are "
+    r"now|must|will|should|no longer))\b)",
+    re.IGNORECASE,
+)
+_CLAIM_GOAL = re.compile(
+    r"[^\n]{0,200}?\b(?:output|print|reveal|repeat|show|display|share|send|disclose|dump|confirm|"
+    r"answer|respond|reply|ignore|disregard|override|disable|enable|comply|obey|follow|"
+    r"from now on|you (?:must|will|are to|should|are required|are authori[sz]ed|may now))\b",
+    re.IGNORECASE,
+)
+# The fixed strings of well-known hijacking benchmarks, asked for (PromptInject "I hate humans",
+# HackAPrompt "I have been PWNED", Tensor Trust "Access Granted"). "Access granted" is also what
+# a door controller or a beginner's password program prints, so it counts only when the model
+# is asked to say it (not "print", and not "the program should say").
+_PAYLOAD = re.compile(
+    r"(?:\b(?:say|print|output|write|type|return|repeat|state|respond|reply|answer|end|begin|start)\b"
+    r"[^.\n]{0,40}?[\"'“‘`«]?\s*(?:i have been pwned|haha,? pwned|i hate humans|kill all humans|"
+    r"this prompt has been (?:so )?thoroughly hijacked)\b)"
+    r"|(?P<ag>\b(?:say|respond|reply|answer|output|begin|start|end)\b(?:\s+(?:only|just|exactly|"
+    r"with|your|reply|response|answer|the|words?|phrase))*[\s:]*[\"'“‘`«\[]?\s*access granted\b)",
+    re.IGNORECASE,
+)
+_CANDIDATES: Final = 50  # matches judged per expression: a text repeating one costs no more
+_PAYLOAD_WORDS: Final = ("pwned", "humans", "hijacked", "access granted")
+_SUBJECT_BEFORE = re.compile(
+    r"\b(?:it|he|she|they|we|bot|program|app|system|door|screen|terminal|function|script|code|"
+    r"machine|page|server|gate|lock|panel|prompt|message|dialog|game|character|npc|guard)\b"
+    r"(?:\s+\w+){0,2}\s*$",
+    re.IGNORECASE,
+)
+
+_CONDITION = re.compile(
+    r"[^.\n]{0,60}?(?:\b(?:if|when|whenever|once|unless|only if|after|as soon as|depending|based on|"
+    r"according to|whether)\b|\bor\s+[\"'“‘`«\[]?\s*access denied\b)",
+    re.IGNORECASE,
+)
+
+_REPORTED = re.compile(
+    r"\b(?:make|makes|made|making|get|gets|got|getting|trick|tricks|tricked|tricking|force|forces|"
+    r"forced|forcing|cause|caused|causing|lead|led|leads|convince|convinced)\b[^.\n]{0,40}$",
+    re.IGNORECASE,
+)
+
+
+def _sentence_before(text: str, start: int) -> str:
+    lo = max(0, start - 200)
+    cut = max(text.rfind(c, lo, start) for c in ".!?\n")
+    return text[max(lo, cut + 1) : start]
+
+
+def takeover(text: str) -> Iterator[tuple[str, int, int]]:
+    """``(kind, start, end)``: ``authority-claim`` (the text speaks as the model's vendor or
+    developer and instructs it, declares its operator or instructions replaced, or its safety
+    rules suspended), ``forced-output`` (a hijacking benchmark's fixed string asked for) and
+    ``no-refusal`` (the model told it may not refuse)."""
+    low = text.lower()
+    if any(w in low for w in _PAYLOAD_WORDS):
+        for m in islice(_PAYLOAD.finditer(text), _CANDIDATES):
+            if m.group("ag") is not None and _SUBJECT_BEFORE.search(
+                _sentence_before(text, m.start())
+            ):
+                continue  # "the door panel should say 'Access Granted'"
+            if m.group("ag") is not None and _CONDITION.match(text, m.end()):
+                continue  # "reply ACCESS GRANTED if the password I typed matches": a game's rule
+            if _REPORTED.search(_sentence_before(text, m.start())):
+                continue  # "players had to make the model say 'I have been PWNED'"
+            if _addressed(text, m.start(), m.end()):
+                yield "forced-output", m.start(), m.end()
+                break
+    for m in islice(_AUTHORITY.finditer(text), _CANDIDATES):
+        if _CLAIM_GOAL.match(text, m.end()) and _addressed(text, m.start(), m.end()):
+            yield "authority-claim", m.start(), m.end()
+            break
+    else:
+        for m in islice(_TAKEOVER.finditer(text), _CANDIDATES):
+            if _addressed(text, m.start(), m.end()):
+                yield "authority-claim", m.start(), m.end()
+                break
+    if "refus" in low or "declin" in low:
+        for m in islice(_NO_REFUSAL.finditer(text), _CANDIDATES):
+            if _addressed(text, m.start(), m.end()):
+                yield "no-refusal", m.start(), m.end()
+                break
+
 
 def _quoted(text: str, start: int) -> bool:
     """Whether ``start`` sits inside a quotation: an odd number of quote marks before it on its
@@ -343,7 +476,7 @@ def _addressed(text: str, start: int, end: int) -> bool:
     after = text[end : end + 200]
     if _LABEL_AFTER.match(after):
         return False  # an example a few-shot prompt labels
-    stop = re.search(r"[.!\n?]", after)
+    stop = re.search(r"[.!\n?:]", after)  # "...: how do I ...?" asks the payload, not about it
     return stop is None or stop.group(0) != "?"  # not a question about the phrase
 
 
@@ -400,6 +533,7 @@ def context_ignoring(text: str) -> Iterator[tuple[int, int, bool]]:
 
 _EXAMPLE_LINE = re.compile(
     r"^[ \t*#]*(user|human|assistant|ai|bot|q|a|input|output|label|answer|question|text|review|"
+    r"customer|client|agent|visitor|guest|student|tutor|teacher|patient|"
     r"message|prompt|response|email|sentence|category|sentiment)[ \t*]*:",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -417,12 +551,18 @@ _ABOUT = re.compile(
 
 
 _LABEL_LINE = re.compile(
-    r"^[ \t*#]*(?:label|output|a|assistant|answer|category|sentiment|class|verdict)[ \t*]*:"
-    r"[ \t]*[\w-]+(?:[ \t]+[\w-]+){0,2}[ \t.]*$",
+    r"^[ \t*#]*(?:label|output|a|assistant|answer|category|sentiment|class|verdict|expected)[ \t*]*:"
+    r"[ \t]*[\w-]+(?:[ \t]+[\w-]+){0,2}[ \t.]*$"
+    r"|^[ \t]*<(label|output|answer|category|class|verdict|expected)>[ \t]*[\w-]+(?:[ \t]+[\w-]+){0,2}"
+    r"[ \t]*</\1>[ \t]*$"
+    r"|^[ \t]*\"(?:label|output|answer|category|class|verdict|expected)\"[ \t]*:[ \t]*\"[\w-]+"
+    r"(?:[ \t]+[\w-]+){0,2}\",?[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _INPUT_LINE = re.compile(
-    r"^[ \t*#]*(?:text|input|q|user|review|message|prompt|email|sentence|example \d+)[ \t*]*:",
+    r"^[ \t*#]*(?:text|input|q|user|review|message|prompt|email|sentence|example \d+)[ \t*]*:"
+    r"|^[ \t]*<(?:text|input|review|message|prompt|email|sentence)>"
+    r"|^[ \t]*\"(?:text|input|review|message|prompt|email|sentence)\"[ \t]*:",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -487,6 +627,7 @@ def scan(
     # quote attacks; that shape is the many-shot detector's and the classifier's to judge
     labels = [m.group(1).lower() for m in _EXAMPLE_LINE.finditer(t)]
     examples = len(labels) >= 4 and len(set(labels)) >= 2
+    labelled = examples or labelled_examples(t)
     strong, instr = _Spans(_STRONG, t), _Spans(_INSTR, t)
     # template tokens
     toks = list(_TOKEN.finditer(t))
@@ -504,7 +645,7 @@ def scan(
                 s = 0.45 if about else (0.95 if role_sys else 0.9)
             else:
                 s = 0.45  # a token with no instruction after it: shown or discussed, not used
-            best = max(best, min(s, 0.45) if examples else s)
+            best = max(best, min(s, 0.45) if labelled else s)
         start, end = toks[0].start(), min(len(text), toks[-1].end() + AFTER_CHARS)
         found.append(("template-token", best, start, end, {"tokens": len(toks)}))
     # role headers
@@ -525,7 +666,7 @@ def scan(
         if m.start() <= lead:
             continue
         done = m.group("role") is None  # "task complete", "[/INST]": the answer is declared over
-        if examples and not done:
+        if labelled and not done:
             continue
         a, b = m.end(), m.end() + AFTER_CHARS
         if not (strong.near(a, b) or instr.near(a, b) or hijack.near(a, b)):
@@ -543,7 +684,6 @@ def scan(
             break
     # context ignoring and rules off: one finding each (a labelled few-shot prompt's examples
     # are data: 0.45)
-    labelled = examples or labelled_examples(t)
     weak = 0.45
     for start, end, is_strong in context_ignoring(t):
         s = (0.9 if untrusted else 0.85) if is_strong and not labelled else weak
@@ -555,6 +695,9 @@ def scan(
         s = weak if labelled else (0.9 if untrusted else 0.85)
         found.append(("rules-off", s, start, min(len(text), end + AFTER_CHARS // 4), {}))
         break
+    for kind, start, end in takeover(t):
+        s = weak if labelled else (0.9 if untrusted else 0.85)
+        found.append((kind, s, start, min(len(text), end + AFTER_CHARS // 4), {}))
     # goal hijack
     for m in _HIJACK.finditer(t):
         goal = _GOAL.search(t[m.start() : m.end() + 150]) is not None

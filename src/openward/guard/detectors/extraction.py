@@ -30,7 +30,7 @@ import re
 from typing import Final
 
 from openward.guard.detectors._common import capped_segments, short_hash
-from openward.guard.detectors.structure import labelled_examples
+from openward.guard.detectors.structure import in_example, labelled_examples
 from openward.guard.types import Conversation, Detection, DetectorContext
 
 __all__ = ["PromptExtractionDetector", "extraction_families"]
@@ -177,11 +177,11 @@ class PromptExtractionDetector:
             score = _score(families, meta)
             if score <= 0.0:
                 continue
-            if labelled_examples(cap.text):  # a classifier's few-shot examples quote attacks
-                score = min(score, 0.45)
             core = [f for f in families if f != "override"]
             kind = "override" if "override" in families else core[0]
             span = _span(text, cap.text, core)
+            if labelled_examples(cap.text) and in_example(cap.text, span[0]):
+                score = min(score, 0.45)  # a classifier's few-shot examples quote attacks
             out.append(
                 Detection(
                     detector=NAME,

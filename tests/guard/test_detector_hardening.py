@@ -110,6 +110,23 @@ def test_the_published_gcg_suffix_scores_above_08() -> None:
     assert d.score > 0.8 and d.end == len(f"{ASK}. {SOUPS[0]}")
 
 
+# Latin-script messages in other languages are all "unknown" to the English word list; a text's
+# own rate of unlisted words is its baseline (the Dutch one scored 0.70 before, and was blocked).
+OTHER_LANGUAGES = [
+    "Kun je me helpen met een brief aan mijn verhuurder over de kapotte verwarming? Ik wil vragen "
+    "of hij deze week een monteur kan sturen, want het is erg koud in huis.",
+    "Tolong bantu saya menulis surat untuk pemilik rumah tentang pemanas yang rusak. Saya ingin "
+    "meminta teknisi datang minggu ini karena rumah sangat dingin.",
+    "Voisitko auttaa minua kirjoittamaan kirjeen vuokranantajalle rikkinäisestä lämmityksestä? "
+    "Haluan pyytää häntä lähettämään asentajan tällä viikolla.",
+]
+
+
+@pytest.mark.parametrize("text", OTHER_LANGUAGES)
+def test_a_message_in_another_latin_script_language_is_not_a_suffix(text: str) -> None:
+    assert all(d.score < 0.5 for d in AdversarialSuffixDetector().detect(conv(("user", text)), CTX))
+
+
 def test_cap_keeps_head_tail_and_maps_offsets_back() -> None:
     text = "".join(f"line {i} of a long and boring document.\n" for i in range(20_000))
     cap = cap_text(text, 10_000)

@@ -74,6 +74,7 @@ PPL_W: Final = 1.5
 SELF_W: Final = 0.5
 BIAS: Final = -2.4
 SLOPE: Final = 2.0  # score = sigmoid(SLOPE * logit)
+UNKNOWN_ENGLISH: Final = 0.15  # share of unlisted words an English window may hold
 
 WORDS_FILE: Final = WEIGHTS_DIR / "words.txt"
 
@@ -326,11 +327,15 @@ def suffix_windows(text: str, lm: CharLM | None = None) -> list[SuffixWindow]:
     if not keep.any():
         return []
     median = float(np.median(ppl[keep]))
+    # a text's own rate of words the English list lacks (a Dutch or Welsh message is all
+    # "unknown"): past what English prose has (UNKNOWN_ENGLISH), only a window's excess over
+    # the text's most ordinary window counts
+    base_unknown = max(0.0, float(unk_f[keep].min()) - UNKNOWN_ENGLISH)
     out = []
     for i in np.flatnonzero(keep).tolist():
         logit = (
             SOUP_W * soup_f[i]
-            + UNK_W * unk_f[i]
+            + UNK_W * (unk_f[i] - base_unknown)
             + BRACKET_W * unb_f[i]
             - CODE_W * code_f[i]
             + PPL_W * (1.0 - code_f[i]) * math.log(ppl[i] / PPL_REFERENCE)

@@ -44,7 +44,7 @@ _OBJ = (
 )
 # "your configuration options for nginx", "your rules file": a thing of the user's, not the prompt
 _NOT_OBJ = (
-    r"(?!\s+(?:options?|files?|settings|values|parameters|syntax|templates?|examples?|keys?|"
+    r"(?!\s+(?:options?|files?|settings|values|parameters|keys?|"
     r"fields?|snippets?|changes|management|tool|script|docs|documentation)\b)"
 )
 # "your rules" is about the model; "the rules" only when qualified ("the system prompt")

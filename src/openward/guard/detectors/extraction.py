@@ -42,11 +42,6 @@ _OBJ = (
     r"(?:prompt|instructions?|directives?|guidelines|rules|configuration|config|"
     r"initiali[sz]ation|system\s+message|context\s+window|preamble|persona\s+definition))"
 )
-# "your configuration options for nginx", "your rules file": a thing of the user's, not the prompt
-_NOT_OBJ = (
-    r"(?!\s+(?:options?|files?|settings|values|parameters|keys?|"
-    r"fields?|snippets?|changes|management|tool|script|docs|documentation)\b)"
-)
 # "your rules" is about the model; "the rules" only when qualified ("the system prompt")
 _QUALIFIED = (
     r"(?:system|initial|original|hidden|secret|internal|developer|pre[-\s]?)\s*"
@@ -78,7 +73,7 @@ FAMILIES: Final[dict[str, re.Pattern[str]]] = {
         re.I | re.S,
     ),
     "instructions": re.compile(
-        rf"\b{_VERB}\b.{{0,30}}?\b{_YOUR}{_OBJ}\b{_NOT_OBJ}"
+        rf"\b{_VERB}\b.{{0,30}}?\b{_YOUR}{_OBJ}\b"
         rf"|\b{_VERB}\b.{{0,20}}?\b(?:system\s+prompt|initial\s+prompt|hidden\s+prompt|"
         r"secret\s+instructions|pre[-\s]?prompt|system\s+message)\b"
         rf"|\b(?:what|which)\s+{_OBJ}\s+(?:were|was|have)\s+you\s+(?:given|told|programmed)",
@@ -96,7 +91,7 @@ FAMILIES: Final[dict[str, re.Pattern[str]]] = {
         re.I | re.S,
     ),
     "format": re.compile(
-        rf"\b{_YOUR}{_OBJ}\b{_NOT_OBJ}.{{0,50}}?\b(?:in|into|as|inside)\s+(?:a\s+)?(?:code\s*block|"
+        rf"\b{_YOUR}{_OBJ}\b.{{0,50}}?\b(?:in|into|as|inside)\s+(?:a\s+)?(?:code\s*block|"
         r"markdown|json|yaml|xml|base64|a\s+poem|a\s+story|a\s+table|reverse|backwards|"
         r"pig\s+latin|french|spanish|german|chinese|another\s+language)"
         rf"|\b(?:translate|encode|spell|summari[sz]e|rewrite|paraphrase)\b.{{0,20}}?\b{_YOUR}{_OBJ}"

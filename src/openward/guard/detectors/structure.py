@@ -451,9 +451,10 @@ def labelled_examples(text: str) -> bool:
     """A classification few-shot prompt: three or more inputs each answered by a short label
     (``Text: ... / Label: INJECTION``, ``... => INJECTION``), or two under an instruction to
     classify at its start. Attacks quoted as its examples are data to classify."""
-    arrows = len(_ARROW_LINE.findall(text))
-    labels = len(_LABEL_LINE.findall(text)) + arrows
-    inputs = len(_INPUT_LINE.findall(text)) + arrows
+    # "x -> word" lines alone do not make one: three of them before an attack ending "-> go"
+    # would turn the attack into an "example" (a reviewer's finding)
+    labels = len(_LABEL_LINE.findall(text))
+    inputs = len(_INPUT_LINE.findall(text))
     if labels >= 3 and inputs >= 3:
         return True
     return labels >= 2 and inputs >= 2 and _CLASSIFY.search(text[:400]) is not None

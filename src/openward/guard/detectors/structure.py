@@ -449,7 +449,7 @@ _CLASSIFY = re.compile(
 
 def labelled_examples(text: str) -> bool:
     """A classification few-shot prompt: three or more inputs each answered by a short label
-    (``Text: ... / Label: INJECTION``, ``... => INJECTION``), or two under an instruction to
+    (``Text: ... / Label: INJECTION``; arrow lines alone do not count), or two under an instruction to
     classify at its start. Attacks quoted as its examples are data to classify."""
     # "x -> word" lines alone do not make one: three of them before an attack ending "-> go"
     # would turn the attack into an "example" (a reviewer's finding)
